@@ -1,0 +1,490 @@
+#!/usr/bin/env bash
+# services.sh installs (first time only), starts, stops and reports the real services
+# kommerce is developed and tested against, each on loopback under one state folder.
+#
+#   hack/services.sh up     [service...]   install if needed, start, wait until it answers
+#   hack/services.sh down   [service...]   stop; no process is left behind
+#   hack/services.sh status [service...]   running or not, and how to reach it
+#   hack/services.sh env    [service...]   export lines for the variables tests read
+#   hack/services.sh logs   <service>      the tail of a service's log
+#
+# Services: postgres redis kafka elasticsearch envtest stripe-mock (default: all).
+# Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
+# Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl and stripe-mock built
+# from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
+# (~/.cache/kommerce) and ~/.m2, so only the first run on a machine is slow.
+#
+# PostgreSQL and Elasticsearch refuse to run as root; when this script runs as root it
+# runs them as the system user "kommerce", which it creates.
+set -euo pipefail
+
+HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock)
+
+CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
+if [[ $EUID -eq 0 ]]; then
+	SVC_USER=${KOMMERCE_SERVICE_USER:-kommerce}
+	STATE=${KOMMERCE_STATE_DIR:-/var/lib/kommerce-services}
+else
+	SVC_USER=$(id -un)
+	STATE=${KOMMERCE_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/kommerce}
+fi
+
+PG_PORT=${KOMMERCE_PG_PORT:-55432}
+REDIS_PORT=${KOMMERCE_REDIS_PORT:-56379}
+KAFKA_PORT=${KOMMERCE_KAFKA_PORT:-59092}
+KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+ES_PORT=${KOMMERCE_ES_PORT:-59200}
+ES_TRANSPORT_PORT=$((ES_PORT + 100))
+STRIPE_PORT=${KOMMERCE_STRIPE_PORT:-12111}
+
+KAFKA_VERSION=$(sed -nE 's#.*<kafka.version>([^<]+)</kafka.version>.*#\1#p' "$HACK/tools/kafka/pom.xml")
+ES_VERSION=${KOMMERCE_ES_VERSION:-8.19.9}
+STRIPE_MOCK_VERSION=$(sed -nE 's#^require github.com/stripe/stripe-mock (v[^ ]+)#\1#p' "$HACK/tools/stripe-mock/go.mod")
+
+PG_URL="postgres://kommerce:kommerce@127.0.0.1:$PG_PORT/kommerce?sslmode=disable"
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+ES_URL="http://127.0.0.1:$ES_PORT"
+STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
+
+say() { echo "services: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# as_svc runs a command as the service user (a no-op switch when not root).
+as_svc() {
+	if [[ $EUID -eq 0 ]]; then runuser -u "$SVC_USER" -- "$@"; else "$@"; fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# wait_for <name> <seconds> <log file> <command...>: polls the command until it
+# succeeds; on timeout prints the log tail and fails, so `up` never hangs.
+wait_for() {
+	local name=$1 timeout=$2 logf=$3
+	shift 3
+	local start=$SECONDS
+	until "$@" >/dev/null 2>&1; do
+		if ((SECONDS - start >= timeout)); then
+			say "$name did not answer within ${timeout}s; last lines of $logf:"
+			tail -n 40 "$logf" >&2 2>/dev/null || true
+			return 1
+		fi
+		sleep 0.5
+	done
+	say "$name ready in $((SECONDS - start))s"
+}
+
+# stop_pid <name> <pid file>: TERM, wait up to 30 s, then KILL.
+stop_pid() {
+	local name=$1 pidf=$2
+	if ! pid_alive "$pidf"; then
+		rm -f "$pidf"
+		say "$name not running"
+		return 0
+	fi
+	local pid
+	pid=$(cat "$pidf")
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 60); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$name did not stop in 30s, killing"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidf"
+	say "$name stopped"
+}
+
+apt_install() { # apt_install <package...>
+	[[ $EUID -eq 0 ]] || die "need the Debian packages $* - run as root, or install them first"
+	say "installing Debian packages: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	if [[ ! -f $CACHE/.apt-updated ]] || [[ -n $(find "$CACHE/.apt-updated" -mmin +720 2>/dev/null) ]]; then
+		apt-get update -qq >&2
+		mkdir -p "$CACHE" && touch "$CACHE/.apt-updated"
+	fi
+	apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+ensure_state() {
+	if [[ $EUID -eq 0 ]] && ! id "$SVC_USER" >/dev/null 2>&1; then
+		say "creating system user $SVC_USER for PostgreSQL and Elasticsearch"
+		useradd --system --home-dir "$STATE" --shell /usr/sbin/nologin "$SVC_USER"
+	fi
+	mkdir -p "$STATE" "$CACHE"
+	if [[ $EUID -eq 0 ]]; then chown "$SVC_USER:" "$STATE"; fi
+}
+
+# ---------------------------------------------------------------- postgres
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+postgres_up() {
+	if [[ -z $(pg_bin) ]]; then apt_install postgresql; fi
+	local bin dir=$STATE/postgres
+	bin=$(pg_bin)
+	as_svc mkdir -p "$dir/run"
+	if [[ ! -f $dir/data/PG_VERSION ]]; then
+		say "initialising PostgreSQL cluster in $dir/data"
+		as_svc "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+			{ tail -n 20 "$dir/initdb.log" >&2; die "initdb failed"; }
+		as_svc tee -a "$dir/data/postgresql.conf" >/dev/null <<-EOF
+			listen_addresses = '127.0.0.1'
+			port = $PG_PORT
+			unix_socket_directories = '$dir/run'
+			max_connections = 400
+			shared_buffers = 256MB
+			logging_collector = off
+		EOF
+	fi
+	if as_svc "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+		say "postgres already running on 127.0.0.1:$PG_PORT"
+	else
+		as_svc "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+			{ tail -n 40 "$dir/postgres.log" >&2; die "postgres failed to start"; }
+	fi
+	wait_for postgres 60 "$dir/postgres.log" "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q
+	# The application role is deliberately not a superuser: superusers bypass row-level
+	# security, which is how kommerce isolates tenants.
+	as_svc "$bin/psql" -h "$dir/run" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<-'EOF'
+		SELECT 'CREATE ROLE kommerce LOGIN CREATEDB PASSWORD ''kommerce'''
+		 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'kommerce') \gexec
+		SELECT 'CREATE DATABASE kommerce OWNER kommerce'
+		 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'kommerce') \gexec
+	EOF
+}
+
+postgres_down() {
+	local bin dir=$STATE/postgres
+	bin=$(pg_bin)
+	if [[ -n $bin && -f $dir/data/PG_VERSION ]] && as_svc "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+		as_svc "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
+		say "postgres stopped"
+	else
+		say "postgres not running"
+	fi
+}
+
+postgres_status() {
+	local bin
+	bin=$(pg_bin)
+	if [[ -n $bin ]] && "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q 2>/dev/null; then
+		echo "postgres       running  $PG_URL   (psql \"$PG_URL\")"
+	else
+		echo "postgres       stopped"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- redis
+
+redis_up() {
+	command -v redis-server >/dev/null || apt_install redis-server
+	local dir=$STATE/redis
+	mkdir -p "$dir"
+	if pid_alive "$dir/redis.pid" && redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+		say "redis already running on 127.0.0.1:$REDIS_PORT"
+		return 0
+	fi
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --pidfile "$dir/redis.pid" \
+		--logfile "$dir/redis.log" --dir "$dir" --save "" --appendonly no --protected-mode yes >/dev/null ||
+		{ tail -n 40 "$dir/redis.log" >&2; die "redis failed to start"; }
+	wait_for redis 20 "$dir/redis.log" redis-cli -p "$REDIS_PORT" ping
+}
+
+redis_down() { stop_pid redis "$STATE/redis/redis.pid"; }
+
+redis_status() {
+	if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+		echo "redis          running  $REDIS_URL   (redis-cli -p $REDIS_PORT)"
+	else
+		echo "redis          stopped"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- kafka
+
+kafka_libs() { echo "$CACHE/kafka/$KAFKA_VERSION/libs"; }
+
+kafka_install() {
+	local libs
+	libs=$(kafka_libs)
+	[[ -f $libs/.complete ]] && return 0
+	command -v java >/dev/null || apt_install openjdk-17-jre-headless
+	command -v mvn >/dev/null || apt_install maven
+	say "downloading Apache Kafka $KAFKA_VERSION jars from Maven Central (first time only)"
+	rm -rf "$libs" && mkdir -p "$libs"
+	mvn -q -B -Dstyle.color=never -f "$HACK/tools/kafka/pom.xml" dependency:copy-dependencies \
+		-DoutputDirectory="$libs" -DincludeScope=runtime >&2 || die "mvn could not resolve Kafka $KAFKA_VERSION"
+	touch "$libs/.complete"
+}
+
+# kafka_java runs one of Kafka's own Java tools with the cached jars.
+kafka_java() {
+	java -Xmx256m -Dlog4j2.configurationFile="$HACK/tools/kafka/log4j2-tools.properties" -cp "$(kafka_libs)/*" "$@"
+}
+
+kafka_up() {
+	kafka_install
+	local dir=$STATE/kafka
+	mkdir -p "$dir"
+	if pid_alive "$dir/kafka.pid" && port_open "$KAFKA_PORT"; then
+		say "kafka already running on $KAFKA_BROKERS"
+		return 0
+	fi
+	cat >"$dir/server.properties" <<-EOF
+		process.roles=broker,controller
+		node.id=1
+		controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+		listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+		advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+		controller.listener.names=CONTROLLER
+		listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+		inter.broker.listener.name=PLAINTEXT
+		log.dirs=$dir/data
+		num.partitions=3
+		offsets.topic.replication.factor=1
+		offsets.topic.num.partitions=10
+		transaction.state.log.replication.factor=1
+		transaction.state.log.min.isr=1
+		share.coordinator.state.topic.replication.factor=1
+		share.coordinator.state.topic.min.isr=1
+		group.initial.rebalance.delay.ms=0
+		auto.create.topics.enable=false
+		delete.topic.enable=true
+	EOF
+	if [[ ! -f $dir/data/meta.properties ]]; then
+		say "formatting Kafka KRaft storage in $dir/data"
+		kafka_java kafka.tools.StorageTool format -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
+			-c "$dir/server.properties" >"$dir/format.log" 2>&1 || { tail -n 20 "$dir/format.log" >&2; die "kafka storage format failed"; }
+	fi
+	: >"$dir/kafka.log"
+	nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+		-Dlog4j2.configurationFile="$HACK/tools/kafka/log4j2.properties" \
+		-cp "$(kafka_libs)/*" kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 &
+	echo $! >"$dir/kafka.pid"
+	wait_for kafka 120 "$dir/kafka.log" kafka_started "$dir" || { kafka_down; exit 1; }
+}
+
+kafka_started() {
+	pid_alive "$1/kafka.pid" || return 1
+	grep -q "Kafka Server started" "$1/kafka.log" && port_open "$KAFKA_PORT"
+}
+
+kafka_down() { stop_pid kafka "$STATE/kafka/kafka.pid"; }
+
+kafka_status() {
+	if pid_alive "$STATE/kafka/kafka.pid" && port_open "$KAFKA_PORT"; then
+		echo "kafka          running  $KAFKA_BROKERS   (hack/kafka.sh topics --list)"
+	else
+		echo "kafka          stopped"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- elasticsearch
+
+es_home() { echo "$STATE/elasticsearch/elasticsearch-$ES_VERSION"; }
+
+es_install() {
+	local zip=$CACHE/elasticsearch/elasticsearch-$ES_VERSION.zip
+	if [[ ! -f $zip ]]; then
+		command -v mvn >/dev/null || apt_install maven
+		say "downloading Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central (first time only)"
+		mkdir -p "$CACHE/elasticsearch"
+		mvn -q -B -Dstyle.color=never -f "$HACK/tools/kafka/pom.xml" dependency:copy \
+			-Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
+			-DoutputDirectory="$CACHE/elasticsearch" >&2 || die "mvn could not resolve Elasticsearch $ES_VERSION"
+	fi
+	local home
+	home=$(es_home)
+	if [[ ! -x $home/bin/elasticsearch ]]; then
+		command -v unzip >/dev/null || apt_install unzip
+		as_svc mkdir -p "$STATE/elasticsearch"
+		say "unpacking Elasticsearch $ES_VERSION into $STATE/elasticsearch"
+		rm -rf "$home.tmp" && mkdir -p "$home.tmp"
+		unzip -q "$zip" -d "$home.tmp"
+		mv "$home.tmp/elasticsearch-$ES_VERSION" "$home" && rm -rf "$home.tmp"
+		if [[ $EUID -eq 0 ]]; then chown -R "$SVC_USER:" "$STATE/elasticsearch"; fi
+	fi
+}
+
+es_java_home() {
+	if [[ -n ${KOMMERCE_ES_JAVA_HOME:-} ]]; then echo "$KOMMERCE_ES_JAVA_HOME"; return; fi
+	dirname "$(dirname "$(readlink -f "$(command -v java)")")"
+}
+
+es_up() {
+	command -v java >/dev/null || apt_install openjdk-17-jre-headless
+	es_install
+	local home dir=$STATE/elasticsearch
+	home=$(es_home)
+	if pid_alive "$dir/es.pid" && curl -fsS "$ES_URL/_cluster/health" >/dev/null 2>&1; then
+		say "elasticsearch already running on $ES_URL"
+		return 0
+	fi
+	as_svc mkdir -p "$dir/data" "$dir/logs"
+	as_svc tee "$home/config/elasticsearch.yml" >/dev/null <<-EOF
+		cluster.name: kommerce-dev
+		node.name: node-1
+		network.host: 127.0.0.1
+		http.port: $ES_PORT
+		transport.port: $ES_TRANSPORT_PORT
+		discovery.type: single-node
+		path.data: $dir/data
+		path.logs: $dir/logs
+		xpack.security.enabled: false
+		action.destructive_requires_name: false
+		cluster.routing.allocation.disk.threshold_enabled: false
+	EOF
+	rm -f "$dir/es.pid"
+	as_svc env ES_JAVA_HOME="$(es_java_home)" ES_JAVA_OPTS="-Xms1g -Xmx1g" \
+		"$home/bin/elasticsearch" -d -p "$dir/es.pid" >"$dir/start.log" 2>&1 ||
+		{ tail -n 40 "$dir/start.log" "$dir/logs/kommerce-dev.log" >&2 2>/dev/null; die "elasticsearch failed to start"; }
+	wait_for elasticsearch 180 "$dir/logs/kommerce-dev.log" \
+		curl -fsS "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=1s" || { es_down; exit 1; }
+}
+
+es_down() { stop_pid elasticsearch "$STATE/elasticsearch/es.pid"; }
+
+es_status() {
+	if curl -fsS "$ES_URL/_cluster/health" >/dev/null 2>&1; then
+		echo "elasticsearch  running  $ES_URL   (curl $ES_URL/_cluster/health)"
+	else
+		echo "elasticsearch  stopped"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- envtest
+
+envtest_assets() { "$HACK/envtest.sh" "$@" | tail -1; }
+
+envtest_up() {
+	command -v go >/dev/null || die "envtest binaries are built with Go, which is not on PATH"
+	local assets
+	assets=$(envtest_assets)
+	say "envtest binaries ready in $assets"
+}
+
+envtest_down() { say "envtest starts per test package; nothing to stop"; }
+
+envtest_status() {
+	local assets
+	assets=$(find "$CACHE/envtest" -maxdepth 1 -mindepth 1 -type d 2>/dev/null | sort | tail -1)
+	if [[ -n $assets && -x $assets/kube-apiserver && -x $assets/etcd ]]; then
+		echo "envtest        built    KUBEBUILDER_ASSETS=$assets"
+	else
+		echo "envtest        not built"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- stripe-mock
+
+stripe_bin() { echo "$CACHE/bin/stripe-mock-$STRIPE_MOCK_VERSION"; }
+
+stripe_up() {
+	local bin dir=$STATE/stripe-mock
+	bin=$(stripe_bin)
+	if [[ ! -x $bin ]]; then
+		say "building stripe-mock $STRIPE_MOCK_VERSION from its Go module (first time only)"
+		mkdir -p "$(dirname "$bin")"
+		(cd "$HACK/tools/stripe-mock" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" github.com/stripe/stripe-mock) && mv "$bin.tmp" "$bin"
+	fi
+	mkdir -p "$dir"
+	if pid_alive "$dir/stripe-mock.pid" && port_open "$STRIPE_PORT"; then
+		say "stripe-mock already running on $STRIPE_URL"
+		return 0
+	fi
+	nohup "$bin" -http-addr "127.0.0.1:$STRIPE_PORT" >"$dir/stripe-mock.log" 2>&1 &
+	echo $! >"$dir/stripe-mock.pid"
+	wait_for stripe-mock 60 "$dir/stripe-mock.log" \
+		curl -fsS -u sk_test_123: "$STRIPE_URL/v1/customers?limit=1" || { stripe_down; exit 1; }
+}
+
+stripe_down() { stop_pid stripe-mock "$STATE/stripe-mock/stripe-mock.pid"; }
+
+stripe_status() {
+	if curl -fsS -u sk_test_123: "$STRIPE_URL/v1/customers?limit=1" >/dev/null 2>&1; then
+		echo "stripe-mock    running  $STRIPE_URL   (curl -u sk_test_123: $STRIPE_URL/v1/customers)"
+	else
+		echo "stripe-mock    stopped"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- dispatch
+
+fn_prefix() {
+	case $1 in
+	postgres) echo postgres ;;
+	redis) echo redis ;;
+	kafka) echo kafka ;;
+	elasticsearch | es) echo es ;;
+	envtest) echo envtest ;;
+	stripe-mock | stripe) echo stripe ;;
+	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
+	esac
+}
+
+print_env() {
+	local s
+	for s in "$@"; do
+		case $(fn_prefix "$s") in
+		postgres) echo "export KOMMERCE_TEST_DATABASE_URL='$PG_URL'" ;;
+		redis) echo "export KOMMERCE_TEST_REDIS_URL='$REDIS_URL'" ;;
+		kafka) echo "export KOMMERCE_TEST_KAFKA_BROKERS='$KAFKA_BROKERS'" ;;
+		es) echo "export KOMMERCE_TEST_ELASTICSEARCH_URL='$ES_URL'" ;;
+		envtest) echo "export KUBEBUILDER_ASSETS='$(envtest_assets --no-kubectl)'" ;;
+		stripe) echo "export KOMMERCE_TEST_STRIPE_URL='$STRIPE_URL'" ;;
+		esac
+	done
+}
+
+main() {
+	local cmd=${1:-}
+	[[ -n $cmd ]] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+	shift
+	local services=("$@")
+	((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+	local s
+	case $cmd in
+	up)
+		ensure_state
+		for s in "${services[@]}"; do
+			local t0=$SECONDS
+			"$(fn_prefix "$s")_up"
+			say "$s up (${s} took $((SECONDS - t0))s)"
+		done
+		;;
+	down)
+		for s in "${services[@]}"; do "$(fn_prefix "$s")_down"; done
+		;;
+	status)
+		local rc=0
+		for s in "${services[@]}"; do "$(fn_prefix "$s")_status" || rc=1; done
+		exit $rc
+		;;
+	env) print_env "${services[@]}" ;;
+	logs)
+		case $(fn_prefix "${services[0]}") in
+		postgres) tail -n 100 "$STATE/postgres/postgres.log" ;;
+		redis) tail -n 100 "$STATE/redis/redis.log" ;;
+		kafka) tail -n 100 "$STATE/kafka/kafka.log" ;;
+		es) tail -n 100 "$STATE/elasticsearch/logs/kommerce-dev.log" ;;
+		stripe) tail -n 100 "$STATE/stripe-mock/stripe-mock.log" ;;
+		envtest) echo "envtest logs go to each test's output" ;;
+		esac
+		;;
+	*) die "unknown command '$cmd' (up, down, status, env, logs)" ;;
+	esac
+}
+
+main "$@"

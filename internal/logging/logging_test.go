@@ -1,0 +1,49 @@
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name, level, format string
+		logDebug            bool
+		wantJSON            bool
+	}{
+		{name: "json info hides debug", level: "info", format: "json", wantJSON: true},
+		{name: "json debug shows debug", level: "debug", format: "json", logDebug: true, wantJSON: true},
+		{name: "text", level: "info", format: "text"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := New(&buf, tt.level, tt.format)
+			log.Debug("debug line")
+			log.Info("info line", "password", "hunter2", "tenant", "acme")
+			out := buf.String()
+			if strings.Contains(out, "debug line") != tt.logDebug {
+				t.Errorf("debug line present = %v, want %v:\n%s", !tt.logDebug, tt.logDebug, out)
+			}
+			if strings.Contains(out, "hunter2") {
+				t.Errorf("secret value reached the log:\n%s", out)
+			}
+			if !strings.Contains(out, "acme") {
+				t.Errorf("ordinary attribute missing:\n%s", out)
+			}
+			if tt.wantJSON {
+				last := strings.TrimSpace(out)
+				last = last[strings.LastIndex(last, "\n")+1:]
+				var m map[string]any
+				if err := json.Unmarshal([]byte(last), &m); err != nil {
+					t.Fatalf("not JSON: %v: %s", err, last)
+				}
+				if m["msg"] != "info line" || m["password"] != "[redacted]" {
+					t.Errorf("unexpected record %v", m)
+				}
+			}
+		})
+	}
+}
