@@ -139,12 +139,27 @@ func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, us
 // the result. It returns the positional arguments left after the flags, ErrHelp after
 // printing usage to w, or a *UsageError naming the bad setting.
 func (s *Set) Parse(args []string, w io.Writer) ([]string, error) {
-	if err := s.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			s.Usage(w)
-			return nil, ErrHelp
+	// Flags may come before or after positional arguments (`migrate up --log-level
+	// debug`), so parsing resumes after each positional one.
+	var positional []string
+	for {
+		if err := s.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				s.Usage(w)
+				return nil, ErrHelp
+			}
+			return nil, Usagef("%s: %v (see kommerce %s --help)", s.command, err, strings.Fields(s.command)[0])
 		}
-		return nil, Usagef("%s: %v (see kommerce %s --help)", s.command, err, s.command)
+		args = s.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			positional = append(positional, args[1:]...)
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
 	for _, st := range s.settings {
 		value, source := st.def, "default"
@@ -161,7 +176,7 @@ func (s *Set) Parse(args []string, w io.Writer) ([]string, error) {
 			return nil, st.fail(value, source, err)
 		}
 	}
-	return s.fs.Args(), nil
+	return positional, nil
 }
 
 func (st *setting) validate(value string) error {
@@ -192,10 +207,7 @@ func (s *Set) Usage(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, st := range s.settings {
 		def := st.def
-		switch {
-		case st.secret && def != "":
-			def = "(hidden)"
-		case def == "":
+		if def == "" {
 			def = `""`
 		}
 		usage := st.usage

@@ -1,0 +1,23 @@
+# One image for every kommerce subcommand. The final stage is Debian-based (glibc and
+# libstdc++), because the inference server loads onnxruntime's shared library.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+ARG COMMIT=unknown
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=1 go build -trimpath \
+      -ldflags "-s -w -X github.com/kommerce/kommerce/internal/version.Version=${VERSION} -X github.com/kommerce/kommerce/internal/version.Commit=${COMMIT}" \
+      -o /out/kommerce ./cmd/kommerce
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --uid 65532 --user-group --no-create-home --shell /usr/sbin/nologin kommerce
+COPY --from=build /out/kommerce /usr/local/bin/kommerce
+USER 65532:65532
+EXPOSE 8080 8081
+ENTRYPOINT ["/usr/local/bin/kommerce"]
+CMD ["--help"]

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/logging"
+	"github.com/kommerce/kommerce/internal/server"
+)
+
+// logConfig is the logging settings every subcommand has.
+type logConfig struct {
+	level  string
+	format string
+}
+
+func (c *logConfig) register(set *config.Set) {
+	set.String(&c.level, "log-level", "KOMMERCE_LOG_LEVEL", "info", "minimum level of log lines", config.Enum(logging.Levels...))
+	set.String(&c.format, "log-format", "KOMMERCE_LOG_FORMAT", "json", "log line format", config.Enum(logging.Formats...))
+}
+
+func (c *logConfig) logger(w io.Writer) *slog.Logger { return logging.New(w, c.level, c.format) }
+
+// serverConfig is the settings every HTTP server subcommand shares.
+type serverConfig struct {
+	logConfig
+	addr            string
+	drainDelay      time.Duration
+	shutdownTimeout time.Duration
+}
+
+func (c *serverConfig) register(set *config.Set, defaultAddr string) {
+	c.logConfig.register(set)
+	set.String(&c.addr, "http-addr", "KOMMERCE_HTTP_ADDR", defaultAddr, "listen address of the HTTP server", config.Check(config.HostPort))
+	set.Duration(&c.drainDelay, "drain-delay", "KOMMERCE_DRAIN_DELAY", 0, "time /readyz reports draining before the listener closes (set ~5s in clusters)")
+	set.Duration(&c.shutdownTimeout, "shutdown-timeout", "KOMMERCE_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish after SIGTERM")
+}
+
+func (c *serverConfig) options(name string, log *slog.Logger) server.Options {
+	return server.Options{
+		Name: name, Addr: c.addr, Logger: log,
+		DrainDelay: c.drainDelay, ShutdownTimeout: c.shutdownTimeout,
+	}
+}
+
+// pingCheck adapts a Ping method to a readiness check.
+func pingCheck(name string, ping func(context.Context) error) server.Check {
+	return server.Check{Name: name, Fn: ping}
+}

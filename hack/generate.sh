@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# generate.sh runs the code generators with the versions pinned in the Makefile.
+#
+#   hack/generate.sh generate   deepcopy (controller-gen object) and sqlc queries
+#   hack/generate.sh manifests  CRDs and RBAC (controller-gen crd rbac)
+#   hack/generate.sh verify     both, then fail if any generated file differs from git
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+have_api_types() { compgen -G "api/v1alpha1/*_types.go" >/dev/null; }
+
+generate() {
+	if have_api_types; then
+		make -s controller-gen
+		bin/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	fi
+	if [[ -f sqlc.yaml ]]; then
+		make -s sqlc
+		bin/sqlc generate
+	fi
+	# Further generators (OpenAPI server code, ONNX protobuf) register here.
+	if [[ -x hack/generate-extra.sh ]]; then hack/generate-extra.sh; fi
+}
+
+manifests() {
+	if have_api_types; then
+		make -s controller-gen
+		bin/controller-gen rbac:roleName=kommerce-operator crd webhook paths=./api/... paths=./controllers/... \
+			output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	fi
+}
+
+case ${1:-} in
+generate) generate ;;
+manifests) manifests ;;
+verify)
+	generate
+	manifests
+	if ! git diff --quiet || [[ -n $(git ls-files --others --exclude-standard) ]]; then
+		echo "verify-gen: generated files differ from the committed ones; run make generate manifests and commit:" >&2
+		git status --short >&2
+		git diff --stat >&2
+		exit 1
+	fi
+	echo "verify-gen: generated files are up to date" >&2
+	;;
+*) echo "usage: hack/generate.sh generate|manifests|verify" >&2; exit 2 ;;
+esac
