@@ -14,12 +14,18 @@ generate() {
 		make -s controller-gen
 		bin/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	fi
-	if [[ -f sqlc.yaml ]]; then
+	# Each package with SQL queries has its own sqlc.yaml beside them.
+	local f
+	for f in $(git ls-files '*sqlc.yaml' '*sqlc.yml'); do
 		make -s sqlc
-		bin/sqlc generate
-	fi
-	# Further generators (OpenAPI server code, ONNX protobuf) register here.
-	if [[ -x hack/generate-extra.sh ]]; then hack/generate-extra.sh; fi
+		(cd "$(dirname "$f")" && "$OLDPWD/bin/sqlc" generate)
+	done
+	# Further generators (OpenAPI code, ONNX protobuf, ...) are one script each in
+	# hack/gen.d, run in name order.
+	for f in hack/gen.d/*.sh; do
+		[[ -x $f ]] && "$f"
+	done
+	return 0
 }
 
 manifests() {

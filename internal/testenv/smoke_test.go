@@ -41,7 +41,7 @@ func TestSmokePostgres(t *testing.T) {
 		if _, err := tx.Exec(ctx, "SET LOCAL kommerce.platform = 'on'"); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id").Scan(&tenantID)
+		return tx.QueryRow(ctx, "INSERT INTO tenants (slug, name, topic_prefix, index_prefix, redis_prefix) VALUES ('acme', 'Acme', 'kommerce.acme', 'kommerce-acme', 'k:acme:') RETURNING id").Scan(&tenantID)
 	})
 	if err != nil {
 		t.Fatalf("insert tenant as platform: %v", err)

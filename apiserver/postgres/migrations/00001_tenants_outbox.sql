@@ -28,6 +28,11 @@ CREATE TABLE tenants (
     name        text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     status      text        NOT NULL DEFAULT 'active'
                             CHECK (status IN ('active', 'suspended', 'deleting')),
+    -- Data-plane isolation prefixes, fixed at creation (the Tenant resource makes them
+    -- immutable too): Kafka topics, search indices and Redis keys of this tenant.
+    topic_prefix text       NOT NULL CHECK (topic_prefix ~ '^[a-z0-9][a-z0-9._-]{0,99}$'),
+    index_prefix text       NOT NULL CHECK (index_prefix ~ '^[a-z0-9][a-z0-9_-]{0,99}$'),
+    redis_prefix text       NOT NULL CHECK (redis_prefix ~ '^[A-Za-z0-9:._-]{1,100}$'),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
