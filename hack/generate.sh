@@ -40,12 +40,15 @@ case ${1:-} in
 generate) generate ;;
 manifests) manifests ;;
 verify)
+	# Compare the whole work tree before and after regenerating, so this works in a
+	# clean clone (CI) and in a tree with work in progress alike.
+	snapshot() { { git status --porcelain=v1 -uall; git diff; git ls-files --others --exclude-standard -z | xargs -0r sha256sum; } | sha256sum; }
+	before=$(snapshot)
 	generate
 	manifests
-	if ! git diff --quiet || [[ -n $(git ls-files --others --exclude-standard) ]]; then
-		echo "verify-gen: generated files differ from the committed ones; run make generate manifests and commit:" >&2
+	if [[ $(snapshot) != "$before" ]]; then
+		echo "verify-gen: regenerating changed files; run make generate manifests and commit the result:" >&2
 		git status --short >&2
-		git diff --stat >&2
 		exit 1
 	fi
 	echo "verify-gen: generated files are up to date" >&2
