@@ -114,7 +114,7 @@ define go-install-tool
 	echo "installing $(2)@$(3) into $(TOOLS_DIR)"; \
 	mkdir -p "$(TOOLS_DIR)/tmp"; \
 	GOBIN="$(TOOLS_DIR)/tmp" go install $(2)@$(3); \
-	mv "$(TOOLS_DIR)/tmp/$(notdir $(2))" "$(TOOLS_DIR)/$(notdir $(1))-$(3)"; }
+	mv "$(TOOLS_DIR)/tmp/$(notdir $(1))" "$(TOOLS_DIR)/$(notdir $(1))-$(3)"; }
 @ln -sf "$(TOOLS_DIR)/$(notdir $(1))-$(3)" "$(1)"
 endef
 
