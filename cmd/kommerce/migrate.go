@@ -8,7 +8,9 @@ import (
 	"github.com/kommerce/kommerce/internal/config"
 )
 
-const defaultDatabaseURL = "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"
+// defaultDatabaseURL is the local server hack/services.sh starts; its password is
+// a well-known development value, not a secret.
+const defaultDatabaseURL = "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable" //nolint:gosec // local development default
 
 func databaseURLFlag(set *config.Set, p *string) {
 	set.String(p, "database-url", "KOMMERCE_DATABASE_URL", defaultDatabaseURL,

@@ -183,7 +183,7 @@ func TestSmokeStripe(t *testing.T) {
 	pi, err := client.New(&stripe.PaymentIntentParams{
 		Amount:   stripe.Int64(4200),
 		Currency: stripe.String(string(stripe.CurrencyEUR)),
-		Params:   stripe.Params{Metadata: map[string]string{"order_id": "o_1"}},
+		Metadata: map[string]string{"order_id": "o_1"},
 	})
 	if err != nil {
 		t.Fatalf("create PaymentIntent against stripe-mock: %v", err)

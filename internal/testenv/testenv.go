@@ -22,7 +22,7 @@ import (
 
 // Default addresses, matching hack/services.sh.
 const (
-	DefaultDatabaseURL      = "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"
+	DefaultDatabaseURL      = "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable" //nolint:gosec // local test server
 	DefaultRedisURL         = "redis://127.0.0.1:56379/0"
 	DefaultKafkaBrokers     = "127.0.0.1:59092"
 	DefaultElasticsearchURL = "http://127.0.0.1:59200"
