@@ -1,0 +1,89 @@
+package inference
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the model server's Prometheus series, labelled by model and version
+// (never by request data).
+type Metrics struct {
+	latency     *prometheus.HistogramVec
+	requests    *prometheus.CounterVec
+	predictions *prometheus.SummaryVec
+	ready       *prometheus.GaugeVec
+	loadErrors  *prometheus.CounterVec
+}
+
+// NewMetrics registers the series on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kommerce_inference_duration_seconds", Help: "Time to validate and run one inference request, by model and version.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"model", "version"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_inference_requests_total", Help: "Inference requests, by model, version and result code (ok or an error code).",
+		}, []string{"model", "version", "code"}),
+		predictions: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name: "kommerce_inference_prediction", Help: "Distribution of the first float output's values (up to 64 a request), for drift checks.",
+			Objectives: map[float64]float64{0.05: 0.01, 0.25: 0.01, 0.5: 0.01, 0.75: 0.01, 0.95: 0.01},
+		}, []string{"model", "version", "output"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kommerce_inference_model_ready", Help: "1 while a model version is loaded and served.",
+		}, []string{"model", "version"}),
+		loadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_inference_model_load_errors_total", Help: "Model files refused at load (checksum, size, format, operators), by model and version.",
+		}, []string{"model", "version"}),
+	}
+	reg.MustRegister(m.latency, m.requests, m.predictions, m.ready, m.loadErrors)
+	return m
+}
+
+func (m *Metrics) observe(model, version string, seconds float64, code string, outputs []Tensor) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(model, version, code).Inc()
+	if code != "ok" {
+		return
+	}
+	m.latency.WithLabelValues(model, version).Observe(seconds)
+	for _, o := range outputs {
+		if o.DataType != FP32 {
+			continue
+		}
+		obs := m.predictions.WithLabelValues(model, version, o.Name)
+		for i, v := range o.Float32 {
+			if i == 64 {
+				break
+			}
+			obs.Observe(float64(v))
+		}
+		return
+	}
+}
+
+func (m *Metrics) loadFailed(model, version string) {
+	if m != nil {
+		m.loadErrors.WithLabelValues(model, version).Inc()
+	}
+}
+
+// setReady moves the ready gauge from the old snapshot to the new one.
+func (m *Metrics) setReady(old, next *snapshot) {
+	if m == nil {
+		return
+	}
+	for name, e := range old.models {
+		for v := range e.versions {
+			if next.find(name, v) == nil {
+				m.ready.DeleteLabelValues(name, v)
+			}
+		}
+	}
+	for name, e := range next.models {
+		for v := range e.versions {
+			m.ready.WithLabelValues(name, v).Set(1)
+		}
+	}
+}
