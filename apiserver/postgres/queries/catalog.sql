@@ -1,0 +1,134 @@
+-- name: InsertProduct :one
+INSERT INTO products (tenant_id, name, description, status, attributes, images)
+VALUES (@tenant_id, @name, @description, @status, @attributes, @images::text[])
+RETURNING *;
+
+-- name: GetProduct :one
+SELECT * FROM products WHERE tenant_id = @tenant_id AND id = @id AND deleted_at IS NULL;
+
+-- name: LockProduct :one
+SELECT * FROM products WHERE tenant_id = @tenant_id AND id = @id AND deleted_at IS NULL FOR UPDATE;
+
+-- name: UpdateProduct :one
+UPDATE products
+SET name = @name, description = @description, status = @status, attributes = @attributes,
+    images = @images::text[], version = version + 1, updated_at = now()
+WHERE tenant_id = @tenant_id AND id = @id
+RETURNING *;
+
+-- name: SoftDeleteProduct :one
+UPDATE products SET deleted_at = now(), version = version + 1, updated_at = now()
+WHERE tenant_id = @tenant_id AND id = @id AND deleted_at IS NULL
+RETURNING *;
+
+-- name: DeleteProductCategories :exec
+DELETE FROM product_categories WHERE tenant_id = @tenant_id AND product_id = @product_id;
+
+-- name: InsertProductCategories :exec
+INSERT INTO product_categories (tenant_id, product_id, category_id, position)
+SELECT @tenant_id, @product_id, u.category_id, u.ord
+FROM unnest(@category_ids::uuid[]) WITH ORDINALITY AS u (category_id, ord);
+
+-- name: DeleteVariantsNotIn :exec
+DELETE FROM variants WHERE tenant_id = @tenant_id AND product_id = @product_id AND NOT (sku = ANY (@skus::text[]));
+
+-- UpsertVariant affects no row when the SKU belongs to another product of the tenant.
+-- name: UpsertVariant :execrows
+INSERT INTO variants (tenant_id, sku, product_id, position, attributes)
+VALUES (@tenant_id, @sku, @product_id, @position, @attributes)
+ON CONFLICT (tenant_id, sku) DO UPDATE SET position = excluded.position, attributes = excluded.attributes
+WHERE variants.product_id = excluded.product_id;
+
+-- name: DeletePrices :exec
+DELETE FROM prices WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[]);
+
+-- name: InsertPrices :exec
+INSERT INTO prices (tenant_id, sku, currency, amount)
+SELECT @tenant_id, unnest(@skus::text[]), unnest(@currencies::text[]), unnest(@amounts::bigint[]);
+
+-- name: ProductCategoryIDs :many
+SELECT product_id, category_id FROM product_categories
+WHERE tenant_id = @tenant_id AND product_id = ANY (@product_ids::uuid[])
+ORDER BY product_id, position;
+
+-- name: ProductVariants :many
+SELECT product_id, sku, attributes FROM variants
+WHERE tenant_id = @tenant_id AND product_id = ANY (@product_ids::uuid[])
+ORDER BY product_id, position;
+
+-- name: ProductPrices :many
+SELECT p.sku, p.currency, p.amount FROM prices p
+JOIN variants v ON v.tenant_id = p.tenant_id AND v.sku = p.sku
+WHERE p.tenant_id = @tenant_id AND v.product_id = ANY (@product_ids::uuid[])
+ORDER BY p.sku, p.currency;
+
+-- ListProducts is keyset-paginated: the page after (after_*, after_id) in the given
+-- sort, ties broken by id. Browsing large catalogs by relevance goes through search.
+-- name: ListProducts :many
+SELECT * FROM products p
+WHERE p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+  AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+  AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+  AND (sqlc.narg(category_ids)::uuid[] IS NULL OR EXISTS (
+        SELECT 1 FROM product_categories pc
+        WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+          AND pc.category_id = ANY (sqlc.narg(category_ids)::uuid[])))
+  AND (sqlc.narg(after_id)::uuid IS NULL OR CASE @sort::text
+        WHEN 'created_at' THEN (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
+        WHEN '-created_at' THEN (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
+        WHEN 'name' THEN (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
+        ELSE (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
+      END)
+ORDER BY
+  CASE WHEN @sort::text = 'created_at' THEN p.created_at END ASC,
+  CASE WHEN @sort::text = '-created_at' THEN p.created_at END DESC,
+  CASE WHEN @sort::text = 'name' THEN p.name END ASC,
+  CASE WHEN @sort::text = '-name' THEN p.name END DESC,
+  CASE WHEN @sort::text IN ('created_at', 'name') THEN p.id END ASC,
+  p.id DESC
+LIMIT @lim;
+
+-- name: CategorySubtree :many
+WITH RECURSIVE sub AS (
+    SELECT c.id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = @id
+    UNION
+    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = @tenant_id
+)
+SELECT id FROM sub;
+
+-- name: CategoryAncestors :many
+WITH RECURSIVE up AS (
+    SELECT c.id, c.parent_id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = @id
+    UNION
+    SELECT c.id, c.parent_id FROM categories c JOIN up ON c.id = up.parent_id WHERE c.tenant_id = @tenant_id
+)
+SELECT id FROM up;
+
+-- name: InsertCategory :one
+INSERT INTO categories (tenant_id, parent_id, slug, name)
+VALUES (@tenant_id, sqlc.narg(parent_id), @slug, @name)
+RETURNING *;
+
+-- name: GetCategory :one
+SELECT * FROM categories WHERE tenant_id = @tenant_id AND id = @id;
+
+-- name: LockCategory :one
+SELECT * FROM categories WHERE tenant_id = @tenant_id AND id = @id FOR UPDATE;
+
+-- name: UpdateCategory :one
+UPDATE categories
+SET parent_id = sqlc.narg(parent_id), slug = @slug, name = @name, version = version + 1, updated_at = now()
+WHERE tenant_id = @tenant_id AND id = @id
+RETURNING *;
+
+-- name: ListCategories :many
+WITH RECURSIVE tree AS (
+    SELECT c.*, 0 AS depth FROM categories c WHERE c.tenant_id = @tenant_id AND c.parent_id IS NULL
+    UNION ALL
+    SELECT c.*, tree.depth + 1 FROM categories c JOIN tree ON c.parent_id = tree.id WHERE c.tenant_id = @tenant_id
+)
+SELECT id, parent_id, slug, name, version, created_at, updated_at FROM tree ORDER BY depth, name, id;
+
+-- name: InsertOutbox :exec
+INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+VALUES (@tenant_id, @aggregate_type, @aggregate_id, @event_type, @payload);

@@ -1,0 +1,14 @@
+-- name: InsertSigningKey :exec
+INSERT INTO signing_keys (tenant_id, kid, private_key, active) VALUES (@tenant_id, @kid, @private_key, true);
+
+-- name: ActiveSigningKey :one
+SELECT kid, private_key FROM signing_keys WHERE tenant_id = @tenant_id AND active;
+
+-- name: SigningKeyByKID :one
+SELECT private_key FROM signing_keys WHERE tenant_id = @tenant_id AND kid = @kid;
+
+-- name: RetireSigningKeys :exec
+UPDATE signing_keys SET active = false, retired_at = now() WHERE tenant_id = @tenant_id AND active;
+
+-- name: DeleteRetiredSigningKeys :execrows
+DELETE FROM signing_keys WHERE tenant_id = @tenant_id AND NOT active AND retired_at < @before;
