@@ -109,3 +109,9 @@ func redact(uri string) string {
 	u.RawQuery = ""
 	return u.String()
 }
+
+// SHA256 returns the lowercase hex sha256 of b, as model configs spell it.
+func SHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -87,11 +87,6 @@ func (r *Registry) Apply(ctx context.Context, cfg Config) error {
 	keep := map[*loaded]bool{}
 	var errs []error
 	for _, mc := range cfg.Models {
-		e := next.models[mc.Name]
-		if e == nil {
-			e = &modelEntry{name: mc.Name, versions: map[string]*loaded{}}
-			next.models[mc.Name] = e
-		}
 		prev := old.find(mc.Name, mc.Version)
 		l := prev
 		if prev == nil || prev.cfg != withoutDefault(mc) {
@@ -111,6 +106,11 @@ func (r *Registry) Apply(ctx context.Context, cfg Config) error {
 		}
 		if l == nil {
 			continue
+		}
+		e := next.models[mc.Name]
+		if e == nil {
+			e = &modelEntry{name: mc.Name, versions: map[string]*loaded{}}
+			next.models[mc.Name] = e
 		}
 		keep[l] = true
 		e.versions[mc.Version] = l

@@ -1,0 +1,142 @@
+package oip
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/kommerce/kommerce/inference"
+)
+
+// status maps each inference error code to its HTTP status.
+var status = map[inference.Code]int{
+	inference.CodeInvalid:     http.StatusBadRequest,
+	inference.CodeNotFound:    http.StatusNotFound,
+	inference.CodeTooLarge:    http.StatusRequestEntityTooLarge,
+	inference.CodeUnavailable: http.StatusServiceUnavailable,
+	inference.CodeLoadFailed:  http.StatusServiceUnavailable,
+	inference.CodeInternal:    http.StatusInternalServerError,
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := inference.ErrorCode(err)
+	st, ok := status[code]
+	if !ok {
+		st = http.StatusInternalServerError
+	}
+	if st >= 500 && code != inference.CodeUnavailable && code != inference.CodeLoadFailed {
+		h.Logger.Error("inference request failed", "path", r.URL.Path, "err", err)
+	}
+	writeError(w, st, inference.ErrorMessage(err))
+}
+
+func writeError(w http.ResponseWriter, st int, msg string) {
+	writeJSON(w, st, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, st int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (h *Handler) serverMetadata(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"name": "kommerce-inference", "version": h.Version, "extensions": []string{}})
+}
+
+// live is true while the process serves HTTP at all.
+func (h *Handler) live(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+}
+
+// ready follows the protocol: 200 when ready, a 4xx when not (with the reason).
+func (h *Handler) ready(w http.ResponseWriter, _ *http.Request) {
+	if h.Draining != nil && h.Draining() {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ready": false, "reason": "the server is draining"})
+		return
+	}
+	if err := h.Registry.Ready(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ready": false, "reason": inference.ErrorMessage(err)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+type tensorMetadata struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+type modelMetadata struct {
+	Name       string            `json:"name"`
+	Versions   []string          `json:"versions"`
+	Platform   string            `json:"platform"`
+	Inputs     []tensorMetadata  `json:"inputs"`
+	Outputs    []tensorMetadata  `json:"outputs"`
+	Parameters map[string]string `json:"parameters,omitempty"`
+}
+
+// modelMetadata answers the protocol's model metadata. Extension: "parameters"
+// carries the version described, the runtime and the ONNX file's metadata_props
+// (e.g. the product ids of a recommendation model's indices).
+func (h *Handler) modelMetadata(w http.ResponseWriter, r *http.Request) {
+	info, err := h.Registry.Model(r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	md := modelMetadata{Name: info.Name, Versions: info.Versions, Platform: "onnxruntime_onnx", Parameters: map[string]string{}}
+	for k, v := range info.Metadata {
+		md.Parameters[k] = v
+	}
+	md.Parameters["version"] = info.Version
+	md.Parameters["runtime"] = info.Runtime
+	for _, s := range info.Signature.Inputs {
+		md.Inputs = append(md.Inputs, tensorMetadata{s.Name, string(s.DataType), s.Shape})
+	}
+	for _, s := range info.Signature.Outputs {
+		md.Outputs = append(md.Outputs, tensorMetadata{s.Name, string(s.DataType), s.Shape})
+	}
+	writeJSON(w, http.StatusOK, md)
+}
+
+func (h *Handler) modelReady(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	_, err := h.Registry.Model(name, r.PathValue("version"))
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]any{"name": name, "ready": true})
+	case inference.ErrorCode(err) == inference.CodeNotFound:
+		h.fail(w, r, err)
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]any{"name": name, "ready": false, "reason": inference.ErrorMessage(err)})
+	}
+}
+
+func (h *Handler) infer(w http.ResponseWriter, r *http.Request) {
+	name, version := r.PathValue("name"), r.PathValue("version")
+	body := http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	req, err := decodeRequest(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = inference.Errorf(inference.CodeTooLarge, "the request body is larger than %d bytes", h.MaxBodyBytes)
+		}
+		h.fail(w, r, err)
+		return
+	}
+	out, served, err := h.Registry.Infer(r.Context(), name, version, req.tensors)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err = selectOutputs(out, req.outputs)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(encodeResponse(name, served, req.id, out))
+}
