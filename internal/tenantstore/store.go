@@ -1,0 +1,224 @@
+// Package tenantstore keeps a tenant's row in the platform database (the tenants
+// registry every tenant-scoped table references) in step with its Tenant resource.
+// The operator upserts the row on every reconcile and deletes it in the Tenant's
+// finalizer; deleting it cascades to every row of the tenant.
+//
+// The queries live in queries.sql; sqlc generates the tenantdb package from them and
+// the migrations, so they are checked against the schema production runs.
+package tenantstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kommerce/kommerce/internal/tenantstore/tenantdb"
+)
+
+// ErrConflict means the database holds isolation settings for the tenant (or for
+// another tenant) that the requested ones contradict. Retrying cannot fix it; the
+// Tenant's spec or the database has to change.
+var ErrConflict = errors.New("tenant isolation conflict")
+
+// ErrInvalid means the database refused a value (its CHECK constraints mirror the
+// Tenant schema, so this points at a schema drift).
+var ErrInvalid = errors.New("invalid tenant value")
+
+// Desired is the row a Tenant resource asks for. Empty ID and prefixes mean "no
+// preference": the stored value is kept, or a default is chosen for a new row.
+type Desired struct {
+	Slug        string
+	Name        string
+	Suspended   bool
+	ID          string
+	TopicPrefix string
+	IndexPrefix string
+	RedisPrefix string
+}
+
+// Record is the tenant's row as stored.
+type Record struct {
+	ID          string
+	Slug        string
+	Name        string
+	Status      string
+	TopicPrefix string
+	IndexPrefix string
+	RedisPrefix string
+	CreatedAt   time.Time
+}
+
+// Store is what the operator needs of the registry.
+type Store interface {
+	// Ensure creates the tenant's row or brings its name and status up to date, and
+	// returns it. Immutable values (id, prefixes) are never changed. Errors:
+	// ErrConflict when the stored row or another tenant's row contradicts d,
+	// ErrInvalid when the database refuses a value, otherwise a connection error.
+	Ensure(ctx context.Context, d Desired) (Record, error)
+	// Delete removes the tenant's row (and, by cascade, all its data). id may be
+	// empty when it was never learnt; a row with another id is left alone. Deleting
+	// a row that is already gone succeeds.
+	Delete(ctx context.Context, slug, id string) error
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+}
+
+// Defaults returns the prefixes a tenant gets when its spec names none: Kafka topics
+// `kommerce.<slug>`, search indices `kommerce-<slug>`, Redis keys `k:<slug>:`.
+func Defaults(slug string) (topic, index, redis string) {
+	return "kommerce." + slug, "kommerce-" + slug, "k:" + slug + ":"
+}
+
+// Postgres is the Store on the platform database.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+var _ Store = (*Postgres)(nil)
+
+// NewPostgres returns a Store using pool.
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+
+// Ping checks the database answers.
+func (p *Postgres) Ping(ctx context.Context) error { return p.pool.Ping(ctx) }
+
+// inPlatformScope runs fn in one transaction that sees every tenant's rows (the
+// operator works across tenants; row-level security hides them otherwise).
+func (p *Postgres) inPlatformScope(ctx context.Context, fn func(*tenantdb.Queries) error) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		q := tenantdb.New(tx)
+		if err := q.PlatformScope(ctx); err != nil {
+			return fmt.Errorf("set platform scope: %w", err)
+		}
+		return fn(q)
+	})
+}
+
+// Ensure implements Store.
+func (p *Postgres) Ensure(ctx context.Context, d Desired) (Record, error) {
+	var rec Record
+	err := p.inPlatformScope(ctx, func(q *tenantdb.Queries) error {
+		if err := q.LockTenantSlug(ctx, d.Slug); err != nil {
+			return fmt.Errorf("lock tenant %s: %w", d.Slug, err)
+		}
+		row, err := q.GetTenantBySlug(ctx, d.Slug)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			row, err = q.InsertTenant(ctx, insertParams(d))
+			if err != nil {
+				return classify(fmt.Errorf("insert tenant %s: %w", d.Slug, err))
+			}
+		case err != nil:
+			return fmt.Errorf("read tenant %s: %w", d.Slug, err)
+		default:
+			if err := contradiction(d, row); err != nil {
+				return err
+			}
+			if row.Name != d.Name || row.Status != status(d) {
+				row, err = q.UpdateTenantProfile(ctx, tenantdb.UpdateTenantProfileParams{ID: row.ID, Name: d.Name, Status: status(d)})
+				if err != nil {
+					return classify(fmt.Errorf("update tenant %s: %w", d.Slug, err))
+				}
+			}
+		}
+		rec = record(row)
+		return nil
+	})
+	return rec, err
+}
+
+// Delete implements Store.
+func (p *Postgres) Delete(ctx context.Context, slug, id string) error {
+	return p.inPlatformScope(ctx, func(q *tenantdb.Queries) error {
+		params := tenantdb.DeleteTenantParams{Slug: slug}
+		if id != "" {
+			params.ID = &id
+		}
+		if _, err := q.DeleteTenant(ctx, params); err != nil {
+			return fmt.Errorf("delete tenant %s: %w", slug, err)
+		}
+		return nil
+	})
+}
+
+func status(d Desired) string {
+	if d.Suspended {
+		return "suspended"
+	}
+	return "active"
+}
+
+func insertParams(d Desired) tenantdb.InsertTenantParams {
+	topic, index, redis := Defaults(d.Slug)
+	p := tenantdb.InsertTenantParams{
+		Slug: d.Slug, Name: d.Name, Status: status(d),
+		TopicPrefix: or(d.TopicPrefix, topic), IndexPrefix: or(d.IndexPrefix, index), RedisPrefix: or(d.RedisPrefix, redis),
+	}
+	if d.ID != "" {
+		p.ID = &d.ID
+	}
+	return p
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// contradiction reports the first immutable value d asks for that differs from row.
+func contradiction(d Desired, row tenantdb.Tenant) error {
+	checks := []struct{ field, want, have string }{
+		{"tenant id", d.ID, row.ID},
+		{"topic prefix", d.TopicPrefix, row.TopicPrefix},
+		{"index prefix", d.IndexPrefix, row.IndexPrefix},
+		{"redis prefix", d.RedisPrefix, row.RedisPrefix},
+	}
+	for _, c := range checks {
+		if c.want != "" && c.want != c.have {
+			return fmt.Errorf("%w: the spec asks for %s %q but the database already has %q for tenant %s", ErrConflict, c.field, c.want, c.have, d.Slug)
+		}
+	}
+	return nil
+}
+
+// uniqueOwners names what a unique index protects, for the conflict message.
+var uniqueOwners = map[string]string{
+	"tenants_pkey":             "tenant id",
+	"tenants_topic_prefix_key": "topic prefix",
+	"tenants_index_prefix_key": "index prefix",
+	"tenants_redis_prefix_key": "redis prefix",
+}
+
+// classify turns constraint violations into ErrConflict and ErrInvalid.
+func classify(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case "23505": // unique_violation
+		what := uniqueOwners[pgErr.ConstraintName]
+		if what == "" {
+			what = pgErr.ConstraintName
+		}
+		return fmt.Errorf("%w: the %s already belongs to another tenant (%s)", ErrConflict, what, pgErr.Detail)
+	case "23514", "22P02": // check_violation, invalid_text_representation
+		return fmt.Errorf("%w: %s", ErrInvalid, pgErr.Message)
+	}
+	return err
+}
+
+func record(r tenantdb.Tenant) Record {
+	return Record{
+		ID: r.ID, Slug: r.Slug, Name: r.Name, Status: r.Status,
+		TopicPrefix: r.TopicPrefix, IndexPrefix: r.IndexPrefix, RedisPrefix: r.RedisPrefix,
+		CreatedAt: r.CreatedAt,
+	}
+}

@@ -1,0 +1,214 @@
+package tenantstore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kommerce/kommerce/internal/tenantstore"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+func newStore(t *testing.T) (*tenantstore.Postgres, *testenv.Database) {
+	t.Helper()
+	db := testenv.NewDatabase(t)
+	return tenantstore.NewPostgres(db.Pool), db
+}
+
+// countRows counts tenants rows as the platform sees them (bypassing nothing: the
+// test role is not a superuser, so it needs the platform scope like the operator).
+func countRows(t *testing.T, db *testenv.Database, slug string) int {
+	t.Helper()
+	return platformCount(t, db, "SELECT count(*) FROM tenants WHERE slug = $1", slug)
+}
+
+func platformCount(t *testing.T, db *testenv.Database, query string, args ...any) int {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEnsureCreatesWithDefaultsAndIsIdempotent(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	first, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.ID) != 36 || first.TopicPrefix != "kommerce.acme" || first.IndexPrefix != "kommerce-acme" ||
+		first.RedisPrefix != "k:acme:" || first.Status != "active" || first.Name != "ACME" {
+		t.Fatalf("created %+v", first)
+	}
+	again, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME", ID: first.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Errorf("second Ensure changed the row: %+v -> %+v", first, again)
+	}
+	if n := countRows(t, db, "acme"); n != 1 {
+		t.Errorf("%d rows for acme, want 1", n)
+	}
+}
+
+func TestEnsureKeepsChosenValuesAndUpdatesProfile(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	want := tenantstore.Desired{
+		Slug: "globex", Name: "Globex", ID: "5f0c6a1e-8d2b-4c3a-9e7f-1a2b3c4d5e6f",
+		TopicPrefix: "gx", IndexPrefix: "gx-search", RedisPrefix: "gx:",
+	}
+	rec, err := s.Ensure(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != want.ID || rec.TopicPrefix != "gx" || rec.IndexPrefix != "gx-search" || rec.RedisPrefix != "gx:" {
+		t.Fatalf("stored %+v, want the chosen values", rec)
+	}
+	// A spec that names nothing adopts what is stored; name and status follow the spec.
+	rec, err = s.Ensure(ctx, tenantstore.Desired{Slug: "globex", Name: "Globex Corp", Suspended: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != want.ID || rec.TopicPrefix != "gx" || rec.Name != "Globex Corp" || rec.Status != "suspended" {
+		t.Fatalf("after update %+v", rec)
+	}
+}
+
+func TestEnsureConflicts(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	acme, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		d    tenantstore.Desired
+		want string
+	}{
+		{"other id for the same slug", tenantstore.Desired{Slug: "acme", Name: "ACME", ID: "00000000-0000-4000-8000-000000000001"}, "tenant id"},
+		{"other topic prefix for the same slug", tenantstore.Desired{Slug: "acme", Name: "ACME", TopicPrefix: "acme2"}, "topic prefix"},
+		{"other redis prefix for the same slug", tenantstore.Desired{Slug: "acme", Name: "ACME", RedisPrefix: "r:acme:"}, "redis prefix"},
+		{"another tenant's id", tenantstore.Desired{Slug: "initech", Name: "Initech", ID: acme.ID}, "tenant id already belongs to another tenant"},
+		{"another tenant's topic prefix", tenantstore.Desired{Slug: "initech", Name: "Initech", TopicPrefix: "kommerce.acme"}, "topic prefix already belongs to another tenant"},
+		{"another tenant's index prefix", tenantstore.Desired{Slug: "initech", Name: "Initech", IndexPrefix: "kommerce-acme"}, "index prefix already belongs to another tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Ensure(ctx, tt.d)
+			if !errors.Is(err, tenantstore.ErrConflict) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Ensure = %v; want ErrConflict mentioning %q", err, tt.want)
+			}
+		})
+	}
+	// Nothing was written by the refused calls.
+	if n := countRows(t, db, "initech"); n != 0 {
+		t.Errorf("a refused Ensure left %d rows", n)
+	}
+	after, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"})
+	if err != nil || after != acme {
+		t.Errorf("acme changed after refused calls: %+v (%v)", after, err)
+	}
+}
+
+func TestEnsureRejectsValuesTheSchemaRefuses(t *testing.T) {
+	s, _ := newStore(t)
+	_, err := s.Ensure(context.Background(), tenantstore.Desired{Slug: "Bad Slug", Name: "x"})
+	if !errors.Is(err, tenantstore.ErrInvalid) {
+		t.Fatalf("Ensure with a bad slug = %v; want ErrInvalid", err)
+	}
+}
+
+func TestEnsureConcurrentCallsCreateOneRow(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	ids := make([]string, 8)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			rec, err := s.Ensure(ctx, tenantstore.Desired{Slug: "umbrella", Name: "Umbrella"})
+			ids[i], errs[i] = rec.ID, err
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("call %d: id %q err %v; want the same id %q for all", i, ids[i], errs[i], ids[0])
+		}
+	}
+	if n := countRows(t, db, "umbrella"); n != 1 {
+		t.Errorf("%d rows, want 1", n)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	rec, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tenant's data goes with it (outbox references tenants ON DELETE CASCADE).
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", rec.ID)
+	if err == nil {
+		_, err = tx.Exec(ctx, "INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload) VALUES ($1, 'product', 'p1', 'product.created', '{}')", rec.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if n := platformCount(t, db, "SELECT count(*) FROM outbox"); n != 1 {
+		t.Fatalf("%d outbox rows before the delete, want 1", n)
+	}
+	if err := s.Delete(ctx, "acme", "00000000-0000-4000-8000-000000000001"); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "acme"); n != 1 {
+		t.Fatalf("delete with another id removed the row")
+	}
+	if err := s.Delete(ctx, "acme", rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "acme"); n != 0 {
+		t.Fatalf("row still there after delete")
+	}
+	if n := platformCount(t, db, "SELECT count(*) FROM outbox"); n != 0 {
+		t.Errorf("%d outbox rows survived the tenant", n)
+	}
+	if err := s.Delete(ctx, "acme", rec.ID); err != nil {
+		t.Errorf("deleting a deleted tenant: %v", err)
+	}
+	// Without a known id the slug decides.
+	if _, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "acme"); n != 0 {
+		t.Errorf("delete by slug left the row")
+	}
+}
