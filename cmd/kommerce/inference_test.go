@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kommerce/kommerce/inference/ort/orttest"
+	"github.com/kommerce/kommerce/inference/training"
+)
+
+func TestTrainAndInferenceUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	badList := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badList, []byte("models:\n- name: recs\n  version: \"1\"\n  uri: x.onnx\n  sha256: abc\n"), 0o644)
+	tests := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantStderr string
+	}{
+		{"train without purpose", nil, []string{"train"}, "exactly one of recommendations, fraud"},
+		{"train unknown purpose", nil, []string{"train", "ranking"}, "exactly one of recommendations, fraud"},
+		{"train bad hold-out", nil, []string{"train", "fraud", "--hold-out", "1.5"}, "between 0 and 1"},
+		{"train bad source", nil, []string{"train", "fraud", "--source", "csv"}, "accepted values are synthetic, events"},
+		{"train events without brokers", nil, []string{"train", "fraud", "--source", "events"}, "needs --kafka-brokers"},
+		{"inference without models", nil, []string{"inference"}, "KOMMERCE_INFERENCE_MODELS is required"},
+		{"inference bad model list", map[string]string{"KOMMERCE_INFERENCE_MODELS": badList}, []string{"inference"}, "sha256 must be 64 hex digits"},
+		{"inference missing model list", nil, []string{"inference", "--models", filepath.Join(dir, "nope.yaml")}, "read model config"},
+		{"inference onnxruntime without library", nil, []string{"inference", "--models", writeList(t, dir, ""), "--runtime", "onnxruntime"}, "needs --onnxruntime-lib"},
+		{"inference bad batch limit", nil, []string{"inference", "--models", writeList(t, dir, ""), "--max-batch", "0"}, "KOMMERCE_INFERENCE_MAX_BATCH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := invoke(t, tt.env, tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.wantStderr) {
+				t.Fatalf("exit %d stderr %q; want 2 and %q", code, stderr, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func writeList(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "models.yaml")
+	if body == "" {
+		body = "models: []\n"
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestTrainThenServe runs `kommerce train` for both purposes, then `kommerce
+// inference` on what it wrote, and changes the model list while it runs.
+func TestTrainThenServe(t *testing.T) {
+	dir := t.TempDir()
+	var sums = map[string]string{}
+	for _, purpose := range []string{"recommendations", "fraud"} {
+		code, stdout, stderr := invoke(t, nil, "train", purpose, "--out", dir, "--version", "7", "--factors", "16", "--log-level", "warn")
+		if code != 0 {
+			t.Fatalf("train %s: exit %d: %s", purpose, code, stderr)
+		}
+		for _, l := range strings.Split(stdout, "\n") {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "sha256" {
+				sums[purpose] = f[1]
+			}
+		}
+	}
+	recs := filepath.Join(dir, "recs-als-7.onnx")
+	fraud := filepath.Join(dir, "fraud-logreg-7.onnx")
+	var mv training.ModelVersion
+	raw, err := os.ReadFile(filepath.Join(dir, "recs-als-7.modelversion.yaml"))
+	if err != nil || yaml.UnmarshalStrict(raw, &mv) != nil {
+		t.Fatalf("manifest: %v\n%s", err, raw)
+	}
+	if mv.Kind != "ModelVersion" || mv.Spec.Artifact.SHA256 != sums["recommendations"] || mv.Spec.Artifact.URI != "file://"+recs || mv.Spec.Purpose != "recommendations" {
+		t.Fatalf("manifest does not describe the written file: %+v", mv)
+	}
+	card, err := os.ReadFile(filepath.Join(dir, "fraud-logreg-7.card.md"))
+	if err != nil || !strings.Contains(string(card), "precision at 2.0% review budget") || !strings.Contains(string(card), "log_accounts_on_ip_30d") {
+		t.Fatalf("fraud model card lacks metrics or schema: %v\n%s", err, card)
+	}
+
+	list := writeList(t, dir, fmt.Sprintf("models:\n- {name: recs, version: \"7\", uri: %q, sha256: %s}\n", recs, sums["recommendations"]))
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := map[string]string{"KOMMERCE_ONNXRUNTIME_LIB": orttest.Library(t), "KOMMERCE_HTTP_ADDR": addr}
+	go func() {
+		var out, errOut strings.Builder
+		done <- run(ctx, []string{"kommerce", "inference", "--models", list, "--reload-interval", "50ms", "--log-level", "warn"},
+			func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+	}()
+	base := "http://" + addr
+	waitFor(t, done, func() bool { return status(base+"/v2/health/ready") == 200 })
+	body := `{"inputs":[{"name":"items","shape":[1,2],"datatype":"INT64","data":[3,4]}]}`
+	resp, err := http.Post(base+"/v2/models/recs/infer", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		ModelVersion string `json:"model_version"`
+		Outputs      []struct{ Name string }
+	}
+	json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || res.ModelVersion != "7" || len(res.Outputs) != 2 {
+		t.Fatalf("infer = %d %+v", resp.StatusCode, res)
+	}
+	if status(base+"/v2/models/fraud/ready") != 404 {
+		t.Fatal("fraud served before it was listed")
+	}
+	writeList(t, dir, fmt.Sprintf("models:\n- {name: recs, version: \"7\", uri: %q, sha256: %s}\n- {name: fraud, version: \"7\", uri: %q, sha256: %s, runtime: go}\n",
+		recs, sums["recommendations"], fraud, sums["fraud"]))
+	waitFor(t, done, func() bool { return status(base+"/v2/models/fraud/versions/7/ready") == 200 })
+	if status(base+"/metrics") != 200 || status(base+"/readyz") != 200 {
+		t.Fatal("metrics or readyz do not answer")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("inference stopped with %v", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func status(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitFor polls cond until it holds, failing if the server exits or 30 s pass.
+func waitFor(t *testing.T, done chan error, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v", errors.Join(err, errors.New("before the condition held")))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
