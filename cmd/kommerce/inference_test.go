@@ -15,8 +15,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/inference/ort/orttest"
-	"github.com/kommerce/kommerce/inference/training"
 )
 
 func TestTrainAndInferenceUsageErrors(t *testing.T) {
@@ -80,12 +80,12 @@ func TestTrainThenServe(t *testing.T) {
 	}
 	recs := filepath.Join(dir, "recs-als-7.onnx")
 	fraud := filepath.Join(dir, "fraud-logreg-7.onnx")
-	var mv training.ModelVersion
+	var mv v1alpha1.ModelVersion
 	raw, err := os.ReadFile(filepath.Join(dir, "recs-als-7.modelversion.yaml"))
 	if err != nil || yaml.UnmarshalStrict(raw, &mv) != nil {
 		t.Fatalf("manifest: %v\n%s", err, raw)
 	}
-	if mv.Kind != "ModelVersion" || mv.Spec.Artifact.SHA256 != sums["recommendations"] || mv.Spec.Artifact.URI != "file://"+recs || mv.Spec.Purpose != "recommendations" {
+	if mv.Kind != "ModelVersion" || mv.Spec.Artifact.SHA256 != sums["recommendations"] || mv.Spec.Artifact.URI != "file://"+recs || mv.Spec.Purpose != v1alpha1.PurposeRecommendations || mv.Spec.Model != "recs-als" {
 		t.Fatalf("manifest does not describe the written file: %+v", mv)
 	}
 	card, err := os.ReadFile(filepath.Join(dir, "fraud-logreg-7.card.md"))

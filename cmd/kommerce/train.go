@@ -43,7 +43,7 @@ generates a seeded shop with planted taste clusters and fraud rings.`, e.getenv)
 	set.String(&ver, "version", "KOMMERCE_TRAIN_VERSION", "", "model version (default the UTC time, yyyymmddhhmmss)")
 	set.String(&ns, "namespace", "KOMMERCE_TRAIN_NAMESPACE", "default", "namespace of the ModelVersion manifest")
 	set.String(&base, "artifact-base", "KOMMERCE_TRAIN_ARTIFACT_BASE", "", "URI prefix where the ONNX file will be published (default: a file:// URI of the written file)",
-		config.Check(config.URL(true, "http", "https", "file")))
+		config.Check(config.URL(true, "https", "s3", "gs", "oci", "file")))
 	set.Int(&factors, "factors", "KOMMERCE_TRAIN_FACTORS", 32, "ALS latent factors", config.Check(config.Positive))
 	set.Int(&iterations, "iterations", "KOMMERCE_TRAIN_ITERATIONS", 12, "ALS sweeps", config.Check(config.Positive))
 	set.String(&holdOut, "hold-out", "KOMMERCE_TRAIN_HOLD_OUT", "0.2", "share of the data window kept for evaluation", config.Check(fraction))

@@ -1,6 +1,7 @@
 package training
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -8,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/inference/onnx"
 )
 
@@ -66,7 +69,7 @@ func (j Job) writeCardAndManifest(c cardData) error {
 	if err != nil {
 		return err
 	}
-	out, err := yaml.Marshal(mv)
+	out, err := manifestYAML(mv)
 	if err != nil {
 		return err
 	}
@@ -81,51 +84,8 @@ func orDev(v string) string {
 	return v
 }
 
-// ModelVersion is the manifest `kommerce train` writes for `kubectl apply`, in the
-// shape of the kommerce.io/v1alpha1 ModelVersion resource.
-type ModelVersion struct {
-	APIVersion string           `json:"apiVersion"`
-	Kind       string           `json:"kind"`
-	Metadata   ManifestMeta     `json:"metadata"`
-	Spec       ModelVersionSpec `json:"spec"`
-}
-
-// ManifestMeta is the object metadata of the manifest.
-type ManifestMeta struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-// ModelVersionSpec is the part of the ModelVersion spec training knows.
-type ModelVersionSpec struct {
-	Purpose  string   `json:"purpose"`
-	Artifact Artifact `json:"artifact"`
-}
-
-// Artifact locates and describes the ONNX file.
-type Artifact struct {
-	URI       string        `json:"uri"`
-	SHA256    string        `json:"sha256"`
-	Opset     int           `json:"opset"`
-	Signature SignatureSpec `json:"signature"`
-}
-
-// SignatureSpec lists a model's tensors.
-type SignatureSpec struct {
-	Inputs  []TensorDesc `json:"inputs"`
-	Outputs []TensorDesc `json:"outputs"`
-}
-
-// TensorDesc is one tensor of the signature; -1 marks a dimension known at run time.
-type TensorDesc struct {
-	Name     string  `json:"name"`
-	DataType string  `json:"datatype"`
-	Shape    []int64 `json:"shape"`
-}
-
-func (j Job) manifest(r *Result) (*ModelVersion, error) {
+// manifest builds the kommerce.io/v1alpha1 ModelVersion of the written model.
+func (j Job) manifest(r *Result) (*v1alpha1.ModelVersion, error) {
 	sig, _, err := signatureOf(r.ONNX)
 	if err != nil {
 		return nil, err
@@ -140,22 +100,58 @@ func (j Job) manifest(r *Result) (*ModelVersion, error) {
 		}
 		uri = (&url.URL{Scheme: "file", Path: abs}).String()
 	}
-	var spec SignatureSpec
+	art := v1alpha1.Artifact{URI: uri, SHA256: r.SHA256, Opset: onnx.Opset}
 	for _, t := range sig.Inputs {
-		spec.Inputs = append(spec.Inputs, TensorDesc{t.Name, string(t.DataType), t.Shape})
+		art.Inputs = append(art.Inputs, v1alpha1.TensorSpec{Name: t.Name, DataType: v1alpha1.TensorDataType(t.DataType), Shape: t.Shape})
 	}
 	for _, t := range sig.Outputs {
-		spec.Outputs = append(spec.Outputs, TensorDesc{t.Name, string(t.DataType), t.Shape})
+		art.Outputs = append(art.Outputs, v1alpha1.TensorSpec{Name: t.Name, DataType: v1alpha1.TensorDataType(t.DataType), Shape: t.Shape})
 	}
-	name := strings.ToLower(r.Name + "-" + strings.ReplaceAll(r.Version, "_", "-"))
-	name = strings.ReplaceAll(name, ".", "-")
-	return &ModelVersion{
-		APIVersion: "kommerce.io/v1alpha1", Kind: "ModelVersion",
-		Metadata: ManifestMeta{
+	purpose := v1alpha1.PurposeRecommendations
+	if j.Purpose == PurposeFraud {
+		purpose = v1alpha1.PurposeFraud
+	}
+	name := strings.ToLower(r.Name + "-" + r.Version)
+	name = strings.NewReplacer("_", "-", ".", "-").Replace(name)
+	return &v1alpha1.ModelVersion{
+		TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ModelVersion"},
+		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: j.Namespace,
 			Labels:      map[string]string{"kommerce.io/model": r.Name, "kommerce.io/purpose": j.Purpose},
 			Annotations: map[string]string{"kommerce.io/model-card": filepath.Base(r.Card), "kommerce.io/version": r.Version},
 		},
-		Spec: ModelVersionSpec{Purpose: j.Purpose, Artifact: Artifact{URI: uri, SHA256: r.SHA256, Opset: onnx.Opset, Signature: spec}},
+		Spec: v1alpha1.ModelVersionSpec{Model: r.Name, Purpose: purpose, Artifact: art},
 	}, nil
+}
+
+// manifestYAML renders the manifest without the server-set fields (status,
+// creationTimestamp) that a typed object would otherwise print as empty.
+func manifestYAML(mv *v1alpha1.ModelVersion) ([]byte, error) {
+	b, err := json.Marshal(mv)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	if spec, ok := m["spec"].(map[string]any); ok {
+		// An unset rollout serialises as empty objects; leave it to the defaults.
+		if ro, ok := spec["rollout"].(map[string]any); ok {
+			empty := true
+			for _, v := range ro {
+				if m, isMap := v.(map[string]any); !isMap || len(m) > 0 {
+					empty = false
+				}
+			}
+			if empty {
+				delete(spec, "rollout")
+			}
+		}
+	}
+	return yaml.Marshal(m)
 }
