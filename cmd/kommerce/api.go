@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/server"
 )
@@ -14,20 +18,58 @@ import (
 // apiConfig is the settings of `kommerce api`.
 type apiConfig struct {
 	serverConfig
-	databaseURL string
-	redisURL    string
+	databaseURL    string
+	redisURL       string
+	issuer         string
+	audience       string
+	accessTTL      time.Duration
+	refreshTTL     time.Duration
+	keysDir        string
+	tenant         string
+	maxBody        int
+	userRate       int
+	userBurst      int
+	tenantRate     int
+	tenantBurst    int
+	cacheTTL       time.Duration
+	trustedProxies string
+}
+
+func positive(v string) error {
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
+		return fmt.Errorf("want a whole number of at least 1")
+	}
+	return nil
 }
 
 func runAPI(ctx context.Context, e *env) error {
-	set := config.NewSet("api", `Serve the commerce REST API under /api/v1, with /healthz, /readyz and /metrics.
+	set := config.NewSet("api", `Serve the commerce REST API under /api/v1, its OpenAPI document at /openapi.yaml and
+Swagger UI at /docs, with /healthz, /readyz and /metrics.
 /readyz answers 200 only while PostgreSQL (and Redis, when configured) answer.`, e.getenv)
 	var c apiConfig
 	c.register(set, ":8080")
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.redisURL, "redis-url", "KOMMERCE_REDIS_URL", "", "Redis URL; unset means in-process cache and limiter (single replica only)",
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))
+	set.String(&c.issuer, "jwt-issuer", "KOMMERCE_JWT_ISSUER", "kommerce", "iss of the access tokens this API issues and accepts")
+	set.String(&c.audience, "jwt-audience", "KOMMERCE_JWT_AUDIENCE", "kommerce-api", "aud of the access tokens this API issues and accepts")
+	set.Duration(&c.accessTTL, "access-token-ttl", "KOMMERCE_ACCESS_TOKEN_TTL", 15*time.Minute, "lifetime of access tokens")
+	set.Duration(&c.refreshTTL, "refresh-token-ttl", "KOMMERCE_REFRESH_TOKEN_TTL", 30*24*time.Hour, "lifetime of refresh tokens")
+	set.String(&c.keysDir, "tenant-keys-dir", "KOMMERCE_TENANT_KEYS_DIR", "", "directory with one folder per tenant holding its kommerce-identity Secret (tenant-id, jwt-key-id, jwt-signing-key); keys not found there come from the database")
+	set.String(&c.tenant, "tenant", "KOMMERCE_TENANT", "", "serve only this tenant slug (a pod of one storefront); unset serves every tenant")
+	set.Int(&c.maxBody, "max-body-bytes", "KOMMERCE_MAX_BODY_BYTES", 1<<20, "largest request body accepted (413 above)", config.Check(positive))
+	set.Int(&c.userRate, "user-rate", "KOMMERCE_USER_RATE", 20, "requests per second allowed per user (per client address when anonymous)", config.Check(positive))
+	set.Int(&c.userBurst, "user-burst", "KOMMERCE_USER_BURST", 40, "burst allowed per user", config.Check(positive))
+	set.Int(&c.tenantRate, "tenant-rate", "KOMMERCE_TENANT_RATE", 1000, "requests per second allowed per tenant", config.Check(positive))
+	set.Int(&c.tenantBurst, "tenant-burst", "KOMMERCE_TENANT_BURST", 2000, "burst allowed per tenant", config.Check(positive))
+	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", 10*time.Minute, "how long product reads stay cached (writes refresh them at once)")
+	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
+	}
+	if c.tenant != "" && !apiserver.ValidSlug(c.tenant) {
+		return config.Usagef("invalid --tenant / KOMMERCE_TENANT %q: want a tenant slug", c.tenant)
 	}
 	log := c.logger(e.stderr)
 
@@ -38,14 +80,35 @@ func runAPI(ctx context.Context, e *env) error {
 	defer pool.Close()
 	opts := c.options("api", log)
 	opts.Checks = append(opts.Checks, pingCheck("postgres", pool.Ping))
+	var rdb *redis.Client
 	if c.redisURL != "" {
 		ro, err := redis.ParseURL(c.redisURL)
 		if err != nil {
 			return config.Usagef("invalid --redis-url / KOMMERCE_REDIS_URL: %v", err)
 		}
-		rdb := redis.NewClient(ro)
+		rdb = redis.NewClient(ro)
 		defer rdb.Close()
 		opts.Checks = append(opts.Checks, pingCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }))
 	}
+	so := stack.Options{
+		Pool: pool, Logger: log, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
+		KeysDir: c.keysDir, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
+		UserLimit:   apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
+		TenantLimit: apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
+		CacheTTL:    c.cacheTTL,
+	}
+	if rdb != nil {
+		so.Redis = rdb
+	}
+	if c.trustedProxies != "" {
+		for _, p := range strings.Split(c.trustedProxies, ",") {
+			so.TrustedProxies = append(so.TrustedProxies, strings.TrimSpace(p))
+		}
+	}
+	st, err := stack.New(so)
+	if err != nil {
+		return err
+	}
+	opts.Handler = st.Handler
 	return server.New(opts).Run(ctx)
 }

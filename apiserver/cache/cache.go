@@ -1,0 +1,271 @@
+// Package cache is the read-through cache of the catalog. It wraps an
+// apiserver.CatalogService: reads of single products and product lists are served
+// from a Store (Redis, or process memory for a single replica) as ready-to-send JSON,
+// and every write refreshes or invalidates what it touched before it returns, so a
+// read after a 2xx write never sees the old data.
+//
+// Products are stored with their version and written with "set if newer": a reader
+// that loaded an old version just before a write cannot put it back over the newer
+// one the writer stored. Lists are keyed by a per-tenant generation number that every
+// catalog write increments, so all cached pages of the tenant become unreachable at
+// once. Keys start with the tenant's Redis prefix.
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+// Store is the key-value store under the cache.
+type Store interface {
+	// Get returns the value of key, or nil without error when it is absent.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// SetIfNewer stores value (whose first VersionWidth bytes are its version in
+	// decimal) unless the stored value has the same or a higher version.
+	SetIfNewer(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) error
+	// Set stores value unconditionally.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Incr increments the integer at key and returns the new value.
+	Incr(ctx context.Context, key string) (int64, error)
+}
+
+// VersionWidth is the width of the zero-padded version that starts product entries.
+const VersionWidth = 20
+
+// Entry status bytes, after the version.
+const (
+	entryPublished = 'p'
+	entryDraft     = 'd'
+	entryDeleted   = 'x'
+)
+
+// Catalog is a caching apiserver.CatalogService and apiserver.CatalogReader.
+type Catalog struct {
+	apiserver.CatalogService
+	// Store holds the entries; nil turns caching off (every read loads).
+	Store  Store
+	TTL    time.Duration
+	Logger *slog.Logger
+}
+
+var (
+	_ apiserver.CatalogService = (*Catalog)(nil)
+	_ apiserver.CatalogReader  = (*Catalog)(nil)
+)
+
+func productKey(t *apiserver.Tenant, id string) string { return t.RedisPrefix + "catalog:product:" + id }
+func genKey(t *apiserver.Tenant) string                { return t.RedisPrefix + "catalog:gen" }
+
+// ProductETag is the entity tag of a product version.
+func ProductETag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
+
+func encodeProduct(p *apiserver.Product) ([]byte, error) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	status := byte(entryDraft)
+	switch {
+	case p.Deleted:
+		status, body = entryDeleted, nil
+	case p.Status == apiserver.StatusPublished:
+		status = entryPublished
+	}
+	entry := make([]byte, 0, VersionWidth+1+len(body))
+	entry = fmt.Appendf(entry, "%0*d", VersionWidth, p.Version)
+	entry = append(entry, status)
+	return append(entry, body...), nil
+}
+
+func decodeProduct(entry []byte) (*apiserver.Document, bool, error) {
+	if len(entry) < VersionWidth+1 {
+		return nil, false, fmt.Errorf("cache entry of %d bytes", len(entry))
+	}
+	v, err := strconv.ParseInt(string(entry[:VersionWidth]), 10, 64)
+	if err != nil {
+		return nil, false, fmt.Errorf("cache entry version: %w", err)
+	}
+	doc := &apiserver.Document{ETag: ProductETag(v), Body: entry[VersionWidth+1:], Status: apiserver.StatusDraft}
+	switch entry[VersionWidth] {
+	case entryDeleted:
+		return nil, true, nil
+	case entryPublished:
+		doc.Status = apiserver.StatusPublished
+	}
+	return doc, false, nil
+}
+
+var errGone = apiserver.Errorf(apiserver.ErrNotFound, "No product with that id.")
+
+func (c *Catalog) log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// ProductDocument implements apiserver.CatalogReader.
+func (c *Catalog) ProductDocument(ctx context.Context, id string) (*apiserver.Document, error) {
+	t, err := apiserver.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !apiserver.ValidID(id) {
+		return nil, errGone
+	}
+	key := productKey(t, id)
+	if c.Store != nil {
+		entry, err := c.Store.Get(ctx, key)
+		if err != nil {
+			// The cache is an optimisation: when it fails, read the source.
+			c.log().WarnContext(ctx, "cache read failed", "key", key, "error", err)
+		} else if entry != nil {
+			doc, gone, err := decodeProduct(entry)
+			switch {
+			case err != nil:
+				c.log().WarnContext(ctx, "cache entry unreadable", "key", key, "error", err)
+			case gone:
+				return nil, errGone
+			default:
+				return doc, nil
+			}
+		}
+	}
+	p, err := c.CatalogService.GetProduct(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := encodeProduct(p)
+	if err != nil {
+		return nil, err
+	}
+	c.store(ctx, key, p.Version, entry)
+	doc, _, err := decodeProduct(entry)
+	return doc, err
+}
+
+func (c *Catalog) store(ctx context.Context, key string, version int64, entry []byte) {
+	if c.Store == nil {
+		return
+	}
+	if err := c.Store.SetIfNewer(ctx, key, version, entry, c.TTL); err != nil {
+		c.log().WarnContext(ctx, "cache write failed", "key", key, "error", err)
+	}
+}
+
+// ProductListDocument implements apiserver.CatalogReader.
+func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFilter) (*apiserver.Document, error) {
+	t, err := apiserver.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Normalize(); err != nil {
+		return nil, err
+	}
+	var key string
+	if c.Store != nil {
+		gen, err := c.Store.Get(ctx, genKey(t))
+		if err != nil {
+			c.log().WarnContext(ctx, "cache read failed", "key", genKey(t), "error", err)
+		} else {
+			fb, _ := json.Marshal(f)
+			h := sha256.Sum256(fb)
+			key = t.RedisPrefix + "catalog:list:" + string(gen) + ":" + hex.EncodeToString(h[:12])
+			if entry, err := c.Store.Get(ctx, key); err == nil && len(entry) > 18 {
+				return &apiserver.Document{ETag: string(entry[:18]), Body: entry[18:]}, nil
+			}
+		}
+	}
+	page, err := c.CatalogService.ListProducts(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(page)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(body)
+	etag := `"l` + hex.EncodeToString(h[:8]) + `"`
+	if key != "" {
+		if err := c.Store.Set(ctx, key, append([]byte(etag), body...), c.TTL); err != nil {
+			c.log().WarnContext(ctx, "cache write failed", "key", key, "error", err)
+		}
+	}
+	return &apiserver.Document{ETag: etag, Body: body}, nil
+}
+
+// afterWrite refreshes the product entry (when p is set) and invalidates every
+// cached list of the tenant. A failure here cannot undo the committed write, so it
+// is logged; entries expire after TTL at the latest.
+func (c *Catalog) afterWrite(ctx context.Context, p *apiserver.Product) {
+	if c.Store == nil {
+		return
+	}
+	t := apiserver.TenantFromContext(ctx)
+	if t == nil {
+		return
+	}
+	if p != nil {
+		entry, err := encodeProduct(p)
+		if err == nil {
+			c.store(ctx, productKey(t, p.ID), p.Version, entry)
+		}
+	}
+	if _, err := c.Store.Incr(ctx, genKey(t)); err != nil {
+		c.log().ErrorContext(ctx, "cache invalidation failed", "key", genKey(t), "error", err)
+	}
+}
+
+// CreateProduct implements apiserver.CatalogService.
+func (c *Catalog) CreateProduct(ctx context.Context, in apiserver.ProductInput) (*apiserver.Product, error) {
+	p, err := c.CatalogService.CreateProduct(ctx, in)
+	if err == nil {
+		c.afterWrite(ctx, p)
+	}
+	return p, err
+}
+
+// UpdateProduct implements apiserver.CatalogService.
+func (c *Catalog) UpdateProduct(ctx context.Context, id string, in apiserver.ProductInput, ifVersion int64) (*apiserver.Product, error) {
+	p, err := c.CatalogService.UpdateProduct(ctx, id, in, ifVersion)
+	if err == nil {
+		c.afterWrite(ctx, p)
+	}
+	return p, err
+}
+
+// DeleteProduct implements apiserver.CatalogService.
+func (c *Catalog) DeleteProduct(ctx context.Context, id string, ifVersion int64) (*apiserver.Product, error) {
+	p, err := c.CatalogService.DeleteProduct(ctx, id, ifVersion)
+	if err == nil {
+		c.afterWrite(ctx, p)
+	}
+	return p, err
+}
+
+// CreateCategory implements apiserver.CatalogService.
+func (c *Catalog) CreateCategory(ctx context.Context, in apiserver.CategoryInput) (*apiserver.Category, error) {
+	cat, err := c.CatalogService.CreateCategory(ctx, in)
+	if err == nil {
+		c.afterWrite(ctx, nil)
+	}
+	return cat, err
+}
+
+// UpdateCategory implements apiserver.CatalogService: a moved category changes which
+// products a category filter matches, so lists are invalidated.
+func (c *Catalog) UpdateCategory(ctx context.Context, id string, in apiserver.CategoryInput) (*apiserver.Category, error) {
+	cat, err := c.CatalogService.UpdateCategory(ctx, id, in)
+	if err == nil {
+		c.afterWrite(ctx, nil)
+	}
+	return cat, err
+}

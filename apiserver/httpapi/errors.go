@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+// statusOf is the one mapping from error codes to HTTP statuses.
+var statusOf = map[string]int{
+	apiserver.ErrInvalid:              http.StatusBadRequest,
+	apiserver.ErrMalformedJSON:        http.StatusBadRequest,
+	apiserver.ErrUnknownField:         http.StatusBadRequest,
+	apiserver.ErrTenantRequired:       http.StatusBadRequest,
+	apiserver.ErrUnauthenticated:      http.StatusUnauthorized,
+	apiserver.ErrInvalidCredentials:   http.StatusUnauthorized,
+	apiserver.ErrInvalidToken:         http.StatusUnauthorized,
+	apiserver.ErrRefreshTokenReused:   http.StatusUnauthorized,
+	apiserver.ErrForbidden:            http.StatusForbidden,
+	apiserver.ErrTenantSuspended:      http.StatusForbidden,
+	apiserver.ErrNotFound:             http.StatusNotFound,
+	apiserver.ErrUnknownTenant:        http.StatusNotFound,
+	apiserver.ErrMethodNotAllowed:     http.StatusMethodNotAllowed,
+	apiserver.ErrConflict:             http.StatusConflict,
+	apiserver.ErrPreconditionFailed:   http.StatusPreconditionFailed,
+	apiserver.ErrPayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	apiserver.ErrUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	apiserver.ErrRateLimited:          http.StatusTooManyRequests,
+	apiserver.ErrInternal:             http.StatusInternalServerError,
+	apiserver.ErrUnavailable:          http.StatusServiceUnavailable,
+}
+
+// StatusOf returns the HTTP status of an error code (500 for unknown codes).
+func StatusOf(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+// writeError is the one writer of error responses. Server errors are logged here,
+// once, with the request id; their details never reach the client.
+func (h *handler) writeError(c *gin.Context, err error) {
+	code := apiserver.ErrorCode(err)
+	status := StatusOf(code)
+	if status >= 500 {
+		h.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "method", c.Request.Method, "path", c.Request.URL.Path, "error", err.Error())
+	}
+	switch code {
+	case apiserver.ErrUnauthenticated, apiserver.ErrInvalidToken:
+		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: apiserver.ErrorMessage(err), Field: apiserver.ErrorField(err)}})
+}
+
+// logger returns h's logger with the request id, for handlers that log.
+func (h *handler) logger(c *gin.Context) *slog.Logger {
+	return h.log.With("request_id", requestID(c))
+}

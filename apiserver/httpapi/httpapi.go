@@ -1,0 +1,84 @@
+// Package httpapi is the HTTP layer of the commerce API and the only package that
+// imports gin. Routes are listed in routes.go; handlers decode, make one service call
+// and encode. Everything that is the same for every request — request ids, security
+// headers, body limits, tenant resolution, authentication, rate limits, CORS and
+// validation against openapi.yaml (including the role each operation requires) — is
+// middleware, so a new handler cannot forget it.
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+// Config is what the HTTP layer needs: the services and the limits.
+type Config struct {
+	Tenants apiserver.TenantService
+	Users   apiserver.UserService
+	Auth    apiserver.AuthService
+	Tokens  apiserver.TokenSigner
+	Catalog apiserver.CatalogService
+	Reader  apiserver.CatalogReader
+	Limiter apiserver.RateLimiter
+	Logger  *slog.Logger
+
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// UserLimit applies per user (per client address when anonymous), TenantLimit
+	// to all requests of a tenant together.
+	UserLimit   apiserver.RateLimit
+	TenantLimit apiserver.RateLimit
+	// Tenant, when set, is the only tenant slug this server answers for (a pod serving
+	// one storefront); requests naming another tenant get unknown_tenant.
+	Tenant string
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed when taking
+	// the client address for anonymous rate limits; none by default.
+	TrustedProxies []string
+}
+
+type handler struct {
+	Config
+	log       *slog.Logger
+	validator *validator
+}
+
+// New returns the API as an http.Handler, to mount under "/" of internal/server.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.UserLimit.Rate == 0 {
+		cfg.UserLimit = apiserver.RateLimit{Rate: 20, Burst: 40}
+	}
+	if cfg.TenantLimit.Rate == 0 {
+		cfg.TenantLimit = apiserver.RateLimit{Rate: 1000, Burst: 2000}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	v, err := newValidator(apiserver.OpenAPISpec)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{Config: cfg, log: cfg.Logger, validator: v}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.ContextWithFallback = true
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	h.routes(e)
+	return e, nil
+}
+
+// now is the clock of handlers; a variable for nothing but readability.
+var now = time.Now

@@ -1,0 +1,267 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/internal/server"
+)
+
+type requestIDKey struct{}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+func requestID(c *gin.Context) string {
+	id, _ := c.Request.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+// RequestIDFromContext returns the request id of ctx, for services that log.
+func RequestIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestContext takes the caller's X-Request-Id when it is sane (or makes one),
+// echoes it, labels the metrics with the route pattern and logs the request.
+func (h *handler) requestContext(c *gin.Context) {
+	start := now()
+	id := c.GetHeader("X-Request-Id")
+	if !requestIDRE.MatchString(id) {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Header("X-Request-Id", id)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+	server.SetRoute(c.Request.Context(), c.FullPath())
+	c.Next()
+	if h.log.Enabled(c.Request.Context(), -4) { // debug: one line per request is costly at high rates
+		h.log.DebugContext(c.Request.Context(), "request", "request_id", id, "method", c.Request.Method, "route", c.FullPath(),
+			"status", c.Writer.Status(), "duration", now().Sub(start).String())
+	}
+}
+
+// recovery turns a panic into a logged 500 instead of a dropped connection.
+func (h *handler) recovery(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(r)
+			}
+			h.writeError(c, errors.New("panic: "+strings.TrimSpace(strings.ReplaceAll(fmtAny(r), "\n", " "))))
+		}
+	}()
+	c.Next()
+}
+
+func fmtAny(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	if e, ok := v.(error); ok {
+		return e.Error()
+	}
+	return "unexpected value"
+}
+
+const (
+	apiCSP  = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	docsCSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+// securityHeaders sets the headers every response carries. HSTS only when the
+// request came over TLS (directly or as reported by the TLS-terminating proxy):
+// browsers ignore it over plain HTTP and local development must stay on HTTP.
+func (h *handler) securityHeaders(c *gin.Context) {
+	hd := c.Writer.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Frame-Options", "DENY")
+	if strings.HasPrefix(c.Request.URL.Path, "/docs") {
+		hd.Set("Content-Security-Policy", docsCSP)
+	} else {
+		hd.Set("Content-Security-Policy", apiCSP)
+	}
+	if c.Request.TLS != nil || strings.EqualFold(c.GetHeader("X-Forwarded-Proto"), "https") {
+		hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+	c.Next()
+}
+
+// limitBody refuses bodies above MaxBodyBytes: at once when Content-Length says so,
+// and while reading otherwise (the validator turns the read error into a 413).
+func (h *handler) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > h.MaxBodyBytes {
+		h.writeError(c, apiserver.Errorf(apiserver.ErrPayloadTooLarge, "The body is larger than %d bytes.", h.MaxBodyBytes))
+		return
+	}
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes)
+	}
+	c.Next()
+}
+
+var corsAllowHeaders = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Cart-Token, X-Kommerce-Tenant, X-Request-Id"
+var corsExposeHeaders = "ETag, Location, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-Id"
+
+// preflight answers CORS preflights. A preflight carries no tenant header, so the
+// origin is checked against every storefront's origins here; the real request is
+// then checked against its own tenant's in resolveTenant.
+func (h *handler) preflight(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if c.Request.Method != http.MethodOptions || origin == "" || c.GetHeader("Access-Control-Request-Method") == "" {
+		c.Next()
+		return
+	}
+	ok, err := h.Tenants.OriginAllowed(c.Request.Context(), origin)
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	c.Header("Vary", "Origin")
+	if ok {
+		hd := c.Writer.Header()
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+		hd.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		hd.Set("Access-Control-Max-Age", "600")
+	}
+	c.AbortWithStatus(http.StatusNoContent)
+}
+
+// resolveTenant finds the request's tenant from X-Kommerce-Tenant or the Host, and
+// applies that tenant's CORS origins.
+func (h *handler) resolveTenant(c *gin.Context) {
+	ctx := c.Request.Context()
+	slug := c.GetHeader("X-Kommerce-Tenant")
+	var r *apiserver.Resolved
+	var err error
+	switch {
+	case slug != "":
+		if !apiserver.ValidSlug(slug) {
+			h.writeError(c, &apiserver.Error{Code: apiserver.ErrInvalid, Field: "X-Kommerce-Tenant", Message: "X-Kommerce-Tenant must be a tenant slug."})
+			return
+		}
+		if h.Tenant != "" && slug != h.Tenant {
+			err = apiserver.Errorf(apiserver.ErrUnknownTenant, "No tenant is served here under that name.")
+			break
+		}
+		r, err = h.Tenants.TenantBySlug(ctx, slug)
+	case h.Tenant != "":
+		r, err = h.Tenants.TenantBySlug(ctx, h.Tenant)
+	default:
+		r, err = h.byHost(ctx, c.Request.Host)
+	}
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	if r.Tenant.Status != apiserver.TenantActive {
+		h.writeError(c, apiserver.Errorf(apiserver.ErrTenantSuspended, "This shop is not available right now."))
+		return
+	}
+	if origin := c.GetHeader("Origin"); origin != "" {
+		c.Header("Vary", "Origin")
+		if slices.Contains(r.CORSOrigins, origin) {
+			c.Header("Access-Control-Allow-Origin", origin)
+			c.Header("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+	}
+	c.Request = c.Request.WithContext(apiserver.NewContextWithTenant(ctx, r.Tenant))
+	c.Next()
+}
+
+func (h *handler) byHost(ctx context.Context, host string) (*apiserver.Resolved, error) {
+	host = strings.ToLower(host)
+	required := apiserver.Errorf(apiserver.ErrTenantRequired, "Name the tenant with the X-Kommerce-Tenant header.")
+	if host == "" {
+		return nil, required
+	}
+	r, err := h.Tenants.TenantByHost(ctx, host)
+	if apiserver.ErrorCode(err) == apiserver.ErrUnknownTenant {
+		if name, _, splitErr := net.SplitHostPort(host); splitErr == nil {
+			r, err = h.Tenants.TenantByHost(ctx, name)
+		}
+	}
+	if apiserver.ErrorCode(err) == apiserver.ErrUnknownTenant {
+		return nil, &apiserver.Error{Code: apiserver.ErrTenantRequired, Field: "X-Kommerce-Tenant", Message: required.Message}
+	}
+	return r, err
+}
+
+// authenticate verifies a bearer token when one is sent. Whether an operation needs
+// one, and which role, is the validator's decision, taken from the spec.
+func (h *handler) authenticate(c *gin.Context) {
+	authz := c.GetHeader("Authorization")
+	if authz == "" {
+		c.Next()
+		return
+	}
+	scheme, tok, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		h.writeError(c, apiserver.Errorf(apiserver.ErrUnauthenticated, "Send the access token as Authorization: Bearer <token>."))
+		return
+	}
+	p, err := h.Tokens.Verify(c.Request.Context(), strings.TrimSpace(tok))
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	c.Request = c.Request.WithContext(apiserver.NewContextWithPrincipal(c.Request.Context(), p))
+	c.Next()
+}
+
+// rateLimit applies the per-user (or per-address) and per-tenant limits together. A
+// failing limiter lets requests through and logs: an outage of Redis must not take
+// the shop down with it.
+func (h *handler) rateLimit(c *gin.Context) {
+	ctx := c.Request.Context()
+	t := apiserver.TenantFromContext(ctx)
+	subject := "ip:" + c.ClientIP()
+	if p := apiserver.PrincipalFromContext(ctx); p != nil {
+		subject = "user:" + p.UserID
+	}
+	res, err := h.Limiter.Allow(ctx, []apiserver.RateLimitKey{
+		{Key: t.RedisPrefix + "rl:" + subject, Limit: h.UserLimit},
+		{Key: t.RedisPrefix + "rl:tenant", Limit: h.TenantLimit},
+	})
+	if err != nil {
+		h.logger(c).WarnContext(ctx, "rate limiter failed; request let through", "error", err)
+		c.Next()
+		return
+	}
+	hd := c.Writer.Header()
+	hd.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	hd.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
+	hd.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(res.ResetAfter)))
+	if !res.Allowed {
+		hd.Set("Retry-After", strconv.Itoa(max(ceilSeconds(res.RetryAfter), 1)))
+		h.writeError(c, apiserver.Errorf(apiserver.ErrRateLimited, "Too many requests; retry after the time in Retry-After."))
+		return
+	}
+	c.Next()
+}
+
+func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+func (h *handler) noRoute(c *gin.Context) {
+	h.writeError(c, apiserver.Errorf(apiserver.ErrNotFound, "No route matches this path."))
+}
+
+func (h *handler) noMethod(c *gin.Context) {
+	h.writeError(c, apiserver.Errorf(apiserver.ErrMethodNotAllowed, "This path does not accept %s.", c.Request.Method))
+}

@@ -1,0 +1,305 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gin-gonic/gin"
+	swaggerfiles "github.com/swaggo/files/v2"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+// validator checks requests against openapi.yaml: the route exists, the caller has
+// the role the operation names in x-kommerce-role, and parameters and body match
+// their schemas. Operations whose security list lacks {} need a token.
+type validator struct {
+	doc    *openapi3.T
+	router routers.Router
+	ops    map[*openapi3.Operation]opPolicy
+	opts   *openapi3filter.Options
+}
+
+type opPolicy struct {
+	needsAuth bool
+	role      apiserver.Role
+	hasBody   bool
+}
+
+var uuidFormat = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func newValidator(spec []byte) (*validator, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	doc.SetStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidFormat.String()))
+	doc.SetStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("openapi.yaml is not valid: %w", err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("openapi router: %w", err)
+	}
+	v := &validator{doc: doc, router: router, ops: map[*openapi3.Operation]opPolicy{}}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			var p opPolicy
+			sec := doc.Security
+			if op.Security != nil {
+				sec = *op.Security
+			}
+			if len(sec) > 0 {
+				p.needsAuth = true
+				for _, req := range sec {
+					if len(req) == 0 {
+						p.needsAuth = false
+					}
+				}
+			}
+			if r, ok := op.Extensions["x-kommerce-role"].(string); ok {
+				p.role = apiserver.Role(r)
+				if !p.role.Valid() {
+					return nil, fmt.Errorf("openapi.yaml: %s %s: unknown x-kommerce-role %q", method, path, r)
+				}
+			}
+			p.hasBody = op.RequestBody != nil
+			v.ops[op] = p
+		}
+	}
+	v.opts = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	return v, nil
+}
+
+// validate is the gin middleware around validator.
+func (h *handler) validate(c *gin.Context) {
+	if err := h.validator.check(c.Request); err != nil {
+		h.writeError(c, err)
+		return
+	}
+	c.Next()
+}
+
+func (v *validator) check(r *http.Request) error {
+	route, params, err := v.router.FindRoute(r)
+	if errors.Is(err, routers.ErrMethodNotAllowed) {
+		return apiserver.Errorf(apiserver.ErrMethodNotAllowed, "This path does not accept %s.", r.Method)
+	}
+	if err != nil {
+		return apiserver.Errorf(apiserver.ErrNotFound, "No route matches this path.")
+	}
+	pol := v.ops[route.Operation]
+	p := apiserver.PrincipalFromContext(r.Context())
+	if pol.needsAuth && p == nil {
+		return apiserver.Errorf(apiserver.ErrUnauthenticated, "Sign in: this operation needs an access token.")
+	}
+	if pol.role != "" && (p == nil || !p.Role.AtLeast(pol.role)) {
+		return apiserver.Errorf(apiserver.ErrForbidden, "This operation needs the %s role.", pol.role)
+	}
+	if pol.hasBody {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || mt != "application/json" {
+				return apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Send the body as application/json.")
+			}
+		} else if r.ContentLength != 0 {
+			return apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Send the body as application/json.")
+		}
+	}
+	err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+		Request: r, PathParams: params, Route: route, Options: v.opts,
+	})
+	if err != nil {
+		return requestError(err)
+	}
+	return nil
+}
+
+var unsupportedProp = regexp.MustCompile(`property "([^"]+)" is unsupported`)
+
+// requestError turns a kin-openapi validation error into an *apiserver.Error that
+// names the field, without echoing the offending value.
+func requestError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return apiserver.Errorf(apiserver.ErrPayloadTooLarge, "The body is larger than %d bytes.", mbe.Limit)
+	}
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		var se *openapi3filter.SecurityRequirementsError
+		if errors.As(err, &se) {
+			return apiserver.Errorf(apiserver.ErrUnauthenticated, "Sign in: this operation needs an access token.")
+		}
+		return apiserver.Errorf(apiserver.ErrInvalid, "The request does not match the API contract.")
+	}
+	field := ""
+	if re.Parameter != nil {
+		field = re.Parameter.Name
+	}
+	var se *openapi3.SchemaError
+	if errors.As(re.Err, &se) {
+		path := jsonPath(se.JSONPointer())
+		if m := unsupportedProp.FindStringSubmatch(se.Reason); m != nil {
+			f := joinPath(field, path)
+			if !strings.HasSuffix(f, m[1]) {
+				f = joinPath(f, m[1])
+			}
+			return &apiserver.Error{Code: apiserver.ErrUnknownField, Field: f, Message: fmt.Sprintf("Field %q is not part of this operation's input.", m[1])}
+		}
+		if se.SchemaField == "required" {
+			if m := requiredProp.FindStringSubmatch(se.Reason); m != nil {
+				f := joinPath(field, path)
+				if !strings.HasSuffix(f, m[1]) {
+					f = joinPath(f, m[1])
+				}
+				return &apiserver.Error{Code: apiserver.ErrInvalid, Field: f, Message: fmt.Sprintf("Field %q is required.", m[1])}
+			}
+		}
+		f := joinPath(field, path)
+		if f == "" {
+			f = "body"
+		}
+		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: f, Message: sentence("Field " + f + ": " + se.Reason)}
+	}
+	var pe *openapi3filter.ParseError
+	if errors.As(re.Err, &pe) {
+		if re.RequestBody != nil {
+			return apiserver.Errorf(apiserver.ErrMalformedJSON, "The body is not valid JSON.")
+		}
+		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: field, Message: sentence(field + ": the value cannot be read as the expected type")}
+	}
+	if errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
+		if re.RequestBody != nil {
+			return &apiserver.Error{Code: apiserver.ErrInvalid, Field: "body", Message: "This operation needs a JSON body."}
+		}
+		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: field, Message: sentence(field + " is required")}
+	}
+	if re.RequestBody != nil && (strings.Contains(re.Reason, "Content-Type") || strings.Contains(re.Reason, "content type")) {
+		return apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Send the body as application/json.")
+	}
+	if re.RequestBody != nil {
+		return apiserver.Errorf(apiserver.ErrMalformedJSON, "The body is not valid JSON.")
+	}
+	return &apiserver.Error{Code: apiserver.ErrInvalid, Field: field, Message: "A parameter does not match the API contract."}
+}
+
+var requiredProp = regexp.MustCompile(`property "([^"]+)" is missing`)
+
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// jsonPath renders a JSON pointer as variants[0].prices[1].amount.
+func jsonPath(ptr []string) string {
+	var b strings.Builder
+	for _, p := range ptr {
+		if _, err := strconv.Atoi(p); err == nil {
+			b.WriteString("[" + p + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func joinPath(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	case strings.HasPrefix(b, "["):
+		return a + b
+	}
+	return a + "." + b
+}
+
+func (h *handler) openAPIDocument(c *gin.Context) {
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, "application/yaml", apiserver.OpenAPISpec)
+}
+
+// The docs page loads Swagger UI from files embedded in the binary and starts it from
+// a script file, not an inline script, so the page's CSP can forbid inline scripts.
+const docsHTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>kommerce API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-ui-standalone-preset.js"></script>
+<script src="/docs/init.js"></script>
+</body>
+</html>
+`
+
+const docsInit = `window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "/openapi.yaml",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout"
+  });
+};
+`
+
+var docsAssets = map[string]string{
+	"swagger-ui.css":                  "text/css; charset=utf-8",
+	"swagger-ui-bundle.js":            "text/javascript; charset=utf-8",
+	"swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
+	"favicon-16x16.png":               "image/png",
+	"favicon-32x32.png":               "image/png",
+	"init.js":                         "text/javascript; charset=utf-8",
+}
+
+func (h *handler) docsPage(c *gin.Context) {
+	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(docsHTML))
+}
+
+func (h *handler) docsAsset(c *gin.Context) {
+	name := c.Param("file")
+	ct, ok := docsAssets[name]
+	if !ok {
+		h.writeError(c, apiserver.Errorf(apiserver.ErrNotFound, "No such file."))
+		return
+	}
+	body := []byte(docsInit)
+	if name != "init.js" {
+		b, err := fs.ReadFile(swaggerfiles.FS, name)
+		if err != nil {
+			h.writeError(c, fmt.Errorf("swagger ui asset %s: %w", name, err))
+			return
+		}
+		body = b
+	}
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, ct, body)
+}

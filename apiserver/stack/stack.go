@@ -1,0 +1,124 @@
+// Package stack assembles the commerce API from its parts — PostgreSQL services, the
+// cache and rate limiter on Redis or in memory, token keys, the HTTP layer — the one
+// way `kommerce api`, `kommerce dev`, the black-box tests and the benchmark build it.
+package stack
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/cache"
+	"github.com/kommerce/kommerce/apiserver/httpapi"
+	"github.com/kommerce/kommerce/apiserver/memory"
+	"github.com/kommerce/kommerce/apiserver/password"
+	"github.com/kommerce/kommerce/apiserver/postgres"
+	"github.com/kommerce/kommerce/apiserver/redis"
+	"github.com/kommerce/kommerce/apiserver/token"
+)
+
+// Options configures the API. Zero values get the defaults of `kommerce api`.
+type Options struct {
+	Pool   *pgxpool.Pool
+	Redis  goredis.UniversalClient // nil: in-process cache and limiter (one replica only)
+	Logger *slog.Logger
+
+	Issuer     string        // default "kommerce"
+	Audience   string        // default "kommerce-api"
+	AccessTTL  time.Duration // default 15m
+	RefreshTTL time.Duration // default 30 days
+	// KeysDir holds tenants' kommerce-identity Secrets (see token.DirKeys); keys not
+	// found there come from the database.
+	KeysDir string
+
+	Tenant         string
+	MaxBodyBytes   int64
+	UserLimit      apiserver.RateLimit
+	TenantLimit    apiserver.RateLimit
+	CacheTTL       time.Duration // default 10m
+	NoCache        bool          // read every product from PostgreSQL (benchmarks)
+	TrustedProxies []string
+	Password       password.Params
+}
+
+// Stack is the assembled API.
+type Stack struct {
+	Handler http.Handler
+	DB      *postgres.DB
+	Tenants *postgres.TenantService
+	Users   *postgres.UserService
+	Catalog apiserver.CatalogService
+	Keys    *postgres.KeyStore
+	Tokens  *token.Service
+}
+
+// New builds the API.
+func New(o Options) (*Stack, error) {
+	if o.Issuer == "" {
+		o.Issuer = "kommerce"
+	}
+	if o.Audience == "" {
+		o.Audience = "kommerce-api"
+	}
+	if o.AccessTTL == 0 {
+		o.AccessTTL = 15 * time.Minute
+	}
+	if o.RefreshTTL == 0 {
+		o.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = 10 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	db := postgres.NewDB(o.Pool)
+	keys := &postgres.KeyStore{DB: db}
+	var src token.KeySource = &token.Cached{Source: keys, TTL: time.Minute, MissTTL: 10 * time.Second}
+	if o.KeysDir != "" {
+		dir, err := token.LoadDir(o.KeysDir, 30*time.Second, o.AccessTTL+time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		src = token.Chain{dir, src}
+	}
+	tokens := &token.Service{Keys: src, Issuer: o.Issuer, Audience: o.Audience, TTL: o.AccessTTL, Leeway: 30 * time.Second}
+
+	var store cache.Store
+	var limiter apiserver.RateLimiter
+	if o.Redis != nil {
+		store, limiter = &redis.Store{Client: o.Redis}, &redis.Limiter{Client: o.Redis}
+	} else {
+		store, limiter = memory.NewStore(), memory.NewLimiter()
+	}
+	if o.NoCache {
+		store = nil
+	}
+	tenants := &postgres.TenantService{DB: db}
+	users := &postgres.UserService{DB: db, Params: o.Password}
+	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger}
+	h, err := httpapi.New(httpapi.Config{
+		Tenants:        &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
+		Users:          users,
+		Auth:           &postgres.AuthService{DB: db, Signer: tokens, RefreshTTL: o.RefreshTTL},
+		Tokens:         tokens,
+		Catalog:        catalog,
+		Reader:         catalog,
+		Limiter:        limiter,
+		Logger:         o.Logger,
+		MaxBodyBytes:   o.MaxBodyBytes,
+		UserLimit:      o.UserLimit,
+		TenantLimit:    o.TenantLimit,
+		Tenant:         o.Tenant,
+		TrustedProxies: o.TrustedProxies,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http api: %w", err)
+	}
+	return &Stack{Handler: h, DB: db, Tenants: tenants, Users: users, Catalog: catalog, Keys: keys, Tokens: tokens}, nil
+}
