@@ -1,0 +1,284 @@
+package recs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/client"
+	"github.com/kommerce/kommerce/inference/internal/modeltest"
+	"github.com/kommerce/kommerce/inference/oip"
+	"github.com/kommerce/kommerce/inference/ort/orttest"
+	"github.com/kommerce/kommerce/inference/recs"
+	"github.com/kommerce/kommerce/inference/training"
+	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+// Fault modes of the test inference server.
+const (
+	healthy int32 = iota
+	failing
+	hanging
+)
+
+type server struct {
+	url      string
+	mode     atomic.Int32
+	requests atomic.Int64
+	pop      recs.StaticPopularity
+	ref      *training.RecsModel
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	res, _ := modeltest.Train(t, "1")
+	reg := inference.NewRegistry(inference.Options{
+		Runtimes: map[string]inference.Runtime{"onnxruntime": orttest.Runtime(t)}, DefaultRuntime: "onnxruntime",
+		Limits: inference.Limits{MaxBatch: 64},
+	})
+	if err := reg.Apply(context.Background(), inference.Config{Models: []inference.ModelConfig{{Name: "recs", Version: "1", URI: res.ONNX, SHA256: res.SHA256}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{}
+	h := (&oip.Handler{Registry: reg}).Routes()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		switch s.mode.Load() {
+		case failing:
+			http.Error(w, `{"error":"boom"}`, http.StatusInternalServerError)
+		case hanging:
+			<-r.Context().Done()
+		default:
+			h.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(func() { srv.Close(); reg.Close() })
+	s.url = srv.URL
+	var err error
+	if s.pop, err = recs.ReadPopularity(res.Popularity); err != nil {
+		t.Fatal(err)
+	}
+	if s.ref, err = training.ReadRecs(modeltest.Read(t, res.ONNX)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type memSink struct {
+	mu  sync.Mutex
+	got []recs.Exposure
+}
+
+func (m *memSink) Publish(e recs.Exposure) { m.mu.Lock(); m.got = append(m.got, e); m.mu.Unlock() }
+
+func newRecommender(t *testing.T, s *server, sink recs.ExposureSink, exp recs.Experiment) *recs.Recommender {
+	t.Helper()
+	r, err := recs.New(recs.Options{
+		Client: &client.Client{BaseURL: s.url}, Experiment: exp, Popularity: s.pop, Exposures: sink,
+		Timeout: 200 * time.Millisecond, FailuresToOpen: 3, OpenFor: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var modelOnly = recs.Experiment{Name: "recs-test", Arms: []recs.Arm{{Name: "als", Model: "recs", Weight: 1}}}
+
+func TestRecommendFromModel(t *testing.T) {
+	s := newServer(t)
+	sink := &memSink{}
+	r := newRecommender(t, s, sink, modelOnly)
+	ctxItems := []string{s.ref.Items[3], s.ref.Items[4]}
+	res := r.Recommend(context.Background(), recs.Request{TenantID: "t1", SubjectKey: "u-1", ContextKind: recs.ContextCart, Context: ctxItems, Limit: 5})
+	if res.Source != recs.SourceModel || res.Version != "1" || len(res.Items) != 5 {
+		t.Fatalf("response %+v; want 5 model items from version 1", res)
+	}
+	// The answer is the reference ranking without the context products.
+	scores := s.ref.Scores([]int64{3, 4})
+	order := make([]int, len(scores))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmpDesc(scores[a], scores[b]) })
+	var want []string
+	for _, i := range order {
+		if id := s.ref.Items[i]; !slices.Contains(ctxItems, id) && len(want) < 5 {
+			want = append(want, id)
+		}
+	}
+	for i := range want {
+		if res.Items[i] != want[i] && math.Abs(scores[s.ref.Index()[res.Items[i]]]-scores[s.ref.Index()[want[i]]]) > 1e-5 {
+			t.Fatalf("items %v, reference %v", res.Items, want)
+		}
+	}
+	if len(sink.got) != 1 || sink.got[0].Source != recs.SourceModel || sink.got[0].Arm != "als" || sink.got[0].Version != "1" || !slices.Equal(sink.got[0].Items, res.Items) {
+		t.Fatalf("exposure %+v", sink.got)
+	}
+}
+
+func cmpDesc(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+func TestFallbacks(t *testing.T) {
+	s := newServer(t)
+	known := []string{s.ref.Items[1]}
+	tests := []struct {
+		name       string
+		mode       int32
+		exp        recs.Experiment
+		context    []string
+		wantReason string
+	}{
+		{"popularity arm", healthy, recs.Experiment{Name: "e", Arms: []recs.Arm{{Name: "control", Weight: 1}}}, known, recs.ReasonArm},
+		{"unknown products", healthy, modelOnly, []string{"nope"}, recs.ReasonNoContext},
+		{"empty home context", healthy, modelOnly, nil, recs.ReasonNoContext},
+		{"server errors", failing, modelOnly, known, recs.ReasonError},
+		{"server hangs", hanging, modelOnly, known, recs.ReasonTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.mode.Store(tt.mode)
+			defer s.mode.Store(healthy)
+			r := newRecommender(t, s, nil, tt.exp)
+			res := r.Recommend(context.Background(), recs.Request{SubjectKey: "u", Context: tt.context, Limit: 4})
+			want := s.pop.Top(4 + len(tt.context))
+			want = slices.DeleteFunc(slices.Clone(want), func(id string) bool { return slices.Contains(tt.context, id) })[:4]
+			if res.Source != recs.SourcePopularity || res.Fallback != tt.wantReason || !slices.Equal(res.Items, want) {
+				t.Fatalf("response %+v; want popularity %v because %s", res, want, tt.wantReason)
+			}
+		})
+	}
+}
+
+// TestCircuitBreaker: after consecutive failures the model is no longer asked;
+// once the server recovers, a trial call closes the breaker again.
+func TestCircuitBreaker(t *testing.T) {
+	s := newServer(t)
+	r := newRecommender(t, s, nil, modelOnly)
+	req := recs.Request{SubjectKey: "u", Context: []string{s.ref.Items[2]}, Limit: 3}
+	if res := r.Recommend(context.Background(), req); res.Source != recs.SourceModel {
+		t.Fatalf("warm-up answer %+v", res) // also caches the product list
+	}
+	s.mode.Store(failing)
+	for range 3 {
+		if res := r.Recommend(context.Background(), req); res.Fallback != recs.ReasonError {
+			t.Fatalf("answer while failing %+v", res)
+		}
+	}
+	before := s.requests.Load()
+	for range 20 {
+		if res := r.Recommend(context.Background(), req); res.Fallback != recs.ReasonBreakerOpen || len(res.Items) != 3 {
+			t.Fatalf("answer with the breaker open %+v", res)
+		}
+	}
+	if n := s.requests.Load() - before; n > 1 {
+		t.Fatalf("%d calls reached the server while the breaker was open", n)
+	}
+	s.mode.Store(healthy)
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Recommend(context.Background(), req).Source != recs.SourceModel {
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker never closed after the server recovered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestExperimentAssignment(t *testing.T) {
+	exp := recs.Experiment{Name: "home-2026", Arms: []recs.Arm{{Name: "a", Model: "m", Weight: 70}, {Name: "b", Model: "m", Version: "2", Weight: 20}, {Name: "control", Weight: 10}}}
+	counts := map[string]int{}
+	const n = 20000
+	for i := range n {
+		key := fmt.Sprintf("user-%d", i)
+		arm := exp.Assign(key)
+		if again := exp.Assign(key); again.Name != arm.Name {
+			t.Fatalf("%s moved from %s to %s", key, arm.Name, again.Name)
+		}
+		counts[arm.Name]++
+	}
+	for _, a := range exp.Arms {
+		share := float64(counts[a.Name]) / n
+		if want := float64(a.Weight) / 100; math.Abs(share-want) > 0.015 {
+			t.Errorf("arm %s got %.3f of shoppers, want %.2f", a.Name, share, want)
+		}
+	}
+	// Another experiment splits the same shoppers independently.
+	other := exp
+	other.Name = "home-2027"
+	moved := 0
+	for i := range 1000 {
+		key := fmt.Sprintf("user-%d", i)
+		if exp.Assign(key).Name != other.Assign(key).Name {
+			moved++
+		}
+	}
+	if moved < 300 {
+		t.Errorf("only %d of 1000 shoppers changed arm between experiments", moved)
+	}
+	bad := []recs.Experiment{{}, {Name: "x"}, {Name: "x", Arms: []recs.Arm{{Name: "a", Weight: 0}}}, {Name: "x", Arms: []recs.Arm{{Name: "a", Weight: 1}, {Name: "a", Weight: 1}}}}
+	for _, e := range bad {
+		if e.Validate() == nil {
+			t.Errorf("experiment %+v accepted", e)
+		}
+	}
+}
+
+// TestKafkaExposures publishes exposures to a real topic and reads the envelopes.
+func TestKafkaExposures(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	prefix := testenv.Name(t, "recs", ".")
+	topic := events.Topic(prefix, events.StreamBehaviour)
+	if err := testenv.CreateTopics(brokers, 1, topic); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = testenv.DeleteTopics(brokers, topic) })
+	s := newServer(t)
+	sink := recs.NewKafkaExposures(brokers, prefix, nil)
+	r := newRecommender(t, s, sink, modelOnly)
+	var sent []recs.Response
+	for i := range 5 {
+		sent = append(sent, r.Recommend(context.Background(), recs.Request{TenantID: "tenant-1", SubjectKey: fmt.Sprintf("u-%d", i), ContextKind: recs.ContextProduct, Context: []string{s.ref.Items[i]}, Limit: 3}))
+	}
+	if err := sink.Close(); err != nil || sink.Dropped()+sink.Failed() != 0 {
+		t.Fatalf("close %v, dropped %d, failed %d", err, sink.Dropped(), sink.Failed())
+	}
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond})
+	defer rd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, want := range sent {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env events.Envelope
+		var e recs.Exposure
+		if json.Unmarshal(m.Value, &env) != nil || json.Unmarshal(env.Data, &e) != nil {
+			t.Fatalf("message %d is not an exposure envelope: %s", i, m.Value)
+		}
+		if env.Type != events.ModelExposure || string(m.Key) != string(events.Key("tenant-1", fmt.Sprintf("u-%d", i))) ||
+			e.RequestID != want.RequestID || e.Source != recs.SourceModel || !slices.Equal(e.Items, want.Items) {
+			t.Fatalf("message %d: type %s key %s exposure %+v; want %+v", i, env.Type, m.Key, e, want)
+		}
+	}
+}
