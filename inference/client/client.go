@@ -30,7 +30,9 @@ type StatusError struct {
 	Message string
 }
 
-func (e *StatusError) Error() string { return fmt.Sprintf("inference server answered %d: %s", e.Status, e.Message) }
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("inference server answered %d: %s", e.Status, e.Message)
+}
 
 // Metadata is a model version's OIP metadata.
 type Metadata struct {

@@ -294,7 +294,6 @@ func fill(items, popular, context []string, limit int) []string {
 	return out
 }
 
-
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
