@@ -12,11 +12,19 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
       -ldflags "-s -w -X github.com/kommerce/kommerce/internal/version.Version=${VERSION} -X github.com/kommerce/kommerce/internal/version.Commit=${COMMIT}" \
       -o /out/kommerce ./cmd/kommerce
 
+# onnxruntime's shared library for `kommerce inference`, from the npm package
+# onnxruntime-node (npm pack, no install scripts), pinned by sha256 in the script.
+FROM node:22-bookworm-slim AS onnxruntime
+COPY hack/onnxruntime.sh /hack/onnxruntime.sh
+RUN export KOMMERCE_CACHE_DIR=/cache && /hack/onnxruntime.sh && cp "$(/hack/onnxruntime.sh --path)" /libonnxruntime.so.1
+
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 65532 --user-group --no-create-home --shell /usr/sbin/nologin kommerce
 COPY --from=build /out/kommerce /usr/local/bin/kommerce
+COPY --from=onnxruntime /libonnxruntime.so.1 /usr/local/lib/libonnxruntime.so.1
+ENV KOMMERCE_ONNXRUNTIME_LIB=/usr/local/lib/libonnxruntime.so.1
 USER 65532:65532
 EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/kommerce"]

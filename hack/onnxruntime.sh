@@ -4,6 +4,7 @@
 #
 #   hack/onnxruntime.sh          install if needed, print the library path
 #   hack/onnxruntime.sh --check  print the path only if it is installed and intact
+#   hack/onnxruntime.sh --path   print where the library is (or will be) installed
 #
 # The library comes from the npm package onnxruntime-node, which ships a prebuilt
 # libonnxruntime.so for linux/x64. A plain `npm install` of that package runs a
@@ -26,6 +27,10 @@ die() { say "error: $*"; exit 1; }
 
 intact() { [[ -f $LIB ]] && [[ $(sha256sum "$LIB" | cut -d' ' -f1) == "$LIB_SHA256" ]]; }
 
+if [[ ${1:-} == --path ]]; then
+	echo "$LIB"
+	exit 0
+fi
 if [[ ${1:-} == --check ]]; then
 	intact || die "not installed (run hack/onnxruntime.sh)"
 	echo "$LIB"

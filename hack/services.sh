@@ -8,7 +8,7 @@
 #   hack/services.sh env    [service...]   export lines for the variables tests read
 #   hack/services.sh logs   <service>      the tail of a service's log
 #
-# Services: postgres redis kafka elasticsearch envtest stripe-mock (default: all).
+# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime (default: all).
 # Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
 # Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl and stripe-mock built
 # from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime)
 
 CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
 if [[ $EUID -eq 0 ]]; then
@@ -420,6 +420,21 @@ stripe_status() {
 	fi
 }
 
+# ---------------------------------------------------------------- onnxruntime
+# Install-only, like envtest: the library the inference server loads (hack/onnxruntime.sh).
+
+onnxruntime_up() { "$HACK/onnxruntime.sh" >/dev/null; }
+onnxruntime_down() { say "onnxruntime is a library; nothing to stop"; }
+onnxruntime_status() {
+	local lib
+	if lib=$("$HACK/onnxruntime.sh" --check 2>/dev/null); then
+		echo "onnxruntime    installed KOMMERCE_ONNXRUNTIME_LIB=$lib"
+	else
+		echo "onnxruntime    not installed"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- dispatch
 
 fn_prefix() {
@@ -430,6 +445,7 @@ fn_prefix() {
 	elasticsearch | es) echo es ;;
 	envtest) echo envtest ;;
 	stripe-mock | stripe) echo stripe ;;
+	onnxruntime | ort) echo onnxruntime ;;
 	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
 	esac
 }
@@ -444,6 +460,7 @@ print_env() {
 		es) echo "export KOMMERCE_TEST_ELASTICSEARCH_URL='$ES_URL'" ;;
 		envtest) echo "export KUBEBUILDER_ASSETS='$(envtest_assets --no-kubectl)'" ;;
 		stripe) echo "export KOMMERCE_TEST_STRIPE_URL='$STRIPE_URL'" ;;
+		onnxruntime) echo "export KOMMERCE_ONNXRUNTIME_LIB='$("$HACK/onnxruntime.sh" --path)'" ;;
 		esac
 	done
 }
@@ -481,6 +498,7 @@ main() {
 		es) tail -n 100 "$STATE/elasticsearch/logs/kommerce-dev.log" ;;
 		stripe) tail -n 100 "$STATE/stripe-mock/stripe-mock.log" ;;
 		envtest) echo "envtest logs go to each test's output" ;;
+		onnxruntime) echo "onnxruntime is a library; it logs through the inference server" ;;
 		esac
 		;;
 	*) die "unknown command '$cmd' (up, down, status, env, logs)" ;;
