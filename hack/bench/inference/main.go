@@ -1,0 +1,291 @@
+// Command inference measures the model server against a hand-written Go forward pass
+// of the same models in the same run, and the offline metrics of both models against
+// their baselines. Run it with hack/bench/inference.sh; it prints Markdown.
+//
+// For each model and batch size it times, sequentially on one goroutine:
+//   - go-forward: the plain-Go forward pass (training.RecsModel.Scores + a heap top-k,
+//     training.FraudModel.Score), the baseline;
+//   - onnxruntime / go-runtime: one in-process Session.Run of the runtime;
+//   - server: a full OIP request over loopback HTTP (JSON encode, validation,
+//     onnxruntime, JSON decode), as a client sees it.
+package main
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/gort"
+	"github.com/kommerce/kommerce/inference/oip"
+	"github.com/kommerce/kommerce/inference/ort"
+	"github.com/kommerce/kommerce/inference/training"
+)
+
+func main() {
+	iters := flag.Int("iterations", 2000, "timed calls per case (batch 64 uses a quarter)")
+	seeds := flag.Int("seeds", 3, "synthetic datasets for the offline metrics")
+	flag.Parse()
+	if err := run(*iters, *seeds); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(iters, seeds int) error {
+	ctx := context.Background()
+	lib := os.Getenv("KOMMERCE_ONNXRUNTIME_LIB")
+	rt, err := ort.New(lib, 1)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "kommerce-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	fmt.Println("### Offline metrics (time-based hold-out, synthetic data, default sizes)")
+	fmt.Println()
+	fmt.Println("| seed | ALS HR@10 | popularity HR@10 | ALS NDCG@10 | popularity NDCG@10 | LR AUC | amount-rule AUC | LR precision@2% | rule precision@2% |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	var recsRes, fraudRes *training.Result
+	for seed := 1; seed <= seeds; seed++ {
+		src := training.Synthetic{Seed: uint64(seed)}
+		r, err := training.Job{Purpose: training.PurposeRecommendations, Source: src, OutDir: dir, Version: fmt.Sprint(seed), Recs: training.RecsParams{Seed: uint64(seed)}}.Run(ctx)
+		if err != nil {
+			return err
+		}
+		f, err := training.Job{Purpose: training.PurposeFraud, Source: src, OutDir: dir, Version: fmt.Sprint(seed)}.Run(ctx)
+		if err != nil {
+			return err
+		}
+		rm, rp := r.Metrics["model"].(training.RankingMetrics), r.Metrics["popularity"].(training.RankingMetrics)
+		fm, fr := f.Metrics["model"].(training.ClassMetrics), f.Metrics["amount_rule"].(training.ClassMetrics)
+		fmt.Printf("| %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", seed, rm.HR10, rp.HR10, rm.NDCG10, rp.NDCG10, fm.AUC, fr.AUC, fm.PrecisionBudget, fr.PrecisionBudget)
+		if seed == 1 {
+			recsRes, fraudRes = r, f
+		}
+	}
+	fmt.Println()
+
+	recsFile, _ := os.ReadFile(recsRes.ONNX)
+	fraudFile, _ := os.ReadFile(fraudRes.ONNX)
+	recs, err := training.ReadRecs(recsFile)
+	if err != nil {
+		return err
+	}
+	fraud, err := training.ReadFraud(fraudFile)
+	if err != nil {
+		return err
+	}
+
+	// The server: the same registry and handler `kommerce inference` runs.
+	reg := inference.NewRegistry(inference.Options{
+		Runtimes:       map[string]inference.Runtime{ort.Name: rt, gort.Name: gort.New()},
+		DefaultRuntime: ort.Name, Limits: inference.Limits{MaxBatch: 256},
+	})
+	defer reg.Close()
+	if err := reg.Apply(ctx, inference.Config{Models: []inference.ModelConfig{
+		{Name: "recs", Version: "1", URI: recsRes.ONNX, SHA256: recsRes.SHA256},
+		{Name: "fraud", Version: "1", URI: fraudRes.ONNX, SHA256: fraudRes.SHA256},
+	}}); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: (&oip.Handler{Registry: reg}).Routes()}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+
+	ortRecs, err := rt.Load(ctx, recsFile)
+	if err != nil {
+		return err
+	}
+	gortRecs, err := gort.New().Load(ctx, recsFile)
+	if err != nil {
+		return err
+	}
+	ortFraud, err := rt.Load(ctx, fraudFile)
+	if err != nil {
+		return err
+	}
+	gortFraud, err := gort.New().Load(ctx, fraudFile)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("### Latency per call (%d products × %d factors, top %d; fraud: %d features)\n\n", len(recs.Items), recs.D, 100, len(fraud.W))
+	fmt.Println("| model | batch | mode | p50 | p99 | p50 / go-forward |")
+	fmt.Println("|---|---|---|---|---|---|")
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, batch := range []int{1, 64} {
+		n := iters
+		if batch > 1 {
+			n = max(iters/4, 50)
+		}
+		// Recommendations: a context of 5 products per row.
+		const width = 5
+		idx := make([]int64, batch*width)
+		for i := range idx {
+			idx[i] = rng.Int64N(int64(len(recs.Items)))
+		}
+		recsIn := []inference.Tensor{{Name: training.RecsInput, DataType: inference.INT64, Shape: []int64{int64(batch), width}, Int64: idx}}
+		recsBody := body(recsIn)
+		k := min(100, len(recs.Items))
+		goRecs := func() {
+			for r := range batch {
+				topK(recs.Scores(idx[r*width:(r+1)*width]), k)
+			}
+		}
+		if err := table("recs-als", batch, n, []mode{
+			{"go-forward", func() error { goRecs(); return nil }},
+			{"onnxruntime", func() error { _, err := ortRecs.Run(ctx, recsIn); return err }},
+			{"go-runtime", func() error { _, err := gortRecs.Run(ctx, recsIn); return err }},
+			{"server (HTTP+JSON, onnxruntime)", func() error { return post(httpc, base+"/v2/models/recs/infer", recsBody) }},
+		}); err != nil {
+			return err
+		}
+		f := len(fraud.W)
+		feats := make([]float32, batch*f)
+		for i := range feats {
+			feats[i] = float32(rng.NormFloat64())
+		}
+		fraudIn := []inference.Tensor{{Name: training.FraudInput, DataType: inference.FP32, Shape: []int64{int64(batch), int64(f)}, Float32: feats}}
+		fraudBody := body(fraudIn)
+		sink := 0.0
+		if err := table("fraud-logreg", batch, n, []mode{
+			{"go-forward", func() error {
+				for r := range batch {
+					sink += fraud.Score(feats[r*f : (r+1)*f])
+				}
+				return nil
+			}},
+			{"onnxruntime", func() error { _, err := ortFraud.Run(ctx, fraudIn); return err }},
+			{"go-runtime", func() error { _, err := gortFraud.Run(ctx, fraudIn); return err }},
+			{"server (HTTP+JSON, onnxruntime)", func() error { return post(httpc, base+"/v2/models/fraud/infer", fraudBody) }},
+		}); err != nil {
+			return err
+		}
+		_ = sink
+	}
+	fmt.Println()
+	return nil
+}
+
+type mode struct {
+	name string
+	call func() error
+}
+
+// table times every mode for n calls after a warm-up and prints p50/p99 and the
+// ratio of each p50 to the first mode's.
+func table(model string, batch, n int, modes []mode) error {
+	var base time.Duration
+	for i, m := range modes {
+		for range n / 10 {
+			if err := m.call(); err != nil {
+				return fmt.Errorf("%s %s: %w", model, m.name, err)
+			}
+		}
+		lat := make([]time.Duration, n)
+		for j := range lat {
+			start := time.Now()
+			if err := m.call(); err != nil {
+				return fmt.Errorf("%s %s: %w", model, m.name, err)
+			}
+			lat[j] = time.Since(start)
+		}
+		slices.Sort(lat)
+		p50, p99 := lat[n/2], lat[n*99/100]
+		if i == 0 {
+			base = p50
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %.1f× |\n", model, batch, m.name, p50, p99, float64(p50)/float64(base))
+	}
+	return nil
+}
+
+func body(in []inference.Tensor) []byte {
+	type wire struct {
+		Name     string  `json:"name"`
+		Shape    []int64 `json:"shape"`
+		Datatype string  `json:"datatype"`
+		Data     any     `json:"data"`
+	}
+	var req struct {
+		Inputs []wire `json:"inputs"`
+	}
+	for _, t := range in {
+		var data any = t.Float32
+		if t.DataType == inference.INT64 {
+			data = t.Int64
+		}
+		req.Inputs = append(req.Inputs, wire{t.Name, t.Shape, string(t.DataType), data})
+	}
+	b, _ := json.Marshal(req)
+	return b
+}
+
+func post(c *http.Client, url string, b []byte) error {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Outputs []json.RawMessage `json:"outputs"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &out) != nil {
+		return fmt.Errorf("server answered %d: %s", resp.StatusCode, raw)
+	}
+	return nil
+}
+
+// topK is the hand-written selection the Go forward pass uses: a min-heap of k.
+func topK(s []float64, k int) []int {
+	h := &minHeap{s: s}
+	for i := range s {
+		if h.Len() < k {
+			heap.Push(h, i)
+		} else if s[i] > s[h.idx[0]] {
+			h.idx[0] = i
+			heap.Fix(h, 0)
+		}
+	}
+	out := make([]int, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(h).(int)
+	}
+	return out
+}
+
+type minHeap struct {
+	s   []float64
+	idx []int
+}
+
+func (h minHeap) Len() int           { return len(h.idx) }
+func (h minHeap) Less(i, j int) bool { return h.s[h.idx[i]] < h.s[h.idx[j]] }
+func (h minHeap) Swap(i, j int)      { h.idx[i], h.idx[j] = h.idx[j], h.idx[i] }
+func (h *minHeap) Push(x any)        { h.idx = append(h.idx, x.(int)) }
+func (h *minHeap) Pop() any {
+	x := h.idx[len(h.idx)-1]
+	h.idx = h.idx[:len(h.idx)-1]
+	return x
+}
