@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+var ginParam = regexp.MustCompile(`[:*]([A-Za-z_]+)`)
+
+// TestRoutesMatchSpec fails when a gin route is not in openapi.yaml or a spec
+// operation has no route: the spec is the contract, so neither may drift.
+func TestRoutesMatchSpec(t *testing.T) {
+	h, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]bool{}
+	for _, r := range h.(*gin.Engine).Routes() {
+		routes[r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}")] = true
+	}
+	v, err := newValidator(apiserver.OpenAPISpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := map[string]bool{}
+	for path, item := range v.doc.Paths.Map() {
+		for method := range item.Operations() {
+			spec[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	var missing, undocumented []string
+	for op := range spec {
+		if !routes[op] {
+			missing = append(missing, op)
+		}
+	}
+	for r := range routes {
+		if !spec[r] {
+			undocumented = append(undocumented, r)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(undocumented)
+	if len(missing) > 0 || len(undocumented) > 0 {
+		t.Fatalf("spec operations without a route: %v\nroutes the spec does not describe: %v", missing, undocumented)
+	}
+	if len(routes) < 18 {
+		t.Fatalf("only %d routes: the comparison is not looking at the real router", len(routes))
+	}
+}
+
+func TestEveryErrorCodeHasAStatusAndIsInTheSpec(t *testing.T) {
+	v, err := newValidator(apiserver.OpenAPISpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enum := v.doc.Components.Schemas["Error"].Value.Properties["error"].Value.Properties["code"].Value.Enum
+	if len(enum) != len(statusOf) {
+		t.Fatalf("spec lists %d error codes, the status table %d", len(enum), len(statusOf))
+	}
+	for _, c := range enum {
+		if _, ok := statusOf[c.(string)]; !ok {
+			t.Errorf("code %v in the spec has no status", c)
+		}
+	}
+}
+
+func TestJSONPath(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"name"}, "name"},
+		{[]string{"variants", "0", "prices", "1", "amount"}, "variants[0].prices[1].amount"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := jsonPath(tt.in); got != tt.want {
+				t.Fatalf("jsonPath(%v) = %q", tt.in, got)
+			}
+		})
+	}
+}
