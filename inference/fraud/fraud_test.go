@@ -16,12 +16,12 @@ import (
 type noHistory struct{}
 
 func (noHistory) OtherCustomersOnIP(string, string, time.Time, time.Time) int { return 0 }
-func (noHistory) CustomerOrders(string, time.Time, time.Time) int            { return 0 }
+func (noHistory) CustomerOrders(string, time.Time, time.Time) int             { return 0 }
 
 type ringHistory struct{}
 
 func (ringHistory) OtherCustomersOnIP(string, string, time.Time, time.Time) int { return 6 }
-func (ringHistory) CustomerOrders(string, time.Time, time.Time) int            { return 2 }
+func (ringHistory) CustomerOrders(string, time.Time, time.Time) int             { return 2 }
 
 func TestScoreAgreesWithOnnxruntimeAndAppliesPolicy(t *testing.T) {
 	_, res := modeltest.Train(t, "1")
