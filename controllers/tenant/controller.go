@@ -1,0 +1,215 @@
+// Package tenant reconciles Tenant resources: for each tenant its namespaces, quota,
+// limit range, default-deny network policy, owners' RBAC, data-plane identity Secret
+// and its row in the platform database, and a finalizer that removes the row.
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/internal/tenantstore"
+)
+
+// FieldManager owns every field the operator applies with server-side apply.
+const FieldManager = "kommerce-operator"
+
+// conflictRetry is how soon a reconcile that lost an optimistic-lock race runs again.
+const conflictRetry = 200 * time.Millisecond
+
+// Reconciler reconciles Tenants.
+type Reconciler struct {
+	Client   client.Client
+	Recorder recorder.EventRecorder
+	Store    tenantstore.Store
+	// Watched reports whether the manager's cache sees a namespace (all namespaces
+	// when nil); objects in other namespaces could be written but never read back.
+	Watched func(namespace string) bool
+	// Rand is the entropy for signing keys; crypto/rand when nil.
+	Rand io.Reader
+	// MaxConcurrentReconciles is how many Tenants reconcile at once (1 when zero).
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=kommerce.io,resources=tenants,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kommerce.io,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kommerce.io,resources=tenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// What the tenant admin Role grants, which the operator must hold itself to grant it:
+// +kubebuilder:rbac:groups="",resources=configmaps;services;persistentvolumeclaims;pods;serviceaccounts,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=deletecollection
+// +kubebuilder:rbac:groups="",resources=pods/log;events,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=kommerce.io,resources=storefronts;modelversions,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=kommerce.io,resources=storefronts/status;modelversions/status,verbs=get;list;watch
+
+// Reconcile brings one Tenant's namespaces, policies, identity and database row in
+// line with its spec, or runs its deletion.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	t := &kv1.Tenant{}
+	if err := r.Client.Get(ctx, req.NamespacedName, t); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s := &scope{tenant: t, before: t.DeepCopy(), log: log.FromContext(ctx)}
+
+	if !t.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	if !controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
+		patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(t, kv1.TenantFinalizer)
+		if err := r.Client.Patch(ctx, t, patch); err != nil {
+			return requeueOnConflict(fmt.Errorf("add finalizer: %w", err))
+		}
+		s.before = t.DeepCopy()
+	}
+
+	result, err := r.runPhases(ctx, s)
+	summarize(t)
+	if serr := r.writeStatus(ctx, s); serr != nil && err == nil {
+		return requeueOnConflict(serr)
+	}
+	return result, err
+}
+
+// reconcileDelete removes what lives outside Kubernetes (the database row) and then
+// the finalizer; the garbage collector removes the owned objects. A protected
+// Tenant stays Terminating with condition DeletionBlocked.
+func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	if !controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	if t.Spec.PreventDeletion {
+		markDeletionBlocked(t)
+		return ctrl.Result{}, r.writeStatus(ctx, s)
+	}
+	markDeleting(t)
+	if err := r.writeStatus(ctx, s); err != nil {
+		return requeueOnConflict(err)
+	}
+	if err := r.Store.Delete(ctx, t.Name, t.Spec.Isolation.TenantID); err != nil {
+		s.before = t.DeepCopy()
+		markFailed(t, kv1.TenantDatabaseReady, kv1.ReasonDatabaseError, "removing the tenant's database row failed: "+err.Error())
+		_ = r.writeStatus(ctx, s)
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "DatabaseRowDeleted", "Delete", "removed tenant %s from the platform database", t.Name)
+	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(t, kv1.TenantFinalizer)
+	if err := r.Client.Patch(ctx, t, patch); err != nil {
+		return requeueOnConflict(client.IgnoreNotFound(fmt.Errorf("remove finalizer: %w", err)))
+	}
+	return ctrl.Result{}, nil
+}
+
+// writeStatus patches the status subresource when it changed, and emits an Event
+// per condition transition.
+func (r *Reconciler) writeStatus(ctx context.Context, s *scope) error {
+	t := s.tenant
+	if equality.Semantic.DeepEqual(s.before.Status, t.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, t, client.MergeFrom(s.before)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("write status: %w", err))
+	}
+	for _, e := range transitions(s.before.Status.Conditions, t.Status.Conditions) {
+		r.Recorder.Eventf(t, nil, e.Type, e.Reason, "Reconcile", "%s", e.Message)
+	}
+	s.before = t.DeepCopy()
+	return nil
+}
+
+// requeueOnConflict turns an optimistic-lock conflict into a quick retry rather than
+// an error: another writer won, the next pass reads the new version.
+func requeueOnConflict(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// ownedTypes are the kinds a Tenant owns in its namespaces.
+func ownedTypes() []client.Object {
+	return []client.Object{
+		&corev1.ResourceQuota{}, &corev1.LimitRange{}, &networkingv1.NetworkPolicy{},
+		&rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.Secret{},
+	}
+}
+
+// CacheByObject restricts the manager's cache for the kinds a Tenant owns to objects
+// carrying the tenant label, so the operator does not hold every Secret (or Role) of
+// the cluster in memory.
+func CacheByObject() map[client.Object]cache.ByObject {
+	req, err := labels.NewRequirement(kv1.TenantLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key; cannot fail
+	}
+	sel := labels.NewSelector().Add(*req)
+	out := map[client.Object]cache.ByObject{}
+	for _, o := range ownedTypes() {
+		out[o] = cache.ByObject{Label: sel}
+	}
+	return out
+}
+
+// specOrLifecycleChanged lets through Tenant updates that need work: a new
+// generation (spec), a deletion request or a finalizer change — not the operator's
+// own status writes.
+var specOrLifecycleChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() ||
+			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+			len(o.GetFinalizers()) != len(n.GetFinalizers())
+	},
+}
+
+// SetupWithManager registers the controller: Tenants, the namespaces and objects
+// they own (so drift is repaired as soon as it happens).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Rand == nil {
+		r.Rand = rand.Reader
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("tenant").
+		For(&kv1.Tenant{}, builder.WithPredicates(specOrLifecycleChanged)).
+		Owns(&corev1.Namespace{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+	for _, o := range ownedTypes() {
+		b = b.Owns(o)
+	}
+	return b.Complete(r)
+}

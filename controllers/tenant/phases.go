@@ -1,0 +1,272 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/internal/tenantstore"
+)
+
+// blockedRetry is how often a Tenant blocked by something outside its spec (a
+// namespace owned by someone else, a database conflict) is looked at again; a change
+// of its spec or of the namespace triggers a pass at once anyway.
+const blockedRetry = time.Minute
+
+// scope is the state one reconcile pass carries between phases.
+type scope struct {
+	tenant *kv1.Tenant
+	before *kv1.Tenant // as read (or last written), to diff the status against
+	log    logr.Logger
+}
+
+// phase is one ordered step. A phase that cannot complete sets its condition and
+// either returns an error (retried with backoff) or a result that stops the pass.
+type phase struct {
+	name string
+	run  func(context.Context, *scope) (ctrl.Result, error)
+}
+
+// stop is the result of a phase that must end the pass without an error: the
+// condition says why, and the Tenant is looked at again after blockedRetry.
+var stop = ctrl.Result{RequeueAfter: blockedRetry}
+
+func (r *Reconciler) phases() []phase {
+	return []phase{
+		{kv1.TenantNamespacesReady, r.reconcileNamespaces},
+		{kv1.TenantQuotaReady, r.reconcileQuota},
+		{kv1.TenantNetworkPolicyReady, r.reconcileNetworkPolicy},
+		{kv1.TenantRBACReady, r.reconcileRBAC},
+		{kv1.TenantDatabaseReady, r.reconcileDatabase},
+		{kv1.TenantIdentityReady, r.reconcileIdentity},
+	}
+}
+
+// runPhases runs the phases in order and stops at the first that does not finish.
+func (r *Reconciler) runPhases(ctx context.Context, s *scope) (ctrl.Result, error) {
+	for _, p := range r.phases() {
+		res, err := p.run(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("%s: %w", p.name, err)
+		}
+		if !res.IsZero() {
+			return res, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) apply(ctx context.Context, obj runtime.ApplyConfiguration) error {
+	return r.Client.Apply(ctx, obj, client.FieldOwner(FieldManager), client.ForceOwnership)
+}
+
+// applyEach applies one object per tenant namespace and records the part's condition.
+func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string, build func(ns string) runtime.ApplyConfiguration) (ctrl.Result, error) {
+	t := s.tenant
+	for _, ns := range t.Spec.Namespaces {
+		if err := r.apply(ctx, build(string(ns))); err != nil {
+			markFailed(t, cond, kv1.ReasonApplyFailed, fmt.Sprintf("applying the %s in namespace %s failed: %v", what, ns, err))
+			return ctrl.Result{}, fmt.Errorf("apply %s in %s: %w", what, ns, err)
+		}
+	}
+	markReady(t, cond, fmt.Sprintf("%s in place in %d namespaces", what, len(t.Spec.Namespaces)))
+	return ctrl.Result{}, nil
+}
+
+// reconcileNamespaces creates or adopts each namespace, refuses one that belongs to
+// another tenant, and deletes namespaces the tenant no longer lists.
+func (r *Reconciler) reconcileNamespaces(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	for _, n := range t.Spec.Namespaces {
+		ns := string(n)
+		if r.Watched != nil && !r.Watched(ns) {
+			markFailed(t, kv1.TenantNamespacesReady, kv1.ReasonNamespaceNotWatched,
+				fmt.Sprintf("namespace %s is outside the namespaces this operator watches (--watch-namespaces)", ns))
+			return stop, nil
+		}
+		if reason, msg, err := r.namespaceBlocked(ctx, t, ns); err != nil {
+			return ctrl.Result{}, err
+		} else if reason != "" {
+			markFailed(t, kv1.TenantNamespacesReady, reason, msg)
+			return stop, nil
+		}
+		if err := r.apply(ctx, desiredNamespace(t, ns)); err != nil {
+			markFailed(t, kv1.TenantNamespacesReady, kv1.ReasonApplyFailed, fmt.Sprintf("applying namespace %s failed: %v", ns, err))
+			return ctrl.Result{}, fmt.Errorf("apply namespace %s: %w", ns, err)
+		}
+	}
+	if err := r.releaseNamespaces(ctx, t); err != nil {
+		markFailed(t, kv1.TenantNamespacesReady, kv1.ReasonApplyFailed, err.Error())
+		return ctrl.Result{}, err
+	}
+	t.Status.Namespaces = make([]string, len(t.Spec.Namespaces))
+	for i, n := range t.Spec.Namespaces {
+		t.Status.Namespaces[i] = string(n)
+	}
+	markReady(t, kv1.TenantNamespacesReady, fmt.Sprintf("%d namespaces: %s", len(t.Status.Namespaces), strings.Join(t.Status.Namespaces, ", ")))
+	return ctrl.Result{}, nil
+}
+
+// namespaceBlocked says why an existing namespace cannot be used, if it cannot: it
+// is labelled for or controlled by another tenant, or it is being deleted.
+func (r *Reconciler) namespaceBlocked(ctx context.Context, t *kv1.Tenant, ns string) (reason, message string, err error) {
+	var existing corev1.Namespace
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: ns}, &existing); apierrors.IsNotFound(err) {
+		return "", "", nil
+	} else if err != nil {
+		return "", "", fmt.Errorf("read namespace %s: %w", ns, err)
+	}
+	if !existing.DeletionTimestamp.IsZero() {
+		return kv1.ReasonNamespaceDeleting, fmt.Sprintf("namespace %s is being deleted; it is recreated once it is gone", ns), nil
+	}
+	c := metav1.GetControllerOf(&existing)
+	switch {
+	case c != nil && c.UID == t.UID:
+		return "", "", nil // ours: labels someone edited are put back by the apply
+	case c != nil:
+		return kv1.ReasonNamespaceConflict, fmt.Sprintf("namespace %s is controlled by %s %s (uid %s)", ns, c.Kind, c.Name, c.UID), nil
+	}
+	if owner := existing.Labels[kv1.TenantLabel]; owner != "" && owner != t.Name {
+		return kv1.ReasonNamespaceConflict, fmt.Sprintf("namespace %s belongs to tenant %s", ns, owner), nil
+	}
+	return "", "", nil
+}
+
+// releaseNamespaces deletes the namespaces this Tenant controls but no longer
+// lists. The schema refuses such a removal while spec.preventDeletion is true.
+func (r *Reconciler) releaseNamespaces(ctx context.Context, t *kv1.Tenant) error {
+	var list corev1.NamespaceList
+	if err := r.Client.List(ctx, &list, client.MatchingLabels{kv1.TenantLabel: t.Name}); err != nil {
+		return fmt.Errorf("list namespaces of tenant %s: %w", t.Name, err)
+	}
+	for i := range list.Items {
+		ns := &list.Items[i]
+		if slices.Contains(t.Spec.Namespaces, kv1.NamespaceName(ns.Name)) || !ns.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if c := metav1.GetControllerOf(ns); c == nil || c.UID != t.UID {
+			continue
+		}
+		if err := r.Client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete namespace %s removed from the tenant: %w", ns.Name, err)
+		}
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "NamespaceRemoved", "Delete", "deleted namespace %s, which the tenant no longer lists", ns.Name)
+	}
+	return nil
+}
+
+func (r *Reconciler) reconcileQuota(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	if res, err := r.applyEach(ctx, s, kv1.TenantQuotaReady, "resource quota", func(ns string) runtime.ApplyConfiguration {
+		return desiredQuota(t, ns)
+	}); err != nil || !res.IsZero() {
+		return res, err
+	}
+	return r.applyEach(ctx, s, kv1.TenantQuotaReady, "resource quota and limit range", func(ns string) runtime.ApplyConfiguration {
+		return desiredLimitRange(t, ns)
+	})
+}
+
+func (r *Reconciler) reconcileNetworkPolicy(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	return r.applyEach(ctx, s, kv1.TenantNetworkPolicyReady, "default-deny network policy", func(ns string) runtime.ApplyConfiguration {
+		return desiredNetworkPolicy(t, ns)
+	})
+}
+
+func (r *Reconciler) reconcileRBAC(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	if res, err := r.applyEach(ctx, s, kv1.TenantRBACReady, "owners' role", func(ns string) runtime.ApplyConfiguration {
+		return desiredRole(t, ns)
+	}); err != nil || !res.IsZero() {
+		return res, err
+	}
+	return r.applyEach(ctx, s, kv1.TenantRBACReady, "owners' role and role binding", func(ns string) runtime.ApplyConfiguration {
+		return desiredRoleBinding(t, ns)
+	})
+}
+
+// reconcileDatabase upserts the tenant's registry row and records the id and
+// prefixes the database holds in spec.isolation, where they become immutable.
+func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	iso := t.Spec.Isolation
+	name := t.Spec.DisplayName
+	if name == "" {
+		name = t.Name
+	}
+	rec, err := r.Store.Ensure(ctx, tenantstore.Desired{
+		Slug: t.Name, Name: name, Suspended: t.Spec.Suspend,
+		ID: iso.TenantID, TopicPrefix: iso.TopicPrefix, IndexPrefix: iso.IndexPrefix, RedisPrefix: iso.RedisPrefix,
+	})
+	switch {
+	case errors.Is(err, tenantstore.ErrConflict), errors.Is(err, tenantstore.ErrInvalid):
+		markFailed(t, kv1.TenantDatabaseReady, kv1.ReasonIsolationConflict, err.Error())
+		return stop, nil
+	case err != nil:
+		markFailed(t, kv1.TenantDatabaseReady, kv1.ReasonDatabaseError, "the platform database is unreachable or failed: "+err.Error())
+		return ctrl.Result{}, err
+	}
+	if iso.TenantID != rec.ID || iso.TopicPrefix != rec.TopicPrefix || iso.IndexPrefix != rec.IndexPrefix || iso.RedisPrefix != rec.RedisPrefix {
+		status := t.Status
+		patch := client.MergeFrom(t.DeepCopy())
+		t.Spec.Isolation = kv1.TenantIsolation{TenantID: rec.ID, TopicPrefix: rec.TopicPrefix, IndexPrefix: rec.IndexPrefix, RedisPrefix: rec.RedisPrefix}
+		if err := r.Client.Patch(ctx, t, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("record isolation settings in spec: %w", err)
+		}
+		// The patch returns the stored object; keep this pass's status and move the
+		// conditions to the new generation the patch created.
+		t.Status = status
+		for i := range t.Status.Conditions {
+			t.Status.Conditions[i].ObservedGeneration = t.Generation
+		}
+	}
+	t.Status.TenantID = rec.ID
+	markReady(t, kv1.TenantDatabaseReady, fmt.Sprintf("tenant id %s, topics %s.*, indices %s*, keys %s*", rec.ID, rec.TopicPrefix, rec.IndexPrefix, rec.RedisPrefix))
+	return ctrl.Result{}, nil
+}
+
+// reconcileIdentity puts the same identity Secret in every namespace: the tenant id
+// and a signing key generated once (kept from the oldest valid Secret thereafter).
+func (r *Reconciler) reconcileIdentity(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	var existing []corev1.Secret
+	for _, ns := range t.Spec.Namespaces {
+		var sec corev1.Secret
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: string(ns), Name: IdentitySecretName}, &sec)
+		switch {
+		case err == nil:
+			existing = append(existing, sec)
+		case !apierrors.IsNotFound(err):
+			markFailed(t, kv1.TenantIdentityReady, kv1.ReasonApplyFailed, fmt.Sprintf("reading the identity Secret in %s failed: %v", ns, err))
+			return ctrl.Result{}, fmt.Errorf("read identity secret in %s: %w", ns, err)
+		}
+	}
+	id, ok := chooseIdentity(t, existing)
+	if !ok {
+		var err error
+		if id, err = newIdentity(r.Rand, ""); err != nil {
+			markFailed(t, kv1.TenantIdentityReady, kv1.ReasonApplyFailed, err.Error())
+			return ctrl.Result{}, err
+		}
+		s.log.Info("generated tenant signing key", "tenant", t.Name, "keyID", id.KeyID)
+	}
+	id.TenantID = t.Spec.Isolation.TenantID
+	t.Status.IdentitySecret = IdentitySecretName
+	return r.applyEach(ctx, s, kv1.TenantIdentityReady, "identity Secret "+IdentitySecretName, func(ns string) runtime.ApplyConfiguration {
+		return desiredIdentitySecret(t, ns, id)
+	})
+}
