@@ -37,7 +37,7 @@ generates a seeded shop with planted taste clusters and fraud rings.`, e.getenv)
 	set.String(&prefix, "topic-prefix", "KOMMERCE_TRAIN_TOPIC_PREFIX", "", "the tenant's Kafka topic prefix, e.g. kommerce.acme (--source events)")
 	set.String(&tenant, "tenant-id", "KOMMERCE_TRAIN_TENANT_ID", "", "keep only events of this tenant id (--source events)")
 	set.Duration(&since, "window", "KOMMERCE_TRAIN_WINDOW", 0, "use only events this recent, e.g. 2160h (0 = all retained)")
-	set.Int(&seed, "seed", "KOMMERCE_TRAIN_SEED", 1, "seed of the synthetic data and of the factor initialisation")
+	set.Int(&seed, "seed", "KOMMERCE_TRAIN_SEED", 1, "seed of the synthetic data and of the factor initialisation", config.Check(config.Positive))
 	set.String(&out, "out", "KOMMERCE_TRAIN_OUT", "models", "folder the files are written to")
 	set.String(&name, "name", "KOMMERCE_TRAIN_NAME", "", "model name (default recs-als or fraud-logreg)")
 	set.String(&ver, "version", "KOMMERCE_TRAIN_VERSION", "", "model version (default the UTC time, yyyymmddhhmmss)")
@@ -56,7 +56,8 @@ generates a seeded shop with planted taste clusters and fraud rings.`, e.getenv)
 		return config.Usagef("train needs exactly one of recommendations, fraud (got %v)", rest)
 	}
 	log := lc.logger(e.stderr)
-	var src training.Source = training.Synthetic{Seed: uint64(seed)}
+	seed64 := uint64(seed) //nolint:gosec // --seed is checked positive
+	var src training.Source = training.Synthetic{Seed: seed64}
 	if source == "events" {
 		if brokers == "" || prefix == "" {
 			return config.Usagef("--source events needs --kafka-brokers / KOMMERCE_KAFKA_BROKERS and --topic-prefix / KOMMERCE_TRAIN_TOPIC_PREFIX")
@@ -71,7 +72,7 @@ generates a seeded shop with planted taste clusters and fraud rings.`, e.getenv)
 	b, _ := parseFraction(budget)
 	job := training.Job{Purpose: rest[0], Source: src, OutDir: out, Name: name, Version: ver, Namespace: ns, ArtifactBase: base,
 		HoldOut: h, ReviewBudget: b, Producer: version.Version,
-		Recs: training.RecsParams{Factors: factors, Iterations: iterations, Seed: uint64(seed)}}
+		Recs: training.RecsParams{Factors: factors, Iterations: iterations, Seed: seed64}}
 	start := time.Now()
 	res, err := job.Run(ctx)
 	if err != nil {

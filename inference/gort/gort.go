@@ -299,7 +299,7 @@ func binary(op string, a, b *tensor) (*tensor, error) {
 		return nil, fmt.Errorf("needs float inputs")
 	}
 	nb := len(b.f)
-	if nb == 0 || len(a.f)%nb != 0 || !(nb == 1 || isSuffix(b.shape, a.shape)) {
+	if nb == 0 || len(a.f)%nb != 0 || (nb != 1 && !isSuffix(b.shape, a.shape)) {
 		return nil, fmt.Errorf("cannot broadcast shape %v to %v", b.shape, a.shape)
 	}
 	out := make([]float32, len(a.f))

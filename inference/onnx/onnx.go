@@ -95,7 +95,7 @@ func (g *Graph) FloatTensor(name string, data []float32, dims ...int64) {
 func (g *Graph) Int64Tensor(name string, data []int64, dims ...int64) {
 	raw := make([]byte, 8*len(data))
 	for i, v := range data {
-		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v)) //nolint:gosec // two's complement bits, not a value conversion
 	}
 	g.Initializers = append(g.Initializers, &onnxpb.TensorProto{Name: name, DataType: Int64, Dims: dims, RawData: raw})
 }
@@ -221,7 +221,7 @@ func Int64s(t *onnxpb.TensorProto) ([]int64, error) {
 		}
 		out := make([]int64, n)
 		for i := range out {
-			out[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+			out[i] = int64(binary.LittleEndian.Uint64(raw[8*i:])) //nolint:gosec // two's complement bits, not a value conversion
 		}
 		return out, nil
 	}

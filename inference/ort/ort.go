@@ -77,7 +77,7 @@ func (r *Runtime) Load(ctx context.Context, model []byte) (inference.Session, er
 	if err != nil {
 		return nil, fmt.Errorf("onnxruntime session options: %w", err)
 	}
-	defer opts.Destroy()
+	defer func() { _ = opts.Destroy() }()
 	if err := opts.SetIntraOpNumThreads(r.threads); err != nil {
 		return nil, fmt.Errorf("onnxruntime intra-op threads: %w", err)
 	}

@@ -46,7 +46,7 @@ func (e Experiment) Assign(key string) Arm {
 		total += a.Weight
 	}
 	sum := sha256.Sum256([]byte(e.Name + "\x00" + key))
-	bucket := int(binary.BigEndian.Uint64(sum[:8]) % uint64(total))
+	bucket := int(binary.BigEndian.Uint64(sum[:8]) % uint64(total)) //nolint:gosec // below total, an int
 	for _, a := range e.Arms {
 		if bucket < a.Weight {
 			return a

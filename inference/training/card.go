@@ -62,7 +62,7 @@ func (j Job) writeCardAndManifest(c cardData) error {
 	fmt.Fprintf(&b, "\n## Limits\n\nOffline metrics on past data; the experiment the ModelVersion runs decides on conversion and revenue. "+
 		"Scores are not calibrated across versions.\n")
 	r.Card = filepath.Join(j.OutDir, r.Name+"-"+r.Version+".card.md")
-	if err := os.WriteFile(r.Card, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(r.Card, []byte(b.String()), 0o644); err != nil { //nolint:gosec // published artefacts, readable by the publishing tools
 		return err
 	}
 	mv, err := j.manifest(r)
@@ -74,7 +74,7 @@ func (j Job) writeCardAndManifest(c cardData) error {
 		return err
 	}
 	r.Manifest = filepath.Join(j.OutDir, r.Name+"-"+r.Version+".modelversion.yaml")
-	return os.WriteFile(r.Manifest, out, 0o644)
+	return os.WriteFile(r.Manifest, out, 0o644) //nolint:gosec // published artefacts, readable by the publishing tools
 }
 
 func orDev(v string) string {

@@ -53,7 +53,7 @@ func run(iters, seeds int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	fmt.Println("### Offline metrics (time-based hold-out, synthetic data, default sizes)")
 	fmt.Println()
@@ -107,7 +107,7 @@ func run(iters, seeds int) error {
 		return err
 	}
 	srv := &http.Server{Handler: (&oip.Handler{Registry: reg}).Routes()}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

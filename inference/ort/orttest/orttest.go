@@ -25,7 +25,7 @@ func Library(t testing.TB) string {
 		}
 		lib = filepath.Join(cache, "onnxruntime", "1.24.3", "libonnxruntime.so.1")
 	}
-	if _, err := os.Stat(lib); err != nil {
+	if _, err := os.Stat(lib); err != nil { //nolint:gosec // the path is the developer's own setting
 		testenv.Unavailable(t, "onnxruntime", lib, errors.New("library not installed"))
 	}
 	return lib
