@@ -1,0 +1,248 @@
+// Package indexer is the search indexer: an ingest.Handler that turns catalog and
+// inventory events into search documents in every storefront index of the event's
+// tenant.
+//
+// Writes are idempotent by construction: a document keeps the source version of each
+// of its parts (search.Document) and a write merges into what the index holds with a
+// compare-and-set, so replays, duplicates and out-of-order events are harmless and a
+// stale event is a successful no-op. Each batch becomes one bulk request per index;
+// the outcome of every document is mapped back to the messages it came from: refused
+// documents are dead-lettered, failed ones retried, and an unreachable engine makes
+// the consumer wait.
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"unicode/utf8"
+
+	"github.com/kommerce/kommerce/ingest"
+	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/search"
+)
+
+// Limits of an event the indexer accepts. They bound the cost of one message; the
+// engine may refuse smaller documents still (Elasticsearch refuses a keyword longer
+// than 32 KiB), which dead-letters that one document.
+const (
+	MaxEventBytes       = 1 << 20
+	MaxNameBytes        = 1000
+	MaxDescriptionBytes = 100 << 10
+	MaxVariants         = 1000
+	MaxPricesPerVariant = 50
+	MaxAttributes       = 200
+	MaxAttrValueBytes   = 64 << 10
+	MaxCategories       = 100
+	MaxImages           = 100
+)
+
+// Indexer is the search indexer handler.
+type Indexer struct {
+	backend search.Backend
+	dir     ingest.Directory
+	log     *slog.Logger
+}
+
+// New returns an indexer writing to backend for the tenants in dir.
+func New(backend search.Backend, dir ingest.Directory, log *slog.Logger) *Indexer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Indexer{backend: backend, dir: dir, log: log}
+}
+
+// Topics lists the topics the indexer consumes: every tenant's catalog and
+// inventory streams.
+func (x *Indexer) Topics(ctx context.Context) ([]string, error) {
+	ts, err := x.dir.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range ts {
+		out = append(out, events.Topic(t.TopicPrefix, events.StreamCatalog), events.Topic(t.TopicPrefix, events.StreamInventory))
+	}
+	return out, nil
+}
+
+// target is where the documents of one index come from.
+type target struct {
+	docs   []search.Document
+	owners []int // message index of each document
+	create bool  // every document comes from a product.created event
+}
+
+// Handle implements ingest.Handler.
+func (x *Indexer) Handle(ctx context.Context, msgs []ingest.Message) []error {
+	errs := make([]error, len(msgs))
+	targets := map[string]*target{}
+	for i, m := range msgs {
+		doc, tenant, typ, err := x.decode(ctx, m)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if doc == nil {
+			continue // an event the index does not depend on
+		}
+		for _, sf := range tenant.Storefronts {
+			index := search.IndexName(tenant.IndexPrefix, sf)
+			t := targets[index]
+			if t == nil {
+				t = &target{create: true}
+				targets[index] = t
+			}
+			t.docs = append(t.docs, *doc)
+			t.owners = append(t.owners, i)
+			t.create = t.create && typ == events.ProductCreated
+		}
+	}
+	for index, t := range targets {
+		res, err := search.Upsert(ctx, x.backend, index, t.docs, search.UpsertOptions{CreateFirst: t.create})
+		if err != nil {
+			var e error
+			if search.ErrorCode(err) == search.CodeUnavailable || ctx.Err() != nil {
+				e = ingest.Unavailable(fmt.Errorf("index %s: %w", index, err))
+			} else {
+				e = fmt.Errorf("index %s: %w", index, err)
+			}
+			for _, i := range t.owners {
+				errs[i] = worse(errs[i], e)
+			}
+			continue
+		}
+		for j, r := range res {
+			i := t.owners[j]
+			switch r.Status {
+			case search.Written:
+			case search.Rejected:
+				errs[i] = worse(errs[i], ingest.Permanent(fmt.Errorf("search engine refused product %s in %s: %w", r.ID, index, r.Err)))
+			default:
+				errs[i] = worse(errs[i], fmt.Errorf("write product %s to %s: %v: %w", r.ID, index, r.Status, r.Err))
+			}
+		}
+	}
+	return errs
+}
+
+// worse keeps the error that decides what happens to a message written to several
+// indices: waiting for an outage beats dead-lettering, which beats retrying.
+func worse(a, b error) error {
+	rank := func(e error) int {
+		switch {
+		case e == nil:
+			return 0
+		case ingest.IsUnavailable(e):
+			return 3
+		case ingest.IsPermanent(e):
+			return 2
+		default:
+			return 1
+		}
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+func permanent(format string, args ...any) error {
+	return ingest.Permanent(fmt.Errorf(format, args...))
+}
+
+// decode validates one message and returns the document part it carries, or nil
+// for an event type the index does not use.
+func (x *Indexer) decode(ctx context.Context, m ingest.Message) (*search.Document, ingest.Tenant, events.Type, error) {
+	var none ingest.Tenant
+	if len(m.Value) > MaxEventBytes {
+		return nil, none, "", permanent("event of %d bytes exceeds the %d-byte limit", len(m.Value), MaxEventBytes)
+	}
+	var env events.Envelope
+	if err := json.Unmarshal(m.Value, &env); err != nil {
+		return nil, none, "", permanent("malformed event envelope: %v", err)
+	}
+	if env.ID == "" || env.Type == "" || env.TenantID == "" || env.AggregateID == "" || len(env.Data) == 0 || bytes.Equal(env.Data, []byte("null")) {
+		return nil, none, "", permanent("event envelope lacks id, type, tenant_id, aggregate_id or data")
+	}
+	tenant, ok, err := x.dir.Tenant(ctx, env.TenantID)
+	if err != nil {
+		return nil, none, "", ingest.Unavailable(fmt.Errorf("look up tenant: %w", err))
+	}
+	if !ok {
+		return nil, none, "", permanent("event of unknown tenant %q", env.TenantID)
+	}
+	if want := events.Topic(tenant.TopicPrefix, events.StreamOf(env.Type)); m.Topic != want {
+		return nil, none, "", permanent("event of tenant %s arrived on topic %s, not on its own topic %s", env.TenantID, m.Topic, want)
+	}
+	if want := events.Key(env.TenantID, env.AggregateID); !bytes.Equal(m.Key, want) {
+		return nil, none, "", permanent("event key %q does not match tenant and aggregate (%q)", m.Key, want)
+	}
+	doc := &search.Document{TenantID: env.TenantID}
+	switch env.Type {
+	case events.ProductCreated, events.ProductUpdated, events.ProductDeleted:
+		var p events.Product
+		if err := json.Unmarshal(env.Data, &p); err != nil {
+			return nil, none, "", permanent("malformed product snapshot: %v", err)
+		}
+		if err := validProduct(p, env.AggregateID); err != nil {
+			return nil, none, "", ingest.Permanent(err)
+		}
+		if env.Type == events.ProductDeleted {
+			p.Deleted = true
+		}
+		doc.ProductID = p.ID
+		doc.ApplyProduct(p)
+	case events.StockChanged:
+		var s events.Stock
+		if err := json.Unmarshal(env.Data, &s); err != nil {
+			return nil, none, "", permanent("malformed stock event: %v", err)
+		}
+		if s.SKU == "" || s.ProductID == "" || s.Version < 1 || len(s.SKU) > MaxNameBytes || len(s.ProductID) > MaxNameBytes {
+			return nil, none, "", permanent("stock event needs sku, product_id and a version of at least 1")
+		}
+		doc.ProductID = s.ProductID
+		doc.ApplyStock(s)
+	case events.CategoryCreated, events.CategoryUpdated:
+		return nil, tenant, env.Type, nil // documents hold category ids only
+	default:
+		return nil, none, "", permanent("event type %q is not one the search indexer knows", env.Type)
+	}
+	return doc, tenant, env.Type, nil
+}
+
+func validProduct(p events.Product, aggregateID string) error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(p.ID != "" && p.ID == aggregateID, "product id %q does not match the event's aggregate id %q", p.ID, aggregateID)
+	check(p.Version >= 1, "product version %d is not at least 1", p.Version)
+	check(len(p.Name) <= MaxNameBytes && utf8.ValidString(p.Name), "product name must be UTF-8 of at most %d bytes", MaxNameBytes)
+	check(len(p.Description) <= MaxDescriptionBytes && utf8.ValidString(p.Description), "product description must be UTF-8 of at most %d bytes", MaxDescriptionBytes)
+	check(len(p.Variants) <= MaxVariants, "product has %d variants; at most %d", len(p.Variants), MaxVariants)
+	check(len(p.CategoryIDs) <= MaxCategories, "product has %d categories; at most %d", len(p.CategoryIDs), MaxCategories)
+	check(len(p.Images) <= MaxImages, "product has %d images; at most %d", len(p.Images), MaxImages)
+	attrs := len(p.Attributes)
+	checkAttrs := func(m map[string]string) {
+		for k, v := range m {
+			check(len(k) <= 64 && len(v) <= MaxAttrValueBytes, "attribute %.64q is too long", k)
+		}
+	}
+	checkAttrs(p.Attributes)
+	for _, v := range p.Variants {
+		attrs += len(v.Attributes)
+		checkAttrs(v.Attributes)
+		check(len(v.Prices) <= MaxPricesPerVariant, "variant %.64q has %d prices; at most %d", v.SKU, len(v.Prices), MaxPricesPerVariant)
+	}
+	check(attrs <= MaxAttributes, "product has %d attributes over its variants; at most %d", attrs, MaxAttributes)
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid product snapshot: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	kafka "github.com/segmentio/kafka-go"
+
+	"github.com/kommerce/kommerce/ingest"
+	"github.com/kommerce/kommerce/ingest/ingesttest"
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
+	"github.com/kommerce/kommerce/ingest/postgres"
+	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readTopic reads n messages of topic from the start.
+func readTopic(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: testenv.Name(t, "r", "-"), GroupTopics: []string{topic}, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	var out []kafka.Message
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: %d of %d: %v", topic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestRelayPublishesInOrderPerKeyAndMarksRows(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
+	other := ingesttest.NewTenant(t, db.Pool, brokers, "idx2")
+	for v := int64(1); v <= 5; v++ {
+		for _, id := range []string{"p1", "p2", "p3"} {
+			ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductUpdated, id, ingesttest.Product(id, v, "Lamp "+id))
+		}
+	}
+	ingesttest.Outbox(t, db.Pool, tenant.ID, events.StockChanged, "SKU-p1", events.Stock{SKU: "SKU-p1", ProductID: "p1", Available: 3, Version: 1})
+	ingesttest.Outbox(t, db.Pool, other.ID, events.ProductCreated, "q1", ingesttest.Product("q1", 1, "Other"))
+
+	w := ikafka.NewWriter(brokers)
+	defer w.Close()
+	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 4})
+	total := 0
+	for {
+		n, err := relay.Once(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total != 17 || ingesttest.Unpublished(t, db.Pool) != 0 {
+		t.Fatalf("published %d rows, %d left; want 17 and 0", total, ingesttest.Unpublished(t, db.Pool))
+	}
+
+	msgs := readTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 15)
+	last := map[string]int64{}
+	partition := map[string]int{}
+	for _, m := range msgs {
+		var env events.Envelope
+		if err := json.Unmarshal(m.Value, &env); err != nil {
+			t.Fatal(err)
+		}
+		var p events.Product
+		if err := json.Unmarshal(env.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+		if env.TenantID != tenant.ID || env.Type != events.ProductUpdated || env.AggregateType != "product" || env.ID == "" {
+			t.Fatalf("envelope %+v", env)
+		}
+		if string(m.Key) != string(events.Key(tenant.ID, p.ID)) {
+			t.Fatalf("key %q for %s", m.Key, p.ID)
+		}
+		if p.Version != last[p.ID]+1 {
+			t.Fatalf("%s: version %d after %d: per-key order broken", p.ID, p.Version, last[p.ID])
+		}
+		last[p.ID] = p.Version
+		if pt, ok := partition[p.ID]; ok && pt != m.Partition {
+			t.Fatalf("%s moved partitions", p.ID)
+		}
+		partition[p.ID] = m.Partition
+	}
+	inv := readTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamInventory), 1)
+	if !strings.Contains(string(inv[0].Value), `"stock.changed"`) {
+		t.Fatalf("inventory event %s", inv[0].Value)
+	}
+	o := readTopic(t, brokers, events.Topic(other.TopicPrefix, events.StreamCatalog), 1)
+	if !strings.Contains(string(o[0].Value), other.ID) {
+		t.Fatalf("the other tenant's event went elsewhere: %s", o[0].Value)
+	}
+}
+
+func TestRelayKeepsRowsWhenTheBrokerIsDown(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
+	ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductCreated, "p1", ingesttest.Product("p1", 1, "Lamp"))
+
+	// A writer to a port where no broker listens: the batch fails and rolls back.
+	dead := ikafka.NewWriter([]string{"127.0.0.1:1"})
+	dead.MaxAttempts = 1
+	defer dead.Close()
+	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: dead}, ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{})
+	if _, err := relay.Once(ctxT(t)); err == nil {
+		t.Fatal("publishing to a dead broker must fail")
+	}
+	if n := ingesttest.Unpublished(t, db.Pool); n != 1 {
+		t.Fatalf("%d unpublished rows after a failed publish; want 1", n)
+	}
+	w := ikafka.NewWriter(brokers)
+	defer w.Close()
+	relay = postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{})
+	if n, err := relay.Once(ctxT(t)); err != nil || n != 1 {
+		t.Fatalf("publish after recovery = %d, %v", n, err)
+	}
+	if n := ingesttest.Unpublished(t, db.Pool); n != 0 {
+		t.Fatalf("%d unpublished rows after success", n)
+	}
+}
+
+func TestRelayDeadLettersOversizedRowsAndMovesOn(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
+	big := ingesttest.Product("big", 1, "Big")
+	big.Description = strings.Repeat("x", 2000)
+	ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductCreated, "big", big)
+	ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductCreated, "small", ingesttest.Product("small", 1, "Small"))
+	w := ikafka.NewWriter(brokers)
+	defer w.Close()
+	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{MaxValueBytes: 1500})
+	if n, err := relay.Once(ctxT(t)); err != nil || n != 2 {
+		t.Fatalf("once = %d, %v", n, err)
+	}
+	topic := events.Topic(tenant.TopicPrefix, events.StreamCatalog)
+	stub := readTopic(t, brokers, events.DeadLetter(topic), 1)[0]
+	var reason string
+	for _, h := range stub.Headers {
+		if h.Key == ikafka.HeaderError {
+			reason = string(h.Value)
+		}
+	}
+	if !strings.Contains(reason, "exceeds the 1500-byte limit") || strings.Contains(string(stub.Value), "xxxx") {
+		t.Fatalf("stub %s with reason %q", stub.Value, reason)
+	}
+	ok := readTopic(t, brokers, topic, 1)[0]
+	if !strings.Contains(string(ok.Value), `"small"`) {
+		t.Fatalf("the row behind the oversized one: %s", ok.Value)
+	}
+}
+
+func TestOnlyOneRelayLeads(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
+	w := ikafka.NewWriter(brokers)
+	defer w.Close()
+	counting := &countingPublisher{next: ikafka.Producer{W: w}}
+	other := &countingPublisher{next: ikafka.Producer{W: w}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	for _, p := range []*countingPublisher{counting, other} {
+		r := postgres.NewRelay(db.Pool, p, ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{Idle: 10 * time.Millisecond})
+		go func() { _ = r.Run(ctx); done <- struct{}{} }()
+	}
+	for i := 0; i < 20; i++ {
+		ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductUpdated, "p1", ingesttest.Product("p1", int64(i+1), "Lamp"))
+	}
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		n := ingesttest.Unpublished(t, db.Pool)
+		return n == 0, fmt.Sprintf("%d unpublished", n)
+	})
+	cancel()
+	<-done
+	<-done
+	if (counting.n == 0) == (other.n == 0) {
+		t.Fatalf("relays published %d and %d messages; exactly one must lead", counting.n, other.n)
+	}
+}
+
+type countingPublisher struct {
+	next ingest.Publisher
+	n    int
+}
+
+func (c *countingPublisher) Publish(ctx context.Context, msgs []ingest.OutboundMessage) error {
+	if err := c.next.Publish(ctx, msgs); err != nil {
+		return err
+	}
+	c.n += len(msgs)
+	return nil
+}
