@@ -2,18 +2,231 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/controllers/tenant"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/tenantstore"
 )
 
-func runOperator(_ context.Context, e *env) error {
-	set := config.NewSet("operator", "Run the Kubernetes operator: the Tenant, Storefront and ModelVersion controllers.", e.getenv)
-	var lc logConfig
-	var kubeconfig string
-	lc.register(set)
-	set.String(&kubeconfig, "kubeconfig", "KUBECONFIG", "", "kubeconfig file; in-cluster configuration when unset")
+// operatorConfig is the settings of `kommerce operator`.
+type operatorConfig struct {
+	logConfig
+	kubeconfig        string
+	databaseURL       string
+	metricsAddr       string
+	probeAddr         string
+	leaderElect       bool
+	leaderElectionNS  string
+	watchNamespaces   string
+	concurrency       int
+	kubeQPS           int
+	kubeBurst         int
+	gracefulShutdown  time.Duration
+	leaderElectionID  string
+	leaseDuration     time.Duration
+	renewDeadline     time.Duration
+	leaderRetryPeriod time.Duration
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// namespaceList checks a comma-separated list of namespace names (empty allowed).
+func namespaceList(v string) error {
+	for _, ns := range splitList(v) {
+		if !dnsLabel.MatchString(ns) {
+			return fmt.Errorf("want comma-separated namespace names, %q is not one", ns)
+		}
+	}
+	return nil
+}
+
+// namespaceName checks one namespace name (empty allowed).
+func namespaceName(v string) error {
+	if v != "" && !dnsLabel.MatchString(v) {
+		return errors.New("want a namespace name (lowercase letters, digits and '-')")
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// listenAddrOrOff accepts host:port, or 0 to turn the listener off.
+func listenAddrOrOff(v string) error {
+	if v == "0" {
+		return nil
+	}
+	return config.HostPort(v)
+}
+
+func (c *operatorConfig) register(set *config.Set) {
+	c.logConfig.register(set)
+	set.String(&c.kubeconfig, "kubeconfig", "KUBECONFIG", "", "kubeconfig file (a list separated by ':' is merged); in-cluster configuration when unset")
+	databaseURLFlag(set, &c.databaseURL)
+	set.String(&c.metricsAddr, "metrics-addr", "KOMMERCE_METRICS_ADDR", ":8080", "listen address of the Prometheus /metrics endpoint (0 turns it off)", config.Check(listenAddrOrOff))
+	set.String(&c.probeAddr, "probe-addr", "KOMMERCE_PROBE_ADDR", ":8081", "listen address of /healthz and /readyz (0 turns it off)", config.Check(listenAddrOrOff))
+	set.Bool(&c.leaderElect, "leader-elect", "KOMMERCE_LEADER_ELECT", false, "elect one active replica through a Lease (set true when running more than one)")
+	set.String(&c.leaderElectionNS, "leader-election-namespace", "KOMMERCE_LEADER_ELECTION_NAMESPACE", "", "namespace of the leader Lease (default: the pod's own namespace)", config.Check(namespaceName))
+	set.String(&c.leaderElectionID, "leader-election-id", "KOMMERCE_LEADER_ELECTION_ID", "kommerce-operator.kommerce.io", "name of the leader Lease")
+	set.Duration(&c.leaseDuration, "leader-lease-duration", "KOMMERCE_LEADER_LEASE_DURATION", 15*time.Second, "how long a lost leader's lease blocks the others")
+	set.Duration(&c.renewDeadline, "leader-renew-deadline", "KOMMERCE_LEADER_RENEW_DEADLINE", 10*time.Second, "how long the leader retries renewing before it gives up")
+	set.Duration(&c.leaderRetryPeriod, "leader-retry-period", "KOMMERCE_LEADER_RETRY_PERIOD", 2*time.Second, "how often candidates try to acquire the lease")
+	set.String(&c.watchNamespaces, "watch-namespaces", "KOMMERCE_WATCH_NAMESPACES", "", "comma-separated namespaces whose objects the operator sees and manages (empty: all); a Tenant using another namespace reports NamespaceNotWatched", config.Check(namespaceList))
+	set.Int(&c.concurrency, "max-concurrent-reconciles", "KOMMERCE_MAX_CONCURRENT_RECONCILES", 4, "resources of one kind reconciled in parallel", config.Check(config.Positive))
+	set.Int(&c.kubeQPS, "kube-api-qps", "KOMMERCE_KUBE_API_QPS", 50, "sustained requests per second to the Kubernetes API", config.Check(config.Positive))
+	set.Int(&c.kubeBurst, "kube-api-burst", "KOMMERCE_KUBE_API_BURST", 100, "request burst to the Kubernetes API", config.Check(config.Positive))
+	set.Duration(&c.gracefulShutdown, "shutdown-timeout", "KOMMERCE_SHUTDOWN_TIMEOUT", 30*time.Second, "how long running reconciles may finish after SIGTERM")
+}
+
+func runOperator(ctx context.Context, e *env) error {
+	set := config.NewSet("operator", `Run the Kubernetes operator: the Tenant controller (namespaces, quotas, limit ranges,
+network policies, owners' RBAC, identity Secrets and the tenants registry in PostgreSQL).
+The Storefront and ModelVersion kinds are installed and validated; their controllers
+are not built yet.`, e.getenv)
+	var c operatorConfig
+	c.register(set)
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
-	return notBuilt("kommerce operator", "the controllers are not written yet")
+	log := c.logger(e.stderr)
+	sink := logr.FromSlogHandler(log.Handler())
+	ctrl.SetLogger(sink)
+	klog.SetLogger(sink)
+
+	restCfg, err := kubeConfig(c.kubeconfig)
+	if err != nil {
+		return err
+	}
+	restCfg.QPS, restCfg.Burst = float32(c.kubeQPS), c.kubeBurst
+	restCfg.UserAgent = "kommerce-operator"
+
+	pool, err := connectDatabase(ctx, c.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := tenantstore.NewPostgres(pool)
+
+	mgr, watched, err := newManager(restCfg, &c)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("database", func(r *http.Request) error { return store.Ping(r.Context()) }); err != nil {
+		return fmt.Errorf("add readiness check: %w", err)
+	}
+	r := &tenant.Reconciler{
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder(tenant.FieldManager),
+		Store:                   store,
+		Watched:                 watched,
+		MaxConcurrentReconciles: c.concurrency,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the tenant controller: %w", err)
+	}
+	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
+		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
+	log.Info("operator stopped")
+	return nil
+}
+
+// kubeConfig loads the kubeconfig files in path, or the in-cluster configuration.
+func kubeConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		rules := &clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(path)}
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+		if err != nil {
+			return nil, config.Usagef("kubeconfig %s: %v", path, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, config.Usagef("no cluster to talk to: set --kubeconfig or KUBECONFIG, or run the operator in a pod (%v)", err)
+	}
+	return cfg, nil
+}
+
+func connectDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, config.Usagef("KOMMERCE_DATABASE_URL: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return pool, nil
+}
+
+// newManager builds the controller-runtime manager and the predicate telling which
+// namespaces its cache sees.
+func newManager(restCfg *rest.Config, c *operatorConfig) (ctrl.Manager, func(string) bool, error) {
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), kv1.AddToScheme(scheme)); err != nil {
+		return nil, nil, fmt.Errorf("build scheme: %w", err)
+	}
+	cacheOpts := cache.Options{ByObject: tenant.CacheByObject()}
+	var watched func(string) bool
+	if nss := splitList(c.watchNamespaces); len(nss) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range nss {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+		watched = func(ns string) bool { _, ok := cacheOpts.DefaultNamespaces[ns]; return ok }
+	}
+	lease, renew, retry := c.leaseDuration, c.renewDeadline, c.leaderRetryPeriod
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: c.metricsAddr},
+		HealthProbeBindAddress:        c.probeAddr,
+		LeaderElection:                c.leaderElect,
+		LeaderElectionID:              c.leaderElectionID,
+		LeaderElectionNamespace:       c.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease,
+		RenewDeadline:                 &renew,
+		RetryPeriod:                   &retry,
+		GracefulShutdownTimeout:       &c.gracefulShutdown,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create manager: %w", err)
+	}
+	return mgr, watched, nil
 }

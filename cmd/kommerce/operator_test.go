@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/internal/testenv"
+	"github.com/kommerce/kommerce/internal/testenv/kubetest"
+)
+
+func TestOperatorFlags(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: x}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "help lists the settings", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_WATCH_NAMESPACES"},
+		{name: "help names leader election", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_LEADER_ELECT"},
+		{name: "bad watch namespace", args: []string{"--watch-namespaces", "shop,Bad_NS"}, wantCode: 2, wantStderr: `"Bad_NS" is not one`},
+		{name: "bad metrics address", env: map[string]string{"KOMMERCE_METRICS_ADDR": "8080"}, wantCode: 2, wantStderr: "KOMMERCE_METRICS_ADDR"},
+		{name: "zero concurrency", args: []string{"--max-concurrent-reconciles", "0"}, wantCode: 2, wantStderr: "must be at least 1"},
+		{name: "bad leader election namespace", args: []string{"--leader-election-namespace", "a,b"}, wantCode: 2, wantStderr: "want a namespace name"},
+		{name: "no cluster", wantCode: 2, wantStderr: "no cluster to talk to: set --kubeconfig or KUBECONFIG"},
+		{name: "missing kubeconfig file", env: map[string]string{"KUBECONFIG": filepath.Join(t.TempDir(), "nope")}, wantCode: 2, wantStderr: "kubeconfig"},
+		{name: "unreachable database", env: map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": "postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=2"},
+			wantCode: 1, wantStderr: "connect to PostgreSQL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := invoke(t, tt.env, append([]string{"operator"}, tt.args...)...)
+			if code != tt.wantCode || !strings.Contains(stdout, tt.wantStdout) || !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("exit %d stdout %q stderr %q; want %d, %q, %q", code, stdout, stderr, tt.wantCode, tt.wantStdout, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func probeListenAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer the operator's logger and the test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestOperatorRunsTenantController runs `kommerce operator` in-process against a real
+// API server and database: a Tenant becomes Ready, the probes answer, and SIGTERM
+// (context cancellation) stops it cleanly.
+func TestOperatorRunsTenantController(t *testing.T) {
+	env, cfg, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
+	if errors.Is(err, kubetest.ErrNoAssets) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.NewDatabase(t)
+	probe := probeListenAddr(t)
+	vars := map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": db.URL}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"kommerce", "operator", "--metrics-addr", "0", "--probe-addr", probe, "--log-format", "json"},
+			func(k string) string { return vars[k] }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+	}()
+
+	scheme := runtime.NewScheme()
+	_ = kv1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &kv1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: "cmdtest"},
+		Spec: kv1.TenantSpec{
+			Owners:     []kv1.TenantOwner{{Kind: kv1.OwnerUser, Name: "ops@example.com"}},
+			Namespaces: []kv1.NamespaceName{"cmdtest-shop"},
+		},
+	}
+	if err := c.Create(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("operator exited early: %v", err)
+		default:
+		}
+		if err := c.Get(ctx, types.NamespacedName{Name: tn.Name}, tn); err != nil {
+			return false, nil
+		}
+		return meta.IsStatusConditionTrue(tn.Status.Conditions, kv1.ConditionReady), nil
+	})
+	if err != nil {
+		t.Fatalf("tenant not Ready: %v; status %+v\nlog:\n%s", err, tn.Status, stderr.String())
+	}
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + probe + path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s = %d", path, resp.StatusCode)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("operator returned %v after cancellation", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("operator did not stop after cancellation")
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, `"msg":"operator starting"`) || !strings.Contains(logs, `"msg":"operator stopped"`) {
+		t.Errorf("log lacks start/stop lines:\n%s", logs)
+	}
+	if strings.Contains(logs, "PRIVATE KEY") {
+		t.Error("a signing key reached the log")
+	}
+}
