@@ -39,6 +39,7 @@ type server struct {
 	requests atomic.Int64
 	pop      recs.StaticPopularity
 	ref      *training.RecsModel
+	reg      *inference.Registry
 }
 
 func newServer(t *testing.T) *server {
@@ -51,7 +52,7 @@ func newServer(t *testing.T) *server {
 	if err := reg.Apply(context.Background(), inference.Config{Models: []inference.ModelConfig{{Name: "recs", Version: "1", URI: res.ONNX, SHA256: res.SHA256}}}); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{}
+	s := &server{reg: reg}
 	h := (&oip.Handler{Registry: reg}).Routes()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
@@ -281,4 +282,72 @@ func TestKafkaExposures(t *testing.T) {
 			t.Fatalf("message %d: type %s key %s exposure %+v; want %+v", i, env.Type, m.Key, e, want)
 		}
 	}
+}
+
+// TestServerSwapsModelVersion: the client pins the version whose product list it
+// holds; when the server retires it, that request falls back to popularity and the
+// next one uses the new version with its own product list.
+func TestServerSwapsModelVersion(t *testing.T) {
+	s := newServer(t)
+	r := newRecommender(t, s, nil, modelOnly)
+	req := recs.Request{SubjectKey: "u", Context: []string{"p-0100"}, Limit: 5}
+	if res := r.Recommend(context.Background(), req); res.Source != recs.SourceModel || res.Version != "1" {
+		t.Fatalf("first answer %+v", res)
+	}
+	// Version 2 knows other products (p-0060..p-0119), so its indices mean other
+	// products than version 1's: index 40 is p-0100 there, p-0040 in version 1.
+	v2, err := training.Job{Purpose: training.PurposeRecommendations, Source: renamed{training.Synthetic{Seed: 8, Users: 200, Items: 60, Clusters: 4, Days: 30}},
+		OutDir: t.TempDir(), Version: "2", Recs: training.RecsParams{Factors: 8, TopK: 20}}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reg.Apply(context.Background(), inference.Config{Models: []inference.ModelConfig{{Name: "recs", Version: "2", URI: v2.ONNX, SHA256: v2.SHA256}}}); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.Recommend(context.Background(), req); res.Source != recs.SourcePopularity || res.Fallback != recs.ReasonError {
+		t.Fatalf("answer while the pinned version is gone %+v; want a popularity fallback", res)
+	}
+	res := r.Recommend(context.Background(), req)
+	ref2, err := training.ReadRecs(modeltest.Read(t, v2.ONNX))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := ref2.Index()
+	if res.Source != recs.SourceModel || res.Version != "2" {
+		t.Fatalf("answer after the swap %+v; want version 2", res)
+	}
+	// The answer is version 2's own ranking for the context, read with version 2's
+	// product list (a stale list would name other products).
+	scores := ref2.Scores([]int64{int64(known[req.Context[0]])})
+	for i, id := range res.Items {
+		j, ok := known[id]
+		if !ok {
+			t.Fatalf("item %s is not a product of version 2", id)
+		}
+		better := 0
+		for k, v := range scores {
+			if v > scores[j]+1e-6 && ref2.Items[k] != req.Context[0] {
+				better++
+			}
+		}
+		if better > i {
+			t.Fatalf("item %d (%s) has %d better-scored products in version 2: a stale product list was used", i, id, better)
+		}
+	}
+}
+
+// renamed maps synthetic product p-n to p-(119-n).
+type renamed struct{ src training.Source }
+
+func (r renamed) Load(ctx context.Context) (*training.Dataset, error) {
+	ds, err := r.src.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ds.Interactions {
+		var n int
+		fmt.Sscanf(ds.Interactions[i].Item, "p-%d", &n)
+		ds.Interactions[i].Item = training.ItemID(119 - n)
+	}
+	return ds, nil
 }
