@@ -57,6 +57,9 @@ func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// Start may fail after the processes are up (e.g. a CRD the API server
+		// refuses); stop them so they do not outlive the test binary.
+		_ = env.Stop()
 		return nil, nil, fmt.Errorf("start envtest from %s: %w", assets, err)
 	}
 	return env, cfg, nil
