@@ -2,20 +2,213 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
+	"github.com/kommerce/kommerce/ingest/pipeline"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/search/bleve"
+	"github.com/kommerce/kommerce/internal/search/elasticsearch"
+	"github.com/kommerce/kommerce/internal/server"
 )
 
-func runIngest(_ context.Context, e *env) error {
-	set := config.NewSet("ingest", "Relay the outbox to Kafka and run the search indexer, feature and experiment consumers.", e.getenv)
+// searchConfig selects the search backend: Elasticsearch when a URL is set, else
+// Bleve on local disk.
+type searchConfig struct {
+	esURL   string
+	dataDir string
+}
+
+func (c *searchConfig) register(set *config.Set) {
+	set.String(&c.esURL, "elasticsearch-url", "KOMMERCE_ELASTICSEARCH_URL", "", "Elasticsearch URL; unset means Bleve under --data-dir", config.Check(config.URL(true, "http", "https")))
+	set.String(&c.dataDir, "data-dir", "KOMMERCE_DATA_DIR", ".kommerce", "local state for embedded defaults (the Bleve indexes live in <data-dir>/search)")
+}
+
+func (c *searchConfig) open() (search.Backend, error) {
+	if c.esURL != "" {
+		return elasticsearch.New(c.esURL)
+	}
+	return bleve.Open(filepath.Join(c.dataDir, "search"))
+}
+
+func brokersFlag(set *config.Set, p *string) {
+	set.String(p, "kafka-brokers", "KOMMERCE_KAFKA_BROKERS", "127.0.0.1:59092", "comma-separated Kafka brokers (the default is the broker hack/services.sh starts)", config.Check(config.Brokers))
+}
+
+func splitBrokers(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func runIngest(ctx context.Context, e *env) error {
+	if len(e.args) > 0 {
+		sub := *e
+		sub.args = e.args[1:]
+		switch e.args[0] {
+		case "replay":
+			return runIngestReplay(ctx, &sub)
+		case "reindex":
+			return runIngestReindex(ctx, &sub)
+		}
+	}
+	set := config.NewSet("ingest [replay|reindex]", `Relay the outbox to Kafka and run the search indexer, with /healthz, /readyz and /metrics.
+
+The relay publishes unpublished outbox rows to each tenant's topics (created with
+--kafka-partitions partitions) and marks them only after the brokers acknowledged.
+The indexer consumes every tenant's catalog and inventory topics into the search
+index of each of the tenant's storefronts; messages it cannot process go to
+<topic>.dlq with the error in a header.
+
+  kommerce ingest replay --from-dlq <topic>.dlq   re-drive dead letters
+  kommerce ingest reindex <index>                 rebuild an index behind its alias`, e.getenv)
 	var c serverConfig
-	var dbURL, brokers, esURL string
+	var sc searchConfig
+	var dbURL, brokers, group string
+	var partitions, replication, batch int
+	var noRelay, noIndexer bool
 	c.register(set, ":8082")
 	databaseURLFlag(set, &dbURL)
-	set.String(&brokers, "kafka-brokers", "KOMMERCE_KAFKA_BROKERS", "127.0.0.1:59092", "comma-separated Kafka brokers", config.Check(config.Brokers))
-	set.String(&esURL, "elasticsearch-url", "KOMMERCE_ELASTICSEARCH_URL", "", "Elasticsearch URL; unset means Bleve under --data-dir", config.Check(config.URL(true, "http", "https")))
-	if _, err := set.Parse(e.args, e.stdout); err != nil {
+	brokersFlag(set, &brokers)
+	sc.register(set)
+	set.Int(&partitions, "kafka-partitions", "KOMMERCE_KAFKA_PARTITIONS", 6, "partitions of each topic created for a tenant", config.Check(config.Positive))
+	set.Int(&replication, "kafka-replication", "KOMMERCE_KAFKA_REPLICATION", 1, "replication factor of each topic created for a tenant (3 in production)", config.Check(config.Positive))
+	set.String(&group, "group-id", "KOMMERCE_INGEST_GROUP", "kommerce-search-indexer", "consumer group of the search indexer")
+	set.Int(&batch, "batch-size", "KOMMERCE_INGEST_BATCH_SIZE", 500, "outbox rows per relay transaction and messages per indexer batch", config.Check(config.Positive))
+	set.Bool(&noRelay, "no-relay", "KOMMERCE_INGEST_NO_RELAY", false, "do not run the outbox relay (scale relay and indexer separately)")
+	set.Bool(&noIndexer, "no-indexer", "KOMMERCE_INGEST_NO_INDEXER", false, "do not run the search indexer")
+	rest, err := set.Parse(e.args, e.stdout)
+	if err != nil {
 		return err
 	}
-	return notBuilt("kommerce ingest", "the outbox relay and consumers are not written yet")
+	if len(rest) > 0 {
+		return config.Usagef("unknown ingest action %q: accepted values are replay, reindex (or none to run)", rest[0])
+	}
+	if len(splitBrokers(brokers)) == 0 {
+		return config.Usagef("--kafka-brokers / KOMMERCE_KAFKA_BROKERS is required")
+	}
+	log := c.logger(e.stderr)
+
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = pool.Ping(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	backend, err := sc.open()
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	reg := server.NewRegistry()
+	opts := c.options("ingest", log)
+	opts.Registry = reg
+	bl := splitBrokers(brokers)
+	opts.Checks = append(opts.Checks,
+		pingCheck("postgres", pool.Ping),
+		pingCheck("search", backend.Ping),
+		pingCheck("kafka", func(ctx context.Context) error { return ikafka.Ping(ctx, bl) }),
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return server.New(opts).Run(gctx) })
+	g.Go(func() error {
+		return pipeline.Run(gctx, pipeline.Config{
+			Pool: pool, Brokers: bl, Search: backend, Partitions: partitions, Replication: replication,
+			GroupID: group, BatchSize: batch, NoRelay: noRelay, NoIndexer: noIndexer, Registry: reg,
+		}, log)
+	})
+	return g.Wait()
+}
+
+func runIngestReplay(ctx context.Context, e *env) error {
+	set := config.NewSet("ingest replay", `Re-drive the dead letters of a dead-letter topic: publish each message present now to
+the topic it failed on, with its key and value and without the error headers, so the
+consumers process it again (they are idempotent). Progress is kept in the consumer
+group --group-id, so a message is re-driven once even if replay runs twice. Prints
+how many messages went back to which topic.`, e.getenv)
+	var lc logConfig
+	var brokers, topic, group string
+	var idle time.Duration
+	lc.register(set)
+	brokersFlag(set, &brokers)
+	set.String(&topic, "from-dlq", "", "", "the dead-letter topic to re-drive, e.g. kommerce.acme.catalog.dlq (required)")
+	set.String(&group, "group-id", "KOMMERCE_REPLAY_GROUP", "kommerce-replay", "consumer group remembering replay progress")
+	set.Duration(&idle, "idle-timeout", "KOMMERCE_REPLAY_IDLE_TIMEOUT", 30*time.Second, "give up when no message arrives for this long before the end is reached")
+	rest, err := set.Parse(e.args, e.stdout)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return config.Usagef("ingest replay takes no arguments (got %q); name the topic with --from-dlq", rest[0])
+	}
+	if topic == "" {
+		return config.Usagef("--from-dlq is required: the dead-letter topic to re-drive, e.g. kommerce.acme.catalog.dlq")
+	}
+	if !strings.HasSuffix(topic, ".dlq") {
+		return config.Usagef("--from-dlq %q is not a dead-letter topic: it must end in .dlq", topic)
+	}
+	log := lc.logger(e.stderr)
+	bl := splitBrokers(brokers)
+	w := ikafka.NewWriter(bl)
+	defer w.Close()
+	stats, err := ikafka.Replay(ctx, ikafka.ReplayConfig{Brokers: bl, Topic: topic, GroupID: group, Writer: w, IdleTimeout: idle, Log: log})
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", topic, err)
+	}
+	fmt.Fprintf(e.stdout, "replayed %d messages from %s\n", stats.Replayed, topic)
+	for t, n := range stats.ByTopic {
+		fmt.Fprintf(e.stdout, "  %d -> %s\n", n, t)
+	}
+	return nil
+}
+
+func runIngestReindex(ctx context.Context, e *env) error {
+	set := config.NewSet("ingest reindex <index>", `Rebuild a storefront's search index into a new physical index with the current
+mappings and swap its alias, while the indexer keeps writing. <index> is the alias,
+"<tenant index prefix>-<storefront>", e.g. kommerce-acme-default.`, e.getenv)
+	var lc logConfig
+	var sc searchConfig
+	lc.register(set)
+	sc.register(set)
+	rest, err := set.Parse(e.args, e.stdout)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return config.Usagef("ingest reindex needs exactly one index alias (got %d arguments)", len(rest))
+	}
+	if err := search.ValidIndex(rest[0]); err != nil {
+		return config.Usagef("%v", err)
+	}
+	backend, err := sc.open()
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	log := lc.logger(e.stderr)
+	start := time.Now()
+	if err := backend.Reindex(ctx, rest[0]); err != nil {
+		return fmt.Errorf("reindex %s: %w", rest[0], err)
+	}
+	log.Info("reindexed", slog.String("index", rest[0]), slog.Duration("took", time.Since(start)))
+	fmt.Fprintf(e.stdout, "reindexed %s on %s\n", rest[0], backend.Name())
+	return nil
 }

@@ -92,7 +92,7 @@ func TestMigrateUnreachableDatabaseFailsFast(t *testing.T) {
 }
 
 func TestNotBuiltSubcommandsExit2(t *testing.T) {
-	for _, name := range []string{"ingest", "dev"} {
+	for _, name := range []string{"dev"} {
 		code, _, stderr := invoke(t, nil, name)
 		if code != 2 || !strings.Contains(stderr, "not built yet") {
 			t.Errorf("%s: exit %d stderr %q; want 2 and a clear message", name, code, stderr)

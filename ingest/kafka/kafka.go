@@ -127,3 +127,13 @@ func (p Producer) Publish(ctx context.Context, msgs []ingest.OutboundMessage) er
 	}
 	return p.W.WriteMessages(ctx, out...)
 }
+
+// Ping reports whether one of the brokers answers a metadata request.
+func Ping(ctx context.Context, brokers []string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second}
+	_, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
