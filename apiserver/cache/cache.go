@@ -61,8 +61,21 @@ var (
 	_ apiserver.CatalogReader  = (*Catalog)(nil)
 )
 
-func productKey(t *apiserver.Tenant, id string) string { return t.RedisPrefix + "catalog:product:" + id }
-func genKey(t *apiserver.Tenant) string                { return t.RedisPrefix + "catalog:gen" }
+func productKey(t *apiserver.Tenant, id string) string {
+	return t.RedisPrefix + "catalog:product:" + id
+}
+func genKey(t *apiserver.Tenant) string { return t.RedisPrefix + "catalog:gen" }
+
+// ProductCacheKey returns the key a product's entry is cached under, so the HTTP
+// layer can have it read in the same Redis round trip as the rate limit check; ""
+// when caching is off.
+func (c *Catalog) ProductCacheKey(ctx context.Context, id string) string {
+	t := apiserver.TenantFromContext(ctx)
+	if c.Store == nil || t == nil || !apiserver.ValidID(id) {
+		return ""
+	}
+	return productKey(t, id)
+}
 
 // ProductETag is the entity tag of a product version.
 func ProductETag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
@@ -123,7 +136,11 @@ func (c *Catalog) ProductDocument(ctx context.Context, id string) (*apiserver.Do
 	}
 	key := productKey(t, id)
 	if c.Store != nil {
-		entry, err := c.Store.Get(ctx, key)
+		entry, prefetched := apiserver.Prefetched(ctx, key)
+		var err error
+		if !prefetched {
+			entry, err = c.Store.Get(ctx, key)
+		}
 		if err != nil {
 			// The cache is an optimisation: when it fails, read the source.
 			c.log().WarnContext(ctx, "cache read failed", "key", key, "error", err)

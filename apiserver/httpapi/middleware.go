@@ -235,10 +235,28 @@ func (h *handler) rateLimit(c *gin.Context) {
 	if p := apiserver.PrincipalFromContext(ctx); p != nil {
 		subject = "user:" + p.UserID
 	}
-	res, err := h.Limiter.Allow(ctx, []apiserver.RateLimitKey{
+	keys := []apiserver.RateLimitKey{
 		{Key: t.RedisPrefix + "rl:" + subject, Limit: h.UserLimit},
 		{Key: t.RedisPrefix + "rl:tenant", Limit: h.TenantLimit},
-	})
+	}
+	var res apiserver.RateLimitResult
+	var err error
+	// A product read fetches its cache entry in the same round trip as the check.
+	pf, canPrefetch := h.Limiter.(apiserver.Prefetcher)
+	kr, hasKey := h.Reader.(productKeyer)
+	if canPrefetch && hasKey && c.Request.Method == http.MethodGet && c.FullPath() == "/api/v1/products/:id" {
+		if key := kr.ProductCacheKey(ctx, c.Param("id")); key != "" {
+			var values [][]byte
+			res, values, err = pf.AllowAndGet(ctx, keys, []string{key})
+			if err == nil && res.Allowed {
+				c.Request = c.Request.WithContext(apiserver.NewContextWithPrefetched(ctx, map[string][]byte{key: values[0]}))
+			}
+		} else {
+			res, err = h.Limiter.Allow(ctx, keys)
+		}
+	} else {
+		res, err = h.Limiter.Allow(ctx, keys)
+	}
 	if err != nil {
 		h.logger(c).WarnContext(ctx, "rate limiter failed; request let through", "error", err)
 		c.Next()
@@ -254,6 +272,11 @@ func (h *handler) rateLimit(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// productKeyer is a CatalogReader whose product entries can be read ahead.
+type productKeyer interface {
+	ProductCacheKey(ctx context.Context, id string) string
 }
 
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }

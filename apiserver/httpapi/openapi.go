@@ -29,7 +29,12 @@ type validator struct {
 	router routers.Router
 	ops    map[*openapi3.Operation]opPolicy
 	opts   *openapi3filter.Options
+	// byGin finds the spec route of a gin route ("GET /api/v1/products/:id") without
+	// matching the path a second time.
+	byGin map[string]*routers.Route
 }
+
+var specParam = regexp.MustCompile(`\{([A-Za-z_]+)\}`)
 
 type opPolicy struct {
 	needsAuth bool
@@ -54,9 +59,10 @@ func newValidator(spec []byte) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
-	v := &validator{doc: doc, router: router, ops: map[*openapi3.Operation]opPolicy{}}
+	v := &validator{doc: doc, router: router, ops: map[*openapi3.Operation]opPolicy{}, byGin: map[string]*routers.Route{}}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
+			v.byGin[method+" "+specParam.ReplaceAllString(path, ":$1")] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
 			var p opPolicy
 			sec := doc.Security
 			if op.Security != nil {
@@ -86,20 +92,31 @@ func newValidator(spec []byte) (*validator, error) {
 
 // validate is the gin middleware around validator.
 func (h *handler) validate(c *gin.Context) {
-	if err := h.validator.check(c.Request); err != nil {
+	var params map[string]string
+	route := h.validator.byGin[c.Request.Method+" "+c.FullPath()]
+	if route != nil && len(c.Params) > 0 {
+		params = make(map[string]string, len(c.Params))
+		for _, p := range c.Params {
+			params[p.Key] = p.Value
+		}
+	}
+	if err := h.validator.check(c.Request, route, params); err != nil {
 		h.writeError(c, err)
 		return
 	}
 	c.Next()
 }
 
-func (v *validator) check(r *http.Request) error {
-	route, params, err := v.router.FindRoute(r)
-	if errors.Is(err, routers.ErrMethodNotAllowed) {
-		return apiserver.Errorf(apiserver.ErrMethodNotAllowed, "This path does not accept %s.", r.Method)
-	}
-	if err != nil {
-		return apiserver.Errorf(apiserver.ErrNotFound, "No route matches this path.")
+func (v *validator) check(r *http.Request, route *routers.Route, params map[string]string) error {
+	if route == nil {
+		var err error
+		route, params, err = v.router.FindRoute(r)
+		if errors.Is(err, routers.ErrMethodNotAllowed) {
+			return apiserver.Errorf(apiserver.ErrMethodNotAllowed, "This path does not accept %s.", r.Method)
+		}
+		if err != nil {
+			return apiserver.Errorf(apiserver.ErrNotFound, "No route matches this path.")
+		}
 	}
 	pol := v.ops[route.Operation]
 	p := apiserver.PrincipalFromContext(r.Context())
@@ -119,7 +136,7 @@ func (v *validator) check(r *http.Request) error {
 			return apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Send the body as application/json.")
 		}
 	}
-	err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+	err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 		Request: r, PathParams: params, Route: route, Options: v.opts,
 	})
 	if err != nil {

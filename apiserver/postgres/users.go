@@ -148,7 +148,6 @@ func (s *AuthService) Login(ctx context.Context, email, pw string) (*apiserver.T
 	return pair, nil
 }
 
-
 // Refresh implements apiserver.AuthService.
 func (s *AuthService) Refresh(ctx context.Context, raw string) (*apiserver.TokenPair, error) {
 	invalid := apiserver.Errorf(apiserver.ErrInvalidToken, "The refresh token is not valid.")

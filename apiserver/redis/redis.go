@@ -62,17 +62,20 @@ type Limiter struct{ Client redis.UniversalClient }
 
 var _ apiserver.RateLimiter = (*Limiter)(nil)
 
-// gcra: KEYS = limit keys; ARGV = rate, burst pairs. Returns allowed (0/1), the burst of
-// the reported limit, remaining, retry-after and reset-after in microseconds.
+// gcra: KEYS = limit keys, then keys to read when allowed; ARGV = the number of limit
+// keys, then rate, burst pairs. Returns allowed (0/1), the burst of the reported
+// limit, remaining, retry-after and reset-after in microseconds, then the values read
+// (false for absent keys).
 var gcra = redis.NewScript(`
+local nlimits = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local allowed = 1
 local limit, remaining, retry, reset = 0, -1, 0, 0
 local tats = {}
-for i = 1, #KEYS do
-  local rate = tonumber(ARGV[2*i-1])
-  local burst = tonumber(ARGV[2*i])
+for i = 1, nlimits do
+  local rate = tonumber(ARGV[2*i])
+  local burst = tonumber(ARGV[2*i+1])
   local interval = 1000000 / rate
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
@@ -91,31 +94,65 @@ for i = 1, #KEYS do
   end
   tats[i] = newtat
 end
+local out = {allowed, limit, remaining, math.ceil(retry), math.ceil(reset)}
 if allowed == 1 then
-  for i = 1, #KEYS do
+  for i = 1, nlimits do
     redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', math.max(1, math.ceil((tats[i] - now) / 1000)))
   end
+  for i = nlimits + 1, #KEYS do
+    out[#out + 1] = redis.call('GET', KEYS[i])
+  end
 end
-return {allowed, limit, remaining, math.ceil(retry), math.ceil(reset)}
+return out
 `)
 
 // Allow implements apiserver.RateLimiter.
 func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (apiserver.RateLimitResult, error) {
-	ks := make([]string, len(keys))
-	args := make([]any, 0, 2*len(keys))
-	for i, k := range keys {
-		ks[i] = k.Key
+	r, _, err := l.AllowAndGet(ctx, keys, nil)
+	return r, err
+}
+
+var _ apiserver.Prefetcher = (*Limiter)(nil)
+
+// AllowAndGet implements apiserver.Prefetcher.
+func (l *Limiter) AllowAndGet(ctx context.Context, keys []apiserver.RateLimitKey, get []string) (apiserver.RateLimitResult, [][]byte, error) {
+	ks := make([]string, 0, len(keys)+len(get))
+	args := make([]any, 0, 1+2*len(keys))
+	args = append(args, len(keys))
+	for _, k := range keys {
+		ks = append(ks, k.Key)
 		args = append(args, max(k.Limit.Rate, 1), max(k.Limit.Burst, 1))
 	}
-	v, err := gcra.Run(ctx, l.Client, ks, args...).Int64Slice()
+	ks = append(ks, get...)
+	v, err := gcra.Run(ctx, l.Client, ks, args...).Slice()
 	if err != nil {
-		return apiserver.RateLimitResult{}, fmt.Errorf("rate limit: %w", err)
+		return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: %w", err)
 	}
-	if len(v) != 5 {
-		return apiserver.RateLimitResult{}, fmt.Errorf("rate limit: script returned %d values", len(v))
+	if len(v) < 5 {
+		return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: script returned %d values", len(v))
 	}
-	return apiserver.RateLimitResult{
-		Allowed: v[0] == 1, Limit: int(v[1]), Remaining: int(v[2]),
-		RetryAfter: time.Duration(v[3]) * time.Microsecond, ResetAfter: time.Duration(v[4]) * time.Microsecond,
-	}, nil
+	n := make([]int64, 5)
+	for i := range n {
+		x, ok := v[i].(int64)
+		if !ok {
+			return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: value %d is %T", i, v[i])
+		}
+		n[i] = x
+	}
+	res := apiserver.RateLimitResult{
+		Allowed: n[0] == 1, Limit: int(n[1]), Remaining: int(n[2]),
+		RetryAfter: time.Duration(n[3]) * time.Microsecond, ResetAfter: time.Duration(n[4]) * time.Microsecond,
+	}
+	if !res.Allowed {
+		return res, nil, nil
+	}
+	values := make([][]byte, len(get))
+	for i := range get {
+		if 5+i < len(v) {
+			if s, ok := v[5+i].(string); ok {
+				values[i] = []byte(s)
+			}
+		}
+	}
+	return res, values, nil
 }

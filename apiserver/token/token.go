@@ -110,7 +110,9 @@ func (s *Service) Verify(ctx context.Context, raw string) (*apiserver.Principal,
 	if err != nil {
 		return nil, err
 	}
-	invalid := func(why string) error { return apiserver.Errorf(apiserver.ErrInvalidToken, "The access token is %s.", why) }
+	invalid := func(why string) error {
+		return apiserver.Errorf(apiserver.ErrInvalidToken, "The access token is %s.", why)
+	}
 	if len(raw) > maxTokenLen {
 		return nil, invalid("too long")
 	}

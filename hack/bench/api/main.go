@@ -1,0 +1,316 @@
+// Command api benchmarks product reads of the commerce API against bare net/http
+// serving the very same bytes, in one run on one machine, so the figures are ratios
+// that mean something on a shared, noisy box. Run it through hack/bench/api.sh.
+//
+// Scenarios, each at a fixed concurrency for a fixed time with keep-alive clients:
+//   - bare product / bare list: net/http handlers writing pre-rendered bodies;
+//   - product (cache hit) and list (cache hit): the full API stack — server skeleton,
+//     gin, request id, security headers, tenant resolution, rate limits in Redis,
+//     OpenAPI validation — reading from the Redis cache;
+//   - product (cache miss) and list (cache miss): the same stack with the cache off,
+//     so every read goes to PostgreSQL.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/demo"
+	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dbURL := flag.String("database-url", os.Getenv("KOMMERCE_DATABASE_URL"), "PostgreSQL URL of a migrated, otherwise unused database")
+	redisURL := flag.String("redis-url", os.Getenv("KOMMERCE_REDIS_URL"), "Redis URL")
+	duration := flag.Duration("duration", 6*time.Second, "measuring time per scenario, split over -rounds")
+	rounds := flag.Int("rounds", 6, "interleaved rounds: every scenario runs once per round, so load from other processes hits all of them alike")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each scenario")
+	conc := flag.Int("concurrency", 16, "concurrent keep-alive clients")
+	nProducts := flag.Int("products", 200, "demo products to seed and read")
+	only := flag.String("only", "", "run only the scenarios whose name contains this (and their baselines)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured scenarios to this file")
+	flag.Parse()
+	ctx := context.Background()
+
+	pool, err := pgxpool.New(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ro, err := goredis.ParseURL(*redisURL)
+	if err != nil {
+		return err
+	}
+	ro.PoolSize = 4 * *conc
+	rdb := goredis.NewClient(ro)
+	defer rdb.Close()
+	unlimited := apiserver.RateLimit{Rate: 1_000_000, Burst: 1_000_000}
+	build := func(noCache, inProcess bool) (*stack.Stack, error) {
+		o := stack.Options{Pool: pool, Redis: rdb, UserLimit: unlimited, TenantLimit: unlimited, NoCache: noCache, Logger: slog.New(slog.DiscardHandler)}
+		if inProcess {
+			o.Redis = nil
+		}
+		return stack.New(o)
+	}
+	cached, err := build(false, false)
+	if err != nil {
+		return err
+	}
+	uncached, err := build(true, false)
+	if err != nil {
+		return err
+	}
+	local, err := build(false, true)
+	if err != nil {
+		return err
+	}
+	slug := fmt.Sprintf("bench%d", os.Getpid())
+	tenant, err := cached.Tenants.CreateTenant(ctx, apiserver.TenantCreate{Slug: slug, RedisPrefix: "bench:" + slug + ":"})
+	if err != nil {
+		return err
+	}
+	tctx := apiserver.NewContextWithTenant(ctx, tenant)
+	if _, err := demo.Seed(tctx, cached.Catalog, *nProducts); err != nil {
+		return err
+	}
+	page, err := cached.Catalog.ListProducts(tctx, apiserver.ProductFilter{Status: apiserver.StatusPublished, Limit: 100})
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, p := range page.Items {
+		ids = append(ids, p.ID)
+	}
+
+	apiURL, stopAPI, err := serve(cached.Handler, true)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	missURL, stopMiss, err := serve(uncached.Handler, true)
+	if err != nil {
+		return err
+	}
+	defer stopMiss()
+	localURL, stopLocal, err := serve(local.Handler, true)
+	if err != nil {
+		return err
+	}
+	defer stopLocal()
+
+	// Capture the exact bytes the API sends, for the bare server.
+	bodies := map[string][]byte{}
+	get := func(url string) ([]byte, error) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("X-Kommerce-Tenant", slug)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != 200 {
+			return nil, fmt.Errorf("GET %s: %d", url, res.StatusCode)
+		}
+		return io.ReadAll(res.Body)
+	}
+	for _, id := range ids {
+		if bodies["/p/"+id], err = get(apiURL + "/api/v1/products/" + id); err != nil {
+			return err
+		}
+	}
+	const listQuery = "/api/v1/products?limit=20"
+	if bodies["/list"], err = get(apiURL + listQuery); err != nil {
+		return err
+	}
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := bodies[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write(b)
+	})
+	bareURL, stopBare, err := serve(bare, false)
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+
+	productPaths := func(base, prefix string) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, base+prefix+id)
+		}
+		return out
+	}
+	type scenario struct {
+		name, baseline string
+		urls           []string
+	}
+	scenarios := []scenario{
+		{"bare net/http, product bytes", "", productPaths(bareURL, "/p/")},
+		{"GET product, cache hit", "bare net/http, product bytes", productPaths(apiURL, "/api/v1/products/")},
+		{"GET product, cache miss", "bare net/http, product bytes", productPaths(missURL, "/api/v1/products/")},
+		{"GET product, cache hit, no Redis (in-process cache and limiter)", "bare net/http, product bytes", productPaths(localURL, "/api/v1/products/")},
+		{"bare net/http, list bytes", "", []string{bareURL + "/list"}},
+		{"list 20 products, cache hit", "bare net/http, list bytes", []string{apiURL + listQuery}},
+		{"list 20 products, cache miss", "bare net/http, list bytes", []string{missURL + listQuery}},
+	}
+	results := map[string]result{}
+	fmt.Printf("%d products of %d bytes on average, %d clients, %s per scenario in %d interleaved rounds\n\n", len(ids), avg(bodies, "/p/"), *conc, *duration, *rounds)
+	fmt.Println("| scenario | requests/s | p50 | p99 | vs bare |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var active []scenario
+	for _, s := range scenarios {
+		if *only == "" || strings.Contains(s.name, *only) || s.baseline == "" {
+			active = append(active, s)
+		}
+	}
+	for _, s := range active {
+		load(s.urls, slug, *conc, *warmup)
+	}
+	acc := map[string]*result{}
+	for range max(*rounds, 1) {
+		for _, s := range active {
+			r := load(s.urls, slug, *conc, *duration/time.Duration(max(*rounds, 1)))
+			if r.errors > 0 {
+				return fmt.Errorf("%s: %d failed requests of %d", s.name, r.errors, len(r.lat))
+			}
+			a := acc[s.name]
+			if a == nil {
+				a = &result{}
+				acc[s.name] = a
+			}
+			a.lat = append(a.lat, r.lat...)
+			a.elapsed += r.elapsed
+		}
+	}
+	for _, s := range active {
+		r := acc[s.name]
+		r.finish()
+		results[s.name] = *r
+		ratio := "1.00× (baseline)"
+		if s.baseline != "" {
+			ratio = fmt.Sprintf("%.2f×", r.rps/results[s.baseline].rps)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", s.name, r.rps, ms(r.p50), ms(r.p99), ratio)
+	}
+	return nil
+}
+
+func avg(m map[string][]byte, prefix string) int {
+	n, total := 0, 0
+	for k, v := range m {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			n, total = n+1, total+len(v)
+		}
+	}
+	return total / max(n, 1)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// serve runs h on a loopback port; withSkeleton wraps it in internal/server as
+// `kommerce api` does (probes, metrics, request instrumentation).
+func serve(h http.Handler, withSkeleton bool) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if withSkeleton {
+		srv := server.New(server.Options{Name: "api", Handler: h, Registry: prometheus.NewRegistry()})
+		go func() { _ = srv.Serve(ctx, ln); close(done) }()
+	} else {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln); close(done) }()
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+	}
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+type result struct {
+	lat      []time.Duration
+	errors   int
+	elapsed  time.Duration
+	rps      float64
+	p50, p99 time.Duration
+}
+
+func (r *result) finish() {
+	slices.Sort(r.lat)
+	r.rps = float64(len(r.lat)) / r.elapsed.Seconds()
+	if len(r.lat) > 0 {
+		r.p50, r.p99 = r.lat[len(r.lat)/2], r.lat[len(r.lat)*99/100]
+	}
+}
+
+// load runs conc clients against urls (round robin) for d.
+func load(urls []string, tenant string, conc int, d time.Duration) result {
+	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var errs atomic.Int64
+	lat := make([][]time.Duration, conc)
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range conc {
+		wg.Go(func() {
+			for i := w; time.Now().Before(deadline); i++ {
+				req, _ := http.NewRequest("GET", urls[i%len(urls)], nil)
+				req.Header.Set("X-Kommerce-Tenant", tenant)
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+				if err != nil || res.StatusCode != 200 {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return result{lat: slices.Concat(lat...), errors: int(errs.Load()), elapsed: time.Since(start)}
+}
