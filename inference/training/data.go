@@ -20,6 +20,7 @@ type Action string
 // The actions the recommendation model learns from, with their weights.
 const (
 	ActionView     Action = "view"
+	ActionClick    Action = "click"
 	ActionCart     Action = "add_to_cart"
 	ActionPurchase Action = "purchase"
 )
@@ -32,7 +33,7 @@ func (a Action) Weight() float64 {
 		return 5
 	case ActionCart:
 		return 3
-	case ActionView:
+	case ActionView, ActionClick:
 		return 1
 	}
 	return 0

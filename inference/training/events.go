@@ -31,12 +31,13 @@ type EventSource struct {
 	Since time.Time
 }
 
-// BehaviourData is what training reads of a behaviour.recorded event.
+// BehaviourData is what training reads of a behaviour.recorded event (the fields
+// of ingest.BehaviourEvent that POST /api/v1/events publishes).
 type BehaviourData struct {
+	Type      Action `json:"type"`       // view | click | add_to_cart | purchase; search and others are ignored
 	UserID    string `json:"user_id"`    // signed-in shopper, or
 	SessionID string `json:"session_id"` // anonymous session
 	ProductID string `json:"product_id"`
-	Action    Action `json:"action"` // view | add_to_cart | purchase
 }
 
 // OrderData is what training reads of an order.created event.
@@ -109,14 +110,17 @@ func (ds *Dataset) add(env events.Envelope) error {
 		if err := json.Unmarshal(env.Data, &d); err != nil {
 			return err
 		}
+		if d.Type.Weight() == 0 {
+			return nil // searches and other kinds say nothing about a product
+		}
 		user := d.UserID
 		if user == "" {
 			user = "session:" + d.SessionID
 		}
-		if d.ProductID == "" || user == "session:" || d.Action.Weight() == 0 {
-			return fmt.Errorf("behaviour event %s lacks product, user or a known action", env.ID)
+		if d.ProductID == "" || user == "session:" {
+			return fmt.Errorf("behaviour event %s lacks a product or a user", env.ID)
 		}
-		ds.Interactions = append(ds.Interactions, Interaction{User: user, Item: d.ProductID, Action: d.Action, At: env.OccurredAt})
+		ds.Interactions = append(ds.Interactions, Interaction{User: user, Item: d.ProductID, Action: d.Type, At: env.OccurredAt})
 	case events.OrderCreated:
 		var d OrderData
 		if err := json.Unmarshal(env.Data, &d); err != nil {

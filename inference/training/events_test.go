@@ -44,7 +44,7 @@ func TestEventSourceFromKafka(t *testing.T) {
 	var bmsgs, omsgs []kafka.Message
 	purchases := 0
 	for _, in := range ds.Interactions {
-		bmsgs = append(bmsgs, env(events.BehaviourEvent, in.User, in.At, BehaviourData{UserID: in.User, ProductID: in.Item, Action: in.Action}))
+		bmsgs = append(bmsgs, env(events.BehaviourEvent, in.User, in.At, BehaviourData{UserID: in.User, ProductID: in.Item, Type: in.Action}))
 		if in.Action == ActionPurchase {
 			purchases++
 		}
@@ -60,9 +60,10 @@ func TestEventSourceFromKafka(t *testing.T) {
 	}
 	// Noise: another tenant's event, a non-JSON message, an event with bad data, an
 	// unrelated refund.
-	other := envOf("someone-else", events.BehaviourEvent, "x", ds.From, BehaviourData{UserID: "intruder", ProductID: ItemID(1), Action: ActionPurchase})
+	other := envOf("someone-else", events.BehaviourEvent, "x", ds.From, BehaviourData{UserID: "intruder", ProductID: ItemID(1), Type: ActionPurchase})
 	bmsgs = append(bmsgs, other, kafka.Message{Value: []byte("not json")},
-		env(events.BehaviourEvent, "y", ds.From, map[string]any{"product_id": 12}))
+		env(events.BehaviourEvent, "y", ds.From, map[string]any{"product_id": 12}),
+		env(events.BehaviourEvent, "z", ds.From, BehaviourData{Type: "search", SessionID: "s"}))
 	omsgs = append(omsgs, env(events.OrderTransitioned, ds.Orders[0].ID, ds.To, LabelData{To: "refunded", Reason: "damaged"}))
 
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000, Balancer: &kafka.Hash{}}

@@ -146,7 +146,7 @@ func (j Job) runRecs(ds *Dataset) (*Result, error) {
 	res.Metrics = map[string]any{"model": model, "popularity": pop}
 	card := cardData{
 		Job: j, Result: res, Dataset: ds, Cutoff: cutoff, TrainRows: len(train), TestRows: len(test),
-		Method: fmt.Sprintf("Implicit-feedback ALS (Hu, Koren, Volinsky 2008): %d factors, %d sweeps, λ=%g, confidence 1+%g·weight with weights view=1, add_to_cart=3, purchase=5. "+
+		Method: fmt.Sprintf("Implicit-feedback ALS (Hu, Koren, Volinsky 2008): %d factors, %d sweeps, λ=%g, confidence 1+%g·weight with weights view=click=1, add_to_cart=3, purchase=5. "+
 			"A context of products is folded into a user vector by least squares (P = Q(QᵀQ+λI)⁻¹), so the model serves any shopper, signed in or not.",
 			p.Factors, p.Iterations, p.Lambda, p.Alpha),
 		Evaluation: fmt.Sprintf("Time-based hold-out: trained on events before %s, evaluated on the %d shoppers who, after it, interacted with products new to them. "+
