@@ -34,9 +34,16 @@ var fastPasswords = password.Params{Memory: 1024, Time: 1, Threads: 1}
 
 func startAPI(t *testing.T, mod func(*stack.Options)) *apiEnv {
 	t.Helper()
-	db := testenv.NewDatabase(t)
-	rd := testenv.NewRedis(t)
-	opts := stack.Options{Pool: db.Pool, Redis: rd.Client, Password: fastPasswords,
+	e := &apiEnv{t: t, db: testenv.NewDatabase(t), redis: testenv.NewRedis(t)}
+	e.start(mod)
+	return e
+}
+
+// start builds the stack on e's database and Redis prefix and serves it.
+func (e *apiEnv) start(mod func(*stack.Options)) {
+	t := e.t
+	t.Helper()
+	opts := stack.Options{Pool: e.db.Pool, Redis: e.redis.Client, Password: fastPasswords,
 		UserLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}, TenantLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}}
 	if mod != nil {
 		mod(&opts)
@@ -59,7 +66,7 @@ func startAPI(t *testing.T, mod func(*stack.Options)) *apiEnv {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return &apiEnv{t: t, base: "http://" + ln.Addr().String(), db: db, redis: rd, st: st}
+	e.st, e.base = st, "http://"+ln.Addr().String()
 }
 
 // tenant creates a tenant whose Redis keys live under this test's prefix, with a key.
