@@ -139,7 +139,7 @@ func (c *consumer) run(ctx context.Context) error {
 		StartOffset:            kafka.FirstOffset,
 		CommitInterval:         0, // synchronous commits, only of finished work
 		HeartbeatInterval:      3 * time.Second,
-		SessionTimeout:         30 * time.Second,
+		SessionTimeout:         10 * time.Second,
 		RebalanceTimeout:       30 * time.Second,
 		JoinGroupBackoff:       time.Second,
 		ReadBackoffMin:         100 * time.Millisecond,

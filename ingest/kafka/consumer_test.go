@@ -264,11 +264,12 @@ func TestReplayRedrivesDeadLettersOnce(t *testing.T) {
 	stop()
 
 	// The consumer is fixed: poison now parses. Replay re-drives both.
+	after := newRecorder()
 	fixed := ingest.HandlerFunc(func(ctx context.Context, msgs []ingest.Message) []error {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
+		after.mu.Lock()
+		defer after.mu.Unlock()
 		for _, m := range msgs {
-			rec.processed[string(m.Value)]++
+			after.processed[string(m.Value)]++
 			if _, ok := m.Headers[ikafka.HeaderError]; ok {
 				t.Errorf("replayed message still carries the dead-letter error header")
 			}
@@ -292,10 +293,9 @@ func TestReplayRedrivesDeadLettersOnce(t *testing.T) {
 	}
 	// A fresh consumer group reads the original topic from the start: the three
 	// originals plus the two replayed copies.
-	rec.processed = map[string]int{}
 	run(t, s, group, fixed)
 	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
-		return rec.count("poison-a") == 2 && rec.count("poison-b") == 2, fmt.Sprintf("processed %v", rec.processed)
+		return after.count("poison-a") == 2 && after.count("poison-b") == 2, fmt.Sprintf("processed %d", after.total())
 	})
 
 	if _, err := ikafka.Replay(ctx, ikafka.ReplayConfig{Brokers: s.brokers, Topic: s.topic, Writer: s.writer}); err == nil {

@@ -9,9 +9,7 @@ import (
 	"github.com/kommerce/kommerce/ingest/ingesttest"
 	"github.com/kommerce/kommerce/ingest/pipeline"
 	"github.com/kommerce/kommerce/internal/events"
-	"github.com/kommerce/kommerce/internal/kafkadev"
 	"github.com/kommerce/kommerce/internal/search"
-	"github.com/kommerce/kommerce/internal/search/bleve"
 	"github.com/kommerce/kommerce/internal/search/elasticsearch"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
@@ -85,18 +83,14 @@ func writeVersions(t *testing.T, cfg pipeline.Config, tenantID string, n int, ve
 // Bleve on disk, with the real database.
 func TestEmbeddedDefaults(t *testing.T) {
 	db := testenv.NewDatabase(t)
-	cluster, err := kafkadev.Start(kafkadev.Options{DataDir: t.TempDir()})
+	emb, err := pipeline.OpenEmbedded(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cluster.Close)
-	b, err := bleve.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	t.Cleanup(func() { _ = emb.Close() })
+	b := emb.Search
 	tenant := ingesttest.NewTenant(t, db.Pool, nil, "dev")
-	cfg := pipeline.Config{Pool: db.Pool, Brokers: cluster.Brokers(), Search: b, Partitions: 3, TopicRefresh: time.Second}
+	cfg := pipeline.Config{Pool: db.Pool, Brokers: emb.Kafka.Brokers(), Search: b, Partitions: 3, TopicRefresh: time.Second}
 	writeVersions(t, cfg, tenant.ID, 30, 3)
 	start(t, cfg)
 	sf := search.Storefront{TenantID: tenant.ID, Index: search.IndexName(tenant.IndexPrefix, "default")}

@@ -1,0 +1,422 @@
+// Package faulttest holds ingest's fault tests on real services: a Kafka broker
+// killed and restarted mid-stream, an Elasticsearch node killed and restarted
+// mid-stream, and the indexer process killed between processing a batch and
+// committing its offsets. Each ends with every product searchable exactly once at its
+// latest version and nothing dead-lettered. Brokers and nodes that are killed are
+// throwaway instances (throwaway_test.go); the shared ones are never touched.
+package faulttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	kafka "github.com/segmentio/kafka-go"
+
+	"github.com/kommerce/kommerce/ingest/ingesttest"
+	"github.com/kommerce/kommerce/ingest/pipeline"
+	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/search/elasticsearch"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KOMMERCE_FAULT_CHILD") == "1" {
+		os.Exit(child())
+	}
+	os.Exit(m.Run())
+}
+
+// workload keeps writing new versions of products to the outbox, as catalog edits
+// through the API would, and remembers the newest version of each.
+type workload struct {
+	products int
+	latest   atomic.Int64 // every product has reached this version
+	stop     chan struct{}
+	done     chan error
+}
+
+func startWorkload(t *testing.T, pool *pgxpool.Pool, tenantID string, products int) *workload {
+	w := &workload{products: products, stop: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		for v := int64(1); ; v++ {
+			select {
+			case <-w.stop:
+				w.done <- nil
+				return
+			default:
+			}
+			for i := 0; i < products; i++ {
+				id := fmt.Sprintf("p%03d", i)
+				typ := events.ProductUpdated
+				if v == 1 {
+					typ = events.ProductCreated
+				}
+				err := ingesttest.OutboxErr(context.Background(), pool, tenantID, typ, id, ingesttest.Product(id, v, fmt.Sprintf("Maple Shelf %s", id)))
+				if err != nil {
+					w.done <- err
+					return
+				}
+			}
+			w.latest.Store(v)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { w.finish(t) })
+	return w
+}
+
+func (w *workload) finish(t *testing.T) int64 {
+	t.Helper()
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+		if err := <-w.done; err != nil {
+			t.Fatalf("workload: %v", err)
+		}
+	}
+	return w.latest.Load()
+}
+
+func runPipeline(t *testing.T, cfg pipeline.Config) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pipeline.Run(ctx, cfg, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+	})
+}
+
+// countHits returns how many of the tenant's products are searchable, failing on a
+// duplicate, and how many are at version want.
+func countHits(b search.Backend, sf search.Storefront, want int64) (total, atWant int, err error) {
+	_ = b.Refresh(context.Background(), sf.Index)
+	s := search.NewSearcher(b)
+	seen := map[string]bool{}
+	q := search.Query{Sort: search.SortName, Limit: 100}
+	for {
+		res, err := s.Search(context.Background(), sf, q)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, h := range res.Hits {
+			if seen[h.ID] {
+				return 0, 0, fmt.Errorf("product %s found twice", h.ID)
+			}
+			seen[h.ID] = true
+			if h.Version == want {
+				atWant++
+			}
+		}
+		if res.NextCursor == "" {
+			return len(seen), atWant, nil
+		}
+		q.Cursor = res.NextCursor
+	}
+}
+
+func waitAllLatest(t *testing.T, b search.Backend, sf search.Storefront, products int, latest int64, timeout time.Duration) {
+	t.Helper()
+	ingesttest.Eventually(t, timeout, func() (bool, string) {
+		total, at, err := countHits(b, sf, latest)
+		if err != nil {
+			return false, err.Error()
+		}
+		return total == products && at == products, fmt.Sprintf("%d products searchable, %d of %d at version %d", total, at, products, latest)
+	})
+}
+
+// deadLetters counts the messages in a topic's dead-letter topic.
+func deadLetters(t *testing.T, brokers []string, topic string, partitions int) int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	var reqs []kafka.OffsetRequest
+	for p := 0; p < partitions; p++ {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	dlq := events.DeadLetter(topic)
+	res, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{dlq: reqs}})
+	if err != nil {
+		t.Fatalf("offsets of %s: %v", dlq, err)
+	}
+	var n int64
+	for _, p := range res.Topics[dlq] {
+		if p.Error != nil {
+			t.Fatalf("offsets of %s/%d: %v", dlq, p.Partition, p.Error)
+		}
+		n += p.LastOffset - p.FirstOffset
+	}
+	return n
+}
+
+// TestKafkaKilledMidStream kills the broker with SIGKILL while the workload and the
+// pipeline run, keeps writing while it is down, and restarts it.
+func TestKafkaKilledMidStream(t *testing.T) {
+	broker := startThrowaway(t, "kafka")
+	db := testenv.NewDatabase(t)
+	es := testenv.NewElasticsearchIndex(t)
+	b, err := elasticsearch.New(es.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := []string{broker.addr()}
+	tenant := ingesttest.NewTenant(t, db.Pool, nil, es.Index)
+	sf := search.Storefront{TenantID: tenant.ID, Index: search.IndexName(tenant.IndexPrefix, "default")}
+	runPipeline(t, pipeline.Config{Pool: db.Pool, Brokers: brokers, Search: b, Partitions: 3, BatchSize: 50, TopicRefresh: time.Second})
+	const products = 60
+	w := startWorkload(t, db.Pool, tenant.ID, products)
+	ingesttest.Eventually(t, 120*time.Second, func() (bool, string) {
+		total, _, err := countHits(b, sf, 0)
+		return err == nil && total == products, fmt.Sprintf("%d searchable before the kill (%v)", total, err)
+	})
+
+	broker.kill()
+	before := w.latest.Load()
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		return w.latest.Load() >= before+3, "workload stalled while Kafka is down"
+	})
+	if n := ingesttest.Unpublished(t, db.Pool); n == 0 {
+		t.Fatal("no outbox rows waiting while the broker is down: the relay cannot have published them")
+	}
+	broker.restart()
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		return w.latest.Load() >= before+6, "workload stalled after the restart"
+	})
+	latest := w.finish(t)
+
+	waitAllLatest(t, b, sf, products, latest, 180*time.Second)
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		n := ingesttest.Unpublished(t, db.Pool)
+		return n == 0, fmt.Sprintf("%d outbox rows unpublished", n)
+	})
+	if n := deadLetters(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3); n != 0 {
+		t.Fatalf("%d messages dead-lettered because of the outage", n)
+	}
+}
+
+// TestElasticsearchKilledMidStream kills the search node while indexing and
+// restarts it; the indexer must wait, not dead-letter, and catch up.
+func TestElasticsearchKilledMidStream(t *testing.T) {
+	node := startThrowaway(t, "elasticsearch")
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	b, err := elasticsearch.New(node.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "shop")
+	sf := search.Storefront{TenantID: tenant.ID, Index: search.IndexName(tenant.IndexPrefix, "default")}
+	runPipeline(t, pipeline.Config{Pool: db.Pool, Brokers: brokers, Search: b, Partitions: 3, BatchSize: 50,
+		GroupID: testenv.Name(t, "g", "-"), TopicRefresh: time.Second})
+	const products = 60
+	w := startWorkload(t, db.Pool, tenant.ID, products)
+	ingesttest.Eventually(t, 120*time.Second, func() (bool, string) {
+		total, _, err := countHits(b, sf, 0)
+		return err == nil && total == products, fmt.Sprintf("%d searchable before the kill (%v)", total, err)
+	})
+
+	node.kill()
+	before := w.latest.Load()
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		return w.latest.Load() >= before+3, "workload stalled while Elasticsearch is down"
+	})
+	node.restart()
+	latest := w.finish(t)
+
+	waitAllLatest(t, b, sf, products, latest, 240*time.Second)
+	if n := deadLetters(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3); n != 0 {
+		t.Fatalf("%d messages dead-lettered because of the outage", n)
+	}
+}
+
+// TestConsumerKilledBetweenProcessingAndCommit runs the indexer in a child process
+// that exits abruptly right after a batch's documents were written and before its
+// offsets were committed; a second indexer process takes over.
+func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	es := testenv.NewElasticsearchIndex(t)
+	b, err := elasticsearch.New(es.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, es.Index)
+	sf := search.Storefront{TenantID: tenant.ID, Index: search.IndexName(tenant.IndexPrefix, "default")}
+	const products, versions = 100, 3
+	for v := int64(1); v <= versions; v++ {
+		for i := 0; i < products; i++ {
+			id := fmt.Sprintf("p%03d", i)
+			ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductUpdated, id, ingesttest.Product(id, v, "Birch Stool "+id))
+		}
+	}
+	// Publish everything first (relay only), so the indexer has a full backlog.
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan error, 1)
+	go func() {
+		relayDone <- pipeline.Run(relayCtx, pipeline.Config{Pool: db.Pool, Brokers: brokers, Partitions: 3, NoIndexer: true}, nil)
+	}()
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		n := ingesttest.Unpublished(t, db.Pool)
+		return n == 0, fmt.Sprintf("%d unpublished", n)
+	})
+	stopRelay()
+	if err := <-relayDone; err != nil {
+		t.Fatal(err)
+	}
+
+	group := testenv.Name(t, "g", "-")
+	marker := t.TempDir() + "/processed"
+	env := []string{
+		"KOMMERCE_FAULT_CHILD=1", "KOMMERCE_FAULT_DB=" + db.URL, "KOMMERCE_FAULT_BROKERS=" + strings.Join(brokers, ","),
+		"KOMMERCE_FAULT_ES=" + es.URL, "KOMMERCE_FAULT_GROUP=" + group, "KOMMERCE_FAULT_MARKER=" + marker,
+	}
+	first := exec.Command(os.Args[0], "-test.run=^$")
+	first.Env = append(os.Environ(), append(env, "KOMMERCE_FAULT_CRASH_AFTER=3")...)
+	out, err := first.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != crashCode {
+		t.Fatalf("first indexer: %v (want exit %d)\n%s", err, crashCode, out)
+	}
+	raw, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	processed, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	committed := committedTotal(t, brokers, group, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3)
+	if processed == 0 || committed >= int64(processed) {
+		t.Fatalf("the crash must leave processed work uncommitted: processed %d, committed %d", processed, committed)
+	}
+	t.Logf("the first indexer crashed after processing %d messages, with %d committed", processed, committed)
+	total, _, err := countHits(b, sf, 0)
+	if err != nil || total == 0 {
+		t.Fatalf("the crashed batch's documents should be in the index: %d, %v", total, err)
+	}
+
+	second := exec.Command(os.Args[0], "-test.run=^$")
+	second.Env = append(os.Environ(), env...)
+	var secondOut strings.Builder
+	second.Stdout, second.Stderr = &secondOut, &secondOut
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stopSecond := func() {
+		once.Do(func() {
+			_ = second.Process.Signal(syscall.SIGTERM)
+			if err := second.Wait(); err != nil {
+				t.Errorf("second indexer: %v\n%s", err, secondOut.String())
+			}
+		})
+	}
+	t.Cleanup(stopSecond)
+	waitAllLatest(t, b, sf, products, versions, 120*time.Second)
+	end := int64(products * versions)
+	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+		c := committedTotal(t, brokers, group, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3)
+		return c == end, fmt.Sprintf("committed %d of %d", c, end)
+	})
+	stopSecond()
+}
+
+const crashCode = 42
+
+// child runs the indexer alone (no relay) from the KOMMERCE_FAULT_* settings; with
+// KOMMERCE_FAULT_CRASH_AFTER=n it exits with crashCode right after the n-th batch's
+// documents are written, before that batch's offsets are committed.
+func child() int {
+	pool, err := pgxpool.New(context.Background(), os.Getenv("KOMMERCE_FAULT_DB"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	b, err := elasticsearch.New(os.Getenv("KOMMERCE_FAULT_ES"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	crashAfter, _ := strconv.Atoi(os.Getenv("KOMMERCE_FAULT_CRASH_AFTER"))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	batches := 0
+	reg := prometheus.NewRegistry()
+	cfg := pipeline.Config{Registry: reg,
+		Pool: pool, Brokers: strings.Split(os.Getenv("KOMMERCE_FAULT_BROKERS"), ","), Search: b,
+		Partitions: 3, BatchSize: 40, GroupID: os.Getenv("KOMMERCE_FAULT_GROUP"), NoRelay: true, TopicRefresh: time.Second,
+	}
+	if crashAfter > 0 {
+		cfg.AfterProcess = func() {
+			batches++
+			if batches == crashAfter {
+				// Every message handed out so far has been processed; only the commit
+				// of this batch is missing.
+				_ = os.WriteFile(os.Getenv("KOMMERCE_FAULT_MARKER"), []byte(strconv.Itoa(processedCount(reg))), 0o600)
+				os.Exit(crashCode)
+			}
+		}
+	}
+	if err := pipeline.Run(ctx, cfg, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// processedCount reads the consumer's own throughput metric.
+func processedCount(reg *prometheus.Registry) int {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "kommerce_ingest_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == "processed" {
+					return int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// committedTotal sums the group's committed offsets over the topic's partitions.
+func committedTotal(t *testing.T, brokers []string, group, topic string, partitions int) int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	parts := make([]int, partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	res, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		t.Fatalf("committed offsets: %v", err)
+	}
+	var n int64
+	for _, p := range res.Topics[topic] {
+		if p.CommittedOffset > 0 {
+			n += p.CommittedOffset
+		}
+	}
+	return n
+}

@@ -1,0 +1,150 @@
+package faulttest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+// throwaway is a private instance of a real service (Kafka or Elasticsearch),
+// started by hack/services.sh from the artefacts it already cached, with its own
+// state directory and ports, so that a test may stop, kill and restart it without
+// touching the shared instances other tests use.
+type throwaway struct {
+	t       *testing.T
+	service string // "kafka" or "elasticsearch"
+	state   string
+	port    int
+	env     []string
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	if _, err := os.Stat(filepath.Join(root, "hack", "services.sh")); err != nil {
+		t.Fatalf("cannot find hack/services.sh from %s: %v", root, err)
+	}
+	return root
+}
+
+// freePorts finds a port p such that p and p+off are both free.
+func freePorts(t *testing.T, off int) int {
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if p+off > 65000 {
+			continue
+		}
+		if l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+off)); err == nil {
+			_ = l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port pair")
+	return 0
+}
+
+// startThrowaway starts a private instance and stops it (and removes its state)
+// when the test ends. A machine without the cached artefacts skips the test, or
+// fails it under KOMMERCE_TEST_REQUIRE_SERVICES / CI.
+func startThrowaway(t *testing.T, service string) *throwaway {
+	t.Helper()
+	state, err := os.MkdirTemp("", "kommerce-fault-"+service+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Elasticsearch runs as an unprivileged user when the tests run as root; it
+	// must be able to reach its state directory.
+	if err := os.Chmod(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tw := &throwaway{t: t, service: service, state: state}
+	switch service {
+	case "kafka":
+		tw.port = freePorts(t, 1)
+		tw.env = []string{"KOMMERCE_KAFKA_PORT=" + strconv.Itoa(tw.port)}
+	case "elasticsearch":
+		tw.port = freePorts(t, 100)
+		tw.env = []string{"KOMMERCE_ES_PORT=" + strconv.Itoa(tw.port)}
+	default:
+		t.Fatalf("unknown service %s", service)
+	}
+	tw.env = append(tw.env, "KOMMERCE_STATE_DIR="+state)
+	t.Cleanup(func() {
+		_ = tw.run("down")
+		_ = os.RemoveAll(state)
+	})
+	if out, err := tw.output("up"); err != nil {
+		msg := fmt.Sprintf("start a throwaway %s with hack/services.sh: %v\n%s", service, err, out)
+		if testenv.Required() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return tw
+}
+
+func (tw *throwaway) output(action string) (string, error) {
+	cmd := exec.Command(filepath.Join(repoRoot(tw.t), "hack", "services.sh"), action, tw.service)
+	cmd.Env = append(os.Environ(), tw.env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (tw *throwaway) run(action string) error {
+	out, err := tw.output(action)
+	if err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", action, tw.service, err, out)
+	}
+	return nil
+}
+
+// addr is the instance's Kafka broker address or Elasticsearch URL.
+func (tw *throwaway) addr() string {
+	if tw.service == "kafka" {
+		return "127.0.0.1:" + strconv.Itoa(tw.port)
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(tw.port)
+}
+
+// kill stops the instance abruptly (SIGKILL), as a crash or an OOM kill would.
+func (tw *throwaway) kill() {
+	tw.t.Helper()
+	pidFile := map[string]string{"kafka": "kafka/kafka.pid", "elasticsearch": "elasticsearch/es.pid"}[tw.service]
+	b, err := os.ReadFile(filepath.Join(tw.state, pidFile))
+	if err != nil {
+		tw.t.Fatalf("pid of the throwaway %s: %v", tw.service, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		tw.t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		tw.t.Fatalf("kill %s: %v", tw.service, err)
+	}
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// restart starts the instance again on the same state and ports.
+func (tw *throwaway) restart() {
+	tw.t.Helper()
+	if err := tw.run("up"); err != nil {
+		tw.t.Fatal(err)
+	}
+}
