@@ -34,15 +34,21 @@ func notModified(c *gin.Context, etag string) bool {
 	return false
 }
 
+var (
+	hvRevalidate = []string{"private, no-cache"}
+	hvVary       = []string{"Authorization, X-Kommerce-Tenant, Origin"}
+)
+
 // writeDocument sends a pre-encoded representation with its ETag. Catalog reads may
 // be stored by browsers but must be revalidated, so a write shows up at once.
 func writeDocument(c *gin.Context, doc *apiserver.Document) {
-	c.Header("Cache-Control", "private, no-cache")
-	c.Header("Vary", "Authorization, X-Kommerce-Tenant, Origin")
+	hd := c.Writer.Header()
+	hd["Cache-Control"] = hvRevalidate
+	hd["Vary"] = hvVary
 	if notModified(c, doc.ETag) {
 		return
 	}
-	c.Header("ETag", doc.ETag)
+	hd["Etag"] = []string{doc.ETag}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", doc.Body)
 }
 

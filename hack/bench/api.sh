@@ -16,4 +16,8 @@ go build -o bin/kommerce ./cmd/kommerce
 go build -o bin/bench-api ./hack/bench/api
 KOMMERCE_DATABASE_URL=$db_url bin/kommerce migrate up --log-level warn
 echo "api bench: $(nproc) cores, $(go version | cut -d' ' -f3), $(date -u +%Y-%m-%dT%H:%MZ)"
-KOMMERCE_DATABASE_URL=$db_url KOMMERCE_REDIS_URL=$KOMMERCE_TEST_REDIS_URL bin/bench-api "$@"
+redis_port=${KOMMERCE_TEST_REDIS_URL##*:}
+redis_port=${redis_port%%/*}
+redis_pid=$(pgrep -f "redis-server.*:$redis_port" | head -1 || true)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every scenario alike: rounds are interleaved)"
+KOMMERCE_DATABASE_URL=$db_url KOMMERCE_REDIS_URL=$KOMMERCE_TEST_REDIS_URL bin/bench-api -redis-pid "${redis_pid:-0}" "$@"

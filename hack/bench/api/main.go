@@ -22,9 +22,11 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,6 +56,7 @@ func run() error {
 	nProducts := flag.Int("products", 200, "demo products to seed and read")
 	only := flag.String("only", "", "run only the scenarios whose name contains this (and their baselines)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured scenarios to this file")
+	redisPID := flag.Int("redis-pid", 0, "pid of redis-server, to count its CPU time per request")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -184,8 +187,8 @@ func run() error {
 	}
 	results := map[string]result{}
 	fmt.Printf("%d products of %d bytes on average, %d clients, %s per scenario in %d interleaved rounds\n\n", len(ids), avg(bodies, "/p/"), *conc, *duration, *rounds)
-	fmt.Println("| scenario | requests/s | p50 | p99 | vs bare |")
-	fmt.Println("|---|---:|---:|---:|---:|")
+	fmt.Println("| scenario | requests/s | p50 | p99 | vs bare | CPU per request |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -209,7 +212,9 @@ func run() error {
 	acc := map[string]*result{}
 	for range max(*rounds, 1) {
 		for _, s := range active {
+			c0 := cpuTime(*redisPID)
 			r := load(s.urls, slug, *conc, *duration/time.Duration(max(*rounds, 1)))
+			c1 := cpuTime(*redisPID)
 			if r.errors > 0 {
 				return fmt.Errorf("%s: %d failed requests of %d", s.name, r.errors, len(r.lat))
 			}
@@ -220,6 +225,7 @@ func run() error {
 			}
 			a.lat = append(a.lat, r.lat...)
 			a.elapsed += r.elapsed
+			a.cpu += c1 - c0
 		}
 	}
 	for _, s := range active {
@@ -230,7 +236,7 @@ func run() error {
 		if s.baseline != "" {
 			ratio = fmt.Sprintf("%.2f×", r.rps/results[s.baseline].rps)
 		}
-		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", s.name, r.rps, ms(r.p50), ms(r.p99), ratio)
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %.0f µs |\n", s.name, r.rps, ms(r.p50), ms(r.p99), ratio, float64(r.cpu.Microseconds())/float64(len(r.lat)))
 	}
 	return nil
 }
@@ -269,10 +275,30 @@ func serve(h http.Handler, withSkeleton bool) (string, func(), error) {
 
 type result struct {
 	lat      []time.Duration
+	cpu      time.Duration // this process (clients and servers) plus redis-server
 	errors   int
 	elapsed  time.Duration
 	rps      float64
 	p50, p99 time.Duration
+}
+
+// cpuTime is the CPU time used so far by this process and, when pid is set, by
+// redis-server: what a request costs, whatever else runs on the machine.
+func cpuTime(pid int) time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	d := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if pid > 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+			if len(f) > 12 {
+				ut, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				d += time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+			}
+		}
+	}
+	return d
 }
 
 func (r *result) finish() {

@@ -1,0 +1,358 @@
+// Command ingest benchmarks the ingest pipeline against the engine it feeds, in one
+// run on one machine:
+//
+//   - direct: N search documents bulk-loaded into a fresh index (batches of -batch
+//     creates: the same bulk requests the indexer sends), then refreshed — the
+//     baseline;
+//   - kafka: N product.created events already in the tenant's catalog topic, consumed
+//     by the search indexer (consumer group, per-batch read-merge-write, commits)
+//     until every offset is committed, then refreshed;
+//   - outbox: N rows in the outbox, relayed to Kafka and indexed, until every row is
+//     published and every offset committed, then refreshed;
+//   - latency: with relay and indexer running and idle, single product updates written
+//     to the outbox one at a time (-concurrency in flight) and timed until a search
+//     returns the new version (no forced refresh: Elasticsearch's refresh interval
+//     is part of what a shopper waits for).
+//
+// It prints throughput ratios against the direct load and the latency percentiles.
+// Settings come from KOMMERCE_DATABASE_URL (a migrated, otherwise unused database),
+// KOMMERCE_KAFKA_BROKERS and KOMMERCE_ELASTICSEARCH_URL; hack/bench/ingest.sh sets
+// them up.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	kafka "github.com/segmentio/kafka-go"
+
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
+	"github.com/kommerce/kommerce/ingest/pipeline"
+	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/search/bleve"
+	"github.com/kommerce/kommerce/internal/search/elasticsearch"
+	"github.com/kommerce/kommerce/internal/search/searchtest"
+)
+
+var (
+	engines     = flag.String("engine", "elasticsearch,bleve", "engines to measure")
+	n           = flag.Int("n", 50000, "products per throughput run")
+	batch       = flag.Int("batch", 500, "bulk size of the direct load, relay and consumer batches")
+	partitions  = flag.Int("partitions", 6, "partitions of the tenant topics")
+	samples     = flag.Int("latency-samples", 300, "write-to-searchable samples")
+	concurrency = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
+	rounds      = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each kept)")
+)
+
+const seed = 7
+
+type env struct {
+	pool    *pgxpool.Pool
+	brokers []string
+	esURL   string
+	tmp     string
+	run     string // unique suffix of this run's names
+}
+
+func main() {
+	flag.Parse()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("KOMMERCE_DATABASE_URL"))
+	must(err)
+	defer pool.Close()
+	tmp, err := os.MkdirTemp("", "bench-ingest-")
+	must(err)
+	defer os.RemoveAll(tmp)
+	e := &env{pool: pool, brokers: strings.Split(os.Getenv("KOMMERCE_KAFKA_BROKERS"), ","), esURL: os.Getenv("KOMMERCE_ELASTICSEARCH_URL"), tmp: tmp, run: fmt.Sprint(time.Now().Unix() % 100000)}
+
+	fmt.Printf("\n| engine | path | products | seconds | docs/s | throughput vs direct |\n|---|---|---|---|---|---|\n")
+	var lat []string
+	for _, engine := range strings.Split(*engines, ",") {
+		best := map[string]time.Duration{}
+		for r := 0; r < *rounds; r++ {
+			for _, path := range []string{"direct", "kafka", "outbox"} {
+				d := e.throughput(ctx, engine, path, r)
+				if old, ok := best[path]; !ok || d < old {
+					best[path] = d
+				}
+			}
+		}
+		for _, path := range []string{"direct", "kafka", "outbox"} {
+			d := best[path]
+			fmt.Printf("| %s | %s | %d | %.2f | %.0f | %.2f× |\n", engine, path, *n, d.Seconds(), float64(*n)/d.Seconds(), best["direct"].Seconds()/d.Seconds())
+		}
+		lat = append(lat, e.latency(ctx, engine))
+	}
+	fmt.Printf("\n| engine | write-to-searchable samples | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
+	for _, l := range lat {
+		fmt.Println(l)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func (e *env) backend(engine, name string) search.Backend {
+	switch engine {
+	case "elasticsearch":
+		b, err := elasticsearch.New(e.esURL)
+		must(err)
+		return b
+	case "bleve":
+		b, err := bleve.Open(e.tmp + "/" + name)
+		must(err)
+		return b
+	}
+	log.Fatalf("unknown engine %s", engine)
+	return nil
+}
+
+// tenant registers a tenant for one measurement.
+func (e *env) tenant(ctx context.Context, name string) (id, topicPrefix, indexPrefix string) {
+	slug := "bench-" + name + "-" + e.run
+	topicPrefix, indexPrefix = "bench."+name+"."+e.run, "bench-"+name+"-"+e.run
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO tenants (slug, name, topic_prefix, index_prefix, redis_prefix) VALUES ($1, $1, $2, $3, $1) RETURNING id`,
+			slug, topicPrefix, indexPrefix).Scan(&id)
+	})
+	must(err)
+	return id, topicPrefix, indexPrefix
+}
+
+func (e *env) cleanup(b search.Backend, index, topicPrefix string) {
+	_ = b.DeleteIndex(context.Background(), index)
+	_ = b.Close()
+	if topicPrefix != "" {
+		conn, err := kafka.Dial("tcp", e.brokers[0])
+		if err == nil {
+			_ = conn.DeleteTopics(ikafka.PrefixTopics(topicPrefix)...)
+			_ = conn.Close()
+		}
+	}
+}
+
+// throughput measures one path and returns its duration.
+func (e *env) throughput(ctx context.Context, engine, path string, round int) time.Duration {
+	name := fmt.Sprintf("%s-%s-%d", engine[:2], path, round)
+	id, topicPrefix, indexPrefix := e.tenant(ctx, name)
+	index := search.IndexName(indexPrefix, "default")
+	b := e.backend(engine, name)
+	must(b.EnsureIndex(ctx, index))
+	var d time.Duration
+	switch path {
+	case "direct":
+		defer e.cleanup(b, index, "")
+		start := time.Now()
+		for i := 0; i < *n; i += *batch {
+			docs := make([]search.Document, 0, *batch)
+			for j := i; j < min(i+*batch, *n); j++ {
+				docs = append(docs, doc(id, j))
+			}
+			res, err := search.Upsert(ctx, b, index, docs, search.UpsertOptions{CreateFirst: true})
+			must(err)
+			for _, r := range res {
+				if r.Status != search.Written {
+					log.Fatalf("direct load %s: %v %v", r.ID, r.Status, r.Err)
+				}
+			}
+		}
+		e.searchable(ctx, b, id, index)
+		d = time.Since(start)
+	case "kafka":
+		defer e.cleanup(b, index, topicPrefix)
+		topics := ikafka.NewTopics(e.brokers, *partitions, 1)
+		must(topics.EnsurePrefix(ctx, topicPrefix))
+		e.produce(ctx, id, topicPrefix)
+		group := "bench-" + name + "-" + e.run
+		start := time.Now()
+		stop := e.pipeline(b, group, true)
+		e.committed(ctx, group, events.Topic(topicPrefix, events.StreamCatalog), int64(*n))
+		e.searchable(ctx, b, id, index)
+		d = time.Since(start)
+		stop()
+	case "outbox":
+		defer e.cleanup(b, index, topicPrefix)
+		e.fillOutbox(ctx, id)
+		group := "bench-" + name + "-" + e.run
+		start := time.Now()
+		stop := e.pipeline(b, group, false)
+		e.committed(ctx, group, events.Topic(topicPrefix, events.StreamCatalog), int64(*n))
+		e.searchable(ctx, b, id, index)
+		d = time.Since(start)
+		stop()
+	}
+	return d
+}
+
+func doc(tenant string, i int) search.Document {
+	d := search.Document{TenantID: tenant, ProductID: searchtest.SyntheticProduct(seed, i, 1).ID}
+	d.ApplyProduct(searchtest.SyntheticProduct(seed, i, 1))
+	return d
+}
+
+// produce writes N product.created envelopes the way the relay does (untimed).
+func (e *env) produce(ctx context.Context, tenant, topicPrefix string) {
+	w := ikafka.NewWriter(e.brokers)
+	defer w.Close()
+	topic := events.Topic(topicPrefix, events.StreamCatalog)
+	for i := 0; i < *n; i += 1000 {
+		var msgs []kafka.Message
+		for j := i; j < min(i+1000, *n); j++ {
+			p := searchtest.SyntheticProduct(seed, j, 1)
+			data, _ := json.Marshal(p)
+			env, _ := json.Marshal(events.Envelope{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", j), Type: events.ProductCreated, TenantID: tenant,
+				AggregateType: "product", AggregateID: p.ID, OccurredAt: time.Now().UTC(), Data: data})
+			msgs = append(msgs, kafka.Message{Topic: topic, Key: events.Key(tenant, p.ID), Value: env})
+		}
+		must(w.WriteMessages(ctx, msgs...))
+	}
+}
+
+// fillOutbox inserts N product.created rows (untimed).
+func (e *env) fillOutbox(ctx context.Context, tenant string) {
+	for i := 0; i < *n; i += 2000 {
+		var ids []string
+		var payloads [][]byte
+		for j := i; j < min(i+2000, *n); j++ {
+			p := searchtest.SyntheticProduct(seed, j, 1)
+			b, _ := json.Marshal(p)
+			ids, payloads = append(ids, p.ID), append(payloads, b)
+		}
+		must(pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", tenant); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+				SELECT $1, 'product', a, 'product.created', p FROM unnest($2::text[], $3::jsonb[]) AS x(a, p)`, tenant, ids, payloads)
+			return err
+		}))
+	}
+}
+
+func (e *env) pipeline(b search.Backend, group string, noRelay bool) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- pipeline.Run(ctx, pipeline.Config{Pool: e.pool, Brokers: e.brokers, Search: b, Partitions: *partitions,
+			GroupID: group, BatchSize: *batch, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
+	}()
+	return func() {
+		cancel()
+		must(<-done)
+	}
+}
+
+// committed waits until the group has committed want offsets of topic.
+func (e *env) committed(ctx context.Context, group, topic string, want int64) {
+	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 10 * time.Second}
+	parts := make([]int, *partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+		if err == nil {
+			var got int64
+			for _, p := range res.Topics[topic] {
+				got += max(p.CommittedOffset, 0)
+			}
+			if got >= want {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatalf("group %s did not commit %d offsets of %s", group, want, topic)
+}
+
+// searchable refreshes and checks that all N products are found.
+func (e *env) searchable(ctx context.Context, b search.Backend, tenant, index string) {
+	must(b.Refresh(ctx, index))
+	res, err := search.NewSearcher(b).Search(ctx, search.Storefront{TenantID: tenant, Index: index}, search.Query{Limit: 1})
+	must(err)
+	if res.Total != int64(*n) {
+		log.Fatalf("%s: %d searchable, want %d", index, res.Total, *n)
+	}
+}
+
+// latency measures write-to-searchable with the whole pipeline running.
+func (e *env) latency(ctx context.Context, engine string) string {
+	name := engine[:2] + "-latency"
+	id, topicPrefix, indexPrefix := e.tenant(ctx, name)
+	index := search.IndexName(indexPrefix, "default")
+	b := e.backend(engine, name)
+	defer e.cleanup(b, index, topicPrefix)
+	// A catalog to update, loaded directly.
+	const base = 2000
+	var docs []search.Document
+	for i := 0; i < base; i++ {
+		docs = append(docs, doc(id, i))
+	}
+	_, err := search.Upsert(ctx, b, index, docs, search.UpsertOptions{CreateFirst: true})
+	must(err)
+	must(ikafka.NewTopics(e.brokers, *partitions, 1).EnsurePrefix(ctx, topicPrefix))
+	stop := e.pipeline(b, "bench-"+name+"-"+e.run, false)
+	defer stop()
+	time.Sleep(3 * time.Second) // let the group settle: steady state, not start-up
+
+	s := search.NewSearcher(b)
+	sf := search.Storefront{TenantID: id, Index: index}
+	var mu sync.Mutex
+	var lats []time.Duration
+	sem := make(chan struct{}, *concurrency)
+	var wg sync.WaitGroup
+	for k := 0; k < *samples; k++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(k int) {
+			defer func() { <-sem; wg.Done() }()
+			p := searchtest.SyntheticProduct(seed, k%base, int64(2+k/base))
+			word := fmt.Sprintf("zq%05d", k)
+			p.Name += " " + word
+			payload, _ := json.Marshal(p)
+			start := time.Now()
+			must(pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", id); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload) VALUES ($1, 'product', $2, 'product.updated', $3)`, id, p.ID, payload)
+				return err
+			}))
+			for {
+				res, err := s.Search(ctx, sf, search.Query{Text: word, Limit: 1})
+				if err == nil && len(res.Hits) == 1 && res.Hits[0].Version == p.Version {
+					break
+				}
+				if time.Since(start) > time.Minute {
+					log.Fatalf("update %d not searchable after a minute", k)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			mu.Lock()
+			lats = append(lats, time.Since(start))
+			mu.Unlock()
+		}(k)
+	}
+	wg.Wait()
+	slices.Sort(lats)
+	q := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s |", engine, len(lats), q(0.50).Round(time.Millisecond), q(0.90).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond))
+}

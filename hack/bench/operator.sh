@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# operator.sh measures Tenant apply → Ready on envtest + PostgreSQL for the operator
+# against a baseline measured in the same run (the same reconcile code called
+# directly, without informers or a work queue), and the operator's memory.
+#
+#   hack/bench/operator.sh              # 20 one at a time, then a burst of 200
+#   hack/bench/operator.sh -n 1000      # the DESIGN budget's size
+#
+# Extra flags go to hack/bench/operatorbench (see -help there).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+eval "$(hack/services.sh env postgres envtest)"
+KUBEBUILDER_ASSETS=$(hack/envtest.sh --no-kubectl)
+export KUBEBUILDER_ASSETS
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/kommerce" ./cmd/kommerce
+go build -o "$tmp/operatorbench" ./hack/bench/operatorbench
+"$tmp/operatorbench" -kommerce "$tmp/kommerce" "$@"

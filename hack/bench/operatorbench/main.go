@@ -1,0 +1,655 @@
+// Command operatorbench measures how fast Tenants become Ready, on a real
+// kube-apiserver (envtest) and PostgreSQL:
+//
+//   - bare writes: the objects, database row and Ready status a Tenant ends up with,
+//     written with plain calls and no controller code (the floor);
+//   - direct reconcile: the same Reconcile code called directly by the benchmark right after
+//     each create (plain API client, no informers, work queue or watches), with the
+//     same concurrency;
+//   - operator: `kommerce operator` as a separate process reacting to the creates.
+//
+// All are timed the same way: from the create call returning to a watch on Tenants
+// seeing Ready=True. Each runs one tenant at a time (-seq) and then a burst of -n
+// tenants created back to back. The operator's memory is read from /proc.
+//
+//	go run ./hack/bench/operatorbench -kommerce bin/kommerce -n 200
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
+	"github.com/kommerce/kommerce/controllers/tenant"
+	"github.com/kommerce/kommerce/internal/tenantstore"
+	"github.com/kommerce/kommerce/internal/testenv/kubetest"
+)
+
+type options struct {
+	kommerce    string
+	n, seq      int
+	concurrency int
+	qps         int
+	dbURL       string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.kommerce, "kommerce", "bin/kommerce", "kommerce binary to run as the operator")
+	flag.IntVar(&o.n, "n", 200, "tenants in the burst")
+	flag.IntVar(&o.seq, "seq", 20, "tenants applied one at a time")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "reconciles in parallel (operator --max-concurrent-reconciles and baseline workers)")
+	flag.IntVar(&o.qps, "qps", 200, "client-side API rate limit of both (requests per second)")
+	flag.StringVar(&o.dbURL, "database-url", envOr("KOMMERCE_TEST_DATABASE_URL", "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"), "PostgreSQL server to create the benchmark database on")
+	flag.Parse()
+	log.SetLogger(logr.Discard())
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintf(os.Stderr, "operatorbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "operatorbench: "+format+"\n", args...) }
+
+func run(ctx context.Context, o options) error {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = kv1.AddToScheme(scheme)
+
+	say("starting kube-apiserver and etcd")
+	env, cfg, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg.QPS, cfg.Burst = float32(o.qps), 2*o.qps
+
+	dbURL, dropDB, err := createDatabase(ctx, o.dbURL)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	w, err := newReadyWatch(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+
+	store := tenantstore.NewPostgres(pool)
+	// Baseline 1: the bare writes that produce the same end state, no controller code.
+	say("baseline (bare writes): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
+	bare := &bareWriter{c: c, store: store}
+	var bareRes result
+	if bareRes.seq, err = sequential(ctx, c, w, "bare-s", o.seq, bare.write); err != nil {
+		return fmt.Errorf("bare sequential: %w", err)
+	}
+	if bareRes.burst, bareRes.total, err = burst(ctx, c, w, "bare-b", o.n, o.concurrency, bare.write); err != nil {
+		return fmt.Errorf("bare burst: %w", err)
+	}
+	// Baseline 2: the operator's reconcile code driven directly.
+	say("baseline (direct reconcile): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
+	direct, err := newDirect(cfg, c, scheme, store)
+	if err != nil {
+		return err
+	}
+	var directRes result
+	if directRes.seq, err = sequential(ctx, c, w, "base-s", o.seq, direct.reconcile); err != nil {
+		return fmt.Errorf("direct sequential: %w", err)
+	}
+	if directRes.burst, directRes.total, err = burst(ctx, c, w, "base-b", o.n, o.concurrency, direct.reconcile); err != nil {
+		return fmt.Errorf("direct burst: %w", err)
+	}
+	if err := forget(ctx, c, "base-", "bare-"); err != nil {
+		return err
+	}
+
+	// Operator: a separate process reacting to the API.
+	op, err := startOperator(ctx, env, o, dbURL)
+	if err != nil {
+		return err
+	}
+	defer op.stop()
+	idle := op.rss()
+	say("operator: %d sequential, then a burst of %d, --max-concurrent-reconciles %d", o.seq, o.n, o.concurrency)
+	var opRes result
+	if opRes.seq, err = sequential(ctx, c, w, "op-s", o.seq, nil); err != nil {
+		return fmt.Errorf("operator sequential: %w\n%s", err, op.logTail())
+	}
+	peak := op.samplePeak()
+	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, nil)
+	peak.stop()
+	if err != nil {
+		return fmt.Errorf("operator burst: %w\n%s", err, op.logTail())
+	}
+	after := op.rss()
+	hwm := op.hwm()
+
+	report(o, bareRes, directRes, opRes, idle, max(peak.max(), after), hwm)
+	return nil
+}
+
+// createDatabase makes a fresh migrated database and returns its URL and a cleanup.
+func createDatabase(ctx context.Context, base string) (string, func(), error) {
+	name := "kommerce_bench_operator_" + strconv.Itoa(os.Getpid())
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL (hack/services.sh up postgres): %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(context.Background())
+		}
+	}
+	url := strings.Replace(base, "/kommerce?", "/"+name+"?", 1)
+	db, err := migrations.Open(url)
+	if err == nil {
+		err = migrations.Up(ctx, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		db.Close()
+	}
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	return url, drop, nil
+}
+
+// readyWatch records when each Tenant was first seen Ready.
+type readyWatch struct {
+	mu     sync.Mutex
+	seen   map[string]time.Time
+	notify chan struct{}
+	cancel context.CancelFunc
+}
+
+func newReadyWatch(ctx context.Context, c client.WithWatch) (*readyWatch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &readyWatch{seen: map[string]time.Time{}, notify: make(chan struct{}, 1), cancel: cancel}
+	wi, err := c.Watch(ctx, &kv1.TenantList{})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() {
+		for ev := range wi.ResultChan() {
+			t, ok := ev.Object.(*kv1.Tenant)
+			if !ok || ev.Type == watch.Deleted || !meta.IsStatusConditionTrue(t.Status.Conditions, kv1.ConditionReady) {
+				continue
+			}
+			now := time.Now()
+			w.mu.Lock()
+			if _, done := w.seen[t.Name]; !done {
+				w.seen[t.Name] = now
+			}
+			w.mu.Unlock()
+			select {
+			case w.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return w, nil
+}
+
+func (w *readyWatch) stop() { w.cancel() }
+
+// wait blocks until every name is Ready and returns the Ready times.
+func (w *readyWatch) wait(ctx context.Context, names []string, timeout time.Duration) (map[string]time.Time, error) {
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		out := map[string]time.Time{}
+		for _, n := range names {
+			if at, ok := w.seen[n]; ok {
+				out[n] = at
+			}
+		}
+		w.mu.Unlock()
+		if len(out) == len(names) {
+			return out, nil
+		}
+		select {
+		case <-w.notify:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			return nil, fmt.Errorf("%d of %d tenants Ready after %s", len(out), len(names), timeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func benchTenant(name string) *kv1.Tenant {
+	return &kv1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: kv1.TenantSpec{
+			Owners:     []kv1.TenantOwner{{Kind: kv1.OwnerGroup, Name: name + "-admins"}},
+			Namespaces: []kv1.NamespaceName{kv1.NamespaceName(name + "-shop")},
+		},
+	}
+}
+
+func runID() string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// sequential applies n tenants one after the other, each waiting for Ready; reconcile
+// (baseline) drives it directly, nil leaves it to the operator.
+func sequential(ctx context.Context, c client.Client, w *readyWatch, prefix string, n int, reconcile func(context.Context, string) error) ([]time.Duration, error) {
+	id := runID()
+	var out []time.Duration
+	for i := range n {
+		name := fmt.Sprintf("%s-%s-%03d", prefix, id, i)
+		if err := c.Create(ctx, benchTenant(name)); err != nil {
+			return nil, err
+		}
+		created := time.Now()
+		if reconcile != nil {
+			if err := reconcile(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+		ready, err := w.wait(ctx, []string{name}, 60*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ready[name].Sub(created))
+	}
+	return out, nil
+}
+
+// burst creates n tenants back to back and waits for all. With reconcile set, workers
+// goroutines reconcile each tenant as soon as it is created.
+func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n, workers int, reconcile func(context.Context, string) error) ([]time.Duration, time.Duration, error) {
+	id := runID()
+	names := make([]string, n)
+	created := map[string]time.Time{}
+	queue := make(chan string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	if reconcile != nil {
+		for range workers {
+			wg.Go(func() {
+				for name := range queue {
+					if err := reconcile(ctx, name); err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+	}
+	start := time.Now()
+	for i := range n {
+		names[i] = fmt.Sprintf("%s-%s-%03d", prefix, id, i)
+		if err := c.Create(ctx, benchTenant(names[i])); err != nil {
+			return nil, 0, err
+		}
+		created[names[i]] = time.Now()
+		if reconcile != nil {
+			queue <- names[i]
+		}
+	}
+	close(queue)
+	ready, err := w.wait(ctx, names, 10*time.Minute)
+	wg.Wait()
+	close(errs)
+	if e := <-errs; e != nil {
+		return nil, 0, e
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var last time.Time
+	out := make([]time.Duration, 0, n)
+	for _, name := range names {
+		out = append(out, ready[name].Sub(created[name]))
+		if ready[name].After(last) {
+			last = ready[name]
+		}
+	}
+	return out, last.Sub(start), nil
+}
+
+// direct runs the Tenant reconciler without a manager: plain client, no cache.
+type direct struct {
+	r *tenant.Reconciler
+}
+
+func newDirect(cfg *rest.Config, c client.Client, scheme *runtime.Scheme, store tenantstore.Store) (*direct, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
+	b.StartRecordingToSink(make(chan struct{}))
+	rec, ok := b.NewRecorder(scheme, "kommerce-bench").(recorder.EventRecorder)
+	if !ok {
+		return nil, errors.New("event recorder lacks AnnotatedEventf")
+	}
+	return &direct{r: &tenant.Reconciler{Client: c, Recorder: rec, Store: store, Rand: rand.Reader}}, nil
+}
+
+// reconcile runs passes until one asks for nothing more, as the work queue would.
+func (d *direct) reconcile(ctx context.Context, name string) error {
+	for range 10 {
+		res, err := d.r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: name}})
+		if err != nil {
+			return err
+		}
+		if res.IsZero() {
+			return nil
+		}
+		time.Sleep(res.RequeueAfter)
+	}
+	return fmt.Errorf("tenant %s still requeued after 10 passes", name)
+}
+
+// forget removes the baseline's Tenants (without their finalizer: the baseline has no
+// controller left to run it) so the operator starts from a clean list.
+func forget(ctx context.Context, c client.Client, prefixes ...string) error {
+	var list kv1.TenantList
+	if err := c.List(ctx, &list); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		t := &list.Items[i]
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(t.Name, p) }) {
+			continue
+		}
+		patch := client.MergeFrom(t.DeepCopy())
+		t.Finalizers = nil
+		if err := c.Patch(ctx, t, patch); err != nil {
+			return err
+		}
+		if err := client.IgnoreNotFound(c.Delete(ctx, t)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type operatorProc struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+func startOperator(ctx context.Context, env *envtest.Environment, o options, dbURL string) (*operatorProc, error) {
+	user, err := env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "operatorbench")
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	probe := l.Addr().String()
+	l.Close()
+	logf, err := os.Create(filepath.Join(dir, "operator.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, o.kommerce, "operator", "--metrics-addr", "0", "--probe-addr", probe,
+		"--max-concurrent-reconciles", strconv.Itoa(o.concurrency),
+		"--kube-api-qps", strconv.Itoa(o.qps), "--kube-api-burst", strconv.Itoa(2*o.qps), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "KOMMERCE_DATABASE_URL="+dbURL)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &operatorProc{cmd: cmd, log: logf, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	for range 300 {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				time.Sleep(2 * time.Second) // let the start-up list of leftovers settle
+				return p, nil
+			}
+		}
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("operator exited: %v\n%s", err, p.logTail())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	p.stop()
+	return nil, fmt.Errorf("operator not ready after 30s\n%s", p.logTail())
+}
+
+func (p *operatorProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+	p.log.Close()
+	_ = os.RemoveAll(filepath.Dir(p.log.Name()))
+}
+
+func (p *operatorProc) logTail() string {
+	b, _ := os.ReadFile(p.log.Name())
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// status reads a "Vm...:  123 kB" line of /proc/<pid>/status in MiB.
+func (p *operatorProc) status(key string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, key+":") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return math.NaN()
+}
+
+func (p *operatorProc) rss() float64 { return p.status("VmRSS") }
+func (p *operatorProc) hwm() float64 { return p.status("VmHWM") }
+
+type sampler struct {
+	mu   sync.Mutex
+	peak float64
+	quit chan struct{}
+}
+
+func (p *operatorProc) samplePeak() *sampler {
+	s := &sampler{quit: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
+				v := p.rss()
+				s.mu.Lock()
+				s.peak = max(s.peak, v)
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) stop() { close(s.quit) }
+func (s *sampler) max() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
+
+func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/float64(b)) }
+
+// result is one contender's latencies.
+type result struct {
+	seq, burst []time.Duration
+	total      time.Duration
+}
+
+func row(r result, burst bool) (p50, p99 time.Duration) {
+	d := r.seq
+	if burst {
+		d = r.burst
+	}
+	return pct(d, .5), pct(d, .99)
+}
+
+func report(o options, bare, direct, op result, idle, peak, hwm float64) {
+	fmt.Printf("\nTenant applied → Ready (seen by a watch), envtest + PostgreSQL, concurrency %d, client QPS %d\n\n", o.concurrency, o.qps)
+	fmt.Println("| run | tenants | bare writes p50 / p99 | direct reconcile p50 / p99 | operator p50 / p99 | operator p99 ÷ bare p99 |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, b := range []bool{false, true} {
+		name, n := "one at a time", len(op.seq)
+		if b {
+			name, n = "burst", len(op.burst)
+		}
+		b50, b99 := row(bare, b)
+		d50, d99 := row(direct, b)
+		o50, o99 := row(op, b)
+		fmt.Printf("| %s | %d | %s / %s | %s / %s | %s / %s | %s |\n", name, n, ms(b50), ms(b99), ms(d50), ms(d99), ms(o50), ms(o99), ratio(o99, b99))
+	}
+	fmt.Printf("\nBurst of %d, first create to last Ready: bare %s, direct %s, operator %s (%s of bare).\n",
+		len(op.burst), ms(bare.total), ms(direct.total), ms(op.total), ratio(op.total, bare.total))
+	fmt.Printf("Operator memory: RSS %.0f MiB idle, %.0f MiB peak during the burst, high-water mark %.0f MiB (%d Tenants, %d namespaces, %d owned objects).\n",
+		idle, peak, hwm, len(op.seq)+len(op.burst), len(op.seq)+len(op.burst), 6*(len(op.seq)+len(op.burst)))
+}
+
+// bareWriter is the floor: the objects a Tenant ends up with, created with plain
+// Create calls, its database row, and a Ready status, with no controller code at all.
+type bareWriter struct {
+	c     client.Client
+	store tenantstore.Store
+}
+
+func (b *bareWriter) write(ctx context.Context, name string) error {
+	ns := name + "-shop"
+	labels := map[string]string{"kommerce.io/bench": name}
+	om := func(n string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: n, Namespace: ns, Labels: labels} }
+	key := make([]byte, 119) // the size of a PKCS#8 Ed25519 PEM block
+	_, _ = rand.Read(key)
+	pods := resource.MustParse("100")
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}},
+		&corev1.ResourceQuota{ObjectMeta: om("q"), Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: pods}}},
+		&corev1.LimitRange{ObjectMeta: om("l"), Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer, Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}}}},
+		&networkingv1.NetworkPolicy{ObjectMeta: om("n"), Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: labels}}}}}}},
+		&rbacv1.Role{ObjectMeta: om("r"), Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: om("rb"), RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "r"},
+			Subjects: []rbacv1.Subject{{Kind: "Group", APIGroup: rbacv1.GroupName, Name: name + "-admins"}}},
+		&corev1.Secret{ObjectMeta: om("s"), Data: map[string][]byte{"jwt-signing-key": key}},
+	}
+	for _, o := range objs {
+		if err := b.c.Create(ctx, o); err != nil {
+			return fmt.Errorf("create %T: %w", o, err)
+		}
+	}
+	if _, err := b.store.Ensure(ctx, tenantstore.Desired{Slug: name, Name: name}); err != nil {
+		return err
+	}
+	t := &kv1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := b.c.Get(ctx, types.NamespacedName{Name: name}, t); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(t.DeepCopy())
+	ready := metav1.Condition{Type: kv1.ConditionReady, Status: metav1.ConditionTrue, Reason: kv1.ReasonAllPartsReady, Message: "bare", LastTransitionTime: metav1.Now()}
+	t.Status.Conditions = []metav1.Condition{ready}
+	return b.c.Status().Patch(ctx, t, patch)
+}
