@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -57,7 +56,7 @@ func (h *handler) writeError(c *gin.Context, err error) {
 	code := apiserver.ErrorCode(err)
 	status := StatusOf(code)
 	if status >= 500 {
-		h.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "method", c.Request.Method, "path", c.Request.URL.Path, "error", err.Error())
+		h.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err.Error())
 	}
 	switch code {
 	case apiserver.ErrUnauthenticated, apiserver.ErrInvalidToken:
@@ -65,9 +64,4 @@ func (h *handler) writeError(c *gin.Context, err error) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: apiserver.ErrorMessage(err), Field: apiserver.ErrorField(err)}})
-}
-
-// logger returns h's logger with the request id, for handlers that log.
-func (h *handler) logger(c *gin.Context) *slog.Logger {
-	return h.log.With("request_id", requestID(c))
 }

@@ -66,6 +66,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
 	h := &handler{Config: cfg, log: cfg.Logger, validator: v}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

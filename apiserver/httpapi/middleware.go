@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -48,7 +49,7 @@ func (h *handler) requestContext(c *gin.Context) {
 	server.SetRoute(c.Request.Context(), c.FullPath())
 	c.Next()
 	if h.log.Enabled(c.Request.Context(), -4) { // debug: one line per request is costly at high rates
-		h.log.DebugContext(c.Request.Context(), "request", "request_id", id, "method", c.Request.Method, "route", c.FullPath(),
+		h.log.DebugContext(c.Request.Context(), "request", "method", c.Request.Method, "route", c.FullPath(),
 			"status", c.Writer.Status(), "duration", now().Sub(start).String())
 	}
 }
@@ -266,7 +267,7 @@ func (h *handler) rateLimit(c *gin.Context) {
 		res, err = h.Limiter.Allow(ctx, keys)
 	}
 	if err != nil {
-		h.logger(c).WarnContext(ctx, "rate limiter failed; request let through", "error", err)
+		h.log.WarnContext(ctx, "rate limiter failed; request let through", "error", err)
 		c.Next()
 		return
 	}
@@ -295,4 +296,30 @@ func (h *handler) noRoute(c *gin.Context) {
 
 func (h *handler) noMethod(c *gin.Context) {
 	h.writeError(c, apiserver.Errorf(apiserver.ErrMethodNotAllowed, "This path does not accept %s.", c.Request.Method))
+}
+
+// LogHandler wraps h so that every record logged with a request's context carries
+// its request_id, whichever package logs it.
+func LogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
+
+type requestIDHandler struct{ slog.Handler }
+
+func (r requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id := RequestIDFromContext(ctx); id != "" {
+		rec.AddAttrs(slog.String("request_id", id))
+	}
+	return r.Handler.Handle(ctx, rec)
+}
+
+func (r requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{r.Handler.WithAttrs(as)}
+}
+
+func (r requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{r.Handler.WithGroup(name)}
 }

@@ -3,9 +3,11 @@ package stack_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kommerce/kommerce/apiserver"
@@ -175,4 +177,42 @@ func TestInProcessCacheAndLimiter(t *testing.T) {
 	e.do("GET", "/api/v1/products/"+id, "shop", admin, nil).want(200, "")
 	e.do("GET", "/api/v1/products/"+id, "shop", admin, nil).want(200, "") // 6th request of this user: the burst
 	e.do("GET", "/api/v1/products/"+id, "shop", admin, nil).want(429, apiserver.ErrRateLimited)
+}
+
+// TestRequestIDInLogsAndPinnedTenant: a server error is logged once with the request's
+// id; a pod pinned to one tenant answers for it without a header and for no other.
+func TestRequestIDInLogsAndPinnedTenant(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	e := startAPI(t, func(o *stack.Options) {
+		o.Tenant = "shop"
+		o.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))
+	})
+	e.tenant("shop")
+	e.tenant("other")
+	e.do("GET", "/api/v1/categories", "", "", nil).want(200, "")
+	e.do("GET", "/api/v1/categories", "shop", "", nil).want(200, "")
+	e.do("GET", "/api/v1/categories", "other", "", nil).want(404, apiserver.ErrUnknownTenant)
+	// Break the database under the server: the next read is a 500, logged with its id.
+	e.db.Pool.Close()
+	r := e.do("GET", "/api/v1/categories", "", "", nil, "X-Request-Id", "req-broken-db").want(500, apiserver.ErrInternal)
+	if strings.Contains(string(r.raw), "closed") || strings.Contains(string(r.raw), "pool") {
+		t.Fatalf("internal details reached the client: %s", r.raw)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), `"request_id":"req-broken-db"`); n != 1 {
+		t.Fatalf("want one log line with the request id, got %d:\n%s", n, logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

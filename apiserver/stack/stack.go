@@ -77,6 +77,8 @@ func New(o Options) (*Stack, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Services log with the request's context; this adds its request id to their lines.
+	o.Logger = slog.New(httpapi.LogHandler(o.Logger.Handler()))
 	db := postgres.NewDB(o.Pool)
 	keys := &postgres.KeyStore{DB: db}
 	var src token.KeySource = &token.Cached{Source: keys, TTL: time.Minute, MissTTL: 10 * time.Second}
