@@ -69,10 +69,6 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) (ctrl.Result, erro
 	return ctrl.Result{}, nil
 }
 
-func (r *Reconciler) apply(ctx context.Context, obj runtime.ApplyConfiguration) error {
-	return r.Client.Apply(ctx, obj, client.FieldOwner(FieldManager), client.ForceOwnership)
-}
-
 // applyEach applies one object per tenant namespace and records the part's condition.
 func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string, build func(ns string) runtime.ApplyConfiguration) (ctrl.Result, error) {
 	t := s.tenant

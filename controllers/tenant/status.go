@@ -86,8 +86,8 @@ type notice struct {
 }
 
 // transitions lists the events for conditions whose status changed between before
-// and after: a part that became ready or stopped being ready, Ready itself, and a
-// deletion that became blocked. Nothing is emitted for a pass that changed nothing,
+// and after: Ready itself, a part that broke or recovered, and a deletion that
+// became blocked. Nothing is emitted for a pass that changed nothing,
 // so a healthy tenant does not fill the event log.
 func transitions(before, after []metav1.Condition) []notice {
 	var out []notice
@@ -102,8 +102,14 @@ func transitions(before, after []metav1.Condition) []notice {
 		switch {
 		case c.Type == kv1.TenantDeletionBlocked && c.Status == metav1.ConditionTrue:
 			out = append(out, notice{corev1.EventTypeWarning, c.Reason, c.Message})
-		case c.Status == metav1.ConditionTrue:
+		case c.Type == kv1.ConditionReady && c.Status == metav1.ConditionTrue:
 			out = append(out, notice{corev1.EventTypeNormal, c.Type, c.Message})
+		case c.Status == metav1.ConditionTrue:
+			// A part coming back is news; a part of a new tenant becoming ready is
+			// told by the one Ready event.
+			if old != nil && old.Status == metav1.ConditionFalse {
+				out = append(out, notice{corev1.EventTypeNormal, c.Type, c.Message})
+			}
 		case c.Type != kv1.ConditionReady:
 			out = append(out, notice{corev1.EventTypeWarning, c.Reason, c.Type + ": " + c.Message})
 		}

@@ -96,7 +96,8 @@ func TestTransitions(t *testing.T) {
 	}{
 		{"nothing changed", []metav1.Condition{cond("QuotaReady", "True", "Provisioned")}, []metav1.Condition{cond("QuotaReady", "True", "Provisioned")}, nil},
 		{"first pass of a new tenant", nil, []metav1.Condition{cond("Ready", "False", "Provisioning")}, nil},
-		{"part became ready", nil, []metav1.Condition{cond("QuotaReady", "True", "Provisioned")}, []string{"Normal/QuotaReady"}},
+		{"part of a new tenant became ready", nil, []metav1.Condition{cond("QuotaReady", "True", "Provisioned")}, nil},
+		{"part recovered", []metav1.Condition{cond("DatabaseReady", "False", "DatabaseError")}, []metav1.Condition{cond("DatabaseReady", "True", "Provisioned")}, []string{"Normal/DatabaseReady"}},
 		{"part broke", []metav1.Condition{cond("DatabaseReady", "True", "Provisioned")}, []metav1.Condition{cond("DatabaseReady", "False", "DatabaseError")}, []string{"Warning/DatabaseError"}},
 		{"ready", []metav1.Condition{cond("Ready", "False", "Provisioning")}, []metav1.Condition{cond("Ready", "True", "AllPartsReady")}, []string{"Normal/Ready"}},
 		{"ready lost is told by the part", []metav1.Condition{cond("Ready", "True", "AllPartsReady")}, []metav1.Condition{cond("Ready", "False", "PartsNotReady")}, nil},
