@@ -123,9 +123,10 @@ type Request struct {
 // TextQuery matches documents where every clause matches in one of Fields, or whose
 // SKU equals SKU.
 type TextQuery struct {
-	Clauses []Clause
-	Fields  []FieldWeight
-	SKU     string
+	Clauses  []Clause
+	Fields   []FieldWeight
+	SKU      string
+	SKUBoost float64
 }
 
 // Clause matches when any alternative matches.
@@ -152,6 +153,8 @@ type FieldWeight struct {
 const (
 	FieldName        = "name"
 	FieldDescription = "description"
+	FieldBrand       = "brand"      // the value of the "brand" attribute
+	FieldAttributes  = "attributes" // every attribute value
 )
 
 // Filters restrict the hits; none of them affects scores.

@@ -122,7 +122,9 @@ type Fields struct {
 	NameSort       string           `json:"name_sort"`
 	Description    string           `json:"description"`
 	CategoryIDs    []string         `json:"category_ids"`
-	Attrs          []string         `json:"attrs"` // "key=value", product and variant attributes
+	Attrs          []string         `json:"attrs"`      // "key=value", product and variant attributes
+	Brand          string           `json:"brand"`      // text of the "brand" attribute
+	AttrText       string           `json:"attributes"` // every attribute value, as text
 	SKUs           []string         `json:"skus"`
 	Prices         map[string]int64 `json:"prices"` // lowercase currency -> lowest amount over variants
 	InStock        bool             `json:"in_stock"`
@@ -182,6 +184,17 @@ func (d Document) Fields() Fields {
 		f.Attrs = append(f.Attrs, a)
 	}
 	sort.Strings(f.Attrs)
+	values := make([]string, 0, len(f.Attrs))
+	for _, a := range f.Attrs {
+		_, v, _ := strings.Cut(a, "=")
+		values = append(values, v)
+	}
+	f.AttrText = strings.Join(values, " ")
+	for k, v := range p.Attributes {
+		if NormalizeAttrKey(k) == "brand" {
+			f.Brand = v
+		}
+	}
 	return f
 }
 

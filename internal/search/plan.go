@@ -15,12 +15,6 @@ const (
 	prefixBoost  = 0.6
 )
 
-// Default field weights.
-const (
-	defaultNameBoost        = 3.0
-	defaultDescriptionBoost = 1.0
-)
-
 // compileText turns free text into clauses: one clause per word (or per synonym
 // phrase found in the text), each matching the word exactly, with typos (Elasticsearch
 // AUTO fuzziness rules) or, for the last word of an autocomplete input, as a prefix.
@@ -94,9 +88,12 @@ func compile(sf Storefront, q Query, c cursor, syn synonymIndex) (Request, error
 	}
 	if tq != nil {
 		tq.Fields = []FieldWeight{
-			{Field: FieldName, Boost: safeFloat(st.NameBoost, defaultNameBoost)},
-			{Field: FieldDescription, Boost: safeFloat(st.DescriptionBoost, defaultDescriptionBoost)},
+			{Field: FieldName, Boost: st.fieldWeight("name")},
+			{Field: FieldDescription, Boost: st.fieldWeight("description")},
+			{Field: FieldBrand, Boost: st.fieldWeight("brand")},
+			{Field: FieldAttributes, Boost: st.fieldWeight("attributes")},
 		}
+		tq.SKUBoost = st.fieldWeight("sku")
 		if s := strings.TrimSpace(q.Text); !strings.ContainsAny(s, " \t") && len(s) <= MaxValueLen {
 			tq.SKU = s
 		}

@@ -22,7 +22,7 @@ const (
 	MaxPrice         = int64(1_000_000_000_000) // minor units
 	MaxDepth         = 1000                     // hits reachable by paging in relevance order
 	DefaultSuggest   = 8
-	MaxSuggest       = 20
+	MaxSuggest       = 50
 	MaxSuggestLen    = 100
 	DefaultFacetSize = 50
 )

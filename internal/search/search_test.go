@@ -62,7 +62,7 @@ func TestParseQueryAccepts(t *testing.T) {
 }
 
 func TestSuggestValidation(t *testing.T) {
-	for _, params := range []string{"", "q=", "q=%20%20", "q=a&limit=0", "q=a&limit=21", "q=a&x=1", "q=" + strings.Repeat("b", MaxSuggestLen+1)} {
+	for _, params := range []string{"", "q=", "q=%20%20", "q=a&limit=0", "q=a&limit=51", "q=a&x=1", "q=" + strings.Repeat("b", MaxSuggestLen+1)} {
 		v, _ := url.ParseQuery(params)
 		if _, err := ParseSuggest(v); ErrorCode(err) != CodeInvalid {
 			t.Errorf("ParseSuggest(%q) = %v; want invalid_argument", params, err)
@@ -100,8 +100,9 @@ func TestSettingsValidate(t *testing.T) {
 		{Boosts: []Boost{{Attribute: "brand=x", Category: "c", Weight: 2}}},
 		{Boosts: []Boost{{Category: "c", Weight: 0}}},
 		{Boosts: []Boost{{Category: "c", Weight: 1000}}},
-		{NameBoost: -1},
-		{Autocomplete: Autocomplete{Limit: 50}},
+		{FieldBoosts: map[string]float64{"name": -1}},
+		{FieldBoosts: map[string]float64{"price": 2}},
+		{Autocomplete: Autocomplete{Limit: 51}},
 	}
 	for i, s := range bad {
 		if ErrorCode(s.Validate()) != CodeInvalid {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -12,9 +13,10 @@ type Settings struct {
 	// Synonyms are groups of interchangeable words or phrases, e.g.
 	// ["tee", "t-shirt", "tshirt"]: a query for one also finds the others.
 	Synonyms [][]string `json:"synonyms,omitempty"`
-	// NameBoost and DescriptionBoost weigh matches in each field (defaults 3 and 1).
-	NameBoost        float64 `json:"nameBoost,omitempty"`
-	DescriptionBoost float64 `json:"descriptionBoost,omitempty"`
+	// FieldBoosts multiply the default weight of a text match in a field (1 is
+	// neutral, 3 triples it; the Storefront's weightPercent / 100). Keys are the
+	// BoostFields.
+	FieldBoosts map[string]float64 `json:"fieldBoosts,omitempty"`
 	// Boosts raise products with an attribute value or in a category.
 	Boosts []Boost `json:"boosts,omitempty"`
 	// Autocomplete tunes suggestions.
@@ -37,6 +39,19 @@ type Autocomplete struct {
 	MinChars int `json:"minChars,omitempty"`
 	// Limit is the default number of suggestions (default 8, at most 20).
 	Limit int `json:"limit,omitempty"`
+}
+
+// Fields a storefront may re-weigh (the Storefront resource's boost fields). A text
+// query matches in name, description, brand (the "brand" attribute) and attributes
+// (every attribute value); sku is the exact-SKU match. Category documents carry ids,
+// not names, so "category" is accepted and has no effect.
+var BoostFields = []string{"name", "description", "brand", "attributes", "sku", "category"}
+
+// defaultFieldWeights are the weights before a storefront's FieldBoosts.
+var defaultFieldWeights = map[string]float64{"name": 3, "description": 1, "brand": 2, "attributes": 1, "sku": 10}
+
+func (s Settings) fieldWeight(f string) float64 {
+	return defaultFieldWeights[f] * safeFloat(s.FieldBoosts[f], 1)
 }
 
 // Settings bounds.
@@ -83,9 +98,12 @@ func (s Settings) Validate() error {
 			return invalid("boosts", "boost weight must be greater than 0 and at most %d", MaxBoostWeight)
 		}
 	}
-	for _, w := range []float64{s.NameBoost, s.DescriptionBoost} {
-		if w < 0 || w > MaxBoostWeight {
-			return invalid("boosts", "field boosts must be between 0 and %d", MaxBoostWeight)
+	for f, w := range s.FieldBoosts {
+		if !slices.Contains(BoostFields, f) {
+			return invalid("fieldBoosts", "unknown boost field %q; use one of %s", f, strings.Join(BoostFields, ", "))
+		}
+		if !(w > 0 && w <= MaxBoostWeight) {
+			return invalid("fieldBoosts", "the boost of %s must be greater than 0 and at most %d", f, MaxBoostWeight)
 		}
 	}
 	if s.Autocomplete.MinChars < 0 || s.Autocomplete.MinChars > MaxSuggestLen {

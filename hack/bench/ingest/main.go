@@ -136,8 +136,18 @@ func (e *env) tenant(ctx context.Context, name string) (id, topicPrefix, indexPr
 	return id, topicPrefix, indexPrefix
 }
 
-func (e *env) cleanup(b search.Backend, index, topicPrefix string) {
-	_ = b.DeleteIndex(context.Background(), index)
+// cleanup removes a measurement's index, topics and tenant row (so later pipelines
+// do not subscribe to, and re-create, its topics).
+func (e *env) cleanup(b search.Backend, index, tenant, topicPrefix string) {
+	ctx := context.Background()
+	_ = pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM tenants WHERE id = $1", tenant)
+		return err
+	})
+	_ = b.DeleteIndex(ctx, index)
 	_ = b.Close()
 	if topicPrefix != "" {
 		conn, err := kafka.Dial("tcp", e.brokers[0])
@@ -158,7 +168,7 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 	var d time.Duration
 	switch path {
 	case "direct":
-		defer e.cleanup(b, index, "")
+		defer e.cleanup(b, index, id, "")
 		start := time.Now()
 		for i := 0; i < *n; i += *batch {
 			docs := make([]search.Document, 0, *batch)
@@ -176,7 +186,7 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
 	case "kafka":
-		defer e.cleanup(b, index, topicPrefix)
+		defer e.cleanup(b, index, id, topicPrefix)
 		topics := ikafka.NewTopics(e.brokers, *partitions, 1)
 		must(topics.EnsurePrefix(ctx, topicPrefix))
 		e.produce(ctx, id, topicPrefix)
@@ -188,7 +198,7 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		d = time.Since(start)
 		stop()
 	case "outbox":
-		defer e.cleanup(b, index, topicPrefix)
+		defer e.cleanup(b, index, id, topicPrefix)
 		e.fillOutbox(ctx, id)
 		group := "bench-" + name + "-" + e.run
 		start := time.Now()
@@ -299,7 +309,7 @@ func (e *env) latency(ctx context.Context, engine string) string {
 	id, topicPrefix, indexPrefix := e.tenant(ctx, name)
 	index := search.IndexName(indexPrefix, "default")
 	b := e.backend(engine, name)
-	defer e.cleanup(b, index, topicPrefix)
+	defer e.cleanup(b, index, id, topicPrefix)
 	// A catalog to update, loaded directly.
 	const base = 2000
 	var docs []search.Document

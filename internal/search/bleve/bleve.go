@@ -320,6 +320,8 @@ func indexable(f search.Fields) map[string]any {
 		"name":            f.Name,
 		"name_sort":       f.NameSort,
 		"description":     f.Description,
+		"brand":           f.Brand,
+		"attributes":      f.AttrText,
 		"category_ids":    f.CategoryIDs,
 		"attrs":           f.Attrs,
 		"skus":            f.SKUs,
@@ -375,7 +377,7 @@ func indexMapping() mapping.IndexMapping {
 	for name, fm := range map[string]*mapping.FieldMapping{
 		"tenant_id": kw(), "product_id": kw(), "name_sort": kw(),
 		"category_ids": kw(), "attrs": kw(), "skus": kw(),
-		"name": text(), "description": text(),
+		"name": text(), "description": text(), "brand": text(), "attributes": text(),
 		"version": num(), "product_version": num(), "updated_at": num(),
 		"visible": boolean(), "in_stock": boolean(),
 	} {

@@ -13,9 +13,6 @@ import (
 	"github.com/kommerce/kommerce/internal/search"
 )
 
-// skuBoost makes an exact SKU hit outrank any text match.
-const skuBoost = 10
-
 // Search implements search.Backend.
 func (b *Backend) Search(ctx context.Context, alias string, req search.Request) (search.Response, error) {
 	ix, err := b.open(alias, false)
@@ -165,7 +162,7 @@ func textQuery(tq *search.TextQuery) query.Query {
 	var q query.Query = bv.NewConjunctionQuery(clauses...)
 	if tq.SKU != "" {
 		sku := term("skus", tq.SKU)
-		sku.SetBoost(skuBoost)
+		sku.SetBoost(tq.SKUBoost)
 		q = bv.NewDisjunctionQuery(q, sku)
 	}
 	return q

@@ -128,7 +128,7 @@ func truncate(s string, n int) string {
 
 // mappingVersion is recorded in each physical index's _meta; bump it with any
 // mapping change and run a reindex.
-const mappingVersion = 1
+const mappingVersion = 2
 
 // indexBody is the settings and mappings of a physical index. Text fields use the
 // built-in standard analyzer (Unicode words, lower-cased) — the same analysis as
@@ -160,6 +160,8 @@ func indexBody(alias string, withAlias bool) []byte {
 					"index_prefixes": map[string]any{"min_chars": 1, "max_chars": 10}},
 				"name_sort":    map[string]any{"type": "keyword"},
 				"description":  map[string]any{"type": "text", "analyzer": "standard"},
+				"brand":        map[string]any{"type": "text", "analyzer": "standard"},
+				"attributes":   map[string]any{"type": "text", "analyzer": "standard"},
 				"category_ids": map[string]any{"type": "keyword"},
 				"attrs":        map[string]any{"type": "keyword"},
 				"skus":         map[string]any{"type": "keyword"},
@@ -334,7 +336,7 @@ func source(d search.Document) map[string]any {
 	return map[string]any{
 		"tenant_id": f.TenantID, "product_id": f.ProductID, "version": f.Version,
 		"product_version": f.ProductVersion, "visible": f.Visible, "in_stock": f.InStock,
-		"name": f.Name, "name_sort": f.NameSort, "description": f.Description,
+		"name": f.Name, "name_sort": f.NameSort, "description": f.Description, "brand": f.Brand, "attributes": f.AttrText,
 		"category_ids": f.CategoryIDs, "attrs": f.Attrs, "skus": f.SKUs, "prices": f.Prices,
 		"updated_at": f.UpdatedAt.UnixMilli(), "state": d,
 	}

@@ -13,9 +13,6 @@ import (
 	"github.com/kommerce/kommerce/internal/search"
 )
 
-// skuBoost makes an exact SKU hit outrank any text match.
-const skuBoost = 10
-
 type obj = map[string]any
 
 // Search implements search.Backend.
@@ -226,7 +223,7 @@ func textQuery(tq *search.TextQuery) any {
 	}
 	q := any(obj{"bool": obj{"must": clauses}})
 	if tq.SKU != "" {
-		q = obj{"bool": obj{"should": []any{q, obj{"term": obj{"skus": obj{"value": tq.SKU, "boost": skuBoost}}}}, "minimum_should_match": 1}}
+		q = obj{"bool": obj{"should": []any{q, obj{"term": obj{"skus": obj{"value": tq.SKU, "boost": tq.SKUBoost}}}}, "minimum_should_match": 1}}
 	}
 	return q
 }
