@@ -13,7 +13,7 @@ const (
 	ErrUnknownField         = "unknown_field"          // a property the contract does not allow
 	ErrTenantRequired       = "tenant_required"        // neither X-Kommerce-Tenant nor a storefront host
 	ErrUnauthenticated      = "unauthenticated"        // no (usable) credentials
-	ErrInvalidCredentials   = "invalid_credentials"    // wrong email or password
+	ErrInvalidCredentials   = "invalid_credentials"    //nolint:gosec // an error code, not a credential
 	ErrInvalidToken         = "invalid_token"          // expired, forged, wrong tenant, revoked
 	ErrRefreshTokenReused   = "refresh_token_reused"   // a rotated refresh token came back
 	ErrForbidden            = "forbidden"              // authenticated, but the role may not do this

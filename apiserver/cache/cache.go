@@ -156,7 +156,7 @@ func (c *Catalog) ProductDocument(ctx context.Context, id string) (*apiserver.Do
 			}
 		}
 	}
-	p, err := c.CatalogService.GetProduct(ctx, id)
+	p, err := c.GetProduct(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFi
 			}
 		}
 	}
-	page, err := c.CatalogService.ListProducts(ctx, f)
+	page, err := c.ListProducts(ctx, f)
 	if err != nil {
 		return nil, err
 	}

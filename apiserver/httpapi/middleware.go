@@ -3,8 +3,8 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"math"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -24,11 +24,6 @@ type requestIDKey struct{}
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-func requestID(c *gin.Context) string {
-	id, _ := c.Request.Context().Value(requestIDKey{}).(string)
-	return id
-}
-
 // RequestIDFromContext returns the request id of ctx, for services that log.
 func RequestIDFromContext(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -42,7 +37,7 @@ func (h *handler) requestContext(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if !requestIDRE.MatchString(id) {
 		// Request ids need to be unique, not secret: no system call per request.
-		id = strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(uint64(rand.Uint32()), 36)
+		id = strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(uint64(rand.Uint32()), 36) //nolint:gosec // unique, not secret
 	}
 	c.Writer.Header()["X-Request-Id"] = []string{id}
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))

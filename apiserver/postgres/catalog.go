@@ -403,7 +403,7 @@ func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFi
 	if err := f.Normalize(); err != nil {
 		return nil, err
 	}
-	params := dbq.ListProductsParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)}
+	params := dbq.ListProductsParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, f)
 		if err != nil {

@@ -64,8 +64,8 @@ func ParsePEM(b []byte) (ed25519.PrivateKey, error) {
 const (
 	SecretTenantID   = "tenant-id"
 	SecretTenantSlug = "tenant"
-	SecretKeyID      = "jwt-key-id"
-	SecretSigningKey = "jwt-signing-key"
+	SecretKeyID      = "jwt-key-id"      //nolint:gosec // a file name, not a credential
+	SecretSigningKey = "jwt-signing-key" //nolint:gosec // a file name, not a credential
 )
 
 // DirKeys serves keys from a directory with one subdirectory per tenant, each holding

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,7 +136,7 @@ func TestDirKeysReloadKeepsRetiredKey(t *testing.T) {
 	if _, err := d.VerificationKey(ctx, tid, k1.KID); err != nil {
 		t.Fatalf("retired key no longer verifies: %v", err)
 	}
-	if _, err := d.VerificationKey(ctx, "other", k2.KID); err != ErrNoKey {
+	if _, err := d.VerificationKey(ctx, "other", k2.KID); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("key of another tenant: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tenant-c", SecretSigningKey), []byte("junk"), 0o600); err != nil {
