@@ -136,11 +136,7 @@ func (c *Catalog) ProductDocument(ctx context.Context, id string) (*apiserver.Do
 	}
 	key := productKey(t, id)
 	if c.Store != nil {
-		entry, prefetched := apiserver.Prefetched(ctx, key)
-		var err error
-		if !prefetched {
-			entry, err = c.Store.Get(ctx, key)
-		}
+		entry, err := c.get(ctx, key)
 		if err != nil {
 			// The cache is an optimisation: when it fails, read the source.
 			c.log().WarnContext(ctx, "cache read failed", "key", key, "error", err)
@@ -178,6 +174,36 @@ func (c *Catalog) store(ctx context.Context, key string, version int64, entry []
 	}
 }
 
+// listKey is where a page of a filtered list is cached. Entries start with the
+// generation they were filled under; a write bumps the generation, which makes every
+// older entry a miss without touching it.
+func listKey(t *apiserver.Tenant, f apiserver.ProductFilter) string {
+	fb, _ := json.Marshal(f)
+	h := sha256.Sum256(fb)
+	return t.RedisPrefix + "catalog:list:" + hex.EncodeToString(h[:12])
+}
+
+// ProductListCacheKeys returns the keys a list read needs (the generation and the
+// page), for reading them in the rate limit's round trip; nil when caching is off or
+// the filter is invalid.
+func (c *Catalog) ProductListCacheKeys(ctx context.Context, f apiserver.ProductFilter) []string {
+	t := apiserver.TenantFromContext(ctx)
+	if c.Store == nil || t == nil || f.Normalize() != nil {
+		return nil
+	}
+	return []string{genKey(t), listKey(t, f)}
+}
+
+// listETagLen is the length of `"l` + 16 hex digits + `"`.
+const listETagLen = 19
+
+func (c *Catalog) get(ctx context.Context, key string) ([]byte, error) {
+	if v, ok := apiserver.Prefetched(ctx, key); ok {
+		return v, nil
+	}
+	return c.Store.Get(ctx, key)
+}
+
 // ProductListDocument implements apiserver.CatalogReader.
 func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFilter) (*apiserver.Document, error) {
 	t, err := apiserver.RequireTenant(ctx)
@@ -188,16 +214,18 @@ func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFi
 		return nil, err
 	}
 	var key string
+	var gen []byte
 	if c.Store != nil {
-		gen, err := c.Store.Get(ctx, genKey(t))
-		if err != nil {
+		key = listKey(t, f)
+		if gen, err = c.get(ctx, genKey(t)); err != nil {
 			c.log().WarnContext(ctx, "cache read failed", "key", genKey(t), "error", err)
+			key = ""
 		} else {
-			fb, _ := json.Marshal(f)
-			h := sha256.Sum256(fb)
-			key = t.RedisPrefix + "catalog:list:" + string(gen) + ":" + hex.EncodeToString(h[:12])
-			if entry, err := c.Store.Get(ctx, key); err == nil && len(entry) > 18 {
-				return &apiserver.Document{ETag: string(entry[:18]), Body: entry[18:]}, nil
+			n, _ := strconv.ParseInt(string(gen), 10, 64) // absent: generation 0
+			gen = fmt.Appendf(nil, "%0*d", VersionWidth, n)
+			entry, err := c.get(ctx, key)
+			if err == nil && len(entry) > VersionWidth+listETagLen && string(entry[:VersionWidth]) == string(gen) {
+				return &apiserver.Document{ETag: string(entry[VersionWidth : VersionWidth+listETagLen]), Body: entry[VersionWidth+listETagLen:]}, nil
 			}
 		}
 	}
@@ -212,7 +240,9 @@ func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFi
 	h := sha256.Sum256(body)
 	etag := `"l` + hex.EncodeToString(h[:8]) + `"`
 	if key != "" {
-		if err := c.Store.Set(ctx, key, append([]byte(etag), body...), c.TTL); err != nil {
+		entry := make([]byte, 0, VersionWidth+listETagLen+len(body))
+		entry = append(append(append(entry, gen...), etag...), body...)
+		if err := c.Store.Set(ctx, key, entry, c.TTL); err != nil {
 			c.log().WarnContext(ctx, "cache write failed", "key", key, "error", err)
 		}
 	}

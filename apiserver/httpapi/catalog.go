@@ -52,8 +52,9 @@ func writeDocument(c *gin.Context, doc *apiserver.Document) {
 	c.Data(http.StatusOK, "application/json; charset=utf-8", doc.Body)
 }
 
-func (h *handler) listProducts(c *gin.Context) {
-	limit, _ := strconv.Atoi(c.Query("limit")) // the validator has checked it is an integer in range
+// productFilter reads the list parameters; shoppers only ever see published products.
+func productFilter(c *gin.Context) (apiserver.ProductFilter, error) {
+	limit, _ := strconv.Atoi(c.Query("limit")) // the validator checks it is an integer in range
 	f := apiserver.ProductFilter{
 		CategoryID: c.Query("category"),
 		Status:     apiserver.ProductStatus(c.Query("status")),
@@ -63,12 +64,19 @@ func (h *handler) listProducts(c *gin.Context) {
 		Cursor:     c.Query("cursor"),
 	}
 	if !isStaff(c) {
-		// Shoppers only ever see published products.
 		if f.Status == apiserver.StatusDraft {
-			h.writeError(c, &apiserver.Error{Code: apiserver.ErrForbidden, Field: "status", Message: "Only staff can list draft products."})
-			return
+			return f, &apiserver.Error{Code: apiserver.ErrForbidden, Field: "status", Message: "Only staff can list draft products."}
 		}
 		f.Status = apiserver.StatusPublished
+	}
+	return f, nil
+}
+
+func (h *handler) listProducts(c *gin.Context) {
+	f, err := productFilter(c)
+	if err != nil {
+		h.writeError(c, err)
+		return
 	}
 	doc, err := h.Reader.ProductListDocument(c.Request.Context(), f)
 	if err != nil {

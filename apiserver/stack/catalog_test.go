@@ -212,3 +212,32 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("q=%% is a wildcard: %s", got.raw)
 	}
 }
+
+// TestCachedReadsAreIdentical: the second read of a product or a list page comes from
+// the cache and must be byte for byte the first one, with the same ETag.
+func TestCachedReadsAreIdentical(t *testing.T) {
+	e := startAPI(t, nil)
+	shop := e.tenant("shop")
+	admin := e.user(shop, "admin@shop.test", apiserver.RoleAdmin)
+	var id string
+	for i := range 3 {
+		id = e.do("POST", "/api/v1/products", "shop", admin, product(fmt.Sprintf("P%d", i), fmt.Sprintf("C-%d", i), "published", nil)).want(201, "").str("id")
+	}
+	for _, path := range []string{"/api/v1/products/" + id, "/api/v1/products?limit=2&sort=name"} {
+		t.Run(path, func(t *testing.T) {
+			first := e.do("GET", path, "shop", "", nil).want(200, "")
+			second := e.do("GET", path, "shop", "", nil).want(200, "")
+			if string(first.raw) != string(second.raw) || first.header.Get("ETag") != second.header.Get("ETag") || first.header.Get("ETag") == "" {
+				t.Fatalf("cached read differs:\n%s %s\n%s %s", first.header.Get("ETag"), first.raw, second.header.Get("ETag"), second.raw)
+			}
+			if second.json == nil {
+				t.Fatalf("cached body is not JSON: %s", second.raw)
+			}
+			e.do("GET", path, "shop", "", nil, "If-None-Match", second.header.Get("ETag")).want(304, "")
+		})
+	}
+	keys, err := e.redis.Client.Keys(context.Background(), e.redis.Prefix+"shop:catalog:*").Result()
+	if err != nil || len(keys) < 3 {
+		t.Fatalf("cache keys %v, %v: the reads did not go through Redis", keys, err)
+	}
+}
