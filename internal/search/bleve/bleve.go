@@ -110,6 +110,14 @@ func (b *Backend) open(alias string, create bool) (*index, error) {
 			return nil, search.Internal("open bleve index "+alias, err)
 		}
 		ix := &index{gen: gen, bidx: bidx}
+		// An index written by an older release is rebuilt with the current mapping
+		// before anyone uses it.
+		if v, _ := bidx.GetInternal(mappingKey); string(v) != mappingVersion {
+			if err := reindexLocked(context.Background(), ix, ad); err != nil {
+				_ = ix.bidx.Close()
+				return nil, fmt.Errorf("upgrade bleve index %s: %w", alias, err)
+			}
+		}
 		b.indexes[alias] = ix
 		return ix, nil
 	case !errors.Is(err, os.ErrNotExist):
@@ -133,11 +141,21 @@ func (b *Backend) open(alias string, create bool) (*index, error) {
 	return ix, nil
 }
 
+// mappingVersion is recorded in every index; bump it with any mapping change, and
+// indexes of older releases are rebuilt when opened.
+const mappingVersion = "2"
+
+var mappingKey = []byte("m/version")
+
 func newIndex(path string) (bv.Index, error) {
 	_ = os.RemoveAll(path) // a half-built generation from a crash
 	bidx, err := bv.New(path, indexMapping())
 	if err != nil {
 		return nil, search.Internal("create bleve index", err)
+	}
+	if err := bidx.SetInternal(mappingKey, []byte(mappingVersion)); err != nil {
+		_ = bidx.Close()
+		return nil, search.Internal("record bleve mapping version", err)
 	}
 	return bidx, nil
 }

@@ -24,7 +24,12 @@ func (b *Backend) Reindex(ctx context.Context, alias string) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ad := b.aliasDir(alias)
+	return reindexLocked(ctx, ix, b.aliasDir(alias))
+}
+
+// reindexLocked rebuilds ix into its next generation; the caller holds ix.mu or is
+// the only one who can see ix.
+func reindexLocked(ctx context.Context, ix *index, ad string) error {
 	next := ix.gen + 1
 	nidx, err := newIndex(genDir(ad, next))
 	if err != nil {

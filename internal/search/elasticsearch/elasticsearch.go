@@ -199,24 +199,60 @@ func (b *Backend) EnsureIndex(ctx context.Context, alias string) error {
 	if known {
 		return nil
 	}
-	current, err := b.resolve(ctx, alias)
+	current, err := b.ensureExists(ctx, alias)
 	if err != nil {
 		return err
 	}
-	if current == "" {
-		status, body, err := b.do(ctx, esapi.IndicesCreateRequest{Index: physicalName(alias, 1), Body: bytes.NewReader(indexBody(alias, true))})
-		if err != nil {
-			return err
-		}
-		// Another replica may have created it a moment ago: that is success too.
-		if status/100 != 2 && errorType(body) != "resource_already_exists_exception" {
-			return statusError("create index "+alias, status, body)
+	// An index made by an older release is rebuilt with the current mappings, online.
+	if v, err := b.indexMappingVersion(ctx, current); err != nil {
+		return err
+	} else if v < mappingVersion {
+		if err := b.reindex(ctx, alias, current); err != nil {
+			return fmt.Errorf("upgrade index %s from mapping %d to %d: %w", alias, v, mappingVersion, err)
 		}
 	}
 	b.mu.Lock()
 	b.ensured[alias] = true
 	b.mu.Unlock()
 	return nil
+}
+
+// ensureExists creates the first physical index of alias if there is none and
+// returns the physical index behind it.
+func (b *Backend) ensureExists(ctx context.Context, alias string) (string, error) {
+	current, err := b.resolve(ctx, alias)
+	if err != nil || current != "" {
+		return current, err
+	}
+	first := physicalName(alias, 1)
+	status, body, err := b.do(ctx, esapi.IndicesCreateRequest{Index: first, Body: bytes.NewReader(indexBody(alias, true))})
+	if err != nil {
+		return "", err
+	}
+	// Another replica may have created it a moment ago: that is success too.
+	if status/100 != 2 && errorType(body) != "resource_already_exists_exception" {
+		return "", statusError("create index "+alias, status, body)
+	}
+	return b.resolve(ctx, alias)
+}
+
+// indexMappingVersion reads the kommerce_mapping version from a physical index.
+func (b *Backend) indexMappingVersion(ctx context.Context, physical string) (int, error) {
+	raw, err := b.ok(ctx, "get mapping", esapi.IndicesGetMappingRequest{Index: []string{physical}})
+	if err != nil {
+		return 0, err
+	}
+	var m map[string]struct {
+		Mappings struct {
+			Meta struct {
+				Version int `json:"kommerce_mapping"`
+			} `json:"_meta"`
+		} `json:"mappings"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return 0, search.Internal("decode mapping", err)
+	}
+	return m[physical].Mappings.Meta.Version, nil
 }
 
 // resolve returns the physical index behind alias, "" if there is none. A concrete

@@ -29,13 +29,17 @@ const copyPage = 500
 // The _reindex API is not used: it lives in a module the test cluster does not ship,
 // and it could not merge.
 func (b *Backend) Reindex(ctx context.Context, alias string) error {
-	if err := b.EnsureIndex(ctx, alias); err != nil {
+	if err := search.ValidIndex(alias); err != nil {
 		return err
 	}
-	old, err := b.resolve(ctx, alias)
+	old, err := b.ensureExists(ctx, alias)
 	if err != nil {
 		return err
 	}
+	return b.reindex(ctx, alias, old)
+}
+
+func (b *Backend) reindex(ctx context.Context, alias, old string) error {
 	if old == "" {
 		return search.Internal("reindex: alias "+alias+" vanished", nil)
 	}
