@@ -71,6 +71,7 @@ func markDeletionBlocked(t *kv1.Tenant) {
 	setCondition(t, kv1.TenantDeletionBlocked, metav1.ConditionTrue, kv1.ReasonDeletionProtected, msg)
 	setCondition(t, kv1.ConditionReady, metav1.ConditionFalse, kv1.ReasonDeletionProtected, msg)
 	t.Status.Phase = kv1.TenantPhaseDeletionBlocked
+	t.Status.ObservedGeneration = t.Generation
 }
 
 // markDeleting records that the finalizer is cleaning up.
@@ -78,6 +79,7 @@ func markDeleting(t *kv1.Tenant) {
 	meta.RemoveStatusCondition(&t.Status.Conditions, kv1.TenantDeletionBlocked)
 	setCondition(t, kv1.ConditionReady, metav1.ConditionFalse, kv1.ReasonDeleting, "the tenant is being deleted")
 	t.Status.Phase = kv1.TenantPhaseDeleting
+	t.Status.ObservedGeneration = t.Generation
 }
 
 // notice is one Kubernetes Event to emit.

@@ -73,7 +73,11 @@ func TestSetConditionKeepsTransitionTime(t *testing.T) {
 
 func TestDeletionConditions(t *testing.T) {
 	tn := testTenant()
+	tn.Generation = 7
 	markDeletionBlocked(tn)
+	if tn.Status.ObservedGeneration != 7 {
+		t.Errorf("observedGeneration %d, want 7", tn.Status.ObservedGeneration)
+	}
 	blocked := meta.FindStatusCondition(tn.Status.Conditions, kv1.TenantDeletionBlocked)
 	if blocked == nil || blocked.Status != metav1.ConditionTrue || !strings.Contains(blocked.Message, "spec.preventDeletion is true") ||
 		tn.Status.Phase != kv1.TenantPhaseDeletionBlocked || meta.IsStatusConditionTrue(tn.Status.Conditions, kv1.ConditionReady) {
