@@ -389,12 +389,22 @@ func (b *Backend) Write(ctx context.Context, alias string, writes []search.Write
 	if err := b.EnsureIndex(ctx, alias); err != nil {
 		return nil, err
 	}
-	return b.writeTo(ctx, alias, writes)
+	res, err := b.writeTo(ctx, alias, true, writes)
+	for i, r := range res {
+		if !writes[i].Rev.Exists() && r.Status == search.Failed && strings.Contains(fmt.Sprint(r.Err), "index_not_found") {
+			// The index was deleted behind our back: create it again next time.
+			b.mu.Lock()
+			delete(b.ensured, alias)
+			b.mu.Unlock()
+			break
+		}
+	}
+	return res, err
 }
 
 // writeTo sends writes as one bulk request; creates go to target (an alias or, during
 // a reindex, the new physical index), updates to the index their revision names.
-func (b *Backend) writeTo(ctx context.Context, target string, writes []search.Write) ([]search.WriteResult, error) {
+func (b *Backend) writeTo(ctx context.Context, target string, targetIsAlias bool, writes []search.Write) ([]search.WriteResult, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, w := range writes {
@@ -402,7 +412,13 @@ func (b *Backend) writeTo(ctx context.Context, target string, writes []search.Wr
 		if w.Rev.Exists() {
 			meta = map[string]any{"index": map[string]any{"_index": w.Rev.Index, "_id": w.Doc.ProductID, "if_seq_no": w.Rev.SeqNo, "if_primary_term": w.Rev.PrimaryTerm}}
 		} else {
-			meta = map[string]any{"create": map[string]any{"_index": target, "_id": w.Doc.ProductID}}
+			create := map[string]any{"_index": target, "_id": w.Doc.ProductID}
+			if targetIsAlias {
+				// Never let Elasticsearch auto-create a concrete index named like
+				// the alias (with dynamic mappings) if the alias has vanished.
+				create["require_alias"] = true
+			}
+			meta = map[string]any{"create": create}
 		}
 		if err := enc.Encode(meta); err != nil {
 			return nil, search.Internal("encode bulk", err)
@@ -458,7 +474,7 @@ func classify(w search.Write, id string, status int, e *struct {
 		// The physical index it was read from is gone or write-blocked by a
 		// reindex: read again through the alias.
 		res.Status = search.Conflict
-	case status == http.StatusTooManyRequests || status >= 500 || status == http.StatusForbidden:
+	case status == http.StatusTooManyRequests || status >= 500 || status == http.StatusForbidden || status == http.StatusNotFound:
 		res.Status, res.Err = search.Failed, err
 	default:
 		res.Status, res.Err = search.Rejected, err

@@ -144,7 +144,7 @@ func (b *Backend) mergeInto(ctx context.Context, to string, docs []search.Docume
 		if len(writes) == 0 {
 			return nil
 		}
-		results, err := b.writeTo(ctx, to, writes)
+		results, err := b.writeTo(ctx, to, false, writes)
 		if err != nil {
 			return err
 		}

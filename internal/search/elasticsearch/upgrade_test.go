@@ -61,3 +61,36 @@ func TestOlderMappingIsUpgradedOnline(t *testing.T) {
 		t.Fatalf("brand search after upgrade: %v, %+v", err, out)
 	}
 }
+
+// TestIndexDeletedBehindOurBack: writes never make Elasticsearch auto-create a
+// concrete index named like the alias; the next write re-creates the real one.
+func TestIndexDeletedBehindOurBack(t *testing.T) {
+	es := testenv.NewElasticsearchIndex(t)
+	b, err := New(es.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	doc := func(id string) search.Document {
+		d := search.Document{TenantID: "t", ProductID: id}
+		d.ApplyProduct(events.Product{ID: id, Version: 1, Name: "Lamp " + id, Status: "published"})
+		return d
+	}
+	if res, err := search.Upsert(ctx, b, es.Index, []search.Document{doc("a")}, search.UpsertOptions{CreateFirst: true}); err != nil || res[0].Status != search.Written {
+		t.Fatalf("first write: %v %+v", err, res)
+	}
+	if _, err := b.ok(ctx, "delete", esapi.IndicesDeleteRequest{Index: []string{physicalName(es.Index, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := search.Upsert(ctx, b, es.Index, []search.Document{doc("b")}, search.UpsertOptions{CreateFirst: true})
+	if err != nil || res[0].Status != search.Failed {
+		t.Fatalf("write to a vanished alias: %v %+v; want failed (retried later)", err, res)
+	}
+	res, err = search.Upsert(ctx, b, es.Index, []search.Document{doc("b")}, search.UpsertOptions{CreateFirst: true})
+	if err != nil || res[0].Status != search.Written {
+		t.Fatalf("retry: %v %+v", err, res)
+	}
+	if cur, _ := b.resolve(ctx, es.Index); cur != physicalName(es.Index, 1) {
+		t.Fatalf("alias resolves to %q; want a re-created %s", cur, physicalName(es.Index, 1))
+	}
+}
