@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,24 +59,26 @@ func (s *Store) Incr(ctx context.Context, key string) (int64, error) {
 // Limiter implements apiserver.RateLimiter with GCRA in one Lua script, so that the
 // per-user and per-tenant limits of a request cost one round trip and are checked
 // and consumed atomically. Times are the Redis server's clock in microseconds.
-type Limiter struct{ Client redis.UniversalClient }
+type Limiter struct {
+	Client redis.UniversalClient
+
+	start sync.Once
+	queue chan *check
+}
 
 var _ apiserver.RateLimiter = (*Limiter)(nil)
 
-// gcra: KEYS = limit keys, then keys to read when allowed; ARGV = the number of limit
-// keys, then rate, burst pairs. Returns allowed (0/1), the burst of the reported
-// limit, remaining, retry-after and reset-after in microseconds, then the values read
-// (false for absent keys).
+// gcra: KEYS = limit keys; ARGV = rate, burst pairs. Returns allowed (0/1), the burst
+// of the reported limit, remaining, retry-after and reset-after in microseconds.
 var gcra = redis.NewScript(`
-local nlimits = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local allowed = 1
 local limit, remaining, retry, reset = 0, -1, 0, 0
 local tats = {}
-for i = 1, nlimits do
-  local rate = tonumber(ARGV[2*i])
-  local burst = tonumber(ARGV[2*i+1])
+for i = 1, #KEYS do
+  local rate = tonumber(ARGV[2*i-1])
+  local burst = tonumber(ARGV[2*i])
   local interval = 1000000 / rate
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
@@ -94,16 +97,12 @@ for i = 1, nlimits do
   end
   tats[i] = newtat
 end
-local out = {allowed, limit, remaining, math.ceil(retry), math.ceil(reset)}
 if allowed == 1 then
-  for i = 1, nlimits do
+  for i = 1, #KEYS do
     redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', math.max(1, math.ceil((tats[i] - now) / 1000)))
   end
-  for i = nlimits + 1, #KEYS do
-    out[#out + 1] = redis.call('GET', KEYS[i])
-  end
 end
-return out
+return {allowed, limit, remaining, math.ceil(retry), math.ceil(reset)}
 `)
 
 // Allow implements apiserver.RateLimiter.
@@ -114,44 +113,134 @@ func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (api
 
 var _ apiserver.Prefetcher = (*Limiter)(nil)
 
-// AllowAndGet implements apiserver.Prefetcher.
+// AllowAndGet implements apiserver.Prefetcher: the script and the GETs go out as one
+// pipeline — one round trip — while the (possibly large) cached values stay out of
+// the Lua interpreter. Values read for a refused request are dropped.
+//
+// Checks of concurrent requests are sent together: a few workers each take whatever
+// checks are waiting and send them as one pipeline, so under load one write and one
+// read system call (on both sides) serve many requests. An idle server sends each
+// check at once, alone.
 func (l *Limiter) AllowAndGet(ctx context.Context, keys []apiserver.RateLimitKey, get []string) (apiserver.RateLimitResult, [][]byte, error) {
-	ks := make([]string, 0, len(keys)+len(get))
-	args := make([]any, 0, 1+2*len(keys))
-	args = append(args, len(keys))
-	for _, k := range keys {
-		ks = append(ks, k.Key)
-		args = append(args, max(k.Limit.Rate, 1), max(k.Limit.Burst, 1))
+	l.start.Do(l.startWorkers)
+	c := &check{keys: make([]string, len(keys)), args: make([]any, 0, 2*len(keys)), get: get, done: make(chan struct{})}
+	for i, k := range keys {
+		c.keys[i] = k.Key
+		c.args = append(c.args, max(k.Limit.Rate, 1), max(k.Limit.Burst, 1))
 	}
-	ks = append(ks, get...)
-	v, err := gcra.Run(ctx, l.Client, ks, args...).Slice()
+	select {
+	case l.queue <- c:
+	case <-ctx.Done():
+		return apiserver.RateLimitResult{}, nil, ctx.Err()
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return apiserver.RateLimitResult{}, nil, ctx.Err()
+	}
+	return c.res, c.values, c.err
+}
+
+// check is one request's limit check waiting for a worker.
+type check struct {
+	keys   []string
+	args   []any
+	get    []string
+	res    apiserver.RateLimitResult
+	values [][]byte
+	err    error
+	done   chan struct{}
+
+	script *redis.Cmd
+	gets   []*redis.StringCmd
+}
+
+const (
+	batchWorkers = 4
+	maxBatch     = 64
+	batchTimeout = 2 * time.Second
+)
+
+func (l *Limiter) startWorkers() {
+	l.queue = make(chan *check, 4*maxBatch)
+	for range batchWorkers {
+		go l.work()
+	}
+}
+
+func (l *Limiter) work() {
+	batch := make([]*check, 0, maxBatch)
+	for c := range l.queue {
+		batch = append(batch[:0], c)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-l.queue:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		l.send(batch)
+		for _, c := range batch {
+			close(c.done)
+		}
+	}
+}
+
+// send runs a batch as one pipeline and fills in every check's result.
+func (l *Limiter) send(batch []*check) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	run := func() error {
+		_, err := l.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range batch {
+				c.script = gcra.EvalSha(ctx, p, c.keys, c.args...)
+				c.gets = c.gets[:0]
+				for _, k := range c.get {
+					c.gets = append(c.gets, p.Get(ctx, k))
+				}
+			}
+			return nil
+		})
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(batch[0].script.Err(), "NOSCRIPT") {
+		// First use on this Redis (or after a restart): load the script and retry.
+		if err = gcra.Load(ctx, l.Client).Err(); err == nil {
+			err = run()
+		}
+	}
+	for _, c := range batch {
+		c.res, c.values, c.err = c.result()
+	}
+}
+
+func (c *check) result() (apiserver.RateLimitResult, [][]byte, error) {
+	v, err := c.script.Int64Slice()
 	if err != nil {
 		return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: %w", err)
 	}
-	if len(v) < 5 {
+	if len(v) != 5 {
 		return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: script returned %d values", len(v))
 	}
-	n := make([]int64, 5)
-	for i := range n {
-		x, ok := v[i].(int64)
-		if !ok {
-			return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: value %d is %T", i, v[i])
-		}
-		n[i] = x
-	}
 	res := apiserver.RateLimitResult{
-		Allowed: n[0] == 1, Limit: int(n[1]), Remaining: int(n[2]),
-		RetryAfter: time.Duration(n[3]) * time.Microsecond, ResetAfter: time.Duration(n[4]) * time.Microsecond,
+		Allowed: v[0] == 1, Limit: int(v[1]), Remaining: int(v[2]),
+		RetryAfter: time.Duration(v[3]) * time.Microsecond, ResetAfter: time.Duration(v[4]) * time.Microsecond,
 	}
 	if !res.Allowed {
 		return res, nil, nil
 	}
-	values := make([][]byte, len(get))
-	for i := range get {
-		if 5+i < len(v) {
-			if s, ok := v[5+i].(string); ok {
-				values[i] = []byte(s)
-			}
+	values := make([][]byte, len(c.get))
+	for i, g := range c.gets {
+		b, err := g.Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return apiserver.RateLimitResult{}, nil, fmt.Errorf("prefetch %s: %w", c.get[i], err)
+		default:
+			values[i] = b
 		}
 	}
 	return res, values, nil

@@ -187,7 +187,7 @@ func run() error {
 	}
 	results := map[string]result{}
 	fmt.Printf("%d products of %d bytes on average, %d clients, %s per scenario in %d interleaved rounds\n\n", len(ids), avg(bodies, "/p/"), *conc, *duration, *rounds)
-	fmt.Println("| scenario | requests/s | p50 | p99 | vs bare | CPU per request |")
+	fmt.Println("| scenario | requests/s | p50 | p99 | vs bare | CPU per request: Go process + redis-server |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|")
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -204,7 +204,7 @@ func run() error {
 	for _, s := range scenarios {
 		for i, u := range s.urls {
 			want := bodies["/list"]
-			if strings.Contains(s.name, "product") {
+			if !strings.Contains(s.name, "list") {
 				want = bodies["/p/"+ids[i]]
 			}
 			for range 2 { // a miss, then (where cached) a hit
@@ -213,7 +213,7 @@ func run() error {
 					return err
 				}
 				if string(got) != string(want) {
-					return fmt.Errorf("%s: %s sends other bytes than the baseline", s.name, u)
+					return fmt.Errorf("%s: %s sends other bytes than the baseline (%d bytes, want %d): %.300s", s.name, u, len(got), len(want), got)
 				}
 			}
 		}
@@ -243,7 +243,8 @@ func run() error {
 			}
 			a.lat = append(a.lat, r.lat...)
 			a.elapsed += r.elapsed
-			a.cpu += c1 - c0
+			a.cpu.self += c1.self - c0.self
+			a.cpu.redis += c1.redis - c0.redis
 		}
 	}
 	for _, s := range active {
@@ -254,7 +255,8 @@ func run() error {
 		if s.baseline != "" {
 			ratio = fmt.Sprintf("%.2f×", r.rps/results[s.baseline].rps)
 		}
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %.0f µs |\n", s.name, r.rps, ms(r.p50), ms(r.p99), ratio, float64(r.cpu.Microseconds())/float64(len(r.lat)))
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(len(r.lat)) }
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %.0f + %.0f µs |\n", s.name, r.rps, ms(r.p50), ms(r.p99), ratio, per(r.cpu.self), per(r.cpu.redis))
 	}
 	return nil
 }
@@ -293,7 +295,7 @@ func serve(h http.Handler, withSkeleton bool) (string, func(), error) {
 
 type result struct {
 	lat      []time.Duration
-	cpu      time.Duration // this process (clients and servers) plus redis-server
+	cpu      cpu // this process (clients and servers) and redis-server
 	errors   int
 	elapsed  time.Duration
 	rps      float64
@@ -302,22 +304,24 @@ type result struct {
 
 // cpuTime is the CPU time used so far by this process and, when pid is set, by
 // redis-server: what a request costs, whatever else runs on the machine.
-func cpuTime(pid int) time.Duration {
+func cpuTime(pid int) cpu {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	d := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	c := cpu{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
 	if pid > 0 {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 			if len(f) > 12 {
 				ut, _ := strconv.ParseInt(f[11], 10, 64)
 				st, _ := strconv.ParseInt(f[12], 10, 64)
-				d += time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+				c.redis = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
 			}
 		}
 	}
-	return d
+	return c
 }
+
+type cpu struct{ self, redis time.Duration }
 
 func (r *result) finish() {
 	slices.Sort(r.lat)

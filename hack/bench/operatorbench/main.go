@@ -487,7 +487,7 @@ func startOperator(ctx context.Context, env *envtest.Environment, o options, dbU
 		}
 		select {
 		case err := <-p.done:
-			return nil, fmt.Errorf("operator exited: %v\n%s", err, p.logTail())
+			return nil, fmt.Errorf("operator exited: %w\n%s", err, p.logTail())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -498,7 +498,10 @@ func startOperator(ctx context.Context, env *envtest.Environment, o options, dbU
 func (p *operatorProc) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		if err != nil {
+			say("operator exited: %v", err)
+		}
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 	}
