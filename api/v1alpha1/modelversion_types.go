@@ -453,5 +453,5 @@ type ModelVersionList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ModelVersion{}, &ModelVersionList{})
+	register(&ModelVersion{}, &ModelVersionList{})
 }

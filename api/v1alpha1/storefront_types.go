@@ -436,5 +436,5 @@ type StorefrontList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Storefront{}, &StorefrontList{})
+	register(&Storefront{}, &StorefrontList{})
 }

@@ -145,7 +145,7 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
 		case err := <-done:
-			return false, fmt.Errorf("operator exited early: %v", err)
+			return false, fmt.Errorf("operator exited early: %w", err)
 		default:
 		}
 		if err := c.Get(ctx, types.NamespacedName{Name: tn.Name}, tn); err != nil {

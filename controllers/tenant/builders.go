@@ -22,7 +22,7 @@ const (
 	NetworkPolicyName  = "kommerce-tenant-isolation"
 	RoleName           = "kommerce-tenant-admin"
 	RoleBindingName    = "kommerce-tenant-admins"
-	IdentitySecretName = "kommerce-identity"
+	IdentitySecretName = "kommerce-identity" //nolint:gosec // the name of a Secret, not a credential
 
 	// Keys of the identity Secret.
 	KeyTenantID   = "tenant-id"

@@ -77,7 +77,7 @@ func (o *operator) create(t *testing.T, tn *kv1.Tenant) {
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
-			return fmt.Errorf("still there (finalizers %v): %v", cur.Finalizers, err)
+			return fmt.Errorf("still there (finalizers %v): %w", cur.Finalizers, err)
 		})
 	})
 }
@@ -497,7 +497,7 @@ func TestDeletionProtectionAndFinalizer(t *testing.T) {
 	eventually(t, "tenant gone", func(ctx context.Context) error {
 		var cur kv1.Tenant
 		if err := op.k8s.Get(ctx, types.NamespacedName{Name: tn.Name}, &cur); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("still there: %v %v", cur.Status.Phase, err)
+			return fmt.Errorf("still there: %v %w", cur.Status.Phase, err)
 		}
 		return nil
 	})
