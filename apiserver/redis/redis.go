@@ -205,11 +205,11 @@ func (l *Limiter) send(batch []*check) {
 		})
 		return err
 	}
-	err := run()
-	if err != nil && redis.HasErrorPrefix(batch[0].script.Err(), "NOSCRIPT") {
+	// Errors, of the connection or of one command, are on each command; result reads them.
+	if err := run(); err != nil && redis.HasErrorPrefix(batch[0].script.Err(), "NOSCRIPT") {
 		// First use on this Redis (or after a restart): load the script and retry.
-		if err = gcra.Load(ctx, l.Client).Err(); err == nil {
-			err = run()
+		if gcra.Load(ctx, l.Client).Err() == nil {
+			_ = run()
 		}
 	}
 	for _, c := range batch {
