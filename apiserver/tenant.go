@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"regexp"
 	"time"
 )
 
@@ -72,7 +71,16 @@ type TenantService interface {
 	OriginAllowed(ctx context.Context, origin string) (bool, error)
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// ValidSlug reports whether s can name a tenant (a DNS label).
-func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+// ValidSlug reports whether s can name a tenant: a DNS label of lower-case letters,
+// digits and inner dashes. It runs on every request, hence no regular expression.
+func ValidSlug(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}

@@ -42,7 +42,16 @@ type opPolicy struct {
 	hasBody   bool
 }
 
-var uuidFormat = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// formatFunc is a string format checked by a function instead of a regular expression:
+// the id and tenant formats are checked on nearly every request.
+type formatFunc func(string) bool
+
+func (f formatFunc) Validate(s string) error {
+	if !f(s) {
+		return errors.New("not in the expected format")
+	}
+	return nil
+}
 
 func newValidator(spec []byte) (*validator, error) {
 	loader := openapi3.NewLoader()
@@ -50,7 +59,8 @@ func newValidator(spec []byte) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	doc.SetStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidFormat.String()))
+	doc.SetStringFormatValidator("uuid", formatFunc(apiserver.ValidID))
+	doc.SetStringFormatValidator("tenant-slug", formatFunc(apiserver.ValidSlug))
 	doc.SetStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("openapi.yaml is not valid: %w", err)

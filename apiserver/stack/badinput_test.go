@@ -64,6 +64,7 @@ func TestBadInput(t *testing.T) {
 		{"empty patch", "PATCH", "/api/v1/products/" + existing, "shop", admin, `{}`, nil, 400, apiserver.ErrInvalid, "body"},
 		{"wrong content type", "POST", "/api/v1/products", "shop", admin, `name=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, apiserver.ErrUnsupportedMediaType, ""},
 		{"bad product id", "GET", "/api/v1/products/42", "shop", "", nil, nil, 400, apiserver.ErrInvalid, "id"},
+		{"upper-case product id", "GET", "/api/v1/products/0F8FAD5B-D9CB-469F-A165-70867728950E", "shop", "", nil, nil, 400, apiserver.ErrInvalid, "id"},
 		{"unknown product", "GET", "/api/v1/products/00000000-0000-4000-8000-000000000000", "shop", "", nil, nil, 404, apiserver.ErrNotFound, ""},
 		{"no tenant", "GET", "/api/v1/products", "", "", nil, nil, 400, apiserver.ErrTenantRequired, "X-Kommerce-Tenant"},
 		{"unknown tenant", "GET", "/api/v1/products", "nope", "", nil, nil, 404, apiserver.ErrUnknownTenant, ""},
