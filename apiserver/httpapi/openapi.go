@@ -59,9 +59,12 @@ func newValidator(spec []byte) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	doc.SetStringFormatValidator("uuid", formatFunc(apiserver.ValidID))
-	doc.SetStringFormatValidator("tenant-slug", formatFunc(apiserver.ValidSlug))
-	doc.SetStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
+	formats := map[string]openapi3.StringFormatValidator{
+		"uuid":        formatFunc(apiserver.ValidID),
+		"tenant-slug": formatFunc(apiserver.ValidSlug),
+		"email":       openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail),
+	}
+	doc.SetStringFormatValidators(formats)
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("openapi.yaml is not valid: %w", err)
 	}
@@ -96,7 +99,8 @@ func newValidator(spec []byte) (*validator, error) {
 			v.ops[op] = p
 		}
 	}
-	v.opts = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	v.opts = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(formats)}}
 	return v, nil
 }
 
