@@ -4,9 +4,9 @@
 // Layout under the data directory: <dir>/<alias>/CURRENT names the physical index
 // directory (g000001, g000002, ...) the alias points at; a reindex builds the next
 // generation and swaps CURRENT atomically (write + rename). Each document's full state
-// and revision live in Bleve's internal key-value store next to the indexed fields,
-// so a read-merge-write needs no stored fields. Writes to one index are serialized
-// by a mutex, which is what makes the revision check a real compare-and-set.
+// Each document's full state and revision are a stored (not indexed) field, _state,
+// next to the indexed fields. Writes to one index are serialized by a mutex, which is
+// what makes the revision check a real compare-and-set.
 package bleve
 
 import (
@@ -25,6 +25,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
+	bindex "github.com/blevesearch/bleve_index_api"
 
 	"github.com/kommerce/kommerce/internal/search"
 )
@@ -143,7 +144,7 @@ func (b *Backend) open(alias string, create bool) (*index, error) {
 
 // mappingVersion is recorded in every index; bump it with any mapping change, and
 // indexes of older releases are rebuilt when opened.
-const mappingVersion = "2"
+const mappingVersion = "3"
 
 var mappingKey = []byte("m/version")
 
@@ -211,8 +212,10 @@ func (b *Backend) DeleteIndex(_ context.Context, alias string) error {
 // Refresh implements search.Backend; Bleve batches are searchable once applied.
 func (b *Backend) Refresh(context.Context, string) error { return nil }
 
-// stateKey is the internal key-value key of a document's state.
-func stateKey(id string) []byte { return []byte("s/" + id) }
+// stateField holds a document's state: stored, not indexed. (Bleve's internal
+// key-value store would be the obvious place, but it lives in one BoltDB file that
+// grows by gigabytes under batch writes.)
+const stateField = "_state"
 
 // state is what the internal store keeps per document.
 type state struct {
@@ -221,13 +224,26 @@ type state struct {
 }
 
 func readState(bidx bv.Index, id string) (*state, error) {
-	raw, err := bidx.GetInternal(stateKey(id))
+	doc, err := bidx.Document(id)
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
+	if doc == nil {
 		return nil, nil
 	}
+	var raw []byte
+	doc.VisitFields(func(f bindex.Field) {
+		if f.Name() == stateField {
+			raw = f.Value()
+		}
+	})
+	if raw == nil {
+		return nil, fmt.Errorf("document %s has no state", id)
+	}
+	return decodeState(id, raw)
+}
+
+func decodeState(id string, raw []byte) (*state, error) {
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, fmt.Errorf("decode state of %s: %w", id, err)
@@ -303,11 +319,12 @@ func writeLocked(bidx bv.Index, gen string, writes []search.Write) ([]search.Wri
 			results[i] = search.WriteResult{ID: id, Status: search.Rejected, Err: err}
 			continue
 		}
-		if err := batch.Index(id, indexable(w.Doc.Fields())); err != nil {
+		fields := indexable(w.Doc.Fields())
+		fields[stateField] = string(raw)
+		if err := batch.Index(id, fields); err != nil {
 			results[i] = search.WriteResult{ID: id, Status: search.Rejected, Err: err}
 			continue
 		}
-		batch.SetInternal(stateKey(id), raw)
 		pending[id] = next
 		results[i].Status = search.Written
 	}
@@ -391,7 +408,14 @@ func indexMapping() mapping.IndexMapping {
 		f.Store = false
 		return f
 	}
+	stored := bv.NewTextFieldMapping()
+	stored.Analyzer = keyword.Name
+	stored.Index = false
+	stored.Store = true
+	stored.IncludeInAll = false
+	stored.DocValues = false
 	dm := bv.NewDocumentStaticMapping()
+	dm.AddFieldMappingsAt(stateField, stored)
 	for name, fm := range map[string]*mapping.FieldMapping{
 		"tenant_id": kw(), "product_id": kw(), "name_sort": kw(),
 		"category_ids": kw(), "attrs": kw(), "skus": kw(),

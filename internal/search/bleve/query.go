@@ -37,8 +37,9 @@ func (b *Backend) Search(ctx context.Context, alias string, req search.Request) 
 	}
 	out := search.Response{Total: int64(res.Total), Took: res.Took, Facets: map[string][]search.FacetCount{}}
 	for _, h := range res.Hits {
-		st, err := readState(ix.bidx, h.ID)
-		if err != nil || st == nil {
+		raw, _ := h.Fields[stateField].(string)
+		st, err := decodeState(h.ID, []byte(raw))
+		if err != nil {
 			ix.mu.RUnlock()
 			return search.Response{}, search.Internal("bleve hit state "+h.ID, err)
 		}
@@ -107,6 +108,7 @@ func buildRequest(req search.Request) (*bv.SearchRequest, error) {
 	bq.AddFilter(bv.NewConjunctionQuery(filters...))
 
 	sr := bv.NewSearchRequestOptions(bq, req.Size, req.From, false)
+	sr.Fields = []string{stateField}
 	var order bsearch.SortOrder
 	for _, s := range req.Sort {
 		switch s.Field {

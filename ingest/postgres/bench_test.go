@@ -1,0 +1,47 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kommerce/kommerce/ingest/ingesttest"
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
+	"github.com/kommerce/kommerce/ingest/postgres"
+	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+// BenchmarkRelay publishes b.N outbox rows (one product snapshot each) in batches of
+// 500 to the real broker: go test -bench Relay ./ingest/postgres.
+func BenchmarkRelay(b *testing.B) {
+	db := testenv.NewDatabase(b)
+	brokers := testenv.KafkaBrokers(b)
+	tenant := ingesttest.NewTenant(b, db.Pool, brokers, "bench")
+	ctx := context.Background()
+	payload, _ := json.Marshal(ingesttest.Product("p", 1, "Bench Product"))
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", tenant.ID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+			SELECT $1, 'product', 'p' || g, $2, $3 FROM generate_series(1, $4::int) g`, tenant.ID, string(events.ProductUpdated), payload, b.N)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := ikafka.NewWriter(brokers)
+	defer w.Close()
+	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: 500})
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n, err := relay.Once(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+}
