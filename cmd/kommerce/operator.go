@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -118,7 +119,11 @@ are not built yet.`, e.getenv)
 	log := c.logger(e.stderr)
 	sink := logr.FromSlogHandler(log.Handler())
 	ctrl.SetLogger(sink)
-	klog.SetLogger(sink)
+	if e.stderr == os.Stderr {
+		// klog (client-go's logger) is process-global and not safe to swap while
+		// clients run; bridge it only for the real process, not an in-process test.
+		klog.SetLogger(sink)
+	}
 
 	restCfg, err := kubeConfig(c.kubeconfig)
 	if err != nil {

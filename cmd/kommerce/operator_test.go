@@ -117,6 +117,14 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	probe := probeListenAddr(t)
 	vars := map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": db.URL}
 
+	scheme := runtime.NewScheme()
+	_ = kv1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client exists before the operator starts: klog.SetLogger in runOperator
+	// must not race with client-go reading klog's settings.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr syncBuffer
@@ -126,12 +134,6 @@ func TestOperatorRunsTenantController(t *testing.T) {
 			func(k string) string { return vars[k] }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
 
-	scheme := runtime.NewScheme()
-	_ = kv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tn := &kv1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: "cmdtest"},
 		Spec: kv1.TenantSpec{
