@@ -111,7 +111,9 @@ func newFamily() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// Login implements apiserver.AuthService.
+// Login implements apiserver.AuthService. It is two short transactions, not one: the
+// password check between them takes tens of milliseconds of CPU and must not hold a
+// connection and a transaction open meanwhile.
 func (s *AuthService) Login(ctx context.Context, email, pw string) (*apiserver.TokenPair, error) {
 	bad := apiserver.Errorf(apiserver.ErrInvalidCredentials, "Email or password is wrong.")
 	if len(pw) > 4*apiserver.MaxPasswordLen || apiserver.ValidText("email", email, 254) != nil {

@@ -86,6 +86,17 @@ Swagger UI at /docs, with /healthz, /readyz and /metrics.
 		if err != nil {
 			return config.Usagef("invalid --redis-url / KOMMERCE_REDIS_URL: %v", err)
 		}
+		// Redis is a cache and a limiter: when it stalls, requests should fall back
+		// quickly rather than wait out go-redis's multi-second defaults.
+		if !strings.Contains(c.redisURL, "dial_timeout") {
+			ro.DialTimeout = time.Second
+		}
+		if !strings.Contains(c.redisURL, "read_timeout") {
+			ro.ReadTimeout = 500 * time.Millisecond
+		}
+		if !strings.Contains(c.redisURL, "write_timeout") {
+			ro.WriteTimeout = 500 * time.Millisecond
+		}
 		rdb = redis.NewClient(ro)
 		defer rdb.Close()
 		opts.Checks = append(opts.Checks, pingCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }))
