@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/stack"
@@ -215,4 +218,20 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestRedisOutageDegrades: with Redis unreachable the API keeps answering from
+// PostgreSQL, unlimited, instead of failing.
+func TestRedisOutageDegrades(t *testing.T) {
+	dead := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, DialerRetries: 1, MaxRetries: -1})
+	t.Cleanup(func() { _ = dead.Close() })
+	e := startAPI(t, func(o *stack.Options) { o.Redis = dead })
+	shop := e.tenant("shop")
+	admin := e.user(shop, "admin@shop.test", apiserver.RoleAdmin)
+	id := e.do("POST", "/api/v1/products", "shop", admin, product("Still works", "R-1", "published", nil)).want(201, "").str("id")
+	e.do("PATCH", "/api/v1/products/"+id, "shop", admin, map[string]string{"name": "Changed"}).want(200, "")
+	if r := e.do("GET", "/api/v1/products/"+id, "shop", "", nil).want(200, ""); r.json["name"] != "Changed" {
+		t.Fatalf("read during the outage: %s", r.raw)
+	}
+	e.do("GET", "/api/v1/products?limit=5", "shop", "", nil).want(200, "")
 }

@@ -90,6 +90,7 @@ Swagger UI at /docs, with /healthz, /readyz and /metrics.
 		// quickly rather than wait out go-redis's multi-second defaults.
 		if !strings.Contains(c.redisURL, "dial_timeout") {
 			ro.DialTimeout = time.Second
+			ro.DialerRetries = 1
 		}
 		if !strings.Contains(c.redisURL, "read_timeout") {
 			ro.ReadTimeout = 500 * time.Millisecond
