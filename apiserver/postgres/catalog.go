@@ -246,24 +246,37 @@ func nonNilSlice(s []string) []string {
 	return s
 }
 
-// GetProduct implements apiserver.CatalogService.
+// GetProduct implements apiserver.CatalogService, in one query.
 func (s *CatalogService) GetProduct(ctx context.Context, id string) (*apiserver.Product, error) {
 	if !apiserver.ValidID(id) {
 		return nil, apiserver.Errorf(apiserver.ErrNotFound, "No product with that id.")
 	}
-	var out *apiserver.Product
+	var row dbq.GetProductFullRow
 	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
-		row, err := q.GetProduct(ctx, dbq.GetProductParams{TenantID: tid, ID: id})
-		if err != nil {
-			return err
-		}
-		out, err = loadProduct(ctx, q, tid, row)
+		var err error
+		row, err = q.GetProductFull(ctx, dbq.GetProductFullParams{TenantID: tid, ID: id})
 		return err
 	})
 	if err != nil {
 		return nil, notFound(err, "product")
 	}
-	return out, nil
+	p := &apiserver.Product{ID: row.ID, Name: row.Name, Description: row.Description, Status: apiserver.ProductStatus(row.Status),
+		Images: nonNilSlice(row.Images), Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
+	if err := json.Unmarshal(row.Attributes, &p.Attributes); err != nil {
+		return nil, fmt.Errorf("product %s attributes: %w", id, err)
+	}
+	if err := json.Unmarshal(row.CategoryIds, &p.CategoryIDs); err != nil {
+		return nil, fmt.Errorf("product %s categories: %w", id, err)
+	}
+	if err := json.Unmarshal(row.Variants, &p.Variants); err != nil {
+		return nil, fmt.Errorf("product %s variants: %w", id, err)
+	}
+	for i := range p.Variants {
+		if p.Variants[i].Attributes == nil {
+			p.Variants[i].Attributes = map[string]string{}
+		}
+	}
+	return p, nil
 }
 
 // lockForWrite locks a live product and checks the caller's expected version.

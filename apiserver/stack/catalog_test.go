@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/internal/events"
 )
 
@@ -239,5 +240,26 @@ func TestCachedReadsAreIdentical(t *testing.T) {
 	keys, err := e.redis.Client.Keys(context.Background(), e.redis.Prefix+"shop:catalog:*").Result()
 	if err != nil || len(keys) < 3 {
 		t.Fatalf("cache keys %v, %v: the reads did not go through Redis", keys, err)
+	}
+}
+
+// TestWriteAndReadPathsRenderAlike: the entry a write caches and the one a cache miss
+// loads must be the same bytes, since both are served under the same ETag.
+func TestWriteAndReadPathsRenderAlike(t *testing.T) {
+	e := startAPI(t, nil)
+	shop := e.tenant("shop")
+	admin := e.user(shop, "admin@shop.test", apiserver.RoleAdmin)
+	cat := e.do("POST", "/api/v1/categories", "shop", admin, map[string]string{"slug": "c", "name": "C"}).want(201, "").str("id")
+	body := product("Full", "F-2", "published", map[string]any{"category_ids": []string{cat}, "attributes": map[string]string{"b": "2", "a": "1"}, "images": []string{"https://i.example.com/x.png"}})
+	body["variants"] = []any{
+		map[string]any{"sku": "F-2", "attributes": map[string]string{"size": "L"}, "prices": []any{map[string]any{"currency": "USD", "amount": 5}, map[string]any{"currency": "EUR", "amount": 4}}},
+		map[string]any{"sku": "F-1", "prices": []any{}},
+	}
+	id := e.do("POST", "/api/v1/products", "shop", admin, body).want(201, "").str("id")
+	cached := e.do("GET", "/api/v1/products/"+id, "shop", "", nil).want(200, "") // the entry the write stored
+	e.start(func(o *stack.Options) { o.NoCache = true })
+	loaded := e.do("GET", "/api/v1/products/"+id, "shop", "", nil).want(200, "") // straight from PostgreSQL
+	if string(cached.raw) != string(loaded.raw) || cached.header.Get("ETag") != loaded.header.Get("ETag") {
+		t.Fatalf("write path and read path differ under one ETag:\n%s\n%s", cached.raw, loaded.raw)
 	}
 }

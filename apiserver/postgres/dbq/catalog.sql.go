@@ -174,6 +174,58 @@ func (q *Queries) GetProduct(ctx context.Context, arg GetProductParams) (Product
 	return i, err
 }
 
+const getProductFull = `-- name: GetProductFull :one
+SELECT p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at,
+    coalesce((SELECT jsonb_agg(pc.category_id ORDER BY pc.position) FROM product_categories pc
+              WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id), '[]'::jsonb)::jsonb AS category_ids,
+    coalesce((SELECT jsonb_agg(jsonb_build_object('sku', v.sku, 'attributes', v.attributes, 'prices',
+                  coalesce((SELECT jsonb_agg(jsonb_build_object('currency', pr.currency, 'amount', pr.amount) ORDER BY pr.currency)
+                            FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku), '[]'::jsonb)) ORDER BY v.position)
+              FROM variants v WHERE v.tenant_id = p.tenant_id AND v.product_id = p.id), '[]'::jsonb)::jsonb AS variants
+FROM products p
+WHERE p.tenant_id = $1 AND p.id = $2 AND p.deleted_at IS NULL
+`
+
+type GetProductFullParams struct {
+	TenantID string
+	ID       string
+}
+
+type GetProductFullRow struct {
+	ID          string
+	Name        string
+	Description string
+	Status      string
+	Attributes  []byte
+	Images      []string
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CategoryIds []byte
+	Variants    []byte
+}
+
+// GetProductFull is a product with its categories and variants (with prices) as JSON,
+// in one round trip: the read behind every cache miss.
+func (q *Queries) GetProductFull(ctx context.Context, arg GetProductFullParams) (GetProductFullRow, error) {
+	row := q.db.QueryRow(ctx, getProductFull, arg.TenantID, arg.ID)
+	var i GetProductFullRow
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Description,
+		&i.Status,
+		&i.Attributes,
+		&i.Images,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CategoryIds,
+		&i.Variants,
+	)
+	return i, err
+}
+
 const insertCategory = `-- name: InsertCategory :one
 INSERT INTO categories (tenant_id, parent_id, slug, name)
 VALUES ($1, $2, $3, $4)

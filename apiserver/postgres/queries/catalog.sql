@@ -132,3 +132,16 @@ SELECT id, parent_id, slug, name, version, created_at, updated_at FROM tree ORDE
 -- name: InsertOutbox :exec
 INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
 VALUES (@tenant_id, @aggregate_type, @aggregate_id, @event_type, @payload);
+
+-- GetProductFull is a product with its categories and variants (with prices) as JSON,
+-- in one round trip: the read behind every cache miss.
+-- name: GetProductFull :one
+SELECT p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at,
+    coalesce((SELECT jsonb_agg(pc.category_id ORDER BY pc.position) FROM product_categories pc
+              WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id), '[]'::jsonb)::jsonb AS category_ids,
+    coalesce((SELECT jsonb_agg(jsonb_build_object('sku', v.sku, 'attributes', v.attributes, 'prices',
+                  coalesce((SELECT jsonb_agg(jsonb_build_object('currency', pr.currency, 'amount', pr.amount) ORDER BY pr.currency)
+                            FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku), '[]'::jsonb)) ORDER BY v.position)
+              FROM variants v WHERE v.tenant_id = p.tenant_id AND v.product_id = p.id), '[]'::jsonb)::jsonb AS variants
+FROM products p
+WHERE p.tenant_id = @tenant_id AND p.id = @id AND p.deleted_at IS NULL;
