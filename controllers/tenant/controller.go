@@ -114,7 +114,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	}
 	if t.Spec.PreventDeletion {
 		markDeletionBlocked(t)
-		return ctrl.Result{}, r.writeStatus(ctx, s)
+		return requeueOnConflict(r.writeStatus(ctx, s))
 	}
 	markDeleting(t)
 	if err := r.writeStatus(ctx, s); err != nil {
@@ -136,13 +136,16 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 }
 
 // writeStatus patches the status subresource when it changed, and emits an Event
-// per condition transition.
+// per condition transition. The patch carries the resourceVersion the pass started
+// from: a pass that read a stale cached Tenant (its previous status write not yet
+// seen) gets a conflict and is retried, instead of writing and announcing the same
+// transitions twice.
 func (r *Reconciler) writeStatus(ctx context.Context, s *scope) error {
 	t := s.tenant
 	if equality.Semantic.DeepEqual(s.before.Status, t.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Patch(ctx, t, client.MergeFrom(s.before)); err != nil {
+	if err := r.Client.Status().Patch(ctx, t, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("write status: %w", err))
 	}
 	for _, e := range transitions(s.before.Status.Conditions, t.Status.Conditions) {
@@ -155,6 +158,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope) error {
 // requeueOnConflict turns an optimistic-lock conflict into a quick retry rather than
 // an error: another writer won, the next pass reads the new version.
 func requeueOnConflict(err error) (ctrl.Result, error) {
+	if err == nil {
+		return ctrl.Result{}, nil
+	}
 	if apierrors.IsConflict(err) {
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}

@@ -223,8 +223,12 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) (ctrl.Resu
 		if err := r.Client.Patch(ctx, t, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("record isolation settings in spec: %w", err)
 		}
-		// The patch returns the stored object; keep this pass's status and move the
-		// conditions to the new generation the patch created.
+		// The patch returns the stored object: the status write of this pass starts
+		// from its resourceVersion and stored status, keeps this pass's status, and
+		// moves the conditions to the new generation the patch created.
+		stored := t.Status
+		s.before = t.DeepCopy()
+		s.before.Status = stored
 		t.Status = status
 		for i := range t.Status.Conditions {
 			t.Status.Conditions[i].ObservedGeneration = t.Generation
