@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -178,14 +180,25 @@ func (h *handler) setStatus(c *gin.Context, s apiserver.ProductStatus) {
 func (h *handler) publishProduct(c *gin.Context)   { h.setStatus(c, apiserver.StatusPublished) }
 func (h *handler) unpublishProduct(c *gin.Context) { h.setStatus(c, apiserver.StatusDraft) }
 
+// writeJSONDocument sends v with an ETag computed from its bytes, for reads that are
+// not cached but should still answer If-None-Match.
+func (h *handler) writeJSONDocument(c *gin.Context, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	sum := sha256.Sum256(body)
+	writeDocument(c, &apiserver.Document{ETag: `"c` + hex.EncodeToString(sum[:8]) + `"`, Body: body})
+}
+
 func (h *handler) listCategories(c *gin.Context) {
 	cats, err := h.Catalog.ListCategories(c.Request.Context())
 	if err != nil {
 		h.writeError(c, err)
 		return
 	}
-	c.Header("Cache-Control", "private, no-cache")
-	c.JSON(http.StatusOK, gin.H{"items": cats})
+	h.writeJSONDocument(c, gin.H{"items": cats})
 }
 
 func (h *handler) getCategory(c *gin.Context) {
@@ -194,8 +207,7 @@ func (h *handler) getCategory(c *gin.Context) {
 		h.writeError(c, err)
 		return
 	}
-	c.Header("Cache-Control", "private, no-cache")
-	c.JSON(http.StatusOK, cat)
+	h.writeJSONDocument(c, cat)
 }
 
 func (h *handler) createCategory(c *gin.Context) {

@@ -263,3 +263,20 @@ func TestWriteAndReadPathsRenderAlike(t *testing.T) {
 		t.Fatalf("write path and read path differ under one ETag:\n%s\n%s", cached.raw, loaded.raw)
 	}
 }
+
+func TestCategoryETags(t *testing.T) {
+	e := startAPI(t, nil)
+	shop := e.tenant("shop")
+	admin := e.user(shop, "admin@shop.test", apiserver.RoleAdmin)
+	id := e.do("POST", "/api/v1/categories", "shop", admin, map[string]string{"slug": "a", "name": "A"}).want(201, "").str("id")
+	for _, path := range []string{"/api/v1/categories", "/api/v1/categories/" + id} {
+		t.Run(path, func(t *testing.T) {
+			etag := e.do("GET", path, "shop", "", nil).want(200, "").header.Get("ETag")
+			e.do("GET", path, "shop", "", nil, "If-None-Match", etag).want(304, "")
+			e.do("PATCH", "/api/v1/categories/"+id, "shop", admin, map[string]string{"name": "A " + path}).want(200, "")
+			if r := e.do("GET", path, "shop", "", nil, "If-None-Match", etag).want(200, ""); r.header.Get("ETag") == etag {
+				t.Fatal("ETag did not change with the category")
+			}
+		})
+	}
+}
