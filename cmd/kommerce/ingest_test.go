@@ -144,4 +144,3 @@ func tail(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-

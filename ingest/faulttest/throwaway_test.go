@@ -108,7 +108,7 @@ func (tw *throwaway) output(action string) (string, error) {
 func (tw *throwaway) run(action string) error {
 	out, err := tw.output(action)
 	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", action, tw.service, err, out)
+		return fmt.Errorf("%s %s: %w\n%s", action, tw.service, err, out)
 	}
 	return nil
 }

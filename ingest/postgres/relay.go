@@ -54,6 +54,7 @@ func NewRelay(pool *pgxpool.Pool, pub ingest.Publisher, topics ingest.TopicCreat
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
+	cfg.BatchSize = min(cfg.BatchSize, 100_000)
 	if cfg.Idle <= 0 {
 		cfg.Idle = 50 * time.Millisecond
 	}
@@ -149,7 +150,7 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 	if err := q.PlatformScope(ctx); err != nil {
 		return 0, err
 	}
-	rows, err := q.ClaimOutbox(ctx, int32(r.cfg.BatchSize))
+	rows, err := q.ClaimOutbox(ctx, int32(min(r.cfg.BatchSize, 100_000))) //nolint:gosec // bounded just above
 	if err != nil {
 		return 0, fmt.Errorf("claim outbox rows: %w", err)
 	}

@@ -207,7 +207,7 @@ func NormalizeAttrKey(k string) string {
 		return ""
 	}
 	for _, r := range k {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' && r != '-' {
 			return ""
 		}
 	}

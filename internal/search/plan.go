@@ -31,7 +31,7 @@ func compileText(text string, syn synonymIndex, prefixLast bool) (*TextQuery, er
 	tq := &TextQuery{}
 	last := len(tokens) - 1
 	for i := 0; i < len(tokens); {
-		if e, ok := syn.longestAt(tokens, i); ok && !(prefixLast && i+len(e.member)-1 == last) {
+		if e, ok := syn.longestAt(tokens, i); ok && (!prefixLast || i+len(e.member)-1 != last) {
 			var c Clause
 			for _, m := range e.group {
 				b := synonymBoost

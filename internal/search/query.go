@@ -96,9 +96,7 @@ func ParseQuery(v url.Values) (Query, error) {
 			if q.Attributes == nil {
 				q.Attributes = map[string][]string{}
 			}
-			for _, val := range vals {
-				q.Attributes[key] = append(q.Attributes[key], val)
-			}
+			q.Attributes[key] = append(q.Attributes[key], vals...)
 			continue
 		}
 		if !queryParams[k] {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -42,8 +43,8 @@ func TestParseQueryRejectsBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = ParseQuery(v)
-			e, ok := err.(*Error)
-			if !ok || e.Code != CodeInvalid || e.Field != tt.field || e.Message == "" {
+			var e *Error
+			if !errors.As(err, &e) || e.Code != CodeInvalid || e.Field != tt.field || e.Message == "" {
 				t.Fatalf("ParseQuery(%q) = %v; want invalid_argument on %q", tt.params, err, tt.field)
 			}
 		})

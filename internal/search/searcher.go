@@ -248,7 +248,7 @@ func renderHit(h ResponseHit, currency string, hl *highlighter) Hit {
 func buildFacets(raw map[string][]FacetCount) Facets {
 	f := Facets{Categories: []FacetValue{}, Attributes: map[string][]FacetValue{}}
 	for _, c := range raw["category_ids"] {
-		f.Categories = append(f.Categories, FacetValue{Value: c.Value, Count: c.Count})
+		f.Categories = append(f.Categories, FacetValue(c))
 	}
 	for _, c := range raw["attrs"] {
 		k, v, ok := strings.Cut(c.Value, "=")

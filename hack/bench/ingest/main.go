@@ -73,7 +73,7 @@ func main() {
 	defer pool.Close()
 	tmp, err := os.MkdirTemp("", "bench-ingest-")
 	must(err)
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	e := &env{pool: pool, brokers: strings.Split(os.Getenv("KOMMERCE_KAFKA_BROKERS"), ","), esURL: os.Getenv("KOMMERCE_ELASTICSEARCH_URL"), tmp: tmp, run: fmt.Sprint(time.Now().Unix() % 100000)}
 
 	fmt.Printf("\n| engine | path | products | seconds | docs/s | throughput vs direct |\n|---|---|---|---|---|---|\n")

@@ -175,7 +175,7 @@ func readCurrent(aliasDir string) (int, error) {
 
 func writeCurrent(aliasDir string, gen int) error {
 	tmp := filepath.Join(aliasDir, "CURRENT.tmp")
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("g%06d\n", gen)), 0o640); err != nil {
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("g%06d\n", gen)), 0o600); err != nil {
 		return search.Internal("write bleve alias", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(aliasDir, "CURRENT")); err != nil {

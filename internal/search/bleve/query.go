@@ -35,7 +35,8 @@ func (b *Backend) Search(ctx context.Context, alias string, req search.Request) 
 		}
 		return search.Response{}, search.Internal("bleve search", err)
 	}
-	out := search.Response{Total: int64(res.Total), Took: res.Took, Facets: map[string][]search.FacetCount{}}
+	total := int64(min(res.Total, math.MaxInt64)) //nolint:gosec // clamped to the int64 range
+	out := search.Response{Total: total, Took: res.Took, Facets: map[string][]search.FacetCount{}}
 	for _, h := range res.Hits {
 		raw, _ := h.Fields[stateField].(string)
 		st, err := decodeState(h.ID, []byte(raw))

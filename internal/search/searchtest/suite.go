@@ -636,7 +636,7 @@ func testReindexWhileWriting(t *testing.T, newBackend Factory) {
 				}
 				for _, x := range res {
 					if x.Status != search.Written {
-						errs <- fmt.Errorf("round %d %s: %v %v", r, x.ID, x.Status, x.Err)
+						errs <- fmt.Errorf("round %d %s: %v: %w", r, x.ID, x.Status, x.Err)
 						return
 					}
 				}

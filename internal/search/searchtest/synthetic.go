@@ -28,7 +28,7 @@ var (
 // SyntheticProduct returns product i of a deterministic synthetic catalog (same seed,
 // same catalog), published, with one to three variants priced in USD and EUR.
 func SyntheticProduct(seed uint64, i int, version int64) events.Product {
-	r := rand.New(rand.NewPCG(seed, uint64(i)))
+	r := rand.New(rand.NewPCG(seed, uint64(i))) //nolint:gosec // deterministic test data, not secrets
 	name := fmt.Sprintf("%s %s %s", pick(r, adjectives), pick(r, materials), pick(r, nouns))
 	desc := fmt.Sprintf("A %s %s made for everyday use. %s finish, %s details and a %s feel.",
 		strings.Fields(name)[0], strings.Fields(name)[2], pick(r, colors), pick(r, materials), pick(r, adjectives))
@@ -74,7 +74,7 @@ func SyntheticDocument(seed uint64, tenant string, i int) search.Document {
 // catalog: single words, two and three words, typos, and filtered or sorted queries
 // (as URL query strings for search.ParseQuery).
 func SyntheticQueries(seed uint64, n int) []string {
-	r := rand.New(rand.NewPCG(seed, 99))
+	r := rand.New(rand.NewPCG(seed, 99)) //nolint:gosec // deterministic test data
 	out := make([]string, n)
 	for i := range out {
 		switch i % 8 {
