@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -425,5 +426,54 @@ func TestModelVersionRejections(t *testing.T) {
 			tt.mutate(mv)
 			wantRejected(t, c.Update(ctx, mv), tt.want)
 		})
+	}
+}
+
+// TestDeletionProtectionPolicy installs config/policy and checks the API server itself
+// refuses to delete a protected Tenant, and lets an unprotected one go.
+func TestDeletionProtectionPolicy(t *testing.T) {
+	c := apiServer(t)
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(kubetest.RepoRoot(), "config", "policy", "tenant_deletion_protection.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
+	for {
+		var u map[string]any
+		if err := dec.Decode(&u); err != nil {
+			break
+		}
+		if err := c.Create(ctx, &unstructured.Unstructured{Object: u}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("install policy: %v", err)
+		}
+	}
+	tn := validTenant()
+	tn.Spec.PreventDeletion = true
+	if err := c.Create(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	// The API server compiles a new policy in the background; wait until it answers.
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = c.Delete(ctx, tn, client.DryRunAll)
+		return last != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("a protected tenant could still be deleted: %v", last)
+	}
+	if !apierrors.IsForbidden(last) || !strings.Contains(last.Error(), "has spec.preventDeletion: true; set it to false before deleting it") {
+		t.Fatalf("refusal %v; want Forbidden with the policy's message", last)
+	}
+	t.Logf("refusal: %v", last)
+	if err := c.Delete(ctx, tn); err == nil {
+		t.Fatal("deleted a protected tenant")
+	}
+	tn.Spec.PreventDeletion = false
+	if err := c.Update(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, tn); err != nil {
+		t.Fatalf("an unprotected tenant cannot be deleted: %v", err)
 	}
 }

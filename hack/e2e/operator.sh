@@ -140,6 +140,16 @@ for msg in "spec.owners" "system namespaces" "quota must not be negative"; do
 	grep -q -- "$msg" <<<"$out" || fail "rejection lacks '$msg': $out"
 done
 
+say "a protected tenant cannot be deleted (config/policy)"
+"$kubectl" patch tenant acme --type merge -p '{"spec":{"preventDeletion":true}}' >/dev/null
+refused=
+for _ in $(seq 1 50); do # the API server compiles a new policy in the background
+	if out=$("$kubectl" delete tenant acme --dry-run=server 2>&1); then sleep 0.2; else refused=1; break; fi
+done
+[[ -n $refused && $out == *"has spec.preventDeletion: true; set it to false before deleting it"* ]] ||
+	fail "deleting a protected tenant was not refused: $out"
+"$kubectl" patch tenant acme --type merge -p '{"spec":{"preventDeletion":false}}' >/dev/null
+
 say "deleting the tenant removes its database row"
 "$kubectl" delete tenant acme --timeout=60s >/dev/null || fail "delete tenant"
 left=$(psql -qtA "$db_url" -c "BEGIN; SELECT set_config('kommerce.platform','on',true); SELECT count(*) FROM tenants WHERE slug='acme'; COMMIT;" | tail -1)
