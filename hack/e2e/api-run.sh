@@ -5,20 +5,28 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 eval "$(hack/services.sh env postgres redis)"
+# A Redis database of its own, emptied of this tenant's keys before and after, so a
+# `make run` demo on the same Redis (same tenant prefix, other database) never mixes in.
+redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/2
+redis_port=${redis_url##*:}
+redis_port=${redis_port%%/*}
+flush_tenant() { redis-cli -p "$redis_port" -n 2 --scan --pattern 'kommerce:demo:*' | xargs -r redis-cli -p "$redis_port" -n 2 del >/dev/null; }
 db=kommerce_e2e_run_$$
 admin_url=$KOMMERCE_TEST_DATABASE_URL
 db_url=${admin_url/\/kommerce\?/\/$db?}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 out=$(mktemp)
 psql -q "$admin_url" -c "CREATE DATABASE $db"
+flush_tenant
 cleanup() {
 	[[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	flush_tenant || true
 	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
 	rm -f "$out"
 }
 trap cleanup EXIT
 go build -o bin/kommerce ./cmd/kommerce
-KOMMERCE_DATABASE_URL=$db_url KOMMERCE_HTTP_ADDR=127.0.0.1:$port DEMO_PRODUCTS=${DEMO_PRODUCTS:-200} hack/run.sh >"$out" 2>&1 &
+KOMMERCE_DATABASE_URL=$db_url KOMMERCE_REDIS_URL=$redis_url KOMMERCE_HTTP_ADDR=127.0.0.1:$port DEMO_PRODUCTS=${DEMO_PRODUCTS:-200} hack/run.sh >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
 	curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break

@@ -14,14 +14,22 @@ if [[ ! -x $venv/bin/schemathesis ]]; then
 	"$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 eval "$(hack/services.sh env postgres redis)"
+# A Redis database of its own, emptied of this tenant's keys before and after, so a
+# `make run` demo on the same Redis (same tenant prefix, other database) never mixes in.
+redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/2
+redis_port=${redis_url##*:}
+redis_port=${redis_port%%/*}
+flush_tenant() { redis-cli -p "$redis_port" -n 2 --scan --pattern 'kommerce:fuzz:*' | xargs -r redis-cli -p "$redis_port" -n 2 del >/dev/null; }
 db=kommerce_e2e_st_$$
 admin_url=$KOMMERCE_TEST_DATABASE_URL
 db_url=${admin_url/\/kommerce\?/\/$db?}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp)
 psql -q "$admin_url" -c "CREATE DATABASE $db"
+flush_tenant
 cleanup() {
 	[[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	flush_tenant || true
 	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
 	rm -f "$log"
 }
@@ -32,7 +40,7 @@ bin/kommerce migrate up --log-level warn
 bin/kommerce admin create-tenant fuzz >/dev/null
 printf 'fuzz-admin-password\n' | bin/kommerce admin create-user --tenant fuzz --email admin@fuzz.test --role admin --password-stdin >/dev/null
 bin/kommerce admin seed-demo --tenant fuzz --products 20 --log-level warn >/dev/null
-KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$KOMMERCE_TEST_REDIS_URL KOMMERCE_USER_RATE=100000 KOMMERCE_USER_BURST=100000 \
+KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_USER_RATE=100000 KOMMERCE_USER_BURST=100000 \
 	KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=100000 KOMMERCE_ACCESS_TOKEN_TTL=1h bin/kommerce api >"$log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$port

@@ -97,6 +97,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	defer func() { // leave nothing behind in the shared Redis
+		iter := rdb.Scan(ctx, 0, tenant.RedisPrefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	}()
 	tctx := apiserver.NewContextWithTenant(ctx, tenant)
 	if _, err := demo.Seed(tctx, cached.Catalog, *nProducts); err != nil {
 		return err
