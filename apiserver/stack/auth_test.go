@@ -129,3 +129,26 @@ func TestBadTokensAreRefused(t *testing.T) {
 		t.Fatalf("%d products were written with bad tokens", n)
 	}
 }
+
+// TestConcurrentRefreshIsReuse: two refreshes racing with one token cannot both win;
+// the loser is treated as reuse and the family, including the winner's new token, is
+// revoked (the safe reading of a token presented twice).
+func TestConcurrentRefreshIsReuse(t *testing.T) {
+	e := startAPI(t, nil)
+	e.tenant("shop")
+	e.do("POST", "/api/v1/auth/register", "shop", "", map[string]string{"email": "jane@example.com", "password": "correct horse battery"}).want(201, "")
+	login := e.do("POST", "/api/v1/auth/login", "shop", "", map[string]string{"email": "jane@example.com", "password": "correct horse battery"}).want(200, "")
+	rt := login.str("refresh_token")
+	results := make(chan *resp, 2)
+	for range 2 {
+		go func() { results <- e.do("POST", "/api/v1/auth/refresh", "shop", "", map[string]string{"refresh_token": rt}) }()
+	}
+	a, b := <-results, <-results
+	if a.status == 401 {
+		a, b = b, a
+	}
+	if a.status != 200 || b.status != 401 || b.code() != apiserver.ErrRefreshTokenReused {
+		t.Fatalf("racing refreshes: %d %s / %d %s", a.status, a.raw, b.status, b.raw)
+	}
+	e.do("POST", "/api/v1/auth/refresh", "shop", "", map[string]string{"refresh_token": a.str("refresh_token")}).want(401, apiserver.ErrInvalidToken)
+}
