@@ -40,6 +40,9 @@ type Config struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed when taking
 	// the client address for anonymous rate limits; none by default.
 	TrustedProxies []string
+
+	CommerceConfig  // routes_commerce.go
+	DiscoveryConfig // routes_discovery.go
 }
 
 type handler struct {

@@ -37,4 +37,7 @@ func (h *handler) routes(e *gin.Engine) {
 	v1.POST("/categories", h.createCategory)
 	v1.GET("/categories/:id", h.getCategory)
 	v1.PATCH("/categories/:id", h.updateCategory)
+
+	h.commerceRoutes(v1)  // routes_commerce.go: stock, carts, checkout, orders, payments
+	h.discoveryRoutes(v1) // routes_discovery.go: search, suggestions, events, recommendations
 }

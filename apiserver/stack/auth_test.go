@@ -141,7 +141,9 @@ func TestConcurrentRefreshIsReuse(t *testing.T) {
 	rt := login.str("refresh_token")
 	results := make(chan *resp, 2)
 	for range 2 {
-		go func() { results <- e.do("POST", "/api/v1/auth/refresh", "shop", "", map[string]string{"refresh_token": rt}) }()
+		go func() {
+			results <- e.do("POST", "/api/v1/auth/refresh", "shop", "", map[string]string{"refresh_token": rt})
+		}()
 	}
 	a, b := <-results, <-results
 	if a.status == 401 {

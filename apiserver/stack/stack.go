@@ -44,6 +44,9 @@ type Options struct {
 	NoCache        bool          // read every product from PostgreSQL (benchmarks)
 	TrustedProxies []string
 	Password       password.Params
+
+	Commerce  CommerceOptions  // commerce.go: inventory, carts, orders, payments
+	Discovery DiscoveryOptions // discovery.go: search, behaviour events, recommendations
 }
 
 // Stack is the assembled API.
@@ -105,19 +108,21 @@ func New(o Options) (*Stack, error) {
 	users := &postgres.UserService{DB: db, Params: o.Password}
 	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger}
 	h, err := httpapi.New(httpapi.Config{
-		Tenants:        &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
-		Users:          users,
-		Auth:           &postgres.AuthService{DB: db, Signer: tokens, RefreshTTL: o.RefreshTTL},
-		Tokens:         tokens,
-		Catalog:        catalog,
-		Reader:         catalog,
-		Limiter:        limiter,
-		Logger:         o.Logger,
-		MaxBodyBytes:   o.MaxBodyBytes,
-		UserLimit:      o.UserLimit,
-		TenantLimit:    o.TenantLimit,
-		Tenant:         o.Tenant,
-		TrustedProxies: o.TrustedProxies,
+		Tenants:         &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
+		Users:           users,
+		Auth:            &postgres.AuthService{DB: db, Signer: tokens, RefreshTTL: o.RefreshTTL},
+		Tokens:          tokens,
+		Catalog:         catalog,
+		Reader:          catalog,
+		Limiter:         limiter,
+		Logger:          o.Logger,
+		MaxBodyBytes:    o.MaxBodyBytes,
+		UserLimit:       o.UserLimit,
+		TenantLimit:     o.TenantLimit,
+		Tenant:          o.Tenant,
+		TrustedProxies:  o.TrustedProxies,
+		CommerceConfig:  commerce(o, db),
+		DiscoveryConfig: discovery(o, db),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
