@@ -28,6 +28,16 @@ const (
 	ErrRateLimited          = "rate_limited"           // a per-user or per-tenant limit was hit
 	ErrInternal             = "internal"               // a bug or an outage; details only in logs
 	ErrUnavailable          = "unavailable"            // a dependency is down; retry later
+
+	// Commerce: stock, carts, checkout, orders.
+	ErrInsufficientStock    = "insufficient_stock"     // more units than are available
+	ErrUnknownSKU           = "unknown_sku"            // no published product of this tenant sells the SKU
+	ErrPriceUnavailable     = "price_unavailable"      // the SKU has no price in the cart's currency
+	ErrCartEmpty            = "cart_empty"             // checkout of a cart without lines
+	ErrCartClosed           = "cart_closed"            // the cart was already checked out or merged
+	ErrIdempotencyKeyReused = "idempotency_key_reused" // the key came with a different request before
+	ErrInvalidTransition    = "invalid_transition"     // the order state machine forbids the step
+	ErrFraudBlocked         = "fraud_blocked"          // the storefront's fraud policy refused the order
 )
 
 // Error is an error a client may see: a stable code, a sentence for people and, for

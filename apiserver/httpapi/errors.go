@@ -30,6 +30,15 @@ var statusOf = map[string]int{
 	apiserver.ErrRateLimited:          http.StatusTooManyRequests,
 	apiserver.ErrInternal:             http.StatusInternalServerError,
 	apiserver.ErrUnavailable:          http.StatusServiceUnavailable,
+
+	apiserver.ErrInsufficientStock:    http.StatusConflict,
+	apiserver.ErrUnknownSKU:           http.StatusUnprocessableEntity,
+	apiserver.ErrPriceUnavailable:     http.StatusUnprocessableEntity,
+	apiserver.ErrCartEmpty:            http.StatusUnprocessableEntity,
+	apiserver.ErrCartClosed:           http.StatusConflict,
+	apiserver.ErrIdempotencyKeyReused: http.StatusUnprocessableEntity,
+	apiserver.ErrInvalidTransition:    http.StatusConflict,
+	apiserver.ErrFraudBlocked:         http.StatusForbidden,
 }
 
 // StatusOf returns the HTTP status of an error code (500 for unknown codes).
