@@ -1,14 +1,54 @@
 package stack
 
 import (
+	"time"
+
+	disc "github.com/kommerce/kommerce/apiserver/discovery"
 	"github.com/kommerce/kommerce/apiserver/httpapi"
 	"github.com/kommerce/kommerce/apiserver/postgres"
+	"github.com/kommerce/kommerce/inference/recs"
+	"github.com/kommerce/kommerce/internal/search"
 )
 
-// DiscoveryOptions configures search, behaviour events and recommendations.
-type DiscoveryOptions struct{}
+// DiscoveryOptions configures search, behaviour events and recommendations. The
+// caller owns (and closes) the engine and the Kafka producers.
+type DiscoveryOptions struct {
+	// Search is the engine the ingest indexer fills (elasticsearch.New or
+	// bleve.Open); nil answers the search routes with 503 unavailable.
+	Search search.Backend
+	// Settings are the storefronts' search settings; nil uses the defaults.
+	Settings disc.SettingsSource
+	// Kafka publishes behaviour events and recommendation exposures; nil answers
+	// POST /api/v1/events with 503 and logs no exposures.
+	Kafka *disc.Kafka
+	// InferenceURL is the model server; empty serves popularity only.
+	InferenceURL string
+	// RecsModel is the recommendation model's name on the server (default "recs");
+	// RecsControlPercent of shoppers get popularity as the control arm.
+	RecsModel          string
+	RecsControlPercent int
+	// RecsRanking is a popularity ranking served ahead of the catalog's (e.g. the
+	// ranking file of `kommerce train recommendations`).
+	RecsRanking recs.Popularity
+	// RecsTimeout bounds one model call (default 150ms).
+	RecsTimeout time.Duration
+}
 
 // discovery builds the services behind the discovery routes.
 func discovery(o Options, db *postgres.DB) httpapi.DiscoveryConfig {
-	return httpapi.DiscoveryConfig{}
+	d := o.Discovery
+	store := &postgres.DiscoveryStore{DB: db}
+	sfs := &disc.Storefronts{Store: store, Log: o.Logger}
+	s := &disc.Search{Storefronts: sfs, Settings: d.Settings}
+	if d.Search != nil {
+		s.Searcher = search.NewSearcher(d.Search)
+	}
+	b := &disc.Behaviour{Log: o.Logger}
+	r := &disc.Recommendations{Store: store, Storefronts: sfs, InferenceURL: d.InferenceURL, Model: d.RecsModel,
+		ControlPercent: d.RecsControlPercent, Ranking: d.RecsRanking, Timeout: d.RecsTimeout, Log: o.Logger}
+	if d.Kafka != nil {
+		b.Publisher = d.Kafka
+		r.Exposures = d.Kafka
+	}
+	return httpapi.DiscoveryConfig{Search: s, Behaviour: b, Recommendations: r}
 }

@@ -46,7 +46,8 @@ func positive(v string) error {
 func runAPI(ctx context.Context, e *env) error {
 	set := config.NewSet("api", `Serve the commerce REST API under /api/v1, its OpenAPI document at /openapi.yaml and
 Swagger UI at /docs, with /healthz, /readyz and /metrics.
-/readyz answers 200 only while PostgreSQL (and Redis, when configured) answer.`, e.getenv)
+/readyz answers 200 only while PostgreSQL, the search engine (and Redis and Kafka, when
+configured) answer.`, e.getenv)
 	var c apiConfig
 	c.register(set, ":8080")
 	databaseURLFlag(set, &c.databaseURL)
@@ -65,6 +66,8 @@ Swagger UI at /docs, with /healthz, /readyz and /metrics.
 	set.Int(&c.tenantBurst, "tenant-burst", "KOMMERCE_TENANT_BURST", 2000, "burst allowed per tenant", config.Check(positive))
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", 10*time.Minute, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
+	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
+	dc.register(set, "comma-separated Kafka brokers for behaviour events and recommendation exposures; unset means POST /api/v1/events answers 503")
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
@@ -117,6 +120,18 @@ Swagger UI at /docs, with /healthz, /readyz and /metrics.
 			so.TrustedProxies = append(so.TrustedProxies, strings.TrimSpace(p))
 		}
 	}
+	parts := discoveryParts{brokers: splitBrokers(dc.brokers)}
+	if parts.backend, err = dc.search.open(); err != nil {
+		return err
+	}
+	defer parts.backend.Close()
+	disc, checks, closeDisc, err := dc.options(ctx, log, parts, nil)
+	if err != nil {
+		return err
+	}
+	defer closeDisc()
+	so.Discovery = disc
+	opts.Checks = append(opts.Checks, checks...)
 	st, err := stack.New(so)
 	if err != nil {
 		return err
