@@ -88,9 +88,3 @@ func exitCode(err error, stderr io.Writer) int {
 		return 1
 	}
 }
-
-// notBuilt is returned by a subcommand whose feature has not been built yet: it says
-// so and exits 2 instead of pretending to work.
-func notBuilt(name, what string) error {
-	return config.Usagef("%s is not built yet: %s", name, what)
-}

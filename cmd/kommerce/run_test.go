@@ -90,12 +90,3 @@ func TestMigrateUnreachableDatabaseFailsFast(t *testing.T) {
 		t.Fatalf("exit %d stderr %q; want 1 naming the connection failure", code, stderr)
 	}
 }
-
-func TestNotBuiltSubcommandsExit2(t *testing.T) {
-	for _, name := range []string{"dev"} {
-		code, _, stderr := invoke(t, nil, name)
-		if code != 2 || !strings.Contains(stderr, "not built yet") {
-			t.Errorf("%s: exit %d stderr %q; want 2 and a clear message", name, code, stderr)
-		}
-	}
-}
