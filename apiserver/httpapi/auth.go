@@ -46,6 +46,7 @@ func (h *handler) login(c *gin.Context) {
 		h.writeError(c, err)
 		return
 	}
+	h.mergeCartOnLogin(c, pair) // carts.go
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, pair)
 }

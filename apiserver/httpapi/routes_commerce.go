@@ -1,10 +1,42 @@
 package httpapi
 
-import "github.com/gin-gonic/gin"
+import (
+	"github.com/gin-gonic/gin"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
 
 // CommerceConfig holds the services behind the stock, cart, checkout, order and
-// payment routes.
-type CommerceConfig struct{}
+// payment routes. A nil service answers its routes with 503 unavailable.
+type CommerceConfig struct {
+	Inventory apiserver.InventoryService
+	Carts     apiserver.CartService
+	Orders    apiserver.OrderService
+	Settings  apiserver.SettingsService
+}
 
-// commerceRoutes registers stock, cart, checkout, order and payment routes.
-func (h *handler) commerceRoutes(v1 *gin.RouterGroup) {}
+// commerceRoutes registers stock, cart, checkout, order and checkout-settings routes
+// (handlers in stock.go, carts.go, orders.go). Their services learn the request's
+// storefront from its Host.
+func (h *handler) commerceRoutes(v1 *gin.RouterGroup) {
+	g := v1.Group("", h.withHost, h.commerceAvailable)
+
+	g.GET("/stock/:sku", h.getStock)
+	g.PUT("/stock/:sku", h.setStock)
+	g.GET("/stock/:sku/adjustments", h.listStockAdjustments)
+	g.POST("/stock/:sku/adjustments", h.adjustStock)
+
+	g.POST("/carts", h.createCart)
+	g.GET("/carts/:id", h.getCart)
+	g.POST("/carts/:id/items", h.addCartItem)
+	g.PATCH("/carts/:id/items/:line_id", h.setCartItem)
+	g.DELETE("/carts/:id/items/:line_id", h.removeCartItem)
+	g.POST("/carts/:id/checkout", h.checkout)
+
+	g.GET("/orders", h.listOrders)
+	g.GET("/orders/:id", h.getOrder)
+	g.POST("/orders/:id/transitions", h.transitionOrder)
+
+	g.GET("/storefronts/:storefront/checkout-settings", h.getCheckoutSettings)
+	g.PUT("/storefronts/:storefront/checkout-settings", h.putCheckoutSettings)
+}

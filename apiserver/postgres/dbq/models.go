@@ -8,6 +8,27 @@ import (
 	"time"
 )
 
+type Cart struct {
+	TenantID   string
+	ID         string
+	Storefront string
+	Currency   string
+	CustomerID *string
+	TokenHash  []byte
+	Status     string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+type CartLine struct {
+	TenantID  string
+	CartID    string
+	ID        string
+	Sku       string
+	Quantity  int32
+	CreatedAt time.Time
+}
+
 type Category struct {
 	TenantID  string
 	ID        string
@@ -17,6 +38,67 @@ type Category struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type IdempotencyKey struct {
+	TenantID    string
+	Scope       string
+	Key         string
+	RequestHash []byte
+	ErrorCode   *string
+	Response    []byte
+	OrderID     *string
+	CreatedAt   time.Time
+}
+
+type Order struct {
+	TenantID             string
+	ID                   string
+	Storefront           string
+	CartID               string
+	CustomerID           *string
+	Email                string
+	Status               string
+	Currency             string
+	Subtotal             int64
+	Shipping             int64
+	Tax                  int64
+	Total                int64
+	ShippingAddress      []byte
+	BillingAddress       []byte
+	ClientIpHash         []byte
+	FraudScore           *float64
+	FraudAction          *string
+	FraudModel           *string
+	Review               bool
+	ReservationExpiresAt *time.Time
+	Version              int64
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+type OrderLine struct {
+	TenantID  string
+	OrderID   string
+	Position  int32
+	Kind      string
+	Sku       *string
+	ProductID *string
+	Name      string
+	Quantity  int32
+	UnitPrice int64
+	Amount    int64
+}
+
+type OrderTransition struct {
+	TenantID   string
+	OrderID    string
+	Seq        int32
+	FromStatus *string
+	ToStatus   string
+	Actor      string
+	Reason     string
+	CreatedAt  time.Time
 }
 
 type Outbox struct {
@@ -71,6 +153,15 @@ type RefreshToken struct {
 	RevokedAt *time.Time
 }
 
+type Reservation struct {
+	TenantID  string
+	OrderID   string
+	Sku       string
+	Quantity  int64
+	ExpiresAt *time.Time
+	CreatedAt time.Time
+}
+
 type SigningKey struct {
 	TenantID   string
 	Kid        string
@@ -80,12 +171,56 @@ type SigningKey struct {
 	RetiredAt  *time.Time
 }
 
+type Stock struct {
+	TenantID  string
+	Sku       string
+	OnHand    int64
+	Reserved  int64
+	Version   int64
+	UpdatedAt time.Time
+}
+
+type StockAdjustment struct {
+	TenantID    string
+	ID          int64
+	Sku         string
+	Warehouse   string
+	Delta       int64
+	OnHandAfter int64
+	Reason      string
+	Actor       string
+	OrderID     *string
+	CreatedAt   time.Time
+}
+
+type StockLocation struct {
+	TenantID  string
+	Sku       string
+	Warehouse string
+	OnHand    int64
+	UpdatedAt time.Time
+}
+
 type StorefrontHost struct {
 	TenantID    string
 	Hostname    string
 	Storefront  string
 	CorsOrigins []string
 	CreatedAt   time.Time
+}
+
+type StorefrontSetting struct {
+	TenantID              string
+	Storefront            string
+	Currency              string
+	ReservationTtlSeconds int32
+	TaxRateBps            int32
+	TaxLabel              string
+	ShippingAmount        int64
+	FreeShippingOver      *int64
+	FraudAction           *string
+	FraudThreshold        *float64
+	UpdatedAt             time.Time
 }
 
 type Tenant struct {

@@ -1,0 +1,157 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"strings"
+	"time"
+)
+
+// CheckoutSettings are the commerce rules of one storefront: its currency, how long
+// a checkout holds stock, flat tax and shipping, and the fraud policy. A storefront
+// without stored settings uses the API's defaults (Stored false).
+type CheckoutSettings struct {
+	Storefront            string       `json:"storefront"`
+	Currency              string       `json:"currency"`
+	ReservationTTLSeconds int          `json:"reservation_ttl_seconds"`
+	TaxRateBPS            int          `json:"tax_rate_bps"`
+	TaxLabel              string       `json:"tax_label"`
+	ShippingAmount        int64        `json:"shipping_amount"`
+	FreeShippingOver      *int64       `json:"free_shipping_over"`
+	Fraud                 *FraudPolicy `json:"fraud"`
+	Stored                bool         `json:"stored"`
+}
+
+// FraudPolicy says what checkout does with an order whose fraud score reaches
+// Threshold: "log" records the score, "review" marks the order for a person,
+// "block" refuses it. It applies only when the API has a fraud model configured.
+type FraudPolicy struct {
+	Action    string  `json:"action"`
+	Threshold float64 `json:"threshold"`
+}
+
+// Fraud actions of a FraudPolicy, and the decision for an order below the threshold.
+const (
+	FraudLog    = "log"
+	FraudReview = "review"
+	FraudBlock  = "block"
+	FraudAllow  = "allow"
+)
+
+// CheckoutSettingsInput is the body of PUT /storefronts/{storefront}/checkout-settings.
+type CheckoutSettingsInput struct {
+	Currency              string       `json:"currency"`
+	ReservationTTLSeconds int          `json:"reservation_ttl_seconds"`
+	TaxRateBPS            int          `json:"tax_rate_bps"`
+	TaxLabel              string       `json:"tax_label"`
+	ShippingAmount        int64        `json:"shipping_amount"`
+	FreeShippingOver      *int64       `json:"free_shipping_over"`
+	Fraud                 *FraudPolicy `json:"fraud"`
+}
+
+// Validate checks the settings and fills the default tax label.
+func (in *CheckoutSettingsInput) Validate() error {
+	if !currencyRE.MatchString(in.Currency) {
+		return FieldErrorf("currency", "Currencies are ISO 4217 codes such as EUR.")
+	}
+	if in.ReservationTTLSeconds < 1 || in.ReservationTTLSeconds > 86400 {
+		return FieldErrorf("reservation_ttl_seconds", "Reservations last from 1 second to 24 hours (86400).")
+	}
+	if in.TaxRateBPS < 0 || in.TaxRateBPS > 10000 {
+		return FieldErrorf("tax_rate_bps", "Tax rates are basis points from 0 to 10000 (100%%).")
+	}
+	if strings.TrimSpace(in.TaxLabel) == "" {
+		in.TaxLabel = "Tax"
+	}
+	if err := ValidText("tax_label", in.TaxLabel, 100); err != nil {
+		return err
+	}
+	if in.ShippingAmount < 0 || in.ShippingAmount > MaxAmount {
+		return FieldErrorf("shipping_amount", "Amounts are whole minor units from 0 to %d.", int64(MaxAmount))
+	}
+	if f := in.FreeShippingOver; f != nil && (*f < 0 || *f > MaxAmount) {
+		return FieldErrorf("free_shipping_over", "Amounts are whole minor units from 0 to %d.", int64(MaxAmount))
+	}
+	if p := in.Fraud; p != nil {
+		switch p.Action {
+		case FraudLog, FraudReview, FraudBlock:
+		default:
+			return FieldErrorf("fraud.action", "Fraud actions are log, review or block.")
+		}
+		if !(p.Threshold > 0 && p.Threshold < 1) {
+			return FieldErrorf("fraud.threshold", "Fraud thresholds are between 0 and 1 (exclusive).")
+		}
+	}
+	return nil
+}
+
+// CheckoutDefaults are the settings of storefronts that have none stored.
+type CheckoutDefaults struct {
+	Currency       string        // default EUR
+	ReservationTTL time.Duration // default 15m
+}
+
+// Settings returns the defaults as the settings of storefront.
+func (d CheckoutDefaults) Settings(storefront string) CheckoutSettings {
+	if d.Currency == "" {
+		d.Currency = "EUR"
+	}
+	if d.ReservationTTL <= 0 {
+		d.ReservationTTL = 15 * time.Minute
+	}
+	return CheckoutSettings{Storefront: storefront, Currency: d.Currency,
+		ReservationTTLSeconds: int(max(d.ReservationTTL.Round(time.Second), time.Second) / time.Second), TaxLabel: "Tax"}
+}
+
+// ReservationTTL is how long a checkout holds stock.
+func (s CheckoutSettings) ReservationTTL() time.Duration {
+	return time.Duration(s.ReservationTTLSeconds) * time.Second
+}
+
+// Charges computes shipping and tax for an items subtotal with the flat rules: the
+// shipping fee unless the subtotal reaches FreeShippingOver (or there is nothing to
+// ship), and tax at TaxRateBPS of items plus shipping, rounded half up to a minor unit.
+func (s CheckoutSettings) Charges(subtotal int64) (shipping, tax int64) {
+	if subtotal > 0 && (s.FreeShippingOver == nil || subtotal < *s.FreeShippingOver) {
+		shipping = s.ShippingAmount
+	}
+	base := uint64(subtotal + shipping)
+	hi, lo := bits.Mul64(base, uint64(s.TaxRateBPS))
+	lo, carry := bits.Add64(lo, 5000, 0)
+	hi += carry
+	q, _ := bits.Div64(hi, lo, 10000) // hi < 10000: base < 2^63 and the rate <= 10000
+	return shipping, int64(q)
+}
+
+// TaxName is the name of the tax line, e.g. "VAT (20%)".
+func (s CheckoutSettings) TaxName() string {
+	pct := fmt.Sprintf("%d.%02d", s.TaxRateBPS/100, s.TaxRateBPS%100)
+	pct = strings.TrimSuffix(strings.TrimSuffix(pct, "0"), "0")
+	pct = strings.TrimSuffix(pct, ".")
+	return fmt.Sprintf("%s (%s%%)", s.TaxLabel, pct)
+}
+
+// SettingsService stores the checkout settings of the tenant in ctx.
+type SettingsService interface {
+	// CheckoutSettings returns a storefront's settings (the defaults when none are
+	// stored). Errors: ErrInvalid (storefront name).
+	CheckoutSettings(ctx context.Context, storefront string) (*CheckoutSettings, error)
+	// PutCheckoutSettings replaces a storefront's settings. Errors: ErrInvalid.
+	PutCheckoutSettings(ctx context.Context, storefront string, in CheckoutSettingsInput) (*CheckoutSettings, error)
+}
+
+type hostKey struct{}
+
+// NewContextWithHost returns ctx carrying the Host a request was sent to; commerce
+// services use it to find the request's storefront (its hostname mapping, else
+// "default") and with it the checkout settings.
+func NewContextWithHost(ctx context.Context, host string) context.Context {
+	return context.WithValue(ctx, hostKey{}, strings.ToLower(host))
+}
+
+// HostFromContext returns the request's Host, lower case, or "".
+func HostFromContext(ctx context.Context) string {
+	h, _ := ctx.Value(hostKey{}).(string)
+	return h
+}
