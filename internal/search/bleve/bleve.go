@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	bv "github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
@@ -26,6 +27,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
 	bindex "github.com/blevesearch/bleve_index_api"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kommerce/kommerce/internal/search"
 )
@@ -106,7 +108,13 @@ func (b *Backend) open(alias string, create bool) (*index, error) {
 	gen, err := readCurrent(ad)
 	switch {
 	case err == nil:
-		bidx, err := bv.Open(genDir(ad, gen))
+		// Bleve's files are locked by the process that opened them: without a timeout a
+		// second process (kommerce api beside kommerce ingest on one data directory)
+		// would block here for ever, holding b.mu.
+		bidx, err := bv.OpenUsing(genDir(ad, gen), map[string]any{"bolt_timeout": openTimeout.String()})
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, search.Unavailable("bleve index "+alias+" is in use by another process (Bleve serves one process; run api and ingest apart on Elasticsearch)", err)
+		}
 		if err != nil {
 			return nil, search.Internal("open bleve index "+alias, err)
 		}
@@ -141,6 +149,9 @@ func (b *Backend) open(alias string, create bool) (*index, error) {
 	b.indexes[alias] = ix
 	return ix, nil
 }
+
+// openTimeout bounds waiting for another process's lock on an index.
+const openTimeout = 2 * time.Second
 
 // mappingVersion is recorded in every index; bump it with any mapping change, and
 // indexes of older releases are rebuilt when opened.
