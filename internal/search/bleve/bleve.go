@@ -27,7 +27,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
 	bindex "github.com/blevesearch/bleve_index_api"
-	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/kommerce/kommerce/internal/search"
 )
@@ -112,7 +112,7 @@ func (b *Backend) open(alias string, create bool) (*index, error) {
 		// second process (kommerce api beside kommerce ingest on one data directory)
 		// would block here for ever, holding b.mu.
 		bidx, err := bv.OpenUsing(genDir(ad, gen), map[string]any{"bolt_timeout": openTimeout.String()})
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, search.Unavailable("bleve index "+alias+" is in use by another process (Bleve serves one process; run api and ingest apart on Elasticsearch)", err)
 		}
 		if err != nil {
