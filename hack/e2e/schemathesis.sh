@@ -13,7 +13,7 @@ if [[ ! -x $venv/bin/schemathesis ]]; then
 	python3 -m venv "$venv"
 	"$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-eval "$(hack/services.sh env postgres redis)"
+eval "$(hack/services.sh env postgres redis kafka)"
 # A Redis database of its own, emptied of this tenant's keys before and after, so a
 # `make run` demo on the same Redis (same tenant prefix, other database) never mixes in.
 redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/2
@@ -25,13 +25,15 @@ admin_url=$KOMMERCE_TEST_DATABASE_URL
 db_url=${admin_url/\/kommerce\?/\/$db?}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp)
+data=$(mktemp -d) # Bleve search index of this run
 psql -q "$admin_url" -c "CREATE DATABASE $db"
 flush_tenant
 cleanup() {
 	[[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	flush_tenant || true
 	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-	rm -f "$log"
+	hack/kafka.sh topics --delete --topic 'kommerce[.]fuzz[.].*' >/dev/null 2>&1 || true # behaviour events and exposures
+	rm -rf "$log" "$data"
 }
 trap cleanup EXIT
 go build -o bin/kommerce ./cmd/kommerce
@@ -40,7 +42,7 @@ bin/kommerce migrate up --log-level warn
 bin/kommerce admin create-tenant fuzz >/dev/null
 printf 'fuzz-admin-password\n' | bin/kommerce admin create-user --tenant fuzz --email admin@fuzz.test --role admin --password-stdin >/dev/null
 bin/kommerce admin seed-demo --tenant fuzz --products 20 --log-level warn >/dev/null
-KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_USER_RATE=100000 KOMMERCE_USER_BURST=100000 \
+KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_DATA_DIR=$data KOMMERCE_KAFKA_BROKERS=$KOMMERCE_TEST_KAFKA_BROKERS KOMMERCE_USER_RATE=100000 KOMMERCE_USER_BURST=100000 \
 	KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=100000 KOMMERCE_ACCESS_TOKEN_TTL=1h bin/kommerce api >"$log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$port
