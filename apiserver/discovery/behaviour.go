@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
@@ -23,7 +22,6 @@ type Behaviour struct {
 	// Timeout bounds waiting for the broker (default 5s): a shopper's app should
 	// not hang on an analytics call.
 	Timeout time.Duration
-	Log     *slog.Logger
 	Now     func() time.Time
 }
 

@@ -43,7 +43,7 @@ func discovery(o Options, db *postgres.DB) httpapi.DiscoveryConfig {
 	if d.Search != nil {
 		s.Searcher = search.NewSearcher(d.Search)
 	}
-	b := &disc.Behaviour{Log: o.Logger}
+	b := &disc.Behaviour{}
 	r := &disc.Recommendations{Store: store, Storefronts: sfs, InferenceURL: d.InferenceURL, Model: d.RecsModel,
 		ControlPercent: d.RecsControlPercent, Ranking: d.RecsRanking, Timeout: d.RecsTimeout, Log: o.Logger}
 	if d.Kafka != nil {
