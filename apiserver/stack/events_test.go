@@ -22,13 +22,15 @@ func TestBehaviourEvents(t *testing.T) {
 	shopper := e.user(acme, "shopper@acme.test", apiserver.RoleCustomer)
 	otherToken := e.user(other, "shopper@other.test", apiserver.RoleCustomer)
 	pid := "3f0c5f3e-7d1a-4b8e-9a55-0a1b2c3d4e5f"
+	earlier := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
 
 	// Good events: one anonymous, a batch of three signed in.
 	e.do("POST", "/api/v1/events", "acme", "", map[string]any{"type": "view", "session_id": "s-1", "product_id": pid}).want(202, "")
 	r := e.do("POST", "/api/v1/events", "acme", shopper, map[string]any{"events": []any{
 		map[string]any{"type": "click", "session_id": "s-2", "product_id": pid, "context": map[string]string{"source": "recommendations"}},
 		map[string]any{"type": "add_to_cart", "session_id": "s-2", "sku": "SKU-1", "quantity": 2, "value": 3998, "currency": "eur"},
-		map[string]any{"type": "search", "session_id": "s-2", "query": "merino"},
+		// Out of order: it happened before the events sent ahead of it.
+		map[string]any{"type": "search", "session_id": "s-2", "query": "merino", "occurred_at": earlier.Format(time.RFC3339Nano)},
 	}}).want(202, "")
 	if r.json["accepted"] != float64(3) {
 		t.Fatalf("accepted %v", r.raw)
@@ -100,6 +102,9 @@ func TestBehaviourEvents(t *testing.T) {
 		}
 		if env.Type != events.BehaviourEvent || env.TenantID != acme.ID || ev.TenantID != acme.ID {
 			t.Fatalf("event %d: %+v", i, env)
+		}
+		if i == 3 && !env.OccurredAt.Equal(earlier) {
+			t.Fatalf("an out-of-order event keeps its time: %v, want %v", env.OccurredAt, earlier)
 		}
 		wantUser := i > 0 // the first was anonymous
 		if (ev.UserID != "") != wantUser {
