@@ -68,11 +68,17 @@ configured) answer.`, e.getenv)
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
 	dc.register(set, "comma-separated Kafka brokers for behaviour events and recommendation exposures; unset means POST /api/v1/events answers 503")
+	var cc commerceConfig // inventory, checkout, fraud (commerce.go)
+	cc.register(set)
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
 	if c.tenant != "" && !apiserver.ValidSlug(c.tenant) {
 		return config.Usagef("invalid --tenant / KOMMERCE_TENANT %q: want a tenant slug", c.tenant)
+	}
+	commerce, err := cc.options(ctx)
+	if err != nil {
+		return err
 	}
 	log := c.logger(e.stderr)
 
@@ -131,11 +137,13 @@ configured) answer.`, e.getenv)
 	}
 	defer closeDisc()
 	so.Discovery = disc
+	so.Commerce = commerce
 	opts.Checks = append(opts.Checks, checks...)
 	st, err := stack.New(so)
 	if err != nil {
 		return err
 	}
 	opts.Handler = st.Handler
+	go st.SweepReservations(ctx, cc.sweepInterval, log)
 	return server.New(opts).Run(ctx)
 }

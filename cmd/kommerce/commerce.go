@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/fraudscore"
+	"github.com/kommerce/kommerce/apiserver/postgres"
+	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/internal/config"
+)
+
+// commerceConfig is the inventory, checkout and fraud settings of `kommerce api` and
+// `kommerce dev`. Per-storefront rules (currency, reservation TTL, tax, shipping,
+// fraud policy) live in the database (PUT /api/v1/storefronts/{name}/checkout-settings);
+// these are the defaults and what is per process.
+type commerceConfig struct {
+	reservationTTL time.Duration
+	currency       string
+	lock           string
+	sweepInterval  time.Duration
+	fraudURI       string
+	fraudSHA256    string
+	fraudName      string
+	fraudVersion   string
+}
+
+var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
+
+func (c *commerceConfig) register(set *config.Set) {
+	set.Duration(&c.reservationTTL, "reservation-ttl", "KOMMERCE_RESERVATION_TTL", 15*time.Minute,
+		"how long a checkout holds stock before an unpaid order is cancelled, for storefronts without checkout settings (1s to 24h)", config.Check(ttlRange))
+	set.String(&c.currency, "default-currency", "KOMMERCE_DEFAULT_CURRENCY", "EUR", "currency of carts of storefronts without checkout settings (ISO 4217)",
+		config.Check(func(v string) error {
+			if !currencyCode.MatchString(v) {
+				return errors.New("want an ISO 4217 code such as EUR")
+			}
+			return nil
+		}))
+	set.String(&c.lock, "stock-locking", "KOMMERCE_STOCK_LOCKING", string(postgres.LockConditional),
+		"how checkout reserves stock: conditional (UPDATE ... WHERE available >= n) or for-update (SELECT ... FOR UPDATE, then UPDATE); both never oversell",
+		config.Enum(string(postgres.LockConditional), string(postgres.LockForUpdate)))
+	set.Duration(&c.sweepInterval, "reservation-sweep-interval", "KOMMERCE_RESERVATION_SWEEP_INTERVAL", 10*time.Second,
+		"how often expired reservations are released in the background (reads release what they touch at once)", config.Check(positiveDuration))
+	set.String(&c.fraudURI, "fraud-model-uri", "KOMMERCE_FRAUD_MODEL_URI", "",
+		"path or http(s) URL of the fraud model (ONNX from kommerce train fraud), scored in process at checkout for storefronts with a fraud policy; unset: no fraud checks")
+	set.String(&c.fraudSHA256, "fraud-model-sha256", "KOMMERCE_FRAUD_MODEL_SHA256", "", "sha256 of the fraud model file (required with --fraud-model-uri)")
+	set.String(&c.fraudName, "fraud-model-name", "KOMMERCE_FRAUD_MODEL_NAME", "fraud-logreg", "name of the fraud model, recorded on scored orders")
+	set.String(&c.fraudVersion, "fraud-model-version", "KOMMERCE_FRAUD_MODEL_VERSION", "1", "version of the fraud model, recorded on scored orders")
+}
+
+func positiveDuration(v string) error {
+	if d, err := time.ParseDuration(v); err == nil && d <= 0 {
+		return errors.New("must be above zero")
+	}
+	return nil
+}
+
+func ttlRange(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return errors.New("want a duration from 1s to 24h")
+	}
+	return nil
+}
+
+// options builds the stack's commerce options, loading the fraud model (only when one
+// is configured).
+func (c *commerceConfig) options(ctx context.Context) (stack.CommerceOptions, error) {
+	o := stack.CommerceOptions{Defaults: apiserver.CheckoutDefaults{Currency: c.currency, ReservationTTL: c.reservationTTL},
+		Lock: postgres.LockStrategy(c.lock)}
+	if c.fraudURI == "" {
+		return o, nil
+	}
+	if c.fraudSHA256 == "" {
+		return o, config.Usagef("--fraud-model-uri / KOMMERCE_FRAUD_MODEL_URI needs --fraud-model-sha256 / KOMMERCE_FRAUD_MODEL_SHA256")
+	}
+	s, err := fraudscore.Load(ctx, c.fraudName, c.fraudVersion, c.fraudURI, c.fraudSHA256)
+	if err != nil {
+		return o, fmt.Errorf("fraud model: %w", err)
+	}
+	o.Fraud = s
+	return o, nil
+}
