@@ -203,3 +203,30 @@ func (s *InventoryService) ListAdjustments(ctx context.Context, sku string, limi
 	}
 	return out, nil
 }
+
+// SeedStock gives catalog SKUs that never had stock their first quantity in one
+// warehouse (demos, imports); SKUs that have stock, or are not in the catalog, are
+// left alone. It returns how many SKUs it stocked.
+func (s *InventoryService) SeedStock(ctx context.Context, warehouse, reason string, onHand map[string]int64) (int, error) {
+	if err := (&apiserver.StockSet{Warehouse: warehouse, Reason: reason}).Validate(); err != nil {
+		return 0, err
+	}
+	skus := make([]string, 0, len(onHand))
+	qtys := make([]int64, 0, len(onHand))
+	for sku, n := range onHand {
+		if n < 0 || n > apiserver.MaxOnHand {
+			return 0, apiserver.FieldErrorf("on_hand", "On-hand quantities are whole numbers from 0 to %d.", apiserver.MaxOnHand)
+		}
+		skus, qtys = append(skus, sku), append(qtys, n)
+	}
+	var n int64
+	err := s.DB.InTenant(ctx, false, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+		var err error
+		n, err = q.SeedStock(ctx, dbq.SeedStockParams{TenantID: tid, Skus: skus, Quantities: qtys, Warehouse: warehouse, Reason: reason, Actor: actorOf(ctx)})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seed stock: %w", err)
+	}
+	return int(n), nil
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/demo"
 	"github.com/kommerce/kommerce/apiserver/fraudscore"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/stack"
@@ -85,4 +87,26 @@ func (c *commerceConfig) options(ctx context.Context) (stack.CommerceOptions, er
 	}
 	o.Fraud = s
 	return o, nil
+}
+
+// seedCommerce gives the demo catalog its stock and the demo storefront its checkout
+// settings, leaving both alone when they exist.
+func seedCommerce(ctx context.Context, st *stack.Stack, log *slog.Logger, products int) error {
+	c := &postgres.Commerce{DB: st.DB}
+	n, err := demo.Stock(ctx, &postgres.InventoryService{Commerce: c}, products)
+	if err != nil {
+		return err
+	}
+	settings := &postgres.SettingsService{Commerce: c}
+	cur, err := settings.CheckoutSettings(ctx, "default")
+	if err != nil {
+		return err
+	}
+	if !cur.Stored {
+		if _, err := settings.PutCheckoutSettings(ctx, "default", demo.CheckoutSettings()); err != nil {
+			return err
+		}
+	}
+	log.Info("demo stock seeded", "skus", n)
+	return nil
 }

@@ -34,6 +34,7 @@ import (
 type devConfig struct {
 	serverConfig
 	discovery     discoveryConfig
+	commerce      commerceConfig
 	databaseURL   string
 	redisURL      string
 	noDemo        bool
@@ -58,6 +59,7 @@ the search index holds the catalog.`, e.getenv)
 	set.String(&c.redisURL, "redis-url", "KOMMERCE_REDIS_URL", "", "Redis URL; unset means in-process cache and limiter",
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))
 	c.discovery.register(set, "comma-separated Kafka brokers; unset means the in-process cluster (state in <data-dir>/kafka)")
+	c.commerce.register(set)
 	set.Bool(&c.noDemo, "no-demo", "KOMMERCE_NO_DEMO", false, "do not create the demo tenant, users and catalog")
 	set.String(&c.demoTenant, "demo-tenant", "KOMMERCE_DEMO_TENANT", "demo", "slug of the demo tenant")
 	set.Int(&c.demoProducts, "demo-products", "KOMMERCE_DEMO_PRODUCTS", 1000, "number of demo products", config.Check(config.Positive))
@@ -110,7 +112,11 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	}
 	defer closeDisc()
 
-	so := stack.Options{Pool: pool, Logger: log, Discovery: disc}
+	commerce, err := c.commerce.options(ctx)
+	if err != nil {
+		return err
+	}
+	so := stack.Options{Pool: pool, Logger: log, Discovery: disc, Commerce: commerce}
 	if c.redisURL != "" {
 		rdb, err := devRedis(c.redisURL)
 		if err != nil {
@@ -142,6 +148,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.New(opts).Run(gctx) })
+	g.Go(func() error { st.SweepReservations(gctx, c.commerce.sweepInterval, log); return nil })
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{Pool: pool, Brokers: parts.brokers, Search: parts.backend,
 			Partitions: c.discovery.partitions, Replication: c.discovery.replication,
@@ -258,6 +265,9 @@ func (c *devConfig) seed(ctx context.Context, st *stack.Stack, log *slog.Logger,
 		return err
 	}
 	log.Info("demo catalog seeded", "tenant", c.demoTenant, "created", n, "wanted", c.demoProducts)
+	if err := seedCommerce(tctx, st, log, c.demoProducts); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "demo catalog of tenant %s: %d products created, %d already there\n", c.demoTenant, n, c.demoProducts-n)
 	return nil
 }

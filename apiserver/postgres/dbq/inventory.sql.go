@@ -624,6 +624,57 @@ func (q *Queries) SKUProducts(ctx context.Context, arg SKUProductsParams) ([]SKU
 	return items, nil
 }
 
+const seedStock = `-- name: SeedStock :one
+WITH l AS (
+    SELECT unnest($1::text[]) AS sku, unnest($2::bigint[]) AS quantity
+), v AS (
+    SELECT l.sku, l.quantity, v.product_id FROM l JOIN variants v ON v.tenant_id = $3 AND v.sku = l.sku
+), s AS (
+    INSERT INTO stock (tenant_id, sku, on_hand, version)
+    SELECT $3, v.sku, v.quantity, 1 FROM v
+    ON CONFLICT DO NOTHING
+    RETURNING sku, on_hand, version
+), loc AS (
+    INSERT INTO stock_locations (tenant_id, sku, warehouse, on_hand)
+    SELECT $3, s.sku, $4, s.on_hand FROM s
+), adj AS (
+    INSERT INTO stock_adjustments (tenant_id, sku, warehouse, delta, on_hand_after, reason, actor)
+    SELECT $3, s.sku, $4, s.on_hand, s.on_hand, $5, $6 FROM s
+), e AS (
+    INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+    SELECT $3, 'stock', s.sku, 'stock.changed',
+        jsonb_build_object('sku', s.sku, 'product_id', v.product_id, 'available', s.on_hand, 'version', s.version)
+    FROM s JOIN v ON v.sku = s.sku
+)
+SELECT count(*) FROM s
+`
+
+type SeedStockParams struct {
+	Skus       []string
+	Quantities []int64
+	TenantID   string
+	Warehouse  string
+	Reason     string
+	Actor      string
+}
+
+// SeedStock gives SKUs of the catalog that never had stock their first quantity in one
+// warehouse, with the ledger entries and stock.changed events a SetStock would
+// write; SKUs with stock are left alone, so seeding twice changes nothing.
+func (q *Queries) SeedStock(ctx context.Context, arg SeedStockParams) (int64, error) {
+	row := q.db.QueryRow(ctx, seedStock,
+		arg.Skus,
+		arg.Quantities,
+		arg.TenantID,
+		arg.Warehouse,
+		arg.Reason,
+		arg.Actor,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const stockLocations = `-- name: StockLocations :many
 SELECT warehouse, on_hand FROM stock_locations
 WHERE tenant_id = $1 AND sku = $2

@@ -139,3 +139,30 @@ SELECT sku, product_id FROM variants WHERE tenant_id = @tenant_id AND sku = ANY 
 INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
 SELECT @tenant_id, unnest(@aggregate_types::text[]), unnest(@aggregate_ids::text[]), unnest(@event_types::text[]),
     unnest(@payloads::jsonb[]);
+
+-- SeedStock gives SKUs of the catalog that never had stock their first quantity in one
+-- warehouse, with the ledger entries and stock.changed events a SetStock would
+-- write; SKUs with stock are left alone, so seeding twice changes nothing.
+-- name: SeedStock :one
+WITH l AS (
+    SELECT unnest(@skus::text[]) AS sku, unnest(@quantities::bigint[]) AS quantity
+), v AS (
+    SELECT l.sku, l.quantity, v.product_id FROM l JOIN variants v ON v.tenant_id = @tenant_id AND v.sku = l.sku
+), s AS (
+    INSERT INTO stock (tenant_id, sku, on_hand, version)
+    SELECT @tenant_id, v.sku, v.quantity, 1 FROM v
+    ON CONFLICT DO NOTHING
+    RETURNING sku, on_hand, version
+), loc AS (
+    INSERT INTO stock_locations (tenant_id, sku, warehouse, on_hand)
+    SELECT @tenant_id, s.sku, @warehouse, s.on_hand FROM s
+), adj AS (
+    INSERT INTO stock_adjustments (tenant_id, sku, warehouse, delta, on_hand_after, reason, actor)
+    SELECT @tenant_id, s.sku, @warehouse, s.on_hand, s.on_hand, @reason, @actor FROM s
+), e AS (
+    INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+    SELECT @tenant_id, 'stock', s.sku, 'stock.changed',
+        jsonb_build_object('sku', s.sku, 'product_id', v.product_id, 'available', s.on_hand, 'version', s.version)
+    FROM s JOIN v ON v.sku = s.sku
+)
+SELECT count(*) FROM s;
