@@ -41,6 +41,19 @@ Try (each line works as is in bash):
   curl -sf -H 'X-Kommerce-Tenant: demo' '$base/api/v1/products?q=mug&limit=5'
   curl -s -H 'X-Kommerce-Tenant: demo' '$base/api/v1/products?limit=1000'    # 400: page size above 100
 
+Stock, a cart and a checkout (a guest cart is reached with its token; staff move the order on):
+  SKU=\$(curl -sf -H 'X-Kommerce-Tenant: demo' '$base/api/v1/products?limit=1&sort=name' | sed -E 's/.*"sku":"([^"]+)".*/\1/')
+  curl -sf -X PUT -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"warehouse":"main","on_hand":50,"reason":"delivery"}' $base/api/v1/stock/\$SKU
+  CART=\$(curl -sf -X POST -H 'X-Kommerce-Tenant: demo' $base/api/v1/carts); CART_ID=\$(echo "\$CART" | sed -E 's/.*"id":"([^"]+)".*/\1/'); CART_TOKEN=\$(echo "\$CART" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$CART_TOKEN" -H 'Content-Type: application/json' -d '{"sku":"'\$SKU'","quantity":2}' $base/api/v1/carts/\$CART_ID/items
+  curl -sf $base/api/v1/carts/\$CART_ID -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$CART_TOKEN"    # priced now: lines, shipping, 20% VAT, total
+  ORDER=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$CART_TOKEN" -H "Idempotency-Key: \$CART_ID" -H 'Content-Type: application/json' -d '{"email":"guest@example.com","shipping_address":{"country":"DE"}}' $base/api/v1/carts/\$CART_ID/checkout | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+  curl -sf -i -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$CART_TOKEN" -H "Idempotency-Key: \$CART_ID" -H 'Content-Type: application/json' -d '{"email":"guest@example.com","shipping_address":{"country":"DE"}}' $base/api/v1/carts/\$CART_ID/checkout    # a retry: the same order, Idempotent-Replayed: true
+  curl -sf $base/api/v1/orders/\$ORDER -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$CART_TOKEN"
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/stock/\$SKU    # staff: on hand, reserved, available
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"to":"paid","reason":"paid at the counter"}' $base/api/v1/orders/\$ORDER/transitions
+  curl -s -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"to":"shipped"}' $base/api/v1/orders/\$ORDER/transitions    # 409 invalid_transition: fulfil first
+
 Search, behaviour events and recommendations:
   curl -sf -H 'X-Kommerce-Tenant: demo' '$base/api/v1/search?q=wireles+headphnes&limit=3'    # typos are tolerated
   curl -sf -H 'X-Kommerce-Tenant: demo' '$base/api/v1/search?q=frying+pan&sort=price_asc&limit=3'    # demo synonym: frying pan = skillet

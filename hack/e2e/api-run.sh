@@ -31,7 +31,7 @@ done
 grep -q "products created" "$out" || { cat "$out"; echo "api-run: no seeding line" >&2; exit 1; }
 # Run the printed examples in one shell (TOKEN carries over), each must succeed.
 mapfile -t lines < <(sed -En 's/^  (curl|[A-Z_]+=\$\(curl)/\1/p' "$out" | sed 's/    #.*$//')
-((${#lines[@]} >= 15)) || { cat "$out"; echo "api-run: expected at least 15 examples" >&2; exit 1; }
+((${#lines[@]} >= 26)) || { cat "$out"; echo "api-run: expected at least 26 examples" >&2; exit 1; }
 script=$(mktemp)
 {
 	echo 'set -e'
@@ -41,10 +41,18 @@ script=$(mktemp)
 		["q=wireles+headphnes"]='"hits":\[\{"id"' ["q=frying+pan"]='"name":"[^"]*Skillet'
 		["suggest?q=cast+ir"]='"text":"[^"]*Cast Iron' ["/api/v1/events"]='"accepted":1'
 		["recommendations?"]='"items":\[\{"id"'
+		# Stock, carts and checkout: a priced cart, the order, a replayed retry, the stock
+		# the order holds, and the staff's step to paid.
+		['carts/$CART_ID -H']='"lines":\[\{"id"[^]]*"quantity":2.*"tax":[1-9]' ['orders/$ORDER -H']='"status":"pending_payment"'
+		['curl -sf -i']='Idempotent-Replayed: true' ['stock/$SKU']='"on_hand":50' ['"to":"paid"']='"status":"paid"'
 	)
 	for l in "${lines[@]}"; do
 		if [[ $l == *"limit=1000"* ]]; then
 			echo "[[ \$($l -o /dev/null -w '%{http_code}') == 400 ]]"
+			continue
+		fi
+		if [[ $l == *'"to":"shipped"'* ]]; then
+			echo "[[ \$($l -o /dev/null -w '%{http_code}') == 409 ]]"
 			continue
 		fi
 		check=
@@ -57,7 +65,7 @@ script=$(mktemp)
 			echo "$l >/dev/null"
 		fi
 	done
-	echo '[[ $PRODUCT =~ ^[0-9a-f-]{36}$ ]]'
+	echo '[[ $PRODUCT =~ ^[0-9a-f-]{36}$ && $ORDER =~ ^[0-9a-f-]{36}$ && -n $SKU && -n $CART_TOKEN ]]'
 } >"$script"
 bash "$script" || { cat "$out"; echo "api-run: a printed example failed; script:" >&2; cat "$script" >&2; exit 1; }
 rm -f "$script"
