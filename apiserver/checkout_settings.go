@@ -116,12 +116,12 @@ func (s CheckoutSettings) Charges(subtotal int64) (shipping, tax int64) {
 	if subtotal > 0 && (s.FreeShippingOver == nil || subtotal < *s.FreeShippingOver) {
 		shipping = s.ShippingAmount
 	}
-	base := uint64(subtotal + shipping)
-	hi, lo := bits.Mul64(base, uint64(s.TaxRateBPS))
+	base := uint64(subtotal + shipping)              //nolint:gosec // amounts are validated non-negative
+	hi, lo := bits.Mul64(base, uint64(s.TaxRateBPS)) //nolint:gosec // 0..10000, validated
 	lo, carry := bits.Add64(lo, 5000, 0)
 	hi += carry
 	q, _ := bits.Div64(hi, lo, 10000) // hi < 10000: base < 2^63 and the rate <= 10000
-	return shipping, int64(q)
+	return shipping, int64(q)         //nolint:gosec // q <= base, which came from an int64
 }
 
 // TaxName is the name of the tax line, e.g. "VAT (20%)".

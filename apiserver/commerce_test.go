@@ -19,7 +19,7 @@ func TestCharges(t *testing.T) {
 		{"free from the threshold", CheckoutSettings{ShippingAmount: 499, FreeShippingOver: over(1000)}, 1000, 0, 0},
 		{"just below the threshold", CheckoutSettings{ShippingAmount: 499, FreeShippingOver: over(1000)}, 999, 499, 0},
 		{"tax on items and shipping", CheckoutSettings{ShippingAmount: 500, TaxRateBPS: 2000}, 1000, 500, 300},
-		{"tax rounds half up", CheckoutSettings{TaxRateBPS: 1900}, 50, 0, 10},       // 9.5 -> 10
+		{"tax rounds half up", CheckoutSettings{TaxRateBPS: 1900}, 50, 0, 10},        // 9.5 -> 10
 		{"tax rounds down below half", CheckoutSettings{TaxRateBPS: 1900}, 49, 0, 9}, // 9.31 -> 9
 		{"100% tax", CheckoutSettings{TaxRateBPS: 10000}, 1234, 0, 1234},
 		{"largest cart does not overflow", CheckoutSettings{ShippingAmount: MaxAmount, TaxRateBPS: 10000}, MaxCartLines * MaxLineQty * MaxAmount, MaxAmount, MaxCartLines*MaxLineQty*MaxAmount + MaxAmount},

@@ -27,7 +27,7 @@ func Stock(ctx context.Context, inv StockSeeder, n int) (int, error) {
 	}
 	for i := range n {
 		for j, v := range *Product(i, nil).Variants {
-			units := int64((i*7+j*13)%41) // 0..40
+			units := int64((i*7 + j*13) % 41) // 0..40
 			if (i+j)%12 == 5 {
 				units = 0
 			}

@@ -256,7 +256,7 @@ func setLine(ctx context.Context, q *dbq.Queries, tid string, c dbq.Cart, sku st
 		return &apiserver.Error{Code: apiserver.ErrInsufficientStock, Field: field,
 			Message: fmt.Sprintf("Only %d of %s are available.", max(info.Available, 0), sku)}
 	}
-	return q.SetCartLine(ctx, dbq.SetCartLineParams{TenantID: tid, CartID: c.ID, Sku: sku, Quantity: int32(qty)})
+	return q.SetCartLine(ctx, dbq.SetCartLineParams{TenantID: tid, CartID: c.ID, Sku: sku, Quantity: int32(qty)}) //nolint:gosec // qty <= MaxLineQty, checked above
 }
 
 // errExpiredHold means expired reservations hold units a request needs; the request is

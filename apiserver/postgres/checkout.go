@@ -364,7 +364,7 @@ func placeArgs(o *apiserver.Order, tid, storefront, clientIP string, customerCre
 		a.Skus = append(a.Skus, deref(l.SKU))
 		a.ProductIds = append(a.ProductIds, deref(l.ProductID))
 		a.Names = append(a.Names, l.Name)
-		a.Quantities = append(a.Quantities, int32(l.Quantity))
+		a.Quantities = append(a.Quantities, int32(l.Quantity)) //nolint:gosec // cart lines hold at most MaxLineQty
 		a.UnitPrices = append(a.UnitPrices, l.UnitPrice)
 		a.Amounts = append(a.Amounts, l.Amount)
 		if l.Kind == apiserver.LineItem {

@@ -65,11 +65,6 @@ func actorOf(ctx context.Context) string {
 	return "guest"
 }
 
-func isStaff(ctx context.Context) bool {
-	p := apiserver.PrincipalFromContext(ctx)
-	return p != nil && p.Role.AtLeast(apiserver.RoleStaff)
-}
-
 // settingsFor returns the checkout settings of the storefront the request's Host is
 // mapped to, else of "default".
 func (c *Commerce) settingsFor(ctx context.Context, q *dbq.Queries, tid string) (apiserver.CheckoutSettings, error) {
@@ -197,7 +192,7 @@ func (c *Commerce) SweepExpired(ctx context.Context, limit int, keep time.Durati
 	var rows []dbq.ExpiredReservationOrdersRow
 	err := c.DB.AsPlatform(ctx, func(q *dbq.Queries) error {
 		var err error
-		if rows, err = q.ExpiredReservationOrders(ctx, int32(limit)); err != nil {
+		if rows, err = q.ExpiredReservationOrders(ctx, int32(min(limit, 10000))); err != nil { //nolint:gosec // bounded
 			return err
 		}
 		_, err = q.DeleteOldIdempotencyKeys(ctx, time.Now().Add(-keep))
@@ -262,7 +257,7 @@ func (s *SettingsService) PutCheckoutSettings(ctx context.Context, storefront st
 	var out *apiserver.CheckoutSettings
 	err := s.DB.InTenant(ctx, false, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
 		p := dbq.UpsertCheckoutSettingsParams{TenantID: tid, Storefront: storefront, Currency: in.Currency,
-			ReservationTtlSeconds: int32(in.ReservationTTLSeconds), TaxRateBps: int32(in.TaxRateBPS), TaxLabel: in.TaxLabel,
+			ReservationTtlSeconds: int32(in.ReservationTTLSeconds), TaxRateBps: int32(in.TaxRateBPS), TaxLabel: in.TaxLabel, //nolint:gosec // validated ranges
 			ShippingAmount: in.ShippingAmount, FreeShippingOver: in.FreeShippingOver}
 		if in.Fraud != nil {
 			p.FraudAction, p.FraudThreshold = &in.Fraud.Action, &in.Fraud.Threshold

@@ -184,7 +184,7 @@ func (s *InventoryService) ListAdjustments(ctx context.Context, sku string, limi
 		if _, err := readStock(ctx, q, tid, sku); err != nil {
 			return err
 		}
-		rows, err := q.ListAdjustments(ctx, dbq.ListAdjustmentsParams{TenantID: tid, Sku: sku, BeforeID: before, Lim: int32(limit + 1)})
+		rows, err := q.ListAdjustments(ctx, dbq.ListAdjustmentsParams{TenantID: tid, Sku: sku, BeforeID: before, Lim: int32(limit + 1)}) //nolint:gosec // limit <= MaxPageSize, checked above
 		if err != nil {
 			return err
 		}

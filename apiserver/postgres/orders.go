@@ -182,7 +182,7 @@ func (s *OrderService) ListOrders(ctx context.Context, f apiserver.OrderFilter) 
 	if p == nil {
 		return nil, apiserver.Errorf(apiserver.ErrUnauthenticated, "Sign in to list orders.")
 	}
-	args := dbq.ListOrdersParams{Lim: int32(f.Limit + 1)}
+	args := dbq.ListOrdersParams{Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
 	if !p.Role.AtLeast(apiserver.RoleStaff) {
 		args.CustomerID = &p.UserID
 	}
