@@ -1,10 +1,13 @@
 package stack_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/demo"
+	"github.com/kommerce/kommerce/apiserver/postgres"
 )
 
 // TestCheckoutIdempotency: the first outcome of a key — an order or an error — is
@@ -181,4 +184,30 @@ func TestStockLedger(t *testing.T) {
 	if n := len(e.outboxEvents(s.t.ID, "stock.changed")); n != 3 {
 		t.Fatalf("%d stock.changed events for 3 changes", n)
 	}
+}
+
+// TestDemoStock: the demo catalog's stock is seeded once — with ledger entries and
+// stock.changed events — and a second seeding changes nothing.
+func TestDemoStock(t *testing.T) {
+	e := startAPI(t, nil)
+	s := e.store("shop")
+	ctx := apiserver.NewContextWithTenant(context.Background(), s.t)
+	if _, err := demo.Seed(ctx, e.st.Catalog, 3); err != nil {
+		t.Fatal(err)
+	}
+	inv := &postgres.InventoryService{Commerce: &postgres.Commerce{DB: e.st.DB}}
+	n, err := demo.Stock(ctx, inv, 3)
+	if err != nil || n == 0 {
+		t.Fatalf("first seeding: %d SKUs, %v", n, err)
+	}
+	if again, err := demo.Stock(ctx, inv, 3); err != nil || again != 0 {
+		t.Fatalf("second seeding: %d SKUs, %v", again, err)
+	}
+	var skus, ledger int
+	e.scalar(&skus, "SELECT count(*) FROM variants WHERE tenant_id = $1", s.t.ID)
+	e.scalar(&ledger, "SELECT count(*) FROM stock_adjustments WHERE tenant_id = $1 AND reason = 'demo stock'", s.t.ID)
+	if n != skus || ledger != n || len(e.outboxEvents(s.t.ID, "stock.changed")) != n {
+		t.Fatalf("%d SKUs stocked of %d, %d ledger entries", n, skus, ledger)
+	}
+	e.checkStockInvariants(s.t.ID)
 }
