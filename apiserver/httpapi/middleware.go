@@ -120,7 +120,7 @@ func (h *handler) limitBody(c *gin.Context) {
 }
 
 var corsAllowHeaders = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Cart-Token, X-Kommerce-Tenant, X-Request-Id"
-var corsExposeHeaders = "ETag, Location, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-Id"
+var corsExposeHeaders = "ETag, Idempotent-Replayed, Location, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Cart-Id, X-Request-Id"
 
 // preflight answers CORS preflights. A preflight carries no tenant header, so the
 // origin is checked against every storefront's origins here; the real request is
