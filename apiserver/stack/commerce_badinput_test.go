@@ -24,6 +24,8 @@ func TestCommerceBadInput(t *testing.T) {
 	cart, token := s.guestCart()
 	line := s.add(cart, token, "", "OK-1", 1).want(201, "").cart().Lines[0].ID
 	otherCart, otherToken := other.guestCart()
+	other.add(otherCart, otherToken, "", "THEIRS-1", 1).want(201, "")
+	otherOrder := other.checkout(otherCart, otherToken, "", "k-other", map[string]any{"email": "a@b.test"}).want(201, "").str("id")
 	_, strangerToken := s.guestCart()
 	empty, emptyToken := s.guestCart()
 	shipped := s.buyAsGuest(map[string]int64{"OK-1": 1})
@@ -91,7 +93,10 @@ func TestCommerceBadInput(t *testing.T) {
 		{"transition without a target", "POST", "/api/v1/orders/" + shipped + "/transitions", s.admin, `{}`, nil, 400, apiserver.ErrInvalid, "to"},
 		{"cancel after ship", "POST", "/api/v1/orders/" + shipped + "/transitions", s.admin, `{"to":"cancelled"}`, nil, 409, apiserver.ErrInvalidTransition, "to"},
 		{"back to pending", "POST", "/api/v1/orders/" + shipped + "/transitions", s.admin, `{"to":"pending_payment"}`, nil, 409, apiserver.ErrInvalidTransition, "to"},
-		{"order of another tenant", "GET", "/api/v1/orders/" + shipped, other.admin, nil, nil, 401, apiserver.ErrInvalidToken, ""},
+		{"token of another tenant", "GET", "/api/v1/orders/" + shipped, other.admin, nil, nil, 401, apiserver.ErrInvalidToken, ""},
+		{"order of another tenant", "GET", "/api/v1/orders/" + otherOrder, s.admin, nil, nil, 404, apiserver.ErrNotFound, ""},
+		{"cancel another tenant's order", "POST", "/api/v1/orders/" + otherOrder + "/transitions", s.admin, `{"to":"cancelled"}`, nil, 404, apiserver.ErrNotFound, ""},
+		{"another tenant's order by its cart token", "GET", "/api/v1/orders/" + otherOrder, "", nil, []string{"X-Cart-Token", otherToken}, 404, apiserver.ErrNotFound, ""},
 		{"anonymous order list", "GET", "/api/v1/orders", "", nil, nil, 401, apiserver.ErrUnauthenticated, ""},
 		{"order page too large", "GET", "/api/v1/orders?limit=101", s.admin, nil, nil, 400, apiserver.ErrInvalid, "limit"},
 		{"customer reads stock", "GET", "/api/v1/stock/OK-1", s.customer, nil, nil, 403, apiserver.ErrForbidden, ""},
