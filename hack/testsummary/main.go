@@ -7,11 +7,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,10 +38,12 @@ type pkgResult struct {
 var coverRE = regexp.MustCompile(`coverage: ([0-9.]+% of statements|\[no statements\])`)
 
 func main() {
-	os.Exit(summarize(os.Stdin, os.Stdout))
+	coverFile := flag.String("cover", "", "coverage profile written by go test -coverpkg; per-package coverage is computed from it")
+	flag.Parse()
+	os.Exit(summarize(os.Stdin, os.Stdout, *coverFile))
 }
 
-func summarize(in io.Reader, out io.Writer) int {
+func summarize(in io.Reader, out io.Writer, coverFile string) int {
 	pkgs := map[string]*pkgResult{}
 	testOut := map[string][]string{}
 	var failed, skipped, smoke []string
@@ -96,6 +101,7 @@ func summarize(in io.Reader, out io.Writer) int {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	profile, total := readProfile(coverFile)
 	fmt.Fprintf(out, "\n%-6s %-58s %8s  %s\n", "RESULT", "PACKAGE", "TIME", "COVERAGE")
 	bad := len(failed) > 0
 	for _, n := range names {
@@ -111,6 +117,9 @@ func summarize(in io.Reader, out io.Writer) int {
 			}
 		}
 		cov := p.coverage
+		if c, ok := profile[n]; ok {
+			cov = c.String()
+		}
 		if cov == "" {
 			cov = "-"
 		}
@@ -123,6 +132,9 @@ func summarize(in io.Reader, out io.Writer) int {
 		fmt.Fprintf(out, "\nSkipped tests (%d):\n  %s\n", len(skipped), strings.Join(skipped, "\n  "))
 	}
 	fmt.Fprintf(out, "\nTests: %d passed, %d failed, %d skipped\n", passed, len(failed), len(skipped))
+	if total.statements > 0 {
+		fmt.Fprintf(out, "Total statement coverage (every package's statements, counted across all test binaries): %s\n", total)
+	}
 	if bad {
 		return 1
 	}
@@ -155,4 +167,70 @@ func tail(lines []string, n int) []string {
 		return lines[len(lines)-n:]
 	}
 	return lines
+}
+
+// coverage counts statements of one package.
+type coverage struct{ statements, covered int }
+
+func (c coverage) String() string {
+	if c.statements == 0 {
+		return "[no statements]"
+	}
+	return fmt.Sprintf("%.1f%% of statements", 100*float64(c.covered)/float64(c.statements))
+}
+
+// readProfile computes per-package coverage from a -coverpkg profile. A block is
+// listed once per test binary that instruments it; it counts as covered when any
+// binary ran it, so code exercised only by another package's black-box tests counts.
+func readProfile(file string) (map[string]coverage, coverage) {
+	var total coverage
+	if file == "" {
+		return nil, total
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, total
+	}
+	defer f.Close()
+	type block struct {
+		stmts int
+		hit   bool
+	}
+	blocks := map[string]*block{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "mode:") {
+			continue
+		}
+		// file.go:12.3,14.5 2 1
+		fields := strings.Fields(line)
+		if len(fields) != 3 {
+			continue
+		}
+		stmts, err1 := strconv.Atoi(fields[1])
+		count, err2 := strconv.Atoi(fields[2])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		b := blocks[fields[0]]
+		if b == nil {
+			b = &block{stmts: stmts}
+			blocks[fields[0]] = b
+		}
+		b.hit = b.hit || count > 0
+	}
+	pkgs := map[string]coverage{}
+	for key, b := range blocks {
+		pkg := path.Dir(key[:strings.LastIndexByte(key, ':')])
+		c := pkgs[pkg]
+		c.statements += b.stmts
+		total.statements += b.stmts
+		if b.hit {
+			c.covered += b.stmts
+			total.covered += b.stmts
+		}
+		pkgs[pkg] = c
+	}
+	return pkgs, total
 }
