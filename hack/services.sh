@@ -220,8 +220,9 @@ kafka_install() {
 	command -v mvn >/dev/null || apt_install maven
 	say "downloading Apache Kafka $KAFKA_VERSION jars from Maven Central (first time only)"
 	rm -rf "$libs" && mkdir -p "$libs"
-	mvn -q -B -Dstyle.color=never -f "$HACK/tools/kafka/pom.xml" dependency:copy-dependencies \
-		-DoutputDirectory="$libs" -DincludeScope=runtime >&2 || die "mvn could not resolve Kafka $KAFKA_VERSION"
+	mvn -B -f "$HACK/tools/kafka/pom.xml" dependency:copy-dependencies \
+		-DoutputDirectory="$libs" -DincludeScope=runtime >"$CACHE/kafka/mvn.log" 2>&1 ||
+		{ tail -n 30 "$CACHE/kafka/mvn.log" >&2; die "mvn could not resolve Kafka $KAFKA_VERSION"; }
 	touch "$libs/.complete"
 }
 
@@ -298,9 +299,10 @@ es_install() {
 		command -v mvn >/dev/null || apt_install maven
 		say "downloading Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central (first time only)"
 		mkdir -p "$CACHE/elasticsearch"
-		mvn -q -B -Dstyle.color=never -f "$HACK/tools/kafka/pom.xml" dependency:copy \
+		mvn -B -f "$HACK/tools/kafka/pom.xml" dependency:copy \
 			-Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
-			-DoutputDirectory="$CACHE/elasticsearch" >&2 || die "mvn could not resolve Elasticsearch $ES_VERSION"
+			-DoutputDirectory="$CACHE/elasticsearch" >"$CACHE/elasticsearch/mvn.log" 2>&1 ||
+			{ tail -n 30 "$CACHE/elasticsearch/mvn.log" >&2; die "mvn could not resolve Elasticsearch $ES_VERSION"; }
 	fi
 	local home
 	home=$(es_home)
