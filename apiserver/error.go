@@ -38,6 +38,15 @@ const (
 	ErrIdempotencyKeyReused = "idempotency_key_reused" // the key came with a different request before
 	ErrInvalidTransition    = "invalid_transition"     // the order state machine forbids the step
 	ErrFraudBlocked         = "fraud_blocked"          // the storefront's fraud policy refused the order
+
+	// Payments: intents, refunds, the Stripe webhook.
+	ErrOrderNotPayable       = "order_not_payable"       // cancelled, refunded, paid without an intent, or nothing to pay
+	ErrPaymentsNotConfigured = "payments_not_configured" // the tenant has no usable Stripe key or webhook secret
+	ErrPaymentRejected       = "payment_rejected"        // the payment provider refused the request
+	ErrRefundExceedsPayment  = "refund_exceeds_payment"  // more than the payment received and has not refunded
+	ErrRefundRequired        = "refund_required"         // money was received: refund it rather than cancel by hand
+	ErrInvalidSignature      = "invalid_signature"       // a webhook not signed with the tenant's secret
+	ErrStaleSignature        = "stale_signature"         // a webhook signed outside the 300 s tolerance
 )
 
 // Error is an error a client may see: a stable code, a sentence for people and, for

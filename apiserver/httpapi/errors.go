@@ -39,6 +39,14 @@ var statusOf = map[string]int{
 	apiserver.ErrIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	apiserver.ErrInvalidTransition:    http.StatusConflict,
 	apiserver.ErrFraudBlocked:         http.StatusForbidden,
+
+	apiserver.ErrOrderNotPayable:       http.StatusConflict,
+	apiserver.ErrPaymentsNotConfigured: http.StatusServiceUnavailable,
+	apiserver.ErrPaymentRejected:       http.StatusUnprocessableEntity,
+	apiserver.ErrRefundExceedsPayment:  http.StatusUnprocessableEntity,
+	apiserver.ErrRefundRequired:        http.StatusConflict,
+	apiserver.ErrInvalidSignature:      http.StatusBadRequest,
+	apiserver.ErrStaleSignature:        http.StatusBadRequest,
 }
 
 // StatusOf returns the HTTP status of an error code (500 for unknown codes).

@@ -38,6 +38,7 @@ func (h *handler) routes(e *gin.Engine) {
 	v1.GET("/categories/:id", h.getCategory)
 	v1.PATCH("/categories/:id", h.updateCategory)
 
-	h.commerceRoutes(v1)  // routes_commerce.go: stock, carts, checkout, orders, payments
-	h.discoveryRoutes(v1) // routes_discovery.go: search, suggestions, events, recommendations
+	h.commerceRoutes(v1)      // routes_commerce.go: stock, carts, checkout, orders, payments
+	h.paymentWebhookRoutes(e) // routes_commerce.go: Stripe's signed webhook, no tenant header or token
+	h.discoveryRoutes(v1)     // routes_discovery.go: search, suggestions, events, recommendations
 }

@@ -13,6 +13,9 @@ type CommerceConfig struct {
 	Carts     apiserver.CartService
 	Orders    apiserver.OrderService
 	Settings  apiserver.SettingsService
+	// Payments takes payments and refunds and applies Stripe's webhook events; nil
+	// answers the payment routes with 503 payments_not_configured.
+	Payments apiserver.PaymentService
 }
 
 // commerceRoutes registers stock, cart, checkout, order and checkout-settings routes
@@ -37,6 +40,19 @@ func (h *handler) commerceRoutes(v1 *gin.RouterGroup) {
 	g.GET("/orders/:id", h.getOrder)
 	g.POST("/orders/:id/transitions", h.transitionOrder)
 
+	// Payments (payments.go): the order's PaymentIntent, its records, refunds.
+	g.POST("/orders/:id/payments", h.paymentsAvailable, h.payOrder)
+	g.GET("/orders/:id/payments", h.paymentsAvailable, h.orderPayments)
+	g.POST("/orders/:id/refunds", h.paymentsAvailable, h.refundOrder)
+
 	g.GET("/storefronts/:storefront/checkout-settings", h.getCheckoutSettings)
 	g.PUT("/storefronts/:storefront/checkout-settings", h.putCheckoutSettings)
+}
+
+// paymentWebhookRoutes registers Stripe's webhook outside the /api/v1 group: Stripe
+// sends neither a tenant header nor a token, and its signature over the raw body is
+// the request's authentication (payments.go). The engine's middleware still applies
+// (request id, security headers, the body limit).
+func (h *handler) paymentWebhookRoutes(e *gin.Engine) {
+	e.POST("/api/v1/payments/stripe/webhook", h.stripeWebhook)
 }

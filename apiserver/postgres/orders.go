@@ -261,6 +261,11 @@ func (s *OrderService) Transition(ctx context.Context, id string, req apiserver.
 			return &apiserver.Error{Code: apiserver.ErrInvalidTransition, Field: "to",
 				Message: fmt.Sprintf("An order that is %s cannot become %s.", from, req.To)}
 		}
+		if req.Actor == "" {
+			if err := manualStep(ctx, q, tid, r.ID, req); err != nil {
+				return err
+			}
+		}
 		r, err = applyTransition(ctx, q, tid, r, req.To, actor, req.Reason)
 		if err != nil {
 			return err
@@ -272,6 +277,30 @@ func (s *OrderService) Transition(ctx context.Context, id string, req apiserver.
 		return nil, orderError(err, "order transition")
 	}
 	return out, nil
+}
+
+// manualStep checks a step staff take by hand against the order's money: payments
+// move orders to paid and refunded themselves, so marking an order paid by hand is an
+// override that must say why (it stays in the history and its event), and an order
+// whose payment holds money is refunded with POST /orders/{id}/refunds, which gives the
+// money back, rather than cancelled or marked refunded without moving it.
+func manualStep(ctx context.Context, q *dbq.Queries, tid, orderID string, req apiserver.TransitionRequest) error {
+	switch req.To {
+	case apiserver.OrderPaid:
+		if strings.TrimSpace(req.Reason) == "" {
+			return apiserver.FieldErrorf("reason", "Marking an order paid by hand needs a reason (such as \"paid at the counter\"); payments mark orders paid themselves.")
+		}
+	case apiserver.OrderCancelled, apiserver.OrderRefunded:
+		held, err := q.UnrefundedPayment(ctx, dbq.UnrefundedPaymentParams{TenantID: tid, OrderID: orderID})
+		if err != nil {
+			return err
+		}
+		if held > 0 {
+			return &apiserver.Error{Code: apiserver.ErrRefundRequired, Field: "to", Message: fmt.Sprintf(
+				"The order's payment holds %d (minor units) not refunded: refund it with POST /api/v1/orders/%s/refunds, which moves the order to refunded.", held, orderID)}
+		}
+	}
+	return nil
 }
 
 // transitionEvent is the data of order.transitioned events. reason "fraud" on a

@@ -21,6 +21,8 @@ type CommerceOptions struct {
 	// Fraud scores checkouts of storefronts with a fraud policy (fraudscore.Load);
 	// nil: no fraud checks.
 	Fraud apiserver.FraudScorer
+	// Payments configures Stripe payments (payments.go).
+	Payments PaymentOptions
 }
 
 // commerce builds the services behind the commerce routes.
@@ -30,7 +32,7 @@ func commerce(o Options, db *postgres.DB) httpapi.CommerceConfig {
 		c.Lock = postgres.LockConditional
 	}
 	inv, carts, orders, settings := c.Services()
-	return httpapi.CommerceConfig{Inventory: inv, Carts: carts, Orders: orders, Settings: settings}
+	return httpapi.CommerceConfig{Inventory: inv, Carts: carts, Orders: orders, Settings: settings, Payments: payments(o, c)}
 }
 
 // SweepBatch bounds the orders one sweep expires, so one pass stays short.

@@ -113,6 +113,75 @@ type Outbox struct {
 	PublishedAt   *time.Time
 }
 
+type Payment struct {
+	TenantID       string
+	ID             string
+	OrderID        string
+	Provider       string
+	IdempotencyKey string
+	IntentID       *string
+	Status         string
+	Amount         int64
+	Currency       string
+	AmountReceived int64
+	AmountRefunded int64
+	ChargeID       *string
+	Failures       int32
+	LastFailure    string
+	StatusAt       *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type PaymentDispute struct {
+	TenantID  string
+	StripeID  string
+	PaymentID string
+	OrderID   string
+	Amount    int64
+	Currency  string
+	Reason    string
+	Status    string
+	OpenedAt  time.Time
+	CreatedAt time.Time
+}
+
+type PaymentEvent struct {
+	TenantID      string
+	EventID       string
+	Type          string
+	PaymentID     *string
+	OrderID       *string
+	StripeCreated time.Time
+	ReceivedAt    time.Time
+}
+
+type PaymentKey struct {
+	TenantID            string
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	UpdatedAt           time.Time
+}
+
+type PaymentRefund struct {
+	TenantID       string
+	ID             string
+	PaymentID      string
+	OrderID        string
+	IdempotencyKey string
+	RequestHash    []byte
+	StripeID       *string
+	Amount         int64
+	Status         string
+	Reason         string
+	Note           string
+	Actor          string
+	Failure        string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
 type Price struct {
 	TenantID string
 	Sku      string

@@ -1,0 +1,143 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+// paymentsAvailable answers 503 when the server was built without payments.
+func (h *handler) paymentsAvailable(c *gin.Context) {
+	if h.Payments == nil {
+		h.writeError(c, apiserver.Errorf(apiserver.ErrPaymentsNotConfigured, "Payments are not configured on this server."))
+		return
+	}
+	c.Next()
+}
+
+// payOrder creates the order's PaymentIntent (201) or returns the existing one (200),
+// with the client secret Stripe.js confirms it with.
+func (h *handler) payOrder(c *gin.Context) {
+	s, created, err := h.Payments.PayOrder(c.Request.Context(), c.Param("id"), c.GetHeader("X-Cart-Token"))
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeNoStore(c, status, s)
+}
+
+func (h *handler) orderPayments(c *gin.Context) {
+	r, err := h.Payments.PaymentRecords(c.Request.Context(), c.Param("id"), c.GetHeader("X-Cart-Token"))
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	writeNoStore(c, http.StatusOK, r)
+}
+
+// refundOrder refunds (staff). A retry with the same Idempotency-Key and body gets the
+// first refund again, marked Idempotent-Replayed: true.
+func (h *handler) refundOrder(c *gin.Context) {
+	var in apiserver.RefundInput
+	if c.Request.ContentLength != 0 {
+		if err := decode(c, &in); err != nil {
+			h.writeError(c, err)
+			return
+		}
+	}
+	r, replayed, err := h.Payments.RefundOrder(c.Request.Context(), apiserver.RefundRequest{OrderID: c.Param("id"),
+		IdempotencyKey: c.GetHeader("Idempotency-Key"), Input: in})
+	if replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	status := http.StatusCreated
+	if replayed {
+		status = http.StatusOK
+	}
+	writeNoStore(c, status, r)
+}
+
+// stripeWebhook receives Stripe's events. The body is read raw (the signature covers
+// its exact bytes) and handed to the payment service, which verifies it with the
+// secret of the tenant it is for. 2xx tells Stripe to stop redelivering: applied,
+// duplicate and ignored events all get 200; a bad signature 400 (Stripe retries,
+// then gives up).
+func (h *handler) stripeWebhook(c *gin.Context) {
+	if h.Payments == nil {
+		h.writeError(c, apiserver.Errorf(apiserver.ErrPaymentsNotConfigured, "Payments are not configured on this server."))
+		return
+	}
+	ctx, err := h.webhookTenant(c)
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			h.writeError(c, apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Stripe sends events as application/json."))
+			return
+		}
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		h.writeError(c, apiserver.Errorf(apiserver.ErrPayloadTooLarge, "The body is larger than %d bytes.", mbe.Limit))
+		return
+	case err != nil:
+		h.writeError(c, apiserver.Errorf(apiserver.ErrInvalid, "The body could not be read."))
+		return
+	}
+	res, err := h.Payments.StripeWebhook(ctx, apiserver.WebhookRequest{Payload: body, Signature: c.GetHeader("Stripe-Signature")})
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
+	writeNoStore(c, http.StatusOK, res)
+}
+
+// webhookTenant is the tenant a delivery was addressed to, when it was: the pod's
+// tenant, X-Kommerce-Tenant, or the storefront Host. None is no error: the payment
+// service then takes the tenant the event names (and only that tenant's secret can
+// verify it).
+func (h *handler) webhookTenant(c *gin.Context) (context.Context, error) {
+	ctx := c.Request.Context()
+	slug := c.GetHeader("X-Kommerce-Tenant")
+	var r *apiserver.Resolved
+	var err error
+	switch {
+	case slug != "":
+		if !apiserver.ValidSlug(slug) {
+			return nil, &apiserver.Error{Code: apiserver.ErrInvalid, Field: "X-Kommerce-Tenant", Message: "X-Kommerce-Tenant must be a tenant slug."}
+		}
+		if h.Tenant != "" && slug != h.Tenant {
+			return nil, apiserver.Errorf(apiserver.ErrUnknownTenant, "No tenant is served here under that name.")
+		}
+		r, err = h.Tenants.TenantBySlug(ctx, slug)
+	case h.Tenant != "":
+		r, err = h.Tenants.TenantBySlug(ctx, h.Tenant)
+	default:
+		r, err = h.byHost(ctx, c.Request.Host)
+		if apiserver.ErrorCode(err) == apiserver.ErrTenantRequired {
+			return ctx, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return apiserver.NewContextWithTenant(ctx, r.Tenant), nil
+}
