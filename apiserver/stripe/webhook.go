@@ -81,6 +81,8 @@ func (w Webhooks) Verify(payload []byte, signature, secret string) (*apiserver.P
 	}
 	err := webhook.ValidatePayloadWithTolerance(payload, signature, secret, tol)
 	switch {
+	case signature != "" && !hasTimestamp(signature):
+		return nil, &apiserver.Error{Code: apiserver.ErrInvalidSignature, Field: "Stripe-Signature", Message: "The Stripe-Signature header has no timestamp (t=)."}
 	case errors.Is(err, webhook.ErrTooOld):
 		return nil, &apiserver.Error{Code: apiserver.ErrStaleSignature, Field: "Stripe-Signature",
 			Message: "The signature's timestamp is older than the 300 s tolerance; a replayed or delayed delivery is refused."}
@@ -102,6 +104,15 @@ func (w Webhooks) Verify(payload []byte, signature, secret string) (*apiserver.P
 		return nil, apiserver.Errorf(apiserver.ErrMalformedJSON, "The event's object is not what its type says.")
 	}
 	return out, nil
+}
+
+func hasTimestamp(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		if strings.HasPrefix(part, "t=") {
+			return true
+		}
+	}
+	return false
 }
 
 // read fills the fields of the event's object that the payment service applies.
