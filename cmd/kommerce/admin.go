@@ -22,6 +22,10 @@ const adminSynopsis = `Bootstrap without a cluster (in a cluster the operator cr
   add-host                 map a storefront hostname to a tenant: --tenant, --host [--origin]
   rotate-keys              give a tenant a new signing key; old ones verify for --retain
   seed-demo                fill a tenant with the demo catalog: --tenant [--products]
+  set-stripe-keys          store a tenant's Stripe keys: --tenant, standard input holds the
+                           secret key (sk_/rk_) on its first line and the webhook signing
+                           secret (whsec_) on its second (in a cluster they come from the
+                           Secret of the Tenant's stripeSecretRef instead)
 
 create-tenant and create-user with --if-not-exists succeed when the tenant or user is
 already there, so scripts can run them on every start.`
@@ -63,7 +67,7 @@ func runAdmin(ctx context.Context, e *env) error {
 		return err
 	}
 	if len(rest) == 0 {
-		return config.Usagef("admin needs an action: create-tenant, create-user, add-host, rotate-keys, seed-demo (see kommerce admin --help)")
+		return config.Usagef("admin needs an action: create-tenant, create-user, add-host, rotate-keys, seed-demo, set-stripe-keys (see kommerce admin --help)")
 	}
 	action := rest[0]
 	switch action {
@@ -74,7 +78,7 @@ func runAdmin(ctx context.Context, e *env) error {
 		if !apiserver.ValidSlug(rest[1]) {
 			return config.Usagef("tenant slug %q must be a DNS label: lower-case letters, digits and dashes, at most 63 long", rest[1])
 		}
-	case "create-user", "add-host", "rotate-keys", "seed-demo":
+	case "create-user", "add-host", "rotate-keys", "seed-demo", "set-stripe-keys":
 		if len(rest) != 1 {
 			return config.Usagef("%s takes no arguments, only flags", action)
 		}
@@ -82,7 +86,7 @@ func runAdmin(ctx context.Context, e *env) error {
 			return config.Usagef("%s needs --tenant <slug>", action)
 		}
 	default:
-		return config.Usagef("unknown admin action %q: accepted values are create-tenant, create-user, add-host, rotate-keys, seed-demo", action)
+		return config.Usagef("unknown admin action %q: accepted values are create-tenant, create-user, add-host, rotate-keys, seed-demo, set-stripe-keys", action)
 	}
 	if action == "create-user" && (c.email == "" || !c.passwordStdin) {
 		return config.Usagef("create-user needs --email and --password-stdin (the password is never a flag: flags show up in process lists)")
@@ -144,6 +148,8 @@ func runAdmin(ctx context.Context, e *env) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "tenant %s signs with key %s now; earlier keys verify tokens for %s more\n", c.tenant, k.KID, c.retain)
+	case "set-stripe-keys":
+		return setStripeKeys(ctx, e, db, r.Tenant.ID, c.tenant)
 	case "seed-demo":
 		cat := &postgres.CatalogService{DB: db}
 		n, err := demo.Seed(tctx, cat, c.products)

@@ -70,6 +70,8 @@ configured) answer.`, e.getenv)
 	dc.register(set, "comma-separated Kafka brokers for behaviour events and recommendation exposures; unset means POST /api/v1/events answers 503")
 	var cc commerceConfig // inventory, checkout, fraud (commerce.go)
 	cc.register(set)
+	var pc paymentConfig // Stripe payments (payments.go)
+	pc.register(set)
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
@@ -138,6 +140,7 @@ configured) answer.`, e.getenv)
 	defer closeDisc()
 	so.Discovery = disc
 	so.Commerce = commerce
+	so.Commerce.Payments = pc.options()
 	opts.Checks = append(opts.Checks, checks...)
 	st, err := stack.New(so)
 	if err != nil {

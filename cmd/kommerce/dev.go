@@ -35,6 +35,7 @@ type devConfig struct {
 	serverConfig
 	discovery     discoveryConfig
 	commerce      commerceConfig
+	payments      paymentConfig
 	databaseURL   string
 	redisURL      string
 	noDemo        bool
@@ -60,6 +61,7 @@ the search index holds the catalog.`, e.getenv)
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))
 	c.discovery.register(set, "comma-separated Kafka brokers; unset means the in-process cluster (state in <data-dir>/kafka)")
 	c.commerce.register(set)
+	c.payments.register(set) // Stripe only when configured: --stripe-api-url (stripe-mock) and keys
 	set.Bool(&c.noDemo, "no-demo", "KOMMERCE_NO_DEMO", false, "do not create the demo tenant, users and catalog")
 	set.String(&c.demoTenant, "demo-tenant", "KOMMERCE_DEMO_TENANT", "demo", "slug of the demo tenant")
 	set.Int(&c.demoProducts, "demo-products", "KOMMERCE_DEMO_PRODUCTS", 1000, "number of demo products", config.Check(config.Positive))
@@ -116,6 +118,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
+	commerce.Payments = c.payments.options()
 	so := stack.Options{Pool: pool, Logger: log, Discovery: disc, Commerce: commerce}
 	if c.redisURL != "" {
 		rdb, err := devRedis(c.redisURL)
