@@ -9,6 +9,9 @@
 # and to use real services instead of the embedded ones KOMMERCE_KAFKA_BROKERS,
 # KOMMERCE_ELASTICSEARCH_URL, KOMMERCE_REDIS_URL, KOMMERCE_INFERENCE_URL;
 # DEMO_PRODUCTS (default 1000), DEMO_ADMIN_PASSWORD, DEMO_SHOPPER_PASSWORD.
+# When stripe-mock answers (hack/services.sh up stripe-mock), payments run against it
+# with demo keys (KOMMERCE_STRIPE_API_URL, KOMMERCE_STRIPE_SECRET_KEY,
+# KOMMERCE_STRIPE_WEBHOOK_SECRET override them) and payment examples are printed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/services.sh up postgres
@@ -23,6 +26,14 @@ admin_pw=$KOMMERCE_DEMO_ADMIN_PASSWORD
 shopper_pw=$KOMMERCE_DEMO_SHOPPER_PASSWORD
 port=${KOMMERCE_HTTP_ADDR##*:}
 base=http://127.0.0.1:$port
+stripe_url=${KOMMERCE_STRIPE_API_URL:-http://127.0.0.1:12111}
+if curl -sf -u sk_test_123: "$stripe_url/v1/customers?limit=1" >/dev/null 2>&1; then
+	export KOMMERCE_STRIPE_API_URL=$stripe_url
+	export KOMMERCE_STRIPE_SECRET_KEY=${KOMMERCE_STRIPE_SECRET_KEY:-sk_test_kommercedemo}
+	export KOMMERCE_STRIPE_WEBHOOK_SECRET=${KOMMERCE_STRIPE_WEBHOOK_SECRET:-whsec_kommerce_demo}
+else
+	stripe_url=
+fi
 
 cat <<EOT
 
@@ -65,4 +76,23 @@ Search, behaviour events and recommendations:
   curl -s $base/metrics | grep kommerce_http_requests_total
 
 EOT
+if [[ -n $stripe_url ]]; then
+	whsec=$KOMMERCE_STRIPE_WEBHOOK_SECRET
+	hook="-H 'Content-Type: application/json' -H \"Stripe-Signature: t=\$TS,v1=\$(printf '%s.%s' \"\$TS\" \"\$EVENT\" | openssl dgst -sha256 -hmac '$whsec' | sed 's/.* //')\" --data-binary \"\$EVENT\" $base/api/v1/payments/stripe/webhook"
+	cat <<EOT
+Payments: a PaymentIntent per order on stripe-mock ($stripe_url), Stripe's events signed with the webhook secret $whsec:
+  PCART=\$(curl -sf -X POST -H 'X-Kommerce-Tenant: demo' $base/api/v1/carts); PCART_ID=\$(echo "\$PCART" | sed -E 's/.*"id":"([^"]+)".*/\1/'); PCART_TOKEN=\$(echo "\$PCART" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$PCART_TOKEN" -H 'Content-Type: application/json' -d '{"sku":"'\$SKU'","quantity":1}' $base/api/v1/carts/\$PCART_ID/items
+  PORDER=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$PCART_TOKEN" -H "Idempotency-Key: \$PCART_ID" -H 'Content-Type: application/json' -d '{"email":"guest@example.com"}' $base/api/v1/carts/\$PCART_ID/checkout | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+  PAY=\$(curl -sf -X POST -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$PCART_TOKEN" $base/api/v1/orders/\$PORDER/payments); echo "\$PAY"; PI=\$(echo "\$PAY" | sed -E 's/.*"intent_id":"([^"]+)".*/\1/'); AMOUNT=\$(echo "\$PAY" | sed -E 's/.*"amount":([0-9]+),.*/\1/'); TS=\$(date +%s); EVENT='{"id":"evt_demo_'\$TS\$RANDOM'","object":"event","type":"payment_intent.succeeded","created":'\$TS',"data":{"object":{"id":"'\$PI'","object":"payment_intent","status":"succeeded","amount":'\$AMOUNT',"amount_received":'\$AMOUNT',"currency":"eur"}}}'    # the intent and the client_secret for Stripe.js
+  curl -sf -X POST -H 'X-Request-Id: pay-again' -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$PCART_TOKEN" $base/api/v1/orders/\$PORDER/payments    # asked again: the same intent (200), never a second one
+  curl -sf -H 'X-Request-Id: first-delivery' $hook    # Stripe's signed payment_intent.succeeded: the order is paid
+  curl -sf -H 'X-Request-Id: redelivery' $hook    # delivered again: "duplicate":true, nothing changes
+  curl -s -H 'Content-Type: application/json' -H "Stripe-Signature: t=\$TS,v1=forged" --data-binary "\$EVENT" $base/api/v1/payments/stripe/webhook    # 400 invalid_signature
+  curl -sf $base/api/v1/orders/\$PORDER -H 'X-Kommerce-Tenant: demo' -H "X-Cart-Token: \$PCART_TOKEN"    # "status":"paid", by payment:stripe
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H "Idempotency-Key: refund-\$PORDER" -H 'Content-Type: application/json' -d '{"reason":"requested_by_customer"}' $base/api/v1/orders/\$PORDER/refunds    # staff: refund it all through Stripe; the order is refunded
+  curl -sf -H 'X-Request-Id: payment-records' -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/orders/\$PORDER/payments    # intents, charges, refunds, disputes; no secrets
+
+EOT
+fi
 exec bin/kommerce dev

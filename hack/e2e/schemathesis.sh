@@ -13,7 +13,7 @@ if [[ ! -x $venv/bin/schemathesis ]]; then
 	python3 -m venv "$venv"
 	"$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-eval "$(hack/services.sh env postgres redis kafka)"
+eval "$(hack/services.sh env postgres redis kafka stripe-mock)"
 # A Redis database of its own, emptied of this tenant's keys before and after, so a
 # `make run` demo on the same Redis (same tenant prefix, other database) never mixes in.
 redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/2
@@ -43,7 +43,8 @@ bin/kommerce admin create-tenant fuzz >/dev/null
 printf 'fuzz-admin-password\n' | bin/kommerce admin create-user --tenant fuzz --email admin@fuzz.test --role admin --password-stdin >/dev/null
 bin/kommerce admin seed-demo --tenant fuzz --products 20 --log-level warn >/dev/null
 KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_DATA_DIR=$data KOMMERCE_KAFKA_BROKERS=$KOMMERCE_TEST_KAFKA_BROKERS KOMMERCE_USER_RATE=100000 KOMMERCE_USER_BURST=100000 \
-	KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=100000 KOMMERCE_ACCESS_TOKEN_TTL=1h bin/kommerce api >"$log" 2>&1 &
+	KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=100000 KOMMERCE_ACCESS_TOKEN_TTL=1h \
+	KOMMERCE_STRIPE_API_URL=$KOMMERCE_TEST_STRIPE_URL KOMMERCE_STRIPE_SECRET_KEY=sk_test_fuzz KOMMERCE_STRIPE_WEBHOOK_SECRET=whsec_fuzz bin/kommerce api >"$log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
