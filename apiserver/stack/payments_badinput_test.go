@@ -2,8 +2,11 @@ package stack_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres"
@@ -128,4 +131,46 @@ func TestPaymentsWithoutStripe(t *testing.T) {
 
 func setKeys(e *apiEnv, s *till, secretKey string) error {
 	return postgres.SetStripeKeys(context.Background(), e.st.DB, s.t.ID, apiserver.StripeKeys{SecretKey: secretKey, WebhookSecret: s.secret})
+}
+
+// TestPaymentTablesIsolated: every payment table has row-level security enabled and
+// forced, and a transaction bound to one tenant sees none of another's rows, even
+// without a tenant filter.
+func TestPaymentTablesIsolated(t *testing.T) {
+	e := startPayAPI(t, nil, nil)
+	shops := []*till{e.till("iso-a"), e.till("iso-b")}
+	for i, s := range shops {
+		s.product("ISO-1", 1000, 0, 3)
+		id, token := s.order("ISO-1")
+		pi := s.paid(id, token)
+		s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(id), nil))).want(200, "")
+		s.deliver(event(apiserver.EventDisputeCreated, time.Now(), dispute(fmt.Sprintf("dp_iso%d", i), pi, 1000, "general"))).want(200, "")
+		s.refund(id, "iso", map[string]any{"amount": 100}).want(201, "")
+	}
+	ctx := context.Background()
+	for _, table := range []string{"payment_keys", "payments", "payment_refunds", "payment_disputes", "payment_events"} {
+		var enabled, forced bool
+		e.scalar(&enabled, "SELECT relrowsecurity FROM pg_class WHERE relname = $1", table)
+		e.scalar(&forced, "SELECT relforcerowsecurity FROM pg_class WHERE relname = $1", table)
+		if !enabled || !forced {
+			t.Errorf("%s: row-level security enabled %v, forced %v", table, enabled, forced)
+		}
+		var all, own, theirs int
+		e.scalar(&all, "SELECT count(*)::int FROM "+table)
+		err := pgx.BeginFunc(ctx, e.db.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", shops[0].t.ID); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, "SELECT count(*)::int FROM "+table).Scan(&own); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, "SELECT count(*)::int FROM "+table+" WHERE tenant_id = $1", shops[1].t.ID).Scan(&theirs)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if all < 2 || own != all/2 || theirs != 0 {
+			t.Errorf("%s: %d rows in all, tenant A sees %d and %d of B's", table, all, own, theirs)
+		}
+	}
 }
