@@ -412,4 +412,3 @@ func requestHash(in apiserver.RefundInput) []byte {
 	h := sha256.Sum256(b)
 	return h[:]
 }
-
