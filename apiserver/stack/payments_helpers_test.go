@@ -222,8 +222,9 @@ func (e *apiEnv) countWhere(tenantID, typ, key, value string) int {
 // stripe-mock, the API gets a 502), the failure that crash-safe recording is for.
 type stripeProxy struct {
 	mu   sync.Mutex
-	keys map[string][]string // path -> Idempotency-Keys sent
-	lose atomic.Bool         // lose the answers of POSTs
+	keys   map[string][]string // path -> Idempotency-Keys sent
+	lose   atomic.Bool         // lose the answers of POSTs
+	refuse atomic.Bool         // answer POSTs as Stripe refuses a request, without passing them on
 }
 
 func (p *stripeProxy) start(t *testing.T, target string) string {
@@ -239,6 +240,12 @@ func (p *stripeProxy) start(t *testing.T, target string) string {
 			p.mu.Lock()
 			p.keys[r.URL.Path] = append(p.keys[r.URL.Path], r.Header.Get("Idempotency-Key"))
 			p.mu.Unlock()
+		}
+		if r.Method == http.MethodPost && p.refuse.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"charge_already_refunded","message":"Charge has already been refunded."}}`))
+			return
 		}
 		if r.Method == http.MethodPost && p.lose.Load() {
 			rec := httptest.NewRecorder()

@@ -321,3 +321,69 @@ func TestDisputeIsAFraudLabel(t *testing.T) {
 		t.Fatalf("a dispute moved the order to %s", st)
 	}
 }
+
+// TestRefundProviderFailures: a refund Stripe refuses is stored failed, answered 422
+// payment_rejected on every retry with its key, and holds back nothing; a refund whose
+// answer is lost stays requested (its amount held back) and the retry with its key
+// completes it with the same Stripe Idempotency-Key.
+func TestRefundProviderFailures(t *testing.T) {
+	proxy := &stripeProxy{}
+	e := startPayAPI(t, proxy, nil)
+	s := e.till("rfail")
+	s.product("RF-1", 1000, 0, 3)
+	id, token := s.order("RF-1")
+	pi := s.paid(id, token)
+	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(id), nil))).want(200, "")
+
+	proxy.refuse.Store(true)
+	s.refund(id, "refused", map[string]any{"amount": 600}).want(422, apiserver.ErrPaymentRejected)
+	proxy.refuse.Store(false)
+	r := s.refund(id, "refused", map[string]any{"amount": 600}).want(422, apiserver.ErrPaymentRejected)
+	if r.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the refused refund's retry is not a replay: %v", r.header)
+	}
+	proxy.lose.Store(true)
+	s.refund(id, "lost", map[string]any{"amount": 700}).want(503, apiserver.ErrUnavailable)
+	proxy.lose.Store(false)
+	// 700 is being refunded: only 300 is left for a new refund.
+	s.refund(id, "third", map[string]any{"amount": 301}).want(422, apiserver.ErrRefundExceedsPayment)
+	done := s.refund(id, "lost", map[string]any{"amount": 700}).want(200, "")
+	if done.str("status") != "succeeded" || done.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the lost refund's retry: %s", done.raw)
+	}
+	keys := proxy.sent("/v1/refunds")
+	lost := keys[len(keys)-1]
+	for _, k := range keys[1:] { // the first was the refused one
+		if k != lost {
+			t.Fatalf("refund calls sent Idempotency-Keys %v: the retry must send the lost call's", keys)
+		}
+	}
+	rec := s.payments(id, "", s.admin)
+	if len(rec.Refunds) != 2 || rec.Refunds[0].Status != "failed" || rec.Refunds[1].Status != "succeeded" || rec.Intents[0].AmountRefunded != 700 {
+		t.Fatalf("records: %+v", rec)
+	}
+	if st := s.orderAs(id, s.admin).Status; st != apiserver.OrderPaid {
+		t.Fatalf("a partial refund moved the order to %s", st)
+	}
+}
+
+// TestPayExpiredOrder: an unpaid order whose reservation ran out (nobody read it
+// since) cannot be paid: it is cancelled and its stock released on the spot.
+func TestPayExpiredOrder(t *testing.T) {
+	e := startPayAPI(t, nil, nil)
+	s := e.till("expay")
+	s.product("EX-1", 1000, 0, 3)
+	e.do("PUT", "/api/v1/storefronts/default/checkout-settings", s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 1}).want(200, "")
+	id, token := s.order("EX-1")
+	time.Sleep(1100 * time.Millisecond) // let the one-second reservation run out
+	s.pay(id, token, "").want(409, apiserver.ErrOrderNotPayable)
+	if st := e.orderStatus(id); st != "cancelled" {
+		t.Fatalf("expired order is %s", st)
+	}
+	if st := s.stock("EX-1"); st.Reserved != 0 {
+		t.Fatalf("stock of the expired order: %+v", st)
+	}
+	if n := e.count("payments"); n != 0 {
+		t.Fatalf("%d payments for an expired order", n)
+	}
+}
