@@ -221,7 +221,7 @@ func (e *apiEnv) countWhere(tenantID, typ, key, value string) int {
 // Idempotency-Key of every POST and can lose Stripe's answers (the call reaches
 // stripe-mock, the API gets a 502), the failure that crash-safe recording is for.
 type stripeProxy struct {
-	mu   sync.Mutex
+	mu     sync.Mutex
 	keys   map[string][]string // path -> Idempotency-Keys sent
 	lose   atomic.Bool         // lose the answers of POSTs
 	refuse atomic.Bool         // answer POSTs as Stripe refuses a request, without passing them on
