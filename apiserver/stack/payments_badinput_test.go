@@ -3,6 +3,8 @@ package stack_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +13,9 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/apiserver/stripe"
+	"github.com/kommerce/kommerce/apiserver/token"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 // TestPaymentBadInput: paying and refunding what cannot be, as whoever may not,
@@ -172,5 +177,53 @@ func TestPaymentTablesIsolated(t *testing.T) {
 		if all < 2 || own != all/2 || theirs != 0 {
 			t.Errorf("%s: %d rows in all, tenant A sees %d and %d of B's", table, all, own, theirs)
 		}
+	}
+}
+
+// TestStripeKeysFromTenantSecret: in a cluster a tenant's Stripe keys are files in its
+// folder of --tenant-keys-dir (beside its kommerce-identity entries); they win over the
+// process's keys, which serve tenants without keys of their own.
+func TestStripeKeysFromTenantSecret(t *testing.T) {
+	stripeURL := testenv.StripeURL(t)
+	e := startAPI(t, nil)
+	mounted := e.store("mounted")
+	plain := e.store("plain")
+	k, err := token.NewKey(mounted.t.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, _ := k.MarshalPEM()
+	dir := t.TempDir()
+	td := filepath.Join(dir, "mounted")
+	if err := os.MkdirAll(td, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{token.SecretTenantID: mounted.t.ID, token.SecretKeyID: "k-" + k.KID, token.SecretSigningKey: string(pemKey),
+		stripe.FileSecretKey: "sk_test_mounted", stripe.FileWebhookSecret: "whsec_mounted"}
+	for name, v := range files {
+		if err := os.WriteFile(filepath.Join(td, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.start(func(o *stack.Options) {
+		o.KeysDir = dir
+		o.Commerce.Payments = stack.PaymentOptions{StripeURL: stripeURL, SecretKey: "sk_test_process", WebhookSecret: "whsec_process"}
+	})
+	for _, tc := range []struct {
+		s      *store
+		secret string
+		wrong  string
+	}{{mounted, "whsec_mounted", "whsec_process"}, {plain, "whsec_process", "whsec_mounted"}} {
+		t.Run(tc.s.slug, func(t *testing.T) {
+			tc.s.product("KD-1", 1000, 0, 3)
+			id := tc.s.buyAsGuest(map[string]int64{"KD-1": 1})
+			pi := e.do("POST", "/api/v1/orders/"+id+"/payments", tc.s.slug, tc.s.admin, nil).want(201, "").str("intent_id")
+			ev := event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, map[string]string{apiserver.MetaOrderID: id}, nil))
+			e.hook(ev, sigHeader(tc.wrong, time.Now(), ev)).want(400, apiserver.ErrInvalidSignature)
+			e.hook(ev, sigHeader(tc.secret, time.Now(), ev)).want(200, "")
+			if st := e.orderStatus(id); st != "paid" {
+				t.Fatalf("order %s", st)
+			}
+		})
 	}
 }
