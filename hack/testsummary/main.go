@@ -102,11 +102,14 @@ func summarize(in io.Reader, out io.Writer, coverFile string) int {
 	}
 	sort.Strings(names)
 	profile, total := readProfile(coverFile)
-	fmt.Fprintf(out, "\n%-6s %-58s %8s  %s\n", "RESULT", "PACKAGE", "TIME", "COVERAGE")
+	fmt.Fprintf(out, "\n%-7s %-57s %8s  %s\n", "RESULT", "PACKAGE", "TIME", "COVERAGE")
 	bad := len(failed) > 0
 	for _, n := range names {
 		p := pkgs[n]
 		action := strings.ToUpper(p.action)
+		if action == "SKIP" {
+			action = "NOTEST" // go test reports a package without test files as skipped
+		}
 		if action == "" {
 			action, bad = "FAIL", true // the package never finished: build error or panic
 		}
@@ -123,7 +126,7 @@ func summarize(in io.Reader, out io.Writer, coverFile string) int {
 		if cov == "" {
 			cov = "-"
 		}
-		fmt.Fprintf(out, "%-6s %-58s %7.1fs  %s\n", action, short(n), p.elapsed, cov)
+		fmt.Fprintf(out, "%-7s %-57s %7.1fs  %s\n", action, short(n), p.elapsed, cov)
 	}
 	if len(smoke) > 0 {
 		fmt.Fprintf(out, "\nSmoke tests (each against its real service):\n  %s\n", strings.Join(smoke, "\n  "))
