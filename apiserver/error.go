@@ -38,6 +38,7 @@ const (
 	ErrIdempotencyKeyReused = "idempotency_key_reused" // the key came with a different request before
 	ErrInvalidTransition    = "invalid_transition"     // the order state machine forbids the step
 	ErrFraudBlocked         = "fraud_blocked"          // the storefront's fraud policy refused the order
+	ErrStockReserved        = "stock_reserved"         // a warehouse would hold fewer units than orders reserved there
 
 	// Payments: intents, refunds, the Stripe webhook.
 	ErrOrderNotPayable       = "order_not_payable"       // cancelled, refunded, paid without an intent, or nothing to pay

@@ -9,8 +9,10 @@ import (
 
 // Stock is the inventory of one SKU. OnHand is the sum over its warehouses; Reserved
 // is held by orders that are not yet fulfilled (or whose reservation has not expired),
-// so Available = OnHand - Reserved is what shoppers can still buy. Reservations are
-// taken against the SKU as a whole and a warehouse is chosen at fulfilment.
+// so Available = OnHand - Reserved is what shoppers can still buy. Each reservation
+// is placed in warehouses at checkout (the most available first, split when no single
+// one has enough), so every warehouse also has its reserved and available units, and
+// the totals are their sums.
 type Stock struct {
 	SKU        string          `json:"sku"`
 	ProductID  string          `json:"product_id"`
@@ -22,10 +24,13 @@ type Stock struct {
 	UpdatedAt  time.Time       `json:"updated_at"`
 }
 
-// StockLocation is the quantity of a SKU in one warehouse.
+// StockLocation is the quantity of a SKU in one warehouse: Reserved is what orders
+// hold there (never more than OnHand), Available = OnHand - Reserved.
 type StockLocation struct {
 	Warehouse string `json:"warehouse"`
 	OnHand    int64  `json:"on_hand"`
+	Reserved  int64  `json:"reserved"`
+	Available int64  `json:"available"`
 }
 
 // StockAdjustment is one recorded change of a SKU's on-hand quantity in a warehouse:
@@ -126,11 +131,12 @@ type InventoryService interface {
 	// catalog SKU without stock has zeros. Errors: ErrNotFound (no such SKU).
 	GetStock(ctx context.Context, sku string) (*Stock, error)
 	// SetStock sets one warehouse's quantity and records the adjustment.
-	// Errors: ErrInvalid, ErrNotFound, ErrConflict (the total would fall below what
-	// is reserved).
+	// Errors: ErrInvalid, ErrNotFound, ErrStockReserved (the warehouse would hold
+	// fewer units than orders reserved there).
 	SetStock(ctx context.Context, sku string, in StockSet) (*Stock, error)
 	// AdjustStock adds a delta to one warehouse's quantity and records it.
-	// Errors: ErrInvalid, ErrNotFound, ErrConflict (negative or below reserved).
+	// Errors: ErrInvalid, ErrNotFound, ErrConflict (negative), ErrStockReserved
+	// (below what orders reserved in the warehouse).
 	AdjustStock(ctx context.Context, sku string, in StockAdjust) (*Stock, error)
 	// ListAdjustments pages through a SKU's ledger, newest first.
 	// Errors: ErrInvalid (limit, cursor), ErrNotFound.

@@ -39,6 +39,7 @@ var statusOf = map[string]int{
 	apiserver.ErrIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	apiserver.ErrInvalidTransition:    http.StatusConflict,
 	apiserver.ErrFraudBlocked:         http.StatusForbidden,
+	apiserver.ErrStockReserved:        http.StatusConflict,
 
 	apiserver.ErrOrderNotPayable:       http.StatusConflict,
 	apiserver.ErrPaymentsNotConfigured: http.StatusServiceUnavailable,

@@ -378,9 +378,10 @@ func placeArgs(o *apiserver.Order, tid, storefront, clientIP string, customerCre
 	return a, err
 }
 
-// reserve takes the order's units from availability with the configured strategy and
-// records the reservations and stock.changed events. Lines are handled in SKU order,
-// the order every writer locks stock rows in.
+// reserve takes the order's units from availability with the configured strategy,
+// places them in the SKUs' warehouses and records the reservations and
+// stock.changed events. Lines are handled in SKU order, the order every writer locks
+// stock rows in.
 func (s *OrderService) reserve(ctx context.Context, q *dbq.Queries, tid, orderID string, lines []pricedLine, expires *time.Time) error {
 	sorted := make([]pricedLine, len(lines))
 	copy(sorted, lines)
@@ -390,53 +391,85 @@ func (s *OrderService) reserve(ctx context.Context, q *dbq.Queries, tid, orderID
 	for i, l := range sorted {
 		skus[i], qtys[i], pids[i] = l.SKU, l.Quantity, l.ProductID
 	}
-	if s.Lock == LockForUpdate || s.Lock == LockUnsafe {
-		var rows []dbq.LockStocksRow
-		var err error
-		if s.Lock == LockForUpdate {
-			rows, err = q.LockStocks(ctx, dbq.LockStocksParams{TenantID: tid, Skus: skus})
-		} else {
-			var rr []dbq.ReadStocksRow
-			rr, err = q.ReadStocks(ctx, dbq.ReadStocksParams{TenantID: tid, Skus: skus})
-			for _, r := range rr {
-				rows = append(rows, dbq.LockStocksRow(r))
-			}
-		}
+	switch s.Lock {
+	case LockUnsafe:
+		return reserveUnsafe(ctx, q, tid, orderID, lines, skus, qtys, pids, expires)
+	case LockForUpdate:
+		// Lock and check first; the conditional update below then always passes,
+		// and places the units exactly as the conditional strategy does.
+		rows, err := q.LockStocks(ctx, dbq.LockStocksParams{TenantID: tid, Skus: skus})
 		if err != nil {
 			return err
 		}
-		have := make(map[string]dbq.LockStocksRow, len(rows))
-		for _, r := range rows {
-			have[r.Sku] = r
-		}
-		reserved := make([]int64, n)
-		for i, sku := range skus {
-			r, ok := have[sku]
-			if !ok || r.OnHand-r.Reserved < qtys[i] {
-				return short(ctx, q, tid, lines, sku)
-			}
-			reserved[i] = r.Reserved + qtys[i]
-		}
-		if s.Lock == LockUnsafe {
-			_, err := q.ReserveStockUnsafe(ctx, dbq.ReserveStockUnsafeParams{TenantID: tid, OrderID: orderID, Skus: skus, Quantities: qtys,
-				Reserved: reserved, ProductIds: pids, ExpiresAt: expires})
-			return err
-		}
-	}
-	rows, err := q.ReserveStock(ctx, dbq.ReserveStockParams{TenantID: tid, OrderID: orderID, Skus: skus, Quantities: qtys, ProductIds: pids, ExpiresAt: expires})
-	if err != nil || len(rows) == n {
-		return err
-	}
-	got := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		got[r.Sku] = true
-	}
-	for _, sku := range skus {
-		if !got[sku] {
+		if sku := shortOf(rows, skus, qtys); sku != "" {
 			return short(ctx, q, tid, lines, sku)
 		}
 	}
-	return fmt.Errorf("reserve: %d of %d SKUs reserved", len(rows), n)
+	sku, err := q.ReserveStock(ctx, dbq.ReserveStockParams{TenantID: tid, OrderID: orderID, Skus: skus, Quantities: qtys, ProductIds: pids, ExpiresAt: expires})
+	if err != nil || sku == "" {
+		return err
+	}
+	return short(ctx, q, tid, lines, sku)
+}
+
+// shortOf returns the first of skus whose row has fewer than its quantity
+// available, or "".
+func shortOf(rows []dbq.LockStocksRow, skus []string, qtys []int64) string {
+	have := make(map[string]dbq.LockStocksRow, len(rows))
+	for _, r := range rows {
+		have[r.Sku] = r
+	}
+	for i, sku := range skus {
+		if r, ok := have[sku]; !ok || r.OnHand-r.Reserved < qtys[i] {
+			return sku
+		}
+	}
+	return ""
+}
+
+// reserveUnsafe is the benchmark's control (LockUnsafe): it reads the stock and the
+// warehouses without a lock, checks and places the units in Go with the rule of
+// kommerce_reserve_stock, and writes the reserved quantities it computed, so
+// concurrent checkouts overwrite each other. Never used to serve shoppers.
+func reserveUnsafe(ctx context.Context, q *dbq.Queries, tid, orderID string, lines []pricedLine, skus []string, qtys []int64, pids []string, expires *time.Time) error {
+	rr, err := q.ReadStocks(ctx, dbq.ReadStocksParams{TenantID: tid, Skus: skus})
+	if err != nil {
+		return err
+	}
+	rows := make([]dbq.LockStocksRow, len(rr))
+	reserved := make(map[string]int64, len(rr))
+	for i, r := range rr {
+		rows[i], reserved[r.Sku] = dbq.LockStocksRow(r), r.Reserved
+	}
+	if sku := shortOf(rows, skus, qtys); sku != "" {
+		return short(ctx, q, tid, lines, sku)
+	}
+	locs, err := q.ReadLocations(ctx, dbq.ReadLocationsParams{TenantID: tid, Skus: skus})
+	if err != nil {
+		return err
+	}
+	args := dbq.ReserveStockUnsafeParams{TenantID: tid, OrderID: orderID, Skus: skus, Quantities: qtys, ProductIds: pids, ExpiresAt: expires,
+		Reserved: make([]int64, len(skus))}
+	for i, sku := range skus {
+		args.Reserved[i] = reserved[sku] + qtys[i]
+		left := qtys[i]
+		for _, l := range locs { // most available first, ties by name (ReadLocations' order)
+			if l.Sku != sku || left == 0 {
+				continue
+			}
+			take := min(left, l.OnHand-l.Reserved)
+			args.PlaceSkus = append(args.PlaceSkus, sku)
+			args.PlaceWarehouses = append(args.PlaceWarehouses, l.Warehouse)
+			args.PlaceQuantities = append(args.PlaceQuantities, take)
+			args.PlaceReserved = append(args.PlaceReserved, l.Reserved+take)
+			left -= take
+		}
+		if left > 0 {
+			return short(ctx, q, tid, lines, sku)
+		}
+	}
+	_, err = q.ReserveStockUnsafe(ctx, args)
+	return err
 }
 
 // short explains why sku could not be reserved: expired reservations hold it (retry

@@ -43,7 +43,7 @@ func readStock(ctx context.Context, q *dbq.Queries, tid, sku string) (*apiserver
 	out := &apiserver.Stock{SKU: sku, ProductID: pid, OnHand: st.OnHand, Reserved: st.Reserved, Available: st.OnHand - st.Reserved,
 		Version: st.Version, UpdatedAt: st.UpdatedAt, Warehouses: make([]apiserver.StockLocation, len(locs))}
 	for i, l := range locs {
-		out.Warehouses[i] = apiserver.StockLocation{Warehouse: l.Warehouse, OnHand: l.OnHand}
+		out.Warehouses[i] = apiserver.StockLocation{Warehouse: l.Warehouse, OnHand: l.OnHand, Reserved: l.Reserved, Available: l.OnHand - l.Reserved}
 	}
 	return out, nil
 }
@@ -74,7 +74,7 @@ func (s *InventoryService) SetStock(ctx context.Context, sku string, in apiserve
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	return s.change(ctx, sku, in.Warehouse, in.Reason, func(old int64) (int64, error) { return in.OnHand, nil })
+	return s.change(ctx, sku, in.Warehouse, in.Reason, "on_hand", func(old int64) (int64, error) { return in.OnHand, nil })
 }
 
 // AdjustStock implements apiserver.InventoryService.
@@ -82,7 +82,7 @@ func (s *InventoryService) AdjustStock(ctx context.Context, sku string, in apise
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	return s.change(ctx, sku, in.Warehouse, in.Reason, func(old int64) (int64, error) {
+	return s.change(ctx, sku, in.Warehouse, in.Reason, "delta", func(old int64) (int64, error) {
 		if n := old + in.Delta; n >= 0 && n <= apiserver.MaxOnHand {
 			return n, nil
 		}
@@ -94,8 +94,9 @@ func (s *InventoryService) AdjustStock(ctx context.Context, sku string, in apise
 }
 
 // change sets a warehouse's quantity of sku to next(current) under the SKU's row
-// lock, records the adjustment and announces the new availability.
-func (s *InventoryService) change(ctx context.Context, sku, warehouse, reason string, next func(old int64) (int64, error)) (*apiserver.Stock, error) {
+// lock, records the adjustment and announces the new availability. field names the
+// input at fault when the warehouse would hold fewer units than are reserved there.
+func (s *InventoryService) change(ctx context.Context, sku, warehouse, reason, field string, next func(old int64) (int64, error)) (*apiserver.Stock, error) {
 	if !apiserver.ValidSKU(sku) {
 		return nil, noSKU(sku)
 	}
@@ -113,13 +114,17 @@ func (s *InventoryService) change(ctx context.Context, sku, warehouse, reason st
 		if _, err := q.LockStock(ctx, dbq.LockStockParams{TenantID: tid, Sku: sku}); err != nil {
 			return err
 		}
-		old, err := q.LocationOnHand(ctx, dbq.LocationOnHandParams{TenantID: tid, Sku: sku, Warehouse: warehouse})
+		loc, err := q.LocationStock(ctx, dbq.LocationStockParams{TenantID: tid, Sku: sku, Warehouse: warehouse})
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
+		old := loc.OnHand
 		n, err := next(old)
 		if err != nil {
 			return err
+		}
+		if n < loc.Reserved {
+			return belowReserved(sku, warehouse, field, loc.Reserved)
 		}
 		if err := q.UpsertLocation(ctx, dbq.UpsertLocationParams{TenantID: tid, Sku: sku, Warehouse: warehouse, OnHand: n}); err != nil {
 			return err
@@ -146,6 +151,14 @@ func (s *InventoryService) change(ctx context.Context, sku, warehouse, reason st
 	return out, nil
 }
 
+// belowReserved refuses a staff change that would leave a warehouse holding fewer
+// units than orders reserved there: those units are promised to shoppers, and
+// taking them away must go through the orders (cancel, refund or fulfil) first.
+func belowReserved(sku, warehouse, field string, reserved int64) error {
+	return &apiserver.Error{Code: apiserver.ErrStockReserved, Field: field, Message: fmt.Sprintf(
+		"Orders hold %d units of %s in warehouse %s; its on-hand quantity cannot go below that. Cancel, refund or fulfil them first.", reserved, sku, warehouse)}
+}
+
 // stockError turns the constraint that keeps stock from going below what is reserved
 // into a client error.
 func stockError(err error, op string) error {
@@ -153,7 +166,12 @@ func stockError(err error, op string) error {
 	if errors.As(err, &ae) {
 		return err
 	}
-	if code, constraint := pgCode(err); code == pgCheckViolation && constraint == "stock_reserved_within_on_hand" {
+	code, constraint := pgCode(err)
+	if code == pgCheckViolation && constraint == "stock_locations_reserved_within_on_hand" {
+		return &apiserver.Error{Code: apiserver.ErrStockReserved, Field: "on_hand",
+			Message: "Orders hold more units of this SKU in the warehouse than would be left on hand; release or fulfil them first."}
+	}
+	if code == pgCheckViolation && constraint == "stock_reserved_within_on_hand" {
 		return &apiserver.Error{Code: apiserver.ErrConflict, Field: "on_hand",
 			Message: "Orders hold more units of this SKU than would be left on hand; release or fulfil them first."}
 	}

@@ -358,25 +358,27 @@ func applyTransition(ctx context.Context, q *dbq.Queries, tid string, r dbq.Orde
 	return r, stockEvents(ctx, q, tid, changes)
 }
 
-// releaseReservations gives an order's reserved units back to availability. The stock
-// rows are locked in SKU order first, the order every checkout locks them in.
+// lockReserved locks the stock rows of the SKUs an order holds, in SKU order (the
+// order every checkout locks them in), and returns whether it holds any. Every writer
+// of a SKU's warehouses holds its stock row first, so the statement that follows
+// reads the warehouses as they are.
+func lockReserved(ctx context.Context, q *dbq.Queries, tid, orderID string) (bool, error) {
+	skus, err := q.OrderReservedSKUs(ctx, dbq.OrderReservedSKUsParams{TenantID: tid, OrderID: orderID})
+	if err != nil || len(skus) == 0 {
+		return false, err
+	}
+	_, err = q.LockStocks(ctx, dbq.LockStocksParams{TenantID: tid, Skus: skus})
+	return err == nil, err
+}
+
+// releaseReservations gives an order's reserved units back to availability, in the
+// warehouses they were placed in.
 func releaseReservations(ctx context.Context, q *dbq.Queries, tid, orderID string) ([]stockChange, error) {
-	res, err := q.OrderReservations(ctx, dbq.OrderReservationsParams{TenantID: tid, OrderID: orderID})
-	if err != nil || len(res) == 0 {
-		return nil, err
-	}
-	skus := make([]string, len(res))
-	for i, r := range res {
-		skus[i] = r.Sku
-	}
-	if _, err := q.LockStocks(ctx, dbq.LockStocksParams{TenantID: tid, Skus: skus}); err != nil {
+	if ok, err := lockReserved(ctx, q, tid, orderID); !ok {
 		return nil, err
 	}
 	rows, err := q.ReleaseStock(ctx, dbq.ReleaseStockParams{TenantID: tid, OrderID: orderID})
 	if err != nil {
-		return nil, err
-	}
-	if err := q.DeleteReservations(ctx, dbq.DeleteReservationsParams{TenantID: tid, OrderID: orderID}); err != nil {
 		return nil, err
 	}
 	changes := make([]stockChange, len(rows))
@@ -386,40 +388,13 @@ func releaseReservations(ctx context.Context, q *dbq.Queries, tid, orderID strin
 	return changes, nil
 }
 
-// consumeReservations takes a fulfilled order's units out of stock: each SKU's total
-// and reservation shrink together (availability does not change), and the units are
-// taken from the warehouses holding most first, each recorded in the ledger.
+// consumeReservations takes a fulfilled order's units out of stock: each reservation
+// leaves the warehouse it was placed in (on hand and reserved drop together, so
+// availability does not change), recorded in the ledger.
 func consumeReservations(ctx context.Context, q *dbq.Queries, tid, orderID, actor string) error {
-	res, err := q.OrderReservations(ctx, dbq.OrderReservationsParams{TenantID: tid, OrderID: orderID})
-	if err != nil {
+	if ok, err := lockReserved(ctx, q, tid, orderID); !ok {
 		return err
 	}
-	for _, r := range res {
-		if _, err := q.ConsumeStock(ctx, dbq.ConsumeStockParams{TenantID: tid, Sku: r.Sku, Quantity: r.Quantity}); err != nil {
-			return err
-		}
-		locs, err := q.LockLocations(ctx, dbq.LockLocationsParams{TenantID: tid, Sku: r.Sku})
-		if err != nil {
-			return err
-		}
-		left := r.Quantity
-		for _, l := range locs {
-			take := min(left, l.OnHand)
-			if err := q.UpsertLocation(ctx, dbq.UpsertLocationParams{TenantID: tid, Sku: r.Sku, Warehouse: l.Warehouse, OnHand: l.OnHand - take}); err != nil {
-				return err
-			}
-			oid := orderID
-			if err := q.InsertAdjustment(ctx, dbq.InsertAdjustmentParams{TenantID: tid, Sku: r.Sku, Warehouse: l.Warehouse, Delta: -take,
-				OnHandAfter: l.OnHand - take, Reason: "order fulfilled", Actor: actor, OrderID: &oid}); err != nil {
-				return err
-			}
-			if left -= take; left == 0 {
-				break
-			}
-		}
-		if left != 0 {
-			return fmt.Errorf("fulfil order %s: the warehouses of %s hold %d units fewer than its total", orderID, r.Sku, left)
-		}
-	}
-	return q.DeleteReservations(ctx, dbq.DeleteReservationsParams{TenantID: tid, OrderID: orderID})
+	_, err := q.ConsumeReservations(ctx, dbq.ConsumeReservationsParams{TenantID: tid, OrderID: orderID, Actor: actor})
+	return err
 }

@@ -106,7 +106,7 @@ func TestCommerceBadInput(t *testing.T) {
 		{"bad warehouse", "PUT", "/api/v1/stock/OK-1", s.admin, `{"warehouse":"Main Hall","on_hand":1}`, nil, 400, apiserver.ErrInvalid, "warehouse"},
 		{"stock of an unknown SKU", "PUT", "/api/v1/stock/NOPE-1", s.admin, `{"warehouse":"main","on_hand":1}`, nil, 404, apiserver.ErrNotFound, "sku"},
 		{"stock of another tenant's SKU", "GET", "/api/v1/stock/THEIRS-1", s.admin, nil, nil, 404, apiserver.ErrNotFound, "sku"},
-		{"on hand below reserved", "PUT", "/api/v1/stock/OK-1", s.admin, `{"warehouse":"main","on_hand":0}`, nil, 409, apiserver.ErrConflict, "on_hand"},
+		{"on hand below reserved", "PUT", "/api/v1/stock/OK-1", s.admin, `{"warehouse":"main","on_hand":0}`, nil, 409, apiserver.ErrStockReserved, "on_hand"},
 		{"adjustment of zero", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":0,"reason":"x"}`, nil, 400, apiserver.ErrInvalid, "delta"},
 		{"adjustment without reason", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":1}`, nil, 400, apiserver.ErrInvalid, "reason"},
 		{"adjustment below zero", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":-11,"reason":"theft"}`, nil, 409, apiserver.ErrConflict, "delta"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -90,6 +91,19 @@ func (s *store) buyers(n int, lines func(i int) map[string]int64) []*http.Reques
 	return reqs
 }
 
+// warehouses describes a stock's warehouses as "name on_hand/reserved ..." in name
+// order, checking that each one's available is on_hand - reserved.
+func warehouses(st apiserver.Stock) string {
+	var parts []string
+	for _, w := range st.Warehouses {
+		if w.Available != w.OnHand-w.Reserved {
+			return fmt.Sprintf("%s: available %d of %d on hand, %d reserved", w.Warehouse, w.Available, w.OnHand, w.Reserved)
+		}
+		parts = append(parts, fmt.Sprintf("%s %d/%d", w.Warehouse, w.OnHand, w.Reserved))
+	}
+	return strings.Join(parts, " ")
+}
+
 // tally counts orders and refusals, failing on anything but 201 and 409
 // insufficient_stock.
 func tally(t *testing.T, outs []outcome) (orders int) {
@@ -109,8 +123,10 @@ func tally(t *testing.T, outs []outcome) (orders int) {
 }
 
 // TestCheckoutNeverOversells races 64+ buyers for the last units, with each safe
-// reservation strategy: exactly the units there are get sold, stock ends at zero, and
-// orders and reservations match one to one.
+// reservation strategy, with stock split over warehouses: exactly the units there are
+// get sold, stock ends at zero in every warehouse, and orders, reservations and the
+// warehouses' reserved units match (checkStockInvariants). Cancellations racing new
+// checkouts give units back to the warehouses they came from.
 func TestCheckoutNeverOversells(t *testing.T) {
 	for _, lock := range []postgres.LockStrategy{postgres.LockConditional, postgres.LockForUpdate} {
 		t.Run(string(lock), func(t *testing.T) {
@@ -123,33 +139,67 @@ func TestCheckoutNeverOversells(t *testing.T) {
 				return n
 			}
 
-			t.Run("64 buyers, the last 10 units of one SKU", func(t *testing.T) {
-				s.product("HOT", 1000, 0, 25)
-				s.buyAsGuest(map[string]int64{"HOT": 15}) // earlier sales: 10 units are left
-				reqs := s.buyers(64, func(int) map[string]int64 { return map[string]int64{"HOT": 1} })
-				if got := tally(t, e.race(reqs)); got != 10 {
+			t.Run("64 buyers, the last 10 units of one SKU in 3 warehouses", func(t *testing.T) {
+				s.product("HOT", 1000, 0, 9) // main 9, east 8, west 8
+				s.setStock("HOT", "east", 8)
+				s.setStock("HOT", "west", 8)
+				s.buyAsGuest(map[string]int64{"HOT": 15}) // earlier sales (main 9, east 6): 10 units are left
+				if got := warehouses(s.stock("HOT")); got != "east 8/6 main 9/9 west 8/0" {
+					t.Errorf("15 units placed as %s; want main's 9, then 6 of east (ties by name)", got)
+				}
+				// Carts can only take units that are available: those of the second race
+				// are filled now.
+				later := s.buyers(64, func(int) map[string]int64 { return map[string]int64{"HOT": 1} })
+				outs := e.race(s.buyers(64, func(int) map[string]int64 { return map[string]int64{"HOT": 1} }))
+				if got := tally(t, outs); got != 10 {
 					t.Errorf("%d orders for the last 10 units", got)
 				}
-				if st := s.stock("HOT"); st.OnHand != 25 || st.Reserved != 25 || st.Available != 0 {
+				st := s.stock("HOT")
+				if st.OnHand != 25 || st.Reserved != 25 || st.Available != 0 || warehouses(st) != "east 8/8 main 9/9 west 8/8" {
 					t.Errorf("stock after the race: %+v", st)
 				}
 				if n := soldUnits("HOT"); n != 25 {
 					t.Errorf("%d units sold of 25", n)
 				}
+				e.checkStockInvariants(s.t.ID)
+
+				// The 10 winners cancel while 64 more buyers race for what they give back.
+				var reqs []*http.Request
+				for _, o := range outs {
+					if o.status == 201 {
+						reqs = append(reqs, e.request("POST", "/api/v1/orders/"+o.orderID+"/transitions", s.slug, s.admin,
+							map[string]any{"to": apiserver.OrderCancelled, "reason": "changed my mind"}))
+					}
+				}
+				outs = e.race(append(reqs, later...))
+				for _, o := range outs[:len(reqs)] {
+					if o.status != 200 {
+						t.Errorf("cancel answered %d %s: %v", o.status, o.code, o.err)
+					}
+				}
+				got := tally(t, outs[len(reqs):])
+				if got > 10 {
+					t.Errorf("%d orders for the 10 units given back", got)
+				}
+				if st := s.stock("HOT"); st.OnHand != 25 || st.Reserved != int64(15+got) || soldUnits("HOT") != int64(15+got) {
+					t.Errorf("%d new orders, stock %+v, %d sold", got, st, soldUnits("HOT"))
+				}
+				e.checkStockInvariants(s.t.ID)
 			})
 
 			t.Run("160 buyers over 20 SKUs of 4 units", func(t *testing.T) {
 				skus := make([]string, 20)
 				for i := range skus {
 					skus[i] = sku("SPREAD", i)
-					s.product(skus[i], 500, 0, 4)
+					s.product(skus[i], 500, 0, 2)
+					s.setStock(skus[i], "north", 2)
 				}
 				reqs := s.buyers(160, func(i int) map[string]int64 { return map[string]int64{skus[i%20]: 1} })
 				if got := tally(t, e.race(reqs)); got != 80 {
 					t.Errorf("%d orders for 80 units", got)
 				}
 				for _, k := range skus {
-					if st := s.stock(k); st.Available != 0 || st.Reserved != 4 {
+					if st := s.stock(k); st.Available != 0 || st.Reserved != 4 || warehouses(st) != "main 2/2 north 2/2" {
 						t.Errorf("stock of %s after the race: %+v", k, st)
 					}
 				}
@@ -209,4 +259,21 @@ func TestCheckoutNeverOversells(t *testing.T) {
 			e.checkStockInvariants(s.t.ID)
 		})
 	}
+}
+
+// request builds a JSON request as e.do sends it, to be sent later (by race).
+func (e *apiEnv) request(method, path, tenant, token string, body any) *http.Request {
+	e.t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, e.base+path, bytes.NewReader(b))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Kommerce-Tenant", tenant)
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req
 }

@@ -153,9 +153,11 @@ func (e *apiEnv) scalar(dst any, sql string, args ...any) {
 
 // checkStockInvariants asserts what must hold for every SKU of a tenant whatever
 // happened: reserved is exactly what the reservations hold, nothing is reserved
-// beyond what is on hand, on hand is the warehouses' sum, every reservation belongs
-// to an order that holds stock, and every order that holds stock has a reservation
-// for each of its item lines, of the line's quantity.
+// beyond what is on hand, on hand and reserved are the warehouses' sums, each
+// warehouse's reserved is what the reservations placed there hold, between zero and
+// its on hand, every reservation belongs to an order that holds stock, and every
+// order that holds stock has reservations for each of its item lines, of the line's
+// quantity in all.
 func (e *apiEnv) checkStockInvariants(tenantID string) {
 	e.t.Helper()
 	checks := map[string]string{
@@ -167,8 +169,13 @@ func (e *apiEnv) checkStockInvariants(tenantID string) {
 		"reservation of an order that holds no stock": `SELECT count(*) FROM reservations r JOIN orders o ON o.tenant_id = r.tenant_id AND o.id = r.order_id
 			WHERE r.tenant_id = $1 AND o.status NOT IN ('pending_payment', 'paid')`,
 		"order line without its reservation": `SELECT count(*) FROM order_lines l JOIN orders o ON o.tenant_id = l.tenant_id AND o.id = l.order_id
-			LEFT JOIN reservations r ON r.tenant_id = l.tenant_id AND r.order_id = l.order_id AND r.sku = l.sku
-			WHERE l.tenant_id = $1 AND l.kind = 'item' AND o.status IN ('pending_payment', 'paid') AND (r.quantity IS NULL OR r.quantity <> l.quantity)`,
+			WHERE l.tenant_id = $1 AND l.kind = 'item' AND o.status IN ('pending_payment', 'paid') AND l.quantity <>
+			coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.tenant_id = l.tenant_id AND r.order_id = l.order_id AND r.sku = l.sku), 0)`,
+		"reserved differs from the warehouses' reserved": `SELECT count(*) FROM stock s WHERE s.tenant_id = $1 AND s.reserved <>
+			coalesce((SELECT sum(l.reserved) FROM stock_locations l WHERE l.tenant_id = s.tenant_id AND l.sku = s.sku), 0)`,
+		"a warehouse's reserved differs from its reservations": `SELECT count(*) FROM stock_locations l WHERE l.tenant_id = $1 AND l.reserved <>
+			coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.tenant_id = l.tenant_id AND r.sku = l.sku AND r.warehouse = l.warehouse), 0)`,
+		"a warehouse reserved below zero or above its on hand": `SELECT count(*) FROM stock_locations WHERE tenant_id = $1 AND (reserved < 0 OR reserved > on_hand)`,
 		"order total not the sum of its lines": `SELECT count(*) FROM orders o WHERE o.tenant_id = $1 AND o.total <>
 			(SELECT sum(amount) FROM order_lines l WHERE l.tenant_id = o.tenant_id AND l.order_id = o.id)`,
 	}

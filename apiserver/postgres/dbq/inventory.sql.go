@@ -38,31 +38,56 @@ func (q *Queries) AddOnHand(ctx context.Context, arg AddOnHandParams) (Stock, er
 	return i, err
 }
 
-const consumeStock = `-- name: ConsumeStock :one
-UPDATE stock SET on_hand = on_hand - $1, reserved = reserved - $1, version = version + 1, updated_at = now()
-WHERE tenant_id = $2 AND sku = $3
-RETURNING tenant_id, sku, on_hand, reserved, version, updated_at
+const consumeReservations = `-- name: ConsumeReservations :many
+WITH d AS (
+    DELETE FROM reservations r WHERE r.tenant_id = $1 AND r.order_id = $2
+    RETURNING r.sku, r.warehouse, r.quantity
+), w AS (
+    UPDATE stock_locations l SET on_hand = l.on_hand - d.quantity, reserved = l.reserved - d.quantity, updated_at = now()
+    FROM d WHERE l.tenant_id = $1 AND l.sku = d.sku AND l.warehouse = d.warehouse
+    RETURNING l.sku, l.warehouse, d.quantity, l.on_hand
+), a AS (
+    INSERT INTO stock_adjustments (tenant_id, sku, warehouse, delta, on_hand_after, reason, actor, order_id)
+    SELECT $1, w.sku, w.warehouse, -w.quantity, w.on_hand, 'order fulfilled', $3, $2::uuid
+    FROM w ORDER BY w.sku, w.warehouse
+), t AS (
+    SELECT d.sku, sum(d.quantity)::bigint AS quantity FROM d GROUP BY d.sku
+)
+UPDATE stock SET on_hand = stock.on_hand - t.quantity, reserved = stock.reserved - t.quantity,
+    version = stock.version + 1, updated_at = now()
+FROM t
+WHERE stock.tenant_id = $1 AND stock.sku = t.sku
+RETURNING stock.sku
 `
 
-type ConsumeStockParams struct {
-	Quantity int64
+type ConsumeReservationsParams struct {
 	TenantID string
-	Sku      string
+	OrderID  string
+	Actor    string
 }
 
-// ConsumeStock takes fulfilled units out of the SKU's total and its reservations.
-func (q *Queries) ConsumeStock(ctx context.Context, arg ConsumeStockParams) (Stock, error) {
-	row := q.db.QueryRow(ctx, consumeStock, arg.Quantity, arg.TenantID, arg.Sku)
-	var i Stock
-	err := row.Scan(
-		&i.TenantID,
-		&i.Sku,
-		&i.OnHand,
-		&i.Reserved,
-		&i.Version,
-		&i.UpdatedAt,
-	)
-	return i, err
+// ConsumeReservations fulfils an order: every reservation's units leave the warehouse
+// it was placed in (on_hand and reserved both drop, recorded in the ledger) and the
+// SKU's totals, so availability does not change. The caller locks the stock rows
+// (LockStocks) first.
+func (q *Queries) ConsumeReservations(ctx context.Context, arg ConsumeReservationsParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, consumeReservations, arg.TenantID, arg.OrderID, arg.Actor)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var sku string
+		if err := rows.Scan(&sku); err != nil {
+			return nil, err
+		}
+		items = append(items, sku)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const ensureStock = `-- name: EnsureStock :exec
@@ -239,58 +264,26 @@ func (q *Queries) ListAdjustments(ctx context.Context, arg ListAdjustmentsParams
 	return items, nil
 }
 
-const locationOnHand = `-- name: LocationOnHand :one
-SELECT on_hand FROM stock_locations WHERE tenant_id = $1 AND sku = $2 AND warehouse = $3
+const locationStock = `-- name: LocationStock :one
+SELECT on_hand, reserved FROM stock_locations WHERE tenant_id = $1 AND sku = $2 AND warehouse = $3
 `
 
-type LocationOnHandParams struct {
+type LocationStockParams struct {
 	TenantID  string
 	Sku       string
 	Warehouse string
 }
 
-func (q *Queries) LocationOnHand(ctx context.Context, arg LocationOnHandParams) (int64, error) {
-	row := q.db.QueryRow(ctx, locationOnHand, arg.TenantID, arg.Sku, arg.Warehouse)
-	var on_hand int64
-	err := row.Scan(&on_hand)
-	return on_hand, err
+type LocationStockRow struct {
+	OnHand   int64
+	Reserved int64
 }
 
-const lockLocations = `-- name: LockLocations :many
-SELECT warehouse, on_hand FROM stock_locations
-WHERE tenant_id = $1 AND sku = $2 AND on_hand > 0
-ORDER BY on_hand DESC, warehouse
-FOR UPDATE
-`
-
-type LockLocationsParams struct {
-	TenantID string
-	Sku      string
-}
-
-type LockLocationsRow struct {
-	Warehouse string
-	OnHand    int64
-}
-
-func (q *Queries) LockLocations(ctx context.Context, arg LockLocationsParams) ([]LockLocationsRow, error) {
-	rows, err := q.db.Query(ctx, lockLocations, arg.TenantID, arg.Sku)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []LockLocationsRow{}
-	for rows.Next() {
-		var i LockLocationsRow
-		if err := rows.Scan(&i.Warehouse, &i.OnHand); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+func (q *Queries) LocationStock(ctx context.Context, arg LocationStockParams) (LocationStockRow, error) {
+	row := q.db.QueryRow(ctx, locationStock, arg.TenantID, arg.Sku, arg.Warehouse)
+	var i LocationStockRow
+	err := row.Scan(&i.OnHand, &i.Reserved)
+	return i, err
 }
 
 const lockStock = `-- name: LockStock :one
@@ -355,6 +348,49 @@ func (q *Queries) LockStocks(ctx context.Context, arg LockStocksParams) ([]LockS
 	return items, nil
 }
 
+const readLocations = `-- name: ReadLocations :many
+SELECT sku, warehouse, on_hand, reserved FROM stock_locations
+WHERE tenant_id = $1 AND sku = ANY ($2::text[]) AND on_hand > reserved
+ORDER BY sku, on_hand - reserved DESC, warehouse
+`
+
+type ReadLocationsParams struct {
+	TenantID string
+	Skus     []string
+}
+
+type ReadLocationsRow struct {
+	Sku       string
+	Warehouse string
+	OnHand    int64
+	Reserved  int64
+}
+
+func (q *Queries) ReadLocations(ctx context.Context, arg ReadLocationsParams) ([]ReadLocationsRow, error) {
+	rows, err := q.db.Query(ctx, readLocations, arg.TenantID, arg.Skus)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReadLocationsRow{}
+	for rows.Next() {
+		var i ReadLocationsRow
+		if err := rows.Scan(
+			&i.Sku,
+			&i.Warehouse,
+			&i.OnHand,
+			&i.Reserved,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const readStocks = `-- name: ReadStocks :many
 SELECT sku, on_hand, reserved FROM stock
 WHERE tenant_id = $1 AND sku = ANY ($2::text[])
@@ -372,10 +408,12 @@ type ReadStocksRow struct {
 	Reserved int64
 }
 
-// ReadStocks and ReserveStockUnsafe are the unsafe read-then-write control of the
-// checkout benchmark: nothing locks the rows between the read and the write, which
-// sets reserved to the value computed from the read, so concurrent checkouts
-// overwrite each other's reservations and oversell. Never used to serve shoppers.
+// ReadStocks, ReadLocations and ReserveStockUnsafe are the unsafe read-then-write
+// control of the checkout benchmark: nothing locks the rows between the read and the
+// write, which sets reserved (of the SKU and of each warehouse) to the value computed
+// from the read, so concurrent checkouts overwrite each other's reservations and
+// oversell. It places units in warehouses like the safe strategies, so it does the
+// same work minus the re-check. Never used to serve shoppers.
 func (q *Queries) ReadStocks(ctx context.Context, arg ReadStocksParams) ([]ReadStocksRow, error) {
 	rows, err := q.db.Query(ctx, readStocks, arg.TenantID, arg.Skus)
 	if err != nil {
@@ -397,9 +435,18 @@ func (q *Queries) ReadStocks(ctx context.Context, arg ReadStocksParams) ([]ReadS
 }
 
 const releaseStock = `-- name: ReleaseStock :many
-UPDATE stock SET reserved = stock.reserved - r.quantity, version = stock.version + 1, updated_at = now()
-FROM reservations r
-WHERE r.tenant_id = $1 AND r.order_id = $2 AND stock.tenant_id = r.tenant_id AND stock.sku = r.sku
+WITH d AS (
+    DELETE FROM reservations r WHERE r.tenant_id = $1 AND r.order_id = $2
+    RETURNING r.sku, r.warehouse, r.quantity
+), w AS (
+    UPDATE stock_locations l SET reserved = l.reserved - d.quantity, updated_at = now()
+    FROM d WHERE l.tenant_id = $1 AND l.sku = d.sku AND l.warehouse = d.warehouse
+), t AS (
+    SELECT d.sku, sum(d.quantity)::bigint AS quantity FROM d GROUP BY d.sku
+)
+UPDATE stock SET reserved = stock.reserved - t.quantity, version = stock.version + 1, updated_at = now()
+FROM t
+WHERE stock.tenant_id = $1 AND stock.sku = t.sku
 RETURNING stock.sku, (stock.on_hand - stock.reserved)::bigint AS available, stock.version
 `
 
@@ -414,8 +461,10 @@ type ReleaseStockRow struct {
 	Version   int64
 }
 
-// ReleaseStock gives back what reservations of an order hold, on stock rows the
-// caller locked (LockStocks) first.
+// ReleaseStock deletes an order's reservations and gives their units back to the
+// warehouses they were placed in and to the SKUs' totals, on stock rows the caller
+// locked (LockStocks) first: this statement starts after the locks are held, so it
+// reads the warehouses as the SKUs' last writers left them.
 func (q *Queries) ReleaseStock(ctx context.Context, arg ReleaseStockParams) ([]ReleaseStockRow, error) {
 	rows, err := q.db.Query(ctx, releaseStock, arg.TenantID, arg.OrderID)
 	if err != nil {
@@ -436,73 +485,39 @@ func (q *Queries) ReleaseStock(ctx context.Context, arg ReleaseStockParams) ([]R
 	return items, nil
 }
 
-const reserveStock = `-- name: ReserveStock :many
-WITH l AS (
-    SELECT unnest($1::text[]) AS sku, unnest($2::bigint[]) AS quantity,
-        unnest($3::text[]) AS product_id
-), s AS (
-    UPDATE stock SET reserved = stock.reserved + l.quantity, version = stock.version + 1, updated_at = now()
-    FROM l
-    WHERE stock.tenant_id = $4 AND stock.sku = l.sku AND stock.on_hand - stock.reserved >= l.quantity
-    RETURNING stock.sku, l.quantity, l.product_id, (stock.on_hand - stock.reserved)::bigint AS available, stock.version
-), r AS (
-    INSERT INTO reservations (tenant_id, order_id, sku, quantity, expires_at)
-    SELECT $4, $5::uuid, s.sku, s.quantity, $6::timestamptz FROM s
-), e AS (
-    INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-    SELECT $4, 'stock', s.sku, 'stock.changed',
-        jsonb_build_object('sku', s.sku, 'product_id', s.product_id, 'available', s.available, 'version', s.version)
-    FROM s WHERE s.product_id <> ''
-)
-SELECT sku, available, version FROM s
+const reserveStock = `-- name: ReserveStock :one
+SELECT coalesce(kommerce_reserve_stock($1::uuid, $2::uuid, $3::text[], $4::bigint[],
+    $5::text[], $6::timestamptz), '')::text AS short_sku
 `
 
 type ReserveStockParams struct {
+	TenantID   string
+	OrderID    string
 	Skus       []string
 	Quantities []int64
 	ProductIds []string
-	TenantID   string
-	OrderID    string
 	ExpiresAt  *time.Time
 }
 
-type ReserveStockRow struct {
-	Sku       string
-	Available int64
-	Version   int64
-}
-
-// Reservation strategies of checkout (postgres.LockStrategy). ReserveStock is the
-// conditional update: a row changes only while enough of its SKU is available, and a
-// checkout that waited for a concurrent one re-checks the condition on the row as
-// that one left it. In the same statement it records the order's reservations and a
-// stock.changed event per SKU (the events.Stock fields); fewer rows back than SKUs
-// asked for means some were not available, and the caller rolls the statement back.
-func (q *Queries) ReserveStock(ctx context.Context, arg ReserveStockParams) ([]ReserveStockRow, error) {
-	rows, err := q.db.Query(ctx, reserveStock,
+// Reservation strategies of checkout (postgres.LockStrategy). ReserveStock runs
+// kommerce_reserve_stock (migration 00006): per SKU, in SKU order, the conditional
+// update of the SKU's row (a checkout that waited for a concurrent one re-checks the
+// condition on the row as that one left it), then the placement of the units in the
+// SKU's warehouses, the reservations and the stock.changed event. It returns ” when
+// every SKU was reserved, else the first SKU that lacks units (the caller rolls back
+// what was reserved before it).
+func (q *Queries) ReserveStock(ctx context.Context, arg ReserveStockParams) (string, error) {
+	row := q.db.QueryRow(ctx, reserveStock,
+		arg.TenantID,
+		arg.OrderID,
 		arg.Skus,
 		arg.Quantities,
 		arg.ProductIds,
-		arg.TenantID,
-		arg.OrderID,
 		arg.ExpiresAt,
 	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ReserveStockRow{}
-	for rows.Next() {
-		var i ReserveStockRow
-		if err := rows.Scan(&i.Sku, &i.Available, &i.Version); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+	var short_sku string
+	err := row.Scan(&short_sku)
+	return short_sku, err
 }
 
 const reserveStockUnsafe = `-- name: ReserveStockUnsafe :many
@@ -514,9 +529,16 @@ WITH l AS (
     FROM l
     WHERE stock.tenant_id = $5 AND stock.sku = l.sku
     RETURNING stock.sku, l.quantity, l.product_id, (stock.on_hand - stock.reserved)::bigint AS available, stock.version
+), p AS (
+    SELECT unnest($6::text[]) AS sku, unnest($7::text[]) AS warehouse,
+        unnest($8::bigint[]) AS quantity, unnest($9::bigint[]) AS reserved
+), w AS (
+    UPDATE stock_locations SET reserved = p.reserved, updated_at = now()
+    FROM p
+    WHERE stock_locations.tenant_id = $5 AND stock_locations.sku = p.sku AND stock_locations.warehouse = p.warehouse
 ), r AS (
-    INSERT INTO reservations (tenant_id, order_id, sku, quantity, expires_at)
-    SELECT $5, $6::uuid, s.sku, s.quantity, $7::timestamptz FROM s
+    INSERT INTO reservations (tenant_id, order_id, sku, warehouse, quantity, expires_at)
+    SELECT $5, $10::uuid, p.sku, p.warehouse, p.quantity, $11::timestamptz FROM p
 ), e AS (
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
     SELECT $5, 'stock', s.sku, 'stock.changed',
@@ -527,13 +549,17 @@ SELECT sku, available, version FROM s
 `
 
 type ReserveStockUnsafeParams struct {
-	Skus       []string
-	Quantities []int64
-	Reserved   []int64
-	ProductIds []string
-	TenantID   string
-	OrderID    string
-	ExpiresAt  *time.Time
+	Skus            []string
+	Quantities      []int64
+	Reserved        []int64
+	ProductIds      []string
+	TenantID        string
+	PlaceSkus       []string
+	PlaceWarehouses []string
+	PlaceQuantities []int64
+	PlaceReserved   []int64
+	OrderID         string
+	ExpiresAt       *time.Time
 }
 
 type ReserveStockUnsafeRow struct {
@@ -549,6 +575,10 @@ func (q *Queries) ReserveStockUnsafe(ctx context.Context, arg ReserveStockUnsafe
 		arg.Reserved,
 		arg.ProductIds,
 		arg.TenantID,
+		arg.PlaceSkus,
+		arg.PlaceWarehouses,
+		arg.PlaceQuantities,
+		arg.PlaceReserved,
 		arg.OrderID,
 		arg.ExpiresAt,
 	)
@@ -676,7 +706,7 @@ func (q *Queries) SeedStock(ctx context.Context, arg SeedStockParams) (int64, er
 }
 
 const stockLocations = `-- name: StockLocations :many
-SELECT warehouse, on_hand FROM stock_locations
+SELECT warehouse, on_hand, reserved FROM stock_locations
 WHERE tenant_id = $1 AND sku = $2
 ORDER BY warehouse
 `
@@ -689,6 +719,7 @@ type StockLocationsParams struct {
 type StockLocationsRow struct {
 	Warehouse string
 	OnHand    int64
+	Reserved  int64
 }
 
 func (q *Queries) StockLocations(ctx context.Context, arg StockLocationsParams) ([]StockLocationsRow, error) {
@@ -700,7 +731,7 @@ func (q *Queries) StockLocations(ctx context.Context, arg StockLocationsParams) 
 	items := []StockLocationsRow{}
 	for rows.Next() {
 		var i StockLocationsRow
-		if err := rows.Scan(&i.Warehouse, &i.OnHand); err != nil {
+		if err := rows.Scan(&i.Warehouse, &i.OnHand, &i.Reserved); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -229,6 +229,7 @@ type Reservation struct {
 	Quantity  int64
 	ExpiresAt *time.Time
 	CreatedAt time.Time
+	Warehouse string
 }
 
 type SigningKey struct {
@@ -268,6 +269,7 @@ type StockLocation struct {
 	Warehouse string
 	OnHand    int64
 	UpdatedAt time.Time
+	Reserved  int64
 }
 
 type StorefrontHost struct {

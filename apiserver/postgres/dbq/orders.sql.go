@@ -79,20 +79,6 @@ func (q *Queries) DeleteOldIdempotencyKeys(ctx context.Context, before time.Time
 	return result.RowsAffected(), nil
 }
 
-const deleteReservations = `-- name: DeleteReservations :exec
-DELETE FROM reservations WHERE tenant_id = $1 AND order_id = $2
-`
-
-type DeleteReservationsParams struct {
-	TenantID string
-	OrderID  string
-}
-
-func (q *Queries) DeleteReservations(ctx context.Context, arg DeleteReservationsParams) error {
-	_, err := q.db.Exec(ctx, deleteReservations, arg.TenantID, arg.OrderID)
-	return err
-}
-
 const expiredReservationOrders = `-- name: ExpiredReservationOrders :many
 SELECT DISTINCT tenant_id, order_id FROM reservations
 WHERE expires_at <= now()
@@ -481,33 +467,30 @@ func (q *Queries) OrderLines(ctx context.Context, arg OrderLinesParams) ([]Order
 	return items, nil
 }
 
-const orderReservations = `-- name: OrderReservations :many
-SELECT sku, quantity FROM reservations WHERE tenant_id = $1 AND order_id = $2 ORDER BY sku
+const orderReservedSKUs = `-- name: OrderReservedSKUs :many
+SELECT DISTINCT sku FROM reservations WHERE tenant_id = $1 AND order_id = $2 ORDER BY sku
 `
 
-type OrderReservationsParams struct {
+type OrderReservedSKUsParams struct {
 	TenantID string
 	OrderID  string
 }
 
-type OrderReservationsRow struct {
-	Sku      string
-	Quantity int64
-}
-
-func (q *Queries) OrderReservations(ctx context.Context, arg OrderReservationsParams) ([]OrderReservationsRow, error) {
-	rows, err := q.db.Query(ctx, orderReservations, arg.TenantID, arg.OrderID)
+// OrderReservedSKUs are the SKUs an order holds units of, in the order their stock
+// rows are locked in.
+func (q *Queries) OrderReservedSKUs(ctx context.Context, arg OrderReservedSKUsParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, orderReservedSKUs, arg.TenantID, arg.OrderID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []OrderReservationsRow{}
+	items := []string{}
 	for rows.Next() {
-		var i OrderReservationsRow
-		if err := rows.Scan(&i.Sku, &i.Quantity); err != nil {
+		var sku string
+		if err := rows.Scan(&sku); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, sku)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -15,12 +15,12 @@ SELECT * FROM stock WHERE tenant_id = @tenant_id AND sku = @sku;
 SELECT * FROM stock WHERE tenant_id = @tenant_id AND sku = @sku FOR UPDATE;
 
 -- name: StockLocations :many
-SELECT warehouse, on_hand FROM stock_locations
+SELECT warehouse, on_hand, reserved FROM stock_locations
 WHERE tenant_id = @tenant_id AND sku = @sku
 ORDER BY warehouse;
 
--- name: LocationOnHand :one
-SELECT on_hand FROM stock_locations WHERE tenant_id = @tenant_id AND sku = @sku AND warehouse = @warehouse;
+-- name: LocationStock :one
+SELECT on_hand, reserved FROM stock_locations WHERE tenant_id = @tenant_id AND sku = @sku AND warehouse = @warehouse;
 
 -- name: UpsertLocation :exec
 INSERT INTO stock_locations (tenant_id, sku, warehouse, on_hand)
@@ -50,31 +50,16 @@ LIMIT @lim;
 SELECT DISTINCT order_id FROM reservations
 WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[]) AND expires_at <= now();
 
--- Reservation strategies of checkout (postgres.LockStrategy). ReserveStock is the
--- conditional update: a row changes only while enough of its SKU is available, and a
--- checkout that waited for a concurrent one re-checks the condition on the row as
--- that one left it. In the same statement it records the order's reservations and a
--- stock.changed event per SKU (the events.Stock fields); fewer rows back than SKUs
--- asked for means some were not available, and the caller rolls the statement back.
--- name: ReserveStock :many
-WITH l AS (
-    SELECT unnest(@skus::text[]) AS sku, unnest(@quantities::bigint[]) AS quantity,
-        unnest(@product_ids::text[]) AS product_id
-), s AS (
-    UPDATE stock SET reserved = stock.reserved + l.quantity, version = stock.version + 1, updated_at = now()
-    FROM l
-    WHERE stock.tenant_id = @tenant_id AND stock.sku = l.sku AND stock.on_hand - stock.reserved >= l.quantity
-    RETURNING stock.sku, l.quantity, l.product_id, (stock.on_hand - stock.reserved)::bigint AS available, stock.version
-), r AS (
-    INSERT INTO reservations (tenant_id, order_id, sku, quantity, expires_at)
-    SELECT @tenant_id, @order_id::uuid, s.sku, s.quantity, sqlc.narg(expires_at)::timestamptz FROM s
-), e AS (
-    INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-    SELECT @tenant_id, 'stock', s.sku, 'stock.changed',
-        jsonb_build_object('sku', s.sku, 'product_id', s.product_id, 'available', s.available, 'version', s.version)
-    FROM s WHERE s.product_id <> ''
-)
-SELECT sku, available, version FROM s;
+-- Reservation strategies of checkout (postgres.LockStrategy). ReserveStock runs
+-- kommerce_reserve_stock (migration 00006): per SKU, in SKU order, the conditional
+-- update of the SKU's row (a checkout that waited for a concurrent one re-checks the
+-- condition on the row as that one left it), then the placement of the units in the
+-- SKU's warehouses, the reservations and the stock.changed event. It returns '' when
+-- every SKU was reserved, else the first SKU that lacks units (the caller rolls back
+-- what was reserved before it).
+-- name: ReserveStock :one
+SELECT coalesce(kommerce_reserve_stock(@tenant_id::uuid, @order_id::uuid, @skus::text[], @quantities::bigint[],
+    @product_ids::text[], sqlc.narg(expires_at)::timestamptz), '')::text AS short_sku;
 
 -- LockStocks takes the rows in SKU order, so checkouts of several SKUs cannot deadlock.
 -- name: LockStocks :many
@@ -83,14 +68,21 @@ WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[])
 ORDER BY sku
 FOR UPDATE;
 
--- ReadStocks and ReserveStockUnsafe are the unsafe read-then-write control of the
--- checkout benchmark: nothing locks the rows between the read and the write, which
--- sets reserved to the value computed from the read, so concurrent checkouts
--- overwrite each other's reservations and oversell. Never used to serve shoppers.
+-- ReadStocks, ReadLocations and ReserveStockUnsafe are the unsafe read-then-write
+-- control of the checkout benchmark: nothing locks the rows between the read and the
+-- write, which sets reserved (of the SKU and of each warehouse) to the value computed
+-- from the read, so concurrent checkouts overwrite each other's reservations and
+-- oversell. It places units in warehouses like the safe strategies, so it does the
+-- same work minus the re-check. Never used to serve shoppers.
 -- name: ReadStocks :many
 SELECT sku, on_hand, reserved FROM stock
 WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[])
 ORDER BY sku;
+
+-- name: ReadLocations :many
+SELECT sku, warehouse, on_hand, reserved FROM stock_locations
+WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[]) AND on_hand > reserved
+ORDER BY sku, on_hand - reserved DESC, warehouse;
 
 -- name: ReserveStockUnsafe :many
 WITH l AS (
@@ -101,9 +93,16 @@ WITH l AS (
     FROM l
     WHERE stock.tenant_id = @tenant_id AND stock.sku = l.sku
     RETURNING stock.sku, l.quantity, l.product_id, (stock.on_hand - stock.reserved)::bigint AS available, stock.version
+), p AS (
+    SELECT unnest(@place_skus::text[]) AS sku, unnest(@place_warehouses::text[]) AS warehouse,
+        unnest(@place_quantities::bigint[]) AS quantity, unnest(@place_reserved::bigint[]) AS reserved
+), w AS (
+    UPDATE stock_locations SET reserved = p.reserved, updated_at = now()
+    FROM p
+    WHERE stock_locations.tenant_id = @tenant_id AND stock_locations.sku = p.sku AND stock_locations.warehouse = p.warehouse
 ), r AS (
-    INSERT INTO reservations (tenant_id, order_id, sku, quantity, expires_at)
-    SELECT @tenant_id, @order_id::uuid, s.sku, s.quantity, sqlc.narg(expires_at)::timestamptz FROM s
+    INSERT INTO reservations (tenant_id, order_id, sku, warehouse, quantity, expires_at)
+    SELECT @tenant_id, @order_id::uuid, p.sku, p.warehouse, p.quantity, sqlc.narg(expires_at)::timestamptz FROM p
 ), e AS (
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
     SELECT @tenant_id, 'stock', s.sku, 'stock.changed',
@@ -112,25 +111,49 @@ WITH l AS (
 )
 SELECT sku, available, version FROM s;
 
--- ReleaseStock gives back what reservations of an order hold, on stock rows the
--- caller locked (LockStocks) first.
+-- ReleaseStock deletes an order's reservations and gives their units back to the
+-- warehouses they were placed in and to the SKUs' totals, on stock rows the caller
+-- locked (LockStocks) first: this statement starts after the locks are held, so it
+-- reads the warehouses as the SKUs' last writers left them.
 -- name: ReleaseStock :many
-UPDATE stock SET reserved = stock.reserved - r.quantity, version = stock.version + 1, updated_at = now()
-FROM reservations r
-WHERE r.tenant_id = @tenant_id AND r.order_id = @order_id AND stock.tenant_id = r.tenant_id AND stock.sku = r.sku
+WITH d AS (
+    DELETE FROM reservations r WHERE r.tenant_id = @tenant_id AND r.order_id = @order_id
+    RETURNING r.sku, r.warehouse, r.quantity
+), w AS (
+    UPDATE stock_locations l SET reserved = l.reserved - d.quantity, updated_at = now()
+    FROM d WHERE l.tenant_id = @tenant_id AND l.sku = d.sku AND l.warehouse = d.warehouse
+), t AS (
+    SELECT d.sku, sum(d.quantity)::bigint AS quantity FROM d GROUP BY d.sku
+)
+UPDATE stock SET reserved = stock.reserved - t.quantity, version = stock.version + 1, updated_at = now()
+FROM t
+WHERE stock.tenant_id = @tenant_id AND stock.sku = t.sku
 RETURNING stock.sku, (stock.on_hand - stock.reserved)::bigint AS available, stock.version;
 
--- ConsumeStock takes fulfilled units out of the SKU's total and its reservations.
--- name: ConsumeStock :one
-UPDATE stock SET on_hand = on_hand - @quantity, reserved = reserved - @quantity, version = version + 1, updated_at = now()
-WHERE tenant_id = @tenant_id AND sku = @sku
-RETURNING *;
-
--- name: LockLocations :many
-SELECT warehouse, on_hand FROM stock_locations
-WHERE tenant_id = @tenant_id AND sku = @sku AND on_hand > 0
-ORDER BY on_hand DESC, warehouse
-FOR UPDATE;
+-- ConsumeReservations fulfils an order: every reservation's units leave the warehouse
+-- it was placed in (on_hand and reserved both drop, recorded in the ledger) and the
+-- SKU's totals, so availability does not change. The caller locks the stock rows
+-- (LockStocks) first.
+-- name: ConsumeReservations :many
+WITH d AS (
+    DELETE FROM reservations r WHERE r.tenant_id = @tenant_id AND r.order_id = @order_id
+    RETURNING r.sku, r.warehouse, r.quantity
+), w AS (
+    UPDATE stock_locations l SET on_hand = l.on_hand - d.quantity, reserved = l.reserved - d.quantity, updated_at = now()
+    FROM d WHERE l.tenant_id = @tenant_id AND l.sku = d.sku AND l.warehouse = d.warehouse
+    RETURNING l.sku, l.warehouse, d.quantity, l.on_hand
+), a AS (
+    INSERT INTO stock_adjustments (tenant_id, sku, warehouse, delta, on_hand_after, reason, actor, order_id)
+    SELECT @tenant_id, w.sku, w.warehouse, -w.quantity, w.on_hand, 'order fulfilled', @actor, @order_id::uuid
+    FROM w ORDER BY w.sku, w.warehouse
+), t AS (
+    SELECT d.sku, sum(d.quantity)::bigint AS quantity FROM d GROUP BY d.sku
+)
+UPDATE stock SET on_hand = stock.on_hand - t.quantity, reserved = stock.reserved - t.quantity,
+    version = stock.version + 1, updated_at = now()
+FROM t
+WHERE stock.tenant_id = @tenant_id AND stock.sku = t.sku
+RETURNING stock.sku;
 
 -- name: SKUProducts :many
 SELECT sku, product_id FROM variants WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[]);

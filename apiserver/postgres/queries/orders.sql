@@ -87,11 +87,10 @@ UPDATE orders SET status = @status, reservation_expires_at = sqlc.narg(reservati
 WHERE tenant_id = @tenant_id AND id = @id
 RETURNING *;
 
--- name: OrderReservations :many
-SELECT sku, quantity FROM reservations WHERE tenant_id = @tenant_id AND order_id = @order_id ORDER BY sku;
-
--- name: DeleteReservations :exec
-DELETE FROM reservations WHERE tenant_id = @tenant_id AND order_id = @order_id;
+-- OrderReservedSKUs are the SKUs an order holds units of, in the order their stock
+-- rows are locked in.
+-- name: OrderReservedSKUs :many
+SELECT DISTINCT sku FROM reservations WHERE tenant_id = @tenant_id AND order_id = @order_id ORDER BY sku;
 
 -- name: KeepReservations :exec
 UPDATE reservations SET expires_at = NULL WHERE tenant_id = @tenant_id AND order_id = @order_id;
