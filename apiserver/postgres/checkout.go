@@ -432,36 +432,34 @@ func shortOf(rows []dbq.LockStocksRow, skus []string, qtys []int64) string {
 // kommerce_reserve_stock, and writes the reserved quantities it computed, so
 // concurrent checkouts overwrite each other. Never used to serve shoppers.
 func reserveUnsafe(ctx context.Context, q *dbq.Queries, tid, orderID string, lines []pricedLine, skus []string, qtys []int64, pids []string, expires *time.Time) error {
-	rr, err := q.ReadStocks(ctx, dbq.ReadStocksParams{TenantID: tid, Skus: skus})
+	locs, err := q.ReadStocks(ctx, dbq.ReadStocksParams{TenantID: tid, Skus: skus})
 	if err != nil {
 		return err
 	}
-	rows := make([]dbq.LockStocksRow, len(rr))
-	reserved := make(map[string]int64, len(rr))
-	for i, r := range rr {
-		rows[i], reserved[r.Sku] = dbq.LockStocksRow(r), r.Reserved
+	var rows []dbq.LockStocksRow
+	reserved := make(map[string]int64, len(skus))
+	for _, r := range locs {
+		if _, ok := reserved[r.Sku]; !ok {
+			rows, reserved[r.Sku] = append(rows, dbq.LockStocksRow{Sku: r.Sku, OnHand: r.OnHand, Reserved: r.Reserved}), r.Reserved
+		}
 	}
 	if sku := shortOf(rows, skus, qtys); sku != "" {
 		return short(ctx, q, tid, lines, sku)
-	}
-	locs, err := q.ReadLocations(ctx, dbq.ReadLocationsParams{TenantID: tid, Skus: skus})
-	if err != nil {
-		return err
 	}
 	args := dbq.ReserveStockUnsafeParams{TenantID: tid, OrderID: orderID, Skus: skus, Quantities: qtys, ProductIds: pids, ExpiresAt: expires,
 		Reserved: make([]int64, len(skus))}
 	for i, sku := range skus {
 		args.Reserved[i] = reserved[sku] + qtys[i]
 		left := qtys[i]
-		for _, l := range locs { // most available first, ties by name (ReadLocations' order)
-			if l.Sku != sku || left == 0 {
+		for _, l := range locs { // most available first, ties by name (ReadStocks' order)
+			if l.Sku != sku || l.Warehouse == "" || left == 0 {
 				continue
 			}
-			take := min(left, l.OnHand-l.Reserved)
+			take := min(left, l.WarehouseOnHand-l.WarehouseReserved)
 			args.PlaceSkus = append(args.PlaceSkus, sku)
 			args.PlaceWarehouses = append(args.PlaceWarehouses, l.Warehouse)
 			args.PlaceQuantities = append(args.PlaceQuantities, take)
-			args.PlaceReserved = append(args.PlaceReserved, l.Reserved+take)
+			args.PlaceReserved = append(args.PlaceReserved, l.WarehouseReserved+take)
 			left -= take
 		}
 		if left > 0 {

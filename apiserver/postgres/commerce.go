@@ -22,13 +22,17 @@ type LockStrategy string
 // checkout benchmark measures them against LockUnsafe (docs/benchmarks.md).
 const (
 	// LockConditional reserves with one UPDATE ... WHERE on_hand - reserved >= n per
-	// checkout: the row lock is taken and the condition checked in one statement.
+	// SKU: the row lock is taken and the condition checked in one statement; the
+	// units are then placed in the SKU's warehouses under that lock. All of it is one
+	// call of kommerce_reserve_stock, one round trip.
 	LockConditional LockStrategy = "conditional"
 	// LockForUpdate reads the stock rows with SELECT ... FOR UPDATE in SKU order,
-	// checks availability in Go, then updates them.
+	// checks availability in Go, then reserves and places the units as
+	// LockConditional does.
 	LockForUpdate LockStrategy = "for-update"
-	// LockUnsafe reads without a lock and writes the reserved quantity it computed:
-	// the read-then-write race that oversells. Only the benchmark's control uses it.
+	// LockUnsafe reads without a lock and writes the reserved quantities (of the SKU
+	// and of its warehouses) it computed: the read-then-write race that oversells.
+	// Only the benchmark's control uses it.
 	LockUnsafe LockStrategy = "unsafe-read-then-write"
 )
 

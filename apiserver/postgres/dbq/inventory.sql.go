@@ -348,53 +348,13 @@ func (q *Queries) LockStocks(ctx context.Context, arg LockStocksParams) ([]LockS
 	return items, nil
 }
 
-const readLocations = `-- name: ReadLocations :many
-SELECT sku, warehouse, on_hand, reserved FROM stock_locations
-WHERE tenant_id = $1 AND sku = ANY ($2::text[]) AND on_hand > reserved
-ORDER BY sku, on_hand - reserved DESC, warehouse
-`
-
-type ReadLocationsParams struct {
-	TenantID string
-	Skus     []string
-}
-
-type ReadLocationsRow struct {
-	Sku       string
-	Warehouse string
-	OnHand    int64
-	Reserved  int64
-}
-
-func (q *Queries) ReadLocations(ctx context.Context, arg ReadLocationsParams) ([]ReadLocationsRow, error) {
-	rows, err := q.db.Query(ctx, readLocations, arg.TenantID, arg.Skus)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ReadLocationsRow{}
-	for rows.Next() {
-		var i ReadLocationsRow
-		if err := rows.Scan(
-			&i.Sku,
-			&i.Warehouse,
-			&i.OnHand,
-			&i.Reserved,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const readStocks = `-- name: ReadStocks :many
-SELECT sku, on_hand, reserved FROM stock
-WHERE tenant_id = $1 AND sku = ANY ($2::text[])
-ORDER BY sku
+SELECT s.sku, s.on_hand, s.reserved, coalesce(l.warehouse, '')::text AS warehouse,
+    coalesce(l.on_hand, 0)::bigint AS warehouse_on_hand, coalesce(l.reserved, 0)::bigint AS warehouse_reserved
+FROM stock s
+LEFT JOIN stock_locations l ON l.tenant_id = s.tenant_id AND l.sku = s.sku AND l.on_hand > l.reserved
+WHERE s.tenant_id = $1 AND s.sku = ANY ($2::text[])
+ORDER BY s.sku, l.on_hand - l.reserved DESC, l.warehouse
 `
 
 type ReadStocksParams struct {
@@ -403,17 +363,23 @@ type ReadStocksParams struct {
 }
 
 type ReadStocksRow struct {
-	Sku      string
-	OnHand   int64
-	Reserved int64
+	Sku               string
+	OnHand            int64
+	Reserved          int64
+	Warehouse         string
+	WarehouseOnHand   int64
+	WarehouseReserved int64
 }
 
-// ReadStocks, ReadLocations and ReserveStockUnsafe are the unsafe read-then-write
+// ReadStocks and ReserveStockUnsafe are the unsafe read-then-write
 // control of the checkout benchmark: nothing locks the rows between the read and the
 // write, which sets reserved (of the SKU and of each warehouse) to the value computed
 // from the read, so concurrent checkouts overwrite each other's reservations and
 // oversell. It places units in warehouses like the safe strategies, so it does the
 // same work minus the re-check. Never used to serve shoppers.
+// ReadStocks returns each SKU's totals with, on one row each, its warehouses that
+// have units available, most available first (ties by name); warehouse is ” for a
+// SKU without any.
 func (q *Queries) ReadStocks(ctx context.Context, arg ReadStocksParams) ([]ReadStocksRow, error) {
 	rows, err := q.db.Query(ctx, readStocks, arg.TenantID, arg.Skus)
 	if err != nil {
@@ -423,7 +389,14 @@ func (q *Queries) ReadStocks(ctx context.Context, arg ReadStocksParams) ([]ReadS
 	items := []ReadStocksRow{}
 	for rows.Next() {
 		var i ReadStocksRow
-		if err := rows.Scan(&i.Sku, &i.OnHand, &i.Reserved); err != nil {
+		if err := rows.Scan(
+			&i.Sku,
+			&i.OnHand,
+			&i.Reserved,
+			&i.Warehouse,
+			&i.WarehouseOnHand,
+			&i.WarehouseReserved,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -68,21 +68,22 @@ WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[])
 ORDER BY sku
 FOR UPDATE;
 
--- ReadStocks, ReadLocations and ReserveStockUnsafe are the unsafe read-then-write
+-- ReadStocks and ReserveStockUnsafe are the unsafe read-then-write
 -- control of the checkout benchmark: nothing locks the rows between the read and the
 -- write, which sets reserved (of the SKU and of each warehouse) to the value computed
 -- from the read, so concurrent checkouts overwrite each other's reservations and
 -- oversell. It places units in warehouses like the safe strategies, so it does the
 -- same work minus the re-check. Never used to serve shoppers.
+-- ReadStocks returns each SKU's totals with, on one row each, its warehouses that
+-- have units available, most available first (ties by name); warehouse is '' for a
+-- SKU without any.
 -- name: ReadStocks :many
-SELECT sku, on_hand, reserved FROM stock
-WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[])
-ORDER BY sku;
-
--- name: ReadLocations :many
-SELECT sku, warehouse, on_hand, reserved FROM stock_locations
-WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[]) AND on_hand > reserved
-ORDER BY sku, on_hand - reserved DESC, warehouse;
+SELECT s.sku, s.on_hand, s.reserved, coalesce(l.warehouse, '')::text AS warehouse,
+    coalesce(l.on_hand, 0)::bigint AS warehouse_on_hand, coalesce(l.reserved, 0)::bigint AS warehouse_reserved
+FROM stock s
+LEFT JOIN stock_locations l ON l.tenant_id = s.tenant_id AND l.sku = s.sku AND l.on_hand > l.reserved
+WHERE s.tenant_id = @tenant_id AND s.sku = ANY (@skus::text[])
+ORDER BY s.sku, l.on_hand - l.reserved DESC, l.warehouse;
 
 -- name: ReserveStockUnsafe :many
 WITH l AS (

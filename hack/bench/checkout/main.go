@@ -148,7 +148,7 @@ func run() error {
 	fmt.Printf("\nrace: %d buyers for the last %d units of one SKU\n", c.raceBuyers, c.raceUnits)
 	var bad []string
 	for _, s := range strategies {
-		sold, refused, check, err := shops[s].race(ctx, c.raceUnits, c.raceBuyers, c.conc)
+		sold, refused, check, consistent, err := shops[s].race(ctx, c.raceUnits, c.raceBuyers, c.conc)
 		if err != nil {
 			return fmt.Errorf("race %s: %w", s, err)
 		}
@@ -158,6 +158,8 @@ func run() error {
 			bad = append(bad, "the unsafe control did not oversell: the race cannot tell safe from unsafe on this run")
 		case s != postgres.LockUnsafe && sold != c.raceUnits:
 			bad = append(bad, fmt.Sprintf("%s sold %d of %d units", s, sold, c.raceUnits))
+		case s != postgres.LockUnsafe && !consistent:
+			bad = append(bad, fmt.Sprintf("%s: %s", s, check))
 		}
 	}
 	if len(bad) > 0 {
@@ -217,6 +219,13 @@ func newShop(ctx context.Context, pool *pgxpool.Pool, s postgres.LockStrategy, c
 	inv := &postgres.InventoryService{Commerce: &postgres.Commerce{DB: st.DB}}
 	if _, err := inv.SeedStock(tctx, "main", "bench", onHand); err != nil {
 		return nil, err
+	}
+	// The hot SKU is stocked in three warehouses, so every checkout places its unit
+	// among them (the most available first); the spread SKUs have one.
+	for _, w := range []string{"east", "west"} {
+		if _, err := inv.SetStock(tctx, sh.hot, apiserver.StockSet{Warehouse: w, OnHand: apiserver.MaxOnHand, Reason: "bench"}); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -337,43 +346,51 @@ func (s *shop) checkout(c cart) (int, []byte, error) {
 
 // race puts units of a fresh SKU on sale, lets buyers race for them, and reports
 // what was sold (orders placed) against what the database holds.
-func (s *shop) race(ctx context.Context, units, buyers, conc int) (sold, refused int, check string, err error) {
+func (s *shop) race(ctx context.Context, units, buyers, conc int) (sold, refused int, check string, consistent bool, err error) {
 	sku := fmt.Sprintf("RACE-%d", time.Now().UnixNano()%1_000_000)
 	st, err := stack.New(stack.Options{Pool: s.pool, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return 0, 0, "", err
+		return 0, 0, "", false, err
 	}
 	tctx := apiserver.NewContextWithTenant(ctx, s.tenant)
 	name, status := "Race "+sku, apiserver.StatusPublished
 	vs := []apiserver.Variant{{SKU: sku, Prices: []apiserver.Price{{Currency: "EUR", Amount: 100}}}}
 	if _, err := st.Catalog.CreateProduct(tctx, apiserver.ProductInput{Name: &name, Status: &status, Variants: &vs}); err != nil {
-		return 0, 0, "", err
+		return 0, 0, "", false, err
 	}
+	// The units are split over three warehouses.
 	inv := &postgres.InventoryService{Commerce: &postgres.Commerce{DB: st.DB}}
-	if _, err := inv.SeedStock(tctx, "main", "race", map[string]int64{sku: int64(units)}); err != nil {
-		return 0, 0, "", err
+	if _, err := inv.SeedStock(tctx, "main", "race", map[string]int64{sku: int64(units - 2*(units/3))}); err != nil {
+		return 0, 0, "", false, err
+	}
+	for _, w := range []string{"east", "west"} {
+		if _, err := inv.SetStock(tctx, sku, apiserver.StockSet{Warehouse: w, OnHand: int64(units / 3), Reason: "race"}); err != nil {
+			return 0, 0, "", false, err
+		}
 	}
 	carts, err := s.carts(ctx, sku, buyers, 0)
 	if err != nil {
-		return 0, 0, "", err
+		return 0, 0, "", false, err
 	}
 	r := s.load(carts, conc)
 	if r.failed > 0 {
-		return 0, 0, "", fmt.Errorf("%d failed: %s", r.failed, r.firstError)
+		return 0, 0, "", false, fmt.Errorf("%d failed: %s", r.failed, r.firstError)
 	}
-	var reserved, held int64
+	var reserved, placed, held int64
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", s.tenant.ID); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT s.reserved, coalesce((SELECT sum(quantity) FROM reservations r WHERE r.tenant_id = s.tenant_id AND r.sku = s.sku), 0)
-			FROM stock s WHERE s.tenant_id = $1 AND s.sku = $2`, s.tenant.ID, sku).Scan(&reserved, &held)
+		return tx.QueryRow(ctx, `SELECT s.reserved,
+				(SELECT sum(l.reserved) FROM stock_locations l WHERE l.tenant_id = s.tenant_id AND l.sku = s.sku),
+				coalesce((SELECT sum(quantity) FROM reservations r WHERE r.tenant_id = s.tenant_id AND r.sku = s.sku), 0)
+			FROM stock s WHERE s.tenant_id = $1 AND s.sku = $2`, s.tenant.ID, sku).Scan(&reserved, &placed, &held)
 	})
 	if err != nil {
-		return 0, 0, "", err
+		return 0, 0, "", false, err
 	}
-	check = fmt.Sprintf("stock says %d reserved, the orders' reservations hold %d", reserved, held)
-	return r.statuses[201], r.statuses[409], check, nil
+	check = fmt.Sprintf("stock says %d reserved, its warehouses %d, the orders' reservations hold %d", reserved, placed, held)
+	return r.statuses[201], r.statuses[409], check, reserved == placed && placed == held, nil
 }
 
 // result accumulates the rounds of one scenario and strategy.
