@@ -30,6 +30,10 @@ const adminSynopsis = `Bootstrap without a cluster (in a cluster the operator cr
 create-tenant and create-user with --if-not-exists succeed when the tenant or user is
 already there, so scripts can run them on every start.`
 
+// adminActions lists the actions in the order --help shows them; both usage errors
+// name them from here so a new action cannot be missing from one of them.
+const adminActions = "create-tenant, create-user, add-host, rotate-keys, seed-demo, set-stripe-keys"
+
 type adminConfig struct {
 	logConfig
 	dbURL         string
@@ -67,7 +71,7 @@ func runAdmin(ctx context.Context, e *env) error {
 		return err
 	}
 	if len(rest) == 0 {
-		return config.Usagef("admin needs an action: create-tenant, create-user, add-host, rotate-keys, seed-demo, set-stripe-keys (see kommerce admin --help)")
+		return config.Usagef("admin needs an action: %s (see kommerce admin --help)", adminActions)
 	}
 	action := rest[0]
 	switch action {
@@ -86,7 +90,7 @@ func runAdmin(ctx context.Context, e *env) error {
 			return config.Usagef("%s needs --tenant <slug>", action)
 		}
 	default:
-		return config.Usagef("unknown admin action %q: accepted values are create-tenant, create-user, add-host, rotate-keys, seed-demo, set-stripe-keys", action)
+		return config.Usagef("unknown admin action %q: accepted values are %s", action, adminActions)
 	}
 	if action == "create-user" && (c.email == "" || !c.passwordStdin) {
 		return config.Usagef("create-user needs --email and --password-stdin (the password is never a flag: flags show up in process lists)")
