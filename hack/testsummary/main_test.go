@@ -37,11 +37,11 @@ example.com/m/b/b.go:1.1,2.1 4 1
 		t.Errorf("exit %d with a failing test, want 1", code)
 	}
 	for _, want := range []string{
-		"boom",                         // failing test output shown
-		"PASS  TestSmokeThing",         // smoke test listed
-		"redis is not reachable",       // skip reason shown
-		"75.0% of statements",          // package a: 3 of 4 statements
-		"100.0% of statements",         // package b
+		"boom",                   // failing test output shown
+		"PASS  TestSmokeThing",   // smoke test listed
+		"redis is not reachable", // skip reason shown
+		"75.0% of statements",    // package a: 3 of 4 statements
+		"100.0% of statements",   // package b
 		"1 passed, 1 failed, 1 skipped",
 		"(every package's statements, counted across all test binaries): 87.5% of statements",
 	} {
