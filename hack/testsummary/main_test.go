@@ -29,6 +29,7 @@ example.com/m/b/b.go:1.1,2.1 4 1
 		`{"Action":"output","Package":"example.com/m/b","Test":"TestBroken","Output":"    b_test.go:3: boom\n"}`,
 		`{"Action":"fail","Package":"example.com/m/b","Test":"TestBroken"}`,
 		`{"Action":"fail","Package":"example.com/m/b","Elapsed":2}`,
+		`{"Action":"skip","Package":"example.com/m/c","Elapsed":0}`, // no test files
 	}, "\n")
 	var out bytes.Buffer
 	code := summarize(strings.NewReader(events), &out, profile)
@@ -37,11 +38,12 @@ example.com/m/b/b.go:1.1,2.1 4 1
 		t.Errorf("exit %d with a failing test, want 1", code)
 	}
 	for _, want := range []string{
-		"boom",                   // failing test output shown
-		"PASS  TestSmokeThing",   // smoke test listed
-		"redis is not reachable", // skip reason shown
-		"75.0% of statements",    // package a: 3 of 4 statements
-		"100.0% of statements",   // package b
+		"boom",                    // failing test output shown
+		"PASS  TestSmokeThing",    // smoke test listed
+		"redis is not reachable",  // skip reason shown
+		"75.0% of statements",     // package a: 3 of 4 statements
+		"100.0% of statements",    // package b
+		"NOTEST  example.com/m/c", // a package without tests is not reported as skipped
 		"1 passed, 1 failed, 1 skipped",
 		"(every package's statements, counted across all test binaries): 87.5% of statements",
 	} {
