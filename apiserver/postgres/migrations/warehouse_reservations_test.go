@@ -32,14 +32,8 @@ func atVersion5(t *testing.T, seed string) (*sql.DB, *goose.Provider) {
 	if _, err := p.UpTo(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := platformTx(t, db)
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `SELECT set_config('kommerce.platform', 'on', true)`); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`
 		INSERT INTO tenants (id, slug, name, topic_prefix, index_prefix, redis_prefix) VALUES ('%s', 'shop', 'Shop', 'shop', 'shop', 'shop');
 		INSERT INTO carts (tenant_id, id, storefront, currency, token_hash, status)
@@ -58,21 +52,30 @@ func atVersion5(t *testing.T, seed string) (*sql.DB, *goose.Provider) {
 	return db, p
 }
 
-func order(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-00000000020%d", n) }
-
-// rows returns the query's rows as "a b c" strings, in its order.
-func rows(t *testing.T, db *sql.DB, query string) []string {
+// platformTx begins a transaction that sees every tenant's rows; the caller ends it
+// (an open one would block the migrations' ALTER TABLE).
+func platformTx(t *testing.T, db *sql.DB) *sql.Tx {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('kommerce.platform', 'on', true)`); err != nil {
+		_ = tx.Rollback()
 		t.Fatal(err)
 	}
-	rs, err := tx.QueryContext(ctx, query)
+	return tx
+}
+
+func order(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-00000000020%d", n) }
+
+// rows returns the query's rows as "a b c" strings, in its order.
+func rows(t *testing.T, db *sql.DB, query string) []string {
+	t.Helper()
+	tx := platformTx(t, db)
+	defer func() { _ = tx.Rollback() }()
+	rs, err := tx.QueryContext(context.Background(), query)
 	if err != nil {
 		t.Fatal(err)
 	}
