@@ -68,17 +68,13 @@ func (g *Gateway) CreateIntent(ctx context.Context, key string, req apiserver.In
 	if req.Description != "" {
 		p.Description = sgo.String(req.Description)
 	}
-	p.Context = ctx
-	p.SetIdempotencyKey(req.IdempotencyKey)
-	for k, v := range req.Metadata {
-		p.AddMetadata(k, v)
-	}
+	setParams(ctx, &p.Params, req.IdempotencyKey, req.Metadata)
 	c := paymentintent.Client{B: g.backend, Key: key}
 	pi, err := c.New(p)
 	if err != nil {
 		return nil, callError("create payment intent", err)
 	}
-	return &apiserver.Intent{ID: pi.ID, Status: string(pi.Status), ClientSecret: pi.ClientSecret}, nil
+	return intentOf(pi), nil
 }
 
 // GetIntent implements apiserver.PaymentGateway.
@@ -90,7 +86,21 @@ func (g *Gateway) GetIntent(ctx context.Context, key, id string) (*apiserver.Int
 	if err != nil {
 		return nil, callError("get payment intent", err)
 	}
-	return &apiserver.Intent{ID: pi.ID, Status: string(pi.Status), ClientSecret: pi.ClientSecret}, nil
+	return intentOf(pi), nil
+}
+
+func intentOf(pi *sgo.PaymentIntent) *apiserver.Intent {
+	return &apiserver.Intent{ID: pi.ID, Status: string(pi.Status), ClientSecret: pi.ClientSecret}
+}
+
+// setParams sets what every POST to Stripe carries: the request's context, the
+// Idempotency-Key that makes its retries safe, and the metadata.
+func setParams(ctx context.Context, p *sgo.Params, idempotencyKey string, metadata map[string]string) {
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	for k, v := range metadata {
+		p.AddMetadata(k, v)
+	}
 }
 
 // CreateRefund implements apiserver.PaymentGateway.
@@ -99,11 +109,7 @@ func (g *Gateway) CreateRefund(ctx context.Context, key string, req apiserver.Re
 	if req.Reason != "" {
 		p.Reason = sgo.String(req.Reason)
 	}
-	p.Context = ctx
-	p.SetIdempotencyKey(req.IdempotencyKey)
-	for k, v := range req.Metadata {
-		p.AddMetadata(k, v)
-	}
+	setParams(ctx, &p.Params, req.IdempotencyKey, req.Metadata)
 	c := refund.Client{B: g.backend, Key: key}
 	r, err := c.New(p)
 	if err != nil {
