@@ -3,6 +3,7 @@ package stripe
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -85,7 +86,7 @@ func (w Webhooks) Verify(payload []byte, signature, secret string) (*apiserver.P
 		return nil, &apiserver.Error{Code: apiserver.ErrInvalidSignature, Field: "Stripe-Signature", Message: "The Stripe-Signature header has no timestamp (t=)."}
 	case errors.Is(err, webhook.ErrTooOld):
 		return nil, &apiserver.Error{Code: apiserver.ErrStaleSignature, Field: "Stripe-Signature",
-			Message: "The signature's timestamp is older than the 300 s tolerance; a replayed or delayed delivery is refused."}
+			Message: fmt.Sprintf("The signature's timestamp is older than the %.0f s tolerance; a replayed or delayed delivery is refused.", tol.Seconds())}
 	case errors.Is(err, webhook.ErrNotSigned):
 		return nil, &apiserver.Error{Code: apiserver.ErrInvalidSignature, Field: "Stripe-Signature", Message: "The Stripe-Signature header is missing."}
 	case err != nil:

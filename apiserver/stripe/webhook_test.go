@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,15 @@ func TestVerify(t *testing.T) {
 	}
 	if _, err := (Webhooks{}).Verify(succeeded, at(succeeded, now), ""); apiserver.ErrorCode(err) != apiserver.ErrPaymentsNotConfigured {
 		t.Fatalf("no secret: %v", err)
+	}
+	// A configured tolerance is the one applied and the one the message names.
+	short := Webhooks{Tolerance: 10 * time.Second}
+	if _, err := short.Verify(succeeded, at(succeeded, now.Add(-9*time.Second)), secret); err != nil {
+		t.Fatalf("9 s old with a 10 s tolerance: %v", err)
+	}
+	_, err := short.Verify(succeeded, at(succeeded, now.Add(-11*time.Second)), secret)
+	if apiserver.ErrorCode(err) != apiserver.ErrStaleSignature || !strings.Contains(apiserver.ErrorMessage(err), "10 s tolerance") {
+		t.Fatalf("11 s old with a 10 s tolerance: %v", err)
 	}
 }
 
