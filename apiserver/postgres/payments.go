@@ -213,11 +213,11 @@ func (s *PaymentService) PayOrder(ctx context.Context, orderID, cartToken string
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if _, err := q.InsertPayment(ctx, dbq.InsertPaymentParams{TenantID: tid, OrderID: orderID, IdempotencyKey: intentKey(tid, orderID, ck),
-			Amount: o.Total, Currency: o.Currency}); err != nil {
-			return err
+		pay, err = q.InsertPayment(ctx, dbq.InsertPaymentParams{TenantID: tid, OrderID: orderID, IdempotencyKey: intentKey(tid, orderID, ck),
+			Amount: o.Total, Currency: o.Currency})
+		if errors.Is(err, pgx.ErrNoRows) {
+			pay, err = q.PaymentByOrder(ctx, dbq.PaymentByOrderParams{TenantID: tid, OrderID: orderID})
 		}
-		pay, err = q.PaymentByOrder(ctx, dbq.PaymentByOrderParams{TenantID: tid, OrderID: orderID})
 		return err
 	})
 	if errors.Is(err, errExpired) {

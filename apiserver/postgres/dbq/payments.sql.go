@@ -165,10 +165,11 @@ func (q *Queries) InsertDispute(ctx context.Context, arg InsertDisputeParams) (i
 	return result.RowsAffected(), nil
 }
 
-const insertPayment = `-- name: InsertPayment :execrows
+const insertPayment = `-- name: InsertPayment :one
 INSERT INTO payments (tenant_id, order_id, idempotency_key, amount, currency)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (tenant_id, order_id) DO NOTHING
+RETURNING tenant_id, id, order_id, provider, idempotency_key, intent_id, status, amount, currency, amount_received, amount_refunded, charge_id, failures, last_failure, status_at, version, created_at, updated_at
 `
 
 type InsertPaymentParams struct {
@@ -180,19 +181,37 @@ type InsertPaymentParams struct {
 }
 
 // InsertPayment records that an intent is about to be created for the order; a
-// concurrent request for the same order inserts nothing and uses this row.
-func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertPayment,
+// concurrent request for the same order inserts nothing (no row) and uses this row.
+func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (Payment, error) {
+	row := q.db.QueryRow(ctx, insertPayment,
 		arg.TenantID,
 		arg.OrderID,
 		arg.IdempotencyKey,
 		arg.Amount,
 		arg.Currency,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var i Payment
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.OrderID,
+		&i.Provider,
+		&i.IdempotencyKey,
+		&i.IntentID,
+		&i.Status,
+		&i.Amount,
+		&i.Currency,
+		&i.AmountReceived,
+		&i.AmountRefunded,
+		&i.ChargeID,
+		&i.Failures,
+		&i.LastFailure,
+		&i.StatusAt,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const insertPaymentEvent = `-- name: InsertPaymentEvent :execrows

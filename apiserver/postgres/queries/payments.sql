@@ -20,11 +20,12 @@ SELECT * FROM payments WHERE tenant_id = @tenant_id AND order_id = @order_id FOR
 SELECT * FROM payments WHERE tenant_id = @tenant_id AND intent_id = @intent_id;
 
 -- InsertPayment records that an intent is about to be created for the order; a
--- concurrent request for the same order inserts nothing and uses this row.
--- name: InsertPayment :execrows
+-- concurrent request for the same order inserts nothing (no row) and uses this row.
+-- name: InsertPayment :one
 INSERT INTO payments (tenant_id, order_id, idempotency_key, amount, currency)
 VALUES (@tenant_id, @order_id, @idempotency_key, @amount, @currency)
-ON CONFLICT (tenant_id, order_id) DO NOTHING;
+ON CONFLICT (tenant_id, order_id) DO NOTHING
+RETURNING *;
 
 -- CheckoutKeyOfOrder is the Idempotency-Key the order was placed with (kept 24 hours).
 -- name: CheckoutKeyOfOrder :one
