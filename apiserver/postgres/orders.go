@@ -363,12 +363,8 @@ func applyTransition(ctx context.Context, q *dbq.Queries, tid string, r dbq.Orde
 // of a SKU's warehouses holds its stock row first, so the statement that follows
 // reads the warehouses as they are.
 func lockReserved(ctx context.Context, q *dbq.Queries, tid, orderID string) (bool, error) {
-	skus, err := q.OrderReservedSKUs(ctx, dbq.OrderReservedSKUsParams{TenantID: tid, OrderID: orderID})
-	if err != nil || len(skus) == 0 {
-		return false, err
-	}
-	_, err = q.LockStocks(ctx, dbq.LockStocksParams{TenantID: tid, Skus: skus})
-	return err == nil, err
+	skus, err := q.LockReservedStocks(ctx, dbq.LockReservedStocksParams{TenantID: tid, OrderID: orderID})
+	return len(skus) > 0, err
 }
 
 // releaseReservations gives an order's reserved units back to availability, in the

@@ -409,6 +409,42 @@ func (q *Queries) LockOrder(ctx context.Context, arg LockOrderParams) (Order, er
 	return i, err
 }
 
+const lockReservedStocks = `-- name: LockReservedStocks :many
+SELECT s.sku FROM stock s
+WHERE s.tenant_id = $1
+    AND s.sku IN (SELECT r.sku FROM reservations r WHERE r.tenant_id = $1 AND r.order_id = $2)
+ORDER BY s.sku
+FOR UPDATE OF s
+`
+
+type LockReservedStocksParams struct {
+	TenantID string
+	OrderID  string
+}
+
+// LockReservedStocks locks the stock rows of the SKUs an order holds units of, in SKU
+// order (the order every checkout locks them in, as LockStocks), and returns their
+// SKUs: one round trip where reading the SKUs and then locking them took two.
+func (q *Queries) LockReservedStocks(ctx context.Context, arg LockReservedStocksParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, lockReservedStocks, arg.TenantID, arg.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var sku string
+		if err := rows.Scan(&sku); err != nil {
+			return nil, err
+		}
+		items = append(items, sku)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const orderCartToken = `-- name: OrderCartToken :one
 SELECT c.token_hash FROM orders o JOIN carts c ON c.tenant_id = o.tenant_id AND c.id = o.cart_id
 WHERE o.tenant_id = $1 AND o.id = $2
@@ -460,37 +496,6 @@ func (q *Queries) OrderLines(ctx context.Context, arg OrderLinesParams) ([]Order
 			return nil, err
 		}
 		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const orderReservedSKUs = `-- name: OrderReservedSKUs :many
-SELECT DISTINCT sku FROM reservations WHERE tenant_id = $1 AND order_id = $2 ORDER BY sku
-`
-
-type OrderReservedSKUsParams struct {
-	TenantID string
-	OrderID  string
-}
-
-// OrderReservedSKUs are the SKUs an order holds units of, in the order their stock
-// rows are locked in.
-func (q *Queries) OrderReservedSKUs(ctx context.Context, arg OrderReservedSKUsParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, orderReservedSKUs, arg.TenantID, arg.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var sku string
-		if err := rows.Scan(&sku); err != nil {
-			return nil, err
-		}
-		items = append(items, sku)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -87,10 +87,15 @@ UPDATE orders SET status = @status, reservation_expires_at = sqlc.narg(reservati
 WHERE tenant_id = @tenant_id AND id = @id
 RETURNING *;
 
--- OrderReservedSKUs are the SKUs an order holds units of, in the order their stock
--- rows are locked in.
--- name: OrderReservedSKUs :many
-SELECT DISTINCT sku FROM reservations WHERE tenant_id = @tenant_id AND order_id = @order_id ORDER BY sku;
+-- LockReservedStocks locks the stock rows of the SKUs an order holds units of, in SKU
+-- order (the order every checkout locks them in, as LockStocks), and returns their
+-- SKUs: one round trip where reading the SKUs and then locking them took two.
+-- name: LockReservedStocks :many
+SELECT s.sku FROM stock s
+WHERE s.tenant_id = @tenant_id
+    AND s.sku IN (SELECT r.sku FROM reservations r WHERE r.tenant_id = @tenant_id AND r.order_id = @order_id)
+ORDER BY s.sku
+FOR UPDATE OF s;
 
 -- name: KeepReservations :exec
 UPDATE reservations SET expires_at = NULL WHERE tenant_id = @tenant_id AND order_id = @order_id;
