@@ -165,25 +165,16 @@ var errExpired = errors.New("reservation expired")
 
 // PayOrder implements apiserver.PaymentService.
 func (s *PaymentService) PayOrder(ctx context.Context, orderID, cartToken string) (*apiserver.PaymentSession, bool, error) {
-	if !apiserver.ValidID(orderID) {
-		return nil, false, noOrder()
-	}
-	if apiserver.PrincipalFromContext(ctx) == nil && cartToken == "" {
-		return nil, false, apiserver.Errorf(apiserver.ErrUnauthenticated, "Sign in, or send the X-Cart-Token of the cart the order came from.")
+	if err := orderCaller(ctx, orderID, cartToken); err != nil {
+		return nil, false, err
 	}
 	keys, keyErr := s.keys(ctx)
 	var pay dbq.Payment
 	err := s.DB.InTenant(ctx, false, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
 		// The order's row lock serializes concurrent pays of one order; it is held
 		// only for this short transaction and no stock row is locked.
-		o, err := q.LockOrder(ctx, dbq.LockOrderParams{TenantID: tid, ID: orderID})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return noOrder()
-		}
+		o, err := seeOrder(ctx, q, tid, orderID, cartToken, true)
 		if err != nil {
-			return err
-		}
-		if err := mustSee(ctx, q, tid, o, cartToken); err != nil {
 			return err
 		}
 		pay, err = q.PaymentByOrder(ctx, dbq.PaymentByOrderParams{TenantID: tid, OrderID: orderID})
@@ -243,16 +234,39 @@ func (s *PaymentService) PayOrder(ctx context.Context, orderID, cartToken string
 	return s.createIntent(ctx, key, pay)
 }
 
-// mustSee is visible as an error: not_found for orders the caller may not see.
-func mustSee(ctx context.Context, q *dbq.Queries, tid string, o dbq.Order, cartToken string) error {
-	ok, err := visible(ctx, q, tid, o, cartToken)
-	if err != nil {
-		return err
-	}
-	if !ok {
+// orderCaller refuses, before any query, a request about an order that names no
+// order or no caller who could see one.
+func orderCaller(ctx context.Context, orderID, cartToken string) error {
+	if !apiserver.ValidID(orderID) {
 		return noOrder()
 	}
+	if apiserver.PrincipalFromContext(ctx) == nil && cartToken == "" {
+		return apiserver.Errorf(apiserver.ErrUnauthenticated, "Sign in, or send the X-Cart-Token of the cart the order came from.")
+	}
 	return nil
+}
+
+// seeOrder reads the order, under its row lock when lock is set, as the caller may
+// see it: not_found when it does not exist or the caller may not see it.
+func seeOrder(ctx context.Context, q *dbq.Queries, tid, orderID, cartToken string, lock bool) (dbq.Order, error) {
+	var o dbq.Order
+	var err error
+	if lock {
+		o, err = q.LockOrder(ctx, dbq.LockOrderParams{TenantID: tid, ID: orderID})
+	} else {
+		o, err = q.GetOrder(ctx, dbq.GetOrderParams{TenantID: tid, ID: orderID})
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, noOrder()
+	}
+	if err != nil {
+		return o, err
+	}
+	ok, err := visible(ctx, q, tid, o, cartToken)
+	if err == nil && !ok {
+		err = noOrder()
+	}
+	return o, err
 }
 
 // createIntent calls Stripe for a payment recorded as "creating" and records the
@@ -310,24 +324,14 @@ func validIntentStatus(s string) bool {
 
 // PaymentRecords implements apiserver.PaymentService.
 func (s *PaymentService) PaymentRecords(ctx context.Context, orderID, cartToken string) (*apiserver.PaymentRecords, error) {
-	if !apiserver.ValidID(orderID) {
-		return nil, noOrder()
-	}
-	if apiserver.PrincipalFromContext(ctx) == nil && cartToken == "" {
-		return nil, apiserver.Errorf(apiserver.ErrUnauthenticated, "Sign in, or send the X-Cart-Token of the cart the order came from.")
+	if err := orderCaller(ctx, orderID, cartToken); err != nil {
+		return nil, err
 	}
 	p := apiserver.PrincipalFromContext(ctx)
 	staff := p != nil && p.Role.AtLeast(apiserver.RoleStaff)
 	out := &apiserver.PaymentRecords{OrderID: orderID, Intents: []*apiserver.Payment{}, Charges: []apiserver.Charge{}, Refunds: []apiserver.Refund{}, Disputes: []apiserver.Dispute{}}
 	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
-		o, err := q.GetOrder(ctx, dbq.GetOrderParams{TenantID: tid, ID: orderID})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return noOrder()
-		}
-		if err != nil {
-			return err
-		}
-		if err := mustSee(ctx, q, tid, o, cartToken); err != nil {
+		if _, err := seeOrder(ctx, q, tid, orderID, cartToken, false); err != nil {
 			return err
 		}
 		pay, err := q.PaymentByOrder(ctx, dbq.PaymentByOrderParams{TenantID: tid, OrderID: orderID})
