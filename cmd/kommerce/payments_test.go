@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,12 +63,7 @@ func TestPaymentsThroughKommerceAPI(t *testing.T) {
 		t.Fatalf("set-stripe-keys printed %q", out)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	apiEnv := map[string]string{"KOMMERCE_DATABASE_URL": db.URL, "KOMMERCE_HTTP_ADDR": addr, "KOMMERCE_LOG_LEVEL": "debug",
 		"KOMMERCE_STRIPE_API_URL": stripeURL}
 	ctx, cancel := context.WithCancel(context.Background())
