@@ -391,6 +391,5 @@ func consumeReservations(ctx context.Context, q *dbq.Queries, tid, orderID, acto
 	if ok, err := lockReserved(ctx, q, tid, orderID); !ok {
 		return err
 	}
-	_, err := q.ConsumeReservations(ctx, dbq.ConsumeReservationsParams{TenantID: tid, OrderID: orderID, Actor: actor})
-	return err
+	return q.ConsumeReservations(ctx, dbq.ConsumeReservationsParams{TenantID: tid, OrderID: orderID, Actor: actor})
 }

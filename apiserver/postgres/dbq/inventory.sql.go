@@ -38,7 +38,7 @@ func (q *Queries) AddOnHand(ctx context.Context, arg AddOnHandParams) (Stock, er
 	return i, err
 }
 
-const consumeReservations = `-- name: ConsumeReservations :many
+const consumeReservations = `-- name: ConsumeReservations :exec
 WITH d AS (
     DELETE FROM reservations r WHERE r.tenant_id = $1 AND r.order_id = $2
     RETURNING r.sku, r.warehouse, r.quantity
@@ -57,7 +57,6 @@ UPDATE stock SET on_hand = stock.on_hand - t.quantity, reserved = stock.reserved
     version = stock.version + 1, updated_at = now()
 FROM t
 WHERE stock.tenant_id = $1 AND stock.sku = t.sku
-RETURNING stock.sku
 `
 
 type ConsumeReservationsParams struct {
@@ -69,25 +68,10 @@ type ConsumeReservationsParams struct {
 // ConsumeReservations fulfils an order: every reservation's units leave the warehouse
 // it was placed in (on_hand and reserved both drop, recorded in the ledger) and the
 // SKU's totals, so availability does not change. The caller locks the stock rows
-// (LockStocks) first.
-func (q *Queries) ConsumeReservations(ctx context.Context, arg ConsumeReservationsParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, consumeReservations, arg.TenantID, arg.OrderID, arg.Actor)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var sku string
-		if err := rows.Scan(&sku); err != nil {
-			return nil, err
-		}
-		items = append(items, sku)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// (LockReservedStocks) first.
+func (q *Queries) ConsumeReservations(ctx context.Context, arg ConsumeReservationsParams) error {
+	_, err := q.db.Exec(ctx, consumeReservations, arg.TenantID, arg.OrderID, arg.Actor)
+	return err
 }
 
 const ensureStock = `-- name: EnsureStock :exec
@@ -436,8 +420,8 @@ type ReleaseStockRow struct {
 
 // ReleaseStock deletes an order's reservations and gives their units back to the
 // warehouses they were placed in and to the SKUs' totals, on stock rows the caller
-// locked (LockStocks) first: this statement starts after the locks are held, so it
-// reads the warehouses as the SKUs' last writers left them.
+// locked (LockReservedStocks) first: this statement starts after the locks are held,
+// so it reads the warehouses as the SKUs' last writers left them.
 func (q *Queries) ReleaseStock(ctx context.Context, arg ReleaseStockParams) ([]ReleaseStockRow, error) {
 	rows, err := q.db.Query(ctx, releaseStock, arg.TenantID, arg.OrderID)
 	if err != nil {

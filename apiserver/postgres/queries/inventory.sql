@@ -114,8 +114,8 @@ SELECT sku, available, version FROM s;
 
 -- ReleaseStock deletes an order's reservations and gives their units back to the
 -- warehouses they were placed in and to the SKUs' totals, on stock rows the caller
--- locked (LockStocks) first: this statement starts after the locks are held, so it
--- reads the warehouses as the SKUs' last writers left them.
+-- locked (LockReservedStocks) first: this statement starts after the locks are held,
+-- so it reads the warehouses as the SKUs' last writers left them.
 -- name: ReleaseStock :many
 WITH d AS (
     DELETE FROM reservations r WHERE r.tenant_id = @tenant_id AND r.order_id = @order_id
@@ -134,8 +134,8 @@ RETURNING stock.sku, (stock.on_hand - stock.reserved)::bigint AS available, stoc
 -- ConsumeReservations fulfils an order: every reservation's units leave the warehouse
 -- it was placed in (on_hand and reserved both drop, recorded in the ledger) and the
 -- SKU's totals, so availability does not change. The caller locks the stock rows
--- (LockStocks) first.
--- name: ConsumeReservations :many
+-- (LockReservedStocks) first.
+-- name: ConsumeReservations :exec
 WITH d AS (
     DELETE FROM reservations r WHERE r.tenant_id = @tenant_id AND r.order_id = @order_id
     RETURNING r.sku, r.warehouse, r.quantity
@@ -153,8 +153,7 @@ WITH d AS (
 UPDATE stock SET on_hand = stock.on_hand - t.quantity, reserved = stock.reserved - t.quantity,
     version = stock.version + 1, updated_at = now()
 FROM t
-WHERE stock.tenant_id = @tenant_id AND stock.sku = t.sku
-RETURNING stock.sku;
+WHERE stock.tenant_id = @tenant_id AND stock.sku = t.sku;
 
 -- name: SKUProducts :many
 SELECT sku, product_id FROM variants WHERE tenant_id = @tenant_id AND sku = ANY (@skus::text[]);
