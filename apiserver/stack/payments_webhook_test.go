@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -91,7 +92,7 @@ func TestWebhookBadInput(t *testing.T) {
 	}
 
 	// The good delivery, with a rolled secret's second v1 signature and an unknown
-	// scheme beside the valid one, and addressed by Host instead of metadata.
+	// scheme beside the valid one, addressed by nothing but its metadata.
 	e.hook(ok, fmt.Sprintf("t=%d,v1=%s,v0=abc,v1=%s", now.Unix(), stripeSignature("whsec_old", now, ok), stripeSignature(a.secret, now, ok))).want(200, "")
 	if st := a.orderAs(aOrder, a.admin).Status; st != apiserver.OrderPaid {
 		t.Fatalf("after a valid delivery the order is %s", st)
@@ -100,6 +101,44 @@ func TestWebhookBadInput(t *testing.T) {
 	before := e.snapshot()
 	e.hook(ok, hdr(ok)).want(200, "")
 	e.unchanged("a replayed event", before)
+}
+
+// TestWebhookAddressedByHost: a delivery to a storefront's Host is that shop's, and
+// only its secret verifies it, whatever tenant the event's metadata names.
+func TestWebhookAddressedByHost(t *testing.T) {
+	e := startPayAPI(t, nil, nil)
+	a := e.till("hosted-a")
+	b := e.till("hosted-b")
+	if err := e.st.Tenants.AddStorefrontHost(context.Background(), apiserver.StorefrontHost{TenantID: a.t.ID, Hostname: "pay.hosted-a.test"}); err != nil {
+		t.Fatal(err)
+	}
+	a.product("HH-A", 1000, 0, 3)
+	b.product("HH-B", 1000, 0, 3)
+	aOrder, aToken := a.order("HH-A")
+	aIntent := a.paid(aOrder, aToken)
+	bOrder, bToken := b.order("HH-B")
+	bIntent := b.paid(bOrder, bToken)
+	host := []string{"Host", "pay.hosted-a.test:443"}
+
+	// No tenant in the metadata: the Host names it.
+	ok := event(apiserver.EventIntentSucceeded, time.Now(), intent(aIntent, "succeeded", 1000, 1000, map[string]string{apiserver.MetaOrderID: aOrder}, nil))
+	// B's metadata, sent to A's Host: A's secret, not B's, must verify it.
+	forB := event(apiserver.EventIntentSucceeded, time.Now(), intent(bIntent, "succeeded", 1000, 1000, b.meta(bOrder), nil))
+	before := e.snapshot()
+	e.hook(ok, sigHeader(b.secret, time.Now(), ok), host...).want(400, apiserver.ErrInvalidSignature)
+	e.hook(forB, sigHeader(b.secret, time.Now(), forB), host...).want(400, apiserver.ErrInvalidSignature)
+	if r := e.hook(forB, sigHeader(a.secret, time.Now(), forB), host...).want(200, ""); !strings.Contains(r.str("ignored"), "another shop") {
+		t.Fatalf("B's event sent to A's host: %s", r.raw)
+	}
+	e.unchanged("deliveries to a host that are not its shop's", before)
+
+	e.hook(ok, sigHeader(a.secret, time.Now(), ok), host...).want(200, "")
+	if st := a.orderAs(aOrder, a.admin).Status; st != apiserver.OrderPaid {
+		t.Fatalf("after a delivery to its host the order is %s", st)
+	}
+	if st := b.orderAs(bOrder, b.admin).Status; st != apiserver.OrderPendingPayment {
+		t.Fatalf("shop B's order is %s after deliveries to A's host", st)
+	}
 }
 
 // TestWebhookOutOfOrder: Stripe does not promise order. A refund before the success
