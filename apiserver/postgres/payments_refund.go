@@ -88,7 +88,7 @@ func (s *PaymentService) refund(ctx context.Context, req apiserver.RefundRequest
 		return nil, false, orderError(err, "refund")
 	}
 	if row.Status == "failed" {
-		return nil, replayed, apiserver.Errorf(apiserver.ErrPaymentRejected, "The payment provider refused this refund (%s).", row.Failure)
+		return nil, replayed, refundRejected(row.Failure)
 	}
 	if row.Status != "requested" {
 		r := refundOf(row, pay.Currency)
@@ -115,9 +115,14 @@ func (s *PaymentService) refund(ctx context.Context, req apiserver.RefundRequest
 		return nil, replayed, err
 	}
 	if out.Status == "failed" {
-		return nil, replayed, apiserver.Errorf(apiserver.ErrPaymentRejected, "The payment provider refused this refund (%s).", out.Failure)
+		return nil, replayed, refundRejected(out.Failure)
 	}
 	return out, replayed, nil
+}
+
+// refundRejected is the answer to a refund stored failed, first time and every retry.
+func refundRejected(failure string) error {
+	return apiserver.Errorf(apiserver.ErrPaymentRejected, "The payment provider refused this refund (%s).", failure)
 }
 
 // completeRefund records Stripe's answer to a refund, raises the payment's refunded
