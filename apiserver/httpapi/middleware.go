@@ -147,29 +147,32 @@ func (h *handler) preflight(c *gin.Context) {
 	c.AbortWithStatus(http.StatusNoContent)
 }
 
+// lookupTenant finds the tenant a request is addressed to: X-Kommerce-Tenant (which
+// must name the pod's tenant when the pod serves one), else the pod's tenant, else the
+// storefront Host. The API middleware and Stripe's webhook both resolve tenants here.
+func (h *handler) lookupTenant(ctx context.Context, c *gin.Context) (*apiserver.Resolved, error) {
+	slug := c.GetHeader("X-Kommerce-Tenant")
+	switch {
+	case slug != "":
+		if !apiserver.ValidSlug(slug) {
+			return nil, &apiserver.Error{Code: apiserver.ErrInvalid, Field: "X-Kommerce-Tenant", Message: "X-Kommerce-Tenant must be a tenant slug."}
+		}
+		if h.Tenant != "" && slug != h.Tenant {
+			return nil, apiserver.Errorf(apiserver.ErrUnknownTenant, "No tenant is served here under that name.")
+		}
+		return h.Tenants.TenantBySlug(ctx, slug)
+	case h.Tenant != "":
+		return h.Tenants.TenantBySlug(ctx, h.Tenant)
+	default:
+		return h.byHost(ctx, c.Request.Host)
+	}
+}
+
 // resolveTenant finds the request's tenant from X-Kommerce-Tenant or the Host, and
 // applies that tenant's CORS origins.
 func (h *handler) resolveTenant(c *gin.Context) {
 	ctx := c.Request.Context()
-	slug := c.GetHeader("X-Kommerce-Tenant")
-	var r *apiserver.Resolved
-	var err error
-	switch {
-	case slug != "":
-		if !apiserver.ValidSlug(slug) {
-			h.writeError(c, &apiserver.Error{Code: apiserver.ErrInvalid, Field: "X-Kommerce-Tenant", Message: "X-Kommerce-Tenant must be a tenant slug."})
-			return
-		}
-		if h.Tenant != "" && slug != h.Tenant {
-			err = apiserver.Errorf(apiserver.ErrUnknownTenant, "No tenant is served here under that name.")
-			break
-		}
-		r, err = h.Tenants.TenantBySlug(ctx, slug)
-	case h.Tenant != "":
-		r, err = h.Tenants.TenantBySlug(ctx, h.Tenant)
-	default:
-		r, err = h.byHost(ctx, c.Request.Host)
-	}
+	r, err := h.lookupTenant(ctx, c)
 	if err != nil {
 		h.writeError(c, err)
 		return

@@ -77,10 +77,6 @@ func (h *handler) refundOrder(c *gin.Context) {
 // duplicate and ignored events all get 200; a bad signature 400 (Stripe retries,
 // then gives up).
 func (h *handler) stripeWebhook(c *gin.Context) {
-	if h.Payments == nil {
-		h.writeError(c, apiserver.Errorf(apiserver.ErrPaymentsNotConfigured, "Payments are not configured on this server."))
-		return
-	}
 	ctx, err := h.webhookTenant(c)
 	if err != nil {
 		h.writeError(c, err)
@@ -116,27 +112,11 @@ func (h *handler) stripeWebhook(c *gin.Context) {
 // verify it).
 func (h *handler) webhookTenant(c *gin.Context) (context.Context, error) {
 	ctx := c.Request.Context()
-	slug := c.GetHeader("X-Kommerce-Tenant")
-	var r *apiserver.Resolved
-	var err error
+	r, err := h.lookupTenant(ctx, c)
 	switch {
-	case slug != "":
-		if !apiserver.ValidSlug(slug) {
-			return nil, &apiserver.Error{Code: apiserver.ErrInvalid, Field: "X-Kommerce-Tenant", Message: "X-Kommerce-Tenant must be a tenant slug."}
-		}
-		if h.Tenant != "" && slug != h.Tenant {
-			return nil, apiserver.Errorf(apiserver.ErrUnknownTenant, "No tenant is served here under that name.")
-		}
-		r, err = h.Tenants.TenantBySlug(ctx, slug)
-	case h.Tenant != "":
-		r, err = h.Tenants.TenantBySlug(ctx, h.Tenant)
-	default:
-		r, err = h.byHost(ctx, c.Request.Host)
-		if apiserver.ErrorCode(err) == apiserver.ErrTenantRequired {
-			return ctx, nil
-		}
-	}
-	if err != nil {
+	case apiserver.ErrorCode(err) == apiserver.ErrTenantRequired:
+		return ctx, nil // no header, no pod tenant, an unmapped Host: the event names it
+	case err != nil:
 		return nil, err
 	}
 	return apiserver.NewContextWithTenant(ctx, r.Tenant), nil

@@ -54,5 +54,5 @@ func (h *handler) commerceRoutes(v1 *gin.RouterGroup) {
 // the request's authentication (payments.go). The engine's middleware still applies
 // (request id, security headers, the body limit).
 func (h *handler) paymentWebhookRoutes(e *gin.Engine) {
-	e.POST("/api/v1/payments/stripe/webhook", h.stripeWebhook)
+	e.POST("/api/v1/payments/stripe/webhook", h.paymentsAvailable, h.stripeWebhook)
 }
