@@ -109,6 +109,7 @@ func TestCommerceBadInput(t *testing.T) {
 		{"on hand below reserved", "PUT", "/api/v1/stock/OK-1", s.admin, `{"warehouse":"main","on_hand":0}`, nil, 409, apiserver.ErrStockReserved, "on_hand"},
 		{"adjustment of zero", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":0,"reason":"x"}`, nil, 400, apiserver.ErrInvalid, "delta"},
 		{"adjustment without reason", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":1}`, nil, 400, apiserver.ErrInvalid, "reason"},
+		{"adjustment below reserved", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":-9,"reason":"theft"}`, nil, 409, apiserver.ErrStockReserved, "delta"},
 		{"adjustment below zero", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"main","delta":-11,"reason":"theft"}`, nil, 409, apiserver.ErrConflict, "delta"},
 		{"adjustment of an empty warehouse", "POST", "/api/v1/stock/OK-1/adjustments", s.admin, `{"warehouse":"nowhere","delta":-1,"reason":"x"}`, nil, 409, apiserver.ErrConflict, "delta"},
 		{"staff changes checkout settings", "PUT", "/api/v1/storefronts/default/checkout-settings", s.customer, `{"currency":"EUR","reservation_ttl_seconds":60}`, nil, 403, apiserver.ErrForbidden, ""},
