@@ -22,57 +22,43 @@ ALTER TABLE reservations
     ADD COLUMN warehouse text,
     DROP CONSTRAINT reservations_pkey;
 
--- Existing reservations are placed with the rule checkouts use from now on (the most
--- available warehouse first, ties by name), oldest reservation first. Data that
--- breaks the sums above cannot be placed: the migration then fails and says where,
--- rather than guessing.
+-- kommerce_place_reservation places p_quantity units of an order's SKU in the SKU's
+-- warehouses: the most available first, ties by name, split over several when no
+-- single one has enough. It adds them to each warehouse's reserved, writes one
+-- reservation per warehouse and returns the units placed, fewer than p_quantity only
+-- when the warehouses lack them. The caller holds the SKU's stock row lock and keeps
+-- stock.reserved in step. Checkouts (kommerce_reserve_stock) and the move of the
+-- existing reservations below both place with it, so by the same rule.
 -- +goose StatementBegin
-DO $$
+CREATE FUNCTION kommerce_place_reservation(p_tenant uuid, p_order uuid, p_sku text, p_quantity bigint,
+                                           p_expires_at timestamptz, p_created_at timestamptz) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    r    record;
-    w    record;
-    rest bigint;
-    take bigint;
+    placed bigint;
 BEGIN
-    FOR r IN SELECT tenant_id, order_id, sku, quantity, expires_at, created_at FROM reservations
-             WHERE warehouse IS NULL ORDER BY tenant_id, sku, created_at, order_id LOOP
-        rest := r.quantity;
-        FOR w IN SELECT warehouse, on_hand - reserved AS free FROM stock_locations
-                 WHERE tenant_id = r.tenant_id AND sku = r.sku AND on_hand > reserved
-                 ORDER BY on_hand - reserved DESC, warehouse LOOP
-            EXIT WHEN rest = 0;
-            take := least(rest, w.free);
-            UPDATE stock_locations SET reserved = reserved + take
-            WHERE tenant_id = r.tenant_id AND sku = r.sku AND warehouse = w.warehouse;
-            INSERT INTO reservations (tenant_id, order_id, sku, warehouse, quantity, expires_at, created_at)
-            VALUES (r.tenant_id, r.order_id, r.sku, w.warehouse, take, r.expires_at, r.created_at);
-            rest := rest - take;
-        END LOOP;
-        IF rest > 0 THEN
-            RAISE EXCEPTION 'tenant %, SKU %: the warehouses lack % of the % units order % reserves',
-                r.tenant_id, r.sku, rest, r.quantity, r.order_id;
-        END IF;
-        DELETE FROM reservations
-        WHERE tenant_id = r.tenant_id AND order_id = r.order_id AND sku = r.sku AND warehouse IS NULL;
-    END LOOP;
-
-    FOR r IN SELECT s.tenant_id, s.sku, s.reserved, coalesce(sum(l.reserved), 0) AS placed FROM stock s
-             LEFT JOIN stock_locations l ON l.tenant_id = s.tenant_id AND l.sku = s.sku
-             GROUP BY s.tenant_id, s.sku, s.reserved
-             HAVING s.reserved <> coalesce(sum(l.reserved), 0) LOOP
-        RAISE EXCEPTION 'tenant %, SKU %: stock.reserved is % but its reservations hold %',
-            r.tenant_id, r.sku, r.reserved, r.placed;
-    END LOOP;
+    WITH f AS (
+        SELECT sl.warehouse, sl.on_hand - sl.reserved AS free,
+               sum(sl.on_hand - sl.reserved) OVER (ORDER BY sl.on_hand - sl.reserved DESC, sl.warehouse
+                                                   ROWS UNBOUNDED PRECEDING) AS upto
+        FROM stock_locations sl
+        WHERE sl.tenant_id = p_tenant AND sl.sku = p_sku AND sl.on_hand > sl.reserved
+    ), a AS (
+        SELECT f.warehouse, least(f.free, p_quantity - (f.upto - f.free)) AS take
+        FROM f WHERE f.upto - f.free < p_quantity
+    ), u AS (
+        UPDATE stock_locations sl SET reserved = sl.reserved + a.take, updated_at = now()
+        FROM a WHERE sl.tenant_id = p_tenant AND sl.sku = p_sku AND sl.warehouse = a.warehouse
+        RETURNING sl.warehouse, a.take
+    ), r AS (
+        INSERT INTO reservations (tenant_id, order_id, sku, warehouse, quantity, expires_at, created_at)
+        SELECT p_tenant, p_order, p_sku, u.warehouse, u.take, p_expires_at, p_created_at FROM u
+        RETURNING quantity
+    )
+    SELECT coalesce(sum(r.quantity), 0) INTO placed FROM r;
+    RETURN placed;
 END
 $$;
 -- +goose StatementEnd
-
-ALTER TABLE reservations
-    ALTER COLUMN warehouse SET NOT NULL,
-    ADD PRIMARY KEY (tenant_id, order_id, sku, warehouse),
-    DROP CONSTRAINT reservations_tenant_id_sku_fkey,
-    ADD CONSTRAINT reservations_location_fkey FOREIGN KEY (tenant_id, sku, warehouse)
-        REFERENCES stock_locations (tenant_id, sku, warehouse);
 
 -- kommerce_reserve_stock reserves an order's units of several SKUs (the conditional
 -- strategy of checkout, and the second step of the for-update one). SKU by SKU in
@@ -84,11 +70,11 @@ ALTER TABLE reservations
 -- It writes the reservations and the stock.changed event of each SKU (product_ids ''
 -- for a SKU without a product: no event).
 --
--- The placement is a statement of its own on purpose: a VOLATILE function takes a
--- fresh snapshot per statement, so it reads the warehouses after the row lock is
--- held, as the last writer of the SKU committed them (every writer of stock_locations
--- holds the SKU's stock row lock first). One statement reading them along with the
--- UPDATE would see them as they were before the wait.
+-- The placement (kommerce_place_reservation) is a statement of its own on purpose: a
+-- VOLATILE function takes a fresh snapshot per statement, so it reads the warehouses
+-- after the row lock is held, as the last writer of the SKU committed them (every
+-- writer of stock_locations holds the SKU's stock row lock first). One statement
+-- reading them along with the UPDATE would see them as they were before the wait.
 --
 -- It returns NULL when every SKU was reserved, else the first SKU (in that order)
 -- that lacks units; the SKUs before it are reserved, and the caller rolls back.
@@ -112,25 +98,7 @@ BEGIN
             RETURN l.sku;
         END IF;
 
-        WITH f AS (
-            SELECT sl.warehouse, sl.on_hand - sl.reserved AS free,
-                   sum(sl.on_hand - sl.reserved) OVER (ORDER BY sl.on_hand - sl.reserved DESC, sl.warehouse
-                                                       ROWS UNBOUNDED PRECEDING) AS upto
-            FROM stock_locations sl
-            WHERE sl.tenant_id = p_tenant AND sl.sku = l.sku AND sl.on_hand > sl.reserved
-        ), a AS (
-            SELECT f.warehouse, least(f.free, l.quantity - (f.upto - f.free)) AS take
-            FROM f WHERE f.upto - f.free < l.quantity
-        ), u AS (
-            UPDATE stock_locations sl SET reserved = sl.reserved + a.take, updated_at = now()
-            FROM a WHERE sl.tenant_id = p_tenant AND sl.sku = l.sku AND sl.warehouse = a.warehouse
-            RETURNING sl.warehouse, a.take
-        ), r AS (
-            INSERT INTO reservations (tenant_id, order_id, sku, warehouse, quantity, expires_at)
-            SELECT p_tenant, p_order, l.sku, u.warehouse, u.take, p_expires_at FROM u
-            RETURNING quantity
-        )
-        SELECT coalesce(sum(r.quantity), 0) INTO placed FROM r;
+        placed := kommerce_place_reservation(p_tenant, p_order, l.sku, l.quantity, p_expires_at, now());
         IF placed <> l.quantity THEN
             -- The sums of the header were broken: fail rather than reserve units no
             -- warehouse has.
@@ -148,10 +116,50 @@ END
 $$;
 -- +goose StatementEnd
 
+-- Existing reservations are placed with the rule checkouts use from now on
+-- (kommerce_place_reservation), oldest reservation first. Data that breaks the sums
+-- above cannot be placed: the migration then fails and says where, rather than
+-- guessing.
+-- +goose StatementBegin
+DO $$
+DECLARE
+    r      record;
+    placed bigint;
+BEGIN
+    FOR r IN SELECT tenant_id, order_id, sku, quantity, expires_at, created_at FROM reservations
+             WHERE warehouse IS NULL ORDER BY tenant_id, sku, created_at, order_id LOOP
+        DELETE FROM reservations
+        WHERE tenant_id = r.tenant_id AND order_id = r.order_id AND sku = r.sku AND warehouse IS NULL;
+        placed := kommerce_place_reservation(r.tenant_id, r.order_id, r.sku, r.quantity, r.expires_at, r.created_at);
+        IF placed < r.quantity THEN
+            RAISE EXCEPTION 'tenant %, SKU %: the warehouses lack % of the % units order % reserves',
+                r.tenant_id, r.sku, r.quantity - placed, r.quantity, r.order_id;
+        END IF;
+    END LOOP;
+
+    FOR r IN SELECT s.tenant_id, s.sku, s.reserved, coalesce(sum(l.reserved), 0) AS placed FROM stock s
+             LEFT JOIN stock_locations l ON l.tenant_id = s.tenant_id AND l.sku = s.sku
+             GROUP BY s.tenant_id, s.sku, s.reserved
+             HAVING s.reserved <> coalesce(sum(l.reserved), 0) LOOP
+        RAISE EXCEPTION 'tenant %, SKU %: stock.reserved is % but its reservations hold %',
+            r.tenant_id, r.sku, r.reserved, r.placed;
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
+
+ALTER TABLE reservations
+    ALTER COLUMN warehouse SET NOT NULL,
+    ADD PRIMARY KEY (tenant_id, order_id, sku, warehouse),
+    DROP CONSTRAINT reservations_tenant_id_sku_fkey,
+    ADD CONSTRAINT reservations_location_fkey FOREIGN KEY (tenant_id, sku, warehouse)
+        REFERENCES stock_locations (tenant_id, sku, warehouse);
+
 -- +goose Down
 SELECT set_config('kommerce.platform', 'on', true);
 
 DROP FUNCTION kommerce_reserve_stock(uuid, uuid, text[], bigint[], text[], timestamptz);
+DROP FUNCTION kommerce_place_reservation(uuid, uuid, text, bigint, timestamptz, timestamptz);
 
 ALTER TABLE reservations
     DROP CONSTRAINT reservations_location_fkey,
