@@ -429,7 +429,7 @@ func shortOf(rows []dbq.LockStocksRow, skus []string, qtys []int64) string {
 
 // reserveUnsafe is the benchmark's control (LockUnsafe): it reads the stock and the
 // warehouses without a lock, checks and places the units in Go with the rule of
-// kommerce_reserve_stock, and writes the reserved quantities it computed, so
+// kommerce_place_reservation, and writes the reserved quantities it computed, so
 // concurrent checkouts overwrite each other. Never used to serve shoppers.
 func reserveUnsafe(ctx context.Context, q *dbq.Queries, tid, orderID string, lines []pricedLine, skus []string, qtys []int64, pids []string, expires *time.Time) error {
 	locs, err := q.ReadStocks(ctx, dbq.ReadStocksParams{TenantID: tid, Skus: skus})
