@@ -150,12 +150,17 @@ postgres_up() {
 	fi
 	wait_for postgres 60 "$dir/postgres.log" "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q
 	# The application role is deliberately not a superuser: superusers bypass row-level
-	# security, which is how kommerce isolates tenants.
+	# security, which is how kommerce isolates tenants. It is a member of
+	# pg_signal_backend so that tests' DROP DATABASE ... WITH (FORCE) can end an
+	# autovacuum worker that happens to be in the database (such a worker has no role, and
+	# without the membership PostgreSQL refuses to terminate it and the drop fails).
 	as_svc "$bin/psql" -h "$dir/run" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<-'EOF'
 		SELECT 'CREATE ROLE kommerce LOGIN CREATEDB PASSWORD ''kommerce'''
 		 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'kommerce') \gexec
 		SELECT 'CREATE DATABASE kommerce OWNER kommerce'
 		 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'kommerce') \gexec
+		SELECT 'GRANT pg_signal_backend TO kommerce'
+		 WHERE NOT pg_has_role('kommerce', 'pg_signal_backend', 'MEMBER') \gexec
 	EOF
 }
 

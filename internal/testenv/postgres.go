@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
@@ -85,11 +87,40 @@ func createDatabase(t testing.TB, base, template string) *Database {
 		pool.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := adminExec(ctx, base, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
+		if err := dropDatabase(ctx, base, name); err != nil {
 			t.Errorf("drop database %s: %v", name, err)
 		}
 	})
 	return &Database{Name: name, URL: dbURL, Pool: pool}
+}
+
+// dropDatabase drops name, terminating whatever is still connected. A drop can race
+// with a backend that is still exiting or with an autovacuum worker that PostgreSQL will
+// not let an ordinary role terminate (hack/services.sh grants pg_signal_backend for
+// that, but a cluster set up by hand may lack it); both pass within moments, so the
+// drop is retried a few times before the test is failed for leaking a database.
+func dropDatabase(ctx context.Context, base, name string) error {
+	stmt := fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())
+	var err error
+	for attempt := range 6 {
+		if err = adminExec(ctx, base, stmt); err == nil || !transientDropError(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// transientDropError reports whether err is one of the two errors a forced drop gives
+// while another process is briefly still in the database: no privilege to signal it
+// (42501) or the database still in use (55006).
+func transientDropError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "55006")
 }
 
 // ensureTemplate returns the name of a database holding the current schema, creating
