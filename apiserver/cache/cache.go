@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 )
 
 // Store is the key-value store under the cache.
@@ -51,9 +52,10 @@ const (
 type Catalog struct {
 	apiserver.CatalogService
 	// Store holds the entries; nil turns caching off (every read loads).
-	Store  Store
-	TTL    time.Duration
-	Logger *slog.Logger
+	Store   Store
+	TTL     time.Duration
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics // nil records nothing
 }
 
 var (
@@ -137,17 +139,24 @@ func (c *Catalog) ProductDocument(ctx context.Context, id string) (*apiserver.Do
 	key := productKey(t, id)
 	if c.Store != nil {
 		entry, err := c.get(ctx, key)
-		if err != nil {
+		switch {
+		case err != nil:
 			// The cache is an optimisation: when it fails, read the source.
+			c.Metrics.CacheLookup(metrics.Product, metrics.Error)
 			c.log().WarnContext(ctx, "cache read failed", "key", key, "error", err)
-		} else if entry != nil {
+		case entry == nil:
+			c.Metrics.CacheLookup(metrics.Product, metrics.Miss)
+		default:
 			doc, gone, err := decodeProduct(entry)
 			switch {
 			case err != nil:
+				c.Metrics.CacheLookup(metrics.Product, metrics.Error)
 				c.log().WarnContext(ctx, "cache entry unreadable", "key", key, "error", err)
 			case gone:
+				c.Metrics.CacheLookup(metrics.Product, metrics.Hit)
 				return nil, errGone
 			default:
+				c.Metrics.CacheLookup(metrics.Product, metrics.Hit)
 				return doc, nil
 			}
 		}
@@ -170,6 +179,7 @@ func (c *Catalog) store(ctx context.Context, key string, version int64, entry []
 		return
 	}
 	if err := c.Store.SetIfNewer(ctx, key, version, entry, c.TTL); err != nil {
+		c.Metrics.CacheWriteFailed(metrics.Store)
 		c.log().WarnContext(ctx, "cache write failed", "key", key, "error", err)
 	}
 }
@@ -218,14 +228,22 @@ func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFi
 	if c.Store != nil {
 		key = listKey(t, f)
 		if gen, err = c.get(ctx, genKey(t)); err != nil {
+			c.Metrics.CacheLookup(metrics.ProductList, metrics.Error)
 			c.log().WarnContext(ctx, "cache read failed", "key", genKey(t), "error", err)
 			key = ""
 		} else {
 			n, _ := strconv.ParseInt(string(gen), 10, 64) // absent: generation 0
 			gen = fmt.Appendf(nil, "%0*d", VersionWidth, n)
 			entry, err := c.get(ctx, key)
-			if err == nil && len(entry) > VersionWidth+listETagLen && string(entry[:VersionWidth]) == string(gen) {
+			switch {
+			case err != nil:
+				c.Metrics.CacheLookup(metrics.ProductList, metrics.Error)
+				c.log().WarnContext(ctx, "cache read failed", "key", key, "error", err)
+			case len(entry) > VersionWidth+listETagLen && string(entry[:VersionWidth]) == string(gen):
+				c.Metrics.CacheLookup(metrics.ProductList, metrics.Hit)
 				return &apiserver.Document{ETag: string(entry[VersionWidth : VersionWidth+listETagLen]), Body: entry[VersionWidth+listETagLen:]}, nil
+			default: // absent, or filled under an older generation
+				c.Metrics.CacheLookup(metrics.ProductList, metrics.Miss)
 			}
 		}
 	}
@@ -243,6 +261,7 @@ func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFi
 		entry := make([]byte, 0, VersionWidth+listETagLen+len(body))
 		entry = append(append(append(entry, gen...), etag...), body...)
 		if err := c.Store.Set(ctx, key, entry, c.TTL); err != nil {
+			c.Metrics.CacheWriteFailed(metrics.Store)
 			c.log().WarnContext(ctx, "cache write failed", "key", key, "error", err)
 		}
 	}
@@ -267,6 +286,7 @@ func (c *Catalog) afterWrite(ctx context.Context, p *apiserver.Product) {
 		}
 	}
 	if _, err := c.Store.Incr(ctx, genKey(t)); err != nil {
+		c.Metrics.CacheWriteFailed(metrics.Invalidate)
 		c.log().ErrorContext(ctx, "cache invalidation failed", "key", genKey(t), "error", err)
 	}
 }

@@ -79,6 +79,7 @@ func (h *handler) recommendations(c *gin.Context) {
 		h.writeError(c, err)
 		return
 	}
+	h.Metrics.Recommendation(res.Source, res.FallbackReason)
 	c.Writer.Header()["Cache-Control"] = hvNoStore
 	c.JSON(http.StatusOK, res)
 }

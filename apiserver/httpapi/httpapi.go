@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 )
 
 // Config is what the HTTP layer needs: the services and the limits.
@@ -27,6 +28,7 @@ type Config struct {
 	Reader  apiserver.CatalogReader
 	Limiter apiserver.RateLimiter
 	Logger  *slog.Logger
+	Metrics *metrics.Metrics // nil records nothing
 
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64

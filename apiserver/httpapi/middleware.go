@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 	"github.com/kommerce/kommerce/internal/server"
 )
 
@@ -268,6 +269,7 @@ func (h *handler) rateLimit(c *gin.Context) {
 		res, err = h.Limiter.Allow(ctx, keys)
 	}
 	if err != nil {
+		h.Metrics.RateLimit(metrics.FailedOpen)
 		h.log.WarnContext(ctx, "rate limiter failed; request let through", "error", err)
 		c.Next()
 		return
@@ -277,10 +279,12 @@ func (h *handler) rateLimit(c *gin.Context) {
 	hd["Ratelimit-Remaining"] = []string{strconv.Itoa(max(res.Remaining, 0))}
 	hd["Ratelimit-Reset"] = []string{strconv.Itoa(ceilSeconds(res.ResetAfter))}
 	if !res.Allowed {
+		h.Metrics.RateLimit(metrics.Limited)
 		hd.Set("Retry-After", strconv.Itoa(max(ceilSeconds(res.RetryAfter), 1)))
 		h.writeError(c, apiserver.Errorf(apiserver.ErrRateLimited, "Too many requests; retry after the time in Retry-After."))
 		return
 	}
+	h.Metrics.RateLimit(metrics.Allowed)
 	c.Next()
 }
 

@@ -22,6 +22,7 @@ func (h *handler) checkout(c *gin.Context) {
 	var in apiserver.CheckoutInput
 	if c.Request.ContentLength != 0 {
 		if err := decode(c, &in); err != nil {
+			h.Metrics.Checkout(apiserver.ErrorCode(err))
 			h.writeError(c, err)
 			return
 		}
@@ -31,9 +32,15 @@ func (h *handler) checkout(c *gin.Context) {
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	if err != nil {
+	switch {
+	case err != nil:
+		h.Metrics.Checkout(apiserver.ErrorCode(err))
 		h.writeError(c, err)
 		return
+	case replayed:
+		h.Metrics.Checkout("replayed")
+	default:
+		h.Metrics.Checkout("created")
 	}
 	c.Header("Location", "/api/v1/orders/"+o.ID)
 	writeNoStore(c, http.StatusCreated, forCaller(c, o))

@@ -77,14 +77,18 @@ func (h *handler) refundOrder(c *gin.Context) {
 // duplicate and ignored events all get 200; a bad signature 400 (Stripe retries,
 // then gives up).
 func (h *handler) stripeWebhook(c *gin.Context) {
+	fail := func(err error) {
+		h.Metrics.Webhook(apiserver.ErrorCode(err))
+		h.writeError(c, err)
+	}
 	ctx, err := h.webhookTenant(c)
 	if err != nil {
-		h.writeError(c, err)
+		fail(err)
 		return
 	}
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			h.writeError(c, apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Stripe sends events as application/json."))
+			fail(apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Stripe sends events as application/json."))
 			return
 		}
 	}
@@ -92,16 +96,23 @@ func (h *handler) stripeWebhook(c *gin.Context) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		h.writeError(c, apiserver.Errorf(apiserver.ErrPayloadTooLarge, "The body is larger than %d bytes.", mbe.Limit))
+		fail(apiserver.Errorf(apiserver.ErrPayloadTooLarge, "The body is larger than %d bytes.", mbe.Limit))
 		return
 	case err != nil:
-		h.writeError(c, apiserver.Errorf(apiserver.ErrInvalid, "The body could not be read."))
+		fail(apiserver.Errorf(apiserver.ErrInvalid, "The body could not be read."))
 		return
 	}
 	res, err := h.Payments.StripeWebhook(ctx, apiserver.WebhookRequest{Payload: body, Signature: c.GetHeader("Stripe-Signature")})
-	if err != nil {
-		h.writeError(c, err)
+	switch {
+	case err != nil:
+		fail(err)
 		return
+	case res.Duplicate:
+		h.Metrics.Webhook("duplicate")
+	case res.Ignored != "":
+		h.Metrics.Webhook("ignored")
+	default:
+		h.Metrics.Webhook("applied")
 	}
 	writeNoStore(c, http.StatusOK, res)
 }

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/cache"
 	"github.com/kommerce/kommerce/apiserver/httpapi"
 	"github.com/kommerce/kommerce/apiserver/memory"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 	"github.com/kommerce/kommerce/apiserver/password"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/redis"
@@ -27,6 +29,8 @@ type Options struct {
 	Pool   *pgxpool.Pool
 	Redis  goredis.UniversalClient // nil: in-process cache and limiter (one replica only)
 	Logger *slog.Logger
+	// Registry receives the API's own metrics (apiserver/metrics); nil records none.
+	Registry prometheus.Registerer
 
 	Issuer     string        // default "kommerce"
 	Audience   string        // default "kommerce-api"
@@ -104,9 +108,13 @@ func New(o Options) (*Stack, error) {
 	if o.NoCache {
 		store = nil
 	}
+	var m *metrics.Metrics
+	if o.Registry != nil {
+		m = metrics.New(o.Registry)
+	}
 	tenants := &postgres.TenantService{DB: db}
 	users := &postgres.UserService{DB: db, Params: o.Password}
-	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger}
+	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger, Metrics: m}
 	h, err := httpapi.New(httpapi.Config{
 		Tenants:         &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
 		Users:           users,
@@ -116,6 +124,7 @@ func New(o Options) (*Stack, error) {
 		Reader:          catalog,
 		Limiter:         limiter,
 		Logger:          o.Logger,
+		Metrics:         m,
 		MaxBodyBytes:    o.MaxBodyBytes,
 		UserLimit:       o.UserLimit,
 		TenantLimit:     o.TenantLimit,

@@ -114,7 +114,7 @@ configured) answer.`, e.getenv)
 		opts.Checks = append(opts.Checks, pingCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }))
 	}
 	so := stack.Options{
-		Pool: pool, Logger: log, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
+		Pool: pool, Logger: log, Registry: opts.Registry, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
 		KeysDir: c.keysDir, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
 		UserLimit:   apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
 		TenantLimit: apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},

@@ -41,7 +41,7 @@ func (c *serverConfig) register(set *config.Set, defaultAddr string) {
 
 func (c *serverConfig) options(name string, log *slog.Logger) server.Options {
 	return server.Options{
-		Name: name, Addr: c.addr, Logger: log,
+		Name: name, Addr: c.addr, Logger: log, Registry: server.NewRegistry(),
 		DrainDelay: c.drainDelay, ShutdownTimeout: c.shutdownTimeout,
 	}
 }

@@ -119,7 +119,8 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	commerce.Payments = c.payments.options()
-	so := stack.Options{Pool: pool, Logger: log, Discovery: disc, Commerce: commerce}
+	opts := c.options("dev", log)
+	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce}
 	if c.redisURL != "" {
 		rdb, err := devRedis(c.redisURL)
 		if err != nil {
@@ -137,7 +138,6 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	// Ready only once the demo exists and the search index holds the catalog, so the
 	// examples `make run` prints work as soon as /readyz says so.
 	var started atomic.Bool
-	opts := c.options("dev", log)
 	opts.Handler = st.Handler
 	opts.Checks = append([]server.Check{
 		pingCheck("postgres", pool.Ping),

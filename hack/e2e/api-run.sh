@@ -83,6 +83,13 @@ script=$(mktemp)
 } >"$script"
 bash "$script" || { cat "$out"; echo "api-run: a printed example failed; script:" >&2; cat "$script" >&2; exit 1; }
 rm -f "$script"
+# The examples show up in the API's own metrics (apiserver/metrics).
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics") || { echo "api-run: /metrics did not answer" >&2; exit 1; }
+for series in 'kommerce_api_rate_limit_checks_total{result="allowed"}' 'kommerce_api_checkouts_total{result="created"}' \
+	'kommerce_api_checkouts_total{result="replayed"}' 'kommerce_api_recommendations_total{'; do
+	grep -F "$series" <<<"$metrics" | grep -Eq ' [1-9][0-9]*(\.[0-9]+)?(e\+[0-9]+)?$' ||
+		{ echo "api-run: /metrics has no non-zero $series" >&2; exit 1; }
+done
 # Seeding again is a no-op.
 again=$(KOMMERCE_DATABASE_URL=$db_url bin/kommerce admin seed-demo --tenant demo --products "${DEMO_PRODUCTS:-200}" --log-level warn)
 [[ $again == *" 0 products created"* ]] || { echo "api-run: second seed created products: $again" >&2; exit 1; }

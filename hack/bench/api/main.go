@@ -74,7 +74,9 @@ func run() error {
 	defer rdb.Close()
 	unlimited := apiserver.RateLimit{Rate: 1_000_000, Burst: 1_000_000}
 	build := func(noCache, inProcess bool) (*stack.Stack, error) {
-		o := stack.Options{Pool: pool, Redis: rdb, UserLimit: unlimited, TenantLimit: unlimited, NoCache: noCache, Logger: slog.New(slog.DiscardHandler)}
+		// With the API's own metrics, as `kommerce api` runs.
+		o := stack.Options{Pool: pool, Redis: rdb, UserLimit: unlimited, TenantLimit: unlimited, NoCache: noCache,
+			Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
 		if inProcess {
 			o.Redis = nil
 		}

@@ -1,0 +1,122 @@
+// Package metrics holds the commerce API's own Prometheus series: the outcomes an SRE
+// on call needs and the HTTP request metrics cannot show — a limiter letting requests
+// through because Redis failed, a cache that stopped hitting or failed to invalidate,
+// checkouts refused for stock, webhooks with bad signatures, recommendations falling
+// back to popularity.
+//
+// Labels are bounded sets (results, error codes, reasons), never tenants, users or
+// ids: one API process may serve many tenants, and their names are in the logs.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics is safe to use as a nil pointer, which records nothing; the API's packages
+// take one so tests and tools that do not scrape need not build it.
+type Metrics struct {
+	rateLimit     *prometheus.CounterVec
+	cache         *prometheus.CounterVec
+	invalidations *prometheus.CounterVec
+	checkouts     *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
+	recs          *prometheus.CounterVec
+}
+
+// Rate limit results.
+const (
+	Allowed    = "allowed"
+	Limited    = "limited"
+	FailedOpen = "failed_open"
+)
+
+// Cache lookup results.
+const (
+	Hit   = "hit"
+	Miss  = "miss"
+	Error = "error"
+)
+
+// Cached kinds.
+const (
+	Product     = "product"
+	ProductList = "product_list"
+)
+
+// Cache write operations.
+const (
+	Store      = "store"
+	Invalidate = "invalidate"
+)
+
+// New registers the series on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		rateLimit: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_rate_limit_checks_total",
+			Help: "Rate limit checks by result: allowed, limited (answered 429), or failed_open (the limiter failed and the request was let through).",
+		}, []string{"result"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_cache_lookups_total",
+			Help: "Catalog cache lookups by kind (product, product_list) and result (hit, miss, error; an error reads PostgreSQL instead).",
+		}, []string{"kind", "result"}),
+		invalidations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_cache_write_failures_total",
+			Help: "Catalog cache writes that failed, by operation: store (an entry filled after a miss or refreshed after a change) or invalidate (a change's list invalidation, whose failure can serve stale lists until the cache TTL).",
+		}, []string{"operation"}),
+		checkouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_checkouts_total",
+			Help: "Checkouts by result: created, replayed (a retry of an Idempotency-Key), or the error code answered (e.g. insufficient_stock).",
+		}, []string{"result"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_stripe_webhooks_total",
+			Help: "Stripe webhook deliveries by result: applied, duplicate, ignored, or the error code answered (e.g. invalid_signature).",
+		}, []string{"result"}),
+		recs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_recommendations_total",
+			Help: "Recommendation answers by source (model, popularity) and fallback reason (empty when a model answered).",
+		}, []string{"source", "reason"}),
+	}
+	reg.MustRegister(m.rateLimit, m.cache, m.invalidations, m.checkouts, m.webhooks, m.recs)
+	return m
+}
+
+// RateLimit counts one limiter decision.
+func (m *Metrics) RateLimit(result string) {
+	if m != nil {
+		m.rateLimit.WithLabelValues(result).Inc()
+	}
+}
+
+// CacheLookup counts one catalog cache lookup of kind.
+func (m *Metrics) CacheLookup(kind, result string) {
+	if m != nil {
+		m.cache.WithLabelValues(kind, result).Inc()
+	}
+}
+
+// CacheWriteFailed counts a cache store or invalidation that failed.
+func (m *Metrics) CacheWriteFailed(operation string) {
+	if m != nil {
+		m.invalidations.WithLabelValues(operation).Inc()
+	}
+}
+
+// Checkout counts one checkout answer.
+func (m *Metrics) Checkout(result string) {
+	if m != nil {
+		m.checkouts.WithLabelValues(result).Inc()
+	}
+}
+
+// Webhook counts one Stripe webhook delivery.
+func (m *Metrics) Webhook(result string) {
+	if m != nil {
+		m.webhooks.WithLabelValues(result).Inc()
+	}
+}
+
+// Recommendation counts one recommendation answer.
+func (m *Metrics) Recommendation(source, reason string) {
+	if m != nil {
+		m.recs.WithLabelValues(source, reason).Inc()
+	}
+}
