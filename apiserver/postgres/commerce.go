@@ -214,6 +214,33 @@ func (c *Commerce) SweepExpired(ctx context.Context, limit int, keep time.Durati
 	return len(rows), nil
 }
 
+// DeleteAbandonedCarts deletes up to limit guest carts that nobody changed for guest
+// and up to limit customers' carts that nobody changed for customer, across all
+// tenants, and returns how many it deleted. Carts with an order are kept. Several
+// API replicas may sweep at once: each skips the carts another has locked.
+func (c *Commerce) DeleteAbandonedCarts(ctx context.Context, limit int, guest, customer time.Duration) (int64, error) {
+	now := time.Now()
+	lim := int32(min(limit, 10000)) //nolint:gosec // bounded
+	var n int64
+	err := c.DB.AsPlatform(ctx, func(q *dbq.Queries) error {
+		for _, kind := range []struct {
+			guests bool
+			keep   time.Duration
+		}{{true, guest}, {false, customer}} {
+			d, err := q.DeleteAbandonedCarts(ctx, dbq.DeleteAbandonedCartsParams{Guests: kind.guests, Before: now.Add(-kind.keep), Lim: lim})
+			if err != nil {
+				return err
+			}
+			n += d
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete abandoned carts: %w", err)
+	}
+	return n, nil
+}
+
 // SettingsService implements apiserver.SettingsService.
 type SettingsService struct{ *Commerce }
 

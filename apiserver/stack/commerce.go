@@ -23,7 +23,18 @@ type CommerceOptions struct {
 	Fraud apiserver.FraudScorer
 	// Payments configures Stripe payments (payments.go).
 	Payments PaymentOptions
+	// GuestCartRetention and CustomerCartRetention are how long an open cart nobody
+	// changes is kept before the sweep deletes it (defaults 30 and 90 days). Carts
+	// with an order are kept with it.
+	GuestCartRetention    time.Duration
+	CustomerCartRetention time.Duration
 }
+
+// Default cart retentions.
+const (
+	DefaultGuestCartRetention    = 30 * 24 * time.Hour
+	DefaultCustomerCartRetention = 90 * 24 * time.Hour
+)
 
 // commerce builds the services behind the commerce routes.
 func commerce(o Options, db *postgres.DB) httpapi.CommerceConfig {
@@ -35,37 +46,69 @@ func commerce(o Options, db *postgres.DB) httpapi.CommerceConfig {
 	return httpapi.CommerceConfig{Inventory: inv, Carts: carts, Orders: orders, Settings: settings, Payments: payments(o, c)}
 }
 
-// SweepBatch bounds the orders one sweep expires, so one pass stays short.
+// SweepBatch bounds the orders (and carts) one sweep transaction handles, so each
+// stays short.
 const SweepBatch = 200
 
-// SweepReservations cancels unpaid orders whose reservations expired (releasing their
-// stock) every interval until ctx ends, and forgets checkout idempotency keys after
-// 24 hours. Reads release expired reservations of what they touch anyway; the sweep
-// makes sure stock nobody looks at comes back too. Errors are logged and retried.
-func (s *Stack) SweepReservations(ctx context.Context, interval time.Duration, log *slog.Logger) {
+// sweepCartBatches bounds the cart deletions of one pass, so a backlog of old carts
+// (the first sweep after an upgrade) cannot hold up the release of reservations.
+const sweepCartBatches = 10
+
+// Sweep runs the background clean-up every interval until ctx ends: it cancels
+// unpaid orders whose reservations expired (releasing their stock), forgets checkout
+// idempotency keys after 24 hours, and deletes abandoned carts after their retention.
+// Reads release expired reservations of what they touch anyway; the sweep makes sure
+// stock nobody looks at comes back too. Errors are logged and retried next time.
+func (s *Stack) Sweep(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	c := &postgres.Commerce{DB: s.DB}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for {
-			n, err := c.SweepExpired(ctx, SweepBatch, 24*time.Hour)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.WarnContext(ctx, "reservation sweep failed", "error", err.Error())
-				}
-				break
-			}
-			if n > 0 {
-				log.InfoContext(ctx, "expired reservations released", "orders", n)
-			}
-			if n < SweepBatch {
-				break
-			}
-		}
+		s.sweepReservations(ctx, c, log)
+		s.sweepCarts(ctx, c, log)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+func (s *Stack) sweepReservations(ctx context.Context, c *postgres.Commerce, log *slog.Logger) {
+	for {
+		n, err := c.SweepExpired(ctx, SweepBatch, 24*time.Hour)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "reservation sweep failed", "error", err.Error())
+			}
+			return
+		}
+		if n > 0 {
+			log.InfoContext(ctx, "expired reservations released", "orders", n)
+		}
+		if n < SweepBatch {
+			return
+		}
+	}
+}
+
+func (s *Stack) sweepCarts(ctx context.Context, c *postgres.Commerce, log *slog.Logger) {
+	var total int64
+	for range sweepCartBatches {
+		n, err := c.DeleteAbandonedCarts(ctx, SweepBatch, s.guestCartRetention, s.customerCartRetention)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "cart sweep failed", "error", err.Error())
+			}
+			break
+		}
+		total += n
+		if n < SweepBatch {
+			break
+		}
+	}
+	if total > 0 {
+		log.InfoContext(ctx, "abandoned carts deleted", "carts", total,
+			"guest_retention", s.guestCartRetention.String(), "customer_retention", s.customerCartRetention.String())
 	}
 }

@@ -83,7 +83,7 @@ func TestReservationExpiry(t *testing.T) {
 		id := s.buyAsGuest(map[string]int64{"EXP-3": 3})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { e.st.SweepReservations(ctx, 50*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
+		go func() { e.st.Sweep(ctx, 50*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
 		defer func() { cancel(); <-done }()
 		// Only the database is watched: no API read may release it instead.
 		eventually(t, 10*time.Second, "sweeper cancels the order", func() bool { return e.orderStatus(id) == "cancelled" })

@@ -62,6 +62,8 @@ type Stack struct {
 	Catalog apiserver.CatalogService
 	Keys    *postgres.KeyStore
 	Tokens  *token.Service
+
+	guestCartRetention, customerCartRetention time.Duration
 }
 
 // New builds the API.
@@ -136,5 +138,13 @@ func New(o Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
 	}
-	return &Stack{Handler: h, DB: db, Tenants: tenants, Users: users, Catalog: catalog, Keys: keys, Tokens: tokens}, nil
+	st := &Stack{Handler: h, DB: db, Tenants: tenants, Users: users, Catalog: catalog, Keys: keys, Tokens: tokens,
+		guestCartRetention: o.Commerce.GuestCartRetention, customerCartRetention: o.Commerce.CustomerCartRetention}
+	if st.guestCartRetention <= 0 {
+		st.guestCartRetention = DefaultGuestCartRetention
+	}
+	if st.customerCartRetention <= 0 {
+		st.customerCartRetention = DefaultCustomerCartRetention
+	}
+	return st, nil
 }

@@ -147,6 +147,6 @@ configured) answer.`, e.getenv)
 		return err
 	}
 	opts.Handler = st.Handler
-	go st.SweepReservations(ctx, cc.sweepInterval, log)
+	go st.Sweep(ctx, cc.sweepInterval, log)
 	return server.New(opts).Run(ctx)
 }

@@ -25,6 +25,8 @@ type commerceConfig struct {
 	currency       string
 	lock           string
 	sweepInterval  time.Duration
+	guestCarts     time.Duration
+	customerCarts  time.Duration
 	fraudURI       string
 	fraudSHA256    string
 	fraudName      string
@@ -47,7 +49,11 @@ func (c *commerceConfig) register(set *config.Set) {
 		"how checkout reserves stock: conditional (UPDATE ... WHERE available >= n) or for-update (SELECT ... FOR UPDATE, then UPDATE); both never oversell",
 		config.Enum(string(postgres.LockConditional), string(postgres.LockForUpdate)))
 	set.Duration(&c.sweepInterval, "reservation-sweep-interval", "KOMMERCE_RESERVATION_SWEEP_INTERVAL", 10*time.Second,
-		"how often expired reservations are released in the background (reads release what they touch at once)", config.Check(positiveDuration))
+		"how often expired reservations are released and abandoned carts deleted in the background (reads release what they touch at once)", config.Check(positiveDuration))
+	set.Duration(&c.guestCarts, "guest-cart-retention", "KOMMERCE_GUEST_CART_RETENTION", stack.DefaultGuestCartRetention,
+		"how long an open guest cart nobody changes is kept before the background sweep deletes it (carts with an order are kept)", config.Check(positiveDuration))
+	set.Duration(&c.customerCarts, "customer-cart-retention", "KOMMERCE_CUSTOMER_CART_RETENTION", stack.DefaultCustomerCartRetention,
+		"how long a signed-in customer's open cart nobody changes is kept before the background sweep deletes it", config.Check(positiveDuration))
 	set.String(&c.fraudURI, "fraud-model-uri", "KOMMERCE_FRAUD_MODEL_URI", "",
 		"path or http(s) URL of the fraud model (ONNX from kommerce train fraud), scored in process at checkout for storefronts with a fraud policy; unset: no fraud checks")
 	set.String(&c.fraudSHA256, "fraud-model-sha256", "KOMMERCE_FRAUD_MODEL_SHA256", "", "sha256 of the fraud model file (required with --fraud-model-uri)")
@@ -74,7 +80,7 @@ func ttlRange(v string) error {
 // is configured).
 func (c *commerceConfig) options(ctx context.Context) (stack.CommerceOptions, error) {
 	o := stack.CommerceOptions{Defaults: apiserver.CheckoutDefaults{Currency: c.currency, ReservationTTL: c.reservationTTL},
-		Lock: postgres.LockStrategy(c.lock)}
+		Lock: postgres.LockStrategy(c.lock), GuestCartRetention: c.guestCarts, CustomerCartRetention: c.customerCarts}
 	if c.fraudURI == "" {
 		return o, nil
 	}

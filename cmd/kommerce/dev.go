@@ -151,7 +151,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.New(opts).Run(gctx) })
-	g.Go(func() error { st.SweepReservations(gctx, c.commerce.sweepInterval, log); return nil })
+	g.Go(func() error { st.Sweep(gctx, c.commerce.sweepInterval, log); return nil })
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{Pool: pool, Brokers: parts.brokers, Search: parts.backend,
 			Partitions: c.discovery.partitions, Replication: c.discovery.replication,

@@ -7,6 +7,7 @@ package dbq
 
 import (
 	"context"
+	"time"
 )
 
 const activeCustomerCart = `-- name: ActiveCustomerCart :one
@@ -289,6 +290,38 @@ func (q *Queries) CountCartLines(ctx context.Context, arg CountCartLinesParams) 
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const deleteAbandonedCarts = `-- name: DeleteAbandonedCarts :execrows
+DELETE FROM carts
+WHERE (tenant_id, id) IN (
+    SELECT a.tenant_id, a.id FROM carts a
+    WHERE a.status <> 'checked_out'
+      AND (a.customer_id IS NULL) = $1::boolean
+      AND a.updated_at < $2::timestamptz
+      AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.tenant_id = a.tenant_id AND o.cart_id = a.id)
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type DeleteAbandonedCartsParams struct {
+	Guests bool
+	Before time.Time
+	Lim    int32
+}
+
+// DeleteAbandonedCarts deletes up to @lim open carts (active or merged) of guests
+// (@guests) or of customers, across all tenants, that nobody changed since @before.
+// A cart an order was placed from is kept with its order. Carts locked by a request
+// are skipped, and locking re-reads updated_at, so a cart touched meanwhile stays.
+// The condition matches carts_open_by_updated, so one call reads only what it deletes.
+func (q *Queries) DeleteAbandonedCarts(ctx context.Context, arg DeleteAbandonedCartsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteAbandonedCarts, arg.Guests, arg.Before, arg.Lim)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const deleteCartLine = `-- name: DeleteCartLine :execrows

@@ -93,3 +93,20 @@ ON CONFLICT (tenant_id, cart_id, sku) DO UPDATE SET quantity = excluded.quantity
 
 -- name: DeleteCartLine :execrows
 DELETE FROM cart_lines WHERE tenant_id = @tenant_id AND cart_id = @cart_id AND id = @id;
+
+-- DeleteAbandonedCarts deletes up to @lim open carts (active or merged) of guests
+-- (@guests) or of customers, across all tenants, that nobody changed since @before.
+-- A cart an order was placed from is kept with its order. Carts locked by a request
+-- are skipped, and locking re-reads updated_at, so a cart touched meanwhile stays.
+-- The condition matches carts_open_by_updated, so one call reads only what it deletes.
+-- name: DeleteAbandonedCarts :execrows
+DELETE FROM carts
+WHERE (tenant_id, id) IN (
+    SELECT a.tenant_id, a.id FROM carts a
+    WHERE a.status <> 'checked_out'
+      AND (a.customer_id IS NULL) = @guests::boolean
+      AND a.updated_at < @before::timestamptz
+      AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.tenant_id = a.tenant_id AND o.cart_id = a.id)
+    LIMIT @lim
+    FOR UPDATE SKIP LOCKED
+);
