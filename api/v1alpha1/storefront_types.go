@@ -135,9 +135,10 @@ type SynonymSet struct {
 
 // Boost raises the score of matches in one product field.
 type Boost struct {
-	// field of the product document.
+	// field of the product document whose text matches are re-weighed: name,
+	// description, brand, attributes (every attribute value) or sku (exact SKU match).
 	// +required
-	// +kubebuilder:validation:Enum=name;description;category;brand;sku;attributes
+	// +kubebuilder:validation:Enum=name;description;brand;sku;attributes
 	Field string `json:"field"`
 	// weightPercent multiplies the field's score: 100 is neutral, 300 triples it.
 	// +required

@@ -344,6 +344,9 @@ func TestStorefrontRejections(t *testing.T) {
 		{"autoscaling min above max", func(sf *kv1.Storefront) {
 			sf.Spec.API.Autoscaling = &kv1.Autoscaling{MinReplicas: 5, MaxReplicas: 2}
 		}, []string{"autoscaling.minReplicas must not exceed maxReplicas"}},
+		{"boost of a field search does not match (category names are not searched)", func(sf *kv1.Storefront) {
+			sf.Spec.Search.Boosts = []kv1.Boost{{Field: "category", WeightPercent: 200}}
+		}, []string{"spec.search.boosts[0].field", `supported values: "name", "description", "brand", "sku", "attributes"`}},
 		{"too many synonyms in a set", func(sf *kv1.Storefront) {
 			var terms []string
 			for i := range 33 {

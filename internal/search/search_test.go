@@ -103,6 +103,7 @@ func TestSettingsValidate(t *testing.T) {
 		{Boosts: []Boost{{Category: "c", Weight: 1000}}},
 		{FieldBoosts: map[string]float64{"name": -1}},
 		{FieldBoosts: map[string]float64{"price": 2}},
+		{FieldBoosts: map[string]float64{"category": 2}}, // category names are not searched
 		{Autocomplete: Autocomplete{Limit: 51}},
 	}
 	for i, s := range bad {

@@ -43,9 +43,10 @@ type Autocomplete struct {
 
 // Fields a storefront may re-weigh (the Storefront resource's boost fields). A text
 // query matches in name, description, brand (the "brand" attribute) and attributes
-// (every attribute value); sku is the exact-SKU match. Category documents carry ids,
-// not names, so "category" is accepted and has no effect.
-var BoostFields = []string{"name", "description", "brand", "attributes", "sku", "category"}
+// (every attribute value); sku is the exact-SKU match. Category names are not
+// searched (documents carry category ids), so there is no "category" field to weigh:
+// a value boost ({category: id}) raises a category's products instead.
+var BoostFields = []string{"name", "description", "brand", "attributes", "sku"}
 
 // defaultFieldWeights are the weights before a storefront's FieldBoosts.
 var defaultFieldWeights = map[string]float64{"name": 3, "description": 1, "brand": 2, "attributes": 1, "sku": 10}
