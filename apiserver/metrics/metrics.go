@@ -19,6 +19,8 @@ type Metrics struct {
 	checkouts     *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
 	recs          *prometheus.CounterVec
+	expired       prometheus.Counter
+	cartsDeleted  prometheus.Counter
 }
 
 // Rate limit results.
@@ -74,8 +76,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kommerce_api_recommendations_total",
 			Help: "Recommendation answers by source (model, popularity) and fallback reason (empty when a model answered).",
 		}, []string{"source", "reason"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kommerce_api_reservations_expired_total",
+			Help: "Unpaid orders the background sweep cancelled because their stock reservation expired (those a read released first are not counted).",
+		}),
+		cartsDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kommerce_api_carts_deleted_total",
+			Help: "Abandoned carts the background sweep deleted after their retention.",
+		}),
 	}
-	reg.MustRegister(m.rateLimit, m.cache, m.invalidations, m.checkouts, m.webhooks, m.recs)
+	reg.MustRegister(m.rateLimit, m.cache, m.invalidations, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted)
 	return m
 }
 
@@ -118,5 +128,19 @@ func (m *Metrics) Webhook(result string) {
 func (m *Metrics) Recommendation(source, reason string) {
 	if m != nil {
 		m.recs.WithLabelValues(source, reason).Inc()
+	}
+}
+
+// ReservationsExpired counts orders the sweep cancelled.
+func (m *Metrics) ReservationsExpired(n int) {
+	if m != nil {
+		m.expired.Add(float64(n))
+	}
+}
+
+// CartsDeleted counts carts the sweep deleted.
+func (m *Metrics) CartsDeleted(n int64) {
+	if m != nil {
+		m.cartsDeleted.Add(float64(n))
 	}
 }

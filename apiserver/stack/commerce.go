@@ -84,6 +84,7 @@ func (s *Stack) sweepReservations(ctx context.Context, c *postgres.Commerce, log
 			return
 		}
 		if n > 0 {
+			s.metrics.ReservationsExpired(n)
 			log.InfoContext(ctx, "expired reservations released", "orders", n)
 		}
 		if n < SweepBatch {
@@ -103,6 +104,7 @@ func (s *Stack) sweepCarts(ctx context.Context, c *postgres.Commerce, log *slog.
 			break
 		}
 		total += n
+		s.metrics.CartsDeleted(n)
 		if n < SweepBatch {
 			break
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres"
@@ -17,7 +18,9 @@ import (
 // carts go after their retention, customers' after theirs, a cart with an order
 // stays with the order, and a cart changed since stays too.
 func TestAbandonedCartsSwept(t *testing.T) {
+	reg := prometheus.NewRegistry()
 	e := startAPI(t, func(o *stack.Options) {
+		o.Registry = reg
 		o.Commerce.GuestCartRetention = 30 * 24 * time.Hour
 		o.Commerce.CustomerCartRetention = 90 * 24 * time.Hour
 	})
@@ -68,6 +71,7 @@ func TestAbandonedCartsSwept(t *testing.T) {
 	})
 	cancel()
 	<-done
+	wantSeries(t, series(t, reg), map[string]float64{"kommerce_api_carts_deleted_total{}": 3})
 
 	for name, cart := range map[string]string{"guest cart of 29 days": guestNew, "customer cart of 60 days": janeCart,
 		"checked-out cart": bought, "cart changed since": touched} {

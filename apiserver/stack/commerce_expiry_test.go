@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres"
+	"github.com/kommerce/kommerce/apiserver/stack"
 )
 
 // eventually polls cond until it holds or the deadline passes.
@@ -43,7 +46,8 @@ func (e *apiEnv) orderStatus(orderID string) string {
 // back — released when someone reads or needs the SKU, and by the background sweeper
 // when nobody does — and the order is cancelled by the system; a paid order keeps it.
 func TestReservationExpiry(t *testing.T) {
-	e := startAPI(t, nil)
+	reg := prometheus.NewRegistry()
+	e := startAPI(t, func(o *stack.Options) { o.Registry = reg })
 	s := e.store("shop")
 	s.product("EXP-1", 1000, 0, 5)
 	s.product("EXP-2", 1000, 0, 1)
@@ -92,6 +96,12 @@ func TestReservationExpiry(t *testing.T) {
 		if reserved != 0 {
 			t.Fatalf("%d still reserved after the sweep", reserved)
 		}
+		// The sweeper expired this order, and the still-pending second order of the
+		// subtest before (its TTL is as short); the others were released by reads. The
+		// counter moves after the sweep's pass, so it is awaited like the order.
+		eventually(t, 10*time.Second, "the sweep counts the two orders it expired", func() bool {
+			return series(t, reg)["kommerce_api_reservations_expired_total{}"] == 2
+		})
 	})
 
 	t.Run("a paid order keeps its stock", func(t *testing.T) {

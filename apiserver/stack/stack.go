@@ -64,6 +64,7 @@ type Stack struct {
 	Tokens  *token.Service
 
 	guestCartRetention, customerCartRetention time.Duration
+	metrics                                   *metrics.Metrics
 }
 
 // New builds the API.
@@ -139,7 +140,7 @@ func New(o Options) (*Stack, error) {
 		return nil, fmt.Errorf("http api: %w", err)
 	}
 	st := &Stack{Handler: h, DB: db, Tenants: tenants, Users: users, Catalog: catalog, Keys: keys, Tokens: tokens,
-		guestCartRetention: o.Commerce.GuestCartRetention, customerCartRetention: o.Commerce.CustomerCartRetention}
+		guestCartRetention: o.Commerce.GuestCartRetention, customerCartRetention: o.Commerce.CustomerCartRetention, metrics: m}
 	if st.guestCartRetention <= 0 {
 		st.guestCartRetention = DefaultGuestCartRetention
 	}
