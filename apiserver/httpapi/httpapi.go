@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/memory"
 	"github.com/kommerce/kommerce/apiserver/metrics"
 )
 
@@ -36,6 +37,12 @@ type Config struct {
 	// to all requests of a tenant together.
 	UserLimit   apiserver.RateLimit
 	TenantLimit apiserver.RateLimit
+	// WebhookLimit applies to Stripe webhook deliveries per tenant and client address,
+	// in this process (WebhookLimiter, in memory by default): it keeps a flood of
+	// forged deliveries from costing a database lookup each, while Stripe, which
+	// retries a 429 later, loses nothing. Default 50/s, burst 100.
+	WebhookLimit   apiserver.RateLimit
+	WebhookLimiter apiserver.RateLimiter
 	// Tenant, when set, is the only tenant slug this server answers for (a pod serving
 	// one storefront); requests naming another tenant get unknown_tenant.
 	Tenant string
@@ -63,6 +70,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.TenantLimit.Rate == 0 {
 		cfg.TenantLimit = apiserver.RateLimit{Rate: 1000, Burst: 2000}
+	}
+	if cfg.WebhookLimit.Rate == 0 {
+		cfg.WebhookLimit = apiserver.RateLimit{Rate: 50, Burst: 100}
+	}
+	if cfg.WebhookLimiter == nil {
+		cfg.WebhookLimiter = memory.NewLimiter()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

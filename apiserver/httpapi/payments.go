@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -86,6 +87,10 @@ func (h *handler) stripeWebhook(c *gin.Context) {
 		fail(err)
 		return
 	}
+	if err := h.webhookLimit(ctx, c); err != nil {
+		fail(err)
+		return
+	}
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			fail(apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Stripe sends events as application/json."))
@@ -115,6 +120,22 @@ func (h *handler) stripeWebhook(c *gin.Context) {
 		h.Metrics.Webhook("applied")
 	}
 	writeNoStore(c, http.StatusOK, res)
+}
+
+// webhookLimit applies WebhookLimit to the delivery's tenant (or to unaddressed
+// deliveries as one group) and client address, before the body is read or anything
+// is looked up for it.
+func (h *handler) webhookLimit(ctx context.Context, c *gin.Context) error {
+	group := "unaddressed"
+	if t := apiserver.TenantFromContext(ctx); t != nil {
+		group = t.ID
+	}
+	res, err := h.WebhookLimiter.Allow(ctx, []apiserver.RateLimitKey{{Key: group + "|" + c.ClientIP(), Limit: h.WebhookLimit}})
+	if err != nil || res.Allowed {
+		return nil //nolint:nilerr // a failing limiter lets deliveries through, like the API's
+	}
+	c.Header("Retry-After", strconv.Itoa(max(ceilSeconds(res.RetryAfter), 1)))
+	return apiserver.Errorf(apiserver.ErrRateLimited, "Too many webhook deliveries from this address; retry after the time in Retry-After.")
 }
 
 // webhookTenant is the tenant a delivery was addressed to, when it was: the pod's

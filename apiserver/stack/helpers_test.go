@@ -44,7 +44,8 @@ func (e *apiEnv) start(mod func(*stack.Options)) {
 	t := e.t
 	t.Helper()
 	opts := stack.Options{Pool: e.db.Pool, Redis: e.redis.Client, Password: fastPasswords,
-		UserLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}, TenantLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}}
+		UserLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}, TenantLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000},
+		WebhookLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}}
 	if mod != nil {
 		mod(&opts)
 	}

@@ -44,8 +44,9 @@ type Options struct {
 	MaxBodyBytes   int64
 	UserLimit      apiserver.RateLimit
 	TenantLimit    apiserver.RateLimit
-	CacheTTL       time.Duration // default 10m
-	NoCache        bool          // read every product from PostgreSQL (benchmarks)
+	WebhookLimit   apiserver.RateLimit // per tenant and client address, in process (httpapi.Config)
+	CacheTTL       time.Duration       // default 10m
+	NoCache        bool                // read every product from PostgreSQL (benchmarks)
 	TrustedProxies []string
 	Password       password.Params
 
@@ -131,6 +132,7 @@ func New(o Options) (*Stack, error) {
 		MaxBodyBytes:    o.MaxBodyBytes,
 		UserLimit:       o.UserLimit,
 		TenantLimit:     o.TenantLimit,
+		WebhookLimit:    o.WebhookLimit,
 		Tenant:          o.Tenant,
 		TrustedProxies:  o.TrustedProxies,
 		CommerceConfig:  commerce(o, db),

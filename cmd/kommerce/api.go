@@ -31,6 +31,8 @@ type apiConfig struct {
 	userBurst      int
 	tenantRate     int
 	tenantBurst    int
+	webhookRate    int
+	webhookBurst   int
 	cacheTTL       time.Duration
 	trustedProxies string
 }
@@ -64,6 +66,8 @@ configured) answer.`, e.getenv)
 	set.Int(&c.userBurst, "user-burst", "KOMMERCE_USER_BURST", 40, "burst allowed per user", config.Check(positive))
 	set.Int(&c.tenantRate, "tenant-rate", "KOMMERCE_TENANT_RATE", 1000, "requests per second allowed per tenant", config.Check(positive))
 	set.Int(&c.tenantBurst, "tenant-burst", "KOMMERCE_TENANT_BURST", 2000, "burst allowed per tenant", config.Check(positive))
+	set.Int(&c.webhookRate, "webhook-rate", "KOMMERCE_WEBHOOK_RATE", 50, "Stripe webhook deliveries per second allowed per tenant and client address, in each process (429 above; Stripe retries later)", config.Check(positive))
+	set.Int(&c.webhookBurst, "webhook-burst", "KOMMERCE_WEBHOOK_BURST", 100, "burst of Stripe webhook deliveries allowed per tenant and client address", config.Check(positive))
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", 10*time.Minute, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
@@ -116,9 +120,10 @@ configured) answer.`, e.getenv)
 	so := stack.Options{
 		Pool: pool, Logger: log, Registry: opts.Registry, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
 		KeysDir: c.keysDir, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
-		UserLimit:   apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
-		TenantLimit: apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
-		CacheTTL:    c.cacheTTL,
+		UserLimit:    apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
+		TenantLimit:  apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
+		WebhookLimit: apiserver.RateLimit{Rate: c.webhookRate, Burst: c.webhookBurst},
+		CacheTTL:     c.cacheTTL,
 	}
 	if rdb != nil {
 		so.Redis = rdb
