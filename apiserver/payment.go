@@ -265,6 +265,12 @@ type PaymentEvent struct {
 	DisputeID     string
 	DisputeReason string
 	DisputeStatus string
+	// Refund events: Stripe's refund, its status and failure reason, and the refund id
+	// this API put in its metadata when it made the refund.
+	RefundID      string
+	RefundStatus  string
+	RefundFailure string
+	LocalRefundID string
 }
 
 // Stripe event types the webhook applies; every other type is acknowledged and
@@ -274,12 +280,22 @@ const (
 	EventIntentFailed    = "payment_intent.payment_failed"
 	EventChargeRefunded  = "charge.refunded"
 	EventDisputeCreated  = "charge.dispute.created"
+	// A refund's status changed after Stripe accepted it — it failed or was
+	// canceled — so the money did not go back. API versions before 2024 send
+	// charge.refund.updated; later ones also refund.updated and refund.failed.
+	EventChargeRefundUpdated = "charge.refund.updated"
+	EventRefundUpdated       = "refund.updated"
+	EventRefundFailed        = "refund.failed"
 )
+
+// MetaRefundID is the refund metadata key naming this API's refund.
+const MetaRefundID = "kommerce_refund_id"
 
 // HandledEvent reports whether the webhook applies events of type t.
 func HandledEvent(t string) bool {
 	switch t {
-	case EventIntentSucceeded, EventIntentFailed, EventChargeRefunded, EventDisputeCreated:
+	case EventIntentSucceeded, EventIntentFailed, EventChargeRefunded, EventDisputeCreated,
+		EventChargeRefundUpdated, EventRefundUpdated, EventRefundFailed:
 		return true
 	}
 	return false

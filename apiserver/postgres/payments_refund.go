@@ -103,7 +103,7 @@ func (s *PaymentService) refund(ctx context.Context, req apiserver.RefundRequest
 	t := apiserver.TenantFromContext(ctx)
 	res, callErr := s.Gateway.CreateRefund(ctx, key, apiserver.RefundCall{IntentID: deref(pay.IntentID), Amount: row.Amount, Reason: row.Reason,
 		IdempotencyKey: "kommerce-re-" + row.ID,
-		Metadata:       map[string]string{apiserver.MetaTenantID: t.ID, apiserver.MetaOrderID: row.OrderID, "kommerce_refund_id": row.ID}})
+		Metadata:       map[string]string{apiserver.MetaTenantID: t.ID, apiserver.MetaOrderID: row.OrderID, apiserver.MetaRefundID: row.ID}})
 	if callErr != nil && apiserver.ErrorCode(callErr) != apiserver.ErrPaymentRejected {
 		return nil, replayed, callErr // stays requested: a retry with the key calls again
 	}

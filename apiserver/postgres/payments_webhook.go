@@ -193,6 +193,8 @@ func (a *applier) run(ctx context.Context) error {
 		return a.refunded(ctx)
 	case apiserver.EventDisputeCreated:
 		return a.disputed(ctx)
+	case apiserver.EventChargeRefundUpdated, apiserver.EventRefundUpdated, apiserver.EventRefundFailed:
+		return a.refundEnded(ctx)
 	}
 	return ignore("event type %s is not handled", a.ev.Type)
 }
@@ -312,7 +314,13 @@ func (a *applier) refunded(ctx context.Context) error {
 	st := old
 	st.IntentID = &a.ev.IntentID
 	st.AmountReceived = max(st.AmountReceived, a.ev.AmountCaptured)
-	st.AmountRefunded = min(max(st.AmountRefunded, a.ev.AmountRefunded), st.AmountReceived)
+	// Refunded amounts only grow, except when a refund fails (refundEnded): a charge
+	// snapshot older than the payment's last known state may still count that refund,
+	// so it raises nothing.
+	if a.pay.StatusAt == nil || !a.ev.Created.Before(*a.pay.StatusAt) {
+		st.AmountRefunded = max(st.AmountRefunded, a.ev.AmountRefunded)
+	}
+	st.AmountRefunded = min(st.AmountRefunded, st.AmountReceived)
 	if st.AmountReceived > 0 {
 		st.Status = apiserver.PaymentSucceeded // a refunded charge was a successful payment
 	}
@@ -340,6 +348,71 @@ func (a *applier) refunded(ctx context.Context) error {
 	if full && apiserver.OrderStatus(a.order.Status).CanBecome(apiserver.OrderRefunded) {
 		return a.move(ctx, apiserver.OrderRefunded, "refunded at the payment provider")
 	}
+	return nil
+}
+
+// refundEnded applies a refund that Stripe failed or canceled after accepting it
+// (for example the card was closed): the money did not go back, so the refund is
+// recorded as failed, the payment's refunded amount is lowered by it, and staff may
+// refund again. The order keeps its status — its goods are settled either way — and
+// the failure is logged as an error for staff and sent as payment.updated with status
+// refund_failed. Any other refund status change is ignored.
+func (a *applier) refundEnded(ctx context.Context) error {
+	if !refundIDRE.MatchString(a.ev.RefundID) {
+		return ignore("the event names no refund")
+	}
+	if a.ev.RefundStatus != "failed" && a.ev.RefundStatus != "canceled" {
+		return ignore("refund %s is %s: only a failed or canceled refund changes anything", a.ev.RefundID, a.ev.RefundStatus)
+	}
+	args := dbq.LockRefundForEventParams{TenantID: a.tid, PaymentID: a.pay.ID, StripeID: &a.ev.RefundID}
+	if apiserver.ValidID(a.ev.LocalRefundID) {
+		args.RefundID = &a.ev.LocalRefundID
+	}
+	row, err := a.q.LockRefundForEvent(ctx, args)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ignore("refund %s was not made through this API", a.ev.RefundID)
+	}
+	if err != nil {
+		return err
+	}
+	if row.Status == "failed" || row.Status == "canceled" {
+		return ignore("refund %s is known to be %s already", a.ev.RefundID, row.Status)
+	}
+	tot, err := a.q.RefundTotals(ctx, dbq.RefundTotalsParams{TenantID: a.tid, PaymentID: a.pay.ID})
+	if err != nil {
+		return err
+	}
+	others := tot.Accepted
+	if row.Status != "requested" {
+		others -= row.Amount
+	}
+	failure := a.ev.RefundFailure
+	if failure == "" {
+		failure = a.ev.RefundStatus
+	}
+	if row, err = a.q.EndRefund(ctx, dbq.EndRefundParams{TenantID: a.tid, ID: row.ID, Status: a.ev.RefundStatus,
+		StripeID: &a.ev.RefundID, Failure: truncate(failure, 200)}); err != nil {
+		return err
+	}
+	st := stateOf(a.pay)
+	// What the payment counted as refunded included this refund if Stripe's answer or
+	// a charge.refunded event counted it; what the other accepted refunds add up to is
+	// the floor either way.
+	st.AmountRefunded = max(others, st.AmountRefunded-row.Amount, 0)
+	a.laterThanKnown(&st)
+	p, err := a.q.SetPaymentState(ctx, st)
+	if err != nil {
+		return err
+	}
+	a.pay = p
+	ev := updated(p, "refund_failed")
+	ev.Source, ev.StripeEventID, ev.StripeEventType, ev.Reason, ev.RefundID = "stripe", a.ev.ID, a.ev.Type, failure, row.ID
+	if err := writeUpdated(ctx, a.q, a.tid, ev); err != nil {
+		return err
+	}
+	a.s.log().ErrorContext(ctx, "a refund failed at Stripe after it was accepted: the customer did not get this money back; refund again",
+		"order", a.order.ID, "order_status", a.order.Status, "refund", row.ID, "stripe_refund", a.ev.RefundID, "amount", row.Amount,
+		"currency", p.Currency, "failure", failure, "refunded_now", p.AmountRefunded, "received", p.AmountReceived)
 	return nil
 }
 

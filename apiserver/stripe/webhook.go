@@ -147,6 +147,20 @@ func read(out *apiserver.PaymentEvent, raw json.RawMessage) error {
 		if ch.PaymentIntent != nil {
 			out.IntentID = ch.PaymentIntent.ID
 		}
+	case apiserver.EventChargeRefundUpdated, apiserver.EventRefundUpdated, apiserver.EventRefundFailed:
+		var r sgo.Refund
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		out.RefundID, out.Amount, out.RefundStatus, out.RefundFailure = r.ID, r.Amount, string(r.Status), string(r.FailureReason)
+		out.Currency = strings.ToUpper(string(r.Currency))
+		out.TenantID, out.OrderID, out.LocalRefundID = r.Metadata[apiserver.MetaTenantID], r.Metadata[apiserver.MetaOrderID], r.Metadata[apiserver.MetaRefundID]
+		if r.PaymentIntent != nil {
+			out.IntentID = r.PaymentIntent.ID
+		}
+		if r.Charge != nil {
+			out.ChargeID = r.Charge.ID
+		}
 	case apiserver.EventDisputeCreated:
 		var d sgo.Dispute
 		if err := json.Unmarshal(raw, &d); err != nil {

@@ -34,6 +34,9 @@ func TestVerify(t *testing.T) {
 		"amount_captured":1200,"amount_refunded":1200,"refunded":true,"currency":"eur","payment_intent":{"id":"pi_1","object":"payment_intent"}}}}`)
 	disputed := []byte(`{"id":"evt_4","type":"charge.dispute.created","created":1700000003,"data":{"object":{"id":"dp_1","object":"dispute","amount":1200,
 		"currency":"eur","reason":"fraudulent","status":"needs_response","charge":"ch_1","payment_intent":"pi_1"}}}`)
+	refundFailed := []byte(`{"id":"evt_6","type":"charge.refund.updated","created":1700000005,"data":{"object":{"id":"re_1","object":"refund","amount":700,
+		"currency":"eur","status":"failed","failure_reason":"expired_or_canceled_card","charge":"ch_1","payment_intent":"pi_1",
+		"metadata":{"kommerce_tenant_id":"t1","kommerce_order_id":"o1","kommerce_refund_id":"r1"}}}}`)
 	other := []byte(`{"id":"evt_5","type":"invoice.paid","created":1700000004,"data":{"object":{"id":"in_1","object":"invoice"}}}`)
 	notJSON := []byte(`not json`)
 	at := func(p []byte, ts time.Time) string { return fmt.Sprintf("t=%d,v1=%s", ts.Unix(), sign(secret, ts, p)) }
@@ -57,6 +60,10 @@ func TestVerify(t *testing.T) {
 		}},
 		{"disputed", disputed, at(disputed, now), "", func(e *apiserver.PaymentEvent) bool {
 			return e.DisputeID == "dp_1" && e.DisputeReason == "fraudulent" && e.IntentID == "pi_1" && e.ChargeID == "ch_1"
+		}},
+		{"refund failed", refundFailed, at(refundFailed, now), "", func(e *apiserver.PaymentEvent) bool {
+			return e.RefundID == "re_1" && e.RefundStatus == "failed" && e.RefundFailure == "expired_or_canceled_card" && e.Amount == 700 &&
+				e.IntentID == "pi_1" && e.ChargeID == "ch_1" && e.Currency == "EUR" && e.TenantID == "t1" && e.OrderID == "o1" && e.LocalRefundID == "r1"
 		}},
 		{"unhandled type passes with its type only", other, at(other, now), "", func(e *apiserver.PaymentEvent) bool {
 			return e.Type == "invoice.paid" && e.IntentID == ""

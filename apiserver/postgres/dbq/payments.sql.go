@@ -71,6 +71,50 @@ func (q *Queries) CompleteRefund(ctx context.Context, arg CompleteRefundParams) 
 	return i, err
 }
 
+const endRefund = `-- name: EndRefund :one
+UPDATE payment_refunds SET status = $1, stripe_id = coalesce(stripe_id, $2), failure = $3, updated_at = now()
+WHERE tenant_id = $4 AND id = $5
+RETURNING tenant_id, id, payment_id, order_id, idempotency_key, request_hash, stripe_id, amount, status, reason, note, actor, failure, created_at, updated_at
+`
+
+type EndRefundParams struct {
+	Status   string
+	StripeID *string
+	Failure  string
+	TenantID string
+	ID       string
+}
+
+// EndRefund records that Stripe failed or canceled a refund after accepting it.
+func (q *Queries) EndRefund(ctx context.Context, arg EndRefundParams) (PaymentRefund, error) {
+	row := q.db.QueryRow(ctx, endRefund,
+		arg.Status,
+		arg.StripeID,
+		arg.Failure,
+		arg.TenantID,
+		arg.ID,
+	)
+	var i PaymentRefund
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.PaymentID,
+		&i.OrderID,
+		&i.IdempotencyKey,
+		&i.RequestHash,
+		&i.StripeID,
+		&i.Amount,
+		&i.Status,
+		&i.Reason,
+		&i.Note,
+		&i.Actor,
+		&i.Failure,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const extendReservation = `-- name: ExtendReservation :execrows
 WITH o AS (
     UPDATE orders SET reservation_expires_at = $1, updated_at = now()
@@ -326,6 +370,52 @@ func (q *Queries) LockPaymentByOrder(ctx context.Context, arg LockPaymentByOrder
 		&i.LastFailure,
 		&i.StatusAt,
 		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const lockRefundForEvent = `-- name: LockRefundForEvent :one
+SELECT tenant_id, id, payment_id, order_id, idempotency_key, request_hash, stripe_id, amount, status, reason, note, actor, failure, created_at, updated_at FROM payment_refunds
+WHERE tenant_id = $1 AND payment_id = $2
+  AND (stripe_id = $3 OR id = $4::uuid)
+LIMIT 1
+FOR UPDATE
+`
+
+type LockRefundForEventParams struct {
+	TenantID  string
+	PaymentID string
+	StripeID  *string
+	RefundID  *string
+}
+
+// LockRefundForEvent finds the refund a Stripe refund event is about: by Stripe's id,
+// or by the id this API put in the refund's metadata (the answer to the create call
+// may have been lost, so the row has no Stripe id yet).
+func (q *Queries) LockRefundForEvent(ctx context.Context, arg LockRefundForEventParams) (PaymentRefund, error) {
+	row := q.db.QueryRow(ctx, lockRefundForEvent,
+		arg.TenantID,
+		arg.PaymentID,
+		arg.StripeID,
+		arg.RefundID,
+	)
+	var i PaymentRefund
+	err := row.Scan(
+		&i.TenantID,
+		&i.ID,
+		&i.PaymentID,
+		&i.OrderID,
+		&i.IdempotencyKey,
+		&i.RequestHash,
+		&i.StripeID,
+		&i.Amount,
+		&i.Status,
+		&i.Reason,
+		&i.Note,
+		&i.Actor,
+		&i.Failure,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)

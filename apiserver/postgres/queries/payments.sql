@@ -110,6 +110,22 @@ UPDATE payments p SET amount_refunded = GREATEST(p.amount_refunded,
 WHERE p.tenant_id = @tenant_id AND p.id = @id
 RETURNING *;
 
+-- LockRefundForEvent finds the refund a Stripe refund event is about: by Stripe's id,
+-- or by the id this API put in the refund's metadata (the answer to the create call
+-- may have been lost, so the row has no Stripe id yet).
+-- name: LockRefundForEvent :one
+SELECT * FROM payment_refunds
+WHERE tenant_id = @tenant_id AND payment_id = @payment_id
+  AND (stripe_id = @stripe_id OR id = sqlc.narg(refund_id)::uuid)
+LIMIT 1
+FOR UPDATE;
+
+-- EndRefund records that Stripe failed or canceled a refund after accepting it.
+-- name: EndRefund :one
+UPDATE payment_refunds SET status = @status, stripe_id = coalesce(stripe_id, @stripe_id), failure = @failure, updated_at = now()
+WHERE tenant_id = @tenant_id AND id = @id
+RETURNING *;
+
 -- name: OrderRefunds :many
 SELECT * FROM payment_refunds WHERE tenant_id = @tenant_id AND order_id = @order_id ORDER BY created_at, id;
 

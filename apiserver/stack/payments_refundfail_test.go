@@ -1,0 +1,100 @@
+package stack_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kommerce/kommerce/apiserver"
+)
+
+// refundObject is a Stripe Refund as charge.refund.updated carries it.
+func refundObject(r apiserver.Refund, intentID, status, failure string, meta map[string]string) map[string]any {
+	m := map[string]string{"kommerce_refund_id": r.ID}
+	for k, v := range meta {
+		m[k] = v
+	}
+	return map[string]any{"id": r.StripeID, "object": "refund", "amount": r.Amount, "currency": "eur", "status": status,
+		"failure_reason": failure, "charge": "ch_" + strings.TrimPrefix(intentID, "pi_"), "payment_intent": intentID, "metadata": m}
+}
+
+// TestRefundFailsAfterAccepted: Stripe accepts a refund, the order is refunded, then
+// the refund fails (the card was closed). The refund is recorded failed, the payment's
+// refunded amount goes back down, staff see it and can refund again; redeliveries,
+// stale charge snapshots and other refund updates change nothing.
+func TestRefundFailsAfterAccepted(t *testing.T) {
+	e := startPayAPI(t, nil, nil)
+	s := e.till("rf")
+	s.product("RF-1", 3000, 0, 5)
+	orderID, token := s.order("RF-1")
+	total := s.orderAs(orderID, s.admin).Total
+	pi := s.paid(orderID, token)
+	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", total, total, s.meta(orderID), nil))).want(200, "")
+
+	var part, rest apiserver.Refund
+	s.refund(orderID, "rf-part", map[string]any{"amount": 1000}).want(201, "").decode(&part)
+	s.refund(orderID, "rf-rest", map[string]any{}).want(201, "").decode(&rest)
+	if part.Status != "succeeded" || rest.Amount != total-1000 || s.orderAs(orderID, s.admin).Status != apiserver.OrderRefunded {
+		t.Fatalf("refunds %+v %+v", part, rest)
+	}
+	// Stripe's charge snapshot after both refunds, taken before the failure.
+	snapshot := event(apiserver.EventChargeRefunded, time.Now().Add(-time.Minute), charge(pi, total, total, s.meta(orderID)))
+
+	// Other status changes of a refund are acknowledged and change nothing.
+	before := e.snapshot()
+	for _, status := range []string{"succeeded", "pending", "requires_action"} {
+		r := s.deliver(event(apiserver.EventChargeRefundUpdated, time.Now(), refundObject(part, pi, status, "", s.meta(orderID)))).want(200, "")
+		if r.str("ignored") == "" {
+			t.Fatalf("refund update to %s: %s", status, r.raw)
+		}
+	}
+	unknown := apiserver.Refund{ID: "00000000-0000-4000-8000-000000000000", StripeID: "re_notmadehere", Amount: 500}
+	if r := s.deliver(event(apiserver.EventRefundFailed, time.Now(), refundObject(unknown, pi, "failed", "unknown", s.meta(orderID)))).want(200, ""); !strings.Contains(r.str("ignored"), "not made through this API") {
+		t.Fatalf("failure of a refund made elsewhere: %s", r.raw)
+	}
+	e.unchanged("refund updates that change nothing", before)
+
+	// The first refund fails.
+	failed := event(apiserver.EventChargeRefundUpdated, time.Now(), refundObject(part, pi, "failed", "expired_or_canceled_card", s.meta(orderID)))
+	if r := s.deliver(failed).want(200, ""); r.str("ignored") != "" || r.json["duplicate"] == true {
+		t.Fatalf("refund failure not applied: %s", r.raw)
+	}
+	rec := s.payments(orderID, "", s.admin)
+	if len(rec.Refunds) != 2 || rec.Refunds[0].Status != "failed" || rec.Refunds[0].Failure != "expired_or_canceled_card" || rec.Refunds[1].Status != "succeeded" {
+		t.Fatalf("refunds after the failure: %+v", rec.Refunds)
+	}
+	if rec.Intents[0].AmountRefunded != total-1000 {
+		t.Fatalf("refunded %d after the failure, want %d", rec.Intents[0].AmountRefunded, total-1000)
+	}
+	if o := s.orderAs(orderID, s.admin); o.Status != apiserver.OrderRefunded {
+		t.Fatalf("order after a refund failed: %s (its goods are settled; it stays refunded)", o.Status)
+	}
+	if n := e.countWhere(s.t.ID, "payment.updated", "status", "refund_failed"); n != 1 {
+		t.Fatalf("%d refund_failed events in the outbox, want 1", n)
+	}
+
+	// Redelivered, delivered again as refund.failed (a newer API version), or undone by
+	// an older charge snapshot that still counts the refund: nothing changes.
+	before = e.snapshot()
+	if r := s.deliver(failed).want(200, ""); r.json["duplicate"] != true {
+		t.Fatalf("redelivery: %s", r.raw)
+	}
+	s.deliver(event(apiserver.EventRefundFailed, time.Now(), refundObject(part, pi, "failed", "expired_or_canceled_card", s.meta(orderID)))).want(200, "")
+	s.deliver(snapshot).want(200, "")
+	e.unchanged("redelivered failure and a stale charge snapshot", before)
+	if got := s.payments(orderID, "", s.admin).Intents[0].AmountRefunded; got != total-1000 {
+		t.Fatalf("refunded %d after a stale snapshot, want %d", got, total-1000)
+	}
+
+	// Staff refund the rest again: exactly what is left can be refunded.
+	s.refund(orderID, "rf-again", map[string]any{"amount": 1001}).want(422, apiserver.ErrRefundExceedsPayment)
+	var again apiserver.Refund
+	s.refund(orderID, "rf-again", map[string]any{"amount": 1000}).want(201, "").decode(&again)
+	if again.Status != "succeeded" || s.payments(orderID, "", s.admin).Intents[0].AmountRefunded != total {
+		t.Fatalf("refund after the failure: %+v", again)
+	}
+	// A charge snapshot newer than the failure is applied as before.
+	if r := s.deliver(event(apiserver.EventChargeRefunded, time.Now().Add(time.Minute), charge(pi, total, total, s.meta(orderID)))).want(200, ""); r.str("ignored") == "" {
+		t.Fatalf("charge.refunded matching what is known should change nothing: %s", r.raw)
+	}
+}
