@@ -37,10 +37,10 @@ type Config struct {
 	// to all requests of a tenant together.
 	UserLimit   apiserver.RateLimit
 	TenantLimit apiserver.RateLimit
-	// WebhookLimit applies to Stripe webhook deliveries per tenant and client address,
-	// in this process (WebhookLimiter, in memory by default): it keeps a flood of
-	// forged deliveries from costing a database lookup each, while Stripe, which
-	// retries a 429 later, loses nothing. Default 50/s, burst 100.
+	// WebhookLimit applies to Stripe webhook deliveries addressed to no tenant, per
+	// client address, in this process (WebhookLimiter, in memory by default): finding
+	// their tenant costs database lookups, and a flood of forged ones must not cost one
+	// each; Stripe retries a 429 later. Default 50/s, burst 100.
 	WebhookLimit   apiserver.RateLimit
 	WebhookLimiter apiserver.RateLimiter
 	// Tenant, when set, is the only tenant slug this server answers for (a pod serving

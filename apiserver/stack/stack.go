@@ -44,7 +44,7 @@ type Options struct {
 	MaxBodyBytes   int64
 	UserLimit      apiserver.RateLimit
 	TenantLimit    apiserver.RateLimit
-	WebhookLimit   apiserver.RateLimit // per tenant and client address, in process (httpapi.Config)
+	WebhookLimit   apiserver.RateLimit // unaddressed webhook deliveries per client address, in process (httpapi.Config)
 	CacheTTL       time.Duration       // default 10m
 	NoCache        bool                // read every product from PostgreSQL (benchmarks)
 	TrustedProxies []string
