@@ -316,8 +316,20 @@ func (a *applier) refunded(ctx context.Context) error {
 	st.AmountReceived = max(st.AmountReceived, a.ev.AmountCaptured)
 	// Refunded amounts only grow, except when a refund fails (refundEnded): a charge
 	// snapshot older than the payment's last known state may still count that refund,
-	// so it raises nothing.
-	if a.pay.StatusAt == nil || !a.ev.Created.Before(*a.pay.StatusAt) {
+	// so it raises nothing. Stripe's times are whole seconds: once a refund has
+	// failed, a snapshot of the same second is not trusted to be newer either.
+	stale := false
+	if a.pay.StatusAt != nil && !a.ev.Created.After(*a.pay.StatusAt) {
+		stale = a.ev.Created.Before(*a.pay.StatusAt)
+		if !stale && a.ev.AmountRefunded > st.AmountRefunded {
+			ended, err := a.q.HasEndedRefunds(ctx, dbq.HasEndedRefundsParams{TenantID: a.tid, PaymentID: a.pay.ID})
+			if err != nil {
+				return err
+			}
+			stale = ended
+		}
+	}
+	if !stale {
 		st.AmountRefunded = max(st.AmountRefunded, a.ev.AmountRefunded)
 	}
 	st.AmountRefunded = min(st.AmountRefunded, st.AmountReceived)

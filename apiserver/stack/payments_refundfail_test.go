@@ -86,15 +86,62 @@ func TestRefundFailsAfterAccepted(t *testing.T) {
 		t.Fatalf("refunded %d after a stale snapshot, want %d", got, total-1000)
 	}
 
-	// Staff refund the rest again: exactly what is left can be refunded.
-	s.refund(orderID, "rf-again", map[string]any{"amount": 1001}).want(422, apiserver.ErrRefundExceedsPayment)
+	// A newer snapshot is applied: say staff refunded 500 more in Stripe's dashboard.
+	if r := s.deliver(event(apiserver.EventChargeRefunded, time.Now().Add(time.Minute), charge(pi, total, total-500, s.meta(orderID)))).want(200, ""); r.str("ignored") != "" {
+		t.Fatalf("a snapshot newer than the failure: %s", r.raw)
+	}
+	if got := s.payments(orderID, "", s.admin).Intents[0].AmountRefunded; got != total-500 {
+		t.Fatalf("refunded %d after a newer snapshot, want %d", got, total-500)
+	}
+
+	// Staff refund the rest: exactly what is left can be refunded.
+	s.refund(orderID, "rf-again", map[string]any{"amount": 501}).want(422, apiserver.ErrRefundExceedsPayment)
 	var again apiserver.Refund
-	s.refund(orderID, "rf-again", map[string]any{"amount": 1000}).want(201, "").decode(&again)
-	if again.Status != "succeeded" || s.payments(orderID, "", s.admin).Intents[0].AmountRefunded != total {
+	s.refund(orderID, "rf-again", map[string]any{"amount": 500}).want(201, "").decode(&again)
+	if again.Status != "succeeded" {
 		t.Fatalf("refund after the failure: %+v", again)
 	}
-	// A charge snapshot newer than the failure is applied as before.
-	if r := s.deliver(event(apiserver.EventChargeRefunded, time.Now().Add(time.Minute), charge(pi, total, total, s.meta(orderID)))).want(200, ""); r.str("ignored") == "" {
-		t.Fatalf("charge.refunded matching what is known should change nothing: %s", r.raw)
+	s.deliver(event(apiserver.EventChargeRefunded, time.Now().Add(2*time.Minute), charge(pi, total, total, s.meta(orderID)))).want(200, "")
+	if got := s.payments(orderID, "", s.admin).Intents[0].AmountRefunded; got != total {
+		t.Fatalf("refunded %d at the end, want all %d", got, total)
 	}
+}
+
+// TestRefundFailsBeforeItsAnswer: the answer to a refund call is lost (the row has no
+// Stripe id yet) and Stripe then reports that refund failed. The event finds the row by
+// the id in the refund's metadata; nothing had been counted, so nothing is taken off,
+// and the staff's retry of the same key gets the failure.
+func TestRefundFailsBeforeItsAnswer(t *testing.T) {
+	proxy := &stripeProxy{}
+	e := startPayAPI(t, proxy, nil)
+	s := e.till("rfl")
+	s.product("RL-1", 1000, 0, 3)
+	orderID, token := s.order("RL-1")
+	pi := s.paid(orderID, token)
+	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(orderID), nil))).want(200, "")
+
+	proxy.lose.Store(true)
+	s.refund(orderID, "lost", map[string]any{"amount": 700}).want(503, apiserver.ErrUnavailable)
+	proxy.lose.Store(false)
+	rec := s.payments(orderID, "", s.admin)
+	if len(rec.Refunds) != 1 || rec.Refunds[0].Status != "requested" || rec.Refunds[0].StripeID != "" {
+		t.Fatalf("refund after a lost answer: %+v", rec.Refunds)
+	}
+	lost := rec.Refunds[0]
+	lost.StripeID = "re_lostanswer1"
+	s.deliver(event(apiserver.EventChargeRefundUpdated, time.Now(), refundObject(lost, pi, "failed", "unknown", s.meta(orderID)))).want(200, "")
+	rec = s.payments(orderID, "", s.admin)
+	if rec.Refunds[0].Status != "failed" || rec.Refunds[0].StripeID != "re_lostanswer1" || rec.Refunds[0].Failure != "unknown" || rec.Intents[0].AmountRefunded != 0 {
+		t.Fatalf("after the failure of an unanswered refund: %+v / refunded %d", rec.Refunds, rec.Intents[0].AmountRefunded)
+	}
+	s.refund(orderID, "lost", map[string]any{"amount": 700}).want(422, apiserver.ErrPaymentRejected)
+	// The same metadata id with another Stripe refund id matches no row: only rows
+	// without a Stripe id are found by metadata.
+	other := lost
+	other.StripeID = "re_someoneelse"
+	if r := s.deliver(event(apiserver.EventChargeRefundUpdated, time.Now(), refundObject(other, pi, "failed", "unknown", s.meta(orderID)))).want(200, ""); !strings.Contains(r.str("ignored"), "not made through this API") {
+		t.Fatalf("a failure naming a recorded row by metadata but another Stripe refund: %s", r.raw)
+	}
+	// All 1000 can still be refunded.
+	s.refund(orderID, "after", map[string]any{"amount": 1000}).want(201, "")
 }

@@ -173,6 +173,24 @@ func (q *Queries) GetRefund(ctx context.Context, arg GetRefundParams) (PaymentRe
 	return i, err
 }
 
+const hasEndedRefunds = `-- name: HasEndedRefunds :one
+SELECT EXISTS (SELECT 1 FROM payment_refunds
+               WHERE tenant_id = $1 AND payment_id = $2 AND status IN ('failed', 'canceled'))::boolean
+`
+
+type HasEndedRefundsParams struct {
+	TenantID  string
+	PaymentID string
+}
+
+// HasEndedRefunds reports whether a payment has a refund Stripe failed or canceled.
+func (q *Queries) HasEndedRefunds(ctx context.Context, arg HasEndedRefundsParams) (bool, error) {
+	row := q.db.QueryRow(ctx, hasEndedRefunds, arg.TenantID, arg.PaymentID)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const insertDispute = `-- name: InsertDispute :execrows
 INSERT INTO payment_disputes (tenant_id, stripe_id, payment_id, order_id, amount, currency, reason, status, opened_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -379,7 +397,8 @@ func (q *Queries) LockPaymentByOrder(ctx context.Context, arg LockPaymentByOrder
 const lockRefundForEvent = `-- name: LockRefundForEvent :one
 SELECT tenant_id, id, payment_id, order_id, idempotency_key, request_hash, stripe_id, amount, status, reason, note, actor, failure, created_at, updated_at FROM payment_refunds
 WHERE tenant_id = $1 AND payment_id = $2
-  AND (stripe_id = $3 OR id = $4::uuid)
+  AND (stripe_id = $3 OR (id = $4::uuid AND stripe_id IS NULL))
+ORDER BY stripe_id NULLS LAST
 LIMIT 1
 FOR UPDATE
 `
@@ -392,8 +411,10 @@ type LockRefundForEventParams struct {
 }
 
 // LockRefundForEvent finds the refund a Stripe refund event is about: by Stripe's id,
-// or by the id this API put in the refund's metadata (the answer to the create call
-// may have been lost, so the row has no Stripe id yet).
+// or by the id this API put in the refund's metadata when the row has no Stripe id yet
+// (the answer to the create call was lost). A row that records another Stripe refund
+// is never matched by its metadata id. Stripe ids are unique per tenant, so at most
+// one row has this one.
 func (q *Queries) LockRefundForEvent(ctx context.Context, arg LockRefundForEventParams) (PaymentRefund, error) {
 	row := q.db.QueryRow(ctx, lockRefundForEvent,
 		arg.TenantID,

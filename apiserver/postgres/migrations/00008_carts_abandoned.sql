@@ -6,6 +6,9 @@
 
 -- +goose NO TRANSACTION
 -- +goose Up
+-- A concurrent build that failed leaves an invalid index behind, which IF NOT EXISTS
+-- would keep; this migration is recorded only once it succeeded, so start clean.
+DROP INDEX CONCURRENTLY IF EXISTS carts_open_by_updated;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS carts_open_by_updated ON carts ((customer_id IS NULL), updated_at) WHERE status <> 'checked_out';
 
 -- +goose Down

@@ -111,14 +111,22 @@ WHERE p.tenant_id = @tenant_id AND p.id = @id
 RETURNING *;
 
 -- LockRefundForEvent finds the refund a Stripe refund event is about: by Stripe's id,
--- or by the id this API put in the refund's metadata (the answer to the create call
--- may have been lost, so the row has no Stripe id yet).
+-- or by the id this API put in the refund's metadata when the row has no Stripe id yet
+-- (the answer to the create call was lost). A row that records another Stripe refund
+-- is never matched by its metadata id. Stripe ids are unique per tenant, so at most
+-- one row has this one.
 -- name: LockRefundForEvent :one
 SELECT * FROM payment_refunds
 WHERE tenant_id = @tenant_id AND payment_id = @payment_id
-  AND (stripe_id = @stripe_id OR id = sqlc.narg(refund_id)::uuid)
+  AND (stripe_id = @stripe_id OR (id = sqlc.narg(refund_id)::uuid AND stripe_id IS NULL))
+ORDER BY stripe_id NULLS LAST
 LIMIT 1
 FOR UPDATE;
+
+-- HasEndedRefunds reports whether a payment has a refund Stripe failed or canceled.
+-- name: HasEndedRefunds :one
+SELECT EXISTS (SELECT 1 FROM payment_refunds
+               WHERE tenant_id = @tenant_id AND payment_id = @payment_id AND status IN ('failed', 'canceled'))::boolean;
 
 -- EndRefund records that Stripe failed or canceled a refund after accepting it.
 -- name: EndRefund :one
