@@ -13,14 +13,14 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics is safe to use as a nil pointer, which records nothing; the API's packages
 // take one so tests and tools that do not scrape need not build it.
 type Metrics struct {
-	rateLimit     *prometheus.CounterVec
-	cache         *prometheus.CounterVec
-	invalidations *prometheus.CounterVec
-	checkouts     *prometheus.CounterVec
-	webhooks      *prometheus.CounterVec
-	recs          *prometheus.CounterVec
-	expired       prometheus.Counter
-	cartsDeleted  prometheus.Counter
+	rateLimit    *prometheus.CounterVec
+	cache        *prometheus.CounterVec
+	cacheWrites  *prometheus.CounterVec
+	checkouts    *prometheus.CounterVec
+	webhooks     *prometheus.CounterVec
+	recs         *prometheus.CounterVec
+	expired      prometheus.Counter
+	cartsDeleted prometheus.Counter
 }
 
 // Rate limit results.
@@ -60,13 +60,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kommerce_api_cache_lookups_total",
 			Help: "Catalog cache lookups by kind (product, product_list) and result (hit, miss, error; an error reads PostgreSQL instead).",
 		}, []string{"kind", "result"}),
-		invalidations: prometheus.NewCounterVec(prometheus.CounterOpts{
+		cacheWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kommerce_api_cache_write_failures_total",
 			Help: "Catalog cache writes that failed, by operation: store (an entry filled after a miss or refreshed after a change) or invalidate (a change's list invalidation, whose failure can serve stale lists until the cache TTL).",
 		}, []string{"operation"}),
 		checkouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kommerce_api_checkouts_total",
-			Help: "Checkouts by result: created, replayed (a retry of an Idempotency-Key), or the error code answered (e.g. insufficient_stock).",
+			Help: "Checkouts by result: created, replayed (a retry of an Idempotency-Key that placed an order), or the error code answered (e.g. insufficient_stock; a retry of a refused checkout counts under the refusal's code).",
 		}, []string{"result"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kommerce_api_stripe_webhooks_total",
@@ -85,7 +85,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Abandoned carts the background sweep deleted after their retention.",
 		}),
 	}
-	reg.MustRegister(m.rateLimit, m.cache, m.invalidations, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted)
+	reg.MustRegister(m.rateLimit, m.cache, m.cacheWrites, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted)
 	return m
 }
 
@@ -106,7 +106,7 @@ func (m *Metrics) CacheLookup(kind, result string) {
 // CacheWriteFailed counts a cache store or invalidation that failed.
 func (m *Metrics) CacheWriteFailed(operation string) {
 	if m != nil {
-		m.invalidations.WithLabelValues(operation).Inc()
+		m.cacheWrites.WithLabelValues(operation).Inc()
 	}
 }
 

@@ -46,8 +46,8 @@ func commerce(o Options, db *postgres.DB) httpapi.CommerceConfig {
 	return httpapi.CommerceConfig{Inventory: inv, Carts: carts, Orders: orders, Settings: settings, Payments: payments(o, c)}
 }
 
-// SweepBatch bounds the orders (and carts) one sweep transaction handles, so each
-// stays short.
+// SweepBatch bounds the orders one sweep transaction expires, and the carts of each
+// kind (guests', customers') one cart transaction deletes, so each stays short.
 const SweepBatch = 200
 
 // sweepCartBatches bounds the cart deletions of one pass, so a backlog of old carts

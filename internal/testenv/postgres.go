@@ -101,9 +101,10 @@ func createDatabase(t testing.TB, base, template string) *Database {
 // drop is retried a few times before the test is failed for leaking a database.
 func dropDatabase(ctx context.Context, base, name string) error {
 	stmt := fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())
+	const attempts = 6
 	var err error
-	for attempt := range 6 {
-		if err = adminExec(ctx, base, stmt); err == nil || !transientDropError(err) {
+	for attempt := range attempts {
+		if err = adminExec(ctx, base, stmt); err == nil || !transientDropError(err) || attempt == attempts-1 {
 			return err
 		}
 		select {
