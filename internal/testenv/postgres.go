@@ -101,16 +101,25 @@ func createDatabase(t testing.TB, base, template string) *Database {
 // drop is retried a few times before the test is failed for leaking a database.
 func dropDatabase(ctx context.Context, base, name string) error {
 	stmt := fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())
-	const attempts = 6
+	return retryDrop(ctx, 100*time.Millisecond, func() error { return adminExec(ctx, base, stmt) })
+}
+
+// dropAttempts is how often a drop is tried: with waits doubling from 100 ms, about
+// three seconds in all.
+const dropAttempts = 6
+
+// retryDrop runs drop until it succeeds, fails for a reason waiting cannot mend, or
+// dropAttempts are used up, waiting first and then twice as long after each try.
+func retryDrop(ctx context.Context, first time.Duration, drop func() error) error {
 	var err error
-	for attempt := range attempts {
-		if err = adminExec(ctx, base, stmt); err == nil || !transientDropError(err) || attempt == attempts-1 {
+	for attempt := range dropAttempts {
+		if err = drop(); err == nil || !transientDropError(err) || attempt == dropAttempts-1 {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		case <-time.After(first << attempt):
 		}
 	}
 	return err

@@ -28,6 +28,44 @@ func TestTransientDropError(t *testing.T) {
 	}
 }
 
+// TestRetryDrop: a drop refused while a process is briefly in the database is tried
+// again, one that fails otherwise is not, and the tries end.
+func TestRetryDrop(t *testing.T) {
+	refused := &pgconn.PgError{Code: "42501", Message: "must be a member of the role whose process is being terminated"}
+	for _, tc := range []struct {
+		name      string
+		errs      []error // what each try returns; nil after the list
+		wantTries int
+		wantErr   error
+	}{
+		{"first try", nil, 1, nil},
+		{"refused twice, then dropped", []error{refused, &pgconn.PgError{Code: "55006"}}, 3, nil},
+		{"another error is not retried", []error{errors.New("connection refused")}, 1, errors.New("connection refused")},
+		{"refused every time", []error{refused, refused, refused, refused, refused, refused, refused}, dropAttempts, refused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tries := 0
+			err := retryDrop(context.Background(), time.Millisecond, func() error {
+				tries++
+				if tries <= len(tc.errs) {
+					return tc.errs[tries-1]
+				}
+				return nil
+			})
+			if tries != tc.wantTries || fmt.Sprint(err) != fmt.Sprint(tc.wantErr) {
+				t.Fatalf("%d tries, error %v; want %d tries, error %v", tries, err, tc.wantTries, tc.wantErr)
+			}
+		})
+	}
+	// A cancelled context ends the waiting with the last error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tries := 0
+	if err := retryDrop(ctx, time.Hour, func() error { tries++; return refused }); !errors.Is(err, refused) || tries != 1 {
+		t.Fatalf("cancelled: %d tries, %v", tries, err)
+	}
+}
+
 // TestDropDatabaseWithOpenConnection drops a database while a session is still in it,
 // which is what every test's cleanup does when a pool is slow to let go.
 func TestDropDatabaseWithOpenConnection(t *testing.T) {
