@@ -38,11 +38,10 @@ type Config struct {
 	UserLimit   apiserver.RateLimit
 	TenantLimit apiserver.RateLimit
 	// WebhookLimit applies to Stripe webhook deliveries addressed to no tenant, per
-	// client address, in this process (WebhookLimiter, in memory by default): finding
-	// their tenant costs database lookups, and a flood of forged ones must not cost one
-	// each; Stripe retries a 429 later. Default 50/s, burst 100.
-	WebhookLimit   apiserver.RateLimit
-	WebhookLimiter apiserver.RateLimiter
+	// client address, in this process (in memory): finding their tenant costs database
+	// lookups, and a flood of forged ones must not cost one each; Stripe retries a 429
+	// later. Default 50/s, burst 100.
+	WebhookLimit apiserver.RateLimit
 	// Tenant, when set, is the only tenant slug this server answers for (a pod serving
 	// one storefront); requests naming another tenant get unknown_tenant.
 	Tenant string
@@ -56,8 +55,9 @@ type Config struct {
 
 type handler struct {
 	Config
-	log       *slog.Logger
-	validator *validator
+	log            *slog.Logger
+	validator      *validator
+	webhookLimiter *memory.Limiter // WebhookLimit's budgets
 }
 
 // New returns the API as an http.Handler, to mount under "/" of internal/server.
@@ -74,9 +74,6 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.WebhookLimit.Rate == 0 {
 		cfg.WebhookLimit = apiserver.RateLimit{Rate: 50, Burst: 100}
 	}
-	if cfg.WebhookLimiter == nil {
-		cfg.WebhookLimiter = memory.NewLimiter()
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,7 +82,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
-	h := &handler{Config: cfg, log: cfg.Logger, validator: v}
+	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiter()}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true

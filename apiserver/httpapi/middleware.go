@@ -280,7 +280,7 @@ func (h *handler) rateLimit(c *gin.Context) {
 	hd["Ratelimit-Reset"] = []string{strconv.Itoa(ceilSeconds(res.ResetAfter))}
 	if !res.Allowed {
 		h.Metrics.RateLimit(metrics.Limited)
-		hd.Set("Retry-After", strconv.Itoa(max(ceilSeconds(res.RetryAfter), 1)))
+		setRetryAfter(c, res.RetryAfter)
 		h.writeError(c, apiserver.Errorf(apiserver.ErrRateLimited, "Too many requests; retry after the time in Retry-After."))
 		return
 	}
@@ -314,6 +314,11 @@ func (h *handler) prefetchKeys(c *gin.Context) []string {
 }
 
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+// setRetryAfter tells a refused client when to come back: whole seconds, at least 1.
+func setRetryAfter(c *gin.Context, d time.Duration) {
+	c.Header("Retry-After", strconv.Itoa(max(ceilSeconds(d), 1)))
+}
 
 func (h *handler) noRoute(c *gin.Context) {
 	h.writeError(c, apiserver.Errorf(apiserver.ErrNotFound, "No route matches this path."))

@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 )
 
 // forCaller hides what only staff may see of an order.
@@ -38,9 +39,9 @@ func (h *handler) checkout(c *gin.Context) {
 		h.writeError(c, err)
 		return
 	case replayed:
-		h.Metrics.Checkout("replayed")
+		h.Metrics.Checkout(metrics.Replayed)
 	default:
-		h.Metrics.Checkout("created")
+		h.Metrics.Checkout(metrics.Created)
 	}
 	c.Header("Location", "/api/v1/orders/"+o.ID)
 	writeNoStore(c, http.StatusCreated, forCaller(c, o))

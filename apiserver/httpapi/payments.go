@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -114,11 +113,11 @@ func (h *handler) stripeWebhook(c *gin.Context) {
 		fail(err)
 		return
 	case res.Duplicate:
-		h.Metrics.Webhook("duplicate")
+		h.Metrics.Webhook(metrics.Duplicate)
 	case res.Ignored != "":
-		h.Metrics.Webhook("ignored")
+		h.Metrics.Webhook(metrics.Ignored)
 	default:
-		h.Metrics.Webhook("applied")
+		h.Metrics.Webhook(metrics.Applied)
 	}
 	writeNoStore(c, http.StatusOK, res)
 }
@@ -133,16 +132,12 @@ func (h *handler) webhookLimit(ctx context.Context, c *gin.Context) error {
 	if apiserver.TenantFromContext(ctx) != nil {
 		return nil
 	}
-	res, err := h.WebhookLimiter.Allow(ctx, []apiserver.RateLimitKey{{Key: "unaddressed|" + c.ClientIP(), Limit: h.WebhookLimit}})
-	switch {
-	case err != nil:
-		h.Metrics.RateLimit(metrics.FailedOpen)
-		h.log.WarnContext(ctx, "webhook rate limiter failed; delivery let through", "error", err)
-		return nil
-	case res.Allowed:
+	// The in-memory limiter never fails.
+	res, _ := h.webhookLimiter.Allow(ctx, []apiserver.RateLimitKey{{Key: "unaddressed|" + c.ClientIP(), Limit: h.WebhookLimit}})
+	if res.Allowed {
 		return nil
 	}
-	c.Header("Retry-After", strconv.Itoa(max(ceilSeconds(res.RetryAfter), 1)))
+	setRetryAfter(c, res.RetryAfter)
 	return apiserver.Errorf(apiserver.ErrRateLimited, "Too many webhook deliveries without a shop from this address; retry after the time in Retry-After, or send them to the shop's host.")
 }
 

@@ -49,6 +49,19 @@ const (
 	Invalidate = "invalidate"
 )
 
+// Checkout results besides error codes.
+const (
+	Created  = "created"
+	Replayed = "replayed"
+)
+
+// Webhook results besides error codes.
+const (
+	Applied   = "applied"
+	Duplicate = "duplicate"
+	Ignored   = "ignored"
+)
+
 // New registers the series on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
