@@ -250,7 +250,8 @@ type PaymentEvent struct {
 	TenantID string
 	OrderID  string
 	IntentID string
-	// Intent events.
+	// Intent events; for refund events Status and FailureCode are the refund's status
+	// and failure_reason.
 	Status         string
 	Amount         int64
 	AmountReceived int64
@@ -265,11 +266,9 @@ type PaymentEvent struct {
 	DisputeID     string
 	DisputeReason string
 	DisputeStatus string
-	// Refund events: Stripe's refund, its status and failure reason, and the refund id
-	// this API put in its metadata when it made the refund.
+	// Refund events: Stripe's refund, and the refund id this API put in its metadata
+	// when it made the refund.
 	RefundID      string
-	RefundStatus  string
-	RefundFailure string
 	LocalRefundID string
 }
 

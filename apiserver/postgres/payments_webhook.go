@@ -373,8 +373,8 @@ func (a *applier) refundEnded(ctx context.Context) error {
 	if !refundIDRE.MatchString(a.ev.RefundID) {
 		return ignore("the event names no refund")
 	}
-	if a.ev.RefundStatus != "failed" && a.ev.RefundStatus != "canceled" {
-		return ignore("refund %s is %s: only a failed or canceled refund changes anything", a.ev.RefundID, a.ev.RefundStatus)
+	if a.ev.Status != "failed" && a.ev.Status != "canceled" {
+		return ignore("refund %s is %s: only a failed or canceled refund changes anything", a.ev.RefundID, a.ev.Status)
 	}
 	args := dbq.LockRefundForEventParams{TenantID: a.tid, PaymentID: a.pay.ID, StripeID: &a.ev.RefundID}
 	if apiserver.ValidID(a.ev.LocalRefundID) {
@@ -398,11 +398,11 @@ func (a *applier) refundEnded(ctx context.Context) error {
 	if row.Status != "requested" {
 		others -= row.Amount
 	}
-	failure := a.ev.RefundFailure
+	failure := a.ev.FailureCode
 	if failure == "" {
-		failure = a.ev.RefundStatus
+		failure = a.ev.Status
 	}
-	if row, err = a.q.EndRefund(ctx, dbq.EndRefundParams{TenantID: a.tid, ID: row.ID, Status: a.ev.RefundStatus,
+	if row, err = a.q.EndRefund(ctx, dbq.EndRefundParams{TenantID: a.tid, ID: row.ID, Status: a.ev.Status,
 		StripeID: &a.ev.RefundID, Failure: truncate(failure, 200)}); err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func read(out *apiserver.PaymentEvent, raw json.RawMessage) error {
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return err
 		}
-		out.RefundID, out.Amount, out.RefundStatus, out.RefundFailure = r.ID, r.Amount, string(r.Status), string(r.FailureReason)
+		out.RefundID, out.Amount, out.Status, out.FailureCode = r.ID, r.Amount, string(r.Status), string(r.FailureReason)
 		out.Currency = strings.ToUpper(string(r.Currency))
 		out.TenantID, out.OrderID, out.LocalRefundID = r.Metadata[apiserver.MetaTenantID], r.Metadata[apiserver.MetaOrderID], r.Metadata[apiserver.MetaRefundID]
 		if r.PaymentIntent != nil {

@@ -62,7 +62,7 @@ func TestVerify(t *testing.T) {
 			return e.DisputeID == "dp_1" && e.DisputeReason == "fraudulent" && e.IntentID == "pi_1" && e.ChargeID == "ch_1"
 		}},
 		{"refund failed", refundFailed, at(refundFailed, now), "", func(e *apiserver.PaymentEvent) bool {
-			return e.RefundID == "re_1" && e.RefundStatus == "failed" && e.RefundFailure == "expired_or_canceled_card" && e.Amount == 700 &&
+			return e.RefundID == "re_1" && e.Status == "failed" && e.FailureCode == "expired_or_canceled_card" && e.Amount == 700 &&
 				e.IntentID == "pi_1" && e.ChargeID == "ch_1" && e.Currency == "EUR" && e.TenantID == "t1" && e.OrderID == "o1" && e.LocalRefundID == "r1"
 		}},
 		{"unhandled type passes with its type only", other, at(other, now), "", func(e *apiserver.PaymentEvent) bool {
