@@ -30,9 +30,7 @@ func TestPaymentBadInput(t *testing.T) {
 	unpaid, unpaidToken := s.order("PB-1")
 	cancelled, cancelledToken := s.order("PB-1")
 	s.move(cancelled, s.admin, apiserver.OrderCancelled).want(200, "")
-	paid, paidToken := s.order("PB-1")
-	pi := s.paid(paid, paidToken)
-	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(paid), nil))).want(200, "")
+	paid, paidToken, _ := s.paidOrder("PB-1")
 	s.refund(paid, "part", map[string]any{"amount": 400}).want(201, "")
 	byHand, byHandToken := s.order("PB-1")
 	s.e.do("POST", "/api/v1/orders/"+byHand+"/transitions", s.slug, s.admin, map[string]any{"to": "paid", "reason": "bank transfer"}).want(200, "")
@@ -146,9 +144,7 @@ func TestPaymentTablesIsolated(t *testing.T) {
 	shops := []*till{e.till("iso-a"), e.till("iso-b")}
 	for i, s := range shops {
 		s.product("ISO-1", 1000, 0, 3)
-		id, token := s.order("ISO-1")
-		pi := s.paid(id, token)
-		s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(id), nil))).want(200, "")
+		id, _, pi := s.paidOrder("ISO-1")
 		s.deliver(event(apiserver.EventDisputeCreated, time.Now(), dispute(fmt.Sprintf("dp_iso%d", i), pi, 1000, "general"))).want(200, "")
 		s.refund(id, "iso", map[string]any{"amount": 100}).want(201, "")
 	}

@@ -99,6 +99,17 @@ func (s *till) paid(orderID, token string) string {
 	return id
 }
 
+// paidOrder places a guest order of one unit of sku, pays it and delivers Stripe's
+// signed success for its total; it returns the order, its cart token and the intent.
+func (s *till) paidOrder(sku string) (string, string, string) {
+	s.e.t.Helper()
+	id, token := s.order(sku)
+	pi := s.paid(id, token)
+	total := s.orderAs(id, s.admin).Total
+	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", total, total, s.meta(id), nil))).want(200, "")
+	return id, token, pi
+}
+
 // stripeSignature signs a payload the way Stripe does: hex HMAC-SHA256 of
 // "<unix time>.<payload>" with the endpoint's secret. Written here from Stripe's
 // documentation rather than taken from stripe-go, so the test does not check the

@@ -26,10 +26,8 @@ func TestRefundFailsAfterAccepted(t *testing.T) {
 	e := startPayAPI(t, nil, nil)
 	s := e.till("rf")
 	s.product("RF-1", 3000, 0, 5)
-	orderID, token := s.order("RF-1")
+	orderID, _, pi := s.paidOrder("RF-1")
 	total := s.orderAs(orderID, s.admin).Total
-	pi := s.paid(orderID, token)
-	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", total, total, s.meta(orderID), nil))).want(200, "")
 
 	var part, rest apiserver.Refund
 	s.refund(orderID, "rf-part", map[string]any{"amount": 1000}).want(201, "").decode(&part)
@@ -51,6 +49,12 @@ func TestRefundFailsAfterAccepted(t *testing.T) {
 	unknown := apiserver.Refund{ID: "00000000-0000-4000-8000-000000000000", StripeID: "re_notmadehere", Amount: 500}
 	if r := s.deliver(event(apiserver.EventRefundFailed, time.Now(), refundObject(unknown, pi, "failed", "unknown", s.meta(orderID)))).want(200, ""); !strings.Contains(r.str("ignored"), "not made through this API") {
 		t.Fatalf("failure of a refund made elsewhere: %s", r.raw)
+	}
+	// Another shop, signing a failure of this shop's refund with its own secret and
+	// naming itself: its payments have no such intent, so nothing of either changes.
+	other := e.till("rf-other")
+	if r := other.deliver(event(apiserver.EventChargeRefundUpdated, time.Now(), refundObject(part, pi, "failed", "unknown", other.meta(orderID)))).want(200, ""); r.str("ignored") == "" {
+		t.Fatalf("another shop's failure of this refund: %s", r.raw)
 	}
 	e.unchanged("refund updates that change nothing", before)
 
@@ -116,9 +120,7 @@ func TestRefundFailsBeforeItsAnswer(t *testing.T) {
 	e := startPayAPI(t, proxy, nil)
 	s := e.till("rfl")
 	s.product("RL-1", 1000, 0, 3)
-	orderID, token := s.order("RL-1")
-	pi := s.paid(orderID, token)
-	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(orderID), nil))).want(200, "")
+	orderID, _, pi := s.paidOrder("RL-1")
 
 	proxy.lose.Store(true)
 	s.refund(orderID, "lost", map[string]any{"amount": 700}).want(503, apiserver.ErrUnavailable)

@@ -287,10 +287,8 @@ func TestDisputeIsAFraudLabel(t *testing.T) {
 	e := startPayAPI(t, nil, nil)
 	s := e.till("disp")
 	s.product("DISP-1", 1000, 0, 3)
-	orderID, token := s.order("DISP-1")
-	pi := s.paid(orderID, token)
+	orderID, token, pi := s.paidOrder("DISP-1")
 	total := s.orderAs(orderID, s.admin).Total
-	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", total, total, s.meta(orderID), nil))).want(200, "")
 
 	d := event(apiserver.EventDisputeCreated, time.Now(), dispute("dp_test"+orderID[:8], pi, total, "fraudulent"))
 	s.deliver(d).want(200, "")
@@ -331,9 +329,7 @@ func TestRefundProviderFailures(t *testing.T) {
 	e := startPayAPI(t, proxy, nil)
 	s := e.till("rfail")
 	s.product("RF-1", 1000, 0, 3)
-	id, token := s.order("RF-1")
-	pi := s.paid(id, token)
-	s.deliver(event(apiserver.EventIntentSucceeded, time.Now(), intent(pi, "succeeded", 1000, 1000, s.meta(id), nil))).want(200, "")
+	id, _, _ := s.paidOrder("RF-1")
 
 	proxy.refuse.Store(true)
 	s.refund(id, "refused", map[string]any{"amount": 600}).want(422, apiserver.ErrPaymentRejected)

@@ -20,6 +20,11 @@ func TestCommerceSettings(t *testing.T) {
 		{"reservation TTL above a day", map[string]string{"KOMMERCE_RESERVATION_TTL": "25h"}, []string{"api"}, "KOMMERCE_RESERVATION_TTL"},
 		{"currency", nil, []string{"api", "--default-currency", "euro"}, "ISO 4217"},
 		{"sweep interval", nil, []string{"api", "--reservation-sweep-interval", "0s"}, "above zero"},
+		{"guest cart retention of zero", nil, []string{"api", "--guest-cart-retention", "0s"}, "above zero"},
+		{"customer cart retention not a duration", map[string]string{"KOMMERCE_CUSTOMER_CART_RETENTION": "90 days"}, []string{"api"}, "KOMMERCE_CUSTOMER_CART_RETENTION"},
+		{"negative customer cart retention", nil, []string{"dev", "--customer-cart-retention", "-1h"}, "--customer-cart-retention"},
+		{"webhook rate of zero", nil, []string{"api", "--webhook-rate", "0"}, "--webhook-rate"},
+		{"webhook burst not a number", map[string]string{"KOMMERCE_WEBHOOK_BURST": "lots"}, []string{"api"}, "KOMMERCE_WEBHOOK_BURST"},
 		{"fraud model without checksum", nil, []string{"api", "--fraud-model-uri", "/tmp/fraud.onnx"}, "--fraud-model-sha256"},
 	}
 	for _, tc := range tests {
