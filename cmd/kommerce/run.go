@@ -30,9 +30,9 @@ type command struct {
 // commands lists every subcommand, in the order `kommerce --help` shows them. Each
 // one lives in its own file (operator.go, api.go, ...).
 var commands = []command{
-	{"operator", "run the Kubernetes operator (Tenant, Storefront, ModelVersion controllers)", runOperator},
+	{"operator", "run the Kubernetes operator (the Tenant controller; Storefront and ModelVersion are validated only)", runOperator},
 	{"api", "serve the commerce REST API (/api/v1)", runAPI},
-	{"ingest", "relay the outbox to Kafka and run the search, feature and experiment consumers", runIngest},
+	{"ingest", "relay the outbox to Kafka and run the search indexer", runIngest},
 	{"inference", "serve ONNX models over the Open Inference Protocol (KServe v2 REST)", runInference},
 	{"train", "learn a model from platform data, export ONNX and a ModelVersion manifest", runTrain},
 	{"migrate", "apply, roll back or list PostgreSQL schema migrations", runMigrate},
