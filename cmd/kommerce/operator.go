@@ -87,12 +87,20 @@ func listenAddrOrOff(v string) error {
 	return config.HostPort(v)
 }
 
+// The operator's listeners default to ports no other kommerce server uses (api and dev
+// :8080, inference :8081, ingest :8082), so that `make run` and `kommerce operator` —
+// or every component — can run side by side on one machine.
+const (
+	defaultOperatorMetricsAddr = ":8083"
+	defaultOperatorProbeAddr   = ":8084"
+)
+
 func (c *operatorConfig) register(set *config.Set) {
 	c.logConfig.register(set)
 	set.String(&c.kubeconfig, "kubeconfig", "KUBECONFIG", "", "kubeconfig file (a list separated by ':' is merged); in-cluster configuration when unset")
 	databaseURLFlag(set, &c.databaseURL)
-	set.String(&c.metricsAddr, "metrics-addr", "KOMMERCE_METRICS_ADDR", ":8080", "listen address of the Prometheus /metrics endpoint (0 turns it off)", config.Check(listenAddrOrOff))
-	set.String(&c.probeAddr, "probe-addr", "KOMMERCE_PROBE_ADDR", ":8081", "listen address of /healthz and /readyz (0 turns it off)", config.Check(listenAddrOrOff))
+	set.String(&c.metricsAddr, "metrics-addr", "KOMMERCE_METRICS_ADDR", defaultOperatorMetricsAddr, "listen address of the Prometheus /metrics endpoint (0 turns it off)", config.Check(listenAddrOrOff))
+	set.String(&c.probeAddr, "probe-addr", "KOMMERCE_PROBE_ADDR", defaultOperatorProbeAddr, "listen address of /healthz and /readyz (0 turns it off)", config.Check(listenAddrOrOff))
 	set.Bool(&c.leaderElect, "leader-elect", "KOMMERCE_LEADER_ELECT", false, "elect one active replica through a Lease (set true when running more than one)")
 	set.String(&c.leaderElectionNS, "leader-election-namespace", "KOMMERCE_LEADER_ELECTION_NAMESPACE", "", "namespace of the leader Lease (default: the pod's own namespace)", config.Check(namespaceName))
 	set.String(&c.leaderElectionID, "leader-election-id", "KOMMERCE_LEADER_ELECTION_ID", "kommerce-operator.kommerce.io", "name of the leader Lease")
