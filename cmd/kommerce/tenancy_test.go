@@ -46,33 +46,13 @@ func TestCLIAndOperatorNameTenantsAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rules := map[string]namingRule{}
-	tx, err := db.Pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := tx.Query(ctx, "SELECT slug, id::text, status, topic_prefix, index_prefix, redis_prefix FROM tenants")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var slug, id, status, topic, index, redis string
-		if err := rows.Scan(&slug, &id, &status, &topic, &index, &redis); err != nil {
-			t.Fatal(err)
-		}
-		rules[slug] = ruleOf(slug, id, status, topic, index, redis)
-		if want := tenancy.DefaultPrefixes(slug); (tenancy.Prefixes{Topic: topic, Index: index, Redis: redis}) != want {
-			t.Errorf("tenant %s has prefixes topic %q, index %q, redis %q; tenancy.DefaultPrefixes gives %+v", slug, topic, index, redis, want)
+	rules := tenantRules(t, db)
+	for slug, r := range rules {
+		if want := tenancy.DefaultPrefixes(slug); r.prefixes != want {
+			t.Errorf("tenant %s has prefixes %+v; tenancy.DefaultPrefixes gives %+v", slug, r.prefixes, want)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	cli, op := rules["made-by-cli"], rules["made-by-operator"]
+	cli, op := rules["made-by-cli"].rule, rules["made-by-operator"].rule
 	if cli == (namingRule{}) || op == (namingRule{}) {
 		t.Fatalf("tenants rows: %+v; want made-by-cli and made-by-operator", rules)
 	}
@@ -95,4 +75,42 @@ func TestCLIAndOperatorNameTenantsAlike(t *testing.T) {
 	if _, err := store.Ensure(ctx, tenantstore.Desired{Slug: opLong, Name: opLong}); code != 0 || err != nil {
 		t.Errorf("slugs of %d characters: CLI exit %d (%s), operator store %v; want both to accept them", tenancy.MaxSlugLength, code, strings.TrimSpace(stderr), err)
 	}
+}
+
+// tenantRow is one tenants row: its naming rule and its prefixes.
+type tenantRow struct {
+	rule     namingRule
+	prefixes tenancy.Prefixes
+}
+
+// tenantRules reads every tenants row of db, by slug.
+func tenantRules(t *testing.T, db *testenv.Database) map[string]tenantRow {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, "SELECT slug, id::text, status, topic_prefix, index_prefix, redis_prefix FROM tenants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]tenantRow{}
+	for rows.Next() {
+		var slug, id, status string
+		var p tenancy.Prefixes
+		if err := rows.Scan(&slug, &id, &status, &p.Topic, &p.Index, &p.Redis); err != nil {
+			t.Fatal(err)
+		}
+		out[slug] = tenantRow{rule: ruleOf(slug, id, status, p.Topic, p.Index, p.Redis), prefixes: p}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
