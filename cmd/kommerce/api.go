@@ -51,7 +51,7 @@ Swagger UI at /docs, with /healthz, /readyz and /metrics.
 /readyz answers 200 only while PostgreSQL, the search engine (and Redis and Kafka, when
 configured) answer.`, e.getenv)
 	var c apiConfig
-	c.register(set, ":8080")
+	c.register(set, defaultAPIAddr)
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.redisURL, "redis-url", "KOMMERCE_REDIS_URL", "", "Redis URL; unset means in-process cache and limiter (single replica only)",
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))

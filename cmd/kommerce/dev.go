@@ -55,7 +55,7 @@ search is Bleve, both keeping their state under --data-dir, unless
 in process unless --redis-url is set. /readyz answers 200 once the demo is seeded and
 the search index holds the catalog.`, e.getenv)
 	var c devConfig
-	c.register(set, ":8080")
+	c.register(set, defaultAPIAddr)
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.redisURL, "redis-url", "KOMMERCE_REDIS_URL", "", "Redis URL; unset means in-process cache and limiter",
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))

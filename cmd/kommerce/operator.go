@@ -87,14 +87,6 @@ func listenAddrOrOff(v string) error {
 	return config.HostPort(v)
 }
 
-// The operator's listeners default to ports no other kommerce server uses (api and dev
-// :8080, inference :8081, ingest :8082), so that `make run` and `kommerce operator` —
-// or every component — can run side by side on one machine.
-const (
-	defaultOperatorMetricsAddr = ":8083"
-	defaultOperatorProbeAddr   = ":8084"
-)
-
 func (c *operatorConfig) register(set *config.Set) {
 	c.logConfig.register(set)
 	set.String(&c.kubeconfig, "kubeconfig", "KUBECONFIG", "", "kubeconfig file (a list separated by ':' is merged); in-cluster configuration when unset")
