@@ -26,6 +26,7 @@ COPY --from=build /out/kommerce /usr/local/bin/kommerce
 COPY --from=onnxruntime /libonnxruntime.so.1 /usr/local/lib/libonnxruntime.so.1
 ENV KOMMERCE_ONNXRUNTIME_LIB=/usr/local/lib/libonnxruntime.so.1
 USER 65532:65532
-EXPOSE 8080 8081
+# api :8080, inference :8081, ingest :8082, operator metrics :8083 and probes :8084
+EXPOSE 8080 8081 8082 8083 8084
 ENTRYPOINT ["/usr/local/bin/kommerce"]
 CMD ["--help"]

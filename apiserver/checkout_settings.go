@@ -88,17 +88,17 @@ func (in *CheckoutSettingsInput) Validate() error {
 
 // CheckoutDefaults are the settings of storefronts that have none stored.
 type CheckoutDefaults struct {
-	Currency       string        // default EUR
-	ReservationTTL time.Duration // default 15m
+	Currency       string        // default DefaultCurrency
+	ReservationTTL time.Duration // default DefaultReservationTTL
 }
 
 // Settings returns the defaults as the settings of storefront.
 func (d CheckoutDefaults) Settings(storefront string) CheckoutSettings {
 	if d.Currency == "" {
-		d.Currency = "EUR"
+		d.Currency = DefaultCurrency
 	}
 	if d.ReservationTTL <= 0 {
-		d.ReservationTTL = 15 * time.Minute
+		d.ReservationTTL = DefaultReservationTTL
 	}
 	return CheckoutSettings{Storefront: storefront, Currency: d.Currency,
 		ReservationTTLSeconds: int(max(d.ReservationTTL.Round(time.Second), time.Second) / time.Second), TaxLabel: "Tax"}

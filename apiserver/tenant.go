@@ -27,8 +27,9 @@ type Tenant struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// TenantCreate is the input of CreateTenant. Empty prefixes get the defaults
-// "kommerce.<slug>" (topics), "kommerce-<slug>" (indices) and "kommerce:<slug>:" (Redis).
+// TenantCreate is the input of CreateTenant. Empty prefixes get the defaults of
+// internal/tenancy, the same the operator gives a Tenant resource: "kommerce.<slug>"
+// (topics), "kommerce-<slug>" (indices) and "k:<slug>:" (Redis).
 type TenantCreate struct {
 	Slug        string
 	Name        string

@@ -31,16 +31,17 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics // nil records nothing
 
-	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	// MaxBodyBytes bounds request bodies (default apiserver.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// UserLimit applies per user (per client address when anonymous), TenantLimit
-	// to all requests of a tenant together.
+	// to all requests of a tenant together (defaults apiserver.DefaultUserLimit and
+	// DefaultTenantLimit).
 	UserLimit   apiserver.RateLimit
 	TenantLimit apiserver.RateLimit
 	// WebhookLimit applies to Stripe webhook deliveries addressed to no tenant, per
 	// client address, in this process (in memory): finding their tenant costs database
 	// lookups, and a flood of forged ones must not cost one each; Stripe retries a 429
-	// later. Default 50/s, burst 100.
+	// later. Default apiserver.DefaultWebhookLimit.
 	WebhookLimit apiserver.RateLimit
 	// Tenant, when set, is the only tenant slug this server answers for (a pod serving
 	// one storefront); requests naming another tenant get unknown_tenant.
@@ -63,16 +64,16 @@ type handler struct {
 // New returns the API as an http.Handler, to mount under "/" of internal/server.
 func New(cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = apiserver.DefaultMaxBodyBytes
 	}
 	if cfg.UserLimit.Rate == 0 {
-		cfg.UserLimit = apiserver.RateLimit{Rate: 20, Burst: 40}
+		cfg.UserLimit = apiserver.DefaultUserLimit
 	}
 	if cfg.TenantLimit.Rate == 0 {
-		cfg.TenantLimit = apiserver.RateLimit{Rate: 1000, Burst: 2000}
+		cfg.TenantLimit = apiserver.DefaultTenantLimit
 	}
 	if cfg.WebhookLimit.Rate == 0 {
-		cfg.WebhookLimit = apiserver.RateLimit{Rate: 50, Burst: 100}
+		cfg.WebhookLimit = apiserver.DefaultWebhookLimit
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

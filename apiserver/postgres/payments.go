@@ -21,10 +21,6 @@ import (
 // ActorStripe is the actor of order steps taken because of a Stripe event.
 const ActorStripe = "payment:stripe"
 
-// DefaultRetryWindow is how long an unpaid order keeps its stock after a declined
-// payment, for the shopper to try again.
-const DefaultRetryWindow = 15 * time.Minute
-
 // PaymentService implements apiserver.PaymentService: the database is the record,
 // the gateway (Stripe) moves the money. Every method that calls the gateway commits
 // what it is about to do first and records the answer in a second transaction; no
@@ -36,7 +32,7 @@ type PaymentService struct {
 	Gateway  apiserver.PaymentGateway
 	Webhooks apiserver.WebhookVerifier
 	Keys     apiserver.PaymentKeySource
-	// RetryWindow defaults to DefaultRetryWindow.
+	// RetryWindow defaults to apiserver.DefaultPaymentRetryWindow.
 	RetryWindow time.Duration
 	Logger      *slog.Logger
 }

@@ -302,7 +302,7 @@ func (a *applier) failed(ctx context.Context) error {
 	// window; after it the sweeper or the next read releases the stock.
 	window := a.s.RetryWindow
 	if window <= 0 {
-		window = DefaultRetryWindow
+		window = apiserver.DefaultPaymentRetryWindow
 	}
 	at := now().Add(window)
 	_, err := a.q.ExtendReservation(ctx, dbq.ExtendReservationParams{TenantID: a.tid, OrderID: a.order.ID, At: &at})

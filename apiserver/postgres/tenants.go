@@ -11,6 +11,7 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
+	"github.com/kommerce/kommerce/internal/tenancy"
 )
 
 // TenantService implements apiserver.TenantService.
@@ -25,8 +26,8 @@ func tenantOf(t dbq.Tenant) *apiserver.Tenant {
 
 // CreateTenant implements apiserver.TenantService.
 func (s *TenantService) CreateTenant(ctx context.Context, in apiserver.TenantCreate) (*apiserver.Tenant, error) {
-	if !apiserver.ValidSlug(in.Slug) {
-		return nil, apiserver.FieldErrorf("slug", "Tenant slugs are DNS labels: lower-case letters, digits and dashes, at most 63 long.")
+	if !tenancy.ValidSlug(in.Slug) {
+		return nil, apiserver.FieldErrorf("slug", "Tenant slugs are DNS labels: lower-case letters, digits and dashes, at most %d long.", tenancy.MaxSlugLength)
 	}
 	if in.Name == "" {
 		in.Name = in.Slug
@@ -34,15 +35,9 @@ func (s *TenantService) CreateTenant(ctx context.Context, in apiserver.TenantCre
 	if err := apiserver.ValidText("name", in.Name, 200); err != nil {
 		return nil, err
 	}
-	if in.TopicPrefix == "" {
-		in.TopicPrefix = "kommerce." + in.Slug
-	}
-	if in.IndexPrefix == "" {
-		in.IndexPrefix = "kommerce-" + in.Slug
-	}
-	if in.RedisPrefix == "" {
-		in.RedisPrefix = "kommerce:" + in.Slug + ":"
-	}
+	// The operator names the tenants it creates by the same rule (internal/tenancy).
+	pre := tenancy.Resolve(in.Slug, tenancy.Prefixes{Topic: in.TopicPrefix, Index: in.IndexPrefix, Redis: in.RedisPrefix})
+	in.TopicPrefix, in.IndexPrefix, in.RedisPrefix = pre.Topic, pre.Index, pre.Redis
 	var out *apiserver.Tenant
 	err := s.DB.AsPlatform(ctx, func(q *dbq.Queries) error {
 		t, err := q.CreateTenant(ctx, dbq.CreateTenantParams{Slug: in.Slug, Name: in.Name,

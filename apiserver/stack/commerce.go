@@ -24,17 +24,12 @@ type CommerceOptions struct {
 	// Payments configures Stripe payments (payments.go).
 	Payments PaymentOptions
 	// GuestCartRetention and CustomerCartRetention are how long an open cart nobody
-	// changes is kept before the sweep deletes it (defaults 30 and 90 days). Carts
-	// with an order are kept with it.
+	// changes is kept before the sweep deletes it (defaults
+	// apiserver.DefaultGuestCartRetention and DefaultCustomerCartRetention). Carts with
+	// an order are kept with it.
 	GuestCartRetention    time.Duration
 	CustomerCartRetention time.Duration
 }
-
-// Default cart retentions.
-const (
-	DefaultGuestCartRetention    = 30 * 24 * time.Hour
-	DefaultCustomerCartRetention = 90 * 24 * time.Hour
-)
 
 // commerce builds the services behind the commerce routes.
 func commerce(o Options, db *postgres.DB) httpapi.CommerceConfig {

@@ -24,7 +24,8 @@ import (
 	"github.com/kommerce/kommerce/apiserver/token"
 )
 
-// Options configures the API. Zero values get the defaults of `kommerce api`.
+// Options configures the API. Zero values get the defaults of `kommerce api`
+// (apiserver.Default*).
 type Options struct {
 	Pool   *pgxpool.Pool
 	Redis  goredis.UniversalClient // nil: in-process cache and limiter (one replica only)
@@ -32,10 +33,10 @@ type Options struct {
 	// Registry receives the API's own metrics (apiserver/metrics); nil records none.
 	Registry prometheus.Registerer
 
-	Issuer     string        // default "kommerce"
-	Audience   string        // default "kommerce-api"
-	AccessTTL  time.Duration // default 15m
-	RefreshTTL time.Duration // default 30 days
+	Issuer     string        // default apiserver.DefaultIssuer
+	Audience   string        // default apiserver.DefaultAudience
+	AccessTTL  time.Duration // default apiserver.DefaultAccessTokenTTL
+	RefreshTTL time.Duration // default apiserver.DefaultRefreshTokenTTL
 	// KeysDir holds tenants' kommerce-identity Secrets (see token.DirKeys); keys not
 	// found there come from the database.
 	KeysDir string
@@ -45,7 +46,7 @@ type Options struct {
 	UserLimit      apiserver.RateLimit
 	TenantLimit    apiserver.RateLimit
 	WebhookLimit   apiserver.RateLimit // unaddressed webhook deliveries per client address, in process (httpapi.Config)
-	CacheTTL       time.Duration       // default 10m
+	CacheTTL       time.Duration       // default apiserver.DefaultCacheTTL
 	NoCache        bool                // read every product from PostgreSQL (benchmarks)
 	TrustedProxies []string
 	Password       password.Params
@@ -71,19 +72,19 @@ type Stack struct {
 // New builds the API.
 func New(o Options) (*Stack, error) {
 	if o.Issuer == "" {
-		o.Issuer = "kommerce"
+		o.Issuer = apiserver.DefaultIssuer
 	}
 	if o.Audience == "" {
-		o.Audience = "kommerce-api"
+		o.Audience = apiserver.DefaultAudience
 	}
 	if o.AccessTTL == 0 {
-		o.AccessTTL = 15 * time.Minute
+		o.AccessTTL = apiserver.DefaultAccessTokenTTL
 	}
 	if o.RefreshTTL == 0 {
-		o.RefreshTTL = 30 * 24 * time.Hour
+		o.RefreshTTL = apiserver.DefaultRefreshTokenTTL
 	}
 	if o.CacheTTL == 0 {
-		o.CacheTTL = 10 * time.Minute
+		o.CacheTTL = apiserver.DefaultCacheTTL
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -144,10 +145,10 @@ func New(o Options) (*Stack, error) {
 	st := &Stack{Handler: h, DB: db, Tenants: tenants, Users: users, Catalog: catalog, Keys: keys, Tokens: tokens,
 		guestCartRetention: o.Commerce.GuestCartRetention, customerCartRetention: o.Commerce.CustomerCartRetention, metrics: m}
 	if st.guestCartRetention <= 0 {
-		st.guestCartRetention = DefaultGuestCartRetention
+		st.guestCartRetention = apiserver.DefaultGuestCartRetention
 	}
 	if st.customerCartRetention <= 0 {
-		st.customerCartRetention = DefaultCustomerCartRetention
+		st.customerCartRetention = apiserver.DefaultCustomerCartRetention
 	}
 	return st, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/demo"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/tenancy"
 )
 
 const adminSynopsis = `Bootstrap without a cluster (in a cluster the operator creates tenants and keys).
@@ -79,8 +80,8 @@ func runAdmin(ctx context.Context, e *env) error {
 		if len(rest) != 2 {
 			return config.Usagef("create-tenant needs exactly one tenant slug")
 		}
-		if !apiserver.ValidSlug(rest[1]) {
-			return config.Usagef("tenant slug %q must be a DNS label: lower-case letters, digits and dashes, at most 63 long", rest[1])
+		if !tenancy.ValidSlug(rest[1]) {
+			return config.Usagef("tenant slug %q must be a DNS label: lower-case letters, digits and dashes, at most %d long", rest[1], tenancy.MaxSlugLength)
 		}
 	case "create-user", "add-host", "rotate-keys", "seed-demo", "set-stripe-keys":
 		if len(rest) != 1 {

@@ -31,6 +31,7 @@ func TestAdminUsage(t *testing.T) {
 		{"no action", []string{"admin"}, "admin needs an action"},
 		{"unknown action", []string{"admin", "drop-everything"}, `unknown admin action "drop-everything"`},
 		{"bad slug", []string{"admin", "create-tenant", "Not_A_Slug"}, "DNS label"},
+		{"slug longer than a Tenant name", []string{"admin", "create-tenant", strings.Repeat("x", 41)}, "at most 40 long"},
 		{"user without tenant", []string{"admin", "create-user", "--email", "a@b.co", "--password-stdin"}, "needs --tenant"},
 		{"password as a flag is not offered", []string{"admin", "create-user", "--tenant", "x", "--email", "a@b.co"}, "--password-stdin"},
 		{"bad role", []string{"admin", "create-user", "--tenant", "x", "--role", "root"}, "accepted values are customer, staff, admin"},

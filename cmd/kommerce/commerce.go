@@ -36,9 +36,9 @@ type commerceConfig struct {
 var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
 
 func (c *commerceConfig) register(set *config.Set) {
-	set.Duration(&c.reservationTTL, "reservation-ttl", "KOMMERCE_RESERVATION_TTL", 15*time.Minute,
+	set.Duration(&c.reservationTTL, "reservation-ttl", "KOMMERCE_RESERVATION_TTL", apiserver.DefaultReservationTTL,
 		"how long a checkout holds stock before an unpaid order is cancelled, for storefronts without checkout settings (1s to 24h)", config.Check(ttlRange))
-	set.String(&c.currency, "default-currency", "KOMMERCE_DEFAULT_CURRENCY", "EUR", "currency of carts of storefronts without checkout settings (ISO 4217)",
+	set.String(&c.currency, "default-currency", "KOMMERCE_DEFAULT_CURRENCY", apiserver.DefaultCurrency, "currency of carts of storefronts without checkout settings (ISO 4217)",
 		config.Check(func(v string) error {
 			if !currencyCode.MatchString(v) {
 				return errors.New("want an ISO 4217 code such as EUR")
@@ -50,9 +50,9 @@ func (c *commerceConfig) register(set *config.Set) {
 		config.Enum(string(postgres.LockConditional), string(postgres.LockForUpdate)))
 	set.Duration(&c.sweepInterval, "reservation-sweep-interval", "KOMMERCE_RESERVATION_SWEEP_INTERVAL", 10*time.Second,
 		"how often expired reservations are released and abandoned carts deleted in the background (reads release what they touch at once)", config.Check(positiveDuration))
-	set.Duration(&c.guestCarts, "guest-cart-retention", "KOMMERCE_GUEST_CART_RETENTION", stack.DefaultGuestCartRetention,
+	set.Duration(&c.guestCarts, "guest-cart-retention", "KOMMERCE_GUEST_CART_RETENTION", apiserver.DefaultGuestCartRetention,
 		"how long an open guest cart nobody changes is kept before the background sweep deletes it (carts with an order are kept)", config.Check(positiveDuration))
-	set.Duration(&c.customerCarts, "customer-cart-retention", "KOMMERCE_CUSTOMER_CART_RETENTION", stack.DefaultCustomerCartRetention,
+	set.Duration(&c.customerCarts, "customer-cart-retention", "KOMMERCE_CUSTOMER_CART_RETENTION", apiserver.DefaultCustomerCartRetention,
 		"how long a signed-in customer's open cart nobody changes is kept before the background sweep deletes it", config.Check(positiveDuration))
 	set.String(&c.fraudURI, "fraud-model-uri", "KOMMERCE_FRAUD_MODEL_URI", "",
 		"path or http(s) URL of the fraud model (ONNX from kommerce train fraud), scored in process at checkout for storefronts with a fraud policy; unset: no fraud checks")

@@ -24,6 +24,17 @@ func (c *logConfig) register(set *config.Set) {
 
 func (c *logConfig) logger(w io.Writer) *slog.Logger { return logging.New(w, c.level, c.format) }
 
+// Default listen addresses, one port per server, so that every kommerce server can run
+// beside the others on one machine: `make run` (kommerce dev, the API) and then
+// `kommerce operator`, as docs/operator.md suggests, must both start.
+const (
+	defaultAPIAddr             = ":8080" // kommerce api and kommerce dev (the same server)
+	defaultInferenceAddr       = ":8081"
+	defaultIngestAddr          = ":8082"
+	defaultOperatorMetricsAddr = ":8083"
+	defaultOperatorProbeAddr   = ":8084"
+)
+
 // serverConfig is the settings every HTTP server subcommand shares.
 type serverConfig struct {
 	logConfig

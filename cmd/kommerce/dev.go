@@ -19,11 +19,11 @@ import (
 	"github.com/kommerce/kommerce/apiserver/demo"
 	"github.com/kommerce/kommerce/apiserver/discovery"
 	"github.com/kommerce/kommerce/apiserver/postgres"
-	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/ingest/pipeline"
 	ingestpg "github.com/kommerce/kommerce/ingest/postgres"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/db/migrations"
 	"github.com/kommerce/kommerce/internal/kafkadev"
 	"github.com/kommerce/kommerce/internal/search"
 	"github.com/kommerce/kommerce/internal/search/bleve"
@@ -55,7 +55,7 @@ search is Bleve, both keeping their state under --data-dir, unless
 in process unless --redis-url is set. /readyz answers 200 once the demo is seeded and
 the search index holds the catalog.`, e.getenv)
 	var c devConfig
-	c.register(set, ":8080")
+	c.register(set, defaultAPIAddr)
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.redisURL, "redis-url", "KOMMERCE_REDIS_URL", "", "Redis URL; unset means in-process cache and limiter",
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))

@@ -41,7 +41,7 @@ uri is a path or an http(s) URL and sha256 is required. The file is re-read ever
 --reload-interval and a change is swapped in atomically; a model file that is refused
 (checksum, size, format) leaves the previous one serving.`, e.getenv)
 	var c inferenceConfig
-	c.register(set, ":8081")
+	c.register(set, defaultInferenceAddr)
 	set.String(&c.models, "models", "KOMMERCE_INFERENCE_MODELS", "", "path of the model list (YAML); required")
 	set.String(&c.lib, "onnxruntime-lib", "KOMMERCE_ONNXRUNTIME_LIB", "", "path of libonnxruntime.so (hack/onnxruntime.sh installs it)")
 	set.String(&c.runtime, "runtime", "KOMMERCE_INFERENCE_RUNTIME", "auto", "default runtime: onnxruntime, go (pure Go, fewer operators), or auto (onnxruntime when the library is set)",

@@ -79,7 +79,7 @@ index of each of the tenant's storefronts; messages it cannot process go to
 	var dbURL, brokers, group string
 	var partitions, replication, batch int
 	var noRelay, noIndexer bool
-	c.register(set, ":8082")
+	c.register(set, defaultIngestAddr)
 	databaseURLFlag(set, &dbURL)
 	brokersFlag(set, &brokers)
 	sc.register(set)

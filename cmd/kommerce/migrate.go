@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/db/migrations"
 )
 
 // defaultDatabaseURL is the local server hack/services.sh starts; its password is

@@ -159,6 +159,18 @@ func TestOperatorRunsTenantController(t *testing.T) {
 		t.Fatalf("tenant not Ready: %v; status %+v\nlog:\n%s", err, tn.Status, stderr.String())
 	}
 
+	// A tenant `kommerce admin create-tenant` makes beside it is named by the same rule
+	// (tenancy_test.go): the row, and what the Tenant recorded in spec.isolation.
+	if code, _, errOut := invokeStdin(t, map[string]string{"KOMMERCE_DATABASE_URL": db.URL, "KOMMERCE_LOG_LEVEL": "warn"}, "", "admin", "create-tenant", "cmdtest-cli"); code != 0 {
+		t.Fatalf("admin create-tenant: exit %d, %s", code, errOut)
+	}
+	rows := tenantRules(t, db)
+	iso := tn.Spec.Isolation
+	recorded := ruleOf(tn.Name, iso.TenantID, "active", iso.TopicPrefix, iso.IndexPrefix, iso.RedisPrefix)
+	if cli := rows["cmdtest-cli"].rule; cli == (namingRule{}) || rows[tn.Name].rule != cli || recorded != cli {
+		t.Errorf("naming rules differ:\n CLI row                %+v\n operator row           %+v\n Tenant spec.isolation  %+v", cli, rows[tn.Name].rule, recorded)
+	}
+
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + probe + path)
 		if err != nil {

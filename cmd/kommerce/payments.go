@@ -34,7 +34,7 @@ func (c *paymentConfig) register(set *config.Set) {
 	set.String(&c.webhookSecret, "stripe-webhook-secret", "KOMMERCE_STRIPE_WEBHOOK_SECRET", "",
 		"signing secret (whsec_...) of the Stripe webhook endpoint of tenants without one of their own",
 		config.Secret())
-	set.Duration(&c.retryWindow, "payment-retry-window", "KOMMERCE_PAYMENT_RETRY_WINDOW", 15*time.Minute,
+	set.Duration(&c.retryWindow, "payment-retry-window", "KOMMERCE_PAYMENT_RETRY_WINDOW", apiserver.DefaultPaymentRetryWindow,
 		"how long an unpaid order keeps its stock after a declined payment, for the shopper to retry; then it is cancelled",
 		config.Check(positiveDuration))
 }

@@ -25,6 +25,7 @@ import (
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/controllers/tenant"
+	"github.com/kommerce/kommerce/internal/tenancy"
 	"github.com/kommerce/kommerce/internal/tenantstore"
 )
 
@@ -192,14 +193,16 @@ func TestTenantProvisionsEverything(t *testing.T) {
 		t.Errorf("finalizers %v", got.Finalizers)
 	}
 
-	// The database row exists and its id and default prefixes are recorded in the spec.
+	// The database row exists and its id and default prefixes — those of internal/tenancy,
+	// which `kommerce admin create-tenant` gives too — are recorded in the spec.
 	row, ok := op.row(t, tn.Name)
 	if !ok {
 		t.Fatal("no tenants row")
 	}
 	iso := got.Spec.Isolation
-	if iso.TenantID != row.ID || got.Status.TenantID != row.ID || iso.TopicPrefix != "kommerce."+tn.Name ||
-		iso.IndexPrefix != "kommerce-"+tn.Name || iso.RedisPrefix != "k:"+tn.Name+":" || row.Name != tn.Spec.DisplayName {
+	def := tenancy.DefaultPrefixes(tn.Name)
+	if iso.TenantID != row.ID || got.Status.TenantID != row.ID || iso.TopicPrefix != def.Topic ||
+		iso.IndexPrefix != def.Index || iso.RedisPrefix != def.Redis || row.Name != tn.Spec.DisplayName {
 		t.Errorf("isolation %+v, row %+v", iso, row)
 	}
 

@@ -31,3 +31,11 @@ RETURNING id, slug, name, status, topic_prefix, index_prefix, redis_prefix, crea
 -- Without an id (the operator never learnt it) the slug alone decides.
 DELETE FROM tenants
 WHERE slug = @slug AND (sqlc.narg(id)::uuid IS NULL OR id = sqlc.narg(id)::uuid);
+
+-- name: SetTenantRedisPrefix :one
+-- Only for a Tenant resource that recorded the CLI's old default Redis prefix before
+-- migration 00009 moved its row to the shared default (see Ensure).
+UPDATE tenants
+SET redis_prefix = @redis_prefix, updated_at = now()
+WHERE id = @id
+RETURNING id, slug, name, status, topic_prefix, index_prefix, redis_prefix, created_at, updated_at;

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kommerce/kommerce/internal/tenancy"
 	"github.com/kommerce/kommerce/internal/tenantstore/tenantdb"
 )
 
@@ -30,7 +31,8 @@ var ErrConflict = errors.New("tenant isolation conflict")
 var ErrInvalid = errors.New("invalid tenant value")
 
 // Desired is the row a Tenant resource asks for. Empty ID and prefixes mean "no
-// preference": the stored value is kept, or a default is chosen for a new row.
+// preference": the stored value is kept, or a new row gets the defaults of
+// internal/tenancy (the same ones `kommerce admin create-tenant` gives).
 type Desired struct {
 	Slug        string
 	Name        string
@@ -58,7 +60,8 @@ type Store interface {
 	// Ensure creates the tenant's row or brings its name and status up to date, and
 	// returns it. Immutable values (id, prefixes) are never changed. Errors:
 	// ErrConflict when the stored row or another tenant's row contradicts d,
-	// ErrInvalid when the database refuses a value, otherwise a connection error.
+	// ErrInvalid when the slug breaks tenancy.ValidSlug or the database refuses a
+	// value, otherwise a connection error.
 	Ensure(ctx context.Context, d Desired) (Record, error)
 	// Delete removes the tenant's row (and, by cascade, all its data). id may be
 	// empty when it was never learnt; a row with another id is left alone. Deleting
@@ -66,12 +69,6 @@ type Store interface {
 	Delete(ctx context.Context, slug, id string) error
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
-}
-
-// Defaults returns the prefixes a tenant gets when its spec names none: Kafka topics
-// `kommerce.<slug>`, search indices `kommerce-<slug>`, Redis keys `k:<slug>:`.
-func Defaults(slug string) (topic, index, redis string) {
-	return "kommerce." + slug, "kommerce-" + slug, "k:" + slug + ":"
 }
 
 // Postgres is the Store on the platform database.
@@ -101,6 +98,9 @@ func (p *Postgres) inPlatformScope(ctx context.Context, fn func(*tenantdb.Querie
 
 // Ensure implements Store.
 func (p *Postgres) Ensure(ctx context.Context, d Desired) (Record, error) {
+	if !tenancy.ValidSlug(d.Slug) {
+		return Record{}, fmt.Errorf("%w: tenant slug %q is not a DNS label of at most %d characters", ErrInvalid, d.Slug, tenancy.MaxSlugLength)
+	}
 	var rec Record
 	err := p.inPlatformScope(ctx, func(q *tenantdb.Queries) error {
 		if err := q.LockTenantSlug(ctx, d.Slug); err != nil {
@@ -116,6 +116,12 @@ func (p *Postgres) Ensure(ctx context.Context, d Desired) (Record, error) {
 		case err != nil:
 			return fmt.Errorf("read tenant %s: %w", d.Slug, err)
 		default:
+			if movedByMigration(d, row) {
+				row, err = q.SetTenantRedisPrefix(ctx, tenantdb.SetTenantRedisPrefixParams{ID: row.ID, RedisPrefix: d.RedisPrefix})
+				if err != nil {
+					return classify(fmt.Errorf("restore redis prefix of tenant %s: %w", d.Slug, err))
+				}
+			}
 			if err := contradiction(d, row); err != nil {
 				return err
 			}
@@ -153,11 +159,13 @@ func status(d Desired) string {
 	return "active"
 }
 
+// insertParams is the row of a new tenant: the prefixes d names, the others decided
+// by tenancy.Resolve like those of a tenant the CLI creates.
 func insertParams(d Desired) tenantdb.InsertTenantParams {
-	topic, index, redis := Defaults(d.Slug)
+	pre := tenancy.Resolve(d.Slug, tenancy.Prefixes{Topic: d.TopicPrefix, Index: d.IndexPrefix, Redis: d.RedisPrefix})
 	p := tenantdb.InsertTenantParams{
 		Slug: d.Slug, Name: d.Name, Status: status(d),
-		TopicPrefix: or(d.TopicPrefix, topic), IndexPrefix: or(d.IndexPrefix, index), RedisPrefix: or(d.RedisPrefix, redis),
+		TopicPrefix: pre.Topic, IndexPrefix: pre.Index, RedisPrefix: pre.Redis,
 	}
 	if d.ID != "" {
 		p.ID = &d.ID
@@ -165,11 +173,14 @@ func insertParams(d Desired) tenantdb.InsertTenantParams {
 	return p
 }
 
-func or(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
+// movedByMigration reports whether d is a Tenant resource that adopted a tenant made by
+// `kommerce admin create-tenant` and recorded the Redis prefix the CLI gave by default
+// until migration 00009 (`kommerce:<slug>:`), while the row has since been moved to the
+// shared default. The resource cannot change its recorded prefix (it is immutable), so
+// the row goes back to it: the tenant keeps one prefix, the one its resource names.
+func movedByMigration(d Desired, row tenantdb.Tenant) bool {
+	return d.RedisPrefix != "" && d.RedisPrefix == "kommerce:"+d.Slug+":" &&
+		row.RedisPrefix == tenancy.DefaultPrefixes(d.Slug).Redis && d.RedisPrefix != row.RedisPrefix
 }
 
 // contradiction reports the first immutable value d asks for that differs from row.

@@ -127,10 +127,19 @@ func TestEnsureConflicts(t *testing.T) {
 }
 
 func TestEnsureRejectsValuesTheSchemaRefuses(t *testing.T) {
-	s, _ := newStore(t)
-	_, err := s.Ensure(context.Background(), tenantstore.Desired{Slug: "Bad Slug", Name: "x"})
-	if !errors.Is(err, tenantstore.ErrInvalid) {
-		t.Fatalf("Ensure with a bad slug = %v; want ErrInvalid", err)
+	s, db := newStore(t)
+	for _, d := range []tenantstore.Desired{
+		{Slug: "Bad Slug", Name: "x"},
+		{Slug: strings.Repeat("x", 41), Name: "x"},    // a DNS label, but longer than a Tenant name may be
+		{Slug: "acme", Name: "x", RedisPrefix: "a b"}, // refused by the tenants table's CHECK
+	} {
+		_, err := s.Ensure(context.Background(), d)
+		if !errors.Is(err, tenantstore.ErrInvalid) {
+			t.Errorf("Ensure(%+v) = %v; want ErrInvalid", d, err)
+		}
+	}
+	if n := platformCount(t, db, "SELECT count(*) FROM tenants"); n != 0 {
+		t.Errorf("%d tenants rows after refused calls, want 0", n)
 	}
 }
 
@@ -210,5 +219,36 @@ func TestDelete(t *testing.T) {
 	}
 	if n := countRows(t, db, "acme"); n != 0 {
 		t.Errorf("delete by slug left the row")
+	}
+}
+
+// TestEnsureKeepsTheRedisPrefixAnAdoptingTenantRecorded: a Tenant resource that adopted
+// a CLI-made tenant recorded the CLI's old default Redis prefix, and migration 00009
+// has since moved the row to the shared default. The resource cannot change its
+// prefix, so Ensure puts the row back to it instead of reporting a conflict; any other
+// differing prefix still is one.
+func TestEnsureKeepsTheRedisPrefixAnAdoptingTenantRecorded(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	moved, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"}) // the row as 00009 leaves it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.RedisPrefix != "k:acme:" {
+		t.Fatalf("redis prefix %q, want the default k:acme:", moved.RedisPrefix)
+	}
+	rec, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME", ID: moved.ID,
+		TopicPrefix: moved.TopicPrefix, IndexPrefix: moved.IndexPrefix, RedisPrefix: "kommerce:acme:"})
+	if err != nil {
+		t.Fatalf("Ensure with the recorded old prefix: %v", err)
+	}
+	if rec.RedisPrefix != "kommerce:acme:" || rec.ID != moved.ID {
+		t.Errorf("after Ensure: %+v; want the recorded prefix kommerce:acme: on the same row", rec)
+	}
+	if _, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME", RedisPrefix: "k:acme:"}); !errors.Is(err, tenantstore.ErrConflict) {
+		t.Errorf("Ensure with the default after the row went back: %v; want ErrConflict", err)
+	}
+	if _, err := s.Ensure(ctx, tenantstore.Desired{Slug: "globex", Name: "Globex", RedisPrefix: "kommerce:acme:"}); !errors.Is(err, tenantstore.ErrConflict) {
+		t.Errorf("another tenant asking for acme's old prefix: %v; want ErrConflict", err)
 	}
 }

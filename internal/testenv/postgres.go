@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
+	"github.com/kommerce/kommerce/internal/db/migrations"
 )
 
 // Database is one test's own PostgreSQL database.

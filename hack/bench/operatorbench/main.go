@@ -60,8 +60,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
-	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
 	"github.com/kommerce/kommerce/controllers/tenant"
+	"github.com/kommerce/kommerce/internal/db/migrations"
 	"github.com/kommerce/kommerce/internal/tenantstore"
 	"github.com/kommerce/kommerce/internal/testenv/kubetest"
 )

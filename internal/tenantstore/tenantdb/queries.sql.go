@@ -117,6 +117,37 @@ func (q *Queries) PlatformScope(ctx context.Context) error {
 	return err
 }
 
+const setTenantRedisPrefix = `-- name: SetTenantRedisPrefix :one
+UPDATE tenants
+SET redis_prefix = $1, updated_at = now()
+WHERE id = $2
+RETURNING id, slug, name, status, topic_prefix, index_prefix, redis_prefix, created_at, updated_at
+`
+
+type SetTenantRedisPrefixParams struct {
+	RedisPrefix string
+	ID          string
+}
+
+// Only for a Tenant resource that recorded the CLI's old default Redis prefix before
+// migration 00009 moved its row to the shared default (see Ensure).
+func (q *Queries) SetTenantRedisPrefix(ctx context.Context, arg SetTenantRedisPrefixParams) (Tenant, error) {
+	row := q.db.QueryRow(ctx, setTenantRedisPrefix, arg.RedisPrefix, arg.ID)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Status,
+		&i.TopicPrefix,
+		&i.IndexPrefix,
+		&i.RedisPrefix,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const updateTenantProfile = `-- name: UpdateTenantProfile :one
 UPDATE tenants
 SET name = $1, status = $2, updated_at = now()

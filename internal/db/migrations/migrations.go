@@ -1,6 +1,11 @@
 // Package migrations holds the PostgreSQL schema as ordered SQL files embedded in the
 // binary, and applies them with goose over pgx. The same files are the schema sqlc
 // reads, so queries are checked against exactly what production runs.
+//
+// The schema belongs to the platform, not to one component: the API
+// (apiserver/postgres), the outbox relay (ingest/postgres) and the operator
+// (internal/tenantstore) each point their sqlc.yaml here, and `kommerce migrate`,
+// `kommerce dev` and internal/testenv apply it.
 package migrations
 
 import (

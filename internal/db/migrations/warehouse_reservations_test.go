@@ -9,7 +9,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/kommerce/kommerce/apiserver/postgres/migrations"
+	"github.com/kommerce/kommerce/internal/db/migrations"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 

@@ -1,0 +1,42 @@
+package apiserver
+
+import "time"
+
+// Defaults of the commerce API, in one place: the flags of `kommerce api` show them,
+// and stack.New and httpapi.New fill a zero setting with them, so a setting left out
+// in code and one left unset on the command line mean the same thing.
+const (
+	// DefaultIssuer and DefaultAudience are the iss and aud of access tokens.
+	DefaultIssuer   = "kommerce"
+	DefaultAudience = "kommerce-api"
+	// DefaultAccessTokenTTL is short because an access token cannot be revoked; the
+	// refresh token (DefaultRefreshTokenTTL) is, and renews it.
+	DefaultAccessTokenTTL  = 15 * time.Minute
+	DefaultRefreshTokenTTL = 30 * 24 * time.Hour
+	// DefaultMaxBodyBytes bounds request bodies (413 above): 1 MiB.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultCacheTTL is how long product reads stay cached; writes refresh them at once.
+	DefaultCacheTTL = 10 * time.Minute
+	// DefaultCurrency and DefaultReservationTTL are the checkout settings of
+	// storefronts without stored ones.
+	DefaultCurrency       = "EUR"
+	DefaultReservationTTL = 15 * time.Minute
+	// DefaultPaymentRetryWindow is how long an unpaid order keeps its stock after a
+	// declined payment, for the shopper to retry, before it is cancelled.
+	DefaultPaymentRetryWindow = 15 * time.Minute
+	// DefaultGuestCartRetention and DefaultCustomerCartRetention are how long an open
+	// cart nobody changes is kept before the background sweep deletes it.
+	DefaultGuestCartRetention    = 30 * 24 * time.Hour
+	DefaultCustomerCartRetention = 90 * 24 * time.Hour
+)
+
+// Default rate limits (requests per second and burst).
+var (
+	// DefaultUserLimit applies per user, per client address when anonymous.
+	DefaultUserLimit = RateLimit{Rate: 20, Burst: 40}
+	// DefaultTenantLimit applies to all requests of a tenant together.
+	DefaultTenantLimit = RateLimit{Rate: 1000, Burst: 2000}
+	// DefaultWebhookLimit applies per client address to Stripe webhook deliveries
+	// addressed to no tenant, in each process.
+	DefaultWebhookLimit = RateLimit{Rate: 50, Burst: 100}
+)
