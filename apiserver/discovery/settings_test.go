@@ -113,7 +113,7 @@ func TestSettingsFileReloads(t *testing.T) {
 		version++
 		b, _ := yaml.Marshal(map[string]any{"storefronts": []any{map[string]any{"tenant": "acme", "currency": currency}}})
 		b = append(b, []byte("#"+strings.Repeat("-", version)+"\n")...)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
+		if err := replaceFile(path, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestSettingsFileReloads(t *testing.T) {
 	})
 	// A broken file keeps the last good settings: once the watcher has read and
 	// refused it, they are still the ones before.
-	if err := os.WriteFile(path, []byte("storefronts: [{tenant: acme, currency: pounds}]"), 0o600); err != nil {
+	if err := replaceFile(path, []byte("storefronts: [{tenant: acme, currency: pounds}]")); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the watcher refuses the broken file", func() (bool, string) {
@@ -148,6 +148,17 @@ func TestSettingsFileReloads(t *testing.T) {
 	if _, err := discovery.LoadSettingsFile(path, nil); err == nil {
 		t.Fatal("a broken file loads at start")
 	}
+}
+
+// replaceFile writes a whole new file in one step (a rename), as a ConfigMap volume
+// does: a watcher tick that falls in the middle of os.WriteFile would read a
+// half-written (e.g. empty) file.
+func replaceFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // syncBuffer is a bytes.Buffer the watcher's logger and the test may share.
