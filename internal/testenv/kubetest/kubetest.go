@@ -1,6 +1,7 @@
 // Package kubetest starts a real kube-apiserver and etcd (controller-runtime's envtest)
 // from the binaries hack/envtest.sh builds. Controller packages start one per package
-// in TestMain and give each test its own namespace.
+// in TestMain and give each test its own namespace; each test hands Start's error to
+// Unavailable, which skips only where services are not required.
 package kubetest
 
 import (
