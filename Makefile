@@ -71,7 +71,7 @@ test-unit: ## Run the tests that need no service (services are skipped, not fake
 	go test -count=1 $(GOTEST_FLAGS) ./...
 
 .PHONY: test
-test: services-up verify-gen vet ## Start every service and run all tests with a per-package summary and coverage.
+test: services-up verify-gen vet ## Start every service, run all tests and hack/e2e scripts; fails on a skip; summary last.
 	@hack/test.sh $(RACE) $(GOTEST_FLAGS) $(PKGS)
 
 ##@ Build

@@ -2,7 +2,6 @@ package v1alpha1_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,12 +54,7 @@ func TestMain(m *testing.M) {
 
 func apiServer(t *testing.T) client.Client {
 	t.Helper()
-	if errors.Is(startErr, kubetest.ErrNoAssets) {
-		t.Skip(startErr)
-	}
-	if startErr != nil {
-		t.Fatal(startErr)
-	}
+	kubetest.Unavailable(t, startErr)
 	return k8s
 }
 

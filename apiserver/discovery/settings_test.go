@@ -1,10 +1,13 @@
 package discovery_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/apiserver/discovery"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 func TestParseSettings(t *testing.T) {
@@ -109,12 +113,13 @@ func TestSettingsFileReloads(t *testing.T) {
 		version++
 		b, _ := yaml.Marshal(map[string]any{"storefronts": []any{map[string]any{"tenant": "acme", "currency": currency}}})
 		b = append(b, []byte("#"+strings.Repeat("-", version)+"\n")...)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
+		if err := replaceFile(path, b); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write("EUR")
-	f, err := discovery.LoadSettingsFile(path, nil)
+	var logged syncBuffer
+	f, err := discovery.LoadSettingsFile(path, slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,12 +129,19 @@ func TestSettingsFileReloads(t *testing.T) {
 	ctx := t.Context()
 	go f.Watch(ctx, 10*time.Millisecond)
 	write("GBP")
-	waitFor(t, func() bool { return f.SearchSettings("acme", "default").Currency == "GBP" })
-	// A broken file keeps the last good settings.
-	if err := os.WriteFile(path, []byte("storefronts: [{tenant: acme, currency: pounds}]"), 0o600); err != nil {
+	testenv.Eventually(t, 10*time.Second, "the watcher reads GBP", func() (bool, string) {
+		c := f.SearchSettings("acme", "default").Currency
+		return c == "GBP", "currency " + c
+	})
+	// A broken file keeps the last good settings: once the watcher has read and
+	// refused it, they are still the ones before.
+	if err := replaceFile(path, []byte("storefronts: [{tenant: acme, currency: pounds}]")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // several watch periods: nothing may change
+	testenv.Eventually(t, 10*time.Second, "the watcher refuses the broken file", func() (bool, string) {
+		out := logged.String()
+		return strings.Contains(out, "search settings not reloaded"), "log: " + out
+	})
 	if c := f.SearchSettings("acme", "default").Currency; c != "GBP" {
 		t.Fatalf("a broken file replaced the settings: %q", c)
 	}
@@ -138,11 +150,31 @@ func TestSettingsFileReloads(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
+// replaceFile writes a whole new file in one step (a rename), as a ConfigMap volume
+// does: a watcher tick that falls in the middle of os.WriteFile would read a
+// half-written (e.g. empty) file.
+func replaceFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
 	}
+	return os.Rename(tmp, path)
+}
+
+// syncBuffer is a bytes.Buffer the watcher's logger and the test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -43,6 +43,9 @@ type Config struct {
 	// lookups, and a flood of forged ones must not cost one each; Stripe retries a 429
 	// later. Default apiserver.DefaultWebhookLimit.
 	WebhookLimit apiserver.RateLimit
+	// Now is the clock of the WebhookLimit budgets (time.Now when nil), so a test
+	// moves past a Retry-After instead of waiting for it.
+	Now func() time.Time
 	// Tenant, when set, is the only tenant slug this server answers for (a pod serving
 	// one storefront); requests naming another tenant get unknown_tenant.
 	Tenant string
@@ -83,7 +86,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
-	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiter()}
+	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiterClock(cfg.Now)}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true

@@ -23,21 +23,22 @@ type entry struct {
 
 // Store implements cache.Store in memory.
 type Store struct {
-	mu sync.Mutex
-	m  map[string]entry
+	mu  sync.Mutex
+	m   map[string]entry
+	now func() time.Time // time.Now; a test's own clock in tests
 }
 
 var _ cache.Store = (*Store)(nil)
 
 // NewStore returns an empty store.
-func NewStore() *Store { return &Store{m: map[string]entry{}} }
+func NewStore() *Store { return &Store{m: map[string]entry{}, now: time.Now} }
 
 // Get implements cache.Store.
 func (s *Store) Get(_ context.Context, key string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[key]
-	if !ok || (!e.expires.IsZero() && time.Now().After(e.expires)) {
+	if !ok || (!e.expires.IsZero() && s.now().After(e.expires)) {
 		return nil, nil
 	}
 	return e.value, nil
@@ -45,7 +46,7 @@ func (s *Store) Get(_ context.Context, key string) ([]byte, error) {
 
 func (s *Store) put(key string, value []byte, ttl time.Duration) {
 	if len(s.m) >= maxEntries {
-		now := time.Now()
+		now := s.now()
 		for k, e := range s.m {
 			if !e.expires.IsZero() && now.After(e.expires) {
 				delete(s.m, k)
@@ -57,7 +58,7 @@ func (s *Store) put(key string, value []byte, ttl time.Duration) {
 	}
 	var exp time.Time
 	if ttl > 0 {
-		exp = time.Now().Add(ttl)
+		exp = s.now().Add(ttl)
 	}
 	s.m[key] = entry{value: value, expires: exp}
 }
@@ -67,7 +68,7 @@ func (s *Store) SetIfNewer(_ context.Context, key string, version int64, value [
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.m[key]; ok && len(e.value) >= cache.VersionWidth {
-		if cur, err := strconv.ParseInt(string(e.value[:cache.VersionWidth]), 10, 64); err == nil && cur >= version && (e.expires.IsZero() || time.Now().Before(e.expires)) {
+		if cur, err := strconv.ParseInt(string(e.value[:cache.VersionWidth]), 10, 64); err == nil && cur >= version && (e.expires.IsZero() || s.now().Before(e.expires)) {
 			return nil
 		}
 	}
@@ -106,7 +107,16 @@ type Limiter struct {
 var _ apiserver.RateLimiter = (*Limiter)(nil)
 
 // NewLimiter returns a limiter with no history.
-func NewLimiter() *Limiter { return &Limiter{tat: map[string]time.Time{}, now: time.Now} }
+func NewLimiter() *Limiter { return NewLimiterClock(time.Now) }
+
+// NewLimiterClock returns a limiter with no history that reads the time from now
+// (time.Now when nil), so a test can move past a Retry-After instead of waiting.
+func NewLimiterClock(now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{tat: map[string]time.Time{}, now: now}
+}
 
 // Allow implements apiserver.RateLimiter.
 func (l *Limiter) Allow(_ context.Context, keys []apiserver.RateLimitKey) (apiserver.RateLimitResult, error) {

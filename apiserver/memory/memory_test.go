@@ -70,8 +70,15 @@ func TestStoreSetIfNewer(t *testing.T) {
 	if got, _ := s.Get(ctx, "k"); string(got) != string(entry(3)) {
 		t.Fatalf("newer version not stored: %q", got)
 	}
-	_ = s.Set(ctx, "gone", []byte("x"), time.Nanosecond)
-	time.Sleep(time.Millisecond)
+	// The store's clock is the test's: an entry is there until its TTL has passed.
+	at := time.Unix(1000, 0)
+	s.now = func() time.Time { return at }
+	_ = s.Set(ctx, "gone", []byte("x"), time.Second)
+	at = at.Add(time.Second - time.Nanosecond)
+	if got, _ := s.Get(ctx, "gone"); string(got) != "x" {
+		t.Fatalf("entry gone before its TTL: %q", got)
+	}
+	at = at.Add(2 * time.Nanosecond)
 	if got, _ := s.Get(ctx, "gone"); got != nil {
 		t.Fatal("expired entry returned")
 	}

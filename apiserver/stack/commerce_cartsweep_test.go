@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 // TestAbandonedCartsSwept ages carts in the database and lets the sweep run: guest
@@ -68,9 +70,10 @@ func TestAbandonedCartsSwept(t *testing.T) {
 	}
 	// The counter moves once a pass returns, so it is awaited too before the sweep is
 	// stopped (stopping it mid-pass could lose the pass's count, not its deletions).
-	eventually(t, 10*time.Second, "the sweep deletes the abandoned carts and counts them", func() bool {
-		return !exists(guestOld) && !exists(bobCart) && !exists(otherOld) &&
-			series(t, reg)["kommerce_api_carts_deleted_total{}"] == 3
+	testenv.Eventually(t, 30*time.Second, "the sweep deletes the abandoned carts and counts them", func() (bool, string) {
+		left := []bool{exists(guestOld), exists(bobCart), exists(otherOld)}
+		n := series(t, reg)["kommerce_api_carts_deleted_total{}"]
+		return !left[0] && !left[1] && !left[2] && n == 3, fmt.Sprintf("guest, customer, other shop's carts still there: %v; %v counted", left, n)
 	})
 	cancel()
 	<-done

@@ -46,6 +46,7 @@ type Options struct {
 	UserLimit      apiserver.RateLimit
 	TenantLimit    apiserver.RateLimit
 	WebhookLimit   apiserver.RateLimit // unaddressed webhook deliveries per client address, in process (httpapi.Config)
+	Now            func() time.Time    // clock of the in-process rate limits; time.Now when nil (tests move it)
 	CacheTTL       time.Duration       // default apiserver.DefaultCacheTTL
 	NoCache        bool                // read every product from PostgreSQL (benchmarks)
 	TrustedProxies []string
@@ -108,7 +109,7 @@ func New(o Options) (*Stack, error) {
 	if o.Redis != nil {
 		store, limiter = &redis.Store{Client: o.Redis}, &redis.Limiter{Client: o.Redis}
 	} else {
-		store, limiter = memory.NewStore(), memory.NewLimiter()
+		store, limiter = memory.NewStore(), memory.NewLimiterClock(o.Now)
 	}
 	if o.NoCache {
 		store = nil
@@ -134,6 +135,7 @@ func New(o Options) (*Stack, error) {
 		UserLimit:       o.UserLimit,
 		TenantLimit:     o.TenantLimit,
 		WebhookLimit:    o.WebhookLimit,
+		Now:             o.Now,
 		Tenant:          o.Tenant,
 		TrustedProxies:  o.TrustedProxies,
 		CommerceConfig:  commerce(o, db),

@@ -125,17 +125,10 @@ func TestAdminBootstrapThenServe(t *testing.T) {
 		_ = json.NewDecoder(res.Body).Decode(&m)
 		return res.StatusCode, m
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if res, err := http.Get(base + "/readyz"); err == nil && res.StatusCode == 200 {
-			res.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("kommerce api did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "kommerce api ready", func() (bool, string) {
+		code := status(base + "/readyz")
+		return code == 200, fmt.Sprintf("/readyz %d", code)
+	})
 	code, tok := call("POST", "/api/v1/auth/login", "", map[string]string{"email": "boss@acme.test", "password": "s3cret-password"})
 	if code != 200 {
 		t.Fatalf("login: %d %v", code, tok)

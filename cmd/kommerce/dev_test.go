@@ -45,25 +45,17 @@ func startDev(t *testing.T, env map[string]string) *devProcess {
 			t.Errorf("kommerce dev stopped with %v; stderr:\n%s", err, p.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	testenv.Eventually(t, 90*time.Second, "kommerce dev ready", func() (bool, string) {
 		select {
 		case err := <-done:
 			done <- err
 			t.Fatalf("kommerce dev exited early: %v\n%s", err, p.stderr.String())
 		default:
 		}
-		if res, err := http.Get(p.base + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kommerce dev not ready; stderr:\n%s", p.stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		code := status(p.base + "/readyz")
+		return code == http.StatusOK, fmt.Sprintf("/readyz %d; stderr:\n%s", code, p.stderr.String())
+	})
+	return p
 }
 
 // call sends a request to the demo tenant and decodes the JSON answer.
@@ -147,14 +139,10 @@ func TestDev(t *testing.T) {
 	// outbox relay, Kafka and indexer.
 	tok := p.call(t, "POST", "/api/v1/auth/login", "", `{"email":"admin@demo.test","password":"demo-admin-password"}`, 200)["access_token"].(string)
 	p.call(t, "POST", "/api/v1/products", tok, `{"name":"Zanzibar Teapot","status":"published","variants":[{"sku":"ZZ-1","prices":[{"currency":"EUR","amount":2500}]}]}`, 201)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if names := hitNames(p.call(t, "GET", "/api/v1/search?q=zanzibar", "", "", 200)); len(names) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a new product did not become searchable through the embedded pipeline")
-		}
-	}
+	testenv.Eventually(t, 60*time.Second, "a new product searchable through the embedded pipeline", func() (bool, string) {
+		names := hitNames(p.call(t, "GET", "/api/v1/search?q=zanzibar", "", "", 200))
+		return len(names) == 1, fmt.Sprintf("hits %v", names)
+	})
 	if err := p.stop(); err != nil {
 		t.Fatal(err)
 	}

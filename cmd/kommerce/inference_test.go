@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/inference/ort/orttest"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 func TestTrainAndInferenceUsageErrors(t *testing.T) {
@@ -104,7 +104,7 @@ func TestTrainThenServe(t *testing.T) {
 			func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
 	}()
 	base := "http://" + addr
-	waitFor(t, done, func() bool { return status(base+"/v2/health/ready") == 200 })
+	serving(t, done, base+"/v2/health/ready")
 	body := `{"inputs":[{"name":"items","shape":[1,2],"datatype":"INT64","data":[3,4]}]}`
 	resp, err := http.Post(base+"/v2/models/recs/infer", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -124,7 +124,7 @@ func TestTrainThenServe(t *testing.T) {
 	}
 	writeList(t, dir, fmt.Sprintf("models:\n- {name: recs, version: \"7\", uri: %q, sha256: %s}\n- {name: fraud, version: \"7\", uri: %q, sha256: %s, runtime: go}\n",
 		recs, sums["recommendations"], fraud, sums["fraud"]))
-	waitFor(t, done, func() bool { return status(base+"/v2/models/fraud/versions/7/ready") == 200 })
+	serving(t, done, base+"/v2/models/fraud/versions/7/ready")
 	if status(base+"/metrics") != 200 || status(base+"/readyz") != 200 {
 		t.Fatal("metrics or readyz do not answer")
 	}
@@ -152,19 +152,16 @@ func status(url string) int {
 	return resp.StatusCode
 }
 
-// waitFor polls cond until it holds, failing if the server exits or 30 s pass.
-func waitFor(t *testing.T, done chan error, cond func() bool) {
+// serving waits until url answers 200, failing at once if the server exits first.
+func serving(t *testing.T, done chan error, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
+	testenv.Eventually(t, 30*time.Second, url+" answers 200", func() (bool, string) {
 		select {
 		case err := <-done:
-			t.Fatalf("server exited: %v", errors.Join(err, errors.New("before the condition held")))
+			t.Fatalf("server exited before %s answered: %v", url, err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		code := status(url)
+		return code == 200, fmt.Sprintf("status %d", code)
+	})
 }

@@ -94,7 +94,7 @@ func TestIngestRunsThePipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	sf := search.Storefront{TenantID: tenant.ID, Index: search.IndexName(tenant.IndexPrefix, "default")}
-	ingesttest.Eventually(t, 90*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 90*time.Second, "the 20 products searchable", func() (bool, string) {
 		_ = b.Refresh(ctx, sf.Index)
 		res, err := search.NewSearcher(b).Search(ctx, sf, search.Query{Text: "walnut table", Limit: 100})
 		if err != nil {
@@ -103,7 +103,7 @@ func TestIngestRunsThePipeline(t *testing.T) {
 		return res.Total == 20, fmt.Sprintf("%d of 20 searchable; log:\n%s", res.Total, tail(stderr.String()))
 	})
 	dlq := events.DeadLetter(events.Topic(tenant.TopicPrefix, events.StreamCatalog))
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "one dead letter", func() (bool, string) {
 		n := topicSize(t, brokers, dlq)
 		return n == 1, fmt.Sprintf("%d dead letters; want 1", n)
 	})
@@ -113,7 +113,7 @@ func TestIngestRunsThePipeline(t *testing.T) {
 		t.Fatalf("replay: exit %d stdout %q stderr %q", code, stdout, errOut)
 	}
 	// Still broken, so the running indexer dead-letters it a second time.
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "a second dead letter after the replay", func() (bool, string) {
 		n := topicSize(t, brokers, dlq)
 		return n == 2, fmt.Sprintf("%d dead letters; want 2 after the replay", n)
 	})

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -94,12 +93,7 @@ func (s *syncBuffer) String() string {
 // (context cancellation) stops it cleanly.
 func TestOperatorRunsTenantController(t *testing.T) {
 	env, cfg, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
-	if errors.Is(err, kubetest.ErrNoAssets) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubetest.Unavailable(t, err)
 	t.Cleanup(func() { _ = env.Stop() })
 	user, err := env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
 	if err != nil {

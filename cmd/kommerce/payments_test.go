@@ -111,16 +111,10 @@ func TestPaymentsThroughKommerceAPI(t *testing.T) {
 		_ = json.NewDecoder(res.Body).Decode(&m)
 		return res.StatusCode, m
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if code, _ := call("GET", "/readyz", "", nil); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("kommerce api did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "kommerce api ready", func() (bool, string) {
+		code, _ := call("GET", "/readyz", "", nil)
+		return code == 200, fmt.Sprintf("/readyz %d", code)
+	})
 	_, login := call("POST", "/api/v1/auth/login", "paying", map[string]string{"email": "boss@paying.test", "password": "boss-password-1"})
 	auth := []string{"Authorization", "Bearer " + fmt.Sprint(login["access_token"])}
 	if code, m := call("POST", "/api/v1/products", "paying", map[string]any{"name": "Mug", "status": "published",

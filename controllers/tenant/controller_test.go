@@ -27,6 +27,7 @@ import (
 	"github.com/kommerce/kommerce/controllers/tenant"
 	"github.com/kommerce/kommerce/internal/tenancy"
 	"github.com/kommerce/kommerce/internal/tenantstore"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 func shortName(prefix string) string {
@@ -73,12 +74,9 @@ func (o *operator) create(t *testing.T, tn *kv1.Tenant) {
 			}
 		}
 		_ = o.k8s.Delete(ctx, &cur)
-		eventually(t, "tenant "+tn.Name+" deleted", func(ctx context.Context) error {
+		testenv.Eventually(t, reconcileWait, "tenant "+tn.Name+" deleted", func() (bool, string) {
 			err := o.k8s.Get(ctx, types.NamespacedName{Name: tn.Name}, &cur)
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("still there (finalizers %v): %w", cur.Finalizers, err)
+			return apierrors.IsNotFound(err), fmt.Sprintf("still there (finalizers %v): %v", cur.Finalizers, err)
 		})
 	})
 }
@@ -97,15 +95,13 @@ func (o *operator) get(t *testing.T, name string) *kv1.Tenant {
 func (o *operator) waitCondition(t *testing.T, name, typ string, status metav1.ConditionStatus, reason string) *kv1.Tenant {
 	t.Helper()
 	var tn kv1.Tenant
-	eventually(t, fmt.Sprintf("%s %s=%s/%s", name, typ, status, reason), func(ctx context.Context) error {
-		if err := o.k8s.Get(ctx, types.NamespacedName{Name: name}, &tn); err != nil {
-			return err
+	testenv.Eventually(t, reconcileWait, fmt.Sprintf("%s %s=%s/%s", name, typ, status, reason), func() (bool, string) {
+		if err := o.k8s.Get(context.Background(), types.NamespacedName{Name: name}, &tn); err != nil {
+			return false, err.Error()
 		}
 		c := meta.FindStatusCondition(tn.Status.Conditions, typ)
-		if c == nil || c.Status != status || (reason != "" && c.Reason != reason) || c.ObservedGeneration != tn.Generation {
-			return fmt.Errorf("condition is %+v (generation %d)", c, tn.Generation)
-		}
-		return nil
+		ok := c != nil && c.Status == status && (reason == "" || c.Reason == reason) && c.ObservedGeneration == tn.Generation
+		return ok, fmt.Sprintf("condition is %+v (generation %d)", c, tn.Generation)
 	})
 	return &tn
 }
@@ -255,11 +251,9 @@ func TestTenantProvisionsEverything(t *testing.T) {
 	}
 
 	// One Ready event, and no new events from passes that change nothing.
-	eventually(t, "Ready event", func(context.Context) error {
-		if n := count(op.events(t, tn.Name), "Normal/Ready"); n != 1 {
-			return fmt.Errorf("%d Ready events", n)
-		}
-		return nil
+	testenv.Eventually(t, reconcileWait, "Ready event", func() (bool, string) {
+		n := count(op.events(t, tn.Name), "Normal/Ready")
+		return n == 1, fmt.Sprintf("%d Ready events", n)
 	})
 	before := len(op.events(t, tn.Name))
 	// Touch an owned object without changing what the operator manages: the pass it
@@ -457,7 +451,10 @@ func TestDriftIsRepaired(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.break_(t)
-			eventually(t, tt.name, tt.check)
+			testenv.Eventually(t, reconcileWait, tt.name, func() (bool, string) {
+				err := tt.check(ctx)
+				return err == nil, fmt.Sprint(err)
+			})
 		})
 	}
 	op.waitReady(t, tn.Name)
@@ -486,23 +483,19 @@ func TestDeletionProtectionAndFinalizer(t *testing.T) {
 	if _, ok := op.row(t, tn.Name); !ok {
 		t.Error("a protected tenant's database row was deleted")
 	}
-	eventually(t, "DeletionProtected event", func(context.Context) error {
-		if count(op.events(t, tn.Name), "Warning/DeletionProtected") != 1 {
-			return fmt.Errorf("events %v", op.events(t, tn.Name))
-		}
-		return nil
+	testenv.Eventually(t, reconcileWait, "DeletionProtected event", func() (bool, string) {
+		evs := op.events(t, tn.Name)
+		return count(evs, "Warning/DeletionProtected") == 1, fmt.Sprintf("events %v", evs)
 	})
 
 	blocked.Spec.PreventDeletion = false
 	if err := op.k8s.Update(ctx, blocked); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "tenant gone", func(ctx context.Context) error {
+	testenv.Eventually(t, reconcileWait, "tenant gone", func() (bool, string) {
 		var cur kv1.Tenant
-		if err := op.k8s.Get(ctx, types.NamespacedName{Name: tn.Name}, &cur); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("still there: %v %w", cur.Status.Phase, err)
-		}
-		return nil
+		err := op.k8s.Get(ctx, types.NamespacedName{Name: tn.Name}, &cur)
+		return apierrors.IsNotFound(err), fmt.Sprintf("still there: %v %v", cur.Status.Phase, err)
 	})
 	if _, ok := op.row(t, tn.Name); ok {
 		t.Error("the finalizer left the database row")
@@ -576,11 +569,9 @@ func TestIsolationConflictIsReported(t *testing.T) {
 	if !meta.IsStatusConditionTrue(got.Status.Conditions, kv1.TenantNetworkPolicyReady) {
 		t.Errorf("network policy not provisioned: %+v", got.Status.Conditions)
 	}
-	eventually(t, "IsolationConflict event", func(context.Context) error {
-		if count(op.events(t, copycat.Name), "Warning/IsolationConflict") != 1 {
-			return fmt.Errorf("events %v", op.events(t, copycat.Name))
-		}
-		return nil
+	testenv.Eventually(t, reconcileWait, "IsolationConflict event", func() (bool, string) {
+		evs := op.events(t, copycat.Name)
+		return count(evs, "Warning/IsolationConflict") == 1, fmt.Sprintf("events %v", evs)
 	})
 }
 

@@ -2,7 +2,6 @@ package tenant_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -75,12 +73,7 @@ type option func(*tenant.Reconciler)
 // startOperator runs the Tenant controller until the test ends.
 func startOperator(t *testing.T, opts ...option) *operator {
 	t.Helper()
-	if errors.Is(startErr, kubetest.ErrNoAssets) {
-		t.Skip(startErr)
-	}
-	if startErr != nil {
-		t.Fatal(startErr)
-	}
+	kubetest.Unavailable(t, startErr)
 	db := testenv.NewDatabase(t)
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -122,16 +115,6 @@ func startOperator(t *testing.T, opts ...option) *operator {
 	return &operator{k8s: k8s, db: db, store: store}
 }
 
-// eventually polls check until it returns nil, failing the test with the last
-// error after timeout.
-func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 45*time.Second, true, func(ctx context.Context) (bool, error) {
-		last = check(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: gave up: %v", what, last)
-	}
-}
+// reconcileWait bounds every wait for the operator: generous, since the suite runs
+// beside CPU-heavy builds; a test that waits this long has failed anyway.
+const reconcileWait = 45 * time.Second

@@ -1,12 +1,16 @@
 // Command testsummary reads `go test -json` from stdin and prints what a reader of a
 // CI log needs: the output of failing tests, one line per package (result, time,
-// coverage), every smoke test with its result, every skipped test with its reason,
-// and totals. It exits 1 when anything failed.
+// coverage), every smoke test and end-to-end script with its result, every skipped
+// test with its reason, and, as the very last line, the totals
+// "Tests: N passed, N failed, N skipped". It exits 1 when anything failed, and with
+// -strict also when a test skipped that the allow-list does not name: a run that is
+// required to exercise every service must not pass by skipping.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,19 +39,52 @@ type pkgResult struct {
 	output   []string
 }
 
-var coverRE = regexp.MustCompile(`coverage: ([0-9.]+% of statements|\[no statements\])`)
-
-func main() {
-	coverFile := flag.String("cover", "", "coverage profile written by go test -coverpkg; per-package coverage is computed from it")
-	flag.Parse()
-	os.Exit(summarize(os.Stdin, os.Stdout, *coverFile))
+// options are the command's flags.
+type options struct {
+	coverFile string // -coverpkg profile; per-package coverage is computed from it
+	e2eFile   string // results of the end-to-end scripts, see readE2E
+	strict    bool   // a skipped test not in allowed fails the run
+	allowed   map[string]string
 }
 
-func summarize(in io.Reader, out io.Writer, coverFile string) int {
-	pkgs := map[string]*pkgResult{}
-	testOut := map[string][]string{}
-	var failed, skipped, smoke []string
-	passed := 0
+var coverRE = regexp.MustCompile(`coverage: ([0-9.]+% of statements|\[no statements\])`)
+
+// e2ePackage is the package name the end-to-end scripts are reported under.
+const e2ePackage = "hack/e2e"
+
+func main() {
+	var o options
+	var allowFile string
+	flag.StringVar(&o.coverFile, "cover", "", "coverage profile written by go test -coverpkg; per-package coverage is computed from it")
+	flag.StringVar(&o.e2eFile, "e2e", "", "results of the end-to-end scripts, one line each: <script> <exit code> <seconds> <log file>; each script counts as one test")
+	flag.BoolVar(&o.strict, "strict", false, "fail the run when a test skipped that the -allowed-skips file does not name (set by hack/test.sh)")
+	flag.StringVar(&allowFile, "allowed-skips", "hack/testsummary/allowed-skips.txt", "the tests that may skip under -strict, each with a comment saying why")
+	flag.Parse()
+	if o.strict {
+		var err error
+		if o.allowed, err = readAllowList(allowFile); err != nil {
+			fmt.Fprintf(os.Stderr, "testsummary: %v\n", err)
+			os.Exit(2)
+		}
+	}
+	os.Exit(summarize(os.Stdin, os.Stdout, o))
+}
+
+// results is what one run produced: go test's events and the end-to-end scripts.
+type results struct {
+	pkgs    map[string]*pkgResult
+	testOut map[string][]string
+	failed  []string // "<package> <test>"
+	skipped []skip
+	smoke   []string
+	e2e     []string
+	passed  int
+}
+
+type skip struct{ pkg, test, reason string }
+
+func summarize(in io.Reader, out io.Writer, o options) int {
+	r := &results{pkgs: map[string]*pkgResult{}, testOut: map[string][]string{}}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1024*1024), 16*1024*1024)
 	for sc.Scan() {
@@ -57,55 +94,82 @@ func summarize(in io.Reader, out io.Writer, coverFile string) int {
 			fmt.Fprintln(out, string(line)) // build errors arrive as plain text
 			continue
 		}
-		p := pkgs[ev.Package]
-		if p == nil {
-			p = &pkgResult{}
-			pkgs[ev.Package] = p
+		if strings.HasPrefix(ev.Action, "build-") {
+			fmt.Fprint(out, ev.Output) // build-output: a compiler error, shown as it is
+			continue
 		}
-		key := ev.Package + " " + ev.Test
-		switch {
-		case ev.Action == "output" && ev.Test != "":
-			testOut[key] = append(testOut[key], ev.Output)
-		case ev.Action == "output":
-			p.output = append(p.output, ev.Output)
-			if m := coverRE.FindStringSubmatch(ev.Output); m != nil {
-				p.coverage = m[1]
-			}
-		case ev.Test == "" && (ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip"):
-			p.action, p.elapsed = ev.Action, ev.Elapsed
-		case ev.Action == "pass":
-			passed++
-			if strings.HasPrefix(ev.Test, "TestSmoke") && !strings.Contains(ev.Test, "/") {
-				smoke = append(smoke, fmt.Sprintf("PASS  %-28s %6.2fs  %s", ev.Test, ev.Elapsed, short(ev.Package)))
-			}
-		case ev.Action == "fail":
-			failed = append(failed, key)
-			if strings.HasPrefix(ev.Test, "TestSmoke") && !strings.Contains(ev.Test, "/") {
-				smoke = append(smoke, fmt.Sprintf("FAIL  %-28s %6.2fs  %s", ev.Test, ev.Elapsed, short(ev.Package)))
-			}
-		case ev.Action == "skip":
-			skipped = append(skipped, fmt.Sprintf("%s %s: %s", short(ev.Package), ev.Test, reason(testOut[key])))
-			if strings.HasPrefix(ev.Test, "TestSmoke") {
-				smoke = append(smoke, fmt.Sprintf("SKIP  %-28s         %s", ev.Test, short(ev.Package)))
-			}
+		r.add(ev)
+	}
+	bad := false
+	if o.e2eFile != "" {
+		if err := r.addE2E(o.e2eFile); err != nil {
+			fmt.Fprintf(out, "testsummary: end-to-end results: %v\n", err)
+			bad = true
 		}
 	}
+	if r.print(out, o) {
+		bad = true
+	}
+	if bad {
+		return 1
+	}
+	return 0
+}
 
-	for _, key := range failed {
-		if lines := testOut[key]; len(lines) > 0 {
+// add counts one go test event.
+func (r *results) add(ev event) {
+	p := r.pkgs[ev.Package]
+	if p == nil {
+		p = &pkgResult{}
+		r.pkgs[ev.Package] = p
+	}
+	key := ev.Package + " " + ev.Test
+	smoke := strings.HasPrefix(ev.Test, "TestSmoke") && !strings.Contains(ev.Test, "/")
+	switch {
+	case ev.Action == "output" && ev.Test != "":
+		r.testOut[key] = append(r.testOut[key], ev.Output)
+	case ev.Action == "output":
+		p.output = append(p.output, ev.Output)
+		if m := coverRE.FindStringSubmatch(ev.Output); m != nil {
+			p.coverage = m[1]
+		}
+	case ev.Test == "" && (ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip"):
+		p.action, p.elapsed = ev.Action, ev.Elapsed
+	case ev.Action == "pass":
+		r.passed++
+		if smoke {
+			r.smoke = append(r.smoke, fmt.Sprintf("PASS  %-28s %6.2fs  %s", ev.Test, ev.Elapsed, short(ev.Package)))
+		}
+	case ev.Action == "fail":
+		r.failed = append(r.failed, key)
+		if smoke {
+			r.smoke = append(r.smoke, fmt.Sprintf("FAIL  %-28s %6.2fs  %s", ev.Test, ev.Elapsed, short(ev.Package)))
+		}
+	case ev.Action == "skip":
+		r.skipped = append(r.skipped, skip{short(ev.Package), ev.Test, reason(r.testOut[key])})
+		if smoke {
+			r.smoke = append(r.smoke, fmt.Sprintf("SKIP  %-28s         %s", ev.Test, short(ev.Package)))
+		}
+	}
+}
+
+// print writes the summary, the totals line last, and reports whether the run failed.
+func (r *results) print(out io.Writer, o options) bool {
+	for _, key := range r.failed {
+		if lines := r.testOut[key]; len(lines) > 0 {
 			fmt.Fprintf(out, "\n--- output of failed %s\n%s", key, strings.Join(tail(lines, 80), ""))
 		}
 	}
-	names := make([]string, 0, len(pkgs))
-	for n := range pkgs {
+	names := make([]string, 0, len(r.pkgs))
+	for n := range r.pkgs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	profile, total := readProfile(coverFile)
+	profile, total := readProfile(o.coverFile)
 	fmt.Fprintf(out, "\n%-7s %-57s %8s  %s\n", "RESULT", "PACKAGE", "TIME", "COVERAGE")
-	bad := len(failed) > 0
+	bad := len(r.failed) > 0
 	for _, n := range names {
-		p := pkgs[n]
+		p := r.pkgs[n]
 		action := strings.ToUpper(p.action)
 		if action == "SKIP" {
 			action = "NOTEST" // go test reports a package without test files as skipped
@@ -115,7 +179,7 @@ func summarize(in io.Reader, out io.Writer, coverFile string) int {
 		}
 		if action == "FAIL" {
 			bad = true
-			if len(p.output) > 0 && !hasFailedTest(failed, n) {
+			if len(p.output) > 0 && !hasFailedTest(r.failed, n) {
 				fmt.Fprintf(out, "--- output of %s\n%s", n, strings.Join(tail(p.output, 40), ""))
 			}
 		}
@@ -128,20 +192,125 @@ func summarize(in io.Reader, out io.Writer, coverFile string) int {
 		}
 		fmt.Fprintf(out, "%-7s %-57s %7.1fs  %s\n", action, short(n), p.elapsed, cov)
 	}
-	if len(smoke) > 0 {
-		fmt.Fprintf(out, "\nSmoke tests (each against its real service):\n  %s\n", strings.Join(smoke, "\n  "))
+	if len(r.smoke) > 0 {
+		fmt.Fprintf(out, "\nSmoke tests (each against its real service):\n  %s\n", strings.Join(r.smoke, "\n  "))
 	}
-	if len(skipped) > 0 {
-		fmt.Fprintf(out, "\nSkipped tests (%d):\n  %s\n", len(skipped), strings.Join(skipped, "\n  "))
+	if len(r.e2e) > 0 {
+		fmt.Fprintf(out, "\nEnd-to-end scripts (%s, each one test):\n  %s\n", e2ePackage, strings.Join(r.e2e, "\n  "))
 	}
-	fmt.Fprintf(out, "\nTests: %d passed, %d failed, %d skipped\n", passed, len(failed), len(skipped))
+	if r.printSkips(out, o) {
+		bad = true
+	}
 	if total.statements > 0 {
-		fmt.Fprintf(out, "Total statement coverage (every package's statements, counted across all test binaries): %s\n", total)
+		fmt.Fprintf(out, "\nTotal statement coverage (every package's statements, counted across all test binaries): %s\n", total)
 	}
-	if bad {
-		return 1
+	fmt.Fprintf(out, "\nTests: %d passed, %d failed, %d skipped\n", r.passed, len(r.failed), len(r.skipped))
+	return bad
+}
+
+// printSkips lists the skipped tests; under -strict it reports whether one is
+// missing from the allow-list.
+func (r *results) printSkips(out io.Writer, o options) bool {
+	if len(r.skipped) == 0 {
+		return false
 	}
-	return 0
+	var lines, refused []string
+	for _, s := range r.skipped {
+		line := fmt.Sprintf("%s %s: %s", s.pkg, s.test, s.reason)
+		if why, ok := o.allowed[s.pkg+" "+s.test]; ok {
+			line += " (allowed: " + why + ")"
+		} else if o.strict {
+			line += " (NOT ALLOWED)"
+			refused = append(refused, s.pkg+" "+s.test)
+		}
+		lines = append(lines, line)
+	}
+	fmt.Fprintf(out, "\nSkipped tests (%d):\n  %s\n", len(r.skipped), strings.Join(lines, "\n  "))
+	if len(refused) == 0 {
+		return false
+	}
+	fmt.Fprintf(out, "\n%d skipped test(s) fail this run: under CI=true and make test a test must run, or be named\n"+
+		"with a comment saying why in the allow-list (hack/testsummary/allowed-skips.txt):\n  %s\n",
+		len(refused), strings.Join(refused, "\n  "))
+	return true
+}
+
+// addE2E counts each end-to-end script as one test of package hack/e2e. The file has
+// one line per script that ran: "<script> <exit code> <seconds> <log file>"; a
+// failed script's log tail is shown like a failed test's output.
+func (r *results) addE2E(file string) error {
+	raw, err := os.ReadFile(file) //nolint:gosec // the path is hack/test.sh's own
+	if err != nil {
+		return err
+	}
+	p := &pkgResult{action: "pass"}
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			return fmt.Errorf("%s:%d: want <script> <exit code> <seconds> <log file>, got %q", file, i+1, line)
+		}
+		code, err1 := strconv.Atoi(f[1])
+		secs, err2 := strconv.ParseFloat(f[2], 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("%s:%d: %w", file, i+1, err)
+		}
+		name := path.Base(f[0])
+		key := e2ePackage + " " + name
+		p.elapsed += secs
+		if code == 0 {
+			r.passed++
+			r.e2e = append(r.e2e, fmt.Sprintf("PASS  %-28s %6.0fs", name, secs))
+			continue
+		}
+		p.action = "fail"
+		r.failed = append(r.failed, key)
+		r.e2e = append(r.e2e, fmt.Sprintf("FAIL  %-28s %6.0fs  exit %d, log %s", name, secs, code, f[3]))
+		if log, err := os.ReadFile(f[3]); err == nil { //nolint:gosec // the log hack/test.sh wrote
+			r.testOut[key] = strings.SplitAfter(string(log), "\n")
+		}
+	}
+	r.pkgs[e2ePackage] = p
+	return nil
+}
+
+// readAllowList reads the tests that may skip under -strict: lines "<package> <test>",
+// each with a comment saying why, on the lines directly above it or after a # on the
+// same line. An entry without one is an error, so the list cannot grow unexplained.
+func readAllowList(file string) (map[string]string, error) {
+	raw, err := os.ReadFile(file) //nolint:gosec // a file of this repository
+	if err != nil {
+		return nil, fmt.Errorf("allow-list of skipped tests: %w", err)
+	}
+	allowed := map[string]string{}
+	var comment []string
+	for i, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+			comment = nil
+		case strings.HasPrefix(line, "#"):
+			comment = append(comment, strings.TrimSpace(strings.TrimPrefix(line, "#")))
+		default:
+			entry, why, _ := strings.Cut(line, "#")
+			f := strings.Fields(entry)
+			if len(f) != 2 {
+				return nil, fmt.Errorf("%s:%d: want <package> <test>, got %q", file, i+1, line)
+			}
+			why = strings.TrimSpace(why)
+			if why == "" {
+				why = strings.Join(comment, " ")
+			}
+			if why == "" {
+				return nil, fmt.Errorf("%s:%d: %s %s has no comment saying why it may skip", file, i+1, f[0], f[1])
+			}
+			allowed[f[0]+" "+f[1]] = why
+			comment = nil
+		}
+	}
+	return allowed, nil
 }
 
 func hasFailedTest(failed []string, pkg string) bool {

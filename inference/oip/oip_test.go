@@ -25,6 +25,7 @@ import (
 	"github.com/kommerce/kommerce/inference/oip"
 	"github.com/kommerce/kommerce/inference/ort/orttest"
 	"github.com/kommerce/kommerce/inference/training"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 type fixture struct {
@@ -328,9 +329,11 @@ func TestHotSwapUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Let requests land on this version before the next swap.
-		for want := int64(i+1) * 20; total.Load() < want; {
-			time.Sleep(time.Millisecond)
-		}
+		want := int64(i+1) * 20
+		testenv.Eventually(t, time.Minute, fmt.Sprintf("%d requests by swap %d", want, i), func() (bool, string) {
+			n := total.Load()
+			return n >= want, fmt.Sprintf("%d requests", n)
+		})
 	}
 	close(stop)
 	wg.Wait()

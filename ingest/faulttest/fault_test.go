@@ -135,7 +135,7 @@ func countHits(b search.Backend, sf search.Storefront, want int64) (total, atWan
 
 func waitAllLatest(t *testing.T, b search.Backend, sf search.Storefront, products int, latest int64, timeout time.Duration) {
 	t.Helper()
-	ingesttest.Eventually(t, timeout, func() (bool, string) {
+	testenv.Eventually(t, timeout, "every product searchable at the latest version", func() (bool, string) {
 		total, at, err := countHits(b, sf, latest)
 		if err != nil {
 			return false, err.Error()
@@ -183,27 +183,27 @@ func TestKafkaKilledMidStream(t *testing.T) {
 	runPipeline(t, pipeline.Config{Pool: db.Pool, Brokers: brokers, Search: b, Partitions: 3, BatchSize: 50, TopicRefresh: time.Second})
 	const products = 60
 	w := startWorkload(t, db.Pool, tenant.ID, products)
-	ingesttest.Eventually(t, 120*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 120*time.Second, "every product searchable before the kill", func() (bool, string) {
 		total, _, err := countHits(b, sf, 0)
 		return err == nil && total == products, fmt.Sprintf("%d searchable before the kill (%v)", total, err)
 	})
 
 	broker.kill()
 	before := w.latest.Load()
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "workload goes on while Kafka is down", func() (bool, string) {
 		return w.latest.Load() >= before+3, "workload stalled while Kafka is down"
 	})
 	if n := ingesttest.Unpublished(t, db.Pool); n == 0 {
 		t.Fatal("no outbox rows waiting while the broker is down: the relay cannot have published them")
 	}
 	broker.restart()
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "workload goes on after Kafka restarts", func() (bool, string) {
 		return w.latest.Load() >= before+6, "workload stalled after the restart"
 	})
 	latest := w.finish(t)
 
 	waitAllLatest(t, b, sf, products, latest, 180*time.Second)
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "outbox drained", func() (bool, string) {
 		n := ingesttest.Unpublished(t, db.Pool)
 		return n == 0, fmt.Sprintf("%d outbox rows unpublished", n)
 	})
@@ -228,14 +228,14 @@ func TestElasticsearchKilledMidStream(t *testing.T) {
 		GroupID: testenv.Name(t, "g", "-"), TopicRefresh: time.Second})
 	const products = 60
 	w := startWorkload(t, db.Pool, tenant.ID, products)
-	ingesttest.Eventually(t, 120*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 120*time.Second, "every product searchable before the kill", func() (bool, string) {
 		total, _, err := countHits(b, sf, 0)
 		return err == nil && total == products, fmt.Sprintf("%d searchable before the kill (%v)", total, err)
 	})
 
 	node.kill()
 	before := w.latest.Load()
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "workload goes on while Elasticsearch is down", func() (bool, string) {
 		return w.latest.Load() >= before+3, "workload stalled while Elasticsearch is down"
 	})
 	node.restart()
@@ -273,7 +273,7 @@ func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
 	go func() {
 		relayDone <- pipeline.Run(relayCtx, pipeline.Config{Pool: db.Pool, Brokers: brokers, Partitions: 3, NoIndexer: true}, nil)
 	}()
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "outbox drained", func() (bool, string) {
 		n := ingesttest.Unpublished(t, db.Pool)
 		return n == 0, fmt.Sprintf("%d unpublished", n)
 	})
@@ -329,7 +329,7 @@ func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
 	t.Cleanup(stopSecond)
 	waitAllLatest(t, b, sf, products, versions, 120*time.Second)
 	end := int64(products * versions)
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "second consumer commits every message", func() (bool, string) {
 		c := committedTotal(t, brokers, group, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3)
 		return c == end, fmt.Sprintf("committed %d of %d", c, end)
 	})

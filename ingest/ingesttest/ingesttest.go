@@ -101,25 +101,6 @@ func Product(id string, version int64, name string) events.Product {
 	}
 }
 
-// Eventually polls cond every 100 ms until it holds or timeout passes, then fails t
-// with the last message cond returned.
-func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var msg string
-	for {
-		var ok bool
-		ok, msg = cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %s", timeout, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // Envelope builds a raw event as the relay would publish it, for consumer tests
 // that produce to Kafka directly.
 func Envelope(tenantID string, typ events.Type, aggregateID string, data any) []byte {

@@ -12,7 +12,6 @@ import (
 	kafka "github.com/segmentio/kafka-go"
 
 	"github.com/kommerce/kommerce/ingest"
-	"github.com/kommerce/kommerce/ingest/ingesttest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/internal/events"
 	"github.com/kommerce/kommerce/internal/testenv"
@@ -175,7 +174,7 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestFlows(t *testing.T) {
 	stop := run(t, s, group, rec)
 
 	dead := readAll(t, s.brokers, events.DeadLetter(s.topic), 3)
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "consumer processes the good messages", func() (bool, string) {
 		return rec.total() >= 297, fmt.Sprintf("processed %d of 297", rec.total())
 	})
 	stop()
@@ -214,7 +213,7 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestFlows(t *testing.T) {
 	rec2 := newRecorder()
 	run(t, s, group, rec2)
 	s.produce(t, "after-restart")
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "restarted consumer processes the marker", func() (bool, string) {
 		return rec2.count("after-restart") == 1, "marker not processed"
 	})
 	if rec2.total() != 1 {
@@ -228,7 +227,7 @@ func TestUnavailableWaitsInsteadOfDeadLettering(t *testing.T) {
 	rec.down = true
 	s.produce(t, "ok-1", "ok-2", "ok-3")
 	run(t, s, testenv.Name(t, "group", "-"), rec)
-	ingesttest.Eventually(t, 30*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "consumer retries while the dependency is down", func() (bool, string) {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		return rec.tries["ok-1"] >= 5, fmt.Sprintf("tried %d times", rec.tries["ok-1"])
@@ -236,7 +235,7 @@ func TestUnavailableWaitsInsteadOfDeadLettering(t *testing.T) {
 	rec.mu.Lock()
 	rec.down = false
 	rec.mu.Unlock()
-	ingesttest.Eventually(t, 30*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "consumer catches up after the dependency returns", func() (bool, string) {
 		return rec.total() == 3, fmt.Sprintf("processed %d of 3", rec.total())
 	})
 	// Nothing went to the dead-letter topic although every message failed more
@@ -294,7 +293,7 @@ func TestReplayRedrivesDeadLettersOnce(t *testing.T) {
 	// A fresh consumer group reads the original topic from the start: the three
 	// originals plus the two replayed copies.
 	run(t, s, group, fixed)
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "replayed poison messages processed", func() (bool, string) {
 		return after.count("poison-a") == 2 && after.count("poison-b") == 2, fmt.Sprintf("processed %d", after.total())
 	})
 

@@ -33,7 +33,7 @@ func start(t *testing.T, cfg pipeline.Config) {
 func waitLatest(t *testing.T, b search.Backend, sf search.Storefront, n int, want int64) {
 	t.Helper()
 	s := search.NewSearcher(b)
-	ingesttest.Eventually(t, 120*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 120*time.Second, "every product searchable at its latest version", func() (bool, string) {
 		_ = b.Refresh(context.Background(), sf.Index)
 		seen := map[string]int64{}
 		q := search.Query{Sort: search.SortName, Limit: 100}
@@ -99,7 +99,7 @@ func TestEmbeddedDefaults(t *testing.T) {
 	// Stock arrives on the inventory topic and flips availability.
 	ingesttest.Outbox(t, db.Pool, tenant.ID, events.StockChanged, "SKU-p07", events.Stock{SKU: "SKU-p07", ProductID: "p07", Available: 4, Version: 1})
 	in := true
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "only p07 in stock", func() (bool, string) {
 		res, err := search.NewSearcher(b).Search(context.Background(), sf, search.Query{InStock: &in})
 		if err != nil {
 			return false, err.Error()

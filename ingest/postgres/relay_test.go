@@ -186,7 +186,7 @@ func TestOnlyOneRelayLeads(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductUpdated, "p1", ingesttest.Product("p1", int64(i+1), "Lamp"))
 	}
-	ingesttest.Eventually(t, 60*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 60*time.Second, "relay publishes every outbox row", func() (bool, string) {
 		n := ingesttest.Unpublished(t, db.Pool)
 		return n == 0, fmt.Sprintf("%d unpublished", n)
 	})

@@ -7,6 +7,9 @@
 // is skipped with the command that starts it, except under CI=true or
 // KOMMERCE_TEST_REQUIRE_SERVICES=1 (set by `make test`), where it fails: a missing
 // service must never turn into a silent pass.
+//
+// Eventually is how every test waits for an outcome: polling with a generous
+// deadline and reporting the last state it saw.
 package testenv
 
 import (

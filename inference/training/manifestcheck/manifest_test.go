@@ -2,7 +2,6 @@ package manifestcheck_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,12 +18,7 @@ import (
 
 func TestManifestsApplyToTheAPIServer(t *testing.T) {
 	env, cfg, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
-	if errors.Is(err, kubetest.ErrNoAssets) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubetest.Unavailable(t, err)
 	t.Cleanup(func() { _ = env.Stop() })
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package kubetest starts a real kube-apiserver and etcd (controller-runtime's envtest)
 // from the binaries hack/envtest.sh builds. Controller packages start one per package
-// in TestMain and give each test its own namespace.
+// in TestMain and give each test its own namespace; each test hands Start's error to
+// Unavailable, which skips only where services are not required.
 package kubetest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -18,36 +20,43 @@ import (
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 
-// ErrNoAssets means the envtest binaries are not built and not required.
+// ErrNoAssets means the envtest binaries are not built. Only [Unavailable] decides
+// what it means for a test: a skip on a developer's machine, a failure under CI=true
+// or make test.
 var ErrNoAssets = errors.New("envtest binaries not found; build them with: hack/services.sh up envtest")
 
 // Assets returns the folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS when
-// set, otherwise the newest build under ~/.cache/kommerce/envtest.
+// set, otherwise the newest build under ~/.cache/kommerce/envtest. A folder that lacks
+// either binary is ErrNoAssets too, so an empty KUBEBUILDER_ASSETS reads as what it
+// is rather than as a failed start.
 func Assets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		cache := os.Getenv("KOMMERCE_CACHE_DIR")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache", "kommerce")
+		}
+		dirs, _ := filepath.Glob(filepath.Join(cache, "envtest", "*", "kube-apiserver"))
+		if len(dirs) == 0 {
+			return "", ErrNoAssets
+		}
+		dir = filepath.Dir(dirs[len(dirs)-1])
 	}
-	cache := os.Getenv("KOMMERCE_CACHE_DIR")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kommerce")
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			return "", fmt.Errorf("%s in %s: %w", bin, dir, ErrNoAssets)
+		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join(cache, "envtest", "*", "kube-apiserver"))
-	if len(dirs) == 0 {
-		return "", ErrNoAssets
-	}
-	return filepath.Dir(dirs[len(dirs)-1]), nil
+	return dir, nil
 }
 
-// Start starts an API server with the CRDs found in crdDirs installed. It returns
-// ErrNoAssets (wrapped) when the binaries are missing and services are not required,
-// so TestMain can skip the package; under CI=true it returns a plain error instead.
+// Start starts an API server with the CRDs found in crdDirs installed. Missing
+// binaries are reported as ErrNoAssets (wrapped); callers hand any error to
+// [Unavailable], which skips or fails the test.
 func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 	assets, err := Assets()
 	if err != nil {
-		if testenv.Required() {
-			return nil, nil, fmt.Errorf("envtest is required (CI): %w", err)
-		}
 		return nil, nil, err
 	}
 	env := &envtest.Environment{
@@ -63,6 +72,24 @@ func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 		return nil, nil, fmt.Errorf("start envtest from %s: %w", assets, err)
 	}
 	return env, cfg, nil
+}
+
+// Unavailable ends t when Start returned err (it returns at once when err is nil).
+// Missing binaries skip the test on a developer's machine; under CI=true or
+// KOMMERCE_TEST_REQUIRE_SERVICES=1 (make test) they fail it, as does every other
+// start error: a suite must never pass by skipping where it is required to run.
+func Unavailable(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if errors.Is(err, ErrNoAssets) && !testenv.Required() {
+		t.Skip(err)
+	}
+	if errors.Is(err, ErrNoAssets) {
+		t.Fatalf("envtest is required (CI=true or KOMMERCE_TEST_REQUIRE_SERVICES is set): %v", err)
+	}
+	t.Fatal(err)
 }
 
 // RepoRoot returns the repository root, for locating config/crd/bases from a test.

@@ -2,7 +2,6 @@ package kubetest_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,12 +16,7 @@ import (
 // with controller-runtime's client.
 func TestSmokeEnvtest(t *testing.T) {
 	env, cfg, err := kubetest.Start()
-	if errors.Is(err, kubetest.ErrNoAssets) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubetest.Unavailable(t, err)
 	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
 			t.Errorf("stop envtest: %v", err)
