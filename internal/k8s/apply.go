@@ -14,6 +14,8 @@ package k8s
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +33,11 @@ import (
 // writes. It never changes: a new name would leave the fields owned by the old one
 // behind, and they could then no longer be removed by applying without them.
 const FieldManager = "kommerce-operator"
+
+// HashAnnotation holds a hash of the desired state last applied to an object. It
+// lets Apply see that desired changed even when the change only removes a field
+// (which the object, still holding it, cannot show).
+const HashAnnotation = "kommerce.io/desired-hash"
 
 // ErrInvalidOwner means a desired object cannot carry a reference to its owner:
 // Kubernetes lets a namespaced owner own only objects in its own namespace. It is a
@@ -55,8 +62,9 @@ type applyConfiguration interface {
 //
 // Before applying, Apply reads the object through c (the manager's cache in a
 // controller) and sends nothing when the object already holds every field of
-// desired. Drift is still repaired: the watch brings the changed object into the
-// cache, the next pass sees the difference and applies.
+// desired and the HashAnnotation of this very desired state. Drift is still
+// repaired: the watch brings the changed object into the cache, the next pass sees
+// the difference and applies.
 //
 // Errors from the API server are wrapped, so apierrors.IsConflict and the like see
 // them; Result turns a conflict into a requeue.
@@ -89,7 +97,8 @@ func Apply(ctx context.Context, c client.Client, owner client.Object, desired ru
 }
 
 // withController returns desired as a JSON object with owner added as its
-// controller reference (replacing any reference desired already had to owner).
+// controller reference (replacing any reference desired already had to owner) and
+// HashAnnotation set.
 func withController(scheme *runtime.Scheme, owner client.Object, desired applyConfiguration) (map[string]any, schema.GroupVersionKind, types.NamespacedName, error) {
 	var key types.NamespacedName
 	if desired.GetName() == nil || desired.GetKind() == nil || desired.GetAPIVersion() == nil {
@@ -121,7 +130,30 @@ func withController(scheme *runtime.Scheme, owner client.Object, desired applyCo
 		}
 	}
 	md["ownerReferences"] = refs
+	if err := annotateHash(obj, md); err != nil {
+		return nil, gvk, key, fmt.Errorf("hash %s %s: %w", gvk.Kind, key, err)
+	}
 	return obj, gvk, key, nil
+}
+
+// annotateHash sets HashAnnotation in md, the metadata of obj, to a hash of obj.
+func annotateHash(obj, md map[string]any) error {
+	annotations, _ := md["annotations"].(map[string]any)
+	if annotations == nil {
+		annotations = map[string]any{}
+	}
+	delete(annotations, HashAnnotation)
+	if len(annotations) == 0 {
+		delete(md, "annotations")
+	}
+	raw, err := json.Marshal(obj) // maps marshal with sorted keys: the same state hashes the same
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(raw)
+	annotations[HashAnnotation] = hex.EncodeToString(sum[:16])
+	md["annotations"] = annotations
+	return nil
 }
 
 // controllerRef is the owner reference that makes owner the controller of an

@@ -9,10 +9,17 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -220,5 +227,60 @@ func TestAnInvalidOwnerWritesNothing(t *testing.T) {
 	var cm corev1.ConfigMap
 	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "settings"}, &cm); !apierrors.IsNotFound(err) {
 		t.Errorf("get = %v, want not found", err)
+	}
+}
+
+// The kinds the controllers apply, built the way their builders build them: after
+// one apply, the next is recognised as changing nothing, although the API server
+// fills in defaults (a Deployment's strategy, a Service's cluster IP, a container's
+// pull policy) and normalises quantities.
+func TestEveryKindIsRecognisedAsUnchanged(t *testing.T) {
+	f := newFixture(t)
+	labels := map[string]string{"app": "shop"}
+	container := corev1ac.Container().WithName("api").WithImage("kommerce:dev").
+		WithPorts(corev1ac.ContainerPort().WithName("http").WithContainerPort(8080)).
+		WithResources(corev1ac.ResourceRequirements().WithRequests(corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")}))
+	kinds := map[string]runtime.ApplyConfiguration{
+		"resource quota": corev1ac.ResourceQuota("quota", f.ns).WithLabels(labels).
+			WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")})),
+		"limit range": corev1ac.LimitRange("limits", f.ns).WithLabels(labels).
+			WithSpec(corev1ac.LimitRangeSpec().WithLimits(corev1ac.LimitRangeItem().WithType(corev1.LimitTypeContainer).
+				WithDefault(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}))),
+		"network policy": networkingv1ac.NetworkPolicy("deny", f.ns).WithLabels(labels).
+			WithSpec(networkingv1ac.NetworkPolicySpec().WithPodSelector(metav1ac.LabelSelector()).
+				WithPolicyTypes(networkingv1.PolicyTypeIngress).
+				WithIngress(networkingv1ac.NetworkPolicyIngressRule().WithFrom(networkingv1ac.NetworkPolicyPeer().
+					WithNamespaceSelector(metav1ac.LabelSelector().WithMatchLabels(labels))))),
+		"role": rbacv1ac.Role("admin", f.ns).WithLabels(labels).
+			WithRules(rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("configmaps").WithVerbs("get", "list")),
+		"role binding": rbacv1ac.RoleBinding("admins", f.ns).WithLabels(labels).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("Role").WithName("admin")).
+			WithSubjects(rbacv1ac.Subject().WithKind("Group").WithName("admins").WithAPIGroup("rbac.authorization.k8s.io")),
+		"secret": corev1ac.Secret("identity", f.ns).WithLabels(labels).WithType(corev1.SecretTypeOpaque).
+			WithData(map[string][]byte{"key": []byte("value")}),
+		"service": corev1ac.Service("api", f.ns).WithLabels(labels).
+			WithSpec(corev1ac.ServiceSpec().WithSelector(labels).
+				WithPorts(corev1ac.ServicePort().WithName("http").WithPort(80).WithTargetPort(intstr.FromString("http")))),
+		"deployment": appsv1ac.Deployment("api", f.ns).WithLabels(labels).
+			WithSpec(appsv1ac.DeploymentSpec().WithReplicas(2).
+				WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+				WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).
+					WithSpec(corev1ac.PodSpec().WithContainers(container)))),
+	}
+	ctx := context.Background()
+	for kind, desired := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			if err := k8s.Apply(ctx, f.c, f.owner, desired); err != nil {
+				t.Fatal(err)
+			}
+			f.applies.Store(0)
+			if err := k8s.Apply(ctx, f.c, f.owner, desired); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.applies.Load(); n != 0 {
+				t.Errorf("%d applies sent for an unchanged %s, want 0", n, kind)
+			}
+		})
 	}
 }

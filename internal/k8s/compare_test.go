@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -21,15 +22,13 @@ func TestHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hash := want["metadata"].(map[string]any)["annotations"].(map[string]any)[HashAnnotation].(string)
 	current := func(mutate func(*corev1.ResourceQuota)) client.Object {
 		q := &corev1.ResourceQuota{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: "quota", Namespace: "acme", Labels: map[string]string{"kommerce.io/tenant": "acme"},
 				ResourceVersion: "42", UID: "server-set",
-				ManagedFields: []metav1.ManagedFieldsEntry{
-					managed("kubectl", metav1.ManagedFieldsOperationUpdate, `{"f:metadata":{"f:labels":{"f:team":{}}}}`),
-					managed(FieldManager, metav1.ManagedFieldsOperationApply, ownedByOperator),
-				},
+				Annotations: map[string]string{HashAnnotation: hash, "note": "someone's"},
 				OwnerReferences: []metav1.OwnerReference{{
 					APIVersion: "v1", Kind: "ConfigMap", Name: "shop", UID: "uid-shop",
 					Controller: ptr(true), BlockOwnerDeletion: ptr(true),
@@ -51,7 +50,7 @@ func TestHolds(t *testing.T) {
 		{"identical plus server fields", current(nil), true},
 		{"extra label someone added", current(func(q *corev1.ResourceQuota) { q.Labels["team"] = "x" }), true},
 		{"limit someone added", current(func(q *corev1.ResourceQuota) { q.Spec.Hard[corev1.ResourceServices] = resource.MustParse("1") }), true},
-		{"same quantity written differently", current(func(q *corev1.ResourceQuota) { q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("10") }), true},
+		{"same quantity written differently", current(func(q *corev1.ResourceQuota) { q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("10000m") }), true},
 		{"value changed", current(func(q *corev1.ResourceQuota) { q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("11") }), false},
 		{"label removed", current(func(q *corev1.ResourceQuota) { delete(q.Labels, "kommerce.io/tenant") }), false},
 		{"no owner reference", current(func(q *corev1.ResourceQuota) { q.OwnerReferences = nil }), false},
@@ -60,20 +59,8 @@ func TestHolds(t *testing.T) {
 		{"second owner added", current(func(q *corev1.ResourceQuota) {
 			q.OwnerReferences = append(q.OwnerReferences, metav1.OwnerReference{Kind: "X", Name: "y"})
 		}), false},
-		{"a field the operator applied before and no longer sets", current(func(q *corev1.ResourceQuota) {
-			q.Spec.Hard[corev1.ResourceServices] = resource.MustParse("1")
-			q.ManagedFields[1] = managed(FieldManager, metav1.ManagedFieldsOperationApply,
-				`{"f:spec":{"f:hard":{"f:pods":{},"f:services":{}}},"f:metadata":{"f:labels":{"f:kommerce.io/tenant":{}}}}`)
-		}), false},
-		{"a label the operator applied before and no longer sets", current(func(q *corev1.ResourceQuota) {
-			q.Labels["old"] = "x"
-			q.ManagedFields[1] = managed(FieldManager, metav1.ManagedFieldsOperationApply,
-				`{"f:spec":{"f:hard":{"f:pods":{}}},"f:metadata":{"f:labels":{"f:kommerce.io/tenant":{},"f:old":{}}}}`)
-		}), false},
-		{"made by someone else with the same content", current(func(q *corev1.ResourceQuota) { q.ManagedFields = q.ManagedFields[:1] }), false},
-		{"the operator only updated it, never applied", current(func(q *corev1.ResourceQuota) {
-			q.ManagedFields[1].Operation = metav1.ManagedFieldsOperationUpdate
-		}), false},
+		{"no hash: not applied by the operator", current(func(q *corev1.ResourceQuota) { delete(q.Annotations, HashAnnotation) }), false},
+		{"hash of another desired state", current(func(q *corev1.ResourceQuota) { q.Annotations[HashAnnotation] = "0123" }), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,15 +93,33 @@ func TestWithControllerRefusesAnInvalidOwner(t *testing.T) {
 	}
 }
 
-// ownedByOperator is what the API server records for the operator's apply of the
-// desired quota in TestHolds.
-const ownedByOperator = `{"f:metadata":{"f:labels":{"f:kommerce.io/tenant":{}},"f:ownerReferences":{"k:{\"uid\":\"uid-shop\"}":{}}},"f:spec":{"f:hard":{"f:pods":{}}}}`
+func ptr[T any](v T) *T { return &v }
 
-func managed(manager string, op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
-	return metav1.ManagedFieldsEntry{
-		Manager: manager, Operation: op, APIVersion: "v1", FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)},
+// A field the operator stops setting is still in the object, which therefore
+// contains the new desired state; only the hash shows the apply must run to remove
+// it.
+func TestHoldsSeesAFieldNoLongerDesired(t *testing.T) {
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "acme", UID: "uid-shop"}}
+	quota := func(hard corev1.ResourceList) map[string]any {
+		want, _, _, err := withController(clientgoscheme.Scheme, owner, corev1ac.ResourceQuota("quota", "acme").
+			WithSpec(corev1ac.ResourceQuotaSpec().WithHard(hard)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return want
+	}
+	before := quota(corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10"), corev1.ResourceServices: resource.MustParse("5")})
+	after := quota(corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")})
+	// The object as the first apply left it.
+	current := &corev1.ResourceQuota{}
+	raw, _ := json.Marshal(before)
+	if err := json.Unmarshal(raw, current); err != nil {
+		t.Fatal(err)
+	}
+	if same, err := holds(current, before); err != nil || !same {
+		t.Fatalf("holds(applied state) = %v, %v; want true", same, err)
+	}
+	if same, err := holds(current, after); err != nil || same {
+		t.Errorf("holds(state without services) = %v, %v; want false", same, err)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
