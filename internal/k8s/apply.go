@@ -77,7 +77,7 @@ func Apply(ctx context.Context, c client.Client, owner client.Object, desired ru
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("%s %s", gvk.Kind, key)
+	what := describe(gvk, key)
 	current, err := read(ctx, c, gvk, key)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", what, err)
@@ -111,11 +111,11 @@ func withController(scheme *runtime.Scheme, owner client.Object, desired applyCo
 	gvk := schema.FromAPIVersionAndKind(*desired.GetAPIVersion(), *desired.GetKind())
 	ref, err := controllerRef(scheme, owner, key.Namespace)
 	if err != nil {
-		return nil, gvk, key, fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
+		return nil, gvk, key, fmt.Errorf("apply %s: %w", describe(gvk, key), err)
 	}
 	obj, err := toJSONMap(desired)
 	if err != nil {
-		return nil, gvk, key, fmt.Errorf("encode %s %s: %w", gvk.Kind, key, err)
+		return nil, gvk, key, fmt.Errorf("encode %s: %w", describe(gvk, key), err)
 	}
 	md, _ := obj["metadata"].(map[string]any)
 	if md == nil {
@@ -131,7 +131,7 @@ func withController(scheme *runtime.Scheme, owner client.Object, desired applyCo
 	}
 	md["ownerReferences"] = refs
 	if err := annotateHash(obj, md); err != nil {
-		return nil, gvk, key, fmt.Errorf("hash %s %s: %w", gvk.Kind, key, err)
+		return nil, gvk, key, fmt.Errorf("hash %s: %w", describe(gvk, key), err)
 	}
 	return obj, gvk, key, nil
 }
@@ -194,6 +194,14 @@ func read(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, key
 		return nil, err
 	}
 	return obj, nil
+}
+
+// describe names an object in errors: "ConfigMap shop/settings", "Namespace shop".
+func describe(gvk schema.GroupVersionKind, key types.NamespacedName) string {
+	if key.Namespace == "" {
+		return gvk.Kind + " " + key.Name
+	}
+	return gvk.Kind + " " + key.String()
 }
 
 // toJSONMap encodes v and decodes it as a JSON object, so typed objects, apply
