@@ -26,6 +26,7 @@ import (
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/controllers/tenant"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/k8s"
 	"github.com/kommerce/kommerce/internal/tenantstore"
 )
 
@@ -151,7 +152,7 @@ are not built yet.`, e.getenv)
 	}
 	r := &tenant.Reconciler{
 		Client:                  mgr.GetClient(),
-		Recorder:                mgr.GetEventRecorder(tenant.FieldManager),
+		Recorder:                mgr.GetEventRecorder(k8s.FieldManager),
 		Store:                   store,
 		Watched:                 watched,
 		MaxConcurrentReconciles: c.concurrency,

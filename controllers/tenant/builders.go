@@ -39,7 +39,8 @@ const (
 	namespaceLabel = "kubernetes.io/metadata.name"
 )
 
-// tenantLabels are put on every object a tenant owns.
+// tenantLabels are put on every object a tenant owns. The controller reference to
+// the Tenant is added by k8s.Apply.
 func tenantLabels(t *kv1.Tenant) map[string]string {
 	return map[string]string{
 		kv1.TenantLabel: t.Name,
@@ -48,22 +49,9 @@ func tenantLabels(t *kv1.Tenant) map[string]string {
 	}
 }
 
-// ownerRef makes the Tenant the controller of a child, so deleting the Tenant lets
-// the garbage collector remove the child and Owns() maps child events back to it.
-func ownerRef(t *kv1.Tenant) *metav1ac.OwnerReferenceApplyConfiguration {
-	return metav1ac.OwnerReference().
-		WithAPIVersion(kv1.GroupVersion.String()).
-		WithKind("Tenant").
-		WithName(t.Name).
-		WithUID(t.UID).
-		WithController(true).
-		WithBlockOwnerDeletion(true)
-}
-
 func desiredNamespace(t *kv1.Tenant, ns string) *corev1ac.NamespaceApplyConfiguration {
 	return corev1ac.Namespace(ns).
-		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t))
+		WithLabels(tenantLabels(t))
 }
 
 // desiredQuota caps what one namespace of the tenant may consume. Unset values are
@@ -91,7 +79,6 @@ func desiredQuota(t *kv1.Tenant, ns string) *corev1ac.ResourceQuotaApplyConfigur
 	count(corev1.ResourcePersistentVolumeClaims, q.PersistentVolumeClaims)
 	return corev1ac.ResourceQuota(QuotaName, ns).
 		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t)).
 		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(hard))
 }
 
@@ -127,7 +114,6 @@ func desiredLimitRange(t *kv1.Tenant, ns string) *corev1ac.LimitRangeApplyConfig
 	}
 	return corev1ac.LimitRange(LimitRangeName, ns).
 		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t)).
 		WithSpec(corev1ac.LimitRangeSpec().WithLimits(item))
 }
 
@@ -174,7 +160,6 @@ func desiredNetworkPolicy(t *kv1.Tenant, ns string) *networkingv1ac.NetworkPolic
 	}
 	return networkingv1ac.NetworkPolicy(NetworkPolicyName, ns).
 		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t)).
 		WithSpec(spec)
 }
 
@@ -205,7 +190,6 @@ func tenantAdminRules() []*rbacv1ac.PolicyRuleApplyConfiguration {
 func desiredRole(t *kv1.Tenant, ns string) *rbacv1ac.RoleApplyConfiguration {
 	return rbacv1ac.Role(RoleName, ns).
 		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t)).
 		WithRules(tenantAdminRules()...)
 }
 
@@ -222,7 +206,6 @@ func desiredRoleBinding(t *kv1.Tenant, ns string) *rbacv1ac.RoleBindingApplyConf
 	}
 	return rbacv1ac.RoleBinding(RoleBindingName, ns).
 		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t)).
 		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("Role").WithName(RoleName)).
 		WithSubjects(subjects...)
 }
@@ -238,7 +221,6 @@ type identity struct {
 func desiredIdentitySecret(t *kv1.Tenant, ns string, id identity) *corev1ac.SecretApplyConfiguration {
 	return corev1ac.Secret(IdentitySecretName, ns).
 		WithLabels(tenantLabels(t)).
-		WithOwnerReferences(ownerRef(t)).
 		WithType(corev1.SecretTypeOpaque).
 		WithData(map[string][]byte{
 			KeyTenantID:   []byte(id.TenantID),

@@ -14,7 +14,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 )
@@ -36,41 +35,24 @@ func testTenant() *kv1.Tenant {
 	}
 }
 
-// Every child carries the tenant label and a controller reference to its Tenant:
-// Owns() watches and the garbage collector depend on it.
-func TestChildrenAreLabelledAndOwned(t *testing.T) {
+// Every child carries the tenant label: the operator's cache holds only labelled
+// objects, and the network policy selects the tenant's namespaces by it. (The
+// controller reference is added by k8s.Apply.)
+func TestChildrenAreLabelled(t *testing.T) {
 	tn := testTenant()
-	type meta struct {
-		labels map[string]string
-		owners []metav1ac.OwnerReferenceApplyConfiguration
+	children := map[string]map[string]string{
+		"namespace":     desiredNamespace(tn, "acme-shop").Labels,
+		"quota":         desiredQuota(tn, "acme-shop").Labels,
+		"limitrange":    desiredLimitRange(tn, "acme-shop").Labels,
+		"networkpolicy": desiredNetworkPolicy(tn, "acme-shop").Labels,
+		"role":          desiredRole(tn, "acme-shop").Labels,
+		"rolebinding":   desiredRoleBinding(tn, "acme-shop").Labels,
+		"secret":        desiredIdentitySecret(tn, "acme-shop", identity{TenantID: "id", KeyID: "k", PrivateKeyPEM: []byte("pem")}).Labels,
 	}
-	children := map[string]meta{}
-	ns := desiredNamespace(tn, "acme-shop")
-	children["namespace"] = meta{ns.Labels, ns.OwnerReferences}
-	q := desiredQuota(tn, "acme-shop")
-	children["quota"] = meta{q.Labels, q.OwnerReferences}
-	lr := desiredLimitRange(tn, "acme-shop")
-	children["limitrange"] = meta{lr.Labels, lr.OwnerReferences}
-	np := desiredNetworkPolicy(tn, "acme-shop")
-	children["networkpolicy"] = meta{np.Labels, np.OwnerReferences}
-	role := desiredRole(tn, "acme-shop")
-	children["role"] = meta{role.Labels, role.OwnerReferences}
-	rb := desiredRoleBinding(tn, "acme-shop")
-	children["rolebinding"] = meta{rb.Labels, rb.OwnerReferences}
-	sec := desiredIdentitySecret(tn, "acme-shop", identity{TenantID: "id", KeyID: "k", PrivateKeyPEM: []byte("pem")})
-	children["secret"] = meta{sec.Labels, sec.OwnerReferences}
-
-	for name, m := range children {
+	for name, labels := range children {
 		t.Run(name, func(t *testing.T) {
-			if m.labels[kv1.TenantLabel] != "acme" || m.labels[labelManagedBy] != managerName {
-				t.Errorf("labels %v", m.labels)
-			}
-			if len(m.owners) != 1 {
-				t.Fatalf("%d owner references, want 1", len(m.owners))
-			}
-			o := m.owners[0]
-			if *o.Kind != "Tenant" || *o.Name != "acme" || *o.UID != "uid-acme" || !*o.Controller || *o.APIVersion != "kommerce.io/v1alpha1" {
-				t.Errorf("owner reference %+v", o)
+			if labels[kv1.TenantLabel] != "acme" || labels[labelManagedBy] != managerName {
+				t.Errorf("labels %v", labels)
 			}
 		})
 	}

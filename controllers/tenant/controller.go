@@ -6,15 +6,14 @@ package tenant
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,14 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/internal/k8s"
 	"github.com/kommerce/kommerce/internal/tenantstore"
 )
-
-// FieldManager owns every field the operator applies with server-side apply.
-const FieldManager = "kommerce-operator"
-
-// conflictRetry is how soon a reconcile that lost an optimistic-lock race runs again.
-const conflictRetry = 200 * time.Millisecond
 
 // Reconciler reconciles Tenants.
 type Reconciler struct {
@@ -91,22 +85,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(t, kv1.TenantFinalizer)
 		if err := r.Client.Patch(ctx, t, patch); err != nil {
-			return requeueOnConflict(fmt.Errorf("add finalizer: %w", err))
+			return k8s.Result(fmt.Errorf("add finalizer: %w", err))
 		}
 		s.before = t.DeepCopy()
 	}
 
 	result, err := r.runPhases(ctx, s)
 	summarize(t)
-	if serr := r.writeStatus(ctx, s); serr != nil && err == nil {
-		return requeueOnConflict(serr)
+	if err := errors.Join(err, r.writeStatus(ctx, s)); err != nil {
+		return k8s.Result(err)
 	}
-	return result, err
+	return result, nil
 }
 
 // reconcileDelete removes what lives outside Kubernetes (the database row) and then
 // the finalizer; the garbage collector removes the owned objects. A protected
-// Tenant stays Terminating with condition DeletionBlocked.
+// Tenant stays Terminating with condition DeletionBlocked. The status is written
+// once per pass: Deleting, or why removing the row failed.
 func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
 	if !controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
@@ -114,23 +109,22 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	}
 	if t.Spec.PreventDeletion {
 		markDeletionBlocked(t)
-		return requeueOnConflict(r.writeStatus(ctx, s))
+		return k8s.Result(r.writeStatus(ctx, s))
 	}
 	markDeleting(t)
-	if err := r.writeStatus(ctx, s); err != nil {
-		return requeueOnConflict(err)
-	}
-	if err := r.Store.Delete(ctx, t.Name, t.Spec.Isolation.TenantID); err != nil {
-		s.before = t.DeepCopy()
+	err := r.Store.Delete(ctx, t.Name, t.Spec.Isolation.TenantID)
+	if err != nil {
 		markFailed(t, kv1.TenantDatabaseReady, kv1.ReasonDatabaseError, "removing the tenant's database row failed: "+err.Error())
-		_ = r.writeStatus(ctx, s)
-		return ctrl.Result{}, err
+		err = fmt.Errorf("delete tenant %s from the platform database: %w", t.Name, err)
+	}
+	if err := errors.Join(err, r.writeStatus(ctx, s)); err != nil {
+		return k8s.Result(err)
 	}
 	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, "DatabaseRowDeleted", "Delete", "removed tenant %s from the platform database", t.Name)
 	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(t, kv1.TenantFinalizer)
 	if err := r.Client.Patch(ctx, t, patch); err != nil {
-		return requeueOnConflict(client.IgnoreNotFound(fmt.Errorf("remove finalizer: %w", err)))
+		return k8s.Result(client.IgnoreNotFound(fmt.Errorf("remove finalizer: %w", err)))
 	}
 	return ctrl.Result{}, nil
 }
@@ -153,18 +147,6 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope) error {
 	}
 	s.before = t.DeepCopy()
 	return nil
-}
-
-// requeueOnConflict turns an optimistic-lock conflict into a quick retry rather than
-// an error: another writer won, the next pass reads the new version.
-func requeueOnConflict(err error) (ctrl.Result, error) {
-	if err == nil {
-		return ctrl.Result{}, nil
-	}
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
-	}
-	return ctrl.Result{}, err
 }
 
 // ownedTypes are the kinds a Tenant owns in its namespaces.

@@ -285,6 +285,8 @@ func TestTenantUpdatesFollowTheSpec(t *testing.T) {
 
 	pods := int32(7)
 	cur.Spec.Quota.Pods = &pods
+	cpu := resource.MustParse("4")
+	cur.Spec.Limits.Max = &kv1.ComputeResources{CPU: &cpu} // no longer caps memory
 	cur.Spec.Owners = []kv1.TenantOwner{{Kind: kv1.OwnerUser, Name: "alice@globex.example"}}
 	cur.Spec.Namespaces = []kv1.NamespaceName{kv1.NamespaceName(tn.Name + "-shop"), kv1.NamespaceName(tn.Name + "-search")}
 	cur.Spec.DisplayName = "Globex Corporation"
@@ -300,6 +302,11 @@ func TestTenantUpdatesFollowTheSpec(t *testing.T) {
 	op.obj(t, tn.Name+"-shop", tenant.QuotaName, &q)
 	if p := q.Spec.Hard[corev1.ResourcePods]; p.Value() != 7 {
 		t.Errorf("quota pods %v after update", p)
+	}
+	var lr corev1.LimitRange
+	op.obj(t, tn.Name+"-shop", tenant.LimitRangeName, &lr)
+	if max := lr.Spec.Limits[0].Max; len(max) != 1 || max.Cpu().Cmp(cpu) != 0 {
+		t.Errorf("limit range max %v after the spec dropped the memory cap, want cpu 4 only", max)
 	}
 	var rb rbacv1.RoleBinding
 	op.obj(t, tn.Name+"-search", tenant.RoleBindingName, &rb)

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/internal/k8s"
 	"github.com/kommerce/kommerce/internal/tenantstore"
 )
 
@@ -33,34 +34,35 @@ type scope struct {
 	log    logr.Logger
 }
 
-// phase is one ordered step. A phase that cannot complete sets its condition and
-// either returns an error (retried with backoff) or a result that stops the pass.
+// phase is one ordered step and the part condition it owns. A phase that cannot
+// complete sets its condition and either returns an error (retried with backoff) or
+// a result that stops the pass.
 type phase struct {
-	name string
-	run  func(context.Context, *scope) (ctrl.Result, error)
+	condition string
+	run       func(*Reconciler, context.Context, *scope) (ctrl.Result, error)
 }
 
 // stop is the result of a phase that must end the pass without an error: the
 // condition says why, and the Tenant is looked at again after blockedRetry.
 var stop = ctrl.Result{RequeueAfter: blockedRetry}
 
-func (r *Reconciler) phases() []phase {
-	return []phase{
-		{kv1.TenantNamespacesReady, r.reconcileNamespaces},
-		{kv1.TenantQuotaReady, r.reconcileQuota},
-		{kv1.TenantNetworkPolicyReady, r.reconcileNetworkPolicy},
-		{kv1.TenantRBACReady, r.reconcileRBAC},
-		{kv1.TenantDatabaseReady, r.reconcileDatabase},
-		{kv1.TenantIdentityReady, r.reconcileIdentity},
-	}
+// phases are the steps of a pass in the order they run, which is also the order
+// Ready summarises their conditions in and a user reads them in.
+var phases = []phase{
+	{kv1.TenantNamespacesReady, (*Reconciler).reconcileNamespaces},
+	{kv1.TenantQuotaReady, (*Reconciler).reconcileQuota},
+	{kv1.TenantNetworkPolicyReady, (*Reconciler).reconcileNetworkPolicy},
+	{kv1.TenantRBACReady, (*Reconciler).reconcileRBAC},
+	{kv1.TenantDatabaseReady, (*Reconciler).reconcileDatabase},
+	{kv1.TenantIdentityReady, (*Reconciler).reconcileIdentity},
 }
 
 // runPhases runs the phases in order and stops at the first that does not finish.
 func (r *Reconciler) runPhases(ctx context.Context, s *scope) (ctrl.Result, error) {
-	for _, p := range r.phases() {
-		res, err := p.run(ctx, s)
+	for _, p := range phases {
+		res, err := p.run(r, ctx, s)
 		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("%s: %w", p.name, err)
+			return ctrl.Result{}, fmt.Errorf("%s: %w", p.condition, err)
 		}
 		if !res.IsZero() {
 			return res, nil
@@ -73,7 +75,7 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) (ctrl.Result, erro
 func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string, build func(ns string) runtime.ApplyConfiguration) (ctrl.Result, error) {
 	t := s.tenant
 	for _, ns := range t.Spec.Namespaces {
-		if err := r.apply(ctx, build(string(ns))); err != nil {
+		if err := k8s.Apply(ctx, r.Client, t, build(string(ns))); err != nil {
 			markFailed(t, cond, kv1.ReasonApplyFailed, fmt.Sprintf("applying the %s in namespace %s failed: %v", what, ns, err))
 			return ctrl.Result{}, fmt.Errorf("apply %s in %s: %w", what, ns, err)
 		}
@@ -99,7 +101,7 @@ func (r *Reconciler) reconcileNamespaces(ctx context.Context, s *scope) (ctrl.Re
 			markFailed(t, kv1.TenantNamespacesReady, reason, msg)
 			return stop, nil
 		}
-		if err := r.apply(ctx, desiredNamespace(t, ns)); err != nil {
+		if err := k8s.Apply(ctx, r.Client, t, desiredNamespace(t, ns)); err != nil {
 			markFailed(t, kv1.TenantNamespacesReady, kv1.ReasonApplyFailed, fmt.Sprintf("applying namespace %s failed: %v", ns, err))
 			return ctrl.Result{}, fmt.Errorf("apply namespace %s: %w", ns, err)
 		}

@@ -11,17 +11,6 @@ import (
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 )
 
-// partConditions are the per-part conditions Ready summarises, in the order the
-// phases run (which is also the order a user reads them in).
-var partConditions = []string{
-	kv1.TenantNamespacesReady,
-	kv1.TenantQuotaReady,
-	kv1.TenantNetworkPolicyReady,
-	kv1.TenantRBACReady,
-	kv1.TenantDatabaseReady,
-	kv1.TenantIdentityReady,
-}
-
 // setCondition records one condition for the Tenant's current generation. The
 // transition time only moves when the status changes.
 func setCondition(t *kv1.Tenant, typ string, status metav1.ConditionStatus, reason, message string) {
@@ -39,13 +28,14 @@ func markFailed(t *kv1.Tenant, typ, reason, message string) {
 	setCondition(t, typ, metav1.ConditionFalse, reason, message)
 }
 
-// summarize sets Ready and the phase from the part conditions: Ready is True only
+// summarize sets Ready and the phase from the phases' conditions: Ready is True only
 // when every part is True for the current generation; otherwise it repeats the
 // first part that is not, so `kubectl wait` failures and `kubectl get` say why.
 func summarize(t *kv1.Tenant) {
 	t.Status.ObservedGeneration = t.Generation
 	t.Status.NamespaceList = strings.Join(t.Status.Namespaces, ",")
-	for _, typ := range partConditions {
+	for _, p := range phases {
+		typ := p.condition
 		c := meta.FindStatusCondition(t.Status.Conditions, typ)
 		switch {
 		case c == nil || c.ObservedGeneration != t.Generation:

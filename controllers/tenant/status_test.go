@@ -13,8 +13,8 @@ import (
 
 func TestSummarize(t *testing.T) {
 	allTrue := func(tn *kv1.Tenant) {
-		for _, c := range partConditions {
-			markReady(tn, c, "ok")
+		for _, p := range phases {
+			markReady(tn, p.condition, "ok")
 		}
 	}
 	tests := []struct {
@@ -34,8 +34,8 @@ func TestSummarize(t *testing.T) {
 		{"a part from an older generation", func(tn *kv1.Tenant) {
 			allTrue(tn)
 			tn.Generation++
-			for _, c := range partConditions[1:] {
-				markReady(tn, c, "ok")
+			for _, p := range phases[1:] {
+				markReady(tn, p.condition, "ok")
 			}
 		}, metav1.ConditionFalse, kv1.TenantPhaseProvisioning, kv1.ReasonProvisioning, "NamespacesReady is not yet reconciled"},
 	}
