@@ -61,11 +61,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	if errors.Is(startErr, kubetest.ErrNoAssets) {
-		t.Skip(startErr)
-	}
 	if startErr != nil {
-		t.Fatal(startErr)
+		kubetest.Unavailable(t, startErr)
 	}
 	direct, err := client.NewWithWatch(cfg, client.Options{Scheme: clientgoscheme.Scheme})
 	if err != nil {
