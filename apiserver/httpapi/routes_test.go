@@ -91,3 +91,27 @@ func TestJSONPath(t *testing.T) {
 		})
 	}
 }
+
+func TestValidURI(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"https URL", "https://img.example.com/a.png?x=1#y", true},
+		{"other scheme", "mailto:a@example.com", true},
+		{"relative", "/a.png", false},
+		{"empty", "", false},
+		{"non-ASCII host", "https://\u00cf", false},
+		{"space", "https://example.com/a b.png", false},
+		{"angle bracket", "https://example.com/<script>", false},
+		{"backslash", `https://example.com\a`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := validURI(tt.in); got != tt.want {
+				t.Fatalf("validURI(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
