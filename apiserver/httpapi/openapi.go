@@ -218,7 +218,13 @@ func requestError(err error) error {
 		if f == "" {
 			f = "body"
 		}
-		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: f, Message: sentence("Field " + f + ": " + se.Reason)}
+		e := &apiserver.Error{Code: apiserver.ErrInvalid, Field: f, Message: sentence("Field " + f + ": " + se.Reason)}
+		if field != "" {
+			// A parameter is the field a client knows by name; the message says which
+			// of its values (items[2]) is at fault.
+			e.Field = field
+		}
+		return e
 	}
 	var pe *openapi3filter.ParseError
 	if errors.As(re.Err, &pe) {
