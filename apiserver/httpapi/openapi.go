@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,6 +54,19 @@ func (f formatFunc) Validate(s string) error {
 	return nil
 }
 
+// validURI is the uri format of JSON Schema (RFC 3986): an absolute URI, so a scheme,
+// and only the ASCII characters a URI may hold; "https://Ï" is an IRI, not a URI.
+// Without it kin-openapi would not check the format at all.
+func validURI(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\\^`+"`"+`{|}`, c) >= 0 {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != ""
+}
+
 func newValidator(spec []byte) (*validator, error) {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(spec)
@@ -63,6 +77,7 @@ func newValidator(spec []byte) (*validator, error) {
 		"uuid":        formatFunc(apiserver.ValidID),
 		"tenant-slug": formatFunc(apiserver.ValidSlug),
 		"email":       openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail),
+		"uri":         formatFunc(validURI),
 	}
 	doc.SetStringFormatValidators(formats)
 	if err := doc.Validate(context.Background()); err != nil {
@@ -203,7 +218,13 @@ func requestError(err error) error {
 		if f == "" {
 			f = "body"
 		}
-		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: f, Message: sentence("Field " + f + ": " + se.Reason)}
+		e := &apiserver.Error{Code: apiserver.ErrInvalid, Field: f, Message: sentence("Field " + f + ": " + se.Reason)}
+		if field != "" {
+			// A parameter is the field a client knows by name; the message says which
+			// of its values (items[2]) is at fault.
+			e.Field = field
+		}
+		return e
 	}
 	var pe *openapi3filter.ParseError
 	if errors.As(re.Err, &pe) {
@@ -211,6 +232,9 @@ func requestError(err error) error {
 			return apiserver.Errorf(apiserver.ErrMalformedJSON, "The body is not valid JSON.")
 		}
 		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: field, Message: sentence(field + ": the value cannot be read as the expected type")}
+	}
+	if errors.Is(re.Err, openapi3filter.ErrInvalidEmptyValue) {
+		return &apiserver.Error{Code: apiserver.ErrInvalid, Field: field, Message: sentence(field + " must not be empty; leave it out instead")}
 	}
 	if errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
 		if re.RequestBody != nil {

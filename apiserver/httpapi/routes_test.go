@@ -91,3 +91,63 @@ func TestJSONPath(t *testing.T) {
 		})
 	}
 }
+
+func TestValidURI(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"https URL", "https://img.example.com/a.png?x=1#y", true},
+		{"other scheme", "mailto:a@example.com", true},
+		{"relative", "/a.png", false},
+		{"empty", "", false},
+		{"non-ASCII host", "https://\u00cf", false},
+		{"space", "https://example.com/a b.png", false},
+		{"angle bracket", "https://example.com/<script>", false},
+		{"backslash", `https://example.com\a`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := validURI(tt.in); got != tt.want {
+				t.Fatalf("validURI(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidInputRefusalsAreDocumented keeps x-kommerce-valid-input-refused honest:
+// hack/e2e/schemathesis.sh accepts these statuses for schema-valid input, so each one
+// must be a status the operation documents, with a reason a reader can check.
+func TestValidInputRefusalsAreDocumented(t *testing.T) {
+	v, err := newValidator(apiserver.OpenAPISpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, item := range v.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ext, ok := op.Extensions["x-kommerce-valid-input-refused"]
+			if !ok {
+				continue
+			}
+			refused, ok := ext.(map[string]any)
+			if !ok || len(refused) == 0 {
+				t.Errorf("%s %s: x-kommerce-valid-input-refused is not a map of status to reason", method, path)
+				continue
+			}
+			for status, reason := range refused {
+				n++
+				if op.Responses.Value(status) == nil {
+					t.Errorf("%s %s: refuses valid input with %s, which it does not document", method, path, status)
+				}
+				if s, _ := reason.(string); len(strings.TrimSpace(s)) < 20 {
+					t.Errorf("%s %s: the reason for %s is missing or too short to explain anything: %q", method, path, status, reason)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no operation names a refusal: the test is not reading the extension")
+	}
+}

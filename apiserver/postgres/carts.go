@@ -248,7 +248,9 @@ func setLine(ctx context.Context, q *dbq.Queries, tid string, c dbq.Cart, sku st
 	case info.Price == nil:
 		return &apiserver.Error{Code: apiserver.ErrPriceUnavailable, Field: "sku", Message: fmt.Sprintf("SKU %s has no price in %s.", sku, c.Currency)}
 	case qty > apiserver.MaxLineQty:
-		return apiserver.FieldErrorf(field, "A cart line holds at most %d units.", apiserver.MaxLineQty)
+		// The request's quantity is in range (the spec says so); the line's total is
+		// what conflicts, so 409 like insufficient stock, not 400.
+		return &apiserver.Error{Code: apiserver.ErrConflict, Field: field, Message: fmt.Sprintf("A cart line holds at most %d units.", apiserver.MaxLineQty)}
 	case qty > info.Available:
 		if info.HasExpired {
 			return errExpiredHold{sku}
@@ -314,7 +316,7 @@ func (s *CartService) AddItem(ctx context.Context, ref apiserver.CartRef, in api
 				return err
 			}
 			if n >= apiserver.MaxCartLines {
-				return apiserver.FieldErrorf("sku", "A cart holds at most %d different SKUs.", apiserver.MaxCartLines)
+				return &apiserver.Error{Code: apiserver.ErrConflict, Field: "sku", Message: fmt.Sprintf("A cart holds at most %d different SKUs.", apiserver.MaxCartLines)}
 			}
 		}
 		return setLine(ctx, q, tid, c, in.SKU, qty, "quantity")

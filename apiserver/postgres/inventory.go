@@ -89,7 +89,9 @@ func (s *InventoryService) AdjustStock(ctx context.Context, sku string, in apise
 		if in.Delta < 0 {
 			return 0, &apiserver.Error{Code: apiserver.ErrConflict, Field: "delta", Message: fmt.Sprintf("Warehouse %s holds %d of %s; it cannot give %d.", in.Warehouse, old, sku, -in.Delta)}
 		}
-		return 0, apiserver.FieldErrorf("delta", "A warehouse holds at most %d units of a SKU.", apiserver.MaxOnHand)
+		// Like going below zero, a conflict with the stored quantity: the same delta is
+		// fine for another warehouse, so it is no malformed input (400).
+		return 0, &apiserver.Error{Code: apiserver.ErrConflict, Field: "delta", Message: fmt.Sprintf("Warehouse %s holds %d of %s; a warehouse holds at most %d units of a SKU.", in.Warehouse, old, sku, apiserver.MaxOnHand)}
 	})
 }
 

@@ -70,7 +70,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown tenant", "GET", "/api/v1/products", "nope", "", nil, nil, 404, apiserver.ErrUnknownTenant, ""},
 		{"malformed tenant", "GET", "/api/v1/products", "", "", nil, []string{"X-Kommerce-Tenant", "../etc"}, 400, apiserver.ErrInvalid, "X-Kommerce-Tenant"},
 		{"stale If-Match", "PATCH", "/api/v1/products/" + existing, "shop", admin, `{"name":"late"}`, []string{"If-Match", `"v7"`}, 412, apiserver.ErrPreconditionFailed, ""},
-		{"garbage If-Match", "DELETE", "/api/v1/products/" + existing, "shop", admin, nil, []string{"If-Match", `"x"`}, 400, apiserver.ErrInvalid, "If-Match"},
+		// Not the current ETag, so it matches no version (RFC 9110 13.1.1): 412, as the spec says.
+		{"garbage If-Match", "DELETE", "/api/v1/products/" + existing, "shop", admin, nil, []string{"If-Match", `"x"`}, 412, apiserver.ErrPreconditionFailed, ""},
 		{"unknown route", "GET", "/api/v1/nothing", "shop", "", nil, nil, 404, apiserver.ErrNotFound, ""},
 		{"wrong method", "PUT", "/api/v1/products", "shop", admin, `{}`, nil, 405, apiserver.ErrMethodNotAllowed, ""},
 		// Mass assignment (OWASP API3): fields the spec does not allow never reach a handler.
