@@ -12,6 +12,8 @@ package training
 import (
 	"context"
 	"time"
+
+	"github.com/kommerce/kommerce/inference/features"
 )
 
 // Action is a behaviour event's kind.
@@ -47,31 +49,10 @@ type Interaction struct {
 	At     time.Time
 }
 
-// Order is what the fraud model sees of an order at checkout.
-type Order struct {
-	ID         string
-	Customer   string // customer id, or the guest's email hash
-	Guest      bool
-	At         time.Time
-	Amount     int64 // total in minor units
-	Currency   string
-	Lines      int
-	Quantity   int
-	AccountAge time.Duration // since the customer's account was created (0 for guests)
-	// ShippingCountry and BillingCountry are ISO 3166 codes.
-	ShippingCountry string
-	BillingCountry  string
-	// ClientIP is the address checkout came from (hashed or raw; only equality
-	// between orders is used).
-	ClientIP string
-	// PaymentAttempts counts the payment attempts before this order's success.
-	PaymentAttempts int
-}
-
 // Dataset is what a Source returns.
 type Dataset struct {
 	Interactions []Interaction
-	Orders       []Order
+	Orders       []features.Order
 	// Fraud holds the ids of orders later disputed as fraudulent or refunded for
 	// fraud: the labels.
 	Fraud map[string]bool

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/internal/events"
 )
 
@@ -129,7 +130,7 @@ func (ds *Dataset) add(env events.Envelope) error {
 		if d.ID == "" {
 			return fmt.Errorf("order event %s has no id", env.ID)
 		}
-		o := Order{ID: d.ID, Customer: d.CustomerID, Guest: d.Guest, At: env.OccurredAt, Amount: d.Total.Amount, Currency: d.Total.Currency,
+		o := features.Order{ID: d.ID, Customer: d.CustomerID, Guest: d.Guest, At: env.OccurredAt, Amount: d.Total.Amount, Currency: d.Total.Currency,
 			Lines: len(d.Lines), ShippingCountry: d.ShippingCountry, BillingCountry: d.BillingCountry, ClientIP: d.ClientIP,
 			PaymentAttempts: max(d.PaymentAttempts, 1)}
 		if !d.Guest && !d.CustomerCreatedAt.IsZero() {
