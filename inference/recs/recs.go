@@ -20,6 +20,7 @@ import (
 	"github.com/kommerce/kommerce/inference"
 	"github.com/kommerce/kommerce/inference/client"
 	"github.com/kommerce/kommerce/inference/features"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // Context kinds of a recommendation request.
@@ -181,7 +182,7 @@ func (r *Recommender) Recommend(ctx context.Context, req Request) Response {
 	}
 	res.Items = fill(res.Items, r.opts.Popularity.Top(limit+len(req.Context)), req.Context, limit)
 	if r.opts.Exposures != nil {
-		r.opts.Exposures.Publish(Exposure{
+		r.opts.Exposures.Publish(events.Exposure{
 			RequestID: res.RequestID, TenantID: req.TenantID, Storefront: req.Storefront, SubjectKey: req.SubjectKey,
 			Purpose: "recommendations", Experiment: r.opts.Experiment.Name, Arm: res.Arm, Model: res.Model, Version: res.Version,
 			Source: res.Source, Fallback: res.Fallback, ContextKind: req.ContextKind, Items: res.Items, At: time.Now().UTC(),

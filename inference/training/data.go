@@ -14,17 +14,19 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/inference/features"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // Action is a behaviour event's kind.
 type Action string
 
-// The actions the recommendation model learns from, with their weights.
+// The actions the recommendation model learns from, with their weights: the
+// behaviour event kinds of internal/events that name a product.
 const (
-	ActionView     Action = "view"
-	ActionClick    Action = "click"
-	ActionCart     Action = "add_to_cart"
-	ActionPurchase Action = "purchase"
+	ActionView     Action = events.BehaviourView
+	ActionClick    Action = events.BehaviourClick
+	ActionCart     Action = events.BehaviourAddToCart
+	ActionPurchase Action = events.BehaviourPurchase
 )
 
 // Weight is how much an action says about a shopper's taste (the confidence of an
