@@ -26,7 +26,8 @@ type RecsStore interface {
 	ProductSummaries(ctx context.Context, ids []string) ([]apiserver.RecommendedProduct, error)
 }
 
-// ExposureSinks gives the exposure sink of a tenant's topic prefix (Kafka.Exposures).
+// ExposureSinks gives the exposure sink of a tenant's topic prefix
+// (apiserver/kafka.Kafka.Exposures).
 type ExposureSinks interface {
 	Exposures(ctx context.Context, topicPrefix string) (recs.ExposureSink, error)
 }
