@@ -6,7 +6,9 @@
 //
 // A writer inserts one outbox row per event in the same transaction as the change:
 // event_type (a Type below), aggregate_type and aggregate_id, and payload = the event's
-// data, made with Encode so that it is the registered Go type. The outbox relay wraps
+// data: made with Encode where it is built in Go, so that it is the registered Go
+// type; the few payloads built by SQL statements are checked against their contract
+// by the API's tests. The outbox relay wraps
 // each row in an Envelope and publishes it to Topic(tenant's topic prefix,
 // StreamOf(type)) with Key(tenant id, aggregate id), so all events of one entity land
 // in one partition, in order. Behaviour events and model exposures skip the outbox
