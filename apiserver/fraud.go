@@ -3,7 +3,7 @@ package apiserver
 import "time"
 
 // FraudOrder is what checkout knows about an order before placing it: the inputs of
-// the fraud model's features (inference/training.FraudFeatures), including the two
+// the fraud model's features (inference/features.FraudFeatures), including the two
 // answers about earlier orders that the order store gives.
 type FraudOrder struct {
 	// Customer is the account id, or the guest's lower-case email.

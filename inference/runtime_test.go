@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/gort"
 	"github.com/kommerce/kommerce/inference/internal/modeltest"
 	"github.com/kommerce/kommerce/inference/onnx"
@@ -38,7 +39,7 @@ func TestRuntimesAgainstGoReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fraud, err := training.ReadFraud(fraudFile)
+	fraud, err := features.ReadFraud(fraudFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func checkRecs(t *testing.T, s inference.Session, ref *training.RecsModel) {
 	n := int64(len(ref.Items))
 	for _, batch := range []int64{1, 64} {
 		for _, width := range []int64{1, 5} {
-			in := inference.Tensor{Name: training.RecsInput, DataType: inference.INT64, Shape: []int64{batch, width}}
+			in := inference.Tensor{Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{batch, width}}
 			for range batch * width {
 				in.Int64 = append(in.Int64, rng.Int64N(n+1)-1) // -1 pads
 			}
@@ -126,11 +127,11 @@ func checkRecs(t *testing.T, s inference.Session, ref *training.RecsModel) {
 	}
 }
 
-func checkFraud(t *testing.T, s inference.Session, ref *training.FraudModel) {
+func checkFraud(t *testing.T, s inference.Session, ref *features.FraudModel) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	f := int64(len(ref.W))
 	for _, batch := range []int64{1, 64} {
-		in := inference.Tensor{Name: training.FraudInput, DataType: inference.FP32, Shape: []int64{batch, f}}
+		in := inference.Tensor{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{batch, f}}
 		for range batch * f {
 			in.Float32 = append(in.Float32, float32(rng.NormFloat64()*2+1))
 		}

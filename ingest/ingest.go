@@ -3,9 +3,9 @@
 // indexer today; features and experiment metrics later) apply them idempotently.
 //
 // This package holds the domain: the message and handler contract every consumer
-// implements, how a handler classifies failures (retry, dead-letter, wait), the
-// tenant directory, and behaviour events. Adapters live in subpackages: postgres (the
-// outbox relay and the tenant directory), kafka (topics, the consumer runner with its
+// implements, how a handler classifies failures (retry, dead-letter, wait) and the
+// tenant directory; the events themselves are internal/events. Adapters live in
+// subpackages: postgres (the outbox relay and the tenant directory), kafka (topics, the consumer runner with its
 // dead-letter queue and replay, the behaviour publisher), indexer (the search indexer).
 // Run in run.go wires them together for `kommerce ingest` and `kommerce dev`.
 package ingest

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
-	"github.com/kommerce/kommerce/ingest"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
-// BehaviourPublisher sends validated behaviour events to a tenant's behaviour topic
-// and returns once the broker acknowledged them (Kafka.Publish).
+// BehaviourPublisher sends validated behaviour events (behaviour.recorded, see
+// internal/events) to a tenant's behaviour topic and returns once the broker
+// acknowledged them (apiserver/kafka.Kafka.Publish).
 type BehaviourPublisher interface {
-	Publish(ctx context.Context, tenantID, topicPrefix string, evs []ingest.BehaviourEvent) error
+	Publish(ctx context.Context, tenantID, topicPrefix string, evs []events.Behaviour) error
 }
 
 // Behaviour implements apiserver.BehaviourService.
@@ -28,7 +29,7 @@ type Behaviour struct {
 var _ apiserver.BehaviourService = (*Behaviour)(nil)
 
 // Record implements apiserver.BehaviourService. The tenant and the user come from
-// the request, never from the body (ingest.ParseBehaviour refuses those fields).
+// the request, never from the body (ParseBehaviour refuses those fields).
 func (b *Behaviour) Record(ctx context.Context, body io.Reader) (int, error) {
 	t, err := apiserver.RequireTenant(ctx)
 	if err != nil {
@@ -38,7 +39,7 @@ func (b *Behaviour) Record(ctx context.Context, body io.Reader) (int, error) {
 	if b.Now != nil {
 		now = b.Now
 	}
-	evs, err := ingest.ParseBehaviour(body, now())
+	evs, err := ParseBehaviour(body, now())
 	if err != nil {
 		return 0, inputError(err)
 	}
@@ -63,7 +64,7 @@ func (b *Behaviour) Record(ctx context.Context, body io.Reader) (int, error) {
 }
 
 func inputError(err error) error {
-	var ie *ingest.InputError
+	var ie *InputError
 	if !errors.As(err, &ie) {
 		return err
 	}

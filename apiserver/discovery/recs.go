@@ -14,6 +14,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/inference/client"
 	"github.com/kommerce/kommerce/inference/recs"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // RecsStore reads the catalog for recommendations (postgres.DiscoveryStore).
@@ -25,7 +26,8 @@ type RecsStore interface {
 	ProductSummaries(ctx context.Context, ids []string) ([]apiserver.RecommendedProduct, error)
 }
 
-// ExposureSinks gives the exposure sink of a tenant's topic prefix (Kafka.Exposures).
+// ExposureSinks gives the exposure sink of a tenant's topic prefix
+// (apiserver/kafka.Kafka.Exposures).
 type ExposureSinks interface {
 	Exposures(ctx context.Context, topicPrefix string) (recs.ExposureSink, error)
 }
@@ -210,7 +212,7 @@ func (r *Recommendations) expose(ctx context.Context, t *apiserver.Tenant, store
 	for i, it := range out.Items {
 		ids[i] = it.ID
 	}
-	sink.Publish(recs.Exposure{
+	sink.Publish(events.Exposure{
 		RequestID: res.RequestID, TenantID: t.ID, Storefront: storefront, SubjectKey: subject,
 		Purpose: "recommendations", Experiment: experimentName, Arm: res.Arm, Model: res.Model, Version: res.Version,
 		Source: out.Source, Fallback: out.FallbackReason, ContextKind: kind, Items: ids, At: time.Now().UTC(),

@@ -1,7 +1,7 @@
 // Package discovery implements the shopper-facing discovery services of the API —
-// product search and suggestions (internal/search), behaviour events (ingest, to
-// Kafka) and recommendations (inference/recs) — on top of the tenant in the request
-// context. The HTTP layer only decodes and encodes; everything that needs a
+// product search and suggestions (internal/search), behaviour events (validated
+// here, published through a BehaviourPublisher) and recommendations
+// (inference/recs) — on top of the tenant in the request context. The HTTP layer only decodes and encodes; everything that needs a
 // decision (which storefront, which settings, which products may be shown, what an
 // engine failure means to a client) is here.
 package discovery

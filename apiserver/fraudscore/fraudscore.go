@@ -8,8 +8,8 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/fraud"
-	"github.com/kommerce/kommerce/inference/training"
 )
 
 // Scorer is an apiserver.FraudScorer over one loaded model version.
@@ -30,7 +30,7 @@ func Load(ctx context.Context, name, version, uri, sha256 string) (*Scorer, erro
 
 // Score implements apiserver.FraudScorer.
 func (s *Scorer) Score(o apiserver.FraudOrder, p apiserver.FraudPolicy) apiserver.FraudDecision {
-	order := training.Order{Customer: o.Customer, Guest: o.Guest, At: o.At, Amount: o.Amount, Currency: o.Currency,
+	order := features.Order{Customer: o.Customer, Guest: o.Guest, At: o.At, Amount: o.Amount, Currency: o.Currency,
 		Lines: o.Lines, Quantity: o.Quantity, AccountAge: o.AccountAge, ShippingCountry: o.ShippingCountry,
 		BillingCountry: o.BillingCountry, ClientIP: o.ClientIP}
 	d := s.model.Score(order, counts{o.OtherCustomersOnIP, o.CustomerOrders}, fraud.Policy{Action: fraud.Action(p.Action), Threshold: p.Threshold})

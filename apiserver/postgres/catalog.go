@@ -161,8 +161,16 @@ func productEvent(ctx context.Context, q *dbq.Queries, tid string, typ events.Ty
 	return outbox(ctx, q, tid, "product", p.ID, typ, snap)
 }
 
+// categoryEvent is the data of category.* events: the category after the change.
+func categoryEvent(c *apiserver.Category) events.Category {
+	return events.Category{ID: c.ID, ParentID: c.ParentID, Slug: c.Slug, Name: c.Name, Version: c.Version,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// outbox appends one event; payload must be the Go type of typ's contract
+// (events.Encode), so no event leaves with another shape.
 func outbox(ctx context.Context, q *dbq.Queries, tid, aggType, aggID string, typ events.Type, payload any) error {
-	b, err := json.Marshal(payload)
+	b, err := events.Encode(typ, payload)
 	if err != nil {
 		return err
 	}
@@ -486,7 +494,7 @@ func (s *CatalogService) CreateCategory(ctx context.Context, in apiserver.Catego
 			return err
 		}
 		out = categoryOf(row)
-		return outbox(ctx, q, tid, "category", out.ID, events.CategoryCreated, out)
+		return outbox(ctx, q, tid, "category", out.ID, events.CategoryCreated, categoryEvent(out))
 	})
 	if err != nil {
 		return nil, writeError(err, "create category")
@@ -568,7 +576,7 @@ func (s *CatalogService) UpdateCategory(ctx context.Context, id string, in apise
 			return err
 		}
 		out = categoryOf(row)
-		return outbox(ctx, q, tid, "category", out.ID, events.CategoryUpdated, out)
+		return outbox(ctx, q, tid, "category", out.ID, events.CategoryUpdated, categoryEvent(out))
 	})
 	if err != nil {
 		if apiserver.ErrorCode(err) == apiserver.ErrNotFound {

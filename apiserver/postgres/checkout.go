@@ -16,38 +16,8 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
+	"github.com/kommerce/kommerce/internal/events"
 )
-
-// orderCreated is the data of order.created events: the order's facts, with the
-// fields fraud training reads (inference/training.OrderData).
-type orderCreated struct {
-	ID                string          `json:"id"`
-	Status            string          `json:"status"`
-	Storefront        string          `json:"storefront"`
-	CustomerID        string          `json:"customer_id"`
-	Guest             bool            `json:"guest"`
-	CustomerCreatedAt *time.Time      `json:"customer_created_at,omitempty"`
-	Total             apiserver.Price `json:"total"`
-	Subtotal          int64           `json:"subtotal"`
-	Shipping          int64           `json:"shipping"`
-	Tax               int64           `json:"tax"`
-	Lines             []createdLine   `json:"lines"`
-	ShippingCountry   string          `json:"shipping_country"`
-	BillingCountry    string          `json:"billing_country"`
-	ClientIP          string          `json:"client_ip"` // a hash: only equality between orders matters
-	PaymentAttempts   int             `json:"payment_attempts"`
-	Review            bool            `json:"review"`
-	Version           int64           `json:"version"`
-	CreatedAt         time.Time       `json:"created_at"`
-}
-
-type createdLine struct {
-	SKU       string `json:"sku"`
-	ProductID string `json:"product_id"`
-	Quantity  int64  `json:"quantity"`
-	UnitPrice int64  `json:"unit_price"`
-	Amount    int64  `json:"amount"`
-}
 
 // storedError is how a checkout's first failure is kept for its retries.
 type storedError struct {
@@ -343,8 +313,8 @@ func placeArgs(o *apiserver.Order, tid, storefront, clientIP string, customerCre
 		m := d.Model + "@" + d.Version
 		a.FraudScore, a.FraudAction, a.FraudModel = &d.Score, &d.Action, &m
 	}
-	ev := orderCreated{ID: o.ID, Status: string(o.Status), Storefront: storefront, Guest: o.CustomerID == nil, CustomerCreatedAt: customerCreated,
-		Total: apiserver.Price{Currency: o.Currency, Amount: o.Total}, Subtotal: o.Subtotal, Shipping: o.Shipping, Tax: o.Tax,
+	ev := events.Order{ID: o.ID, Status: string(o.Status), Storefront: storefront, Guest: o.CustomerID == nil, CustomerCreatedAt: customerCreated,
+		Total: events.Price{Currency: o.Currency, Amount: o.Total}, Subtotal: o.Subtotal, Shipping: o.Shipping, Tax: o.Tax,
 		Review: o.Review, Version: o.Version, CreatedAt: o.CreatedAt}
 	if o.CustomerID != nil {
 		ev.CustomerID = *o.CustomerID
@@ -368,10 +338,10 @@ func placeArgs(o *apiserver.Order, tid, storefront, clientIP string, customerCre
 		a.UnitPrices = append(a.UnitPrices, l.UnitPrice)
 		a.Amounts = append(a.Amounts, l.Amount)
 		if l.Kind == apiserver.LineItem {
-			ev.Lines = append(ev.Lines, createdLine{SKU: *l.SKU, ProductID: *l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice, Amount: l.Amount})
+			ev.Lines = append(ev.Lines, events.OrderLine{SKU: *l.SKU, ProductID: *l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice, Amount: l.Amount})
 		}
 	}
-	if a.Event, err = json.Marshal(ev); err != nil {
+	if a.Event, err = events.Encode(events.OrderCreated, ev); err != nil {
 		return a, err
 	}
 	a.Response, err = json.Marshal(o)

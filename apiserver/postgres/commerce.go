@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -128,8 +127,10 @@ type outboxBatch struct {
 	payloads                [][]byte
 }
 
+// add appends one event; payload must be the Go type of typ's contract
+// (events.Encode), so no event leaves with another shape.
 func (b *outboxBatch) add(aggType, aggID string, typ events.Type, payload any) error {
-	p, err := json.Marshal(payload)
+	p, err := events.Encode(typ, payload)
 	if err != nil {
 		return err
 	}

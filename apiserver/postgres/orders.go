@@ -303,18 +303,6 @@ func manualStep(ctx context.Context, q *dbq.Queries, tid, orderID string, req ap
 	return nil
 }
 
-// transitionEvent is the data of order.transitioned events. reason "fraud" on a
-// refund labels the order for fraud training (inference/training.LabelData).
-type transitionEvent struct {
-	OrderID string                `json:"order_id"`
-	From    apiserver.OrderStatus `json:"from"`
-	To      apiserver.OrderStatus `json:"to"`
-	Actor   string                `json:"actor"`
-	Reason  string                `json:"reason"`
-	Version int64                 `json:"version"`
-	At      time.Time             `json:"at"`
-}
-
 // applyTransition moves a locked order to `to` (already checked against the state
 // machine) with the effects on stock: leaving pending_payment or paid for cancelled
 // or refunded releases the reservations, paid keeps them without expiry, fulfilled
@@ -349,7 +337,7 @@ func applyTransition(ctx context.Context, q *dbq.Queries, tid string, r dbq.Orde
 		return r, err
 	}
 	var ev outboxBatch
-	if err := ev.add("order", r.ID, events.OrderTransitioned, transitionEvent{OrderID: r.ID, From: from, To: to, Actor: actor, Reason: reason, Version: r.Version, At: at}); err != nil {
+	if err := ev.add("order", r.ID, events.OrderTransitioned, events.OrderTransition{OrderID: r.ID, From: string(from), To: string(to), Actor: actor, Reason: reason, Version: r.Version, At: at}); err != nil {
 		return r, err
 	}
 	if err := ev.write(ctx, q, tid); err != nil {

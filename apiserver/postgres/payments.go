@@ -90,30 +90,6 @@ func paymentOf(p dbq.Payment) *apiserver.Payment {
 		Failures: int(p.Failures), LastFailure: p.LastFailure, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
-// paymentUpdated is the data of payment.updated events, keyed by the order so an
-// order's and its payment's events stay in one partition, in order. A dispute is
-// status "disputed" with the dispute's reason: "fraudulent" labels the order as fraud
-// for training (inference/training.LabelData).
-type paymentUpdated struct {
-	OrderID         string    `json:"order_id"`
-	PaymentID       string    `json:"payment_id"`
-	IntentID        string    `json:"intent_id,omitempty"`
-	Status          string    `json:"status"`
-	Reason          string    `json:"reason,omitempty"`
-	Amount          int64     `json:"amount"`
-	AmountReceived  int64     `json:"amount_received"`
-	AmountRefunded  int64     `json:"amount_refunded"`
-	Currency        string    `json:"currency"`
-	Attempts        int       `json:"attempts"`
-	RefundID        string    `json:"refund_id,omitempty"`
-	DisputeID       string    `json:"dispute_id,omitempty"`
-	Source          string    `json:"source"` // api | stripe
-	StripeEventID   string    `json:"stripe_event_id,omitempty"`
-	StripeEventType string    `json:"stripe_event_type,omitempty"`
-	Version         int64     `json:"version"`
-	At              time.Time `json:"at"`
-}
-
 // Statuses of payment.updated beside the intent's own.
 const (
 	evFailed            = "failed"
@@ -122,17 +98,20 @@ const (
 	evDisputed          = "disputed"
 )
 
-func updated(p dbq.Payment, status string) paymentUpdated {
+// updated is the payment.updated event of p's state with status, keyed by the order
+// (aggregate "payment", id = order id) so an order's and its payment's events stay
+// in one partition, in order.
+func updated(p dbq.Payment, status string) events.Payment {
 	attempts := int(p.Failures)
 	if p.Status == apiserver.PaymentSucceeded {
 		attempts++
 	}
-	return paymentUpdated{OrderID: p.OrderID, PaymentID: p.ID, IntentID: deref(p.IntentID), Status: status, Amount: p.Amount,
+	return events.Payment{OrderID: p.OrderID, PaymentID: p.ID, IntentID: deref(p.IntentID), Status: status, Amount: p.Amount,
 		AmountReceived: p.AmountReceived, AmountRefunded: p.AmountRefunded, Currency: p.Currency, Attempts: attempts,
 		Source: "api", Version: p.Version, At: now()}
 }
 
-func writeUpdated(ctx context.Context, q *dbq.Queries, tid string, ev paymentUpdated) error {
+func writeUpdated(ctx context.Context, q *dbq.Queries, tid string, ev events.Payment) error {
 	var b outboxBatch
 	if err := b.add("payment", ev.OrderID, events.PaymentUpdated, ev); err != nil {
 		return err

@@ -3,7 +3,6 @@ package stack_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/fraudscore"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/inference/training"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // trainFraud trains the real fraud job on a small synthetic shop and loads its ONNX
@@ -169,9 +169,9 @@ func TestFraudFeatures(t *testing.T) {
 	if cust1.Guest || cust1.AccountAge <= 0 || cust1.OtherCustomersOnIP != 2 || cust1.CustomerOrders != 0 || cust2.CustomerOrders != 1 {
 		t.Fatalf("customer: %+v then %+v", cust1, cust2)
 	}
-	created := e.outboxEvents(s.t.ID, "order.created")
-	var ev training.OrderData
-	if err := json.Unmarshal(created[0], &ev); err != nil || ev.ClientIP == "" || ev.ShippingCountry != "NL" || ev.BillingCountry != "US" || !ev.Guest || ev.Total.Amount != 2300 {
+	created := e.outboxEvents(s.t.ID, string(events.OrderCreated))
+	var ev events.Order
+	if err := events.DecodeInto(events.OrderCreated, created[0], &ev); err != nil || ev.ClientIP == "" || ev.ShippingCountry != "NL" || ev.BillingCountry != "US" || !ev.Guest || ev.Total.Amount != 2300 {
 		t.Fatalf("order.created as training reads it: %s (%v)", created[0], err)
 	}
 }

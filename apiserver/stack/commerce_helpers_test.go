@@ -12,6 +12,7 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/internal/events"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 
@@ -188,7 +189,60 @@ func (e *apiEnv) checkStockInvariants(tenantID string) {
 	}
 }
 
-// outboxEvents returns the payloads of a tenant's events of one type, oldest first.
+// checkOutbox reads every outbox row the test's API wrote, for every tenant, and
+// fails the test unless each one matches its contract in internal/events: a
+// registered type, the contract's aggregate type, data decoded strictly into the
+// contract's Go type. The rows written by SQL (stock.changed from the reservation
+// function and the stock statements) are checked here as much as those made in Go.
+//
+// It opens its own connection: some tests close the API's pool on purpose.
+func (e *apiEnv) checkOutbox() {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.db.URL)
+	if err != nil {
+		e.t.Fatalf("outbox check: %v", err)
+	}
+	defer conn.Close(ctx)
+	n := 0
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT event_type, aggregate_type, payload FROM outbox ORDER BY id")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var typ, agg string
+			var b []byte
+			if err := rows.Scan(&typ, &agg, &b); err != nil {
+				return err
+			}
+			n++
+			c, ok := events.Lookup(events.Type(typ))
+			if !ok {
+				e.t.Errorf("outbox holds %s, a type with no contract: %s", typ, b)
+				continue
+			}
+			if agg != c.Aggregate {
+				e.t.Errorf("outbox %s has aggregate type %q, its contract says %q", typ, agg, c.Aggregate)
+			}
+			if _, err := events.Decode(c.Type, b); err != nil {
+				e.t.Errorf("outbox: %v: %s", err, b)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		e.t.Fatalf("outbox check: %v", err)
+	}
+	e.t.Logf("outbox: %d events checked against their contracts", n)
+}
+
+// outboxEvents returns the payloads of a tenant's events of one type, oldest first,
+// each checked against its contract in internal/events first.
 func (e *apiEnv) outboxEvents(tenantID, typ string) [][]byte {
 	e.t.Helper()
 	var out [][]byte
@@ -202,6 +256,9 @@ func (e *apiEnv) outboxEvents(tenantID, typ string) [][]byte {
 			var b []byte
 			if err := rows.Scan(&b); err != nil {
 				e.t.Fatal(err)
+			}
+			if _, err := events.Decode(events.Type(typ), b); err != nil {
+				e.t.Fatalf("outbox: %v: %s", err, b)
 			}
 			out = append(out, b)
 		}

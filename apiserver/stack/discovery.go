@@ -10,6 +10,12 @@ import (
 	"github.com/kommerce/kommerce/internal/search"
 )
 
+// KafkaProducers are the producers discovery needs (apiserver/kafka.Kafka).
+type KafkaProducers interface {
+	disc.BehaviourPublisher
+	disc.ExposureSinks
+}
+
 // DiscoveryOptions configures search, behaviour events and recommendations. The
 // caller owns (and closes) the engine and the Kafka producers.
 type DiscoveryOptions struct {
@@ -18,9 +24,10 @@ type DiscoveryOptions struct {
 	Search search.Backend
 	// Settings are the storefronts' search settings; nil uses the defaults.
 	Settings disc.SettingsSource
-	// Kafka publishes behaviour events and recommendation exposures; nil answers
-	// POST /api/v1/events with 503 and logs no exposures.
-	Kafka *disc.Kafka
+	// Kafka publishes behaviour events and recommendation exposures
+	// (apiserver/kafka.New); nil answers POST /api/v1/events with 503 and logs no
+	// exposures.
+	Kafka KafkaProducers
 	// InferenceURL is the model server; empty serves popularity only.
 	InferenceURL string
 	// RecsModel is the recommendation model's name on the server (default "recs");

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	disc "github.com/kommerce/kommerce/apiserver/discovery"
+	apikafka "github.com/kommerce/kommerce/apiserver/kafka"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
@@ -148,14 +149,14 @@ func (r *resp) decodeRaw(v any) {
 type kafkaEnv struct {
 	brokers []string
 	prefix  string
-	k       *disc.Kafka
+	k       *apikafka.Kafka
 }
 
 func newKafkaEnv(t *testing.T) *kafkaEnv {
 	t.Helper()
 	brokers := testenv.KafkaBrokers(t)
 	prefix := testenv.Name(t, "test", ".")
-	k := disc.NewKafka(brokers, 1, 1, nil)
+	k := apikafka.New(brokers, 1, 1, nil)
 	t.Cleanup(func() {
 		if err := k.Close(); err != nil {
 			t.Logf("close kafka: %v", err)

@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
-	disc "github.com/kommerce/kommerce/apiserver/discovery"
+	apikafka "github.com/kommerce/kommerce/apiserver/kafka"
 	"github.com/kommerce/kommerce/apiserver/stack"
-	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/internal/events"
 )
 
@@ -96,7 +95,7 @@ func TestBehaviourEvents(t *testing.T) {
 	}
 	envs := k.readBehaviour(t, 4)
 	for i, env := range envs {
-		var ev ingest.BehaviourEvent
+		var ev events.Behaviour
 		if err := json.Unmarshal(env.Data, &ev); err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +113,7 @@ func TestBehaviourEvents(t *testing.T) {
 }
 
 func TestBehaviourEventsBrokerDown(t *testing.T) {
-	k := disc.NewKafka([]string{"127.0.0.1:1"}, 1, 1, nil)
+	k := apikafka.New([]string{"127.0.0.1:1"}, 1, 1, nil)
 	t.Cleanup(func() { _ = k.Close() })
 	e := startAPI(t, withDiscovery(stack.DiscoveryOptions{Kafka: k}))
 	e.tenant("acme")

@@ -43,6 +43,9 @@ func startAPI(t *testing.T, mod func(*stack.Options)) *apiEnv {
 func (e *apiEnv) start(mod func(*stack.Options)) {
 	t := e.t
 	t.Helper()
+	// Registered first, so it runs last: after the server stopped, before the
+	// database is dropped.
+	t.Cleanup(e.checkOutbox)
 	opts := stack.Options{Pool: e.db.Pool, Redis: e.redis.Client, Password: fastPasswords,
 		UserLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}, TenantLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000},
 		WebhookLimit: apiserver.RateLimit{Rate: 10000, Burst: 10000}}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
-	"github.com/kommerce/kommerce/inference/training"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // TestPaymentEndToEnd is the shopper's and the shop's whole path: cart → checkout →
@@ -303,9 +303,9 @@ func TestDisputeIsAFraudLabel(t *testing.T) {
 		t.Fatalf("disputes: %+v", rec.Disputes)
 	}
 	labels := 0
-	for _, b := range e.outboxEvents(s.t.ID, "payment.updated") {
-		var l training.LabelData
-		if err := json.Unmarshal(b, &l); err != nil {
+	for _, b := range e.outboxEvents(s.t.ID, string(events.PaymentUpdated)) {
+		var l events.Payment
+		if err := events.DecodeInto(events.PaymentUpdated, b, &l); err != nil {
 			t.Fatal(err)
 		}
 		if l.Status == "disputed" && l.Reason == "fraudulent" && l.OrderID == orderID {

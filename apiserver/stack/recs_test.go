@@ -224,7 +224,7 @@ func TestRecommendationsFromModel(t *testing.T) {
 	// Each answer's exposure says what was shown.
 	envs := k.readBehaviour(t, 2)
 	for i, want := range []recsAnswer{a, b} {
-		var x recs.Exposure
+		var x events.Exposure
 		if err := json.Unmarshal(envs[i].Data, &x); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver/discovery"
+	apikafka "github.com/kommerce/kommerce/apiserver/kafka"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/inference/recs"
 	"github.com/kommerce/kommerce/internal/config"
@@ -83,7 +84,7 @@ func (c *discoveryConfig) options(ctx context.Context, log *slog.Logger, p disco
 	}
 	closeFn := func() {}
 	if len(p.brokers) > 0 {
-		k := discovery.NewKafka(p.brokers, c.partitions, c.replication, log)
+		k := apikafka.New(p.brokers, c.partitions, c.replication, log)
 		o.Kafka = k
 		checks = append(checks, pingCheck("kafka", k.Ping))
 		closeFn = func() {

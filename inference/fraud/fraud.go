@@ -10,7 +10,7 @@ import (
 	"fmt"
 
 	"github.com/kommerce/kommerce/inference"
-	"github.com/kommerce/kommerce/inference/training"
+	"github.com/kommerce/kommerce/inference/features"
 )
 
 // Action is what a storefront does with a risky order.
@@ -55,7 +55,7 @@ type Decision struct {
 
 // Scorer holds one fraud model version.
 type Scorer struct {
-	model   *training.FraudModel
+	model   *features.FraudModel
 	name    string
 	version string
 }
@@ -66,19 +66,19 @@ func Load(ctx context.Context, f inference.Fetcher, name, version, uri, sha256 s
 	if err != nil {
 		return nil, err
 	}
-	m, err := training.ReadFraud(b)
+	m, err := features.ReadFraud(b)
 	if err != nil {
 		return nil, fmt.Errorf("fraud model %s version %s: %w", name, version, err)
 	}
-	if len(m.W) != len(training.FraudFeatures) {
-		return nil, fmt.Errorf("fraud model %s version %s has %d features; this build computes %d", name, version, len(m.W), len(training.FraudFeatures))
+	if len(m.W) != len(features.FraudFeatures) {
+		return nil, fmt.Errorf("fraud model %s version %s has %d features; this build computes %d", name, version, len(m.W), len(features.FraudFeatures))
 	}
 	return &Scorer{model: m, name: name, version: version}, nil
 }
 
 // Score computes the order's features from its history and applies the policy.
-func (s *Scorer) Score(o training.Order, h training.History, p Policy) Decision {
-	x := training.FraudVector(o, h)
+func (s *Scorer) Score(o features.Order, h features.History, p Policy) Decision {
+	x := features.FraudVector(o, h)
 	in := make([]float32, len(x))
 	for i, v := range x {
 		in[i] = float32(v)

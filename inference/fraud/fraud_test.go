@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/fraud"
 	"github.com/kommerce/kommerce/inference/internal/modeltest"
 	"github.com/kommerce/kommerce/inference/ort/orttest"
-	"github.com/kommerce/kommerce/inference/training"
 )
 
 type noHistory struct{}
@@ -33,9 +33,9 @@ func TestScoreAgreesWithOnnxruntimeAndAppliesPolicy(t *testing.T) {
 		t.Fatal("a wrong sha256 was accepted")
 	}
 	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
-	ordinary := training.Order{ID: "a", Customer: "c1", At: at.Add(12 * time.Hour), Amount: 4500, Lines: 1, Quantity: 1,
+	ordinary := features.Order{ID: "a", Customer: "c1", At: at.Add(12 * time.Hour), Amount: 4500, Lines: 1, Quantity: 1,
 		AccountAge: 400 * 24 * time.Hour, ShippingCountry: "DE", BillingCountry: "DE", ClientIP: "198.51.100.1", PaymentAttempts: 1}
-	ring := training.Order{ID: "b", Customer: "c2", At: at, Amount: 90000, Lines: 2, Quantity: 6,
+	ring := features.Order{ID: "b", Customer: "c2", At: at, Amount: 90000, Lines: 2, Quantity: 6,
 		AccountAge: 3 * time.Hour, ShippingCountry: "NL", BillingCountry: "US", ClientIP: "203.0.113.9", PaymentAttempts: 3}
 
 	// The in-process score is the one onnxruntime computes from the same file.
@@ -46,11 +46,11 @@ func TestScoreAgreesWithOnnxruntimeAndAppliesPolicy(t *testing.T) {
 	}
 	defer sess.Close()
 	for _, c := range []struct {
-		o training.Order
-		h training.History
+		o features.Order
+		h features.History
 	}{{ordinary, noHistory{}}, {ring, ringHistory{}}} {
-		x := training.FraudVector(c.o, c.h)
-		in := inference.Tensor{Name: training.FraudInput, DataType: inference.FP32, Shape: []int64{1, int64(len(x))}}
+		x := features.FraudVector(c.o, c.h)
+		in := inference.Tensor{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{1, int64(len(x))}}
 		for _, v := range x {
 			in.Float32 = append(in.Float32, float32(v))
 		}
@@ -65,8 +65,8 @@ func TestScoreAgreesWithOnnxruntimeAndAppliesPolicy(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		order  training.Order
-		hist   training.History
+		order  features.Order
+		hist   features.History
 		policy fraud.Policy
 		want   fraud.Action
 	}{

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/gort"
 	"github.com/kommerce/kommerce/inference/internal/modeltest"
 	"github.com/kommerce/kommerce/inference/oip"
@@ -83,9 +84,9 @@ func (f *fixture) do(t *testing.T, method, path, body string) (int, map[string]a
 const recsBody = `{"id":"r1","inputs":[{"name":"items","shape":[2,3],"datatype":"INT64","data":[[0,1,-1],[5,6,7]]}]}`
 
 func fraudBody(batch int) string {
-	row := "[" + strings.TrimSuffix(strings.Repeat("1.5,", len(training.FraudFeatures)), ",") + "]"
+	row := "[" + strings.TrimSuffix(strings.Repeat("1.5,", len(features.FraudFeatures)), ",") + "]"
 	rows := strings.TrimSuffix(strings.Repeat(row+",", batch), ",")
-	return fmt.Sprintf(`{"inputs":[{"name":"features","shape":[%d,%d],"datatype":"FP32","data":[%s]}]}`, batch, len(training.FraudFeatures), rows)
+	return fmt.Sprintf(`{"inputs":[{"name":"features","shape":[%d,%d],"datatype":"FP32","data":[%s]}]}`, batch, len(features.FraudFeatures), rows)
 }
 
 func TestHealthMetadataAndInference(t *testing.T) {
@@ -103,7 +104,7 @@ func TestHealthMetadataAndInference(t *testing.T) {
 		t.Fatalf("ready after loading = %d %v", code, body)
 	}
 	code, md := f.do(t, "GET", "/v2/models/recs", "")
-	if code != http.StatusOK || md["name"] != "recs" || md["parameters"].(map[string]any)[training.MetaItems] == nil {
+	if code != http.StatusOK || md["name"] != "recs" || md["parameters"].(map[string]any)[features.MetaItems] == nil {
 		t.Fatalf("metadata = %d %v", code, md)
 	}
 	if code, _ := f.do(t, "GET", "/v2/models/recs/versions/1/ready", ""); code != http.StatusOK {
@@ -150,7 +151,7 @@ func TestBadInferenceRequests(t *testing.T) {
 	if err := f.reg.Apply(context.Background(), f.config()); err != nil {
 		t.Fatal(err)
 	}
-	nf := len(training.FraudFeatures)
+	nf := len(features.FraudFeatures)
 	tests := []struct {
 		name, path, body string
 		wantCode         int

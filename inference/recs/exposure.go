@@ -14,29 +14,10 @@ import (
 	"github.com/kommerce/kommerce/internal/events"
 )
 
-// Exposure is the data of a model.exposure event: which arm, model and version
-// answered a shopper, and what they were shown. The ingest pipeline joins it with
-// orders to attribute conversions to arms.
-type Exposure struct {
-	RequestID   string    `json:"request_id"`
-	TenantID    string    `json:"tenant_id"`
-	Storefront  string    `json:"storefront,omitempty"`
-	SubjectKey  string    `json:"subject_key"` // user id or session id the arm was assigned by
-	Purpose     string    `json:"purpose"`     // "recommendations"
-	Experiment  string    `json:"experiment,omitempty"`
-	Arm         string    `json:"arm,omitempty"`
-	Model       string    `json:"model,omitempty"`
-	Version     string    `json:"version,omitempty"`
-	Source      string    `json:"source"`                    // model | popularity
-	Fallback    string    `json:"fallback_reason,omitempty"` // why popularity answered
-	ContextKind string    `json:"context_kind"`
-	Items       []string  `json:"items"`
-	At          time.Time `json:"at"`
-}
-
-// ExposureSink receives exposures. Publish must not block a shopper's request.
+// ExposureSink receives exposures (the data of model.exposure events). Publish must
+// not block a shopper's request.
 type ExposureSink interface {
-	Publish(e Exposure)
+	Publish(e events.Exposure)
 }
 
 // KafkaExposures publishes exposures as events.Envelope messages of type
@@ -46,7 +27,7 @@ type ExposureSink interface {
 type KafkaExposures struct {
 	w       *kafka.Writer
 	topic   string
-	ch      chan Exposure
+	ch      chan events.Exposure
 	done    chan struct{}
 	dropped atomic.Int64
 	failed  atomic.Int64
@@ -63,14 +44,14 @@ func NewKafkaExposures(brokers []string, topicPrefix string, log *slog.Logger) *
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond,
 			Balancer: &kafka.Hash{}, WriteTimeout: 10 * time.Second},
 		topic: events.Topic(topicPrefix, events.StreamBehaviour),
-		ch:    make(chan Exposure, 4096), done: make(chan struct{}), log: log,
+		ch:    make(chan events.Exposure, 4096), done: make(chan struct{}), log: log,
 	}
 	go k.loop()
 	return k
 }
 
 // Publish implements ExposureSink.
-func (k *KafkaExposures) Publish(e Exposure) {
+func (k *KafkaExposures) Publish(e events.Exposure) {
 	select {
 	case k.ch <- e:
 	default:
@@ -88,7 +69,7 @@ func (k *KafkaExposures) loop() {
 	defer close(k.done)
 	batch := make([]kafka.Message, 0, 256)
 	for e := range k.ch {
-		batch = append(batch[:0], k.message(e))
+		batch = k.append(batch[:0], e)
 	more:
 		for len(batch) < cap(batch) {
 			select {
@@ -96,10 +77,13 @@ func (k *KafkaExposures) loop() {
 				if !ok {
 					break more
 				}
-				batch = append(batch, k.message(e))
+				batch = k.append(batch, e)
 			default:
 				break more
 			}
+		}
+		if len(batch) == 0 {
+			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		if err := k.w.WriteMessages(ctx, batch...); err != nil {
@@ -110,14 +94,32 @@ func (k *KafkaExposures) loop() {
 	}
 }
 
-func (k *KafkaExposures) message(e Exposure) kafka.Message {
-	data, _ := json.Marshal(e)
+// append adds the message of e to batch; an exposure that cannot be encoded is
+// counted as failed.
+func (k *KafkaExposures) append(batch []kafka.Message, e events.Exposure) []kafka.Message {
+	m, err := k.message(e)
+	if err != nil {
+		k.failed.Add(1)
+		k.log.Warn("exposure event not encoded", "err", err)
+		return batch
+	}
+	return append(batch, m)
+}
+
+func (k *KafkaExposures) message(e events.Exposure) (kafka.Message, error) {
+	data, err := events.Encode(events.ModelExposure, e)
+	if err != nil {
+		return kafka.Message{}, err
+	}
 	env := events.Envelope{
 		ID: e.RequestID, Type: events.ModelExposure, TenantID: e.TenantID,
 		AggregateType: "subject", AggregateID: e.SubjectKey, OccurredAt: e.At, Data: data,
 	}
-	v, _ := json.Marshal(env)
-	return kafka.Message{Topic: k.topic, Key: events.Key(e.TenantID, e.SubjectKey), Value: v}
+	v, err := json.Marshal(env)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("encode envelope: %w", err)
+	}
+	return kafka.Message{Topic: k.topic, Key: events.Key(e.TenantID, e.SubjectKey), Value: v}, nil
 }
 
 // Close flushes what is buffered and stops the publisher.

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +19,8 @@ import (
 
 	"github.com/kommerce/kommerce/inference"
 	"github.com/kommerce/kommerce/inference/client"
-	"github.com/kommerce/kommerce/inference/training"
+	"github.com/kommerce/kommerce/inference/features"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // Context kinds of a recommendation request.
@@ -182,7 +182,7 @@ func (r *Recommender) Recommend(ctx context.Context, req Request) Response {
 	}
 	res.Items = fill(res.Items, r.opts.Popularity.Top(limit+len(req.Context)), req.Context, limit)
 	if r.opts.Exposures != nil {
-		r.opts.Exposures.Publish(Exposure{
+		r.opts.Exposures.Publish(events.Exposure{
 			RequestID: res.RequestID, TenantID: req.TenantID, Storefront: req.Storefront, SubjectKey: req.SubjectKey,
 			Purpose: "recommendations", Experiment: r.opts.Experiment.Name, Arm: res.Arm, Model: res.Model, Version: res.Version,
 			Source: res.Source, Fallback: res.Fallback, ContextKind: req.ContextKind, Items: res.Items, At: time.Now().UTC(),
@@ -211,7 +211,7 @@ func (r *Recommender) fromModel(ctx context.Context, arm Arm, products []string,
 	// Pin the version whose product list we hold, so a hot swap on the server
 	// cannot pair indices with the wrong list.
 	resp, err := r.opts.Client.Infer(ctx, arm.Model, v.version, []inference.Tensor{{
-		Name: training.RecsInput, DataType: inference.INT64, Shape: []int64{1, int64(len(idx))}, Int64: idx,
+		Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{1, int64(len(idx))}, Int64: idx,
 	}})
 	if err != nil {
 		var se *client.StatusError
@@ -220,25 +220,17 @@ func (r *Recommender) fromModel(ctx context.Context, arm Arm, products []string,
 		}
 		return nil, v.version, err
 	}
-	out, ok := resp.Outputs[training.RecsOutputItems]
+	out, ok := resp.Outputs[features.RecsOutputItems]
 	if !ok {
-		return nil, v.version, fmt.Errorf("model %s answered without %q", arm.Model, training.RecsOutputItems)
+		return nil, v.version, fmt.Errorf("model %s answered without %q", arm.Model, features.RecsOutputItems)
 	}
 	exclude := map[string]bool{}
 	for _, id := range products {
 		exclude[id] = true
 	}
-	items := make([]string, 0, limit)
-	for _, i := range out.Int64 {
-		if i < 0 || int(i) >= len(v.items) {
-			return nil, v.version, fmt.Errorf("model %s answered index %d outside its %d products", arm.Model, i, len(v.items))
-		}
-		if id := v.items[i]; !exclude[id] {
-			items = append(items, id)
-			if len(items) == limit {
-				break
-			}
-		}
+	items, err := features.DecodeItems(out.Int64, v.items, exclude, limit)
+	if err != nil {
+		return nil, v.version, fmt.Errorf("model %s: %w", arm.Model, err)
 	}
 	return items, v.version, nil
 }
@@ -257,7 +249,7 @@ func (r *Recommender) vocabulary(ctx context.Context, model, version string) (*v
 		return nil, err
 	}
 	v = &vocabulary{version: md.Version(), index: map[string]int64{}, fetched: time.Now()}
-	if err := json.Unmarshal([]byte(md.Parameters[training.MetaItems]), &v.items); err != nil || v.version == "" {
+	if v.items, err = features.Items(md.Parameters); err != nil || v.version == "" {
 		return nil, fmt.Errorf("model %s version %q has no product list in its metadata", model, md.Version())
 	}
 	for i, id := range v.items {

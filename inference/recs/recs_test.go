@@ -79,10 +79,10 @@ func newServer(t *testing.T) *server {
 
 type memSink struct {
 	mu  sync.Mutex
-	got []recs.Exposure
+	got []events.Exposure
 }
 
-func (m *memSink) Publish(e recs.Exposure) { m.mu.Lock(); m.got = append(m.got, e); m.mu.Unlock() }
+func (m *memSink) Publish(e events.Exposure) { m.mu.Lock(); m.got = append(m.got, e); m.mu.Unlock() }
 
 func newRecommender(t *testing.T, s *server, sink recs.ExposureSink, exp recs.Experiment) *recs.Recommender {
 	t.Helper()
@@ -271,7 +271,7 @@ func TestKafkaExposures(t *testing.T) {
 			t.Fatal(err)
 		}
 		var env events.Envelope
-		var e recs.Exposure
+		var e events.Exposure
 		if json.Unmarshal(m.Value, &env) != nil || json.Unmarshal(env.Data, &e) != nil {
 			t.Fatalf("message %d is not an exposure envelope: %s", i, m.Value)
 		}

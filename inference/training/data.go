@@ -12,17 +12,21 @@ package training
 import (
 	"context"
 	"time"
+
+	"github.com/kommerce/kommerce/inference/features"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // Action is a behaviour event's kind.
 type Action string
 
-// The actions the recommendation model learns from, with their weights.
+// The actions the recommendation model learns from, with their weights: the
+// behaviour event kinds of internal/events that name a product.
 const (
-	ActionView     Action = "view"
-	ActionClick    Action = "click"
-	ActionCart     Action = "add_to_cart"
-	ActionPurchase Action = "purchase"
+	ActionView     Action = events.BehaviourView
+	ActionClick    Action = events.BehaviourClick
+	ActionCart     Action = events.BehaviourAddToCart
+	ActionPurchase Action = events.BehaviourPurchase
 )
 
 // Weight is how much an action says about a shopper's taste (the confidence of an
@@ -47,31 +51,10 @@ type Interaction struct {
 	At     time.Time
 }
 
-// Order is what the fraud model sees of an order at checkout.
-type Order struct {
-	ID         string
-	Customer   string // customer id, or the guest's email hash
-	Guest      bool
-	At         time.Time
-	Amount     int64 // total in minor units
-	Currency   string
-	Lines      int
-	Quantity   int
-	AccountAge time.Duration // since the customer's account was created (0 for guests)
-	// ShippingCountry and BillingCountry are ISO 3166 codes.
-	ShippingCountry string
-	BillingCountry  string
-	// ClientIP is the address checkout came from (hashed or raw; only equality
-	// between orders is used).
-	ClientIP string
-	// PaymentAttempts counts the payment attempts before this order's success.
-	PaymentAttempts int
-}
-
 // Dataset is what a Source returns.
 type Dataset struct {
 	Interactions []Interaction
-	Orders       []Order
+	Orders       []features.Order
 	// Fraud holds the ids of orders later disputed as fraudulent or refunded for
 	// fraud: the labels.
 	Fraud map[string]bool

@@ -11,16 +11,17 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/internal/events"
 )
 
 // EventSource reads a tenant's events from Kafka, from the oldest retained offset
 // to the end as it was when Load started, following the internal/events contract:
 // Envelope values on the topics Topic(prefix, StreamBehaviour) and
-// Topic(prefix, StreamOrders).
-//
-// The fields read from each event's data are the BehaviourData, OrderData and
-// LabelData types below; writers of those events must include them.
+// Topic(prefix, StreamOrders), each event's data decoded strictly into its
+// registered Go type (events.Behaviour, events.Order, events.Payment,
+// events.OrderTransition). Events whose data does not match are counted as
+// malformed and skipped; types training has no use for are ignored.
 type EventSource struct {
 	Brokers     []string
 	TopicPrefix string
@@ -29,45 +30,6 @@ type EventSource struct {
 	TenantID string
 	// Since drops events older than this (zero: keep all).
 	Since time.Time
-}
-
-// BehaviourData is what training reads of a behaviour.recorded event (the fields
-// of ingest.BehaviourEvent that POST /api/v1/events publishes).
-type BehaviourData struct {
-	Type      Action `json:"type"`       // view | click | add_to_cart | purchase; search and others are ignored
-	UserID    string `json:"user_id"`    // signed-in shopper, or
-	SessionID string `json:"session_id"` // anonymous session
-	ProductID string `json:"product_id"`
-}
-
-// OrderData is what training reads of an order.created event.
-type OrderData struct {
-	ID                string    `json:"id"`
-	CustomerID        string    `json:"customer_id"`
-	Guest             bool      `json:"guest"`
-	CustomerCreatedAt time.Time `json:"customer_created_at"`
-	Total             struct {
-		Currency string `json:"currency"`
-		Amount   int64  `json:"amount"`
-	} `json:"total"`
-	Lines []struct {
-		ProductID string `json:"product_id"`
-		Quantity  int    `json:"quantity"`
-	} `json:"lines"`
-	ShippingCountry string `json:"shipping_country"`
-	BillingCountry  string `json:"billing_country"`
-	ClientIP        string `json:"client_ip"`
-	PaymentAttempts int    `json:"payment_attempts"`
-}
-
-// LabelData is what training reads of payment.updated and order.transitioned
-// events: an order disputed as fraud (payment status "disputed" with reason
-// "fraudulent") or refunded for fraud (order to "refunded" with reason "fraud").
-type LabelData struct {
-	OrderID string `json:"order_id"`
-	Status  string `json:"status"` // payment.updated
-	To      string `json:"to"`     // order.transitioned
-	Reason  string `json:"reason"`
 }
 
 // Load implements Source.
@@ -102,15 +64,18 @@ func (s EventSource) Load(ctx context.Context) (*Dataset, error) {
 }
 
 // add folds one envelope into the dataset; unknown types are ignored, malformed
-// data is an error the caller counts.
+// data is an error the caller counts. The labels are an order disputed as fraud
+// (payment.updated with status "disputed" and reason "fraudulent") or refunded for
+// fraud (order.transitioned to "refunded" with reason "fraud").
 func (ds *Dataset) add(env events.Envelope) error {
 	switch env.Type {
 	case events.BehaviourEvent:
-		var d BehaviourData
-		if err := json.Unmarshal(env.Data, &d); err != nil {
+		var d events.Behaviour
+		if err := events.DecodeInto(env.Type, env.Data, &d); err != nil {
 			return err
 		}
-		if d.Type.Weight() == 0 {
+		action := Action(d.Kind)
+		if action.Weight() == 0 {
 			return nil // searches and other kinds say nothing about a product
 		}
 		user := d.UserID
@@ -120,41 +85,54 @@ func (ds *Dataset) add(env events.Envelope) error {
 		if d.ProductID == "" || user == "session:" {
 			return fmt.Errorf("behaviour event %s lacks a product or a user", env.ID)
 		}
-		ds.Interactions = append(ds.Interactions, Interaction{User: user, Item: d.ProductID, Action: d.Type, At: env.OccurredAt})
+		ds.Interactions = append(ds.Interactions, Interaction{User: user, Item: d.ProductID, Action: action, At: env.OccurredAt})
 	case events.OrderCreated:
-		var d OrderData
-		if err := json.Unmarshal(env.Data, &d); err != nil {
+		var d events.Order
+		if err := events.DecodeInto(env.Type, env.Data, &d); err != nil {
 			return err
 		}
 		if d.ID == "" {
 			return fmt.Errorf("order event %s has no id", env.ID)
 		}
-		o := Order{ID: d.ID, Customer: d.CustomerID, Guest: d.Guest, At: env.OccurredAt, Amount: d.Total.Amount, Currency: d.Total.Currency,
+		o := features.Order{ID: d.ID, Customer: d.CustomerID, Guest: d.Guest, At: env.OccurredAt, Amount: d.Total.Amount, Currency: d.Total.Currency,
 			Lines: len(d.Lines), ShippingCountry: d.ShippingCountry, BillingCountry: d.BillingCountry, ClientIP: d.ClientIP,
 			PaymentAttempts: max(d.PaymentAttempts, 1)}
-		if !d.Guest && !d.CustomerCreatedAt.IsZero() {
-			o.AccountAge = env.OccurredAt.Sub(d.CustomerCreatedAt)
+		if !d.Guest && d.CustomerCreatedAt != nil {
+			o.AccountAge = env.OccurredAt.Sub(*d.CustomerCreatedAt)
 		}
 		for _, l := range d.Lines {
-			o.Quantity += l.Quantity
+			o.Quantity += int(l.Quantity)
 			if d.CustomerID != "" && l.ProductID != "" {
 				ds.Interactions = append(ds.Interactions, Interaction{User: d.CustomerID, Item: l.ProductID, Action: ActionPurchase, At: env.OccurredAt})
 			}
 		}
 		ds.Orders = append(ds.Orders, o)
-	case events.PaymentUpdated, events.OrderTransitioned:
-		var d LabelData
-		if err := json.Unmarshal(env.Data, &d); err != nil {
+	case events.PaymentUpdated:
+		var d events.Payment
+		if err := events.DecodeInto(env.Type, env.Data, &d); err != nil {
 			return err
 		}
-		if d.OrderID == "" {
-			d.OrderID = env.AggregateID
+		if d.Status == "disputed" && d.Reason == "fraudulent" {
+			ds.Fraud[orderOf(d.OrderID, env)] = true
 		}
-		if (d.Status == "disputed" && d.Reason == "fraudulent") || (d.To == "refunded" && d.Reason == "fraud") {
-			ds.Fraud[d.OrderID] = true
+	case events.OrderTransitioned:
+		var d events.OrderTransition
+		if err := events.DecodeInto(env.Type, env.Data, &d); err != nil {
+			return err
+		}
+		if d.To == "refunded" && d.Reason == "fraud" {
+			ds.Fraud[orderOf(d.OrderID, env)] = true
 		}
 	}
 	return nil
+}
+
+// orderOf is the order an event labels: its data's order id, else its aggregate's.
+func orderOf(id string, env events.Envelope) string {
+	if id != "" {
+		return id
+	}
+	return env.AggregateID
 }
 
 // readTopic reads every partition of topic up to its end offset at call time and

@@ -33,7 +33,10 @@ func TestEventSourceFromKafka(t *testing.T) {
 	}
 	const tenant = "6f1c1d2e-0000-4000-8000-000000000001"
 	envOf := func(tenant string, typ events.Type, aggID string, at time.Time, data any) kafka.Message {
-		b, _ := json.Marshal(data)
+		b, err := events.Encode(typ, data)
+		if err != nil {
+			b, _ = json.Marshal(data) // the malformed noise below
+		}
 		e := events.Envelope{ID: fmt.Sprintf("%s-%s-%d", typ, aggID, at.UnixNano()), Type: typ, TenantID: tenant, AggregateType: "x", AggregateID: aggID, OccurredAt: at, Data: b}
 		v, _ := json.Marshal(e)
 		return kafka.Message{Key: events.Key(tenant, aggID), Value: v}
@@ -44,27 +47,29 @@ func TestEventSourceFromKafka(t *testing.T) {
 	var bmsgs, omsgs []kafka.Message
 	purchases := 0
 	for _, in := range ds.Interactions {
-		bmsgs = append(bmsgs, env(events.BehaviourEvent, in.User, in.At, BehaviourData{UserID: in.User, ProductID: in.Item, Type: in.Action}))
+		bmsgs = append(bmsgs, env(events.BehaviourEvent, in.User, in.At, events.Behaviour{UserID: in.User, ProductID: in.Item, Kind: string(in.Action)}))
 		if in.Action == ActionPurchase {
 			purchases++
 		}
 	}
 	for _, o := range ds.Orders {
-		d := OrderData{ID: o.ID, CustomerID: o.Customer, Guest: o.Guest, ShippingCountry: o.ShippingCountry, BillingCountry: o.BillingCountry,
-			ClientIP: o.ClientIP, PaymentAttempts: o.PaymentAttempts, CustomerCreatedAt: o.At.Add(-o.AccountAge)}
-		d.Total.Amount, d.Total.Currency = o.Amount, o.Currency
+		created := o.At.Add(-o.AccountAge)
+		d := events.Order{ID: o.ID, CustomerID: o.Customer, Guest: o.Guest, ShippingCountry: o.ShippingCountry, BillingCountry: o.BillingCountry,
+			ClientIP: o.ClientIP, PaymentAttempts: o.PaymentAttempts, CustomerCreatedAt: &created, Total: events.Price{Currency: o.Currency, Amount: o.Amount}}
 		omsgs = append(omsgs, env(events.OrderCreated, o.ID, o.At, d))
 		if ds.Fraud[o.ID] {
-			omsgs = append(omsgs, env(events.PaymentUpdated, o.ID, o.At.Add(time.Hour), LabelData{OrderID: o.ID, Status: "disputed", Reason: "fraudulent"}))
+			omsgs = append(omsgs, env(events.PaymentUpdated, o.ID, o.At.Add(time.Hour), events.Payment{OrderID: o.ID, Status: "disputed", Reason: "fraudulent"}))
 		}
 	}
-	// Noise: another tenant's event, a non-JSON message, an event with bad data, an
-	// unrelated refund.
-	other := envOf("someone-else", events.BehaviourEvent, "x", ds.From, BehaviourData{UserID: "intruder", ProductID: ItemID(1), Type: ActionPurchase})
+	// Noise: another tenant's event, a non-JSON message, an event with bad data, a
+	// search, an event with a field off its contract, an unrelated refund.
+	other := envOf("someone-else", events.BehaviourEvent, "x", ds.From, events.Behaviour{UserID: "intruder", ProductID: ItemID(1), Kind: events.BehaviourPurchase})
 	bmsgs = append(bmsgs, other, kafka.Message{Value: []byte("not json")},
 		env(events.BehaviourEvent, "y", ds.From, map[string]any{"product_id": 12}),
-		env(events.BehaviourEvent, "z", ds.From, BehaviourData{Type: "search", SessionID: "s"}))
-	omsgs = append(omsgs, env(events.OrderTransitioned, ds.Orders[0].ID, ds.To, LabelData{To: "refunded", Reason: "damaged"}))
+		env(events.BehaviourEvent, "z", ds.From, events.Behaviour{Kind: events.BehaviourSearch, SessionID: "s"}),
+		// off the contract (a field behaviour.recorded does not have): skipped, not half read
+		env(events.BehaviourEvent, "w", ds.From, map[string]any{"type": "view", "session_id": "s", "product_id": ItemID(2), "colour": "red"}))
+	omsgs = append(omsgs, env(events.OrderTransitioned, ds.Orders[0].ID, ds.To, events.OrderTransition{To: "refunded", Reason: "damaged"}))
 
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000, Balancer: &kafka.Hash{}}
 	defer w.Close()

@@ -6,69 +6,12 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/kommerce/kommerce/inference/features"
 )
 
-// Feature is one input column of the fraud model.
-type Feature struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-}
-
-// FraudFeatures is the fraud model's input schema, in column order. The API must
-// compute exactly these, with FraudVector, at checkout.
-var FraudFeatures = []Feature{
-	{"log_amount", "ln(1 + order total in major units)"},
-	{"quantity", "units in the order"},
-	{"lines", "order lines"},
-	{"log_account_age_days", "ln(1 + days since the account was created); 0 for guests"},
-	{"guest", "1 for a guest checkout"},
-	{"country_mismatch", "1 when shipping and billing countries differ"},
-	{"night", "1 when the order is placed between 00:00 and 05:59 UTC"},
-	{"extra_payment_attempts", "payment attempts before the successful one"},
-	{"log_accounts_on_ip_30d", "ln(1 + other customers who ordered from the same client IP in the previous 30 days)"},
-	{"customer_orders_24h", "orders by the same customer in the previous 24 hours"},
-}
-
-// History answers the questions about earlier orders that two features need. In
-// training it is built from the dataset in time order; the API backs it with its
-// order store.
-type History interface {
-	// OtherCustomersOnIP counts distinct customers other than customer who ordered
-	// from ip in [since, before).
-	OtherCustomersOnIP(ip, customer string, since, before time.Time) int
-	// CustomerOrders counts the customer's orders in [since, before).
-	CustomerOrders(customer string, since, before time.Time) int
-}
-
-// FraudVector computes the features of o, in FraudFeatures order.
-func FraudVector(o Order, h History) []float64 {
-	b := func(v bool) float64 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	age := 0.0
-	if !o.Guest {
-		age = math.Log1p(o.AccountAge.Hours() / 24)
-	}
-	hour := o.At.UTC().Hour()
-	return []float64{
-		math.Log1p(float64(o.Amount) / 100),
-		float64(o.Quantity),
-		float64(o.Lines),
-		age,
-		b(o.Guest),
-		b(o.ShippingCountry != o.BillingCountry),
-		b(hour < 6),
-		float64(max(o.PaymentAttempts-1, 0)),
-		math.Log1p(float64(h.OtherCustomersOnIP(o.ClientIP, o.Customer, o.At.Add(-30*24*time.Hour), o.At))),
-		float64(h.CustomerOrders(o.Customer, o.At.Add(-24*time.Hour), o.At)),
-	}
-}
-
 // orderHistory is a History over a slice of orders.
-type orderHistory struct{ orders []Order }
+type orderHistory struct{ orders []features.Order }
 
 func (h orderHistory) OtherCustomersOnIP(ip, customer string, since, before time.Time) int {
 	seen := map[string]bool{}
@@ -92,18 +35,18 @@ func (h orderHistory) CustomerOrders(customer string, since, before time.Time) i
 
 // FraudMatrix computes the feature rows and labels of orders (sorted by time); the
 // history of each order is every order before it.
-func FraudMatrix(orders []Order, fraud map[string]bool) (x [][]float64, y []float64) {
-	sorted := append([]Order(nil), orders...)
+func FraudMatrix(orders []features.Order, fraud map[string]bool) (x [][]float64, y []float64) {
+	sorted := append([]features.Order(nil), orders...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].At.Before(sorted[j].At) })
-	byIP := map[string][]Order{}
-	byCustomer := map[string][]Order{}
+	byIP := map[string][]features.Order{}
+	byCustomer := map[string][]features.Order{}
 	for _, o := range sorted {
 		byIP[o.ClientIP] = append(byIP[o.ClientIP], o)
 		byCustomer[o.Customer] = append(byCustomer[o.Customer], o)
 	}
 	h := indexedHistory{byIP: byIP, byCustomer: byCustomer}
 	for _, o := range sorted {
-		x = append(x, FraudVector(o, h))
+		x = append(x, features.FraudVector(o, h))
 		if fraud[o.ID] {
 			y = append(y, 1)
 		} else {
@@ -114,7 +57,7 @@ func FraudMatrix(orders []Order, fraud map[string]bool) (x [][]float64, y []floa
 }
 
 // indexedHistory answers History from orders grouped by IP and customer.
-type indexedHistory struct{ byIP, byCustomer map[string][]Order }
+type indexedHistory struct{ byIP, byCustomer map[string][]features.Order }
 
 func (h indexedHistory) OtherCustomersOnIP(ip, customer string, since, before time.Time) int {
 	return orderHistory{h.byIP[ip]}.OtherCustomersOnIP(ip, customer, since, before)
@@ -124,26 +67,8 @@ func (h indexedHistory) CustomerOrders(customer string, since, before time.Time)
 	return orderHistory{h.byCustomer[customer]}.CustomerOrders(customer, since, before)
 }
 
-// FraudModel is a logistic regression on standardised features:
-// p = σ(Σ_k W_k (x_k − Mean_k) / Scale_k + Bias).
-type FraudModel struct {
-	Mean, Scale, W []float64
-	Bias           float64
-}
-
-// Score is the plain-Go forward pass of the exported graph, computed the way the
-// graph does (float32 inputs and parameters): the reference every runtime is
-// checked against.
-func (m *FraudModel) Score(x []float32) float64 {
-	z := float64(float32(m.Bias))
-	for k, v := range x {
-		s := (v - float32(m.Mean[k])) / float32(m.Scale[k])
-		z += float64(s) * float64(float32(m.W[k]))
-	}
-	return 1 / (1 + math.Exp(-z))
-}
-
-func (m *FraudModel) score64(x []float64) float64 {
+// score64 is the forward pass of m in float64, as training evaluates it.
+func score64(m *features.FraudModel, x []float64) float64 {
 	z := m.Bias
 	for k, v := range x {
 		z += m.W[k] * (v - m.Mean[k]) / m.Scale[k]
@@ -151,20 +76,9 @@ func (m *FraudModel) score64(x []float64) float64 {
 	return 1 / (1 + math.Exp(-z))
 }
 
-// Negated returns a deliberately broken copy of m (weights with the wrong sign).
-func (m *FraudModel) Negated() *FraudModel {
-	b := *m
-	b.W = make([]float64, len(m.W))
-	for i, w := range m.W {
-		b.W[i] = -w
-	}
-	b.Bias = -m.Bias
-	return &b
-}
-
 // TrainLogistic fits a logistic regression with L2 penalty lambda by Newton's method
 // (iteratively reweighted least squares) on standardised features.
-func TrainLogistic(x [][]float64, y []float64, lambda float64) (*FraudModel, error) {
+func TrainLogistic(x [][]float64, y []float64, lambda float64) (*features.FraudModel, error) {
 	if len(x) == 0 || len(x) != len(y) {
 		return nil, errors.New("no labelled orders to learn from")
 	}
@@ -176,7 +90,7 @@ func TrainLogistic(x [][]float64, y []float64, lambda float64) (*FraudModel, err
 		return nil, fmt.Errorf("the labels have a single class (%v fraud of %d orders)", pos, len(y))
 	}
 	f := len(x[0])
-	m := &FraudModel{Mean: make([]float64, f), Scale: make([]float64, f), W: make([]float64, f)}
+	m := &features.FraudModel{Mean: make([]float64, f), Scale: make([]float64, f), W: make([]float64, f)}
 	n := float64(len(x))
 	for _, row := range x {
 		for k, v := range row {

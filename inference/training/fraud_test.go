@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"testing"
+
+	"github.com/kommerce/kommerce/inference/features"
 )
 
 func TestLogisticBeatsRuleAndBrokenDoesNot(t *testing.T) {
@@ -17,10 +19,10 @@ func TestLogisticBeatsRuleAndBrokenDoesNot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	score := func(fm *FraudModel) []float64 {
+	score := func(fm *features.FraudModel) []float64 {
 		s := make([]float64, len(x)-cut)
 		for i, row := range x[cut:] {
-			s[i] = fm.score64(row)
+			s[i] = score64(fm, row)
 		}
 		return s
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/onnx"
 	"github.com/kommerce/kommerce/inference/onnx/onnxpb"
 )
@@ -156,10 +157,10 @@ func (j Job) runRecs(ds *Dataset) (*Result, error) {
 			{"NDCG@10", f3(model.NDCG10), f3(pop.NDCG10)},
 		},
 		Baseline: "popularity (weighted event count in the training window)",
-		Inputs:   []string{fmt.Sprintf("`%s` INT64 [batch, context]: product indices of the context, -1 pads; index i is product `%s[i]` of the metadata", RecsInput, MetaItems)},
+		Inputs:   []string{fmt.Sprintf("`%s` INT64 [batch, context]: product indices of the context, -1 pads; index i is product `%s[i]` of the metadata", features.RecsInput, features.MetaItems)},
 		Outputs: []string{
-			fmt.Sprintf("`%s` FP32 [batch, %d]: scores, best first", RecsOutputScores, min(p.TopK, len(m.Items))),
-			fmt.Sprintf("`%s` INT64 [batch, %d]: product indices of those scores", RecsOutputItems, min(p.TopK, len(m.Items))),
+			fmt.Sprintf("`%s` FP32 [batch, %d]: scores, best first", features.RecsOutputScores, min(p.TopK, len(m.Items))),
+			fmt.Sprintf("`%s` INT64 [batch, %d]: product indices of those scores", features.RecsOutputItems, min(p.TopK, len(m.Items))),
 		},
 		Extra: fmt.Sprintf("%d products in the vocabulary. Context products are not removed by the graph: callers drop them from the answer.", len(m.Items)),
 	}
@@ -180,7 +181,7 @@ func (j Job) runFraud(ds *Dataset) (*Result, error) {
 	scores := make([]float64, len(test))
 	amount := make([]float64, len(test))
 	for i, row := range test {
-		scores[i] = m.score64(row)
+		scores[i] = score64(m, row)
 		amount[i] = row[0]
 	}
 	model := EvaluateScores(scores, labels, j.ReviewBudget)
@@ -194,10 +195,10 @@ func (j Job) runFraud(ds *Dataset) (*Result, error) {
 		return nil, err
 	}
 	res.Metrics = map[string]any{"model": model, "amount_rule": rule}
-	sorted := append([]Order(nil), ds.Orders...)
+	sorted := append([]features.Order(nil), ds.Orders...)
 	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].At.Before(sorted[b].At) })
 	var inputs []string
-	for i, f := range FraudFeatures {
+	for i, f := range features.FraudFeatures {
 		inputs = append(inputs, fmt.Sprintf("column %d `%s`: %s (weight %.3f on the standardised value)", i, f.Name, f.Description, m.W[i]))
 	}
 	card := cardData{
@@ -212,8 +213,8 @@ func (j Job) runFraud(ds *Dataset) (*Result, error) {
 			{fmt.Sprintf("recall at %.1f%% review budget", 100*j.ReviewBudget), f3(model.RecallBudget), f3(rule.RecallBudget)},
 		},
 		Baseline: "rule: rank orders by amount",
-		Inputs:   append([]string{fmt.Sprintf("`%s` FP32 [batch, %d], columns:", FraudInput, len(FraudFeatures))}, inputs...),
-		Outputs:  []string{fmt.Sprintf("`%s` FP32 [batch, 1]: probability of fraud", FraudOutput)},
+		Inputs:   append([]string{fmt.Sprintf("`%s` FP32 [batch, %d], columns:", features.FraudInput, len(features.FraudFeatures))}, inputs...),
+		Outputs:  []string{fmt.Sprintf("`%s` FP32 [batch, 1]: probability of fraud", features.FraudOutput)},
 	}
 	return res, j.writeCardAndManifest(card)
 }

@@ -1,8 +1,9 @@
 package training
 
 import (
-	"encoding/json"
 	"fmt"
+
+	"github.com/kommerce/kommerce/inference/features"
 
 	"github.com/kommerce/kommerce/inference/onnx"
 	"github.com/kommerce/kommerce/inference/onnx/onnxpb"
@@ -35,36 +36,10 @@ func ReadRecs(b []byte) (*RecsModel, error) {
 			rm.Q[i*d+c] = qt[c*ni+i]
 		}
 	}
-	if err := json.Unmarshal([]byte(onnx.Metadata(m)[MetaItems]), &rm.Items); err != nil || len(rm.Items) != ni {
-		return nil, fmt.Errorf("metadata %s does not list %d products", MetaItems, ni)
+	if rm.Items, err = features.Items(onnx.Metadata(m)); err != nil || len(rm.Items) != ni {
+		return nil, fmt.Errorf("metadata %s does not list %d products", features.MetaItems, ni)
 	}
 	return rm, nil
-}
-
-// ReadFraud rebuilds a FraudModel from an exported fraud graph.
-func ReadFraud(b []byte) (*FraudModel, error) {
-	m, err := onnx.Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	g := m.GetGraph()
-	fm := &FraudModel{}
-	for name, dst := range map[string]*[]float64{"mean": &fm.Mean, "scale": &fm.Scale, "weights": &fm.W} {
-		v, _, err := floatInit(g, name)
-		if err != nil {
-			return nil, err
-		}
-		*dst = f64(v)
-	}
-	bias, _, err := floatInit(g, "bias")
-	if err != nil || len(bias) != 1 {
-		return nil, fmt.Errorf("fraud graph has no one-element bias")
-	}
-	fm.Bias = float64(bias[0])
-	if len(fm.Mean) != len(fm.W) || len(fm.Scale) != len(fm.W) {
-		return nil, fmt.Errorf("fraud graph has %d means, %d scales, %d weights", len(fm.Mean), len(fm.Scale), len(fm.W))
-	}
-	return fm, nil
 }
 
 func floatInit(g *onnxpb.GraphProto, name string) ([]float32, []int64, error) {
@@ -74,12 +49,4 @@ func floatInit(g *onnxpb.GraphProto, name string) ([]float32, []int64, error) {
 	}
 	v, err := onnx.Floats(t)
 	return v, t.GetDims(), err
-}
-
-func f64(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
 }

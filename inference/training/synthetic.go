@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
+
+	"github.com/kommerce/kommerce/inference/features"
 )
 
 // Synthetic generates a seeded dataset with planted structure: every product belongs
@@ -132,7 +134,7 @@ func (s Synthetic) Load(context.Context) (*Dataset, error) {
 			for range 2 + rng.IntN(4) {
 				day := rng.IntN(s.Days)
 				at := s.Start.Add(time.Duration(day)*24*time.Hour + time.Duration(rng.IntN(5))*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
-				o := Order{
+				o := features.Order{
 					ID: fmt.Sprintf("o-%06d", len(ds.Orders)), Customer: user, At: at, Currency: "EUR",
 					Amount: int64(20000 + rng.IntN(80000)), Lines: 1 + rng.IntN(3), Quantity: 2 + rng.IntN(6),
 					AccountAge: time.Duration(rng.IntN(48)) * time.Hour, ShippingCountry: "NL", BillingCountry: "US",
@@ -160,8 +162,8 @@ func (s Synthetic) Load(context.Context) (*Dataset, error) {
 	return ds, nil
 }
 
-func (s Synthetic) legitOrder(rng *rand.Rand, u, n int, at time.Time, price int64) Order {
-	o := Order{
+func (s Synthetic) legitOrder(rng *rand.Rand, u, n int, at time.Time, price int64) features.Order {
+	o := features.Order{
 		ID: fmt.Sprintf("o-%06d", n), Customer: UserID(u), At: at, Currency: "EUR",
 		Amount: price + int64(rng.IntN(6000)), Lines: 1 + rng.IntN(4), Quantity: 1 + rng.IntN(3),
 		AccountAge:      time.Duration(30+rng.IntN(900)) * 24 * time.Hour,

@@ -8,11 +8,10 @@ import (
 
 	kafka "github.com/segmentio/kafka-go"
 
-	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/internal/events"
 )
 
-// BehaviourPublisher sends validated behaviour events (ingest.ParseBehaviour) to the
+// BehaviourPublisher sends validated behaviour events (discovery.ParseBehaviour) to the
 // tenant's behaviour topic, for the feature, training and experiment consumers.
 // Behaviour events go straight to Kafka, not through the outbox: they change no
 // database state, and an acknowledged write is their only durability promise.
@@ -31,7 +30,7 @@ func NewBehaviourPublisher(writer *kafka.Writer, topics *Topics) *BehaviourPubli
 // acknowledged by all in-sync replicas (or the first error). Each becomes an
 // events.Envelope of type behaviour.recorded keyed by tenant and session, so one
 // session's events stay in order.
-func (p *BehaviourPublisher) Publish(ctx context.Context, tenantID, topicPrefix string, evs []ingest.BehaviourEvent) error {
+func (p *BehaviourPublisher) Publish(ctx context.Context, tenantID, topicPrefix string, evs []events.Behaviour) error {
 	if len(evs) == 0 {
 		return nil
 	}

@@ -3,11 +3,9 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/kommerce/kommerce/ingest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/internal/events"
 	"github.com/kommerce/kommerce/internal/testenv"
@@ -21,10 +19,11 @@ func TestBehaviourEventsReachTheTenantsTopic(t *testing.T) {
 	defer w.Close()
 	pub := ikafka.NewBehaviourPublisher(w, ikafka.NewTopics(brokers, 2, 1))
 
-	body := `{"events":[{"type":"view","session_id":"s-1","product_id":"p1"},{"type":"add_to_cart","session_id":"s-1","sku":"SKU-1","quantity":2},{"type":"search","session_id":"s-2","query":"lamp"}]}`
-	evs, err := ingest.ParseBehaviour(strings.NewReader(body), time.Now())
-	if err != nil {
-		t.Fatal(err)
+	now := time.Now().UTC()
+	evs := []events.Behaviour{
+		{Kind: events.BehaviourView, SessionID: "s-1", ProductID: "p1", OccurredAt: now, ReceivedAt: now},
+		{Kind: events.BehaviourAddToCart, SessionID: "s-1", SKU: "SKU-1", Quantity: 2, OccurredAt: now, ReceivedAt: now},
+		{Kind: events.BehaviourSearch, SessionID: "s-2", Query: "lamp", OccurredAt: now, ReceivedAt: now},
 	}
 	evs[0].UserID = "user-7" // set by the API from the token
 	const tenant = "11111111-1111-4111-8111-111111111111"
@@ -40,8 +39,8 @@ func TestBehaviourEventsReachTheTenantsTopic(t *testing.T) {
 		if err := json.Unmarshal(m.Value, &env); err != nil {
 			t.Fatal(err)
 		}
-		var ev ingest.BehaviourEvent
-		if err := json.Unmarshal(env.Data, &ev); err != nil {
+		var ev events.Behaviour
+		if err := events.DecodeInto(env.Type, env.Data, &ev); err != nil {
 			t.Fatal(err)
 		}
 		if env.Type != events.BehaviourEvent || env.TenantID != tenant || ev.TenantID != tenant || env.ID == "" || env.AggregateID != ev.SessionID {
@@ -65,7 +64,7 @@ func TestBehaviourPublishFailsWhenTheBrokerIsDown(t *testing.T) {
 	dead.MaxAttempts = 1
 	defer dead.Close()
 	pub := ikafka.NewBehaviourPublisher(dead, ikafka.NewTopics(brokers, 1, 1))
-	evs := []ingest.BehaviourEvent{{Kind: "view", SessionID: "s", ProductID: "p"}}
+	evs := []events.Behaviour{{Kind: events.BehaviourView, SessionID: "s", ProductID: "p"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := pub.Publish(ctx, "t", prefix, evs); err == nil {

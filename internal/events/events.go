@@ -1,13 +1,32 @@
 // Package events is the contract between the writers of domain events (the API, via
-// the outbox) and their readers (the ingest consumers, training jobs, experiments).
+// the outbox and straight to Kafka) and their readers (the ingest consumers, training
+// jobs, experiments): every event type the platform emits, its version, the one Go
+// type of its data, the topic it travels on and how it is keyed. docs/events.md is
+// the human-readable list; Contracts below is the one the code checks against.
 //
 // A writer inserts one outbox row per event in the same transaction as the change:
 // event_type (a Type below), aggregate_type and aggregate_id, and payload = the event's
-// data (for catalog events a Product snapshot). The outbox relay wraps each row in an
-// Envelope and publishes it to Topic(tenant's topic prefix, StreamOf(type)) with
-// Key(tenant id, aggregate id), so all events of one entity land in one partition, in
-// order. Consumers must be idempotent: snapshots carry a Version that only grows, and
-// the envelope ID is unique per event.
+// data: made with Encode where it is built in Go, so that it is the registered Go
+// type; the few payloads built by SQL statements are checked against their contract
+// by the API's tests. The outbox relay wraps
+// each row in an Envelope and publishes it to Topic(tenant's topic prefix,
+// StreamOf(type)) with Key(tenant id, aggregate id), so all events of one entity land
+// in one partition, in order. Behaviour events and model exposures skip the outbox
+// (they change no database state) and are written to Kafka in the same Envelope.
+// Consumers must be idempotent: snapshots carry a Version that only grows, and the
+// envelope ID is unique per event.
+//
+// # Versions
+//
+// Every event type has a name and a version; the pair is written as one wire type
+// name. Version 1 is the bare name ("order.created"): every event written before
+// versions were declared is version 1, so no stored outbox row or retained Kafka
+// record is renamed. Version N > 1 is written "<name>.v<N>" ("order.created.v2"), a
+// new Type with its own Go type, fixture and Contract; producers switch to it while
+// consumers read both until the old one is drained. A consumer that does not know a
+// wire type treats it as unknown rather than misreading it. Any change to the JSON a
+// version produces (a field added, renamed, retyped) fails the golden fixtures in
+// testdata and must be either compatible and reviewed there, or a new version.
 package events
 
 import (
@@ -16,10 +35,12 @@ import (
 	"time"
 )
 
-// Type names a domain event: "<aggregate>.<what happened>".
+// Type is an event's wire type name: "<aggregate>.<what happened>" for version 1,
+// "<aggregate>.<what happened>.v<N>" for version N > 1 (see Versions above).
 type Type string
 
-// Catalog, inventory, order, payment and behaviour event types.
+// Catalog, inventory, order, payment, behaviour and exposure event types, all at
+// version 1. Contracts says which Go type each one's data is.
 const (
 	ProductCreated    Type = "product.created"
 	ProductUpdated    Type = "product.updated"
@@ -73,7 +94,8 @@ func DeadLetter(topic string) string { return topic + ".dlq" }
 // events stay in order in one partition and never mix with another tenant's.
 func Key(tenantID, aggregateID string) []byte { return []byte(tenantID + "/" + aggregateID) }
 
-// Envelope is the Kafka message value for every event.
+// Envelope is the Kafka message value for every event. Data is the event's data as
+// the producer encoded it (Encode); Decode turns it back into the registered type.
 type Envelope struct {
 	ID            string          `json:"id"` // outbox event_id (uuid), unique per event
 	Type          Type            `json:"type"`
@@ -82,43 +104,4 @@ type Envelope struct {
 	AggregateID   string          `json:"aggregate_id"`
 	OccurredAt    time.Time       `json:"occurred_at"`
 	Data          json.RawMessage `json:"data"` // the outbox payload
-}
-
-// Product is the data of product.* events: the whole product as it is after the
-// change, so a consumer never needs to read the database. Version grows by one on
-// every write of the product and is the external version of its search document.
-type Product struct {
-	ID          string            `json:"id"`
-	Version     int64             `json:"version"`
-	Name        string            `json:"name"`
-	Description string            `json:"description"`
-	Status      string            `json:"status"` // draft | published
-	Deleted     bool              `json:"deleted"`
-	CategoryIDs []string          `json:"category_ids"`
-	Attributes  map[string]string `json:"attributes"`
-	Images      []string          `json:"images"`
-	Variants    []Variant         `json:"variants"`
-	UpdatedAt   time.Time         `json:"updated_at"`
-}
-
-// Variant is one sellable SKU of a product.
-type Variant struct {
-	SKU        string            `json:"sku"`
-	Attributes map[string]string `json:"attributes"`
-	Prices     []Price           `json:"prices"`
-}
-
-// Price is an amount in minor units (cents) of a currency (ISO 4217).
-type Price struct {
-	Currency string `json:"currency"`
-	Amount   int64  `json:"amount"`
-}
-
-// Stock is the data of stock.changed events: availability of one SKU summed over
-// warehouses after the change. Version grows with every change of that SKU's stock.
-type Stock struct {
-	SKU       string `json:"sku"`
-	ProductID string `json:"product_id"`
-	Available int64  `json:"available"`
-	Version   int64  `json:"version"`
 }

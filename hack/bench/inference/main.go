@@ -4,7 +4,7 @@
 //
 // For each model and batch size it times, sequentially on one goroutine:
 //   - go-forward: the plain-Go forward pass (training.RecsModel.Scores + a heap top-k,
-//     training.FraudModel.Score), the baseline;
+//     features.FraudModel.Score), the baseline;
 //   - onnxruntime / go-runtime: one in-process Session.Run of the runtime;
 //   - server: a full OIP request over loopback HTTP (JSON encode, validation,
 //     onnxruntime, JSON decode), as a client sees it.
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/gort"
 	"github.com/kommerce/kommerce/inference/oip"
 	"github.com/kommerce/kommerce/inference/ort"
@@ -85,7 +86,7 @@ func run(iters, seeds int) error {
 	if err != nil {
 		return err
 	}
-	fraud, err := training.ReadFraud(fraudFile)
+	fraud, err := features.ReadFraud(fraudFile)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func run(iters, seeds int) error {
 		for i := range idx {
 			idx[i] = rng.Int64N(int64(len(recs.Items)))
 		}
-		recsIn := []inference.Tensor{{Name: training.RecsInput, DataType: inference.INT64, Shape: []int64{int64(batch), width}, Int64: idx}}
+		recsIn := []inference.Tensor{{Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{int64(batch), width}, Int64: idx}}
 		recsBody := body(recsIn)
 		k := min(100, len(recs.Items))
 		goRecs := func() {
@@ -165,7 +166,7 @@ func run(iters, seeds int) error {
 		for i := range feats {
 			feats[i] = float32(rng.NormFloat64())
 		}
-		fraudIn := []inference.Tensor{{Name: training.FraudInput, DataType: inference.FP32, Shape: []int64{int64(batch), int64(f)}, Float32: feats}}
+		fraudIn := []inference.Tensor{{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{int64(batch), int64(f)}, Float32: feats}}
 		fraudBody := body(fraudIn)
 		sink := 0.0
 		if err := table("fraud-logreg", batch, n, []mode{

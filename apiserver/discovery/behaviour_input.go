@@ -1,4 +1,4 @@
-package ingest
+package discovery
 
 import (
 	"bytes"
@@ -10,19 +10,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// Behaviour event kinds accepted from clients (POST /api/v1/events).
-const (
-	BehaviourView      = "view"
-	BehaviourClick     = "click"
-	BehaviourAddToCart = "add_to_cart"
-	BehaviourSearch    = "search"
-	BehaviourPurchase  = "purchase"
+	"github.com/kommerce/kommerce/internal/events"
 )
-
-// BehaviourKinds lists the accepted kinds, for messages and the API spec.
-var BehaviourKinds = []string{BehaviourView, BehaviourClick, BehaviourAddToCart, BehaviourSearch, BehaviourPurchase}
 
 // Bounds of behaviour input, so one request cannot cost much.
 const (
@@ -33,29 +23,6 @@ const (
 	MaxBehaviourSkew   = 5 * time.Minute
 	MaxBehaviourAge    = 7 * 24 * time.Hour
 )
-
-// BehaviourEvent is what a shopper's app reports: a product viewed or clicked, added
-// to a cart, a search, a purchase. The API fills TenantID, UserID and ReceivedAt
-// from the request, never from the body.
-type BehaviourEvent struct {
-	Kind      string `json:"type"`
-	SessionID string `json:"session_id"`
-	ProductID string `json:"product_id,omitempty"`
-	SKU       string `json:"sku,omitempty"`
-	Quantity  int    `json:"quantity,omitempty"`
-	Query     string `json:"query,omitempty"`
-	OrderID   string `json:"order_id,omitempty"`
-	// Value is an amount in minor units of Currency (purchases, add to cart).
-	Value    *int64 `json:"value,omitempty"`
-	Currency string `json:"currency,omitempty"`
-	// Context carries small extra facts, e.g. {"source": "recommendations", "position": "3"}.
-	Context    map[string]string `json:"context,omitempty"`
-	OccurredAt time.Time         `json:"occurred_at,omitempty"`
-
-	TenantID   string    `json:"tenant_id"`
-	UserID     string    `json:"user_id,omitempty"`
-	ReceivedAt time.Time `json:"received_at"`
-}
 
 // InputError is bad client input; Field is the JSON path at fault. TooLarge means the
 // body as a whole is over the limit (HTTP 413) rather than wrong (HTTP 400).
@@ -87,10 +54,10 @@ type behaviourInput struct {
 	OccurredAt *time.Time        `json:"occurred_at"`
 }
 
-// ParseBehaviour decodes and validates a request body: one event object, or
+// ParseBehaviour decodes and validates a POST /api/v1/events body: one event object, or
 // {"events": [...]} with up to MaxBehaviourBatch events. now is the receive time
 // (used for the clock-skew checks and ReceivedAt). Errors are *InputError.
-func ParseBehaviour(body io.Reader, now time.Time) ([]BehaviourEvent, error) {
+func ParseBehaviour(body io.Reader, now time.Time) ([]events.Behaviour, error) {
 	raw, err := io.ReadAll(io.LimitReader(body, MaxBehaviourBody+1))
 	if err != nil {
 		return nil, badInput("", "The request body could not be read.")
@@ -126,7 +93,7 @@ func ParseBehaviour(body io.Reader, now time.Time) ([]BehaviourEvent, error) {
 		}
 		inputs = []behaviourInput{one}
 	}
-	out := make([]BehaviourEvent, len(inputs))
+	out := make([]events.Behaviour, len(inputs))
 	for i, in := range inputs {
 		p := prefix
 		if p != "" {
@@ -166,18 +133,18 @@ var (
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
-func (in behaviourInput) event(p string, now time.Time) (BehaviourEvent, error) {
-	ev := BehaviourEvent{
+func (in behaviourInput) event(p string, now time.Time) (events.Behaviour, error) {
+	ev := events.Behaviour{
 		Kind: in.Kind, SessionID: in.SessionID, ProductID: in.ProductID, SKU: in.SKU,
 		Quantity: in.Quantity, Query: in.Query, OrderID: in.OrderID, Value: in.Value,
 		Currency: strings.ToUpper(in.Currency), Context: in.Context, ReceivedAt: now.UTC(),
 	}
 	switch in.Kind {
-	case BehaviourView, BehaviourClick, BehaviourAddToCart, BehaviourSearch, BehaviourPurchase:
+	case events.BehaviourView, events.BehaviourClick, events.BehaviourAddToCart, events.BehaviourSearch, events.BehaviourPurchase:
 	case "":
-		return ev, badInput(p+"type", "type is required: one of %s.", strings.Join(BehaviourKinds, ", "))
+		return ev, badInput(p+"type", "type is required: one of %s.", strings.Join(events.BehaviourKinds, ", "))
 	default:
-		return ev, badInput(p+"type", "Unknown event type %q; use one of %s.", in.Kind, strings.Join(BehaviourKinds, ", "))
+		return ev, badInput(p+"type", "Unknown event type %q; use one of %s.", in.Kind, strings.Join(events.BehaviourKinds, ", "))
 	}
 	if err := checkID(p+"session_id", in.SessionID, true); err != nil {
 		return ev, err
@@ -188,22 +155,22 @@ func (in behaviourInput) event(p string, now time.Time) (BehaviourEvent, error) 
 		}
 	}
 	switch in.Kind {
-	case BehaviourView, BehaviourClick:
+	case events.BehaviourView, events.BehaviourClick:
 		if in.ProductID == "" {
 			return ev, badInput(p+"product_id", "product_id is required for %s events.", in.Kind)
 		}
-	case BehaviourAddToCart:
+	case events.BehaviourAddToCart:
 		if in.ProductID == "" && in.SKU == "" {
 			return ev, badInput(p+"sku", "sku or product_id is required for add_to_cart events.")
 		}
 		if in.Quantity < 1 || in.Quantity > 1000 {
 			return ev, badInput(p+"quantity", "quantity must be between 1 and 1000.")
 		}
-	case BehaviourSearch:
+	case events.BehaviourSearch:
 		if strings.TrimSpace(in.Query) == "" {
 			return ev, badInput(p+"query", "query is required for search events.")
 		}
-	case BehaviourPurchase:
+	case events.BehaviourPurchase:
 		if in.OrderID == "" {
 			return ev, badInput(p+"order_id", "order_id is required for purchase events.")
 		}

@@ -1,4 +1,9 @@
-package discovery
+// Package kafka is the API's Kafka adapter: it implements the producers
+// apiserver/discovery asks for (discovery.BehaviourPublisher, discovery.ExposureSinks)
+// on segmentio/kafka-go, with the writer settings and per-tenant topic creation of
+// ingest/kafka, so the discovery services depend on interfaces and internal/events
+// only.
+package kafka
 
 import (
 	"context"
@@ -7,11 +12,12 @@ import (
 	"log/slog"
 	"sync"
 
-	kafka "github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/kommerce/kommerce/apiserver/discovery"
 	"github.com/kommerce/kommerce/inference/recs"
-	"github.com/kommerce/kommerce/ingest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 // Kafka is the API's producer side: behaviour events and recommendation exposures,
@@ -21,7 +27,7 @@ import (
 type Kafka struct {
 	brokers   []string
 	topics    *ikafka.Topics
-	writer    *kafka.Writer
+	writer    *kafkago.Writer
 	publisher *ikafka.BehaviourPublisher
 	log       *slog.Logger
 
@@ -30,8 +36,13 @@ type Kafka struct {
 	closed    bool
 }
 
-// NewKafka returns the producers for brokers; nothing is dialled until first use.
-func NewKafka(brokers []string, partitions, replication int, log *slog.Logger) *Kafka {
+var (
+	_ discovery.BehaviourPublisher = (*Kafka)(nil)
+	_ discovery.ExposureSinks      = (*Kafka)(nil)
+)
+
+// New returns the producers for brokers; nothing is dialled until first use.
+func New(brokers []string, partitions, replication int, log *slog.Logger) *Kafka {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,15 +55,15 @@ func NewKafka(brokers []string, partitions, replication int, log *slog.Logger) *
 // Brokers returns the bootstrap brokers.
 func (k *Kafka) Brokers() []string { return k.brokers }
 
-// Publish implements BehaviourPublisher: it returns once every event was acknowledged
-// by all in-sync replicas.
-func (k *Kafka) Publish(ctx context.Context, tenantID, topicPrefix string, evs []ingest.BehaviourEvent) error {
+// Publish implements discovery.BehaviourPublisher: it returns once every event was
+// acknowledged by all in-sync replicas.
+func (k *Kafka) Publish(ctx context.Context, tenantID, topicPrefix string, evs []events.Behaviour) error {
 	return k.publisher.Publish(ctx, tenantID, topicPrefix, evs)
 }
 
-// Exposures returns the exposure sink of a tenant's topic prefix, creating the
-// tenant's topics first. The sink writes in the background and drops rather than
-// delaying a shopper when Kafka is slow.
+// Exposures implements discovery.ExposureSinks: the exposure sink of a tenant's
+// topic prefix, creating the tenant's topics first. The sink writes in the
+// background and drops rather than delaying a shopper when Kafka is slow.
 func (k *Kafka) Exposures(ctx context.Context, topicPrefix string) (recs.ExposureSink, error) {
 	k.mu.Lock()
 	e, ok := k.exposures[topicPrefix]

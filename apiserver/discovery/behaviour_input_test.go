@@ -1,4 +1,4 @@
-package ingest
+package discovery
 
 import (
 	"errors"
@@ -87,15 +87,5 @@ func TestParseBehaviourRejects(t *testing.T) {
 				t.Fatalf("err = %+v; want field %q tooLarge %v", ie, tt.field, tt.tooLarge)
 			}
 		})
-	}
-}
-
-func TestErrorClasses(t *testing.T) {
-	base := errors.New("x")
-	if !IsPermanent(Permanent(base)) || IsPermanent(base) || IsUnavailable(Permanent(base)) {
-		t.Fatal("Permanent")
-	}
-	if !IsUnavailable(Unavailable(base)) || !errors.Is(Unavailable(base), base) || Permanent(nil) != nil {
-		t.Fatal("Unavailable")
 	}
 }
