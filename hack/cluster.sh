@@ -139,8 +139,10 @@ apt_install() { # apt_install <package...>
 		apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || die "apt-get update failed"
 		mkdir -p "$CACHE" && touch "$CACHE/.apt-updated"
 	fi
-	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >&2 ||
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >"$CACHE/apt-install.log" 2>&1 || {
+		tail -n 20 "$CACHE/apt-install.log" >&2
 		die "apt-get install $* failed"
+	}
 }
 
 # ensure_packages installs the Debian packages that are missing and checks that every
@@ -181,7 +183,7 @@ go_build() {
 	local out=$1
 	shift
 	[[ -x $out ]] && return 0
-	say "building $(basename "$out") - first time only, this takes a few minutes"
+	say "building $(basename "$out")"
 	local start=$SECONDS
 	mkdir -p "$(dirname "$out")"
 	CGO_ENABLED=0 go build -trimpath -o "$out.tmp" "$@" || die "building $(basename "$out") failed"
@@ -252,10 +254,14 @@ build_image() {
 	install -D -m 0755 "$binary" "$work/root$entry"
 	tar --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$work/root" -cf "$work/layer.tar" .
 	local ref=127.0.0.1:$REGISTRY_PORT/$name:build
-	"$CRANE" append --insecure --platform linux/amd64 --oci-empty-base -f "$work/layer.tar" -t "$ref" >/dev/null &&
-		"$CRANE" mutate --insecure "$ref" --entrypoint "$entry" --user "$user" --set-platform linux/amd64 -t "$ref" >/dev/null &&
-		"$CRANE" pull --insecure --format tarball "$ref" "$work/image.tar" ||
+	{
+		"$CRANE" append --insecure --platform linux/amd64 --oci-empty-base -f "$work/layer.tar" -t "$ref" &&
+			"$CRANE" mutate --insecure "$ref" --entrypoint "$entry" --user "$user" --set-platform linux/amd64 -t "$ref" &&
+			"$CRANE" pull --insecure --format tarball "$ref" "$work/image.tar"
+	} >"$work/crane.log" 2>&1 || {
+		tail -n 20 "$work/crane.log" >&2
 		die "crane could not build the $name image"
+	}
 	mkdir -p "$IMAGES"
 	mv "$work/image.tar" "$tar"
 	rm -rf "$work"
@@ -869,7 +875,7 @@ start_components() {
 		--authentication-kubeconfig="$CONF/scheduler.kubeconfig" --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
 		--bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --v=1
 	start kubelet "$(tool kubelet)" --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
-		--root-dir="$STATE/var/lib/kubelet" --hostname-override="$NODE" --node-ip="$NODE_IP" --v=1
+		--root-dir="$STATE/var/lib/kubelet" --cert-dir="$STATE/var/lib/kubelet/pki" --hostname-override="$NODE" --node-ip="$NODE_IP" --v=1
 	kc apply --server-side --force-conflicts -f "$STATE/etc/addons/" >/dev/null || die "kubectl apply of the add-ons failed"
 	wait_healthy kube-controller-manager 60
 	wait_healthy kube-scheduler 60
