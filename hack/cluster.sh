@@ -987,11 +987,9 @@ teardown() {
 		timeout 60 "$CRICTL" --runtime-endpoint "unix://$SOCK" --timeout 30s rmp --all --force >/dev/null 2>&1 ||
 			say "crictl could not remove every pod; killing what is left"
 	fi
-	stop_all containerd
-	stop_all kube-router kube-proxy kube-scheduler kube-controller-manager \
+	# Nothing is kept, so the rest need not stop in order: all at once is quicker.
+	stop_all containerd kube-router kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd \
 		$(cd "$PIDS" 2>/dev/null && ls | sed -n 's/\.pid$//p' | grep '^forward-')
-	stop_all kube-apiserver
-	stop_all etcd
 	local pids
 	pids=$(our_pids | sort -u)
 	if [[ -n $pids ]]; then
