@@ -987,9 +987,10 @@ teardown() {
 		timeout 60 "$CRICTL" --runtime-endpoint "unix://$SOCK" --timeout 30s rmp --all --force >/dev/null 2>&1 ||
 			say "crictl could not remove every pod; killing what is left"
 	fi
-	# Nothing is kept, so the rest need not stop in order: all at once is quicker.
-	stop_all containerd kube-router kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd \
+	# The rest at once, but etcd last: kube-apiserver takes minutes to stop without it.
+	stop_all containerd kube-router kube-proxy kube-scheduler kube-controller-manager kube-apiserver \
 		$(cd "$PIDS" 2>/dev/null && ls | sed -n 's/\.pid$//p' | grep '^forward-')
+	stop_all etcd
 	local pids
 	pids=$(our_pids | sort -u)
 	if [[ -n $pids ]]; then
