@@ -1186,7 +1186,7 @@ cmd_load() {
 main() {
 	local cmd=${1:-}
 	[[ -n $cmd ]] || {
-		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 		exit 2
 	}
 	shift

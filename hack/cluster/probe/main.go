@@ -79,19 +79,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-// serve answers until ctx ends. It keeps serving for a moment after SIGTERM so that a
-// request routed to it while kube-proxy removes the endpoint still gets an answer.
 func serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return serveOn(ctx, ln)
+}
+
+// serveOn answers until ctx ends. It keeps serving for a moment after SIGTERM so that a
+// request routed to it while kube-proxy removes the endpoint still gets an answer.
+func serveOn(ctx context.Context, ln net.Listener) error {
 	host, _ := os.Hostname()
 	srv := &http.Server{
-		Addr:              addr,
 		ReadHeaderTimeout: timeout,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(w, "ok %s\n", host)
 		}),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
