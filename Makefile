@@ -102,6 +102,16 @@ services-down: ## Stop every service.
 services-status: ## Show what runs and how to reach it.
 	@hack/services.sh status
 
+.PHONY: cluster-up cluster-down cluster-status test-cluster
+cluster-up: ## Build (first time) and start a real single-node Kubernetes cluster (root).
+	@hack/cluster.sh up
+cluster-down: ## Stop the cluster and remove everything it put on the machine.
+	@hack/cluster.sh down
+cluster-status: ## Show every cluster component and the node.
+	@hack/cluster.sh status
+test-cluster: ## Prove hack/cluster.sh: failures, pods, DNS, NetworkPolicy, host services, a clean down (no cluster may run).
+	@hack/cluster_test.sh
+
 ##@ Tools
 
 $(LOCALBIN):
