@@ -26,8 +26,11 @@ coverpkg=${KOMMERCE_COVERPKG:-./api/...,./apiserver/...,./cmd/...,./controllers/
 go build -o "$out/testsummary" ./hack/testsummary
 echo "test: go test -count=1 -json -coverpkg $coverpkg -coverprofile $out/cover.out ${args[*]}" >&2
 set +e
-go test -count=1 -json -timeout 40m -coverpkg "$coverpkg" -coverprofile "$out/cover.out" "${args[@]}" >"$out/test.json" 2>&1
-rc=$?
+# Progress while it runs: one line per finished package, on stderr.
+go test -count=1 -json -timeout 40m -coverpkg "$coverpkg" -coverprofile "$out/cover.out" "${args[@]}" 2>&1 |
+	tee "$out/test.json" |
+	sed -nuE 's/^\{"Time":"[^"]*","Action":"(pass|fail|skip)","Package":"([^"]*)","Elapsed":([0-9.]+)\}$/test: \1 \2 (\3s)/p' >&2
+rc=${PIPESTATUS[0]}
 set -e
 echo "test: go test took $((SECONDS - start))s (exit $rc); raw output in $out/test.json" >&2
 
