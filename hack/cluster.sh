@@ -91,7 +91,7 @@ HARDCODED_PATHS=(/var/lib/kubelet /var/log/containers /run/containerd /var/lib/c
 
 modversion() { sed -nE "s#^(require)?[[:space:]]*$2 (v[^ ]+).*#\\2#p" "$1" | head -1; }
 K8S_VERSION=$(modversion "$HACK/tools/k8s/go.mod" k8s.io/kubernetes)
-COREDNS_VERSION=v1.15.0
+COREDNS_VERSION=$(modversion "$HACK/tools/coredns/go.mod" github.com/coredns/coredns)
 CRANE_VERSION=v0.22.1
 CRICTL_VERSION=v1.37.0
 # The only version the Go module proxy serves (it refuses v2.2.0 and later), though flaws
@@ -100,7 +100,8 @@ CRICTL_VERSION=v1.37.0
 KUBE_ROUTER_VERSION=v2.1.0
 
 K8S_BIN=$BUILD/k8s-$K8S_VERSION
-COREDNS=$BUILD/coredns-$COREDNS_VERSION/coredns
+# "-min": only the Corefile's plugins (hack/tools/coredns), not upstream's full build.
+COREDNS=$BUILD/coredns-$COREDNS_VERSION-min/coredns
 CRANE=$BUILD/crane-$CRANE_VERSION/crane
 CRICTL=$BUILD/crictl-$CRICTL_VERSION/crictl
 KUBE_ROUTER=$BUILD/kube-router-$KUBE_ROUTER_VERSION/kube-router
@@ -228,7 +229,8 @@ ensure_binaries() {
 	for c in kubelet kube-controller-manager kube-scheduler kube-proxy; do
 		(cd "$HACK/tools/k8s" && go_build "$K8S_BIN/$c" -ldflags "-s -w $vflags" "k8s.io/kubernetes/cmd/$c")
 	done
-	go_install "$COREDNS" "github.com/coredns/coredns@$COREDNS_VERSION"
+	# CoreDNS with only the Corefile's plugins (hack/tools/coredns pins the version).
+	(cd "$HACK/tools/coredns" && go_build "$COREDNS" -ldflags "-s -w" .)
 	go_install "$CRANE" "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 	go_install "$CRICTL" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 	go_install "$KUBE_ROUTER" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
@@ -273,7 +275,7 @@ ensure_images() {
 	local go_sum=$ROOT/go.sum
 	PAUSE_TAR=$IMAGES/pause-$(image_key "$HACK/cluster/pause/main.go").tar
 	PROBE_TAR=$IMAGES/probe-$(image_key "$HACK/cluster/probe/main.go" "$go_sum").tar
-	COREDNS_TAR=$IMAGES/coredns-$COREDNS_VERSION.tar
+	COREDNS_TAR=$IMAGES/coredns-$COREDNS_VERSION-min.tar
 	[[ -f $PAUSE_TAR && -f $PROBE_TAR && -f $COREDNS_TAR ]] && return 0
 
 	port_free "$REGISTRY_PORT" || die "port $REGISTRY_PORT (crane's registry for building images) is taken by $(port_owner "$REGISTRY_PORT")"
