@@ -272,12 +272,16 @@ func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
 		"KOMMERCE_FAULT_CHILD=1", "KOMMERCE_FAULT_DB=" + db.URL, "KOMMERCE_FAULT_BROKERS=" + strings.Join(brokers, ","),
 		"KOMMERCE_FAULT_ES=" + es.URL, "KOMMERCE_FAULT_GROUP=" + group, "KOMMERCE_FAULT_MARKER=" + marker,
 	}
-	first := exec.Command(os.Args[0], "-test.run=^$")
+	// A generous bound, so a first indexer that never reaches its crash point fails
+	// the test with its output instead of hanging until the test binary times out.
+	firstCtx, cancelFirst := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancelFirst()
+	first := exec.CommandContext(firstCtx, os.Args[0], "-test.run=^$")
 	first.Env = append(os.Environ(), append(env, "KOMMERCE_FAULT_CRASH_AFTER=3")...)
 	out, err := first.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != crashCode {
-		t.Fatalf("first indexer: %v (want exit %d)\n%s", err, crashCode, out)
+		t.Fatalf("first indexer: %v (want exit %d; context: %v)\n%s", err, crashCode, firstCtx.Err(), out)
 	}
 	raw, err := os.ReadFile(marker)
 	if err != nil {
