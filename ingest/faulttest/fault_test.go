@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,26 +146,9 @@ func waitAllLatest(t *testing.T, b search.Backend, sf search.Storefront, product
 }
 
 // deadLetters counts the messages in a topic's dead-letter topic.
-func deadLetters(t *testing.T, brokers []string, topic string, partitions int) int64 {
+func deadLetters(t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	var reqs []kafka.OffsetRequest
-	for p := 0; p < partitions; p++ {
-		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	dlq := events.DeadLetter(topic)
-	res, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{dlq: reqs}})
-	if err != nil {
-		t.Fatalf("offsets of %s: %v", dlq, err)
-	}
-	var n int64
-	for _, p := range res.Topics[dlq] {
-		if p.Error != nil {
-			t.Fatalf("offsets of %s/%d: %v", dlq, p.Partition, p.Error)
-		}
-		n += p.LastOffset - p.FirstOffset
-	}
-	return n
+	return ingesttest.TopicMessages(t, brokers, events.DeadLetter(topic))
 }
 
 // TestKafkaKilledMidStream kills the broker with SIGKILL while the workload and the
@@ -207,7 +191,7 @@ func TestKafkaKilledMidStream(t *testing.T) {
 		n := ingesttest.Unpublished(t, db.Pool)
 		return n == 0, fmt.Sprintf("%d outbox rows unpublished", n)
 	})
-	if n := deadLetters(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3); n != 0 {
+	if n := deadLetters(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog)); n != 0 {
 		t.Fatalf("%d messages dead-lettered because of the outage", n)
 	}
 }
@@ -242,7 +226,7 @@ func TestElasticsearchKilledMidStream(t *testing.T) {
 	latest := w.finish(t)
 
 	waitAllLatest(t, b, sf, products, latest, 240*time.Second)
-	if n := deadLetters(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3); n != 0 {
+	if n := deadLetters(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog)); n != 0 {
 		t.Fatalf("%d messages dead-lettered because of the outage", n)
 	}
 }
@@ -273,7 +257,7 @@ func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
 	go func() {
 		relayDone <- pipeline.Run(relayCtx, pipeline.Config{Pool: db.Pool, Brokers: brokers, Partitions: 3, NoIndexer: true}, nil)
 	}()
-	testenv.Eventually(t, 60*time.Second, "outbox drained", func() (bool, string) {
+	testenv.Eventually(t, 120*time.Second, "outbox drained", func() (bool, string) {
 		n := ingesttest.Unpublished(t, db.Pool)
 		return n == 0, fmt.Sprintf("%d unpublished", n)
 	})
@@ -288,12 +272,16 @@ func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
 		"KOMMERCE_FAULT_CHILD=1", "KOMMERCE_FAULT_DB=" + db.URL, "KOMMERCE_FAULT_BROKERS=" + strings.Join(brokers, ","),
 		"KOMMERCE_FAULT_ES=" + es.URL, "KOMMERCE_FAULT_GROUP=" + group, "KOMMERCE_FAULT_MARKER=" + marker,
 	}
-	first := exec.Command(os.Args[0], "-test.run=^$")
+	// A generous bound, so a first indexer that never reaches its crash point fails
+	// the test with its output instead of hanging until the test binary times out.
+	firstCtx, cancelFirst := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancelFirst()
+	first := exec.CommandContext(firstCtx, os.Args[0], "-test.run=^$")
 	first.Env = append(os.Environ(), append(env, "KOMMERCE_FAULT_CRASH_AFTER=3")...)
 	out, err := first.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != crashCode {
-		t.Fatalf("first indexer: %v (want exit %d)\n%s", err, crashCode, out)
+		t.Fatalf("first indexer: %v (want exit %d; context: %v)\n%s", err, crashCode, firstCtx.Err(), out)
 	}
 	raw, err := os.ReadFile(marker)
 	if err != nil {
@@ -327,11 +315,30 @@ func TestConsumerKilledBetweenProcessingAndCommit(t *testing.T) {
 		})
 	}
 	t.Cleanup(stopSecond)
-	waitAllLatest(t, b, sf, products, versions, 120*time.Second)
-	end := int64(products * versions)
-	testenv.Eventually(t, 60*time.Second, "second consumer commits every message", func() (bool, string) {
-		c := committedTotal(t, brokers, group, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 3)
-		return c == end, fmt.Sprintf("committed %d of %d", c, end)
+	waitAllLatest(t, b, sf, products, versions, 180*time.Second)
+	// The group must commit everything the topic holds. The relay publishes at
+	// least once, so the topic may hold more records than there are outbox rows;
+	// what it must hold is every row's event.
+	topic := events.Topic(tenant.TopicPrefix, events.StreamCatalog)
+	held, err := ingesttest.TopicOffsets(context.Background(), brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := ingesttest.EventIDs(t, ingesttest.ReadTopic(t, brokers, topic, products*versions))
+	t.Logf("%d outbox rows: the topic holds %d records, %d distinct events", products*versions, held.Messages(), len(ids))
+	if len(ids) != products*versions {
+		t.Fatalf("the topic holds %d distinct events for %d outbox rows", len(ids), products*versions)
+	}
+	testenv.Eventually(t, 120*time.Second, "second consumer commits every message", func() (bool, string) {
+		committed := committedOffsets(t, brokers, group, topic, 3)
+		done := true
+		var parts []string
+		for p, end := range held.End {
+			done = done && committed[p] == end
+			parts = append(parts, fmt.Sprintf("partition %d at %d of %d", p, committed[p], end))
+		}
+		sort.Strings(parts)
+		return done, "committed: " + strings.Join(parts, ", ")
 	})
 	stopSecond()
 }
@@ -400,10 +407,11 @@ func processedCount(reg *prometheus.Registry) int {
 	return 0
 }
 
-// committedTotal sums the group's committed offsets over the topic's partitions.
-func committedTotal(t *testing.T, brokers []string, group, topic string, partitions int) int64 {
+// committedOffsets returns the group's committed offset per partition of topic
+// (absent when nothing is committed).
+func committedOffsets(t *testing.T, brokers []string, group, topic string, partitions int) map[int]int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
 	parts := make([]int, partitions)
 	for i := range parts {
 		parts[i] = i
@@ -412,11 +420,21 @@ func committedTotal(t *testing.T, brokers []string, group, topic string, partiti
 	if err != nil {
 		t.Fatalf("committed offsets: %v", err)
 	}
-	var n int64
+	out := map[int]int64{}
 	for _, p := range res.Topics[topic] {
 		if p.CommittedOffset > 0 {
-			n += p.CommittedOffset
+			out[p.Partition] = p.CommittedOffset
 		}
+	}
+	return out
+}
+
+// committedTotal sums the group's committed offsets over the topic's partitions.
+func committedTotal(t *testing.T, brokers []string, group, topic string, partitions int) int64 {
+	t.Helper()
+	var n int64
+	for _, o := range committedOffsets(t, brokers, group, topic, partitions) {
+		n += o
 	}
 	return n
 }

@@ -136,9 +136,24 @@ func (tw *throwaway) kill() {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		tw.t.Fatalf("kill %s: %v", tw.service, err)
 	}
-	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
+	testenv.Eventually(tw.t, 60*time.Second, "killed service gone", func() (bool, string) {
+		return gone(pid), fmt.Sprintf("the killed %s (pid %d) is still running", tw.service, pid)
+	})
+}
+
+// gone reports whether pid has exited. A killed process nobody has reaped yet (a
+// zombie: the scripts that started it have exited) counts as gone.
+func gone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
 	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name: "pid (comm) S ...".
+	i := strings.LastIndexByte(string(stat), ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 // restart starts the instance again on the same state and ports.

@@ -1,6 +1,8 @@
 // Package ingesttest holds helpers for ingest's tests on the real services: a tenant
 // registered in a test database with its own topic and index prefixes, outbox rows
-// written exactly as the API writes them, and waiting for search results.
+// written exactly as the API writes them, waiting for a condition, reading what a
+// topic holds (duplicates included, so a test can tell events from copies), and a
+// connection that makes a broker's answers late.
 package ingesttest
 
 import (

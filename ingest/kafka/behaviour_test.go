@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kommerce/kommerce/ingest/ingesttest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/internal/events"
 	"github.com/kommerce/kommerce/internal/testenv"
@@ -32,7 +33,7 @@ func TestBehaviourEventsReachTheTenantsTopic(t *testing.T) {
 	if err := pub.Publish(ctx, tenant, prefix, evs); err != nil {
 		t.Fatal(err)
 	}
-	msgs := readAll(t, brokers, events.Topic(prefix, events.StreamBehaviour), 3)
+	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(prefix, events.StreamBehaviour), 3)
 	kinds := map[string]string{}
 	for _, m := range msgs {
 		var env events.Envelope

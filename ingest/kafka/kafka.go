@@ -1,6 +1,8 @@
-// Package kafka is ingest's Kafka adapter on segmentio/kafka-go: the writer settings
-// every producer uses, per-tenant topic creation, the consumer-group runner with its
-// dead-letter topics, the dead-letter replay and the behaviour event publisher.
+// Package kafka is ingest's Kafka adapter: the outbox relay's idempotent producer
+// (franz-go), and on segmentio/kafka-go the writer settings of the other producers
+// (behaviour events, dead letters, replay), per-tenant topic creation, the
+// consumer-group runner with its dead-letter topics, the dead-letter replay and the
+// behaviour event publisher.
 package kafka
 
 import (
@@ -21,11 +23,13 @@ import (
 // means a produce request is never refused for size.
 const MaxMessageBytes = 900 << 10
 
-// NewWriter returns the writer every producer uses: acknowledged by all in-sync
-// replicas (kafka-go's default is fire-and-forget), a small explicit batch timeout
-// (its default is 1 s), the key hashed to the partition so one entity's events stay
-// in order, and no topic auto-creation (topics are created with their partition count
-// by EnsurePrefix).
+// NewWriter returns the kafka-go writer of the producers other than the outbox relay
+// (which uses IdempotentProducer): acknowledged by all in-sync replicas (kafka-go's
+// default is fire-and-forget), a small explicit batch timeout (its default is 1 s),
+// the key hashed to the partition so one entity's events stay in order, and no topic
+// auto-creation (topics are created with their partition count by EnsurePrefix).
+// kafka-go re-sends a request whose answer is later than WriteTimeout, so what it
+// writes can appear twice in a topic; its consumers are idempotent.
 func NewWriter(brokers []string) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(brokers...),

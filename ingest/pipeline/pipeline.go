@@ -68,7 +68,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	if !cfg.NoRelay {
-		relay := postgres.NewRelay(cfg.Pool, ikafka.Producer{W: writer}, topics, postgres.RelayConfig{
+		// The relay publishes with the idempotent producer, so a late broker answer
+		// does not put a batch in the topic twice (see ikafka.IdempotentProducer).
+		producer, err := ikafka.NewIdempotentProducer(cfg.Brokers)
+		if err != nil {
+			return err
+		}
+		defer producer.Close()
+		relay := postgres.NewRelay(cfg.Pool, producer, topics, postgres.RelayConfig{
 			BatchSize: cfg.BatchSize, Log: log, Registry: cfg.Registry,
 		})
 		g.Go(func() error { return relay.Run(ctx) })

@@ -33,9 +33,12 @@ func BenchmarkRelay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := ikafka.NewWriter(brokers)
-	defer w.Close()
-	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: 500})
+	pub, err := ikafka.NewIdempotentProducer(brokers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	relay := postgres.NewRelay(db.Pool, pub, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: 500})
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		n, err := relay.Once(ctx)

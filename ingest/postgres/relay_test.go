@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	kafka "github.com/segmentio/kafka-go"
-
 	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
@@ -24,22 +22,15 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// readTopic reads n messages of topic from the start.
-func readTopic(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
+// producer is the relay's producer in production, closed when t ends.
+func producer(t *testing.T, brokers []string) *ikafka.IdempotentProducer {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: testenv.Name(t, "r", "-"), GroupTopics: []string{topic}, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	var out []kafka.Message
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %s: %d of %d: %v", topic, len(out), n, err)
-		}
-		out = append(out, m)
+	p, err := ikafka.NewIdempotentProducer(brokers)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	t.Cleanup(p.Close)
+	return p
 }
 
 func TestRelayPublishesInOrderPerKeyAndMarksRows(t *testing.T) {
@@ -55,9 +46,7 @@ func TestRelayPublishesInOrderPerKeyAndMarksRows(t *testing.T) {
 	ingesttest.Outbox(t, db.Pool, tenant.ID, events.StockChanged, "SKU-p1", events.Stock{SKU: "SKU-p1", ProductID: "p1", Available: 3, Version: 1})
 	ingesttest.Outbox(t, db.Pool, other.ID, events.ProductCreated, "q1", ingesttest.Product("q1", 1, "Other"))
 
-	w := ikafka.NewWriter(brokers)
-	defer w.Close()
-	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 4})
+	relay := postgres.NewRelay(db.Pool, producer(t, brokers), ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 4})
 	total := 0
 	for {
 		n, err := relay.Once(ctxT(t))
@@ -73,7 +62,10 @@ func TestRelayPublishesInOrderPerKeyAndMarksRows(t *testing.T) {
 		t.Fatalf("published %d rows, %d left; want 17 and 0", total, ingesttest.Unpublished(t, db.Pool))
 	}
 
-	msgs := readTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 15)
+	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), 15)
+	if len(msgs) != 15 {
+		t.Fatalf("the catalog topic holds %d records for 15 rows", len(msgs))
+	}
 	last := map[string]int64{}
 	partition := map[string]int{}
 	for _, m := range msgs {
@@ -100,11 +92,11 @@ func TestRelayPublishesInOrderPerKeyAndMarksRows(t *testing.T) {
 		}
 		partition[p.ID] = m.Partition
 	}
-	inv := readTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamInventory), 1)
+	inv := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamInventory), 1)
 	if !strings.Contains(string(inv[0].Value), `"stock.changed"`) {
 		t.Fatalf("inventory event %s", inv[0].Value)
 	}
-	o := readTopic(t, brokers, events.Topic(other.TopicPrefix, events.StreamCatalog), 1)
+	o := ingesttest.ReadTopic(t, brokers, events.Topic(other.TopicPrefix, events.StreamCatalog), 1)
 	if !strings.Contains(string(o[0].Value), other.ID) {
 		t.Fatalf("the other tenant's event went elsewhere: %s", o[0].Value)
 	}
@@ -127,9 +119,7 @@ func TestRelayKeepsRowsWhenTheBrokerIsDown(t *testing.T) {
 	if n := ingesttest.Unpublished(t, db.Pool); n != 1 {
 		t.Fatalf("%d unpublished rows after a failed publish; want 1", n)
 	}
-	w := ikafka.NewWriter(brokers)
-	defer w.Close()
-	relay = postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{})
+	relay = postgres.NewRelay(db.Pool, producer(t, brokers), ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{})
 	if n, err := relay.Once(ctxT(t)); err != nil || n != 1 {
 		t.Fatalf("publish after recovery = %d, %v", n, err)
 	}
@@ -146,14 +136,12 @@ func TestRelayDeadLettersOversizedRowsAndMovesOn(t *testing.T) {
 	big.Description = strings.Repeat("x", 2000)
 	ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductCreated, "big", big)
 	ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductCreated, "small", ingesttest.Product("small", 1, "Small"))
-	w := ikafka.NewWriter(brokers)
-	defer w.Close()
-	relay := postgres.NewRelay(db.Pool, ikafka.Producer{W: w}, ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{MaxValueBytes: 1500})
+	relay := postgres.NewRelay(db.Pool, producer(t, brokers), ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{MaxValueBytes: 1500})
 	if n, err := relay.Once(ctxT(t)); err != nil || n != 2 {
 		t.Fatalf("once = %d, %v", n, err)
 	}
 	topic := events.Topic(tenant.TopicPrefix, events.StreamCatalog)
-	stub := readTopic(t, brokers, events.DeadLetter(topic), 1)[0]
+	stub := ingesttest.ReadTopic(t, brokers, events.DeadLetter(topic), 1)[0]
 	var reason string
 	for _, h := range stub.Headers {
 		if h.Key == ikafka.HeaderError {
@@ -163,7 +151,7 @@ func TestRelayDeadLettersOversizedRowsAndMovesOn(t *testing.T) {
 	if !strings.Contains(reason, "exceeds the 1500-byte limit") || strings.Contains(string(stub.Value), "xxxx") {
 		t.Fatalf("stub %s with reason %q", stub.Value, reason)
 	}
-	ok := readTopic(t, brokers, topic, 1)[0]
+	ok := ingesttest.ReadTopic(t, brokers, topic, 1)[0]
 	if !strings.Contains(string(ok.Value), `"small"`) {
 		t.Fatalf("the row behind the oversized one: %s", ok.Value)
 	}
@@ -173,10 +161,9 @@ func TestOnlyOneRelayLeads(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	brokers := testenv.KafkaBrokers(t)
 	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
-	w := ikafka.NewWriter(brokers)
-	defer w.Close()
-	counting := &countingPublisher{next: ikafka.Producer{W: w}}
-	other := &countingPublisher{next: ikafka.Producer{W: w}}
+	pub := producer(t, brokers)
+	counting := &countingPublisher{next: pub}
+	other := &countingPublisher{next: pub}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	for _, p := range []*countingPublisher{counting, other} {
