@@ -545,6 +545,13 @@ func (s *CatalogService) UpdateCategory(ctx context.Context, id string, in apise
 	}
 	var out *apiserver.Category
 	err := s.DB.InTenant(ctx, false, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+		if in.ParentID != nil {
+			// Taken before the row, by every move, so moves queue in one order and each
+			// sees the tree as the one before it left it.
+			if err := q.LockCategoryTree(ctx, tid); err != nil {
+				return err
+			}
+		}
 		cur, err := q.LockCategory(ctx, dbq.LockCategoryParams{TenantID: tid, ID: id})
 		if err != nil {
 			return apiserver.Errorf(apiserver.ErrNotFound, "No category with that id.")

@@ -34,8 +34,6 @@ func (e errRetryExpired) Error() string {
 	return "expired reservations hold " + strings.Join(e.skus, ", ")
 }
 
-const pgDeadlock = "40P01"
-
 // Checkout implements apiserver.OrderService.
 //
 // The idempotency key's row is inserted first in the checkout's own transaction: a
@@ -59,10 +57,7 @@ func (s *OrderService) Checkout(ctx context.Context, req apiserver.CheckoutReque
 		return nil, false, err
 	}
 	fingerprint := sha256.Sum256(append([]byte(req.Cart.ID+"\n"), body...))
-	scope := "cart:" + req.Cart.ID
-	if p := apiserver.PrincipalFromContext(ctx); p != nil {
-		scope = "user:" + p.UserID
-	}
+	scope := keyScope(ctx)
 	var decision *apiserver.FraudDecision
 	if s.Fraud != nil {
 		if decision, err = s.score(ctx, req); err != nil {
@@ -97,6 +92,11 @@ func (s *OrderService) checkoutOnce(ctx context.Context, req apiserver.CheckoutR
 	var replayed bool
 	var result error
 	err := s.DB.InTenant(ctx, false, func(tx pgx.Tx, q *dbq.Queries, tid string) error {
+		// The caller must be allowed the cart before any stored outcome is looked at,
+		// and a refused caller leaves nothing behind for the cart's owner to replay.
+		if _, err := openCart(ctx, q, tid, req.Cart, false); err != nil {
+			return err
+		}
 		key := dbq.ClaimIdempotencyKeyParams{TenantID: tid, Scope: scope, Key: req.IdempotencyKey, RequestHash: fingerprint}
 		n, err := q.ClaimIdempotencyKey(ctx, key)
 		if err != nil {
@@ -127,6 +127,19 @@ func (s *OrderService) checkoutOnce(ctx context.Context, req apiserver.CheckoutR
 		return nil, false, err
 	}
 	return out, replayed, result
+}
+
+// keyScope is whose Idempotency-Keys a checkout's key is among: the signed-in
+// customer's, or the shop's guests' (a guest has no identity beyond a cart's token,
+// and a token names one cart). The request's fingerprint holds the cart, so a key
+// sent again for another cart of the same caller is idempotency_key_reused rather
+// than a second order; the cart is authorised first, so only a caller who may use
+// the cart a key was first sent for can ever get its stored outcome.
+func keyScope(ctx context.Context) string {
+	if p := apiserver.PrincipalFromContext(ctx); p != nil {
+		return "user:" + p.UserID
+	}
+	return "guest"
 }
 
 // replay answers a request whose key was used before: the stored outcome if the

@@ -40,13 +40,35 @@ func (db *DB) InTenant(ctx context.Context, readOnly bool, fn func(tx pgx.Tx, q 
 	if readOnly {
 		opts.AccessMode = pgx.ReadOnly
 	}
-	return pgx.BeginTxFunc(ctx, db.Pool, opts, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, db.Pool, opts, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", t.ID); err != nil {
 			return fmt.Errorf("bind transaction to tenant: %w", err)
 		}
 		return fn(tx, dbq.New(tx), t.ID)
 	})
+	return concurrencyConflict(err)
 }
+
+// concurrencyConflict turns a deadlock or a serialization failure into a conflict the
+// client may retry (409) rather than an internal error: the transaction was rolled
+// back whole, and what collided was another request, not a bug. Methods whose
+// statements can collide this way lock in a fixed order (or retry, like Checkout) so
+// this is a last resort; the PostgreSQL error stays in the chain for them.
+func concurrencyConflict(err error) error {
+	if code, _ := pgCode(err); code != pgDeadlock && code != pgSerializationFailure {
+		return err
+	}
+	return conflictError{cause: err, conflict: apiserver.Errorf(apiserver.ErrConflict, "A concurrent request changed the same data; retry.")}
+}
+
+// conflictError is an apiserver conflict that still unwraps to its PostgreSQL cause.
+type conflictError struct {
+	cause    error
+	conflict *apiserver.Error
+}
+
+func (e conflictError) Error() string   { return e.conflict.Error() + ": " + e.cause.Error() }
+func (e conflictError) Unwrap() []error { return []error{e.conflict, e.cause} }
 
 // AsPlatform runs fn in one transaction that may see every tenant's rows; only for
 // registry lookups and administration.
@@ -61,10 +83,12 @@ func (db *DB) AsPlatform(ctx context.Context, fn func(q *dbq.Queries) error) err
 
 // PostgreSQL error codes this package turns into domain errors.
 const (
-	pgUniqueViolation     = "23505"
-	pgForeignKeyViolation = "23503"
-	pgCheckViolation      = "23514"
-	pgInvalidText         = "22P02"
+	pgUniqueViolation      = "23505"
+	pgForeignKeyViolation  = "23503"
+	pgCheckViolation       = "23514"
+	pgInvalidText          = "22P02"
+	pgDeadlock             = "40P01"
+	pgSerializationFailure = "40001"
 )
 
 func pgCode(err error) (string, string) {

@@ -493,7 +493,7 @@ func (q *Queries) ListProducts(ctx context.Context, arg ListProductsParams) ([]P
 }
 
 const lockCategory = `-- name: LockCategory :one
-SELECT tenant_id, id, parent_id, slug, name, version, created_at, updated_at FROM categories WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+SELECT tenant_id, id, parent_id, slug, name, version, created_at, updated_at FROM categories WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE
 `
 
 type LockCategoryParams struct {
@@ -501,6 +501,9 @@ type LockCategoryParams struct {
 	ID       string
 }
 
+// LockCategory takes the row for an update that keeps its id: FOR NO KEY UPDATE, so
+// products being filed under the category (a foreign key check, FOR KEY SHARE) do
+// not wait for it, nor it for them.
 func (q *Queries) LockCategory(ctx context.Context, arg LockCategoryParams) (Category, error) {
 	row := q.db.QueryRow(ctx, lockCategory, arg.TenantID, arg.ID)
 	var i Category
@@ -515,6 +518,20 @@ func (q *Queries) LockCategory(ctx context.Context, arg LockCategoryParams) (Cat
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const lockCategoryTree = `-- name: LockCategoryTree :exec
+SELECT pg_advisory_xact_lock(hashtextextended('kommerce.category_tree:' || $1::text, 0))
+`
+
+// LockCategoryTree serialises the moves of a tenant's categories until the
+// transaction ends. A move checks that the new parent is not below the category and
+// then writes; two opposite moves at once (X under Y, Y under X) would otherwise each
+// pass the check and either deadlock on each other's row or, without row locks in
+// the way, make a cycle.
+func (q *Queries) LockCategoryTree(ctx context.Context, tenantID string) error {
+	_, err := q.db.Exec(ctx, lockCategoryTree, tenantID)
+	return err
 }
 
 const lockProduct = `-- name: LockProduct :one

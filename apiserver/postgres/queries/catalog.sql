@@ -112,8 +112,19 @@ RETURNING *;
 -- name: GetCategory :one
 SELECT * FROM categories WHERE tenant_id = @tenant_id AND id = @id;
 
+-- LockCategory takes the row for an update that keeps its id: FOR NO KEY UPDATE, so
+-- products being filed under the category (a foreign key check, FOR KEY SHARE) do
+-- not wait for it, nor it for them.
 -- name: LockCategory :one
-SELECT * FROM categories WHERE tenant_id = @tenant_id AND id = @id FOR UPDATE;
+SELECT * FROM categories WHERE tenant_id = @tenant_id AND id = @id FOR NO KEY UPDATE;
+
+-- LockCategoryTree serialises the moves of a tenant's categories until the
+-- transaction ends. A move checks that the new parent is not below the category and
+-- then writes; two opposite moves at once (X under Y, Y under X) would otherwise each
+-- pass the check and either deadlock on each other's row or, without row locks in
+-- the way, make a cycle.
+-- name: LockCategoryTree :exec
+SELECT pg_advisory_xact_lock(hashtextextended('kommerce.category_tree:' || @tenant_id::text, 0));
 
 -- name: UpdateCategory :one
 UPDATE categories
