@@ -36,7 +36,9 @@ func (e errRetryExpired) Error() string {
 
 // Checkout implements apiserver.OrderService.
 //
-// The idempotency key's row is inserted first in the checkout's own transaction: a
+// The caller must be allowed the cart before anything else: a stored outcome is
+// never shown to, nor written for, a caller without its token or its owner's sign-in.
+// The idempotency key's row is then inserted first in the checkout's own transaction: a
 // concurrent request with the same key blocks on it and, once this one commits, finds
 // the stored outcome. A client error rolls back to a savepoint taken right after the
 // claim and stores the error instead, so the first failure is also what every retry
