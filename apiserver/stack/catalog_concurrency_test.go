@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -47,4 +48,41 @@ func TestConcurrentCategoryMoves(t *testing.T) {
 			t.Fatalf("trial %d: %d categories in a cycle", i, cycles)
 		}
 	}
+}
+
+// TestConcurrentSKUSwap: two product updates sent at once that each take the other's
+// SKU (P: A→B, Q: B→A) lock each other's variant rows in opposite orders; when they
+// overlap PostgreSQL aborts one as a deadlock. That is a 409 the client may retry,
+// never a 500; run apart, the second is the usual 409 (the SKU belongs to another
+// product).
+func TestConcurrentSKUSwap(t *testing.T) {
+	e := startAPI(t, nil)
+	shop := e.tenant("shop")
+	admin := e.user(shop, "admin@shop.test", apiserver.RoleAdmin)
+	variants := func(sku string) map[string]any {
+		return map[string]any{"variants": []any{map[string]any{"sku": sku, "prices": []any{map[string]any{"currency": "EUR", "amount": 100}}}}}
+	}
+	const trials = 40
+	conflicts := 0
+	for i := range trials {
+		a, b := fmt.Sprintf("SWAP-%d-A", i), fmt.Sprintf("SWAP-%d-B", i)
+		p := e.do("POST", "/api/v1/products", "shop", admin, product("P", a, "draft", nil)).want(201, "").str("id")
+		q := e.do("POST", "/api/v1/products", "shop", admin, product("Q", b, "draft", nil)).want(201, "").str("id")
+		out := e.race([]*http.Request{
+			e.request("PATCH", "/api/v1/products/"+p, "shop", admin, variants(b)),
+			e.request("PATCH", "/api/v1/products/"+q, "shop", admin, variants(a)),
+		})
+		for _, o := range out {
+			switch {
+			case o.err != nil:
+				t.Fatalf("trial %d: %v", i, o.err)
+			case o.status == 200:
+			case o.status == 409 && o.code == apiserver.ErrConflict:
+				conflicts++
+			default:
+				t.Fatalf("trial %d: status %d %s", i, o.status, o.code)
+			}
+		}
+	}
+	t.Logf("%d conflicts in %d trials", conflicts, trials)
 }
