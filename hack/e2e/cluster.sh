@@ -8,7 +8,8 @@
 #   config/samples/ and a second tenant → kubectl wait --for=condition=Ready → namespaces,
 #   quota, limits, policy and RBAC exist → NetworkPolicy enforced between tenants →
 #   leader pod deleted: the other replica takes over and repairs a deleted quota →
-#   helm upgrade rolls the operator → helm rollback → tenants deleted → helm uninstall
+#   helm upgrade rolls the operator → helm rollback → database away: the Tenant says so,
+#   a pod started meanwhile runs unready without restarts → tenants deleted → helm uninstall
 #   (CRDs stay, nothing of the release is left) → cluster down.
 #
 # A cluster that is already up (someone else's) is used and left up; one this script
@@ -93,6 +94,7 @@ cleanup() {
 		"$cluster" down >"$tmp/down.log" 2>&1 || { cat "$tmp/down.log" >&2; code=1; }
 	fi
 	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS ${db}_away WITH (FORCE)" >/dev/null 2>&1
 	rm -rf "$tmp"
 	say "took $((SECONDS - t0))s, exit $code"
 	exit $code
@@ -284,6 +286,46 @@ k -n "$ns" rollout status deploy/$deploy --timeout=180s >&2 || fail "rollback ro
 h history "$release" -n "$ns" >&2
 k -n acme-shop delete resourcequota kommerce-tenant >&2
 until_ok 60 "after the rollback the operator still repairs drift" k -n acme-shop get resourcequota kommerce-tenant
+
+say "without its database: the operator reports it on the Tenant and does not crash-loop"
+# Renaming the database away makes every new connection fail, as an outage would.
+rename_away() {
+	psql -q "$admin_url" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db'" >/dev/null &&
+		psql -q "$admin_url" -c "ALTER DATABASE $db RENAME TO ${db}_away"
+}
+until_ok 30 "database $db renamed away" rename_away
+k -n acme-shop delete resourcequota kommerce-tenant >/dev/null
+db_condition() { k get tenant acme -o jsonpath='{range .status.conditions[?(@.type=="DatabaseReady")]}{.status} {.reason}: {.message}{end}'; }
+db_down() { local c; c=$(db_condition); echo "DatabaseReady $c"; [[ $c == "False DatabaseError"* ]]; }
+until_ok 90 "Tenant acme says DatabaseReady=False (DatabaseError)" db_down
+say "$(db_condition | cut -c1-160)"
+# A pod that starts while the database is away keeps running: it logs the outage, its
+# readiness probe fails, and it is never restarted.
+pods() { k -n "$ns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'; }
+old_pods=$(pods)
+# Not a pod the rollback is still stopping (deleting that one brings no replacement).
+victim=$(k -n "$ns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' | awk 'NF == 1 {print $1; exit}')
+[[ -n $victim ]] || fail "no running operator pod to delete"
+k -n "$ns" delete pod "$victim" --wait=false >/dev/null
+new_pod() { grep -vxF -f <(echo "$old_pods") <(pods) | head -1; }
+started_without_db() {
+	local p out
+	p=$(new_pod)
+	[[ -n $p ]] || { echo "no replacement pod yet"; return 1; }
+	out=$(k -n "$ns" get pod "$p" -o jsonpath='{.status.phase} ready={.status.containerStatuses[0].ready} restarts={.status.containerStatuses[0].restartCount}')
+	echo "$p: $out"
+	k -n "$ns" logs "$p" 2>/dev/null | grep -q 'PostgreSQL unreachable at start' || { echo "its log does not report the outage yet"; return 1; }
+	k -n "$ns" get events --field-selector "involvedObject.name=$p,reason=Unhealthy" -o jsonpath='{.items[*].message}' | grep -q 'Readiness probe failed' || { echo "no failed readiness probe yet"; return 1; }
+	[[ $out == "Running ready=false restarts=0" ]]
+}
+until_ok 90 "a pod started without the database logs it, runs unready (readiness probe failing), never restarted" started_without_db
+psql -q "$admin_url" -c "ALTER DATABASE ${db}_away RENAME TO $db" || fail "rename the database back"
+# A watch event reconciles at once; the failed reconciles' back-off may be long by now.
+k -n acme-shop delete resourcequota kommerce-tenant >/dev/null
+until_ok 120 "database back: Tenant acme Ready again" k wait --for=condition=Ready tenant/acme --timeout=5s
+restarts=$(k -n "$ns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{.items[*].status.containerStatuses[0].restartCount}')
+[[ $restarts =~ ^[0\ ]+$ ]] || fail "operator containers restarted: $restarts"
+k -n "$ns" rollout status deploy/$deploy --timeout=120s >&2 || fail "operator pods not Ready after the database came back"
 
 say "delete the tenants (the operator removes their rows), then helm uninstall"
 k delete -f config/samples/ --ignore-not-found --wait=false >/dev/null
