@@ -23,11 +23,15 @@ GOLANGCI_LINT_VERSION   ?= v2.15.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 SQLC_VERSION            ?= v1.31.1
 KUSTOMIZE_VERSION       ?= v5.8.1
+CRANE_VERSION           ?= v0.22.1
+HELM_VERSION            ?= v4.3.2
 
 GOLANGCI_LINT   := $(LOCALBIN)/golangci-lint
 CONTROLLER_GEN  := $(LOCALBIN)/controller-gen
 SQLC            := $(LOCALBIN)/sqlc
 KUSTOMIZE       := $(LOCALBIN)/kustomize
+CRANE           := $(LOCALBIN)/crane
+HELM            := $(LOCALBIN)/helm
 
 # Packages under test; the race detector is on by default (RACE= to turn it off).
 PKGS   ?= ./...
@@ -84,9 +88,13 @@ build: ## Build bin/kommerce.
 run: build ## Start the platform locally on embedded defaults and print what to try.
 	@hack/run.sh
 
+.PHONY: image
+image: crane ## Build the image without a Docker daemon into bin/kommerce-image.tar (kommerce.local/kommerce:$(VERSION)).
+	@VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) CRANE=$(CRANE) hack/image.sh build bin/kommerce-image.tar
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMG) .
 
 ##@ Services
 
@@ -128,7 +136,7 @@ define go-install-tool
 @ln -sf "$(TOOLS_DIR)/$(notdir $(1))-$(3)" "$(1)"
 endef
 
-.PHONY: golangci-lint controller-gen sqlc kustomize
+.PHONY: golangci-lint controller-gen sqlc kustomize crane helm
 golangci-lint: | $(LOCALBIN) ## Install golangci-lint.
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 controller-gen: | $(LOCALBIN) ## Install controller-gen.
@@ -137,3 +145,7 @@ sqlc: | $(LOCALBIN) ## Install sqlc.
 	$(call go-install-tool,$(SQLC),github.com/sqlc-dev/sqlc/cmd/sqlc,$(SQLC_VERSION))
 kustomize: | $(LOCALBIN) ## Install kustomize.
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+crane: | $(LOCALBIN) ## Install crane (builds images without a Docker daemon).
+	$(call go-install-tool,$(CRANE),github.com/google/go-containerregistry/cmd/crane,$(CRANE_VERSION))
+helm: | $(LOCALBIN) ## Install helm.
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))

@@ -2,7 +2,7 @@
 # generate.sh runs the code generators with the versions pinned in the Makefile.
 #
 #   hack/generate.sh generate   deepcopy (controller-gen object) and sqlc queries
-#   hack/generate.sh manifests  CRDs and RBAC (controller-gen crd rbac)
+#   hack/generate.sh manifests  CRDs and RBAC (controller-gen crd rbac), and their copies in charts/kommerce
 #   hack/generate.sh verify     both, then fail if any generated file differs from git
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +34,8 @@ manifests() {
 		bin/controller-gen rbac:roleName=kommerce-operator crd webhook paths=./api/... paths=./controllers/... \
 			output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	fi
+	# The Helm chart carries copies of the CRDs and the ClusterRole just written.
+	hack/gen.d/operator-chart.sh
 }
 
 case ${1:-} in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,7 +134,7 @@ are not built yet.`, e.getenv)
 	restCfg.QPS, restCfg.Burst = float32(c.kubeQPS), c.kubeBurst
 	restCfg.UserAgent = "kommerce-operator"
 
-	pool, err := connectDatabase(ctx, c.databaseURL)
+	pool, err := openDatabase(ctx, log, c.databaseURL)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,12 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-func connectDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openDatabase opens the pool of the tenants registry. An unreachable database is
+// not fatal: in a pod, exiting would only crash-loop while PostgreSQL is down (or its
+// Secret is wrong), and the Tenant controller already reports the failure where a
+// user looks, as the DatabaseReady condition, retrying until the database answers.
+// /readyz fails meanwhile.
+func openDatabase(ctx context.Context, log *slog.Logger, url string) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, config.Usagef("KOMMERCE_DATABASE_URL: %v", err)
@@ -194,8 +200,7 @@ func connectDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		log.Warn("PostgreSQL unreachable at start; tenants report DatabaseReady=False until it answers", "err", err)
 	}
 	return pool, nil
 }

@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,8 +50,8 @@ func TestOperatorFlags(t *testing.T) {
 		{name: "bad leader election namespace", args: []string{"--leader-election-namespace", "a,b"}, wantCode: 2, wantStderr: "want a namespace name"},
 		{name: "no cluster", wantCode: 2, wantStderr: "no cluster to talk to: set --kubeconfig or KUBECONFIG"},
 		{name: "missing kubeconfig file", env: map[string]string{"KUBECONFIG": filepath.Join(t.TempDir(), "nope")}, wantCode: 2, wantStderr: "kubeconfig"},
-		{name: "unreachable database", env: map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": "postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=2"},
-			wantCode: 1, wantStderr: "connect to PostgreSQL"},
+		{name: "malformed database URL", env: map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": "postgres://kommerce:x@127.0.0.1:notaport/kommerce"},
+			wantCode: 2, wantStderr: "KOMMERCE_DATABASE_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,5 +194,98 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	}
 	if strings.Contains(logs, "PRIVATE KEY") {
 		t.Error("a signing key reached the log")
+	}
+
+	t.Run("without database", func(t *testing.T) { operatorWithoutDatabase(t, c, kubeconfig) })
+}
+
+// TestOperatorProcess is not a test: operatorWithoutDatabase runs the test binary
+// with KOMMERCE_TEST_OPERATOR_PROCESS=1 to get a real `kommerce operator` process (a
+// controller name may be registered only once per process, and a signal is real).
+func TestOperatorProcess(t *testing.T) {
+	if os.Getenv("KOMMERCE_TEST_OPERATOR_PROCESS") != "1" {
+		t.Skip("helper process of operatorWithoutDatabase")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	args := append([]string{"kommerce", "operator"}, strings.Fields(os.Getenv("KOMMERCE_TEST_OPERATOR_ARGS"))...)
+	if err := run(ctx, args, os.Getenv, strings.NewReader(""), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "operator:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// operatorWithoutDatabase runs the operator with a database that refuses connections:
+// the process keeps running (in a pod it would otherwise crash-loop), the Tenant's
+// DatabaseReady condition names the failure, /healthz answers and /readyz does not,
+// and SIGTERM still stops it cleanly.
+func operatorWithoutDatabase(t *testing.T, c client.Client, kubeconfig string) {
+	probe := probeListenAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestOperatorProcess$")
+	cmd.Env = append(os.Environ(), "KOMMERCE_TEST_OPERATOR_PROCESS=1", "KUBECONFIG="+kubeconfig,
+		"KOMMERCE_DATABASE_URL=postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=2",
+		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr 0 --probe-addr "+probe+" --log-format json")
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tn := &kv1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: "cmdtest-nodb"},
+		Spec: kv1.TenantSpec{
+			Owners:     []kv1.TenantOwner{{Kind: kv1.OwnerUser, Name: "ops@example.com"}},
+			Namespaces: []kv1.NamespaceName{"cmdtest-nodb-shop"},
+		},
+	}
+	if err := c.Create(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	var cond *metav1.Condition
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("operator exited: %v", err)
+		default:
+		}
+		if err := c.Get(ctx, types.NamespacedName{Name: tn.Name}, tn); err != nil {
+			return false, nil
+		}
+		cond = meta.FindStatusCondition(tn.Status.Conditions, kv1.TenantDatabaseReady)
+		return cond != nil && cond.Status == metav1.ConditionFalse, nil
+	})
+	if err != nil {
+		t.Fatalf("no DatabaseReady=False: %v; status %+v\nlog:\n%s", err, tn.Status, stderr.String())
+	}
+	if cond.Reason != kv1.ReasonDatabaseError || !strings.Contains(cond.Message, "unreachable") {
+		t.Errorf("DatabaseReady = %s %q, want reason %s naming the unreachable database", cond.Reason, cond.Message, kv1.ReasonDatabaseError)
+	}
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusInternalServerError} {
+		resp, err := http.Get("http://" + probe + path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if !strings.Contains(stderr.String(), "PostgreSQL unreachable at start") {
+		t.Errorf("log does not say the database is unreachable:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("operator exited with %v after SIGTERM\n%s", err, stderr.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("operator did not stop after SIGTERM")
 	}
 }
