@@ -85,6 +85,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	v.maxBody = cfg.MaxBodyBytes
 	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
 	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiterClock(cfg.Now)}
 	gin.SetMode(gin.ReleaseMode)
