@@ -62,6 +62,7 @@ type handler struct {
 	log            *slog.Logger
 	validator      *validator
 	webhookLimiter *memory.Limiter // WebhookLimit's budgets
+	errorLogs      *logBudget      // server error lines per code (errorlog.go)
 }
 
 // New returns the API as an http.Handler, to mount under "/" of internal/server.
@@ -87,7 +88,8 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	v.maxBody = cfg.MaxBodyBytes
 	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
-	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiterClock(cfg.Now)}
+	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiterClock(cfg.Now),
+		errorLogs: newLogBudget(cfg.Now)}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
