@@ -39,4 +39,10 @@ var (
 	// DefaultWebhookLimit applies per client address to Stripe webhook deliveries
 	// addressed to no tenant, in each process.
 	DefaultWebhookLimit = RateLimit{Rate: 50, Burst: 100}
+	// DefaultRegisterAddressLimit and DefaultRegisterEmailLimit bound registrations
+	// per client address and per e-mail address: registration answers the same
+	// whether the e-mail was taken or not, and these bound how fast anyone can probe
+	// the remaining signals (docs/api.md, Identity) or fill a shop with accounts.
+	DefaultRegisterAddressLimit = RateLimit{Rate: 20, Burst: 20, Period: time.Hour}
+	DefaultRegisterEmailLimit   = RateLimit{Rate: 3, Burst: 3, Period: time.Hour}
 )

@@ -43,6 +43,11 @@ type Config struct {
 	// lookups, and a flood of forged ones must not cost one each; Stripe retries a 429
 	// later. Default apiserver.DefaultWebhookLimit.
 	WebhookLimit apiserver.RateLimit
+	// RegisterAddressLimit and RegisterEmailLimit bound registrations per client
+	// address and per e-mail address, on top of UserLimit (defaults
+	// apiserver.DefaultRegisterAddressLimit and DefaultRegisterEmailLimit).
+	RegisterAddressLimit apiserver.RateLimit
+	RegisterEmailLimit   apiserver.RateLimit
 	// Now is the clock of the WebhookLimit budgets (time.Now when nil), so a test
 	// moves past a Retry-After instead of waiting for it.
 	Now func() time.Time
@@ -78,6 +83,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.WebhookLimit.Rate == 0 {
 		cfg.WebhookLimit = apiserver.DefaultWebhookLimit
+	}
+	if cfg.RegisterAddressLimit.Rate == 0 {
+		cfg.RegisterAddressLimit = apiserver.DefaultRegisterAddressLimit
+	}
+	if cfg.RegisterEmailLimit.Rate == 0 {
+		cfg.RegisterEmailLimit = apiserver.DefaultRegisterEmailLimit
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
