@@ -67,7 +67,7 @@ func (h *handler) allowRegistration(c *gin.Context, email string) bool {
 	})
 	if err != nil {
 		h.Metrics.RateLimit(metrics.FailedOpen)
-		h.log.WarnContext(ctx, "rate limiter failed; registration let through", "error", err)
+		h.warnLimiterFailed(ctx, "rate limiter failed; registration let through", err)
 		return true
 	}
 	if !res.Allowed {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -58,4 +59,22 @@ func (b *logBudget) take(code string) (ok bool, suppressed int) {
 	w.lines++
 	suppressed, w.suppressed = w.suppressed, 0
 	return true, suppressed
+}
+
+// limiterFailed is the log budget key of a failing rate limiter: every request logs it
+// while Redis is down, so it gets the same budget as a server error code.
+const limiterFailed = "rate_limiter_failed"
+
+// warnLimiterFailed logs a rate limiter failure within its budget; every one is
+// counted in kommerce_api_rate_limit_checks_total{result="failed_open"} by the caller.
+func (h *handler) warnLimiterFailed(ctx context.Context, msg string, err error) {
+	ok, suppressed := h.errorLogs.take(limiterFailed)
+	if !ok {
+		return
+	}
+	attrs := []any{"error", err.Error()}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	h.log.WarnContext(ctx, msg, attrs...)
 }
