@@ -39,4 +39,13 @@ var (
 	// DefaultWebhookLimit applies per client address to Stripe webhook deliveries
 	// addressed to no tenant, in each process.
 	DefaultWebhookLimit = RateLimit{Rate: 50, Burst: 100}
+	// DefaultRegisterAddressLimit and DefaultRegisterEmailLimit bound registrations
+	// per client address and per e-mail address: registration answers the same
+	// whether the e-mail was taken or not, and these bound how fast anyone can probe
+	// the remaining signals (docs/api.md, Identity) or fill a shop with accounts.
+	// The per-address limit is loose because many shoppers can share one address
+	// (a mobile carrier's or an office's NAT): it caps a prober at 600 addresses an
+	// hour without refusing a busy network's honest sign-ups.
+	DefaultRegisterAddressLimit = RateLimit{Rate: 600, Burst: 600, Period: time.Hour}
+	DefaultRegisterEmailLimit   = RateLimit{Rate: 5, Burst: 5, Period: time.Hour}
 )

@@ -5,10 +5,21 @@ import (
 	"time"
 )
 
-// RateLimit allows Rate requests per second on average and bursts of Burst.
+// RateLimit allows Rate requests per Period (a second when zero) on average and
+// bursts of Burst.
 type RateLimit struct {
-	Rate  int
-	Burst int
+	Rate   int
+	Burst  int
+	Period time.Duration
+}
+
+// Interval is the time one request's allowance takes to come back.
+func (l RateLimit) Interval() time.Duration {
+	p := l.Period
+	if p <= 0 {
+		p = time.Second
+	}
+	return p / time.Duration(max(l.Rate, 1))
 }
 
 // RateLimitKey is one limit to check: Key is the full storage key (tenant-prefixed).

@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 )
 
 type registerRequest struct {
@@ -14,20 +18,65 @@ type registerRequest struct {
 	Name     string `json:"name"`
 }
 
-// register creates a customer: the role is not an input (mass assignment).
+// registrationAccepted is the one answer to a valid registration, whether the e-mail
+// was free (the account now exists) or taken (nothing changed).
+type registrationAccepted struct {
+	Email   string `json:"email"`
+	Message string `json:"message"`
+}
+
+const registrationMessage = "If no account used this e-mail address, it has been created: sign in to use it."
+
+// register creates a customer: the role is not an input (mass assignment). It answers
+// 202 with the same body whether the e-mail address was taken or not, so registration
+// does not tell who has an account (the remaining signals are in docs/api.md); it is
+// rate limited per client address and per e-mail address.
 func (h *handler) register(c *gin.Context) {
 	var req registerRequest
 	if err := decode(c, &req); err != nil {
 		h.writeError(c, err)
 		return
 	}
-	u, err := h.Users.CreateUser(c.Request.Context(), apiserver.UserCreate{Email: req.Email, Password: req.Password, Name: req.Name, Role: apiserver.RoleCustomer})
-	if err != nil {
+	in := apiserver.UserCreate{Email: req.Email, Password: req.Password, Name: req.Name, Role: apiserver.RoleCustomer}
+	if err := in.Validate(); err != nil {
+		h.writeError(c, err)
+		return
+	}
+	if !h.allowRegistration(c, in.Email) {
+		return
+	}
+	_, err := h.Users.CreateUser(c.Request.Context(), in)
+	if err != nil && apiserver.ErrorCode(err) != apiserver.ErrConflict {
 		h.writeError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, u)
+	c.JSON(http.StatusAccepted, registrationAccepted{Email: in.Email, Message: registrationMessage})
+}
+
+// allowRegistration applies the registration limits; it writes the 429 when one is
+// spent. The e-mail address is hashed into the key: Redis holds no addresses. A
+// failing limiter lets the registration through, as the request limits do.
+func (h *handler) allowRegistration(c *gin.Context, email string) bool {
+	ctx := c.Request.Context()
+	t := apiserver.TenantFromContext(ctx)
+	sum := sha256.Sum256([]byte(strings.ToLower(email)))
+	res, err := h.Limiter.Allow(ctx, []apiserver.RateLimitKey{
+		{Key: t.RedisPrefix + "rl:register:ip:" + c.ClientIP(), Limit: h.RegisterAddressLimit},
+		{Key: t.RedisPrefix + "rl:register:email:" + hex.EncodeToString(sum[:16]), Limit: h.RegisterEmailLimit},
+	})
+	if err != nil {
+		h.Metrics.RateLimit(metrics.FailedOpen)
+		h.warnLimiterFailed(ctx, "rate limiter failed; registration let through", err)
+		return true
+	}
+	if !res.Allowed {
+		h.Metrics.RateLimit(metrics.Limited)
+		setRetryAfter(c, res.RetryAfter)
+		h.writeError(c, apiserver.Errorf(apiserver.ErrRateLimited, "Too many registrations; retry after the time in Retry-After."))
+		return false
+	}
+	return true
 }
 
 type loginRequest struct {

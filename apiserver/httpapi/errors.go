@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/metrics"
 )
 
 // statusOf is the one mapping from error codes to HTTP statuses.
@@ -69,12 +71,13 @@ type errorBody struct {
 }
 
 // writeError is the one writer of error responses. Server errors are logged here,
-// once, with the request id; their details never reach the client.
+// once, with the request id, within the code's log budget (errorlog.go), and counted;
+// their details never reach the client.
 func (h *handler) writeError(c *gin.Context, err error) {
 	code := apiserver.ErrorCode(err)
 	status := StatusOf(code)
 	if status >= 500 {
-		h.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err.Error())
+		h.logServerError(c, code, err)
 	}
 	switch code {
 	case apiserver.ErrUnauthenticated, apiserver.ErrInvalidToken:
@@ -82,4 +85,24 @@ func (h *handler) writeError(c *gin.Context, err error) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: apiserver.ErrorMessage(err), Field: apiserver.ErrorField(err)}})
+}
+
+// logServerError writes the line of a 5xx answer. A shop without payment keys is its
+// merchant's setup, not a failure of the server: a warning, not an error.
+func (h *handler) logServerError(c *gin.Context, code string, err error) {
+	ok, suppressed := h.errorLogs.take(code)
+	if !ok {
+		h.Metrics.ServerError(code, metrics.Suppressed)
+		return
+	}
+	h.Metrics.ServerError(code, metrics.Logged)
+	level := slog.LevelError
+	if code == apiserver.ErrPaymentsNotConfigured {
+		level = slog.LevelWarn
+	}
+	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "code", code, "error", err.Error()}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	h.log.Log(c.Request.Context(), level, "request failed", attrs...)
 }

@@ -43,6 +43,11 @@ type Config struct {
 	// lookups, and a flood of forged ones must not cost one each; Stripe retries a 429
 	// later. Default apiserver.DefaultWebhookLimit.
 	WebhookLimit apiserver.RateLimit
+	// RegisterAddressLimit and RegisterEmailLimit bound registrations per client
+	// address and per e-mail address, on top of UserLimit (defaults
+	// apiserver.DefaultRegisterAddressLimit and DefaultRegisterEmailLimit).
+	RegisterAddressLimit apiserver.RateLimit
+	RegisterEmailLimit   apiserver.RateLimit
 	// Now is the clock of the WebhookLimit budgets (time.Now when nil), so a test
 	// moves past a Retry-After instead of waiting for it.
 	Now func() time.Time
@@ -62,6 +67,7 @@ type handler struct {
 	log            *slog.Logger
 	validator      *validator
 	webhookLimiter *memory.Limiter // WebhookLimit's budgets
+	errorLogs      *logBudget      // server error lines per code (errorlog.go)
 }
 
 // New returns the API as an http.Handler, to mount under "/" of internal/server.
@@ -78,6 +84,12 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.WebhookLimit.Rate == 0 {
 		cfg.WebhookLimit = apiserver.DefaultWebhookLimit
 	}
+	if cfg.RegisterAddressLimit.Rate == 0 {
+		cfg.RegisterAddressLimit = apiserver.DefaultRegisterAddressLimit
+	}
+	if cfg.RegisterEmailLimit.Rate == 0 {
+		cfg.RegisterEmailLimit = apiserver.DefaultRegisterEmailLimit
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,8 +97,10 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	v.maxBody = cfg.MaxBodyBytes
 	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
-	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiterClock(cfg.Now)}
+	h := &handler{Config: cfg, log: cfg.Logger, validator: v, webhookLimiter: memory.NewLimiterClock(cfg.Now),
+		errorLogs: newLogBudget(cfg.Now)}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true

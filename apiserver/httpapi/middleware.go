@@ -270,7 +270,7 @@ func (h *handler) rateLimit(c *gin.Context) {
 	}
 	if err != nil {
 		h.Metrics.RateLimit(metrics.FailedOpen)
-		h.log.WarnContext(ctx, "rate limiter failed; request let through", "error", err)
+		h.warnLimiterFailed(ctx, "rate limiter failed; request let through", err)
 		c.Next()
 		return
 	}

@@ -33,6 +33,9 @@ type validator struct {
 	// byGin finds the spec route of a gin route ("GET /api/v1/products/:id") without
 	// matching the path a second time.
 	byGin map[string]*routers.Route
+	// maxBody bounds the body of operations without x-kommerce-max-body-bytes
+	// (New sets it to Config.MaxBodyBytes).
+	maxBody int64
 }
 
 var specParam = regexp.MustCompile(`\{([A-Za-z_]+)\}`)
@@ -41,6 +44,10 @@ type opPolicy struct {
 	needsAuth bool
 	role      apiserver.Role
 	hasBody   bool
+	// maxBody is the operation's own, smaller body limit (x-kommerce-max-body-bytes):
+	// the body is refused with 413 after reading at most that many bytes plus one,
+	// before anything parses it. 0: the server's limit.
+	maxBody int64
 }
 
 // formatFunc is a string format checked by a function instead of a regular expression:
@@ -87,7 +94,8 @@ func newValidator(spec []byte) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
-	v := &validator{doc: doc, router: router, ops: map[*openapi3.Operation]opPolicy{}, byGin: map[string]*routers.Route{}}
+	v := &validator{doc: doc, router: router, ops: map[*openapi3.Operation]opPolicy{}, byGin: map[string]*routers.Route{},
+		maxBody: apiserver.DefaultMaxBodyBytes}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			v.byGin[method+" "+specParam.ReplaceAllString(path, ":$1")] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
@@ -111,6 +119,12 @@ func newValidator(spec []byte) (*validator, error) {
 				}
 			}
 			p.hasBody = op.RequestBody != nil
+			if n, ok := op.Extensions["x-kommerce-max-body-bytes"].(float64); ok {
+				if n < 1 || n != float64(int64(n)) {
+					return nil, fmt.Errorf("openapi.yaml: %s %s: x-kommerce-max-body-bytes must be a positive integer", method, path)
+				}
+				p.maxBody = int64(n)
+			}
 			v.ops[op] = p
 		}
 	}
@@ -163,6 +177,13 @@ func (v *validator) check(r *http.Request, route *routers.Route, params map[stri
 			}
 		} else if r.ContentLength != 0 {
 			return apiserver.Errorf(apiserver.ErrUnsupportedMediaType, "Send the body as application/json.")
+		}
+		limit := v.maxBody
+		if pol.maxBody > 0 && pol.maxBody < limit {
+			limit = pol.maxBody
+		}
+		if err := readBody(r, limit); err != nil {
+			return err
 		}
 	}
 	err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{

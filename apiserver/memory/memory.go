@@ -154,7 +154,7 @@ type GCRAResult struct {
 // GCRA decides one request against a limit, given the key's stored theoretical
 // arrival time (zero when unknown).
 func GCRA(now, tat time.Time, lim apiserver.RateLimit) GCRAResult {
-	interval := time.Second / time.Duration(max(lim.Rate, 1))
+	interval := lim.Interval()
 	burst := max(lim.Burst, 1)
 	if tat.Before(now) {
 		tat = now

@@ -83,3 +83,31 @@ func TestStoreSetIfNewer(t *testing.T) {
 		t.Fatal("expired entry returned")
 	}
 }
+
+// TestGCRAPeriod: a limit per hour (registrations) spaces allowances by Period/Rate.
+func TestGCRAPeriod(t *testing.T) {
+	lim := apiserver.RateLimit{Rate: 2, Burst: 2, Period: time.Hour} // one every 30 min
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name    string
+		at      time.Duration
+		allowed bool
+		retry   time.Duration
+	}{
+		{"first", 0, true, 0},
+		{"second", time.Minute, true, 0},
+		{"spent", 2 * time.Minute, false, 28 * time.Minute},
+		{"still spent after a second", 2*time.Minute + time.Second, false, 28*time.Minute - time.Second},
+		{"back after half an hour", 30 * time.Minute, true, 0},
+	}
+	l := NewLimiter()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l.now = func() time.Time { return t0.Add(tt.at) }
+			r, _ := l.Allow(context.Background(), []apiserver.RateLimitKey{{Key: "k", Limit: lim}})
+			if r.Allowed != tt.allowed || r.RetryAfter != tt.retry {
+				t.Fatalf("Allow = %+v; want allowed %v retry %v", r, tt.allowed, tt.retry)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ type Metrics struct {
 	recs         *prometheus.CounterVec
 	expired      prometheus.Counter
 	cartsDeleted prometheus.Counter
+	serverErrors *prometheus.CounterVec
 }
 
 // Rate limit results.
@@ -62,6 +63,12 @@ const (
 	Ignored   = "ignored"
 )
 
+// How a server error answered was logged.
+const (
+	Logged     = "logged"     // a log line was written
+	Suppressed = "suppressed" // over the per-code log budget: counted only
+)
+
 // New registers the series on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
@@ -97,8 +104,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kommerce_api_carts_deleted_total",
 			Help: "Abandoned carts the background sweep deleted after their retention.",
 		}),
+		serverErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kommerce_api_server_errors_total",
+			Help: "Requests answered with a 5xx, by error code (internal, unavailable, payments_not_configured) and log (logged, or suppressed once the code's log budget was spent: anyone can repeat a request that fails this way, and the logs must not fill with it).",
+		}, []string{"code", "log"}),
 	}
-	reg.MustRegister(m.rateLimit, m.cache, m.cacheWrites, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted)
+	reg.MustRegister(m.rateLimit, m.cache, m.cacheWrites, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted, m.serverErrors)
 	return m
 }
 
@@ -155,5 +166,12 @@ func (m *Metrics) ReservationsExpired(n int) {
 func (m *Metrics) CartsDeleted(n int64) {
 	if m != nil {
 		m.cartsDeleted.Add(float64(n))
+	}
+}
+
+// ServerError counts one 5xx answer and whether its log line was written.
+func (m *Metrics) ServerError(code, log string) {
+	if m != nil {
+		m.serverErrors.WithLabelValues(code, log).Inc()
 	}
 }

@@ -68,7 +68,7 @@ type Limiter struct {
 
 var _ apiserver.RateLimiter = (*Limiter)(nil)
 
-// gcra: KEYS = limit keys; ARGV = rate, burst pairs. Returns allowed (0/1), the burst
+// gcra: KEYS = limit keys; ARGV = emission interval (microseconds), burst pairs. Returns allowed (0/1), the burst
 // of the reported limit, remaining, retry-after and reset-after in microseconds.
 var gcra = redis.NewScript(`
 local t = redis.call('TIME')
@@ -77,9 +77,8 @@ local allowed = 1
 local limit, remaining, retry, reset = 0, -1, 0, 0
 local tats = {}
 for i = 1, #KEYS do
-  local rate = tonumber(ARGV[2*i-1])
+  local interval = tonumber(ARGV[2*i-1])
   local burst = tonumber(ARGV[2*i])
-  local interval = 1000000 / rate
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
   local newtat = tat + interval
@@ -126,7 +125,7 @@ func (l *Limiter) AllowAndGet(ctx context.Context, keys []apiserver.RateLimitKey
 	c := &check{keys: make([]string, len(keys)), args: make([]any, 0, 2*len(keys)), get: get, done: make(chan struct{})}
 	for i, k := range keys {
 		c.keys[i] = k.Key
-		c.args = append(c.args, max(k.Limit.Rate, 1), max(k.Limit.Burst, 1))
+		c.args = append(c.args, float64(k.Limit.Interval())/float64(time.Microsecond), max(k.Limit.Burst, 1))
 	}
 	select {
 	case l.queue <- c:

@@ -41,16 +41,20 @@ type Options struct {
 	// found there come from the database.
 	KeysDir string
 
-	Tenant         string
-	MaxBodyBytes   int64
-	UserLimit      apiserver.RateLimit
-	TenantLimit    apiserver.RateLimit
-	WebhookLimit   apiserver.RateLimit // unaddressed webhook deliveries per client address, in process (httpapi.Config)
-	Now            func() time.Time    // clock of the in-process rate limits; time.Now when nil (tests move it)
-	CacheTTL       time.Duration       // default apiserver.DefaultCacheTTL
-	NoCache        bool                // read every product from PostgreSQL (benchmarks)
-	TrustedProxies []string
-	Password       password.Params
+	Tenant       string
+	MaxBodyBytes int64
+	UserLimit    apiserver.RateLimit
+	TenantLimit  apiserver.RateLimit
+	WebhookLimit apiserver.RateLimit // unaddressed webhook deliveries per client address, in process (httpapi.Config)
+	// RegisterAddressLimit and RegisterEmailLimit bound registrations per client
+	// address and per e-mail address (httpapi.Config).
+	RegisterAddressLimit apiserver.RateLimit
+	RegisterEmailLimit   apiserver.RateLimit
+	Now                  func() time.Time // clock of the in-process rate limits; time.Now when nil (tests move it)
+	CacheTTL             time.Duration    // default apiserver.DefaultCacheTTL
+	NoCache              bool             // read every product from PostgreSQL (benchmarks)
+	TrustedProxies       []string
+	Password             password.Params
 
 	Commerce  CommerceOptions  // commerce.go: inventory, carts, orders, payments
 	Discovery DiscoveryOptions // discovery.go: search, behaviour events, recommendations
@@ -122,24 +126,26 @@ func New(o Options) (*Stack, error) {
 	users := &postgres.UserService{DB: db, Params: o.Password}
 	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger, Metrics: m}
 	h, err := httpapi.New(httpapi.Config{
-		Tenants:         &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
-		Users:           users,
-		Auth:            &postgres.AuthService{DB: db, Signer: tokens, RefreshTTL: o.RefreshTTL},
-		Tokens:          tokens,
-		Catalog:         catalog,
-		Reader:          catalog,
-		Limiter:         limiter,
-		Logger:          o.Logger,
-		Metrics:         m,
-		MaxBodyBytes:    o.MaxBodyBytes,
-		UserLimit:       o.UserLimit,
-		TenantLimit:     o.TenantLimit,
-		WebhookLimit:    o.WebhookLimit,
-		Now:             o.Now,
-		Tenant:          o.Tenant,
-		TrustedProxies:  o.TrustedProxies,
-		CommerceConfig:  commerce(o, db),
-		DiscoveryConfig: discovery(o, db),
+		Tenants:              &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
+		Users:                users,
+		Auth:                 &postgres.AuthService{DB: db, Signer: tokens, RefreshTTL: o.RefreshTTL},
+		Tokens:               tokens,
+		Catalog:              catalog,
+		Reader:               catalog,
+		Limiter:              limiter,
+		Logger:               o.Logger,
+		Metrics:              m,
+		MaxBodyBytes:         o.MaxBodyBytes,
+		UserLimit:            o.UserLimit,
+		TenantLimit:          o.TenantLimit,
+		WebhookLimit:         o.WebhookLimit,
+		RegisterAddressLimit: o.RegisterAddressLimit,
+		RegisterEmailLimit:   o.RegisterEmailLimit,
+		Now:                  o.Now,
+		Tenant:               o.Tenant,
+		TrustedProxies:       o.TrustedProxies,
+		CommerceConfig:       commerce(o, db),
+		DiscoveryConfig:      discovery(o, db),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http api: %w", err)

@@ -33,6 +33,8 @@ type apiConfig struct {
 	tenantBurst    int
 	webhookRate    int
 	webhookBurst   int
+	registerRate   int
+	registerEmail  int
 	cacheTTL       time.Duration
 	trustedProxies string
 }
@@ -68,6 +70,8 @@ configured) answer.`, e.getenv)
 	set.Int(&c.tenantBurst, "tenant-burst", "KOMMERCE_TENANT_BURST", apiserver.DefaultTenantLimit.Burst, "burst allowed per tenant", config.Check(positive))
 	set.Int(&c.webhookRate, "webhook-rate", "KOMMERCE_WEBHOOK_RATE", apiserver.DefaultWebhookLimit.Rate, "Stripe webhook deliveries per second allowed per client address when they are addressed to no tenant (no storefront host, no X-Kommerce-Tenant), in each process (429 above; Stripe retries later)", config.Check(positive))
 	set.Int(&c.webhookBurst, "webhook-burst", "KOMMERCE_WEBHOOK_BURST", apiserver.DefaultWebhookLimit.Burst, "burst of unaddressed Stripe webhook deliveries allowed per client address", config.Check(positive))
+	set.Int(&c.registerRate, "register-rate", "KOMMERCE_REGISTER_RATE", apiserver.DefaultRegisterAddressLimit.Rate, "registrations per hour allowed per client address (also the burst; 429 above)", config.Check(positive))
+	set.Int(&c.registerEmail, "register-email-rate", "KOMMERCE_REGISTER_EMAIL_RATE", apiserver.DefaultRegisterEmailLimit.Rate, "registrations per hour allowed per e-mail address (also the burst; 429 above)", config.Check(positive))
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", apiserver.DefaultCacheTTL, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
@@ -120,10 +124,12 @@ configured) answer.`, e.getenv)
 	so := stack.Options{
 		Pool: pool, Logger: log, Registry: opts.Registry, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
 		KeysDir: c.keysDir, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
-		UserLimit:    apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
-		TenantLimit:  apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
-		WebhookLimit: apiserver.RateLimit{Rate: c.webhookRate, Burst: c.webhookBurst},
-		CacheTTL:     c.cacheTTL,
+		UserLimit:            apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
+		TenantLimit:          apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
+		WebhookLimit:         apiserver.RateLimit{Rate: c.webhookRate, Burst: c.webhookBurst},
+		RegisterAddressLimit: apiserver.RateLimit{Rate: c.registerRate, Burst: c.registerRate, Period: time.Hour},
+		RegisterEmailLimit:   apiserver.RateLimit{Rate: c.registerEmail, Burst: c.registerEmail, Period: time.Hour},
+		CacheTTL:             c.cacheTTL,
 	}
 	if rdb != nil {
 		so.Redis = rdb

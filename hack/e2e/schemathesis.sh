@@ -54,7 +54,7 @@ bin/kommerce admin create-tenant fuzz >/dev/null
 printf 'fuzz-admin-password\n' | bin/kommerce admin create-user --tenant fuzz --email admin@fuzz.test --role admin --password-stdin >/dev/null
 bin/kommerce admin seed-demo --tenant fuzz --products 20 --log-level warn >/dev/null
 KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_DATA_DIR=$data KOMMERCE_KAFKA_BROKERS=$KOMMERCE_TEST_KAFKA_BROKERS KOMMERCE_USER_RATE=100000 KOMMERCE_USER_BURST=100000 \
-	KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=100000 KOMMERCE_ACCESS_TOKEN_TTL=1h \
+	KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=100000 KOMMERCE_REGISTER_RATE=100000 KOMMERCE_REGISTER_EMAIL_RATE=100000 KOMMERCE_ACCESS_TOKEN_TTL=1h \
 	KOMMERCE_STRIPE_API_URL=$KOMMERCE_TEST_STRIPE_URL KOMMERCE_STRIPE_SECRET_KEY=sk_test_fuzz KOMMERCE_STRIPE_WEBHOOK_SECRET=whsec_fuzz bin/kommerce api >"$log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$port
