@@ -12,12 +12,17 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
 	"github.com/kommerce/kommerce/apiserver/token"
+	"github.com/kommerce/kommerce/internal/secretbox"
 )
 
 // KeyStore keeps tenants' signing keys in the database: the key source used when the
 // API runs without a cluster (kommerce admin creates and rotates them). It
-// implements token.KeySource.
-type KeyStore struct{ DB *DB }
+// implements token.KeySource. Private keys are sealed with Box (see secretbox);
+// a nil Box stores them in plaintext and cannot read sealed ones.
+type KeyStore struct {
+	DB  *DB
+	Box *secretbox.Keyring
+}
 
 var _ token.KeySource = (*KeyStore)(nil)
 
@@ -34,7 +39,11 @@ func (s *KeyStore) SigningKey(ctx context.Context, tenantID string) (*token.Key,
 		if err != nil {
 			return err
 		}
-		priv, err := token.ParsePKCS8(row.PrivateKey)
+		der, _, err := s.Box.Open(tenantID, ColumnSigningKey, row.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", row.Kid, err)
+		}
+		priv, err := token.ParsePKCS8(der)
 		if err != nil {
 			return fmt.Errorf("key %s: %w", row.Kid, err)
 		}
@@ -51,9 +60,13 @@ func (s *KeyStore) SigningKey(ctx context.Context, tenantID string) (*token.Key,
 func (s *KeyStore) VerificationKey(ctx context.Context, tenantID, kid string) (ed25519.PublicKey, error) {
 	var pub ed25519.PublicKey
 	err := s.inTenant(ctx, tenantID, func(q *dbq.Queries) error {
-		der, err := q.SigningKeyByKID(ctx, dbq.SigningKeyByKIDParams{TenantID: tenantID, Kid: kid})
+		sealed, err := q.SigningKeyByKID(ctx, dbq.SigningKeyByKIDParams{TenantID: tenantID, Kid: kid})
 		if err != nil {
 			return err
+		}
+		der, _, err := s.Box.Open(tenantID, ColumnSigningKey, sealed)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", kid, err)
 		}
 		priv, err := token.ParsePKCS8(der)
 		if err != nil {
@@ -78,6 +91,9 @@ func (s *KeyStore) Rotate(ctx context.Context, tenantID string, retain time.Dura
 	}
 	der, err := k.MarshalPKCS8()
 	if err != nil {
+		return nil, err
+	}
+	if der, err = s.Box.Seal(tenantID, ColumnSigningKey, der); err != nil {
 		return nil, err
 	}
 	err = s.inTenant(ctx, tenantID, func(q *dbq.Queries) error {

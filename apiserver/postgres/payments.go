@@ -16,6 +16,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
 	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/secretbox"
 )
 
 // ActorStripe is the actor of order steps taken because of a Stripe event.
@@ -354,17 +355,29 @@ func refundOf(r dbq.PaymentRefund, currency string) apiserver.Refund {
 }
 
 // SetStripeKeys stores a tenant's Stripe keys in the database (kommerce admin
-// set-stripe-keys); PaymentKeyStore reads them.
-func SetStripeKeys(ctx context.Context, db *DB, tenantID string, k apiserver.StripeKeys) error {
+// set-stripe-keys), sealed with box (nil: in plaintext); PaymentKeyStore reads them.
+func SetStripeKeys(ctx context.Context, db *DB, box *secretbox.Keyring, tenantID string, k apiserver.StripeKeys) error {
+	secret, err := sealText(box, tenantID, ColumnStripeSecretKey, k.SecretKey)
+	if err != nil {
+		return err
+	}
+	webhook, err := sealText(box, tenantID, ColumnStripeWebhookSecret, k.WebhookSecret)
+	if err != nil {
+		return err
+	}
 	ctx = apiserver.NewContextWithTenant(ctx, &apiserver.Tenant{ID: tenantID})
 	return db.InTenant(ctx, false, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
-		return q.UpsertPaymentKeys(ctx, dbq.UpsertPaymentKeysParams{TenantID: tid, StripeSecretKey: k.SecretKey, StripeWebhookSecret: k.WebhookSecret})
+		return q.UpsertPaymentKeys(ctx, dbq.UpsertPaymentKeysParams{TenantID: tid, StripeSecretKey: secret, StripeWebhookSecret: webhook})
 	})
 }
 
 // PaymentKeyStore reads tenants' Stripe keys from the database: the source for
-// installs without a cluster. It implements apiserver.PaymentKeySource.
-type PaymentKeyStore struct{ DB *DB }
+// installs without a cluster. It implements apiserver.PaymentKeySource. Box opens
+// sealed keys (nil: only plaintext rows can be read).
+type PaymentKeyStore struct {
+	DB  *DB
+	Box *secretbox.Keyring
+}
 
 // StripeKeys implements apiserver.PaymentKeySource.
 func (s *PaymentKeyStore) StripeKeys(ctx context.Context, tenantID string) (apiserver.StripeKeys, error) {
@@ -375,7 +388,13 @@ func (s *PaymentKeyStore) StripeKeys(ctx context.Context, tenantID string) (apis
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apiserver.ErrNoPaymentKeys
 		}
-		out = apiserver.StripeKeys{SecretKey: r.StripeSecretKey, WebhookSecret: r.StripeWebhookSecret}
+		if err != nil {
+			return err
+		}
+		if out.SecretKey, err = openText(s.Box, tid, ColumnStripeSecretKey, r.StripeSecretKey); err != nil {
+			return err
+		}
+		out.WebhookSecret, err = openText(s.Box, tid, ColumnStripeWebhookSecret, r.StripeWebhookSecret)
 		return err
 	})
 	if err == nil && out.SecretKey == "" && out.WebhookSecret == "" {

@@ -42,7 +42,7 @@ func payments(o Options, c *postgres.Commerce) *postgres.PaymentService {
 	if o.KeysDir != "" {
 		chain = append(chain, &stripe.DirKeys{Dir: o.KeysDir, Reload: 30 * time.Second})
 	}
-	chain = append(chain, &postgres.PaymentKeyStore{DB: c.DB}, stripe.Static{SecretKey: po.SecretKey, WebhookSecret: po.WebhookSecret})
+	chain = append(chain, &postgres.PaymentKeyStore{DB: c.DB, Box: o.Secrets}, stripe.Static{SecretKey: po.SecretKey, WebhookSecret: po.WebhookSecret})
 	ttl := po.KeysTTL
 	if ttl <= 0 {
 		ttl = 30 * time.Second

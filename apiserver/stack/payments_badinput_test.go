@@ -133,7 +133,7 @@ func TestPaymentsWithoutStripe(t *testing.T) {
 }
 
 func setKeys(e *apiEnv, s *till, secretKey string) error {
-	return postgres.SetStripeKeys(context.Background(), e.st.DB, s.t.ID, apiserver.StripeKeys{SecretKey: secretKey, WebhookSecret: s.secret})
+	return postgres.SetStripeKeys(context.Background(), e.st.DB, nil, s.t.ID, apiserver.StripeKeys{SecretKey: secretKey, WebhookSecret: s.secret})
 }
 
 // TestPaymentTablesIsolated: every payment table has row-level security enabled and

@@ -51,7 +51,7 @@ func startPayAPI(t *testing.T, proxy *stripeProxy, mod func(*stack.Options)) *ap
 func (e *apiEnv) till(slug string) *till {
 	e.t.Helper()
 	s := &till{store: e.store(slug), secret: "whsec_" + slug + "_" + fmt.Sprint(rand.Uint64())}
-	err := postgres.SetStripeKeys(context.Background(), e.st.DB, s.t.ID, apiserver.StripeKeys{SecretKey: "sk_test_" + slug, WebhookSecret: s.secret})
+	err := postgres.SetStripeKeys(context.Background(), e.st.DB, nil, s.t.ID, apiserver.StripeKeys{SecretKey: "sk_test_" + slug, WebhookSecret: s.secret})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/redis"
 	"github.com/kommerce/kommerce/apiserver/token"
+	"github.com/kommerce/kommerce/internal/secretbox"
 )
 
 // Options configures the API. Zero values get the defaults of `kommerce api`
@@ -40,6 +41,9 @@ type Options struct {
 	// KeysDir holds tenants' kommerce-identity Secrets (see token.DirKeys); keys not
 	// found there come from the database.
 	KeysDir string
+	// Secrets seals the signing keys and Stripe secrets stored in PostgreSQL; nil
+	// stores them in plaintext (see secretbox).
+	Secrets *secretbox.Keyring
 
 	Tenant       string
 	MaxBodyBytes int64
@@ -97,7 +101,7 @@ func New(o Options) (*Stack, error) {
 	// Services log with the request's context; this adds its request id to their lines.
 	o.Logger = slog.New(httpapi.LogHandler(o.Logger.Handler()))
 	db := postgres.NewDB(o.Pool)
-	keys := &postgres.KeyStore{DB: db}
+	keys := &postgres.KeyStore{DB: db, Box: o.Secrets}
 	var src token.KeySource = &token.Cached{Source: keys, TTL: time.Minute, MissTTL: 10 * time.Second}
 	if o.KeysDir != "" {
 		dir, err := token.LoadDir(o.KeysDir, 30*time.Second, o.AccessTTL+time.Minute)

@@ -23,6 +23,9 @@ const adminSynopsis = `Bootstrap without a cluster (in a cluster the operator cr
   add-host                 map a storefront hostname to a tenant: --tenant, --host [--origin]
   rotate-keys              give a tenant a new signing key; old ones verify for --retain
   seed-demo                fill a tenant with the demo catalog: --tenant [--products]
+  rotate-secrets-key       seal every stored signing key and Stripe secret under the first
+                           key of --secrets-key-file (after adding a new first line);
+                           keys below it can then be removed from the file
   set-stripe-keys          store a tenant's Stripe keys: --tenant, standard input holds the
                            secret key (sk_/rk_) on its first line and the webhook signing
                            secret (whsec_) on its second (in a cluster they come from the
@@ -33,7 +36,7 @@ already there, so scripts can run them on every start.`
 
 // adminActions lists the actions in the order --help shows them; both usage errors
 // name them from here so a new action cannot be missing from one of them.
-const adminActions = "create-tenant, create-user, add-host, rotate-keys, seed-demo, set-stripe-keys"
+const adminActions = "create-tenant, create-user, add-host, rotate-keys, seed-demo, rotate-secrets-key, set-stripe-keys"
 
 type adminConfig struct {
 	logConfig
@@ -49,6 +52,7 @@ type adminConfig struct {
 	storefront    string
 	retain        time.Duration
 	products      int
+	secretsKey    string
 }
 
 func runAdmin(ctx context.Context, e *env) error {
@@ -67,6 +71,7 @@ func runAdmin(ctx context.Context, e *env) error {
 	set.String(&c.storefront, "storefront", "", "default", "storefront name of the host (add-host)")
 	set.Duration(&c.retain, "retain", "", 24*time.Hour, "how long retired keys keep verifying (rotate-keys)")
 	set.Int(&c.products, "products", "", 1000, "number of demo products (seed-demo)")
+	secretsKeyFlag(set, &c.secretsKey, "unset stores new keys in plaintext (the API seals them at its next start); rotate-secrets-key needs it")
 	rest, err := set.Parse(e.args, e.stdout)
 	if err != nil {
 		return err
@@ -82,6 +87,13 @@ func runAdmin(ctx context.Context, e *env) error {
 		}
 		if !tenancy.ValidSlug(rest[1]) {
 			return config.Usagef("tenant slug %q must be a DNS label: lower-case letters, digits and dashes, at most %d long", rest[1], tenancy.MaxSlugLength)
+		}
+	case "rotate-secrets-key":
+		if len(rest) != 1 {
+			return config.Usagef("%s takes no arguments, only flags", action)
+		}
+		if c.secretsKey == "" {
+			return config.Usagef("rotate-secrets-key needs --secrets-key-file / KOMMERCE_SECRETS_KEY_FILE")
 		}
 	case "create-user", "add-host", "rotate-keys", "seed-demo", "set-stripe-keys":
 		if len(rest) != 1 {
@@ -110,7 +122,20 @@ func runAdmin(ctx context.Context, e *env) error {
 	}
 	db := postgres.NewDB(pool)
 	tenants := &postgres.TenantService{DB: db}
-	keys := &postgres.KeyStore{DB: db}
+	box, err := loadSecretsKey(c.secretsKey, "")
+	if err != nil {
+		return err
+	}
+	keys := &postgres.KeyStore{DB: db, Box: box}
+
+	if action == "rotate-secrets-key" {
+		rep, err := postgres.SealSecrets(ctx, db, box, true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%d stored secrets sealed under key %s (%d were plaintext); keys other than %s can now be removed from the key file\n", rep.Rewritten, box.KeyID(), rep.Plaintext, box.KeyID())
+		return nil
+	}
 
 	if action == "create-tenant" {
 		return createTenant(ctx, e, &c, tenants, keys, rest[1])
@@ -154,7 +179,7 @@ func runAdmin(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "tenant %s signs with key %s now; earlier keys verify tokens for %s more\n", c.tenant, k.KID, c.retain)
 	case "set-stripe-keys":
-		return setStripeKeys(ctx, e, db, r.Tenant.ID, c.tenant)
+		return setStripeKeys(ctx, e, db, box, r.Tenant.ID, c.tenant)
 	case "seed-demo":
 		cat := &postgres.CatalogService{DB: db}
 		n, err := demo.Seed(tctx, cat, c.products)

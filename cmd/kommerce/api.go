@@ -37,6 +37,7 @@ type apiConfig struct {
 	registerEmail  int
 	cacheTTL       time.Duration
 	trustedProxies string
+	secretsKey     string
 }
 
 func positive(v string) error {
@@ -74,6 +75,7 @@ configured) answer.`, e.getenv)
 	set.Int(&c.registerEmail, "register-email-rate", "KOMMERCE_REGISTER_EMAIL_RATE", apiserver.DefaultRegisterEmailLimit.Rate, "registrations per hour allowed per e-mail address (also the burst; 429 above)", config.Check(positive))
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", apiserver.DefaultCacheTTL, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
+	secretsKeyFlag(set, &c.secretsKey, "unset stores them in plaintext, and the API refuses to start if the database holds sealed ones")
 	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
 	dc.register(set, "comma-separated Kafka brokers for behaviour events and recommendation exposures; unset means POST /api/v1/events answers 503")
 	var cc commerceConfig // inventory, checkout, fraud (commerce.go)
@@ -97,6 +99,13 @@ configured) answer.`, e.getenv)
 		return fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
+	box, err := loadSecretsKey(c.secretsKey, "")
+	if err != nil {
+		return err
+	}
+	if err := sealStoredSecrets(ctx, pool, box, log); err != nil {
+		return err
+	}
 	opts := c.options("api", log)
 	opts.Checks = append(opts.Checks, pingCheck("postgres", pool.Ping))
 	var rdb *redis.Client
@@ -123,7 +132,7 @@ configured) answer.`, e.getenv)
 	}
 	so := stack.Options{
 		Pool: pool, Logger: log, Registry: opts.Registry, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
-		KeysDir: c.keysDir, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
+		KeysDir: c.keysDir, Secrets: box, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
 		UserLimit:            apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
 		TenantLimit:          apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
 		WebhookLimit:         apiserver.RateLimit{Rate: c.webhookRate, Burst: c.webhookBurst},

@@ -43,6 +43,7 @@ type devConfig struct {
 	demoProducts  int
 	adminPassword string
 	shopperPass   string
+	secretsKey    string
 }
 
 func runDev(ctx context.Context, e *env) error {
@@ -62,6 +63,7 @@ the search index holds the catalog.`, e.getenv)
 	c.discovery.register(set, "comma-separated Kafka brokers; unset means the in-process cluster (state in <data-dir>/kafka)")
 	c.commerce.register(set)
 	c.payments.register(set) // Stripe only when configured: --stripe-api-url (stripe-mock) and keys
+	secretsKeyFlag(set, &c.secretsKey, "unset uses <data-dir>/secrets.key, created (0600) on first start")
 	set.Bool(&c.noDemo, "no-demo", "KOMMERCE_NO_DEMO", false, "do not create the demo tenant, users and catalog")
 	set.String(&c.demoTenant, "demo-tenant", "KOMMERCE_DEMO_TENANT", "demo", "slug of the demo tenant")
 	set.Int(&c.demoProducts, "demo-products", "KOMMERCE_DEMO_PRODUCTS", 1000, "number of demo products", config.Check(config.Positive))
@@ -97,6 +99,13 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	if err := migrate(ctx, c.databaseURL, log); err != nil {
 		return err
 	}
+	box, err := loadSecretsKey(c.secretsKey, filepath.Join(c.discovery.search.dataDir, "secrets.key"))
+	if err != nil {
+		return err
+	}
+	if err := sealStoredSecrets(ctx, pool, box, log); err != nil {
+		return err
+	}
 
 	parts, closeParts, err := c.openParts(log)
 	if err != nil {
@@ -120,7 +129,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	}
 	commerce.Payments = c.payments.options()
 	opts := c.options("dev", log)
-	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce}
+	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box}
 	if c.redisURL != "" {
 		rdb, err := devRedis(c.redisURL)
 		if err != nil {

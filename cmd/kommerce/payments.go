@@ -11,6 +11,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/internal/config"
+	"github.com/kommerce/kommerce/internal/secretbox"
 )
 
 // paymentConfig is the Stripe settings of `kommerce api` and `kommerce dev`. Each
@@ -45,7 +46,7 @@ func (c *paymentConfig) options() stack.PaymentOptions {
 
 // setStripeKeys stores a tenant's Stripe keys read from standard input (never flags:
 // flags show up in process lists) and prints only their kinds.
-func setStripeKeys(ctx context.Context, e *env, db *postgres.DB, tenantID, slug string) error {
+func setStripeKeys(ctx context.Context, e *env, db *postgres.DB, box *secretbox.Keyring, tenantID, slug string) error {
 	in := bufio.NewReader(e.stdin)
 	line := func() string {
 		s, _ := in.ReadString('\n')
@@ -64,7 +65,7 @@ func setStripeKeys(ctx context.Context, e *env, db *postgres.DB, tenantID, slug 
 	if len(k.SecretKey) > 255 || len(k.WebhookSecret) > 255 {
 		return config.Usagef("Stripe keys are at most 255 characters")
 	}
-	if err := postgres.SetStripeKeys(ctx, db, tenantID, k); err != nil {
+	if err := postgres.SetStripeKeys(ctx, db, box, tenantID, k); err != nil {
 		return err
 	}
 	kind := func(v string) string {

@@ -26,6 +26,37 @@ func (q *Queries) ActiveSigningKey(ctx context.Context, tenantID string) (Active
 	return i, err
 }
 
+const allSigningKeySecrets = `-- name: AllSigningKeySecrets :many
+SELECT tenant_id, kid, private_key FROM signing_keys ORDER BY tenant_id, kid FOR UPDATE
+`
+
+type AllSigningKeySecretsRow struct {
+	TenantID   string
+	Kid        string
+	PrivateKey []byte
+}
+
+// Every tenant's keys, for sealing them under the current secrets key (platform mode).
+func (q *Queries) AllSigningKeySecrets(ctx context.Context) ([]AllSigningKeySecretsRow, error) {
+	rows, err := q.db.Query(ctx, allSigningKeySecrets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AllSigningKeySecretsRow{}
+	for rows.Next() {
+		var i AllSigningKeySecretsRow
+		if err := rows.Scan(&i.TenantID, &i.Kid, &i.PrivateKey); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteRetiredSigningKeys = `-- name: DeleteRetiredSigningKeys :execrows
 DELETE FROM signing_keys WHERE tenant_id = $1 AND NOT active AND retired_at < $2
 `
@@ -64,6 +95,21 @@ UPDATE signing_keys SET active = false, retired_at = now() WHERE tenant_id = $1 
 
 func (q *Queries) RetireSigningKeys(ctx context.Context, tenantID string) error {
 	_, err := q.db.Exec(ctx, retireSigningKeys, tenantID)
+	return err
+}
+
+const setSigningKeySecret = `-- name: SetSigningKeySecret :exec
+UPDATE signing_keys SET private_key = $1 WHERE tenant_id = $2 AND kid = $3
+`
+
+type SetSigningKeySecretParams struct {
+	PrivateKey []byte
+	TenantID   string
+	Kid        string
+}
+
+func (q *Queries) SetSigningKeySecret(ctx context.Context, arg SetSigningKeySecretParams) error {
+	_, err := q.db.Exec(ctx, setSigningKeySecret, arg.PrivateKey, arg.TenantID, arg.Kid)
 	return err
 }
 

@@ -10,6 +10,37 @@ import (
 	"time"
 )
 
+const allPaymentKeySecrets = `-- name: AllPaymentKeySecrets :many
+SELECT tenant_id, stripe_secret_key, stripe_webhook_secret FROM payment_keys ORDER BY tenant_id FOR UPDATE
+`
+
+type AllPaymentKeySecretsRow struct {
+	TenantID            string
+	StripeSecretKey     string
+	StripeWebhookSecret string
+}
+
+// Every tenant's Stripe keys, for sealing them under the current secrets key (platform mode).
+func (q *Queries) AllPaymentKeySecrets(ctx context.Context) ([]AllPaymentKeySecretsRow, error) {
+	rows, err := q.db.Query(ctx, allPaymentKeySecrets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AllPaymentKeySecretsRow{}
+	for rows.Next() {
+		var i AllPaymentKeySecretsRow
+		if err := rows.Scan(&i.TenantID, &i.StripeSecretKey, &i.StripeWebhookSecret); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const checkoutKeyOfOrder = `-- name: CheckoutKeyOfOrder :one
 SELECT key FROM idempotency_keys WHERE tenant_id = $1 AND order_id = $2 LIMIT 1
 `
@@ -716,6 +747,22 @@ func (q *Queries) RefundTotals(ctx context.Context, arg RefundTotalsParams) (Ref
 	var i RefundTotalsRow
 	err := row.Scan(&i.Accepted, &i.Requested)
 	return i, err
+}
+
+const setPaymentKeySecrets = `-- name: SetPaymentKeySecrets :exec
+UPDATE payment_keys SET stripe_secret_key = $1, stripe_webhook_secret = $2
+WHERE tenant_id = $3
+`
+
+type SetPaymentKeySecretsParams struct {
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	TenantID            string
+}
+
+func (q *Queries) SetPaymentKeySecrets(ctx context.Context, arg SetPaymentKeySecretsParams) error {
+	_, err := q.db.Exec(ctx, setPaymentKeySecrets, arg.StripeSecretKey, arg.StripeWebhookSecret, arg.TenantID)
+	return err
 }
 
 const setPaymentState = `-- name: SetPaymentState :one

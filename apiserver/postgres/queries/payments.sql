@@ -143,3 +143,11 @@ SELECT * FROM payment_disputes WHERE tenant_id = @tenant_id AND order_id = @orde
 -- UnrefundedPayment is the money an order's payment received and has not refunded.
 -- name: UnrefundedPayment :one
 SELECT coalesce(sum(amount_received - amount_refunded), 0)::bigint FROM payments WHERE tenant_id = @tenant_id AND order_id = @order_id;
+
+-- name: AllPaymentKeySecrets :many
+-- Every tenant's Stripe keys, for sealing them under the current secrets key (platform mode).
+SELECT tenant_id, stripe_secret_key, stripe_webhook_secret FROM payment_keys ORDER BY tenant_id FOR UPDATE;
+
+-- name: SetPaymentKeySecrets :exec
+UPDATE payment_keys SET stripe_secret_key = @stripe_secret_key, stripe_webhook_secret = @stripe_webhook_secret
+WHERE tenant_id = @tenant_id;
