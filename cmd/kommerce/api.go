@@ -103,7 +103,7 @@ configured) answer.`, e.getenv)
 	if err != nil {
 		return err
 	}
-	if err := sealStoredSecrets(ctx, pool, box, log); err != nil {
+	if err := sealStoredSecrets(ctx, pool, box, "", log); err != nil {
 		return err
 	}
 	opts := c.options("api", log)

@@ -99,11 +99,15 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	if err := migrate(ctx, c.databaseURL, log); err != nil {
 		return err
 	}
-	box, err := loadSecretsKey(c.secretsKey, filepath.Join(c.discovery.search.dataDir, "secrets.key"))
+	localKey := ""
+	if c.secretsKey == "" {
+		localKey = filepath.Join(c.discovery.search.dataDir, "secrets.key")
+	}
+	box, err := loadSecretsKey(c.secretsKey, localKey)
 	if err != nil {
 		return err
 	}
-	if err := sealStoredSecrets(ctx, pool, box, log); err != nil {
+	if err := sealStoredSecrets(ctx, pool, box, localKey, log); err != nil {
 		return err
 	}
 

@@ -33,10 +33,16 @@ func loadSecretsKey(path, localDefault string) (*secretbox.Keyring, error) {
 // sealStoredSecrets runs at start: it seals the legacy plaintext secrets with box
 // and checks every sealed one opens, so a missing or wrong key file stops the
 // server at once rather than failing logins later.
-func sealStoredSecrets(ctx context.Context, pool *pgxpool.Pool, box *secretbox.Keyring, log *slog.Logger) error {
+// localDefault names the key file kommerce dev used without --secrets-key-file,
+// for the hint when it was lost with its data dir.
+func sealStoredSecrets(ctx context.Context, pool *pgxpool.Pool, box *secretbox.Keyring, localDefault string, log *slog.Logger) error {
 	rep, err := postgres.SealSecrets(ctx, postgres.NewDB(pool), box, false)
 	if err != nil {
-		return fmt.Errorf("%w; start with the key file that sealed them (--secrets-key-file / KOMMERCE_SECRETS_KEY_FILE)", err)
+		hint := ""
+		if localDefault != "" {
+			hint = fmt.Sprintf(" (%s is the key file made on the first start: if the data dir was wiped, restore it, or start on an empty database)", localDefault)
+		}
+		return fmt.Errorf("%w; start with the key file that sealed them (--secrets-key-file / KOMMERCE_SECRETS_KEY_FILE)%s", err, hint)
 	}
 	if box == nil {
 		if rep.Rows > 0 {
