@@ -6,6 +6,7 @@
 # idempotently, so a second run changes nothing).
 #
 # Settings: KOMMERCE_HTTP_ADDR (default :8080), KOMMERCE_DATABASE_URL, KOMMERCE_DATA_DIR,
+# KOMMERCE_SECRETS_KEY_FILE (default: beside the local PostgreSQL's state, shared by every checkout),
 # and to use real services instead of the embedded ones KOMMERCE_KAFKA_BROKERS,
 # KOMMERCE_ELASTICSEARCH_URL, KOMMERCE_REDIS_URL, KOMMERCE_INFERENCE_URL;
 # DEMO_PRODUCTS (default 1000), DEMO_ADMIN_PASSWORD, DEMO_SHOPPER_PASSWORD.
@@ -17,6 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/services.sh up postgres
 eval "$(hack/services.sh env postgres)"
 export KOMMERCE_DATABASE_URL=${KOMMERCE_DATABASE_URL:-$KOMMERCE_TEST_DATABASE_URL}
+export KOMMERCE_SECRETS_KEY_FILE=${KOMMERCE_SECRETS_KEY_FILE:-$KOMMERCE_TEST_SECRETS_KEY_FILE}
 export KOMMERCE_HTTP_ADDR=${KOMMERCE_HTTP_ADDR:-:8080}
 export KOMMERCE_LOG_FORMAT=${KOMMERCE_LOG_FORMAT:-text}
 export KOMMERCE_DEMO_PRODUCTS=${DEMO_PRODUCTS:-1000}

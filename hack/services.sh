@@ -461,7 +461,13 @@ print_env() {
 	local s
 	for s in "$@"; do
 		case $(fn_prefix "$s") in
-		postgres) echo "export KOMMERCE_TEST_DATABASE_URL='$PG_URL'" ;;
+		postgres)
+			echo "export KOMMERCE_TEST_DATABASE_URL='$PG_URL'"
+			# The secrets key of `make run`'s database lives beside that database, not in
+			# a checkout: every clone on this machine shares the database, so each must
+			# open the signing keys and Stripe secrets the others stored (docs/security.md).
+			echo "export KOMMERCE_TEST_SECRETS_KEY_FILE='$STATE/dev-secrets.key'"
+			;;
 		redis) echo "export KOMMERCE_TEST_REDIS_URL='$REDIS_URL'" ;;
 		kafka) echo "export KOMMERCE_TEST_KAFKA_BROKERS='$KAFKA_BROKERS'" ;;
 		es) echo "export KOMMERCE_TEST_ELASTICSEARCH_URL='$ES_URL'" ;;

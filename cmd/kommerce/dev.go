@@ -63,7 +63,7 @@ the search index holds the catalog.`, e.getenv)
 	c.discovery.register(set, "comma-separated Kafka brokers; unset means the in-process cluster (state in <data-dir>/kafka)")
 	c.commerce.register(set)
 	c.payments.register(set) // Stripe only when configured: --stripe-api-url (stripe-mock) and keys
-	secretsKeyFlag(set, &c.secretsKey, "unset uses <data-dir>/secrets.key, created (0600) on first start")
+	secretsKeyFlag(set, &c.secretsKey, "created (0600) on first start if missing; unset uses <data-dir>/secrets.key")
 	set.Bool(&c.noDemo, "no-demo", "KOMMERCE_NO_DEMO", false, "do not create the demo tenant, users and catalog")
 	set.String(&c.demoTenant, "demo-tenant", "KOMMERCE_DEMO_TENANT", "demo", "slug of the demo tenant")
 	set.Int(&c.demoProducts, "demo-products", "KOMMERCE_DEMO_PRODUCTS", 1000, "number of demo products", config.Check(config.Positive))
@@ -99,11 +99,14 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	if err := migrate(ctx, c.databaseURL, log); err != nil {
 		return err
 	}
-	localKey := ""
-	if c.secretsKey == "" {
+	// dev makes its key file on first use, wherever it is named: a laptop's database
+	// outlives any one checkout, so make run names a file beside the database
+	// (hack/run.sh) rather than one in the data dir.
+	localKey := c.secretsKey
+	if localKey == "" {
 		localKey = filepath.Join(c.discovery.search.dataDir, "secrets.key")
 	}
-	box, err := loadSecretsKey(c.secretsKey, localKey)
+	box, err := loadSecretsKey("", localKey)
 	if err != nil {
 		return err
 	}
