@@ -55,14 +55,10 @@ type UserCreate struct {
 	Password string
 	Name     string
 	Role     Role
+	// TenantSlug is the shop's slug, a word the password check counts as guessable.
+	// CreateUser sets it from the tenant in ctx; a handler validating early sets it too.
+	TenantSlug string
 }
-
-// Password length bounds: long enough to matter, short enough that hashing it is not
-// a denial-of-service lever.
-const (
-	MinPasswordLen = 10
-	MaxPasswordLen = 128
-)
 
 // Validate checks a UserCreate and normalises its email.
 func (u *UserCreate) Validate() error {
@@ -70,10 +66,10 @@ func (u *UserCreate) Validate() error {
 	if err := ValidateEmail(u.Email); err != nil {
 		return err
 	}
-	if n := len([]rune(u.Password)); n < MinPasswordLen || n > MaxPasswordLen {
-		return FieldErrorf("password", "Password must be %d to %d characters long.", MinPasswordLen, MaxPasswordLen)
-	}
 	if err := ValidText("name", u.Name, 200); err != nil {
+		return err
+	}
+	if err := CheckPassword(u.Password, passwordGuessable(u.Email, u.Name, u.TenantSlug)...); err != nil {
 		return err
 	}
 	if u.Role == "" {

@@ -38,6 +38,9 @@ func (h *handler) register(c *gin.Context) {
 		return
 	}
 	in := apiserver.UserCreate{Email: req.Email, Password: req.Password, Name: req.Name, Role: apiserver.RoleCustomer}
+	if t := apiserver.TenantFromContext(c.Request.Context()); t != nil {
+		in.TenantSlug = t.Slug
+	}
 	if err := in.Validate(); err != nil {
 		h.writeError(c, err)
 		return

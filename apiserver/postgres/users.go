@@ -30,6 +30,9 @@ func userOf(u dbq.User) *apiserver.User {
 
 // CreateUser implements apiserver.UserService.
 func (s *UserService) CreateUser(ctx context.Context, in apiserver.UserCreate) (*apiserver.User, error) {
+	if t := apiserver.TenantFromContext(ctx); t != nil {
+		in.TenantSlug = t.Slug
+	}
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func TestCartMergeOnLogin(t *testing.T) {
 	s.product("MRG-1", 1000, 0, 10)
 	s.product("MRG-2", 2000, 0, 10)
 	login := func(email, token string) *resp {
-		return e.do("POST", "/api/v1/auth/login", "shop", "", map[string]string{"email": email, "password": "password-" + email}, cartHeader(token)...).want(200, "")
+		return e.do("POST", "/api/v1/auth/login", "shop", "", map[string]string{"email": email, "password": userPassword}, cartHeader(token)...).want(200, "")
 	}
 
 	own := e.do("POST", "/api/v1/carts", "shop", s.customer, nil).want(201, "").str("id")

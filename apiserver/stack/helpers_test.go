@@ -88,14 +88,18 @@ func (e *apiEnv) tenant(slug string) *apiserver.Tenant {
 	return t
 }
 
+// userPassword is every test user's password: strong enough for the password rules.
+const userPassword = "violet harbour lantern"
+
 // user creates a user directly (staff and admins cannot register) and logs in.
+
 func (e *apiEnv) user(t *apiserver.Tenant, email string, role apiserver.Role) string {
 	e.t.Helper()
 	ctx := apiserver.NewContextWithTenant(context.Background(), t)
-	if _, err := e.st.Users.CreateUser(ctx, apiserver.UserCreate{Email: email, Password: "password-" + email, Role: role}); err != nil {
+	if _, err := e.st.Users.CreateUser(ctx, apiserver.UserCreate{Email: email, Password: userPassword, Role: role}); err != nil {
 		e.t.Fatal(err)
 	}
-	r := e.do("POST", "/api/v1/auth/login", t.Slug, "", map[string]string{"email": email, "password": "password-" + email})
+	r := e.do("POST", "/api/v1/auth/login", t.Slug, "", map[string]string{"email": email, "password": userPassword})
 	r.want(200, "")
 	return r.str("access_token")
 }

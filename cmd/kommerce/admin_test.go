@@ -67,6 +67,12 @@ func TestAdminBootstrapThenServe(t *testing.T) {
 	if code, _, stderr := invokeStdin(t, env, "", "admin", "create-tenant", "acme"); code != 1 || !strings.Contains(stderr, "already exists") {
 		t.Fatalf("duplicate tenant without --if-not-exists: exit %d %q", code, stderr)
 	}
+	// Weak passwords are refused as at registration: common, or made of the e-mail or shop.
+	for _, pw := range []string{"password12", "boss@acme.test", "acme-acme-acme", "          "} {
+		if code, _, stderr := invokeStdin(t, env, pw+"\n", "admin", "create-user", "--tenant", "acme", "--email", "boss@acme.test", "--password-stdin"); code != 1 || !strings.Contains(stderr, "invalid_request (password)") {
+			t.Fatalf("create-user with a weak password: exit %d %q", code, stderr)
+		}
+	}
 	admin("s3cret-password\n", "create-user", "--tenant", "acme", "--email", "boss@acme.test", "--role", "admin", "--password-stdin")
 	admin("s3cret-password\n", "create-user", "--tenant", "acme", "--email", "boss@acme.test", "--role", "admin", "--password-stdin", "--if-not-exists")
 	admin("", "rotate-keys", "--tenant", "acme")

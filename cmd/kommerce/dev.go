@@ -75,13 +75,25 @@ the search index holds the catalog.`, e.getenv)
 	if !apiserver.ValidSlug(c.demoTenant) {
 		return config.Usagef("invalid --demo-tenant / KOMMERCE_DEMO_TENANT %q: want a tenant slug", c.demoTenant)
 	}
-	for _, pw := range []string{c.adminPassword, c.shopperPass} {
-		if n := len(pw); n < 10 || n > 128 {
-			return config.Usagef("demo passwords must be 10 to 128 characters")
+	// The demo users are checked as registration would check them, before any
+	// service is touched: a refused demo password is a usage error, not a failed seed.
+	for _, u := range c.demoUsers() {
+		in := u
+		in.TenantSlug = c.demoTenant
+		if err := in.Validate(); err != nil {
+			return config.Usagef("demo password of %s refused: %s", u.Email, apiserver.ErrorMessage(err))
 		}
 	}
 	log := c.logger(e.stderr)
 	return c.run(ctx, log, e.stdout)
+}
+
+// demoUsers lists the accounts the demo tenant is seeded with.
+func (c *devConfig) demoUsers() []apiserver.UserCreate {
+	return []apiserver.UserCreate{
+		{Email: "admin@" + c.demoTenant + ".test", Name: "Demo Admin", Password: c.adminPassword, Role: apiserver.RoleAdmin},
+		{Email: "shopper@" + c.demoTenant + ".test", Name: "Demo Shopper", Password: c.shopperPass, Role: apiserver.RoleCustomer},
+	}
 }
 
 func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer) error {
@@ -263,10 +275,7 @@ func (c *devConfig) seed(ctx context.Context, st *stack.Stack, log *slog.Logger,
 		}
 	}
 	tctx := apiserver.NewContextWithTenant(ctx, t)
-	for _, u := range []apiserver.UserCreate{
-		{Email: "admin@" + c.demoTenant + ".test", Name: "Demo Admin", Password: c.adminPassword, Role: apiserver.RoleAdmin},
-		{Email: "shopper@" + c.demoTenant + ".test", Name: "Demo Shopper", Password: c.shopperPass, Role: apiserver.RoleCustomer},
-	} {
+	for _, u := range c.demoUsers() {
 		if _, err := st.Users.CreateUser(tctx, u); err != nil && apiserver.ErrorCode(err) != apiserver.ErrConflict {
 			return fmt.Errorf("demo user %s: %w", u.Email, err)
 		}

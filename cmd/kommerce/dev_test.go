@@ -173,6 +173,7 @@ func TestDevSettings(t *testing.T) {
 		{name: "bad demo product count", env: map[string]string{"KOMMERCE_DEMO_PRODUCTS": "0"}, args: []string{"dev"}, wantCode: 2, wantStderr: "KOMMERCE_DEMO_PRODUCTS"},
 		{name: "bad demo tenant", args: []string{"dev", "--demo-tenant", "Demo Shop"}, wantCode: 2, wantStderr: "--demo-tenant"},
 		{name: "short demo password", env: map[string]string{"KOMMERCE_DEMO_ADMIN_PASSWORD": "short"}, args: []string{"dev"}, wantCode: 2, wantStderr: "10 to 128"},
+		{name: "common demo password", env: map[string]string{"KOMMERCE_DEMO_SHOPPER_PASSWORD": "password12"}, args: []string{"dev"}, wantCode: 2, wantStderr: "most common passwords"},
 		{name: "bad brokers", env: map[string]string{"KOMMERCE_KAFKA_BROKERS": "kafka"}, args: []string{"dev"}, wantCode: 2, wantStderr: "KOMMERCE_KAFKA_BROKERS"},
 		{name: "bad inference url", args: []string{"api", "--inference-url", "ftp://x"}, wantCode: 2, wantStderr: "--inference-url"},
 		{name: "bad control share", args: []string{"api", "--recs-control-percent", "101"}, wantCode: 2, wantStderr: "0 and 100"},
