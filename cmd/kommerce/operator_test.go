@@ -199,20 +199,23 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	t.Run("without database", func(t *testing.T) { operatorWithoutDatabase(t, c, kubeconfig) })
 }
 
-// TestOperatorProcess is not a test: operatorWithoutDatabase runs the test binary
-// with KOMMERCE_TEST_OPERATOR_PROCESS=1 to get a real `kommerce operator` process (a
-// controller name may be registered only once per process, and a signal is real).
-func TestOperatorProcess(t *testing.T) {
+// TestMain doubles as a real `kommerce operator` process for operatorWithoutDatabase,
+// which runs the test binary with KOMMERCE_TEST_OPERATOR_PROCESS=1 (a controller name
+// may be registered only once per process, and a signal must be real). Dispatching
+// here rather than in a Test function keeps the normal run free of a skipped test.
+func TestMain(m *testing.M) {
 	if os.Getenv("KOMMERCE_TEST_OPERATOR_PROCESS") != "1" {
-		t.Skip("helper process of operatorWithoutDatabase")
+		os.Exit(m.Run())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	args := append([]string{"kommerce", "operator"}, strings.Fields(os.Getenv("KOMMERCE_TEST_OPERATOR_ARGS"))...)
 	if err := run(ctx, args, os.Getenv, strings.NewReader(""), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "operator:", err)
+		stop()
 		os.Exit(1)
 	}
+	stop()
 	os.Exit(0)
 }
 
@@ -224,7 +227,7 @@ func operatorWithoutDatabase(t *testing.T, c client.Client, kubeconfig string) {
 	probe := probeListenAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestOperatorProcess$")
+	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), "KOMMERCE_TEST_OPERATOR_PROCESS=1", "KUBECONFIG="+kubeconfig,
 		"KOMMERCE_DATABASE_URL=postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=2",
 		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr 0 --probe-addr "+probe+" --log-format json")
