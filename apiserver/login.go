@@ -20,8 +20,8 @@ type LoginPolicy struct {
 // DelayAfter is the wait the policy imposes after an account's n-th attempt in a row
 // without success (zero before the Free-th).
 func (p LoginPolicy) DelayAfter(n int) time.Duration {
-	if n < p.Free {
-		return 0
+	if n < p.Free || p.Delay <= 0 || p.Max <= 0 {
+		return 0 // a zero delay turns the throttle off
 	}
 	d := p.Delay
 	for i := p.Free; i < n && d < p.Max; i++ {
