@@ -2,7 +2,11 @@ package stack_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +49,19 @@ func TestLoginThrottleRedis(t *testing.T) {
 	}
 	if !bytes.Equal(known.raw, unknown.raw) {
 		t.Fatalf("throttled answers differ:\naccount %s\nunknown %s", known.raw, unknown.raw)
+	}
+	// Redis holds the counts under the shop's prefix, by hash: no addresses.
+	keys, err := e.redis.Client.Keys(t.Context(), e.redis.Prefix+"shop:login:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("login keys %v, want one for the account and one for the unknown address", keys)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, "@") || strings.Contains(strings.ToLower(k), "victim") || strings.Contains(strings.ToLower(k), "nobody") {
+			t.Fatalf("key %q names an address", k)
+		}
 	}
 	// Another account of the same shop, from the same address, is not affected.
 	e.login("bystander@shop.test", "password-bystander@shop.test").want(200, "")
@@ -106,4 +123,48 @@ func TestLoginThrottleInProcess(t *testing.T) {
 	e.login("victim@shop.test", "again").want(429, apiserver.ErrRateLimited)
 	refusals++
 	wantSeries(t, series(t, reg), map[string]float64{throttledSeries: float64(refusals)})
+}
+
+// TestLoginThrottleConcurrent sends many wrong attempts for one account at once: the
+// count is decided in one step in Redis, so exactly the free attempts are checked and
+// every other one is refused, however they interleave. The same address in another
+// shop is counted apart.
+func TestLoginThrottleConcurrent(t *testing.T) {
+	e := startAPI(t, func(o *stack.Options) {
+		o.LoginPolicy = apiserver.LoginPolicy{Free: 3, Delay: time.Hour, Max: time.Hour, Forget: time.Hour}
+	})
+	shop := e.tenant("shop")
+	other := e.tenant("other")
+	e.user(shop, "victim@shop.test", apiserver.RoleCustomer)
+	e.user(other, "victim@shop.test", apiserver.RoleCustomer)
+
+	const n = 20
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body, _ := json.Marshal(map[string]string{"email": "victim@shop.test", "password": "guess-" + strconv.Itoa(i)})
+			req, _ := http.NewRequest("POST", e.base+"/api/v1/auth/login", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Kommerce-Tenant", "shop")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[401] != 3 || count[429] != n-3 {
+		t.Fatalf("answers %v, want 3 × 401 and %d × 429", count, n-3)
+	}
+	e.do("POST", "/api/v1/auth/login", "other", "", map[string]string{"email": "victim@shop.test", "password": "password-victim@shop.test"}).want(200, "")
+	e.login("victim@shop.test", "password-victim@shop.test").want(429, apiserver.ErrRateLimited)
 }
