@@ -38,11 +38,7 @@ func (l *LoginThrottle) Attempt(_ context.Context, key string, p apiserver.Login
 	defer l.mu.Unlock()
 	now := l.now()
 	if len(l.m) > maxEntries {
-		for k, s := range l.m {
-			if !now.Before(s.expires) {
-				delete(l.m, k)
-			}
-		}
+		l.sweep(now)
 	}
 	s, ok := l.m[key]
 	if ok && !now.Before(s.expires) {
@@ -64,4 +60,23 @@ func (l *LoginThrottle) Reset(_ context.Context, key string) error {
 	defer l.mu.Unlock()
 	delete(l.m, key)
 	return nil
+}
+
+// sweep drops forgotten counts and, if the map is still full (a flood of distinct
+// addresses), the counts of keys not waiting now: they restart from zero, while every
+// delay being waited out is kept.
+func (l *LoginThrottle) sweep(now time.Time) {
+	for k, s := range l.m {
+		if !now.Before(s.expires) {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) <= maxEntries {
+		return
+	}
+	for k, s := range l.m {
+		if !now.Before(s.until) {
+			delete(l.m, k)
+		}
+	}
 }
