@@ -48,4 +48,12 @@ var (
 	// hour without refusing a busy network's honest sign-ups.
 	DefaultRegisterAddressLimit = RateLimit{Rate: 600, Burst: 600, Period: time.Hour}
 	DefaultRegisterEmailLimit   = RateLimit{Rate: 5, Burst: 5, Period: time.Hour}
+
+	// DefaultLoginPolicy throttles sign-in per account (per e-mail address, known or
+	// not): 5 attempts at once, then 1 s, 2 s, 4 s … doubling to a 15-minute cap,
+	// reached after about 17 minutes and 15 attempts; from then on 4 attempts an hour
+	// per account however many addresses send them, against the 72,000 an hour one
+	// address got from the request limit alone. Counts are forgotten after a day
+	// without attempts, or at a successful sign-in (docs/api.md, Identity).
+	DefaultLoginPolicy = LoginPolicy{Free: 5, Delay: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
 )

@@ -82,21 +82,58 @@ func (h *handler) allowRegistration(c *gin.Context, email string) bool {
 	return true
 }
 
+// allowLogin counts a sign-in attempt against its account's delay and writes the 429
+// when the account must wait. The key is a hash of the trimmed, lower-cased e-mail
+// address (as the database compares them): Redis holds no addresses. A failing
+// throttle lets the attempt through, as the request limits do; the per-address limit
+// still applies then.
+func (h *handler) allowLogin(c *gin.Context, email string) (string, bool) {
+	ctx := c.Request.Context()
+	t := apiserver.TenantFromContext(ctx)
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	key := t.RedisPrefix + "login:" + hex.EncodeToString(sum[:16])
+	wait, err := h.LoginThrottle.Attempt(ctx, key, h.LoginPolicy)
+	if err != nil {
+		h.Metrics.RateLimit(metrics.FailedOpen)
+		h.warnLimiterFailed(ctx, "login throttle failed; sign-in let through", err)
+		return key, true
+	}
+	if wait > 0 {
+		h.Metrics.LoginThrottled()
+		setRetryAfter(c, wait)
+		h.writeError(c, apiserver.Errorf(apiserver.ErrRateLimited, "Too many sign-in attempts for this account; retry after the time in Retry-After."))
+		return key, false
+	}
+	return key, true
+}
+
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 }
 
+// login signs in. Attempts are throttled per account (LoginPolicy) before the
+// password is checked: while an account waits out a delay every attempt, the right
+// password included, is answered 429 — a 200 then would tell a guesser which guess
+// was right, and the delay would slow nothing. Unknown addresses are counted and
+// answered the same way, so a 429 does not say whether an account exists.
 func (h *handler) login(c *gin.Context) {
 	var req loginRequest
 	if err := decode(c, &req); err != nil {
 		h.writeError(c, err)
 		return
 	}
+	key, ok := h.allowLogin(c, req.Email)
+	if !ok {
+		return
+	}
 	pair, err := h.Auth.Login(c.Request.Context(), req.Email, req.Password)
 	if err != nil {
 		h.writeError(c, err)
 		return
+	}
+	if err := h.LoginThrottle.Reset(c.Request.Context(), key); err != nil {
+		h.warnLimiterFailed(c.Request.Context(), "login throttle not reset after a sign-in", err)
 	}
 	h.mergeCartOnLogin(c, pair) // carts.go
 	c.Header("Cache-Control", "no-store")

@@ -48,6 +48,10 @@ type Config struct {
 	// apiserver.DefaultRegisterAddressLimit and DefaultRegisterEmailLimit).
 	RegisterAddressLimit apiserver.RateLimit
 	RegisterEmailLimit   apiserver.RateLimit
+	// LoginThrottle keeps the per-account delays of LoginPolicy (in memory on Now
+	// when nil; default policy apiserver.DefaultLoginPolicy).
+	LoginThrottle apiserver.LoginThrottle
+	LoginPolicy   apiserver.LoginPolicy
 	// Now is the clock of the WebhookLimit budgets (time.Now when nil), so a test
 	// moves past a Retry-After instead of waiting for it.
 	Now func() time.Time
@@ -89,6 +93,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.RegisterEmailLimit.Rate == 0 {
 		cfg.RegisterEmailLimit = apiserver.DefaultRegisterEmailLimit
+	}
+	if cfg.LoginPolicy == (apiserver.LoginPolicy{}) {
+		cfg.LoginPolicy = apiserver.DefaultLoginPolicy
+	}
+	if cfg.LoginThrottle == nil {
+		cfg.LoginThrottle = memory.NewLoginThrottle(cfg.Now)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -22,6 +22,7 @@ type Metrics struct {
 	expired      prometheus.Counter
 	cartsDeleted prometheus.Counter
 	serverErrors *prometheus.CounterVec
+	loginWaits   prometheus.Counter
 }
 
 // Rate limit results.
@@ -108,8 +109,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kommerce_api_server_errors_total",
 			Help: "Requests answered with a 5xx, by error code (internal, unavailable, payments_not_configured) and log (logged, or suppressed once the code's log budget was spent: anyone can repeat a request that fails this way, and the logs must not fill with it).",
 		}, []string{"code", "log"}),
+		loginWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kommerce_api_login_throttled_total",
+			Help: "Sign-in attempts refused (429) because their account, known or not, was waiting out a delay after repeated attempts: a rise is password guessing, or someone holding accounts at the delay.",
+		}),
 	}
-	reg.MustRegister(m.rateLimit, m.cache, m.cacheWrites, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted, m.serverErrors)
+	reg.MustRegister(m.rateLimit, m.cache, m.cacheWrites, m.checkouts, m.webhooks, m.recs, m.expired, m.cartsDeleted, m.serverErrors, m.loginWaits)
 	return m
 }
 
@@ -173,5 +178,12 @@ func (m *Metrics) CartsDeleted(n int64) {
 func (m *Metrics) ServerError(code, log string) {
 	if m != nil {
 		m.serverErrors.WithLabelValues(code, log).Inc()
+	}
+}
+
+// LoginThrottled counts one sign-in attempt refused for its account's delay.
+func (m *Metrics) LoginThrottled() {
+	if m != nil {
+		m.loginWaits.Inc()
 	}
 }

@@ -60,6 +60,10 @@ type Options struct {
 	TrustedProxies       []string
 	Password             password.Params
 
+	// LoginPolicy throttles sign-in per account (default apiserver.DefaultLoginPolicy),
+	// counted in Redis, or in process on Now without it.
+	LoginPolicy apiserver.LoginPolicy
+
 	Commerce  CommerceOptions  // commerce.go: inventory, carts, orders, payments
 	Discovery DiscoveryOptions // discovery.go: search, behaviour events, recommendations
 }
@@ -114,10 +118,11 @@ func New(o Options) (*Stack, error) {
 
 	var store cache.Store
 	var limiter apiserver.RateLimiter
+	var logins apiserver.LoginThrottle
 	if o.Redis != nil {
-		store, limiter = &redis.Store{Client: o.Redis}, &redis.Limiter{Client: o.Redis}
+		store, limiter, logins = &redis.Store{Client: o.Redis}, &redis.Limiter{Client: o.Redis}, &redis.LoginThrottle{Client: o.Redis}
 	} else {
-		store, limiter = memory.NewStore(), memory.NewLimiterClock(o.Now)
+		store, limiter, logins = memory.NewStore(), memory.NewLimiterClock(o.Now), memory.NewLoginThrottle(o.Now)
 	}
 	if o.NoCache {
 		store = nil
@@ -145,6 +150,8 @@ func New(o Options) (*Stack, error) {
 		WebhookLimit:         o.WebhookLimit,
 		RegisterAddressLimit: o.RegisterAddressLimit,
 		RegisterEmailLimit:   o.RegisterEmailLimit,
+		LoginThrottle:        logins,
+		LoginPolicy:          o.LoginPolicy,
 		Now:                  o.Now,
 		Tenant:               o.Tenant,
 		TrustedProxies:       o.TrustedProxies,

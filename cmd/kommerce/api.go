@@ -35,6 +35,10 @@ type apiConfig struct {
 	webhookBurst   int
 	registerRate   int
 	registerEmail  int
+	loginFree      int
+	loginDelay     time.Duration
+	loginMaxDelay  time.Duration
+	loginForget    time.Duration
 	cacheTTL       time.Duration
 	trustedProxies string
 	secretsKey     string
@@ -73,6 +77,10 @@ configured) answer.`, e.getenv)
 	set.Int(&c.webhookBurst, "webhook-burst", "KOMMERCE_WEBHOOK_BURST", apiserver.DefaultWebhookLimit.Burst, "burst of unaddressed Stripe webhook deliveries allowed per client address", config.Check(positive))
 	set.Int(&c.registerRate, "register-rate", "KOMMERCE_REGISTER_RATE", apiserver.DefaultRegisterAddressLimit.Rate, "registrations per hour allowed per client address (also the burst; 429 above)", config.Check(positive))
 	set.Int(&c.registerEmail, "register-email-rate", "KOMMERCE_REGISTER_EMAIL_RATE", apiserver.DefaultRegisterEmailLimit.Rate, "registrations per hour allowed per e-mail address (also the burst; 429 above)", config.Check(positive))
+	set.Int(&c.loginFree, "login-free-attempts", "KOMMERCE_LOGIN_FREE_ATTEMPTS", apiserver.DefaultLoginPolicy.Free, "sign-in attempts per e-mail address (account or not) answered at once; from this one on, each makes the next wait (429 with Retry-After meanwhile, even for the right password)", config.Check(positive))
+	set.Duration(&c.loginDelay, "login-delay", "KOMMERCE_LOGIN_DELAY", apiserver.DefaultLoginPolicy.Delay, "first wait after --login-free-attempts attempts; doubled by each further attempt (0 turns the per-account throttle off)")
+	set.Duration(&c.loginMaxDelay, "login-max-delay", "KOMMERCE_LOGIN_MAX_DELAY", apiserver.DefaultLoginPolicy.Max, "longest wait between sign-in attempts for one e-mail address")
+	set.Duration(&c.loginForget, "login-forget", "KOMMERCE_LOGIN_FORGET", apiserver.DefaultLoginPolicy.Forget, "an e-mail address's attempts are forgotten this long after its last wait ends (a successful sign-in forgets them at once)")
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", apiserver.DefaultCacheTTL, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	secretsKeyFlag(set, &c.secretsKey, "unset stores them in plaintext, and the API refuses to start if the database holds sealed ones")
@@ -139,6 +147,7 @@ configured) answer.`, e.getenv)
 		RegisterAddressLimit: apiserver.RateLimit{Rate: c.registerRate, Burst: c.registerRate, Period: time.Hour},
 		RegisterEmailLimit:   apiserver.RateLimit{Rate: c.registerEmail, Burst: c.registerEmail, Period: time.Hour},
 		CacheTTL:             c.cacheTTL,
+		LoginPolicy:          apiserver.LoginPolicy{Free: c.loginFree, Delay: c.loginDelay, Max: c.loginMaxDelay, Forget: c.loginForget},
 	}
 	if rdb != nil {
 		so.Redis = rdb
