@@ -66,13 +66,20 @@ func TopicOffsets(ctx context.Context, brokers []string, topic string) (Offsets,
 	return o, nil
 }
 
-// TopicMessages counts the records topic holds, failing t when the broker cannot tell.
+// TopicMessages counts the records topic holds, failing t when the broker cannot tell
+// within a minute. It asks again on an error: a broker that has just restarted answers
+// "an unexpected server error" for a partition whose log it is still loading.
 func TopicMessages(t testing.TB, brokers []string, topic string) int64 {
 	t.Helper()
-	o, err := TopicOffsets(context.Background(), brokers, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var o Offsets
+	testenv.Eventually(t, 60*time.Second, "the broker tells the offsets of "+topic, func() (bool, string) {
+		var err error
+		o, err = TopicOffsets(context.Background(), brokers, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
 	return o.Messages()
 }
 
