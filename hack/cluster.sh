@@ -73,7 +73,7 @@ REGISTRY_PORT=15000 # crane's registry, only while images are built
 HOST_SERVICES=(
 	"postgres 5432 ${KOMMERCE_PG_PORT:-55432}"
 	"redis 6379 ${KOMMERCE_REDIS_PORT:-56379}"
-	"kafka 9092 ${KOMMERCE_KAFKA_PORT:-59092}"
+	"kafka 9092 $((${KOMMERCE_KAFKA_PORT:-59092} + 2))" # the broker's CLUSTER listener (hack/services.sh)
 	"elasticsearch 9200 ${KOMMERCE_ES_PORT:-59200}"
 )
 

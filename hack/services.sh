@@ -34,6 +34,12 @@ PG_PORT=${KOMMERCE_PG_PORT:-55432}
 REDIS_PORT=${KOMMERCE_REDIS_PORT:-56379}
 KAFKA_PORT=${KOMMERCE_KAFKA_PORT:-59092}
 KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+# A second listener for pods of hack/cluster.sh's cluster: it advertises the name of the
+# cluster's kafka Service, which forwards to this port, so a client in a pod that
+# bootstraps through the Service is told an address it can reach (the PLAINTEXT
+# listener advertises 127.0.0.1, which in a pod is the pod itself).
+KAFKA_CLUSTER_PORT=$((KAFKA_PORT + 2))
+KAFKA_CLUSTER_NAME=${KOMMERCE_KAFKA_CLUSTER_NAME:-kafka.kommerce-system.svc.cluster.local:9092}
 ES_PORT=${KOMMERCE_ES_PORT:-59200}
 ES_TRANSPORT_PORT=$((ES_PORT + 100))
 STRIPE_PORT=${KOMMERCE_STRIPE_PORT:-12111}
@@ -236,22 +242,17 @@ kafka_java() {
 	java -Xmx256m -Dlog4j2.configurationFile="$HACK/tools/kafka/log4j2-tools.properties" -cp "$(kafka_libs)/*" "$@"
 }
 
-kafka_up() {
-	kafka_install
-	local dir=$STATE/kafka
-	mkdir -p "$dir"
-	if pid_alive "$dir/kafka.pid" && port_open "$KAFKA_PORT"; then
-		say "kafka already running on $KAFKA_BROKERS"
-		return 0
-	fi
-	cat >"$dir/server.properties" <<-EOF
+# kafka_properties prints the broker's server.properties for state folder $1.
+kafka_properties() {
+	local dir=$1
+	cat <<-EOF
 		process.roles=broker,controller
 		node.id=1
 		controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-		listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-		advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+		listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,CLUSTER://127.0.0.1:$KAFKA_CLUSTER_PORT
+		advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CLUSTER://$KAFKA_CLUSTER_NAME
 		controller.listener.names=CONTROLLER
-		listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+		listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CLUSTER:PLAINTEXT
 		inter.broker.listener.name=PLAINTEXT
 		log.dirs=$dir/data
 		num.partitions=3
@@ -265,6 +266,23 @@ kafka_up() {
 		auto.create.topics.enable=false
 		delete.topic.enable=true
 	EOF
+}
+
+kafka_up() {
+	kafka_install
+	local dir=$STATE/kafka
+	mkdir -p "$dir"
+	local props
+	props=$(kafka_properties "$dir")
+	if pid_alive "$dir/kafka.pid" && port_open "$KAFKA_PORT"; then
+		if [[ $props == "$(cat "$dir/server.properties" 2>/dev/null)" ]]; then
+			say "kafka already running on $KAFKA_BROKERS"
+			return 0
+		fi
+		say "kafka's settings changed; restarting it"
+		kafka_down
+	fi
+	printf '%s\n' "$props" >"$dir/server.properties"
 	if [[ ! -f $dir/data/meta.properties ]]; then
 		say "formatting Kafka KRaft storage in $dir/data"
 		kafka_java kafka.tools.StorageTool format -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
