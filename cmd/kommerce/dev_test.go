@@ -19,8 +19,8 @@ import (
 // devProcess is `kommerce dev` running in-process until the test ends.
 type devProcess struct {
 	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testenv.SyncBuffer
+	stderr *testenv.SyncBuffer
 	stop   func() error
 }
 
@@ -28,7 +28,7 @@ func startDev(t *testing.T, env map[string]string) *devProcess {
 	t.Helper()
 	addr := freeAddr(t)
 	env["KOMMERCE_HTTP_ADDR"] = addr
-	p := &devProcess{base: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	p := &devProcess{base: "http://" + addr, stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -72,10 +72,10 @@ func TestIngestRunsThePipeline(t *testing.T) {
 		"KOMMERCE_KAFKA_PARTITIONS":  "2",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"kommerce", "ingest"}, func(k string) string { return env[k] }, strings.NewReader(""), &syncBuffer{}, &stderr)
+		done <- run(ctx, []string{"kommerce", "ingest"}, func(k string) string { return env[k] }, strings.NewReader(""), &testenv.SyncBuffer{}, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

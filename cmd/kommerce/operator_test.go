@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,24 +72,6 @@ func probeListenAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer the operator's logger and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestOperatorRunsTenantController runs `kommerce operator` in-process against a real
 // API server and database: a Tenant becomes Ready, the probes answer, and SIGTERM
 // (context cancellation) stops it cleanly.
@@ -124,7 +105,7 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	// must not race with client-go reading klog's settings.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"kommerce", "operator", "--metrics-addr", "0", "--probe-addr", probe, "--log-format", "json"},
@@ -231,7 +212,7 @@ func operatorWithoutDatabase(t *testing.T, c client.Client, kubeconfig string) {
 	cmd.Env = append(os.Environ(), "KOMMERCE_TEST_OPERATOR_PROCESS=1", "KUBECONFIG="+kubeconfig,
 		"KOMMERCE_DATABASE_URL=postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=2",
 		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr 0 --probe-addr "+probe+" --log-format json")
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func TestPaymentsThroughKommerceAPI(t *testing.T) {
 	apiEnv := map[string]string{"KOMMERCE_DATABASE_URL": db.URL, "KOMMERCE_HTTP_ADDR": addr, "KOMMERCE_LOG_LEVEL": "debug",
 		"KOMMERCE_STRIPE_API_URL": stripeURL}
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		var stdout bytes.Buffer
