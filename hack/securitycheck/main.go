@@ -50,7 +50,7 @@ func main() {
 // error describing what it saw instead.
 type attack struct {
 	name string
-	run  func(ctx context.Context, c *checker) error
+	run  func(ctx context.Context, c *checker) (saw string, err error)
 }
 
 var attacks = []attack{
@@ -103,13 +103,14 @@ func (c *checker) run(ctx context.Context) int {
 	}
 	passed, failed := 0, 0
 	for _, a := range attacks {
-		if err := a.run(ctx, c); err != nil {
+		saw, err := a.run(ctx, c)
+		if err != nil {
 			failed++
 			fmt.Printf("FAIL %s: %v\n", a.name, err)
 			continue
 		}
 		passed++
-		fmt.Printf("PASS %s\n", a.name)
+		fmt.Printf("PASS %s: %s\n", a.name, saw)
 	}
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
 	if failed > 0 {
@@ -346,23 +347,23 @@ func (c *checker) checkout(ctx context.Context, cart, token, bearer, key string,
 		cartToken: token, bearer: bearer, idempotencyKey: key, body: body})
 }
 
-func crossTenantToken(ctx context.Context, c *checker) error {
+func crossTenantToken(ctx context.Context, c *checker) (string, error) {
 	r := c.do(ctx, req{method: "GET", path: "/api/v1/me", tenant: c.tenantB, bearer: c.adminA})
 	if err := r.want(401, "invalid_token"); err != nil {
-		return fmt.Errorf("GET /api/v1/me in %s with %s's admin token: %w", c.tenantB, c.tenantA, err)
+		return "", fmt.Errorf("GET /api/v1/me in %s with %s's admin token: %w", c.tenantB, c.tenantA, err)
 	}
 	r = c.do(ctx, req{method: "POST", path: "/api/v1/categories", tenant: c.tenantB, bearer: c.adminA,
 		body: map[string]string{"slug": c.unique("x"), "name": "cross"}})
 	if err := r.want(401, "invalid_token"); err != nil {
-		return fmt.Errorf("POST /api/v1/categories in %s with %s's admin token: %w", c.tenantB, c.tenantA, err)
+		return "", fmt.Errorf("POST /api/v1/categories in %s with %s's admin token: %w", c.tenantB, c.tenantA, err)
 	}
-	return nil
+	return "401 invalid_token for GET /me and POST /categories", nil
 }
 
-func crossTenantObjects(ctx context.Context, c *checker) error {
+func crossTenantObjects(ctx context.Context, c *checker) (string, error) {
 	cart, token, order, err := c.guestOrder(ctx, c.unique("key"), map[string]string{"email": "guest@shopper.test"})
 	if err != nil {
-		return err
+		return "", err
 	}
 	checks := []struct {
 		what string
@@ -374,30 +375,30 @@ func crossTenantObjects(ctx context.Context, c *checker) error {
 	}
 	for _, ch := range checks {
 		if err := c.do(ctx, ch.q).want(404, "not_found"); err != nil {
-			return fmt.Errorf("%s from %s: %w", ch.what, c.tenantB, err)
+			return "", fmt.Errorf("%s from %s: %w", ch.what, c.tenantB, err)
 		}
 	}
 	// The control: tenant A does answer, so the 404s above are isolation.
 	if err := c.do(ctx, req{method: "GET", path: "/api/v1/orders/" + order, tenant: c.tenantA, bearer: c.adminA}).want(200, ""); err != nil {
-		return fmt.Errorf("the order from its own tenant: %w", err)
+		return "", fmt.Errorf("the order from its own tenant: %w", err)
 	}
-	return nil
+	return "404 not_found for the cart (with its token) and the order (as B's admin, with the cart token); 200 from A", nil
 }
 
-func checkoutReplayForeign(ctx context.Context, c *checker) error {
+func checkoutReplayForeign(ctx context.Context, c *checker) (string, error) {
 	key := c.unique("key")
 	body := map[string]any{"email": "victim@shopper.test", "shipping_address": map[string]string{"name": "Victim", "line1": "1 Secret Lane", "country": "DE"}}
 	cart, token, order, err := c.guestOrder(ctx, key, body)
 	if err != nil {
-		return err
+		return "", err
 	}
 	other, err := c.customer(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, wrongToken, err := c.guestCart(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, a := range []struct{ who, token, bearer string }{
 		{"no cart token", "", ""},
@@ -406,44 +407,44 @@ func checkoutReplayForeign(ctx context.Context, c *checker) error {
 	} {
 		r := c.checkout(ctx, cart, a.token, a.bearer, key, body)
 		if err := r.want(404, "not_found"); err != nil {
-			return fmt.Errorf("replay with %s: %w", a.who, err)
+			return "", fmt.Errorf("replay with %s: %w", a.who, err)
 		}
 		if strings.Contains(string(r.body), order) || strings.Contains(string(r.body), "Secret Lane") {
-			return fmt.Errorf("replay with %s shows the order: %s", a.who, r)
+			return "", fmt.Errorf("replay with %s shows the order: %s", a.who, r)
 		}
 	}
 	// The owner still gets their own order back: nothing the attacker sent was stored.
 	r := c.checkout(ctx, cart, token, "", key, body)
 	if !strings.Contains(string(r.body), order) || r.header.Get("Idempotent-Replayed") != "true" {
-		return fmt.Errorf("the owner's replay: want order %s with Idempotent-Replayed: true, got %s (Idempotent-Replayed %q)", order, r, r.header.Get("Idempotent-Replayed"))
+		return "", fmt.Errorf("the owner's replay: want order %s with Idempotent-Replayed: true, got %s (Idempotent-Replayed %q)", order, r, r.header.Get("Idempotent-Replayed"))
 	}
-	return nil
+	return "404 not_found without the order for no token, a wrong token and another customer; the owner's replay is the order with Idempotent-Replayed: true", nil
 }
 
-func idempotencyKeyOtherCart(ctx context.Context, c *checker) error {
+func idempotencyKeyOtherCart(ctx context.Context, c *checker) (string, error) {
 	key := c.unique("key")
 	body := map[string]string{"email": "guest@shopper.test"}
 	if _, _, _, err := c.guestOrder(ctx, key, body); err != nil {
-		return err
+		return "", err
 	}
 	cart2, token2, err := c.guestCart(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := c.addItem(ctx, cart2, token2, c.sku, 1).want(201, ""); err != nil {
-		return fmt.Errorf("filling the second cart: %w", err)
+		return "", fmt.Errorf("filling the second cart: %w", err)
 	}
 	if err := c.checkout(ctx, cart2, token2, "", key, body).want(422, "idempotency_key_reused"); err != nil {
-		return fmt.Errorf("the same key on another cart: %w", err)
+		return "", fmt.Errorf("the same key on another cart: %w", err)
 	}
-	return nil
+	return "422 idempotency_key_reused", nil
 }
 
-func loginThrottle(ctx context.Context, c *checker) error {
+func loginThrottle(ctx context.Context, c *checker) (string, error) {
 	known := c.unique("victim") + "@shopper.test"
 	if err := c.do(ctx, req{method: "POST", path: "/api/v1/auth/register", tenant: c.tenantA,
 		body: map[string]string{"email": known, "password": "marble canyon whistles at noon"}}).want(202, ""); err != nil {
-		return fmt.Errorf("registering the victim: %w", err)
+		return "", fmt.Errorf("registering the victim: %w", err)
 	}
 	unknown := c.unique("nobody") + "@shopper.test"
 	attempt := func(email string, i int) resp {
@@ -453,7 +454,7 @@ func loginThrottle(ctx context.Context, c *checker) error {
 	for i := range 5 {
 		for _, email := range []string{known, unknown} {
 			if err := attempt(email, i).want(401, "invalid_credentials"); err != nil {
-				return fmt.Errorf("failed sign-in %d of %s: %w", i+1, email, err)
+				return "", fmt.Errorf("failed sign-in %d of %s: %w", i+1, email, err)
 			}
 		}
 	}
@@ -463,31 +464,31 @@ func loginThrottle(ctx context.Context, c *checker) error {
 		r   resp
 	}{{"the account", k}, {"the unknown e-mail", u}} {
 		if err := x.r.want(429, "rate_limited"); err != nil {
-			return fmt.Errorf("6th sign-in of %s: %w", x.who, err)
+			return "", fmt.Errorf("6th sign-in of %s: %w", x.who, err)
 		}
 		if x.r.header.Get("Retry-After") == "" {
-			return fmt.Errorf("6th sign-in of %s: 429 without Retry-After", x.who)
+			return "", fmt.Errorf("6th sign-in of %s: 429 without Retry-After", x.who)
 		}
 	}
 	if !bytes.Equal(k.body, u.body) || k.header.Get("Retry-After") != u.header.Get("Retry-After") {
-		return fmt.Errorf("the throttled answers differ: account %s (Retry-After %s), unknown %s (Retry-After %s)",
+		return "", fmt.Errorf("the throttled answers differ: account %s (Retry-After %s), unknown %s (Retry-After %s)",
 			k, k.header.Get("Retry-After"), u, u.header.Get("Retry-After"))
 	}
-	return nil
+	return fmt.Sprintf("5 x 401 invalid_credentials each, then 429 rate_limited with Retry-After %s and identical bodies for the account and an unknown e-mail", k.header.Get("Retry-After")), nil
 }
 
-func weakPasswords(ctx context.Context, c *checker) error {
+func weakPasswords(ctx context.Context, c *checker) (string, error) {
 	email := c.unique("weak") + "@shopper.test"
 	for _, p := range []string{"aaaaaaaaaa", "password12", email, "          "} {
 		r := c.do(ctx, req{method: "POST", path: "/api/v1/auth/register", tenant: c.tenantA, body: map[string]string{"email": email, "password": p}})
 		if err := r.want(400, "invalid_request"); err != nil || r.field() != "password" {
-			return fmt.Errorf("password %q: want 400 invalid_request on field password, got %s", p, r)
+			return "", fmt.Errorf("password %q: want 400 invalid_request on field password, got %s", p, r)
 		}
 	}
-	return nil
+	return "400 invalid_request on field password for aaaaaaaaaa, password12, the e-mail and ten spaces", nil
 }
 
-func registrationEnumeration(ctx context.Context, c *checker) error {
+func registrationEnumeration(ctx context.Context, c *checker) (string, error) {
 	email := c.unique("enum") + "@shopper.test"
 	register := func(password string) resp {
 		return c.do(ctx, req{method: "POST", path: "/api/v1/auth/register", tenant: c.tenantA, body: map[string]string{"email": email, "password": password}})
@@ -495,18 +496,18 @@ func registrationEnumeration(ctx context.Context, c *checker) error {
 	free := register("copper lantern drifting east")
 	taken := register("seven quiet owls in moss")
 	if err := free.want(202, ""); err != nil {
-		return fmt.Errorf("a free e-mail: %w", err)
+		return "", fmt.Errorf("a free e-mail: %w", err)
 	}
 	if err := taken.want(202, ""); err != nil {
-		return fmt.Errorf("a taken e-mail: %w", err)
+		return "", fmt.Errorf("a taken e-mail: %w", err)
 	}
 	if !bytes.Equal(free.body, taken.body) {
-		return fmt.Errorf("the answers differ: free %s, taken %s", free, taken)
+		return "", fmt.Errorf("the answers differ: free %s, taken %s", free, taken)
 	}
-	return nil
+	return fmt.Sprintf("202 twice, identical bodies (%d bytes)", len(free.body)), nil
 }
 
-func categoryMoveRace(ctx context.Context, c *checker) error {
+func categoryMoveRace(ctx context.Context, c *checker) (string, error) {
 	create := func() (string, error) {
 		r := c.do(ctx, req{method: "POST", path: "/api/v1/categories", tenant: c.tenantA, bearer: c.adminA,
 			body: map[string]string{"slug": c.unique("race"), "name": "race"}})
@@ -520,11 +521,11 @@ func categoryMoveRace(ctx context.Context, c *checker) error {
 	}
 	x, err := create()
 	if err != nil {
-		return err
+		return "", err
 	}
 	y, err := create()
 	if err != nil {
-		return err
+		return "", err
 	}
 	move := func(id string, parent any) resp {
 		return c.do(ctx, req{method: "PATCH", path: "/api/v1/categories/" + id, tenant: c.tenantA, bearer: c.adminA,
@@ -543,22 +544,22 @@ func categoryMoveRace(ctx context.Context, c *checker) error {
 		for _, r := range []resp{rx, ry} {
 			seen[r.status]++
 			if r.status != 200 && r.status != 400 && r.status != 409 {
-				return fmt.Errorf("trial %d: X under Y and Y under X at once: %s (X: %s; Y: %s)", trial+1, r, rx, ry)
+				return "", fmt.Errorf("trial %d: X under Y and Y under X at once: %s (X: %s; Y: %s)", trial+1, r, rx, ry)
 			}
 		}
 		for _, id := range []string{x, y} {
 			if err := move(id, nil).want(200, ""); err != nil {
-				return fmt.Errorf("trial %d: moving back to the root: %w", trial+1, err)
+				return "", fmt.Errorf("trial %d: moving back to the root: %w", trial+1, err)
 			}
 		}
 	}
 	if seen[200] == 0 {
-		return fmt.Errorf("no move of %d trials succeeded (statuses %v): the race was not exercised", trials, seen)
+		return "", fmt.Errorf("no move of %d trials succeeded (statuses %v): the race was not exercised", trials, seen)
 	}
-	return nil
+	return fmt.Sprintf("%d trials, statuses %v", trials, seen), nil
 }
 
-func badUnicode(ctx context.Context, c *checker) error {
+func badUnicode(ctx context.Context, c *checker) (string, error) {
 	for _, v := range []struct{ what, raw string }{
 		{"an invalid UTF-8 byte", "caf\xff"},
 		{"a lone surrogate", `caf\ud800`},
@@ -567,34 +568,34 @@ func badUnicode(ctx context.Context, c *checker) error {
 		body := []byte(`{"slug":"` + slug + `","name":"` + v.raw + `"}`)
 		r := c.do(ctx, req{method: "POST", path: "/api/v1/categories", tenant: c.tenantA, bearer: c.adminA, body: body})
 		if r.status != 400 || r.field() != "name" {
-			return fmt.Errorf("a category name with %s: want 400 naming the field name, got %s", v.what, r)
+			return "", fmt.Errorf("a category name with %s: want 400 naming the field name, got %s", v.what, r)
 		}
 		list := c.do(ctx, req{method: "GET", path: "/api/v1/categories", tenant: c.tenantA})
 		if list.status != 200 {
-			return fmt.Errorf("listing categories: %s", list)
+			return "", fmt.Errorf("listing categories: %s", list)
 		}
 		if strings.Contains(string(list.body), slug) {
-			return fmt.Errorf("a category name with %s: refused but stored (%s is listed)", v.what, slug)
+			return "", fmt.Errorf("a category name with %s: refused but stored (%s is listed)", v.what, slug)
 		}
 	}
-	return nil
+	return "400 on field name for \\xff and \\ud800, neither stored", nil
 }
 
-func eventsBodyCap(ctx context.Context, c *checker) error {
+func eventsBodyCap(ctx context.Context, c *checker) (string, error) {
 	body := make([]byte, 0, 1<<20)
 	body = append(body, `{"type":"search","session_id":"s","query":"`...)
 	body = append(body, bytes.Repeat([]byte("a"), 1<<20-len(body)-2)...)
 	body = append(body, `"}`...)
 	r := c.do(ctx, req{method: "POST", path: "/api/v1/events", tenant: c.tenantA, body: body})
 	if err := r.want(413, "payload_too_large"); err != nil {
-		return fmt.Errorf("POST /api/v1/events with %d bytes: %w", len(body), err)
+		return "", fmt.Errorf("POST /api/v1/events with %d bytes: %w", len(body), err)
 	}
-	return nil
+	return "413 payload_too_large", nil
 }
 
-func sealedSigningKeys(ctx context.Context, c *checker) error {
+func sealedSigningKeys(ctx context.Context, c *checker) (string, error) {
 	if c.dbURL == "" {
-		return errors.New("no -database-url: the database cannot be checked")
+		return "", errors.New("no -database-url: the database cannot be checked")
 	}
 	// This is the one check that reads the database instead of HTTP: what someone with
 	// database read access sees. Row-level security hides every row unless the session
@@ -604,15 +605,15 @@ func sealedSigningKeys(ctx context.Context, c *checker) error {
 			"SELECT count(*) FILTER (WHERE substring(k.private_key from 1 for 6) = 'ksec1:'::bytea) || ' ' || count(*)"+
 				" FROM signing_keys k JOIN tenants t ON t.id = k.tenant_id WHERE t.slug = '"+tenant+"'").CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("psql: %w: %s", err, out)
+			return "", fmt.Errorf("psql: %w: %s", err, out)
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		var sealed, all int
 		if _, err := fmt.Sscanf(lines[len(lines)-1], "%d %d", &sealed, &all); err != nil || all == 0 || sealed != all {
-			return fmt.Errorf("tenant %s: psql said %q (sealed, all signing keys); want all sealed (ksec1:) and at least one", tenant, out)
+			return "", fmt.Errorf("tenant %s: psql said %q (sealed, all signing keys); want all sealed (ksec1:) and at least one", tenant, out)
 		}
 	}
-	return nil
+	return "every signing key of both tenants starts with ksec1: (API run with a key file)", nil
 }
 
 var errorLine = regexp.MustCompile(`"level":"ERROR"|level=ERROR`)
@@ -625,32 +626,32 @@ func (c *checker) errorLines() (int, error) {
 	return len(errorLine.FindAll(b, -1)), nil
 }
 
-func paymentLogFlood(ctx context.Context, c *checker) error {
+func paymentLogFlood(ctx context.Context, c *checker) (string, error) {
 	_, token, order, err := c.guestOrder(ctx, c.unique("key"), map[string]string{"email": "guest@shopper.test"})
 	if err != nil {
-		return err
+		return "", err
 	}
 	before, err := c.errorLines()
 	if err != nil {
-		return err
+		return "", err
 	}
 	const calls = 50
 	for i := range calls {
 		r := c.do(ctx, req{method: "POST", path: "/api/v1/orders/" + order + "/payments", tenant: c.tenantA, cartToken: token})
 		if err := r.want(503, "payments_not_configured"); err != nil {
-			return fmt.Errorf("call %d: %w", i+1, err)
+			return "", fmt.Errorf("call %d: %w", i+1, err)
 		}
 	}
 	after, err := c.errorLines()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if after != before {
-		return fmt.Errorf("%d calls wrote %d new ERROR lines to the server log, want 0", calls, after-before)
+		return "", fmt.Errorf("%d calls wrote %d new ERROR lines to the server log, want 0", calls, after-before)
 	}
 	m := c.do(ctx, req{method: "GET", path: "/metrics", tenant: c.tenantA})
 	if m.status != 200 {
-		return fmt.Errorf("GET /metrics: %s", m)
+		return "", fmt.Errorf("GET /metrics: %s", m)
 	}
 	var counted float64
 	for _, l := range strings.Split(string(m.body), "\n") {
@@ -661,7 +662,7 @@ func paymentLogFlood(ctx context.Context, c *checker) error {
 		}
 	}
 	if counted < calls {
-		return fmt.Errorf("kommerce_api_server_errors_total counts %v payments_not_configured answers, want at least %d", counted, calls)
+		return "", fmt.Errorf("kommerce_api_server_errors_total counts %v payments_not_configured answers, want at least %d", counted, calls)
 	}
-	return nil
+	return fmt.Sprintf("%d x 503 payments_not_configured, 0 new ERROR lines, kommerce_api_server_errors_total counts %v", calls, counted), nil
 }
