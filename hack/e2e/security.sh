@@ -37,6 +37,9 @@ cleanup() {
 trap cleanup EXIT
 go build -o bin/kommerce ./cmd/kommerce
 go build -o bin/securitycheck ./hack/securitycheck
+# The defaults are what is under test: no KOMMERCE_* setting of the caller's shell (a
+# raised limit, a throttle turned off) reaches the server.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^KOMMERCE_' | grep -v '^KOMMERCE_TEST_')
 export KOMMERCE_DATABASE_URL=$db_url
 export KOMMERCE_SECRETS_KEY_FILE=$data/secrets.key
 (umask 077 && printf 'sec1 %s\n' "$(head -c 32 /dev/urandom | base64)" >"$KOMMERCE_SECRETS_KEY_FILE")
