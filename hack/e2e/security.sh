@@ -2,8 +2,9 @@
 # security.sh replays the attacks of the second security round (issue 16) against a
 # running `kommerce api`, black box over HTTP (hack/securitycheck), and fails if any
 # is not defended. The server runs with its default limits, throttles and log level
-# on a fresh database with two tenants: "seca" (seeded, no Stripe keys: the attacked
-# shop) and "secb" (for cross-tenant attacks), with secrets sealed by a key file so
+# on a fresh database with two tenants: "seca-<pid>" (seeded, no Stripe keys: the
+# attacked shop) and "secb-<pid>" (for cross-tenant attacks; the pid keeps concurrent
+# runs' Redis keys and Kafka topics apart), with secrets sealed by a key file so
 # that finding 10 (secrets at rest) can be checked in the database.
 # Arguments are passed on to securitycheck.
 set -euo pipefail
@@ -13,9 +14,11 @@ eval "$(hack/services.sh env postgres redis kafka)"
 redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/3
 redis_port=${redis_url##*:}
 redis_port=${redis_port%%/*}
+a=seca-$$
+b=secb-$$
 flush_tenants() {
 	local t
-	for t in seca secb; do
+	for t in "$a" "$b"; do
 		redis-cli -p "$redis_port" -n 3 --scan --pattern "kommerce:$t:*" | xargs -r redis-cli -p "$redis_port" -n 3 del >/dev/null
 	done
 }
@@ -31,7 +34,7 @@ cleanup() {
 	[[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	flush_tenants || true
 	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-	hack/kafka.sh topics --delete --topic 'kommerce[.]sec[ab][.].*' >/dev/null 2>&1 || true
+	hack/kafka.sh topics --delete --topic "kommerce[.]sec[ab]-$$[.].*" >/dev/null 2>&1 || true
 	rm -rf "$log" "$data"
 }
 trap cleanup EXIT
@@ -45,11 +48,11 @@ export KOMMERCE_SECRETS_KEY_FILE=$data/secrets.key
 (umask 077 && printf 'sec1 %s\n' "$(head -c 32 /dev/urandom | base64)" >"$KOMMERCE_SECRETS_KEY_FILE")
 password=security-admin-password
 bin/kommerce migrate up --log-level warn
-for t in seca secb; do
+for t in "$a" "$b"; do
 	bin/kommerce admin create-tenant "$t" >/dev/null
 	printf '%s\n' "$password" | bin/kommerce admin create-user --tenant "$t" --email "admin@$t.test" --role admin --password-stdin >/dev/null
 done
-bin/kommerce admin seed-demo --tenant seca --products 5 --log-level warn >/dev/null
+bin/kommerce admin seed-demo --tenant "$a" --products 5 --log-level warn >/dev/null
 KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_DATA_DIR=$data KOMMERCE_KAFKA_BROKERS=$KOMMERCE_TEST_KAFKA_BROKERS \
 	bin/kommerce api >"$log" 2>&1 &
 pid=$!
@@ -66,7 +69,7 @@ if [[ -z $ready ]]; then
 	exit 1
 fi
 set +e
-bin/securitycheck -base "$base" -tenant-a seca -tenant-b secb -admin-password "$password" \
+bin/securitycheck -base "$base" -tenant-a "$a" -tenant-b "$b" -admin-password "$password" \
 	-server-log "$log" -database-url "$db_url" "$@"
 rc=$?
 set -e
