@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 eval "$(hack/services.sh env postgres redis kafka)"
-# A Redis database of its own (3), emptied of these tenants' keys before and after.
+# A Redis database of its own (3), emptied of these tenants' keys (prefix k:<slug>:)
+# before and after.
 redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/3
 redis_port=${redis_url##*:}
 redis_port=${redis_port%%/*}
@@ -19,7 +20,7 @@ b=secb-$$
 flush_tenants() {
 	local t
 	for t in "$a" "$b"; do
-		redis-cli -p "$redis_port" -n 3 --scan --pattern "kommerce:$t:*" | xargs -r redis-cli -p "$redis_port" -n 3 del >/dev/null
+		redis-cli -p "$redis_port" -n 3 --scan --pattern "k:$t:*" | xargs -r redis-cli -p "$redis_port" -n 3 del >/dev/null
 	done
 }
 db=kommerce_e2e_sec_$$
