@@ -58,6 +58,7 @@ var attacks = []attack{
 	{"cross-tenant: a cart and an order of tenant A are 404 from tenant B", crossTenantObjects},
 	{"finding 1: checkout replay without, with a wrong cart token, or as another customer is 404", checkoutReplayForeign},
 	{"finding 2: the same Idempotency-Key on another cart is 422 idempotency_key_reused", idempotencyKeyOtherCart},
+	// TODO(issue 16, finding 3): inventory hoarding is not replayed; see the package doc.
 	{"finding 4: per-account login throttle, unknown e-mails alike", loginThrottle},
 	{"finding 5: weak passwords are refused at registration", weakPasswords},
 	{"finding 6: registration answers a free and a taken e-mail alike", registrationEnumeration},
