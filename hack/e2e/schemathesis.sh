@@ -30,7 +30,7 @@ eval "$(hack/services.sh env postgres redis kafka stripe-mock)"
 redis_url=${KOMMERCE_TEST_REDIS_URL%/*}/2
 redis_port=${redis_url##*:}
 redis_port=${redis_port%%/*}
-flush_tenant() { redis-cli -p "$redis_port" -n 2 --scan --pattern 'kommerce:fuzz:*' | xargs -r redis-cli -p "$redis_port" -n 2 del >/dev/null; }
+flush_tenant() { redis-cli -p "$redis_port" -n 2 --scan --pattern 'k:fuzz:*' | xargs -r redis-cli -p "$redis_port" -n 2 del >/dev/null; }
 db=kommerce_e2e_st_$$
 admin_url=$KOMMERCE_TEST_DATABASE_URL
 db_url=${admin_url/\/kommerce\?/\/$db?}
