@@ -64,12 +64,12 @@ func TestLoginThrottleRedis(t *testing.T) {
 		}
 	}
 	// Another account of the same shop, from the same address, is not affected.
-	e.login("bystander@shop.test", "password-bystander@shop.test").want(200, "")
+	e.login("bystander@shop.test", userPassword).want(200, "")
 
 	// After the delay the right password works; attempts refused meanwhile did not
 	// lengthen it (the poll sends the right password throughout).
 	testenv.Eventually(t, 30*time.Second, "login after the delay", func() (bool, string) {
-		r := e.login("victim@shop.test", "password-victim@shop.test")
+		r := e.login("victim@shop.test", userPassword)
 		return r.status == 200, strconv.Itoa(r.status) + " " + string(r.raw)
 	})
 	// The success cleared the count: five more failures are answered 401.
@@ -98,7 +98,7 @@ func TestLoginThrottleInProcess(t *testing.T) {
 	refusals := 0
 	for want := 1; ; want *= 2 {
 		wantSec := min(want, 900)
-		r := e.login("victim@shop.test", "password-victim@shop.test").want(429, apiserver.ErrRateLimited)
+		r := e.login("victim@shop.test", userPassword).want(429, apiserver.ErrRateLimited)
 		refusals++
 		if got := r.header.Get("Retry-After"); got != strconv.Itoa(wantSec) {
 			t.Fatalf("Retry-After %q, want %d", got, wantSec)
@@ -116,7 +116,7 @@ func TestLoginThrottleInProcess(t *testing.T) {
 	}
 	refusals++
 	clock.advance(15 * time.Minute)
-	e.login("victim@shop.test", "password-victim@shop.test").want(200, "")
+	e.login("victim@shop.test", userPassword).want(200, "")
 	for i := range 5 {
 		e.login("victim@shop.test", "again-"+strconv.Itoa(i)).want(401, apiserver.ErrInvalidCredentials)
 	}
@@ -165,6 +165,6 @@ func TestLoginThrottleConcurrent(t *testing.T) {
 	if count[401] != 3 || count[429] != n-3 {
 		t.Fatalf("answers %v, want 3 × 401 and %d × 429", count, n-3)
 	}
-	e.do("POST", "/api/v1/auth/login", "other", "", map[string]string{"email": "victim@shop.test", "password": "password-victim@shop.test"}).want(200, "")
-	e.login("victim@shop.test", "password-victim@shop.test").want(429, apiserver.ErrRateLimited)
+	e.do("POST", "/api/v1/auth/login", "other", "", map[string]string{"email": "victim@shop.test", "password": userPassword}).want(200, "")
+	e.login("victim@shop.test", userPassword).want(429, apiserver.ErrRateLimited)
 }
