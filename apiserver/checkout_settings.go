@@ -90,6 +90,42 @@ func (in *CheckoutSettingsInput) Validate() error {
 type CheckoutDefaults struct {
 	Currency       string        // default DefaultCurrency
 	ReservationTTL time.Duration // default DefaultReservationTTL
+	// Hoarding bounds what one shopper can hold unpaid; a zero field takes its
+	// value from DefaultHoardPolicy.
+	Hoarding HoardPolicy
+}
+
+// HoardPolicy bounds the stock one shopper can reserve without paying: checkout
+// reserves stock until the order is paid or its reservation expires, so without
+// bounds a guest could hold a SKU's whole stock, again and again, and real shoppers
+// would be told it is sold out. MaxUnitsGuest and MaxUnitsCustomer cap the units of
+// one SKU in one order (guests lower: they cost nothing to invent); MaxUnpaid caps
+// the orders still holding stock unpaid per e-mail address, per signed-in customer
+// and per client address (the per-address cap higher, since shoppers behind one
+// carrier's or office's NAT share an address).
+type HoardPolicy struct {
+	MaxUnitsGuest       int64
+	MaxUnitsCustomer    int64
+	MaxUnpaid           int64
+	MaxUnpaidPerAddress int64
+}
+
+// WithDefaults fills each zero field from DefaultHoardPolicy.
+func (p HoardPolicy) WithDefaults() HoardPolicy {
+	d := DefaultHoardPolicy
+	if p.MaxUnitsGuest <= 0 {
+		p.MaxUnitsGuest = d.MaxUnitsGuest
+	}
+	if p.MaxUnitsCustomer <= 0 {
+		p.MaxUnitsCustomer = d.MaxUnitsCustomer
+	}
+	if p.MaxUnpaid <= 0 {
+		p.MaxUnpaid = d.MaxUnpaid
+	}
+	if p.MaxUnpaidPerAddress <= 0 {
+		p.MaxUnpaidPerAddress = d.MaxUnpaidPerAddress
+	}
+	return p
 }
 
 // Settings returns the defaults as the settings of storefront.
