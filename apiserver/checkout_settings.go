@@ -102,7 +102,9 @@ type CheckoutDefaults struct {
 // one SKU in one order (guests lower: they cost nothing to invent); MaxUnpaid caps
 // the orders still holding stock unpaid per e-mail address, per signed-in customer
 // and per client address (the per-address cap higher, since shoppers behind one
-// carrier's or office's NAT share an address).
+// carrier's or office's NAT share an address). A negative field turns its cap off;
+// with both unpaid caps off checkout neither locks nor counts (the benchmark's
+// many orders of one shopper measure the reservation itself).
 type HoardPolicy struct {
 	MaxUnitsGuest       int64
 	MaxUnitsCustomer    int64
@@ -110,19 +112,19 @@ type HoardPolicy struct {
 	MaxUnpaidPerAddress int64
 }
 
-// WithDefaults fills each zero field from DefaultHoardPolicy.
+// WithDefaults fills each zero field from DefaultHoardPolicy; negative ones (off) stay.
 func (p HoardPolicy) WithDefaults() HoardPolicy {
 	d := DefaultHoardPolicy
-	if p.MaxUnitsGuest <= 0 {
+	if p.MaxUnitsGuest == 0 {
 		p.MaxUnitsGuest = d.MaxUnitsGuest
 	}
-	if p.MaxUnitsCustomer <= 0 {
+	if p.MaxUnitsCustomer == 0 {
 		p.MaxUnitsCustomer = d.MaxUnitsCustomer
 	}
-	if p.MaxUnpaid <= 0 {
+	if p.MaxUnpaid == 0 {
 		p.MaxUnpaid = d.MaxUnpaid
 	}
-	if p.MaxUnpaidPerAddress <= 0 {
+	if p.MaxUnpaidPerAddress == 0 {
 		p.MaxUnpaidPerAddress = d.MaxUnpaidPerAddress
 	}
 	return p

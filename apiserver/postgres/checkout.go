@@ -550,18 +550,24 @@ func (s *OrderService) checkHoarding(ctx context.Context, q *dbq.Queries, tid st
 		maxUnits = p.MaxUnitsCustomer
 	}
 	for i, l := range lines {
-		if l.Quantity > maxUnits {
+		if maxUnits > 0 && l.Quantity > maxUnits {
 			return &apiserver.Error{Code: apiserver.ErrQuantityLimit, Field: fmt.Sprintf("lines[%d].quantity", i),
 				Message: fmt.Sprintf("One order may take at most %d units of %s.", maxUnits, l.SKU)}
 		}
 	}
+	var keys []int64
+	if p.MaxUnpaid > 0 {
+		keys = append(keys, shopperKey(tid, "email", strings.ToLower(email)))
+		if customerID != nil {
+			keys = append(keys, shopperKey(tid, "customer", *customerID))
+		}
+	}
 	var ipHash []byte
-	if clientIP != "" {
+	if clientIP != "" && p.MaxUnpaidPerAddress > 0 {
 		ipHash = clientIPHash(tid, clientIP)
 	}
-	keys := []int64{shopperKey(tid, "email", strings.ToLower(email))}
-	if customerID != nil {
-		keys = append(keys, shopperKey(tid, "customer", *customerID))
+	if len(keys) == 0 && ipHash == nil {
+		return nil
 	}
 	if ipHash != nil {
 		keys = append(keys, shopperKey(tid, "ip", string(ipHash)))
@@ -576,7 +582,7 @@ func (s *OrderService) checkHoarding(ctx context.Context, q *dbq.Queries, tid st
 	if err != nil {
 		return err
 	}
-	if n.ByEmail >= p.MaxUnpaid || n.ByCustomer >= p.MaxUnpaid || n.ByAddress >= p.MaxUnpaidPerAddress {
+	if (p.MaxUnpaid > 0 && max(n.ByEmail, n.ByCustomer) >= p.MaxUnpaid) || (ipHash != nil && n.ByAddress >= p.MaxUnpaidPerAddress) {
 		return apiserver.Errorf(apiserver.ErrTooManyUnpaid,
 			"There are already too many unpaid orders for this shopper; pay or cancel one, or wait until its reservation expires.")
 	}

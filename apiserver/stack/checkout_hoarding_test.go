@@ -66,7 +66,9 @@ func count(t *testing.T, outs []outcome) (orders int, refused map[string]int) {
 func TestCheckoutHoardingDefaults(t *testing.T) {
 	e, s := startHoardAPI(t, apiserver.HoardPolicy{})
 	s.product("RARE", 1000, 0, 500)
-	one := func(sku string, q int64, email, addr string) outcome { return e.race([]*http.Request{s.guestCheckout(sku, q, email, addr)})[0] }
+	one := func(sku string, q int64, email, addr string) outcome {
+		return e.race([]*http.Request{s.guestCheckout(sku, q, email, addr)})[0]
+	}
 
 	// A guest cannot take the whole stock in one order, and is told which line.
 	r := s.guestCheckout("RARE", 500, "hoarder@example.test", "198.51.100.1")
@@ -166,7 +168,9 @@ func TestCheckoutHoardingConcurrent(t *testing.T) {
 func TestCheckoutHoardingTunable(t *testing.T) {
 	e, s := startHoardAPI(t, apiserver.HoardPolicy{MaxUnitsGuest: 2, MaxUnitsCustomer: 100, MaxUnpaid: 1, MaxUnpaidPerAddress: 2})
 	s.product("RARE", 1000, 0, 500)
-	one := func(q int64, email, addr string) outcome { return e.race([]*http.Request{s.guestCheckout("RARE", q, email, addr)})[0] }
+	one := func(q int64, email, addr string) outcome {
+		return e.race([]*http.Request{s.guestCheckout("RARE", q, email, addr)})[0]
+	}
 	for _, c := range []struct {
 		q           int64
 		email, addr string
