@@ -233,7 +233,7 @@ func (s *OrderService) place(ctx context.Context, q *dbq.Queries, tid string, re
 	}
 
 	at := now()
-	if err := s.checkHoarding(ctx, q, tid, lines, email, cart.CustomerID, req.ClientIP, at); err != nil {
+	if err := checkHoarding(ctx, q, tid, settings.Hoarding, lines, email, cart.CustomerID, req.ClientIP, at); err != nil {
 		return nil, err
 	}
 	expires := at.Add(settings.ReservationTTL())
@@ -537,14 +537,13 @@ func (s *OrderService) score(ctx context.Context, req apiserver.CheckoutRequest)
 	return out, nil
 }
 
-// checkHoarding enforces the hoarding policy (apiserver.HoardPolicy) before checkout
+// checkHoarding enforces the storefront's hoarding policy p before checkout
 // reserves anything: the units of each SKU, then the unpaid orders of the shopper's
 // e-mail address, customer and client address. The advisory locks, taken in key
 // order so two checkouts never wait on each other crosswise, make concurrent
 // checkouts of one shopper count one after the other; the transaction holds them
 // until it commits its order, so a checkout counts every order committed before it.
-func (s *OrderService) checkHoarding(ctx context.Context, q *dbq.Queries, tid string, lines []pricedLine, email string, customerID *string, clientIP string, at time.Time) error {
-	p := s.Defaults.Hoarding.WithDefaults()
+func checkHoarding(ctx context.Context, q *dbq.Queries, tid string, p apiserver.HoardPolicy, lines []pricedLine, email string, customerID *string, clientIP string, at time.Time) error {
 	maxUnits := p.MaxUnitsGuest
 	if customerID != nil {
 		maxUnits = p.MaxUnitsCustomer

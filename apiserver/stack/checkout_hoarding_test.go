@@ -192,3 +192,38 @@ func TestCheckoutHoardingTunable(t *testing.T) {
 	s.add(cart, "", cust, "RARE", 100).want(201, "")
 	s.checkout(cart, "", cust, "cust", map[string]any{}).want(201, "")
 }
+
+// TestCheckoutHoardingPerStorefront stores a merchant's caps for the storefront: they
+// replace the API's, GET shows the caps in force, and bad caps are 400.
+func TestCheckoutHoardingPerStorefront(t *testing.T) {
+	e, s := startHoardAPI(t, apiserver.HoardPolicy{})
+	s.product("RARE", 1000, 0, 500)
+	const path = "/api/v1/storefronts/default/checkout-settings"
+	var got struct {
+		Hoarding apiserver.HoardPolicy `json:"hoarding"`
+	}
+	_ = json.Unmarshal(e.do("GET", path, s.slug, s.admin, nil).want(200, "").raw, &got)
+	if got.Hoarding != apiserver.DefaultHoardPolicy {
+		t.Errorf("settings without caps show %+v, want the defaults %+v", got.Hoarding, apiserver.DefaultHoardPolicy)
+	}
+	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900,
+		"hoarding": map[string]any{"max_units_guest": 0, "max_units_customer": 5, "max_unpaid_orders": 1, "max_unpaid_orders_per_address": 1}}).
+		want(400, apiserver.ErrInvalid)
+	mine := apiserver.HoardPolicy{MaxUnitsGuest: 200, MaxUnitsCustomer: 500, MaxUnpaid: 1, MaxUnpaidPerAddress: 5}
+	_ = json.Unmarshal(e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900, "hoarding": mine}).want(200, "").raw, &got)
+	if got.Hoarding != mine {
+		t.Errorf("PUT answered caps %+v, want %+v", got.Hoarding, mine)
+	}
+	one := func(q int64, email, addr string) outcome { return e.race([]*http.Request{s.guestCheckout("RARE", q, email, addr)})[0] }
+	if o := one(200, "a@example.test", "198.51.100.1"); o.status != 201 {
+		t.Errorf("200 units with the storefront's cap of 200: %d %s", o.status, o.code)
+	}
+	if o := one(1, "a@example.test", "198.51.100.2"); o.status != 429 {
+		t.Errorf("a second unpaid order with the storefront's cap of 1: %d %s", o.status, o.code)
+	}
+	// Settings put back without caps: the API's defaults again.
+	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900}).want(200, "")
+	if o := one(11, "b@example.test", "198.51.100.3"); o.status != 422 || o.code != apiserver.ErrQuantityLimit {
+		t.Errorf("11 units after the caps were removed: %d %s", o.status, o.code)
+	}
+}
