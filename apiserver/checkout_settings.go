@@ -20,7 +20,9 @@ type CheckoutSettings struct {
 	ShippingAmount        int64        `json:"shipping_amount"`
 	FreeShippingOver      *int64       `json:"free_shipping_over"`
 	Fraud                 *FraudPolicy `json:"fraud"`
-	Stored                bool         `json:"stored"`
+	// Hoarding is the policy in force: the storefront's own, else the API's defaults.
+	Hoarding HoardPolicy `json:"hoarding"`
+	Stored   bool        `json:"stored"`
 }
 
 // FraudPolicy says what checkout does with an order whose fraud score reaches
@@ -48,6 +50,8 @@ type CheckoutSettingsInput struct {
 	ShippingAmount        int64        `json:"shipping_amount"`
 	FreeShippingOver      *int64       `json:"free_shipping_over"`
 	Fraud                 *FraudPolicy `json:"fraud"`
+	// Hoarding, when set, replaces the API's default hoarding caps for the storefront.
+	Hoarding *HoardPolicy `json:"hoarding"`
 }
 
 // Validate checks the settings and fills the default tax label.
@@ -83,6 +87,18 @@ func (in *CheckoutSettingsInput) Validate() error {
 			return FieldErrorf("fraud.threshold", "Fraud thresholds are between 0 and 1 (exclusive).")
 		}
 	}
+	if h := in.Hoarding; h != nil {
+		for _, f := range []struct {
+			name string
+			v    int64
+			max  int64
+		}{{"max_units_guest", h.MaxUnitsGuest, 1_000_000}, {"max_units_customer", h.MaxUnitsCustomer, 1_000_000},
+			{"max_unpaid_orders", h.MaxUnpaid, 10_000}, {"max_unpaid_orders_per_address", h.MaxUnpaidPerAddress, 10_000}} {
+			if f.v < 1 || f.v > f.max {
+				return FieldErrorf("hoarding."+f.name, "This cap is from 1 to %d.", f.max)
+			}
+		}
+	}
 	return nil
 }
 
@@ -90,6 +106,44 @@ func (in *CheckoutSettingsInput) Validate() error {
 type CheckoutDefaults struct {
 	Currency       string        // default DefaultCurrency
 	ReservationTTL time.Duration // default DefaultReservationTTL
+	// Hoarding bounds what one shopper can hold unpaid; a zero field takes its
+	// value from DefaultHoardPolicy.
+	Hoarding HoardPolicy
+}
+
+// HoardPolicy bounds the stock one shopper can reserve without paying: checkout
+// reserves stock until the order is paid or its reservation expires, so without
+// bounds a guest could hold a SKU's whole stock, again and again, and real shoppers
+// would be told it is sold out. MaxUnitsGuest and MaxUnitsCustomer cap the units of
+// one SKU in one order (guests lower: they cost nothing to invent); MaxUnpaid caps
+// the orders still holding stock unpaid per e-mail address, per signed-in customer
+// and per client address (the per-address cap higher, since shoppers behind one
+// carrier's or office's NAT share an address). A negative field turns its cap off;
+// with both unpaid caps off checkout neither locks nor counts (the benchmark's
+// many orders of one shopper measure the reservation itself).
+type HoardPolicy struct {
+	MaxUnitsGuest       int64 `json:"max_units_guest"`
+	MaxUnitsCustomer    int64 `json:"max_units_customer"`
+	MaxUnpaid           int64 `json:"max_unpaid_orders"`
+	MaxUnpaidPerAddress int64 `json:"max_unpaid_orders_per_address"`
+}
+
+// WithDefaults fills each zero field from DefaultHoardPolicy; negative ones (off) stay.
+func (p HoardPolicy) WithDefaults() HoardPolicy {
+	d := DefaultHoardPolicy
+	if p.MaxUnitsGuest == 0 {
+		p.MaxUnitsGuest = d.MaxUnitsGuest
+	}
+	if p.MaxUnitsCustomer == 0 {
+		p.MaxUnitsCustomer = d.MaxUnitsCustomer
+	}
+	if p.MaxUnpaid == 0 {
+		p.MaxUnpaid = d.MaxUnpaid
+	}
+	if p.MaxUnpaidPerAddress == 0 {
+		p.MaxUnpaidPerAddress = d.MaxUnpaidPerAddress
+	}
+	return p
 }
 
 // Settings returns the defaults as the settings of storefront.
@@ -101,7 +155,8 @@ func (d CheckoutDefaults) Settings(storefront string) CheckoutSettings {
 		d.ReservationTTL = DefaultReservationTTL
 	}
 	return CheckoutSettings{Storefront: storefront, Currency: d.Currency,
-		ReservationTTLSeconds: int(max(d.ReservationTTL.Round(time.Second), time.Second) / time.Second), TaxLabel: "Tax"}
+		ReservationTTLSeconds: int(max(d.ReservationTTL.Round(time.Second), time.Second) / time.Second), TaxLabel: "Tax",
+		Hoarding: d.Hoarding.WithDefaults()}
 }
 
 // ReservationTTL is how long a checkout holds stock.

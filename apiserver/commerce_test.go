@@ -112,3 +112,24 @@ func TestCheckoutSettingsInput(t *testing.T) {
 		})
 	}
 }
+
+func TestHoardPolicyWithDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   HoardPolicy
+		want HoardPolicy
+	}{
+		{"zero takes the defaults", HoardPolicy{}, DefaultHoardPolicy},
+		{"set fields stay", HoardPolicy{MaxUnitsGuest: 2, MaxUnpaid: 7},
+			HoardPolicy{MaxUnitsGuest: 2, MaxUnitsCustomer: DefaultHoardPolicy.MaxUnitsCustomer, MaxUnpaid: 7, MaxUnpaidPerAddress: DefaultHoardPolicy.MaxUnpaidPerAddress}},
+		{"negative (off) stays", HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1},
+			HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.in.WithDefaults(); got != tt.want {
+				t.Errorf("WithDefaults() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

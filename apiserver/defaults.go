@@ -55,5 +55,10 @@ var (
 	// per account however many addresses send them, against the 72,000 an hour one
 	// address got from the request limit alone. Counts are forgotten after a day
 	// without attempts, or at a successful sign-in (docs/api.md, Identity).
+	// DefaultHoardPolicy: 10 units of a SKU per order for guests, 50 for signed-in
+	// customers; 3 unpaid orders holding stock per e-mail address or customer, 10
+	// per client address (docs/api.md, Checkout).
+	DefaultHoardPolicy = HoardPolicy{MaxUnitsGuest: 10, MaxUnitsCustomer: 50, MaxUnpaid: 3, MaxUnpaidPerAddress: 10}
+
 	DefaultLoginPolicy = LoginPolicy{Free: 5, Delay: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
 )

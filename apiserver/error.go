@@ -38,6 +38,8 @@ const (
 	ErrIdempotencyKeyReused = "idempotency_key_reused" // the key came with a different request before
 	ErrInvalidTransition    = "invalid_transition"     // the order state machine forbids the step
 	ErrFraudBlocked         = "fraud_blocked"          // the storefront's fraud policy refused the order
+	ErrQuantityLimit        = "quantity_limit"         // more units of a SKU than one order may take
+	ErrTooManyUnpaid        = "too_many_unpaid_orders" // the shopper already holds the most unpaid orders allowed
 	ErrStockReserved        = "stock_reserved"         // a warehouse would hold fewer units than orders reserved there
 
 	// Payments: intents, refunds, the Stripe webhook.

@@ -41,6 +41,8 @@ var statusOf = map[string]int{
 	apiserver.ErrIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	apiserver.ErrInvalidTransition:    http.StatusConflict,
 	apiserver.ErrFraudBlocked:         http.StatusForbidden,
+	apiserver.ErrQuantityLimit:        http.StatusUnprocessableEntity,
+	apiserver.ErrTooManyUnpaid:        http.StatusTooManyRequests,
 	apiserver.ErrStockReserved:        http.StatusConflict,
 
 	apiserver.ErrOrderNotPayable:       http.StatusConflict,

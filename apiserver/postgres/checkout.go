@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -231,6 +233,9 @@ func (s *OrderService) place(ctx context.Context, q *dbq.Queries, tid string, re
 	}
 
 	at := now()
+	if err := checkHoarding(ctx, q, tid, settings.Hoarding, lines, email, cart.CustomerID, req.ClientIP, at); err != nil {
+		return nil, err
+	}
 	expires := at.Add(settings.ReservationTTL())
 	o := &apiserver.Order{ID: newFamily(), Status: apiserver.OrderPendingPayment, CartID: cart.ID, CustomerID: cart.CustomerID, Email: email,
 		Currency: cart.Currency, Subtotal: subtotal, ShippingAddress: req.Input.ShippingAddress, BillingAddress: req.Input.BillingAddress,
@@ -530,4 +535,62 @@ func (s *OrderService) score(ctx context.Context, req apiserver.CheckoutRequest)
 		return nil, fmt.Errorf("fraud check: %w", err)
 	}
 	return out, nil
+}
+
+// checkHoarding enforces the storefront's hoarding policy p before checkout
+// reserves anything: the units of each SKU, then the unpaid orders of the shopper's
+// e-mail address, customer and client address. The advisory locks, taken in key
+// order so two checkouts never wait on each other crosswise, make concurrent
+// checkouts of one shopper count one after the other; the transaction holds them
+// until it commits its order, so a checkout counts every order committed before it.
+func checkHoarding(ctx context.Context, q *dbq.Queries, tid string, p apiserver.HoardPolicy, lines []pricedLine, email string, customerID *string, clientIP string, at time.Time) error {
+	maxUnits := p.MaxUnitsGuest
+	if customerID != nil {
+		maxUnits = p.MaxUnitsCustomer
+	}
+	for i, l := range lines {
+		if maxUnits > 0 && l.Quantity > maxUnits {
+			return &apiserver.Error{Code: apiserver.ErrQuantityLimit, Field: fmt.Sprintf("lines[%d].quantity", i),
+				Message: fmt.Sprintf("One order may take at most %d units of %s.", maxUnits, l.SKU)}
+		}
+	}
+	var keys []int64
+	if p.MaxUnpaid > 0 {
+		keys = append(keys, shopperKey(tid, "email", strings.ToLower(email)))
+		if customerID != nil {
+			keys = append(keys, shopperKey(tid, "customer", *customerID))
+		}
+	}
+	var ipHash []byte
+	if clientIP != "" && p.MaxUnpaidPerAddress > 0 {
+		ipHash = clientIPHash(tid, clientIP)
+	}
+	if len(keys) == 0 && ipHash == nil {
+		return nil
+	}
+	if ipHash != nil {
+		keys = append(keys, shopperKey(tid, "ip", string(ipHash)))
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if err := q.LockShopper(ctx, k); err != nil {
+			return err
+		}
+	}
+	n, err := q.UnpaidOrders(ctx, dbq.UnpaidOrdersParams{TenantID: tid, Email: email, At: &at, CustomerID: customerID, ClientIpHash: ipHash})
+	if err != nil {
+		return err
+	}
+	if (p.MaxUnpaid > 0 && max(n.ByEmail, n.ByCustomer) >= p.MaxUnpaid) || (ipHash != nil && n.ByAddress >= p.MaxUnpaidPerAddress) {
+		return apiserver.Errorf(apiserver.ErrTooManyUnpaid,
+			"There are already too many unpaid orders for this shopper; pay or cancel one, or wait until its reservation expires.")
+	}
+	return nil
+}
+
+// shopperKey is the advisory lock key of one shopper of a tenant. Two shoppers
+// sharing a key only wait for each other; they are still counted apart.
+func shopperKey(tid, kind, id string) int64 {
+	h := sha256.Sum256([]byte("kommerce-hoard\x00" + tid + "\x00" + kind + "\x00" + id))
+	return int64(binary.BigEndian.Uint64(h[:8])) //nolint:gosec // a lock key: any 64 bits do
 }

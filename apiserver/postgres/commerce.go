@@ -83,7 +83,17 @@ func (c *Commerce) settingsFor(ctx context.Context, q *dbq.Queries, tid string) 
 	if r.FraudAction != nil && r.FraudThreshold != nil {
 		s.Fraud = &apiserver.FraudPolicy{Action: *r.FraudAction, Threshold: *r.FraudThreshold}
 	}
+	s.Hoarding = c.hoarding(r.HoardMaxUnitsGuest, r.HoardMaxUnitsCustomer, r.HoardMaxUnpaid, r.HoardMaxUnpaidPerAddress)
 	return s, nil
+}
+
+// hoarding is a storefront's stored hoarding policy (all four caps, or none), else
+// the API's default one.
+func (c *Commerce) hoarding(guest, customer, unpaid, perAddress *int64) apiserver.HoardPolicy {
+	if guest == nil || customer == nil || unpaid == nil || perAddress == nil {
+		return c.Defaults.Hoarding.WithDefaults()
+	}
+	return apiserver.HoardPolicy{MaxUnitsGuest: *guest, MaxUnitsCustomer: *customer, MaxUnpaid: *unpaid, MaxUnpaidPerAddress: *perAddress}
 }
 
 // stockEvents appends a stock.changed event (events.Stock) per changed SKU; SKUs no
@@ -247,12 +257,13 @@ type SettingsService struct{ *Commerce }
 
 var _ apiserver.SettingsService = (*SettingsService)(nil)
 
-func settingsOf(r dbq.StorefrontSetting) *apiserver.CheckoutSettings {
+func (c *Commerce) settingsOf(r dbq.StorefrontSetting) *apiserver.CheckoutSettings {
 	s := &apiserver.CheckoutSettings{Storefront: r.Storefront, Currency: r.Currency, ReservationTTLSeconds: int(r.ReservationTtlSeconds),
 		TaxRateBPS: int(r.TaxRateBps), TaxLabel: r.TaxLabel, ShippingAmount: r.ShippingAmount, FreeShippingOver: r.FreeShippingOver, Stored: true}
 	if r.FraudAction != nil && r.FraudThreshold != nil {
 		s.Fraud = &apiserver.FraudPolicy{Action: *r.FraudAction, Threshold: *r.FraudThreshold}
 	}
+	s.Hoarding = c.hoarding(r.HoardMaxUnitsGuest, r.HoardMaxUnitsCustomer, r.HoardMaxUnpaid, r.HoardMaxUnpaidPerAddress)
 	return s
 }
 
@@ -269,7 +280,7 @@ func (s *SettingsService) CheckoutSettings(ctx context.Context, storefront strin
 			out = &d
 			return nil
 		}
-		out = settingsOf(r)
+		out = s.settingsOf(r)
 		return err
 	})
 	if err != nil {
@@ -294,8 +305,12 @@ func (s *SettingsService) PutCheckoutSettings(ctx context.Context, storefront st
 		if in.Fraud != nil {
 			p.FraudAction, p.FraudThreshold = &in.Fraud.Action, &in.Fraud.Threshold
 		}
+		if h := in.Hoarding; h != nil {
+			p.HoardMaxUnitsGuest, p.HoardMaxUnitsCustomer, p.HoardMaxUnpaid, p.HoardMaxUnpaidPerAddress =
+				&h.MaxUnitsGuest, &h.MaxUnitsCustomer, &h.MaxUnpaid, &h.MaxUnpaidPerAddress
+		}
 		r, err := q.UpsertCheckoutSettings(ctx, p)
-		out = settingsOf(r)
+		out = s.settingsOf(r)
 		return err
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
@@ -31,6 +33,7 @@ type commerceConfig struct {
 	fraudSHA256    string
 	fraudName      string
 	fraudVersion   string
+	hoard          [4]int
 }
 
 var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -54,6 +57,19 @@ func (c *commerceConfig) register(set *config.Set) {
 		"how long an open guest cart nobody changes is kept before the background sweep deletes it (carts with an order are kept)", config.Check(positiveDuration))
 	set.Duration(&c.customerCarts, "customer-cart-retention", "KOMMERCE_CUSTOMER_CART_RETENTION", apiserver.DefaultCustomerCartRetention,
 		"how long a signed-in customer's open cart nobody changes is kept before the background sweep deletes it", config.Check(positiveDuration))
+	d := apiserver.DefaultHoardPolicy
+	for i, f := range []struct {
+		name, env string
+		def       int64
+		usage     string
+	}{
+		{"max-units-guest", "KOMMERCE_MAX_UNITS_GUEST", d.MaxUnitsGuest, "units of one SKU a guest's order may take"},
+		{"max-units-customer", "KOMMERCE_MAX_UNITS_CUSTOMER", d.MaxUnitsCustomer, "units of one SKU a signed-in customer's order may take"},
+		{"max-unpaid-orders", "KOMMERCE_MAX_UNPAID_ORDERS", d.MaxUnpaid, "unpaid orders holding stock per e-mail address and per customer"},
+		{"max-unpaid-orders-per-address", "KOMMERCE_MAX_UNPAID_ORDERS_PER_ADDRESS", d.MaxUnpaidPerAddress, "unpaid orders holding stock per client address"},
+	} {
+		set.Int(&c.hoard[i], f.name, f.env, int(f.def), f.usage+", for storefronts without their own hoarding caps (-1: no cap)", config.Check(hoardCap))
+	}
 	set.String(&c.fraudURI, "fraud-model-uri", "KOMMERCE_FRAUD_MODEL_URI", "",
 		"path or http(s) URL of the fraud model (ONNX from kommerce train fraud), scored in process at checkout for storefronts with a fraud policy; unset: no fraud checks")
 	set.String(&c.fraudSHA256, "fraud-model-sha256", "KOMMERCE_FRAUD_MODEL_SHA256", "", "sha256 of the fraud model file (required with --fraud-model-uri)")
@@ -64,6 +80,13 @@ func (c *commerceConfig) register(set *config.Set) {
 func positiveDuration(v string) error {
 	if d, err := time.ParseDuration(v); err == nil && d <= 0 {
 		return errors.New("must be above zero")
+	}
+	return nil
+}
+
+func hoardCap(v string) error {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && (n == 0 || n < -1) {
+		return errors.New("want a positive cap, or -1 for none")
 	}
 	return nil
 }
@@ -79,7 +102,9 @@ func ttlRange(v string) error {
 // options builds the stack's commerce options, loading the fraud model (only when one
 // is configured).
 func (c *commerceConfig) options(ctx context.Context) (stack.CommerceOptions, error) {
-	o := stack.CommerceOptions{Defaults: apiserver.CheckoutDefaults{Currency: c.currency, ReservationTTL: c.reservationTTL},
+	o := stack.CommerceOptions{Defaults: apiserver.CheckoutDefaults{Currency: c.currency, ReservationTTL: c.reservationTTL,
+		Hoarding: apiserver.HoardPolicy{MaxUnitsGuest: int64(c.hoard[0]), MaxUnitsCustomer: int64(c.hoard[1]),
+			MaxUnpaid: int64(c.hoard[2]), MaxUnpaidPerAddress: int64(c.hoard[3])}},
 		Lock: postgres.LockStrategy(c.lock), GuestCartRetention: c.guestCarts, CustomerCartRetention: c.customerCarts}
 	if c.fraudURI == "" {
 		return o, nil

@@ -281,17 +281,21 @@ type StorefrontHost struct {
 }
 
 type StorefrontSetting struct {
-	TenantID              string
-	Storefront            string
-	Currency              string
-	ReservationTtlSeconds int32
-	TaxRateBps            int32
-	TaxLabel              string
-	ShippingAmount        int64
-	FreeShippingOver      *int64
-	FraudAction           *string
-	FraudThreshold        *float64
-	UpdatedAt             time.Time
+	TenantID                 string
+	Storefront               string
+	Currency                 string
+	ReservationTtlSeconds    int32
+	TaxRateBps               int32
+	TaxLabel                 string
+	ShippingAmount           int64
+	FreeShippingOver         *int64
+	FraudAction              *string
+	FraudThreshold           *float64
+	UpdatedAt                time.Time
+	HoardMaxUnitsGuest       *int64
+	HoardMaxUnitsCustomer    *int64
+	HoardMaxUnpaid           *int64
+	HoardMaxUnpaidPerAddress *int64
 }
 
 type Tenant struct {

@@ -445,6 +445,18 @@ func (q *Queries) LockReservedStocks(ctx context.Context, arg LockReservedStocks
 	return items, nil
 }
 
+const lockShopper = `-- name: LockShopper :exec
+SELECT pg_advisory_xact_lock($1::bigint)
+`
+
+// LockShopper takes a transaction-scoped advisory lock on one of a checkout's
+// shoppers (an e-mail address, customer or client address, hashed into key), so
+// concurrent checkouts of one shopper count its unpaid orders one after the other.
+func (q *Queries) LockShopper(ctx context.Context, key int64) error {
+	_, err := q.db.Exec(ctx, lockShopper, key)
+	return err
+}
+
 const orderCartToken = `-- name: OrderCartToken :one
 SELECT c.token_hash FROM orders o JOIN carts c ON c.tenant_id = o.tenant_id AND c.id = o.cart_id
 WHERE o.tenant_id = $1 AND o.id = $2
@@ -692,5 +704,44 @@ func (q *Queries) SetOrderStatus(ctx context.Context, arg SetOrderStatusParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
+	return i, err
+}
+
+const unpaidOrders = `-- name: UnpaidOrders :one
+SELECT
+    (SELECT count(*) FROM orders o WHERE o.tenant_id = $1 AND o.status = 'pending_payment'
+        AND lower(o.email) = lower($2) AND o.reservation_expires_at > $3) AS by_email,
+    (SELECT count(*) FROM orders o WHERE o.tenant_id = $1 AND o.status = 'pending_payment'
+        AND o.customer_id = $4::uuid AND o.reservation_expires_at > $3) AS by_customer,
+    (SELECT count(*) FROM orders o WHERE o.tenant_id = $1 AND o.status = 'pending_payment'
+        AND o.client_ip_hash = $5::bytea AND o.reservation_expires_at > $3) AS by_address
+`
+
+type UnpaidOrdersParams struct {
+	TenantID     string
+	Email        string
+	At           *time.Time
+	CustomerID   *string
+	ClientIpHash []byte
+}
+
+type UnpaidOrdersRow struct {
+	ByEmail    int64
+	ByCustomer int64
+	ByAddress  int64
+}
+
+// UnpaidOrders counts the orders still holding stock unpaid of the checkout's e-mail
+// address, customer and client address.
+func (q *Queries) UnpaidOrders(ctx context.Context, arg UnpaidOrdersParams) (UnpaidOrdersRow, error) {
+	row := q.db.QueryRow(ctx, unpaidOrders,
+		arg.TenantID,
+		arg.Email,
+		arg.At,
+		arg.CustomerID,
+		arg.ClientIpHash,
+	)
+	var i UnpaidOrdersRow
+	err := row.Scan(&i.ByEmail, &i.ByCustomer, &i.ByAddress)
 	return i, err
 }

@@ -12,7 +12,8 @@ import (
 const checkoutSettingsForHost = `-- name: CheckoutSettingsForHost :one
 
 SELECT sf.storefront::text AS storefront, s.currency, s.reservation_ttl_seconds, s.tax_rate_bps, s.tax_label,
-    s.shipping_amount, s.free_shipping_over, s.fraud_action, s.fraud_threshold
+    s.shipping_amount, s.free_shipping_over, s.fraud_action, s.fraud_threshold,
+    s.hoard_max_units_guest, s.hoard_max_units_customer, s.hoard_max_unpaid, s.hoard_max_unpaid_per_address
 FROM (SELECT coalesce((SELECT h.storefront FROM storefront_hosts h
                        WHERE h.tenant_id = $1 AND h.hostname = $2), 'default') AS storefront) sf
 LEFT JOIN storefront_settings s ON s.tenant_id = $1 AND s.storefront = sf.storefront
@@ -24,15 +25,19 @@ type CheckoutSettingsForHostParams struct {
 }
 
 type CheckoutSettingsForHostRow struct {
-	Storefront            string
-	Currency              *string
-	ReservationTtlSeconds *int32
-	TaxRateBps            *int32
-	TaxLabel              *string
-	ShippingAmount        *int64
-	FreeShippingOver      *int64
-	FraudAction           *string
-	FraudThreshold        *float64
+	Storefront               string
+	Currency                 *string
+	ReservationTtlSeconds    *int32
+	TaxRateBps               *int32
+	TaxLabel                 *string
+	ShippingAmount           *int64
+	FreeShippingOver         *int64
+	FraudAction              *string
+	FraudThreshold           *float64
+	HoardMaxUnitsGuest       *int64
+	HoardMaxUnitsCustomer    *int64
+	HoardMaxUnpaid           *int64
+	HoardMaxUnpaidPerAddress *int64
 }
 
 // Checkout settings per storefront. The storefront of a request is the one its Host
@@ -50,12 +55,16 @@ func (q *Queries) CheckoutSettingsForHost(ctx context.Context, arg CheckoutSetti
 		&i.FreeShippingOver,
 		&i.FraudAction,
 		&i.FraudThreshold,
+		&i.HoardMaxUnitsGuest,
+		&i.HoardMaxUnitsCustomer,
+		&i.HoardMaxUnpaid,
+		&i.HoardMaxUnpaidPerAddress,
 	)
 	return i, err
 }
 
 const getCheckoutSettings = `-- name: GetCheckoutSettings :one
-SELECT tenant_id, storefront, currency, reservation_ttl_seconds, tax_rate_bps, tax_label, shipping_amount, free_shipping_over, fraud_action, fraud_threshold, updated_at FROM storefront_settings WHERE tenant_id = $1 AND storefront = $2
+SELECT tenant_id, storefront, currency, reservation_ttl_seconds, tax_rate_bps, tax_label, shipping_amount, free_shipping_over, fraud_action, fraud_threshold, updated_at, hoard_max_units_guest, hoard_max_units_customer, hoard_max_unpaid, hoard_max_unpaid_per_address FROM storefront_settings WHERE tenant_id = $1 AND storefront = $2
 `
 
 type GetCheckoutSettingsParams struct {
@@ -78,34 +87,47 @@ func (q *Queries) GetCheckoutSettings(ctx context.Context, arg GetCheckoutSettin
 		&i.FraudAction,
 		&i.FraudThreshold,
 		&i.UpdatedAt,
+		&i.HoardMaxUnitsGuest,
+		&i.HoardMaxUnitsCustomer,
+		&i.HoardMaxUnpaid,
+		&i.HoardMaxUnpaidPerAddress,
 	)
 	return i, err
 }
 
 const upsertCheckoutSettings = `-- name: UpsertCheckoutSettings :one
 INSERT INTO storefront_settings (tenant_id, storefront, currency, reservation_ttl_seconds, tax_rate_bps, tax_label,
-    shipping_amount, free_shipping_over, fraud_action, fraud_threshold)
+    shipping_amount, free_shipping_over, fraud_action, fraud_threshold,
+    hoard_max_units_guest, hoard_max_units_customer, hoard_max_unpaid, hoard_max_unpaid_per_address)
 VALUES ($1, $2, $3, $4, $5, $6,
-    $7, $8, $9, $10)
+    $7, $8, $9, $10,
+    $11, $12, $13,
+    $14)
 ON CONFLICT (tenant_id, storefront) DO UPDATE
 SET currency = excluded.currency, reservation_ttl_seconds = excluded.reservation_ttl_seconds,
     tax_rate_bps = excluded.tax_rate_bps, tax_label = excluded.tax_label, shipping_amount = excluded.shipping_amount,
     free_shipping_over = excluded.free_shipping_over, fraud_action = excluded.fraud_action,
-    fraud_threshold = excluded.fraud_threshold, updated_at = now()
-RETURNING tenant_id, storefront, currency, reservation_ttl_seconds, tax_rate_bps, tax_label, shipping_amount, free_shipping_over, fraud_action, fraud_threshold, updated_at
+    fraud_threshold = excluded.fraud_threshold, hoard_max_units_guest = excluded.hoard_max_units_guest,
+    hoard_max_units_customer = excluded.hoard_max_units_customer, hoard_max_unpaid = excluded.hoard_max_unpaid,
+    hoard_max_unpaid_per_address = excluded.hoard_max_unpaid_per_address, updated_at = now()
+RETURNING tenant_id, storefront, currency, reservation_ttl_seconds, tax_rate_bps, tax_label, shipping_amount, free_shipping_over, fraud_action, fraud_threshold, updated_at, hoard_max_units_guest, hoard_max_units_customer, hoard_max_unpaid, hoard_max_unpaid_per_address
 `
 
 type UpsertCheckoutSettingsParams struct {
-	TenantID              string
-	Storefront            string
-	Currency              string
-	ReservationTtlSeconds int32
-	TaxRateBps            int32
-	TaxLabel              string
-	ShippingAmount        int64
-	FreeShippingOver      *int64
-	FraudAction           *string
-	FraudThreshold        *float64
+	TenantID                 string
+	Storefront               string
+	Currency                 string
+	ReservationTtlSeconds    int32
+	TaxRateBps               int32
+	TaxLabel                 string
+	ShippingAmount           int64
+	FreeShippingOver         *int64
+	FraudAction              *string
+	FraudThreshold           *float64
+	HoardMaxUnitsGuest       *int64
+	HoardMaxUnitsCustomer    *int64
+	HoardMaxUnpaid           *int64
+	HoardMaxUnpaidPerAddress *int64
 }
 
 func (q *Queries) UpsertCheckoutSettings(ctx context.Context, arg UpsertCheckoutSettingsParams) (StorefrontSetting, error) {
@@ -120,6 +142,10 @@ func (q *Queries) UpsertCheckoutSettings(ctx context.Context, arg UpsertCheckout
 		arg.FreeShippingOver,
 		arg.FraudAction,
 		arg.FraudThreshold,
+		arg.HoardMaxUnitsGuest,
+		arg.HoardMaxUnitsCustomer,
+		arg.HoardMaxUnpaid,
+		arg.HoardMaxUnpaidPerAddress,
 	)
 	var i StorefrontSetting
 	err := row.Scan(
@@ -134,6 +160,10 @@ func (q *Queries) UpsertCheckoutSettings(ctx context.Context, arg UpsertCheckout
 		&i.FraudAction,
 		&i.FraudThreshold,
 		&i.UpdatedAt,
+		&i.HoardMaxUnitsGuest,
+		&i.HoardMaxUnitsCustomer,
+		&i.HoardMaxUnpaid,
+		&i.HoardMaxUnpaidPerAddress,
 	)
 	return i, err
 }

@@ -122,3 +122,20 @@ LIMIT @lim;
 
 -- name: DeleteOldIdempotencyKeys :execrows
 DELETE FROM idempotency_keys WHERE created_at < @before;
+
+-- LockShopper takes a transaction-scoped advisory lock on one of a checkout's
+-- shoppers (an e-mail address, customer or client address, hashed into key), so
+-- concurrent checkouts of one shopper count its unpaid orders one after the other.
+-- name: LockShopper :exec
+SELECT pg_advisory_xact_lock(@key::bigint);
+
+-- UnpaidOrders counts the orders still holding stock unpaid of the checkout's e-mail
+-- address, customer and client address.
+-- name: UnpaidOrders :one
+SELECT
+    (SELECT count(*) FROM orders o WHERE o.tenant_id = @tenant_id AND o.status = 'pending_payment'
+        AND lower(o.email) = lower(@email) AND o.reservation_expires_at > @at) AS by_email,
+    (SELECT count(*) FROM orders o WHERE o.tenant_id = @tenant_id AND o.status = 'pending_payment'
+        AND o.customer_id = sqlc.narg(customer_id)::uuid AND o.reservation_expires_at > @at) AS by_customer,
+    (SELECT count(*) FROM orders o WHERE o.tenant_id = @tenant_id AND o.status = 'pending_payment'
+        AND o.client_ip_hash = sqlc.narg(client_ip_hash)::bytea AND o.reservation_expires_at > @at) AS by_address;

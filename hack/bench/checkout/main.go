@@ -183,7 +183,10 @@ type shop struct {
 func newShop(ctx context.Context, pool *pgxpool.Pool, s postgres.LockStrategy, c config) (*shop, error) {
 	st, err := stack.New(stack.Options{Pool: pool, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		UserLimit: apiserver.RateLimit{Rate: 1_000_000, Burst: 1_000_000}, TenantLimit: apiserver.RateLimit{Rate: 1_000_000, Burst: 1_000_000},
-		Commerce: stack.CommerceOptions{Lock: s}})
+		// All orders are one shopper's (one e-mail, one address): the hoarding caps are
+		// off, so checkout takes no per-shopper lock and the bench measures reservations.
+		Commerce: stack.CommerceOptions{Lock: s, Defaults: apiserver.CheckoutDefaults{
+			Hoarding: apiserver.HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1}}}})
 	if err != nil {
 		return nil, err
 	}
