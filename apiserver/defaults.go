@@ -55,10 +55,13 @@ var (
 	// per account however many addresses send them, against the 72,000 an hour one
 	// address got from the request limit alone. Counts are forgotten after a day
 	// without attempts, or at a successful sign-in (docs/api.md, Identity).
-	// DefaultHoardPolicy: 10 units of a SKU per order for guests, 50 for signed-in
-	// customers; 3 unpaid orders holding stock per e-mail address or customer, 10
-	// per client address (docs/api.md, Checkout).
-	DefaultHoardPolicy = HoardPolicy{MaxUnitsGuest: 10, MaxUnitsCustomer: 50, MaxUnpaid: 3, MaxUnpaidPerAddress: 10}
+	// DefaultHoardPolicy: 20 units of a SKU per order for guests, 100 for signed-in
+	// customers; the unpaid-order caps are off until a merchant sets them for a
+	// storefront, because one e-mail address or client address legitimately places
+	// many unpaid orders at once in some shops (a buying office, a carrier's NAT, a
+	// load test) and a default that refuses them would fail honest checkouts
+	// (docs/api.md, Checkout).
+	DefaultHoardPolicy = HoardPolicy{MaxUnitsGuest: 20, MaxUnitsCustomer: 100, MaxUnpaid: -1, MaxUnpaidPerAddress: -1}
 
 	DefaultLoginPolicy = LoginPolicy{Free: 5, Delay: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
 )

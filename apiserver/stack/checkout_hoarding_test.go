@@ -63,8 +63,42 @@ func count(t *testing.T, outs []outcome) (orders int, refused map[string]int) {
 	return orders, refused
 }
 
+// strictPolicy is a storefront that turns every cap on: 10 units per order for a
+// guest, 50 for a customer, 3 unpaid orders per e-mail or customer, 10 per address.
+var strictPolicy = apiserver.HoardPolicy{MaxUnitsGuest: 10, MaxUnitsCustomer: 50, MaxUnpaid: 3, MaxUnpaidPerAddress: 10}
+
+// TestCheckoutHoardingDefaults: by default a guest's order is held to 20 units of a
+// SKU, a customer's to 100, and unpaid orders are not capped (one e-mail address
+// and one client address place many).
 func TestCheckoutHoardingDefaults(t *testing.T) {
 	e, s := startHoardAPI(t, apiserver.HoardPolicy{})
+	s.product("RARE", 1000, 0, 500)
+	one := func(q int64, email, addr string) outcome {
+		return e.race([]*http.Request{s.guestCheckout("RARE", q, email, addr)})[0]
+	}
+	if o := one(21, "buyer@example.test", "198.51.100.1"); o.status != 422 || o.code != apiserver.ErrQuantityLimit {
+		t.Errorf("21 units as a guest: %d %s, want 422 quantity_limit", o.status, o.code)
+	}
+	for i := range 6 {
+		if o := one(20, "buyer@example.test", "198.51.100.1"); o.status != 201 {
+			t.Fatalf("unpaid order %d of one e-mail and address: %d %s, want 201", i+1, o.status, o.code)
+		}
+	}
+	for _, c := range []struct {
+		q    int64
+		want int
+	}{{101, 422}, {100, 201}} {
+		cust := e.user(s.t, fmt.Sprintf("bulk%d@example.test", c.q), apiserver.RoleCustomer)
+		cart := e.do("POST", "/api/v1/carts", s.slug, cust, nil).want(201, "").str("id")
+		s.add(cart, "", cust, "RARE", c.q).want(201, "")
+		s.checkout(cart, "", cust, fmt.Sprintf("bulk-%d", c.q), map[string]any{}).want(c.want, "")
+	}
+	e.checkStockInvariants(s.t.ID)
+}
+
+// TestCheckoutHoardingStrict runs a storefront with every cap on (strictPolicy).
+func TestCheckoutHoardingStrict(t *testing.T) {
+	e, s := startHoardAPI(t, strictPolicy)
 	s.product("RARE", 1000, 0, 500)
 	one := func(sku string, q int64, email, addr string) outcome {
 		return e.race([]*http.Request{s.guestCheckout(sku, q, email, addr)})[0]
@@ -128,7 +162,7 @@ func TestCheckoutHoardingDefaults(t *testing.T) {
 // TestCheckoutHoardingConcurrent races checkouts of one shopper: the advisory locks
 // make them count one after the other, so they take at most the cap.
 func TestCheckoutHoardingConcurrent(t *testing.T) {
-	e, s := startHoardAPI(t, apiserver.HoardPolicy{})
+	e, s := startHoardAPI(t, strictPolicy)
 	s.product("RARE", 1000, 0, 500)
 
 	reqs := make([]*http.Request, 16)
@@ -223,7 +257,7 @@ func TestCheckoutHoardingPerStorefront(t *testing.T) {
 	}
 	// Settings put back without caps: the API's defaults again.
 	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900}).want(200, "")
-	if o := one(11, "b@example.test", "198.51.100.3"); o.status != 422 || o.code != apiserver.ErrQuantityLimit {
-		t.Errorf("11 units after the caps were removed: %d %s", o.status, o.code)
+	if o := one(21, "b@example.test", "198.51.100.3"); o.status != 422 || o.code != apiserver.ErrQuantityLimit {
+		t.Errorf("21 units after the caps were removed: %d %s", o.status, o.code)
 	}
 }
