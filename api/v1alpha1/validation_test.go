@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
@@ -33,23 +34,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	env, cfg, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
-	if err != nil {
-		startErr = err
-		os.Exit(m.Run())
-	}
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = kv1.AddToScheme(scheme)
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		startErr = err
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-	}
-	os.Exit(code)
+	os.Exit(kubetest.Main(m, func(cfg *rest.Config, err error) {
+		if err != nil {
+			startErr = err
+			return
+		}
+		scheme := runtime.NewScheme()
+		_ = clientgoscheme.AddToScheme(scheme)
+		_ = kv1.AddToScheme(scheme)
+		k8s, startErr = client.New(cfg, client.Options{Scheme: scheme})
+	}, filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases")))
 }
 
 func apiServer(t *testing.T) client.Client {

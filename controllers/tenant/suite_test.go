@@ -2,7 +2,6 @@ package tenant_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -47,17 +46,8 @@ func TestMain(m *testing.M) {
 	}
 	log.SetLogger(logr.FromSlogHandler(handler))
 
-	env, c, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
-	if err != nil {
-		startErr = err
-		os.Exit(m.Run())
-	}
-	cfg = c
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-	}
-	os.Exit(code)
+	os.Exit(kubetest.Main(m, func(c *rest.Config, err error) { cfg, startErr = c, err },
+		filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases")))
 }
 
 // operator is one running manager with the Tenant controller, seen through an

@@ -37,17 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	env, c, err := kubetest.Start()
-	if err != nil {
-		startErr = err
-		os.Exit(m.Run())
-	}
-	cfg = c
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-	}
-	os.Exit(code)
+	os.Exit(kubetest.Main(m, func(c *rest.Config, err error) { cfg, startErr = c, err }))
 }
 
 // fixture is a namespace of the test's own, an owner object in it, and a client

@@ -74,6 +74,22 @@ func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 	return env, cfg, nil
 }
 
+// Main is the body of a test package's TestMain that shares one API server among
+// its tests: it starts the server with crdDirs, hands its config — or the start
+// error, for the tests to give to [Unavailable] — to ready, runs the tests, stops
+// the server and returns the exit code for os.Exit.
+func Main(m *testing.M, ready func(*rest.Config, error), crdDirs ...string) int {
+	env, cfg, err := Start(crdDirs...)
+	ready(cfg, err)
+	code := m.Run()
+	if env != nil {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
+		}
+	}
+	return code
+}
+
 // Unavailable ends t when Start returned err (it returns at once when err is nil).
 // Missing binaries skip the test on a developer's machine; under CI=true or
 // KOMMERCE_TEST_REQUIRE_SERVICES=1 (make test) they fail it, as does every other
