@@ -4,11 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
-	"github.com/kommerce/kommerce/internal/db/migrations"
 	"github.com/kommerce/kommerce/internal/tenancy"
-	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 // TestTenantRedisPrefixRepair migrates tenants rows written before the CLI and the
@@ -18,20 +14,9 @@ import (
 // were. Down and up again change nothing more.
 func TestTenantRedisPrefixRepair(t *testing.T) {
 	ctx := context.Background()
-	db, err := migrations.Open(testenv.NewEmptyDatabase(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 8); err != nil {
-		t.Fatal(err)
-	}
+	db, p := migratedTo(t, 8)
 	tx := platformTx(t, db)
-	_, err = tx.ExecContext(ctx, `
+	_, err := tx.ExecContext(ctx, `
 		INSERT INTO tenants (slug, name, topic_prefix, index_prefix, redis_prefix) VALUES
 			('cli',      'made by the CLI',                     'kommerce.cli',      'kommerce-cli',      'kommerce:cli:'),
 			('cli-2',    'made by the CLI too',                 'kommerce.cli-2',    'kommerce-cli-2',    'kommerce:cli-2:'),

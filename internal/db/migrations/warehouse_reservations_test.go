@@ -20,18 +20,7 @@ const tenant = "00000000-0000-4000-8000-000000000001"
 func atVersion5(t *testing.T, seed string) (*sql.DB, *goose.Provider) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := migrations.Open(testenv.NewEmptyDatabase(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 5); err != nil {
-		t.Fatal(err)
-	}
+	db, p := migratedTo(t, 5)
 	tx := platformTx(t, db)
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`
@@ -175,4 +164,23 @@ func TestWarehouseReservationsMigrationRefusesBrokenData(t *testing.T) {
 		t.Fatalf("version after the failed migration: %d, %v", v, err)
 	}
 	same(t, "reservations", rows(t, db, `SELECT order_id, sku, quantity FROM reservations`), []string{order(1) + " S1 6"})
+}
+
+// migratedTo returns a new empty database migrated up to version, and a goose
+// provider to migrate it further.
+func migratedTo(t *testing.T, version int64) (*sql.DB, *goose.Provider) {
+	t.Helper()
+	db, err := migrations.Open(testenv.NewEmptyDatabase(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return db, p
 }
