@@ -84,15 +84,7 @@ func TestCheckoutHoardingDefaults(t *testing.T) {
 			t.Fatalf("unpaid order %d of one e-mail and address: %d %s, want 201", i+1, o.status, o.code)
 		}
 	}
-	for _, c := range []struct {
-		q    int64
-		want int
-	}{{101, 422}, {100, 201}} {
-		cust := e.user(s.t, fmt.Sprintf("bulk%d@example.test", c.q), apiserver.RoleCustomer)
-		cart := e.do("POST", "/api/v1/carts", s.slug, cust, nil).want(201, "").str("id")
-		s.add(cart, "", cust, "RARE", c.q).want(201, "")
-		s.checkout(cart, "", cust, fmt.Sprintf("bulk-%d", c.q), map[string]any{}).want(c.want, "")
-	}
+	s.customerUnitCap(100)
 	e.checkStockInvariants(s.t.ID)
 }
 
@@ -147,15 +139,7 @@ func TestCheckoutHoardingStrict(t *testing.T) {
 	}
 
 	// A signed-in customer may take up to 50 units of a SKU.
-	for _, c := range []struct {
-		q    int64
-		want int
-	}{{51, 422}, {50, 201}} {
-		cust := e.user(s.t, fmt.Sprintf("customer%d@example.test", c.q), apiserver.RoleCustomer)
-		cart := e.do("POST", "/api/v1/carts", s.slug, cust, nil).want(201, "").str("id")
-		s.add(cart, "", cust, "RARE", c.q).want(201, "")
-		s.checkout(cart, "", cust, fmt.Sprintf("cust-%d", c.q), map[string]any{}).want(c.want, "")
-	}
+	s.customerUnitCap(50)
 	e.checkStockInvariants(s.t.ID)
 }
 
@@ -259,5 +243,20 @@ func TestCheckoutHoardingPerStorefront(t *testing.T) {
 	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900}).want(200, "")
 	if o := one(21, "b@example.test", "198.51.100.3"); o.status != 422 || o.code != apiserver.ErrQuantityLimit {
 		t.Errorf("21 units after the caps were removed: %d %s", o.status, o.code)
+	}
+}
+
+// customerUnitCap checks that a signed-in customer's order may take max units of
+// RARE and not one more (each try by a new customer, whose cart is their own).
+func (s *store) customerUnitCap(max int64) {
+	s.e.t.Helper()
+	for _, c := range []struct {
+		q    int64
+		want int
+	}{{max + 1, 422}, {max, 201}} {
+		cust := s.e.user(s.t, fmt.Sprintf("customer%d@example.test", c.q), apiserver.RoleCustomer)
+		cart := s.e.do("POST", "/api/v1/carts", s.slug, cust, nil).want(201, "").str("id")
+		s.add(cart, "", cust, "RARE", c.q).want(201, "")
+		s.checkout(cart, "", cust, fmt.Sprintf("cust-%d", c.q), map[string]any{}).want(c.want, "")
 	}
 }
