@@ -35,10 +35,19 @@ const (
 	TenantDeletionBlocked = "DeletionBlocked"
 )
 
-// Storefront condition types; the Storefront controller (a later issue) sets them.
+// Storefront condition types (controllers/storefront sets them).
 const (
-	// StorefrontAPIReady is True when the active colour's API pods serve traffic.
-	StorefrontAPIReady = "APIReady"
+	// StorefrontAvailable is True when the active colour's API pods serve traffic
+	// (at least one ready, all of them once the colour is first up).
+	StorefrontAvailable = "Available"
+	// StorefrontProgressing is True while a rollout is under way (a preview colour is
+	// coming up, checked, waiting or being promoted).
+	StorefrontProgressing = "Progressing"
+	// StorefrontPromoted is True when the desired version and image serve all traffic.
+	StorefrontPromoted = "Promoted"
+	// StorefrontDegraded is True when something needs a person: a refused tenant, an
+	// aborted rollout, crash-looping or unpullable pods.
+	StorefrontDegraded = "Degraded"
 	// StorefrontSearchReady is True when the storefront's search index is built and
 	// aliased.
 	StorefrontSearchReady = "SearchReady"
@@ -72,6 +81,23 @@ const (
 	ReasonDeleting            = "Deleting"
 	ReasonPartsNotReady       = "PartsNotReady"
 	ReasonAllPartsReady       = "AllPartsReady"
+	// Storefront reasons.
+	ReasonTenantNotFound     = "TenantNotFound"
+	ReasonTenantSuspended    = "TenantSuspended"
+	ReasonTenantNotReady     = "TenantNotReady"
+	ReasonNamespaceNotTenant = "NamespaceNotOfTenant"
+	ReasonPreviewStarting    = "PreviewStarting"
+	ReasonChecksRunning      = "ChecksRunning"
+	ReasonChecksFailed       = "CheckFailed"
+	ReasonDeadlineExceeded   = "ProgressDeadlineExceeded"
+	ReasonWaitingForPromote  = "WaitingForPromotion"
+	ReasonFrozen             = "FreezeWindow"
+	ReasonPromotedReason     = "Promoted"
+	ReasonAborted            = "Aborted"
+	ReasonRolledBack         = "RolledBack"
+	ReasonPodsFailing        = "PodsFailing"
+	ReasonAsExpected         = "AsExpected"
+	ReasonUnavailable        = "Unavailable"
 )
 
 // LocalObjectReference names an object in the same namespace as the referrer.

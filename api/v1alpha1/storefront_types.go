@@ -97,13 +97,20 @@ type PrePromotionCheck struct {
 	// +kubebuilder:validation:Minimum=100
 	// +kubebuilder:validation:Maximum=599
 	ExpectStatus int32 `json:"expectStatus,omitempty"`
+	// timeoutSeconds bounds one attempt of the check.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=60
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
 }
 
 // StorefrontRollout is how a new version replaces the running one: blue-green, i.e.
 // a full preview colour, checked, then switched.
 type StorefrontRollout struct {
 	// promotion is Auto (switch as soon as the checks pass outside freeze windows) or
-	// Manual (wait for the annotation kommerce.io/promote=true).
+	// Manual (wait for the annotation kommerce.io/promote=true, which
+	// `kommerce rollout promote` sets).
 	// +optional
 	// +kubebuilder:default=Manual
 	Promotion PromotionMode `json:"promotion,omitempty"`
@@ -119,6 +126,12 @@ type StorefrontRollout struct {
 	// +kubebuilder:default="30m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('168h')",message="rollbackWindow must be between 0s and 168h"
 	RollbackWindow *metav1.Duration `json:"rollbackWindow,omitempty"`
+	// progressDeadline is how long the preview colour may take to become Available
+	// (every replica Ready) before the rollout is aborted, e.g. "10m".
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('2h')",message="progressDeadline must be between 10s and 2h"
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
 }
 
 // SynonymSet is a group of words searched as one, applied at query time.
@@ -207,51 +220,21 @@ const (
 	StickySession StickyKey = "Session"
 )
 
-// ExperimentArm is one ModelVersion in an experiment and its share of traffic.
-type ExperimentArm struct {
-	// modelVersion is the name of a ModelVersion in the storefront's namespace.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	ModelVersion string `json:"modelVersion"`
-	// weight is the arm's percentage of traffic; the weights of all arms sum to 100.
-	// +required
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
-	Weight int32 `json:"weight"`
-}
-
-// Experiment splits a purpose's traffic between several ModelVersions.
-// +kubebuilder:validation:XValidation:rule="self.arms.map(a, a.weight).sum() == 100",message="experiment arm weights must sum to 100"
-type Experiment struct {
-	// arms of the experiment.
-	// +required
-	// +listType=map
-	// +listMapKey=modelVersion
-	// +kubebuilder:validation:MinItems=2
-	// +kubebuilder:validation:MaxItems=5
-	Arms []ExperimentArm `json:"arms"`
-	// stickyBy keeps a shopper in one arm: per signed-in user or per session.
-	// +optional
-	// +kubebuilder:default=User
-	StickyBy StickyKey `json:"stickyBy,omitempty"`
-}
-
-// ModelBinding says which model serves one purpose for this storefront: one
-// ModelVersion, or an experiment between several.
-// +kubebuilder:validation:XValidation:rule="has(self.modelVersion) != has(self.experiment)",message="set exactly one of modelVersion and experiment"
+// ModelBinding says which model serves one purpose for this storefront. It names a
+// model (ModelVersion.spec.model), not a version: the model's ModelVersions say how
+// traffic moves between them (Direct, Shadow, Canary, ABTest), so a traffic split has
+// exactly one owner.
 type ModelBinding struct {
 	// purpose the binding serves.
 	// +required
 	Purpose ModelPurpose `json:"purpose"`
-	// modelVersion is the name of a ModelVersion in the storefront's namespace.
-	// +optional
+	// model is the spec.model of the ModelVersions, in the storefront's namespace,
+	// that serve the purpose.
+	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	ModelVersion string `json:"modelVersion,omitempty"`
-	// experiment splits traffic between ModelVersions.
-	// +optional
-	Experiment *Experiment `json:"experiment,omitempty"`
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Model string `json:"model"`
 }
 
 // InventoryPolicy says how stock is held for shoppers.
@@ -264,6 +247,60 @@ type InventoryPolicy struct {
 	// allowBackorders lets shoppers order items that are out of stock.
 	// +optional
 	AllowBackorders bool `json:"allowBackorders,omitempty"`
+}
+
+// StorefrontCheckout are the storefront's flat tax and shipping rules. Amounts are
+// in minor units of the first channel's currency. When a Storefront manages a shop,
+// these replace what PUT /storefronts/{name}/checkout-settings stored in the database.
+type StorefrontCheckout struct {
+	// taxRateBasisPoints is the tax added to each order, in hundredths of a percent
+	// (1900 is 19 %).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	TaxRateBasisPoints int32 `json:"taxRateBasisPoints,omitempty"`
+	// taxLabel names the tax on orders, e.g. "VAT".
+	// +optional
+	// +kubebuilder:default=Tax
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	TaxLabel string `json:"taxLabel,omitempty"`
+	// shippingAmount is the flat shipping charge of an order.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000000000
+	ShippingAmount int64 `json:"shippingAmount,omitempty"`
+	// freeShippingOver waives shipping for orders whose subtotal reaches it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000000000
+	FreeShippingOver *int64 `json:"freeShippingOver,omitempty"`
+}
+
+// StorefrontCORS says which browser origins may call the API.
+type StorefrontCORS struct {
+	// allowedOrigins are the exact origins (scheme://host[:port]) browsers may call
+	// the API from; empty allows none.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=260
+	// +kubebuilder:validation:items:Pattern=`^https?://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$`
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+}
+
+// StorefrontIngest is the storefront's ingest deployment: the outbox relay and the
+// search indexer (`kommerce ingest`).
+type StorefrontIngest struct {
+	// replicas of the ingest pods; Kafka spreads the partitions between them.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=20
+	Replicas *int32 `json:"replicas,omitempty"`
+	// resources requested by each ingest container.
+	// +optional
+	Resources *ComputeResources `json:"resources,omitempty"`
 }
 
 // StorefrontSpec is one shop of a tenant.
@@ -304,7 +341,7 @@ type StorefrontSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Search StorefrontSearch `json:"search,omitempty"`
-	// models binds a ModelVersion (or an experiment) to each purpose.
+	// models binds a model to each purpose; its ModelVersions decide the traffic split.
 	// +optional
 	// +listType=map
 	// +listMapKey=purpose
@@ -314,6 +351,17 @@ type StorefrontSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Inventory InventoryPolicy `json:"inventory,omitempty"`
+	// checkout holds tax and shipping.
+	// +optional
+	// +kubebuilder:default={}
+	Checkout StorefrontCheckout `json:"checkout,omitempty"`
+	// cors lists the browser origins allowed to call the API.
+	// +optional
+	CORS StorefrontCORS `json:"cors,omitempty"`
+	// ingest is the outbox relay and search indexer deployment.
+	// +optional
+	// +kubebuilder:default={}
+	Ingest StorefrontIngest `json:"ingest,omitempty"`
 }
 
 // Color is one of the two deployments a blue-green rollout switches between.
@@ -327,19 +375,65 @@ const (
 )
 
 // StorefrontPhase summarises a Storefront in one word.
-// +kubebuilder:validation:Enum=Pending;Deploying;Previewing;Promoting;Ready;RollingBack;Failed
+// +kubebuilder:validation:Enum=Pending;Deploying;Previewing;Paused;Promoting;Ready;RollingBack;Aborted;Failed
 type StorefrontPhase string
 
 // Storefront phases.
 const (
-	StorefrontPending     StorefrontPhase = "Pending"
-	StorefrontDeploying   StorefrontPhase = "Deploying"
-	StorefrontPreviewing  StorefrontPhase = "Previewing"
-	StorefrontPromoting   StorefrontPhase = "Promoting"
-	StorefrontReady       StorefrontPhase = "Ready"
+	// StorefrontPending: nothing deployed yet, or refused (the conditions say why).
+	StorefrontPending StorefrontPhase = "Pending"
+	// StorefrontDeploying: the first version is coming up; nothing serves yet.
+	StorefrontDeploying StorefrontPhase = "Deploying"
+	// StorefrontPreviewing: a new version runs in the preview colour and its checks run.
+	StorefrontPreviewing StorefrontPhase = "Previewing"
+	// StorefrontPaused: the preview passed its checks and waits for a manual promote
+	// or for a freeze window to end (blockedBy says which).
+	StorefrontPaused StorefrontPhase = "Paused"
+	// StorefrontPromoting: traffic is being switched to the preview colour.
+	StorefrontPromoting StorefrontPhase = "Promoting"
+	// StorefrontReady: the desired version serves all traffic.
+	StorefrontReady StorefrontPhase = "Ready"
+	// StorefrontRollingBack: traffic goes back to the previous colour.
 	StorefrontRollingBack StorefrontPhase = "RollingBack"
-	StorefrontFailed      StorefrontPhase = "Failed"
+	// StorefrontAborted: the last rollout was aborted; the previous version still
+	// serves and blockedBy says why. A new spec.version or spec.image starts over.
+	StorefrontAborted StorefrontPhase = "Aborted"
+	// StorefrontFailed: the first version never became available.
+	StorefrontFailed StorefrontPhase = "Failed"
 )
+
+// Annotations a user (or `kommerce rollout`) sets on a Storefront to act on its
+// rollout; the controller removes each once it has acted on it.
+const (
+	// AnnotationPromote ("true") promotes a preview whose checks passed when
+	// spec.rollout.promotion is Manual. Freeze windows still apply.
+	AnnotationPromote = "kommerce.io/promote"
+	// AnnotationAbort ("true") aborts the rollout in progress: the preview colour is
+	// scaled down and the active colour keeps serving. Freeze windows never block it.
+	AnnotationAbort = "kommerce.io/abort"
+)
+
+// StorefrontFinalizer holds a Storefront until what it owns outside Kubernetes (its
+// search index alias) is removed.
+const StorefrontFinalizer = "kommerce.io/storefront-cleanup"
+
+// CheckResult is the outcome of one pre-promotion check against the preview colour.
+type CheckResult struct {
+	// name of the check (spec.rollout.prePromotionChecks[].name).
+	Name string `json:"name"`
+	// passed is true when the answer had the expected status.
+	Passed bool `json:"passed"`
+	// status is the HTTP status answered (0: no answer).
+	// +optional
+	Status int32 `json:"status,omitempty"`
+	// message says what went wrong, e.g. "want 200, got 500: {\"error\":...}".
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+	// time the check ran.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
 
 // BoundModel is the model revision that actually serves a purpose (or an arm).
 type BoundModel struct {
@@ -377,6 +471,55 @@ type StorefrontStatus struct {
 	// previewVersion is the version the preview colour runs.
 	// +optional
 	PreviewVersion string `json:"previewVersion,omitempty"`
+	// activeImage is the image reference the active colour runs.
+	// +optional
+	ActiveImage string `json:"activeImage,omitempty"`
+	// previewImage is the image reference the preview colour runs.
+	// +optional
+	PreviewImage string `json:"previewImage,omitempty"`
+	// previousColor is the colour that served before the last promotion; it keeps
+	// running until rollbackUntil so an undo is instant.
+	// +optional
+	PreviousColor Color `json:"previousColor,omitempty"`
+	// previousVersion is the version previousColor runs.
+	// +optional
+	PreviousVersion string `json:"previousVersion,omitempty"`
+	// previousImage is the image reference previousColor runs.
+	// +optional
+	PreviousImage string `json:"previousImage,omitempty"`
+	// rollbackUntil is when previousColor is scaled to zero.
+	// +optional
+	RollbackUntil *metav1.Time `json:"rollbackUntil,omitempty"`
+	// previewStarted is when the current preview was started; the progress deadline
+	// counts from it.
+	// +optional
+	PreviewStarted *metav1.Time `json:"previewStarted,omitempty"`
+	// promotedAt is when traffic last switched colours.
+	// +optional
+	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
+	// abortedImage is the image reference of the last aborted rollout; it is not
+	// tried again until spec.version or spec.image changes.
+	// +optional
+	AbortedImage string `json:"abortedImage,omitempty"`
+	// checks are the results of the pre-promotion checks of the current (or last)
+	// preview.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Checks []CheckResult `json:"checks,omitempty"`
+	// activeReplicas is how many API pods of the active colour are ready.
+	// +optional
+	ActiveReplicas int32 `json:"activeReplicas,omitempty"`
+	// previewReplicas is how many API pods of the preview colour are ready.
+	// +optional
+	PreviewReplicas int32 `json:"previewReplicas,omitempty"`
+	// searchIndex is the search index alias the storefront serves from.
+	// +optional
+	SearchIndex string `json:"searchIndex,omitempty"`
+	// settingsConfigMap names the ConfigMap the API pods read their settings from.
+	// +optional
+	SettingsConfigMap string `json:"settingsConfigMap,omitempty"`
 	// urls the storefront answers on, one per channel.
 	// +optional
 	// +listType=atomic
@@ -393,8 +536,13 @@ type StorefrontStatus struct {
 	// blockedBy says in words what a rollout waits for, e.g. "freeze window
 	// black-friday until 2026-11-30T00:00:00Z" or "check health failed: 503".
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	BlockedBy string `json:"blockedBy,omitempty"`
-	// conditions: APIReady, SearchReady, ModelsBound and Ready.
+	// blockedUntil is when a freeze window blocking promotion ends.
+	// +optional
+	BlockedUntil *metav1.Time `json:"blockedUntil,omitempty"`
+	// conditions: Available, Progressing, Promoted, Degraded, SearchReady,
+	// ModelsBound and Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -412,9 +560,12 @@ type StorefrontStatus struct {
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenantRef.name`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeColor`
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Blocked By",type=string,JSONPath=`.status.blockedBy`,priority=1
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeVersion`
+// +kubebuilder:printcolumn:name="Color",type=string,JSONPath=`.status.activeColor`
+// +kubebuilder:printcolumn:name="Preview",type=string,JSONPath=`.status.previewVersion`
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="Blocked By",type=string,JSONPath=`.status.blockedBy`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.urls[0]`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Storefront struct {
 	metav1.TypeMeta   `json:",inline"`

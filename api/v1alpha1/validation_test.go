@@ -83,9 +83,7 @@ func validStorefront() *kv1.Storefront {
 				{Name: "web-eu", Currency: "EUR", Locales: []string{"de-DE", "en"}, Hostname: "shop.acme.example"},
 			},
 			Models: []kv1.ModelBinding{
-				{Purpose: kv1.PurposeRecommendations, Experiment: &kv1.Experiment{Arms: []kv1.ExperimentArm{
-					{ModelVersion: "recs-v1", Weight: 50}, {ModelVersion: "recs-v2", Weight: 50},
-				}}},
+				{Purpose: kv1.PurposeRecommendations, Model: "recs-mf"},
 			},
 		},
 	}
@@ -313,10 +311,17 @@ func TestStorefrontRejections(t *testing.T) {
 		mutate func(*kv1.Storefront)
 		want   []string
 	}{
-		{"experiment weights not summing to 100", func(sf *kv1.Storefront) { sf.Spec.Models[0].Experiment.Arms[1].Weight = 40 },
-			[]string{"experiment arm weights must sum to 100"}},
-		{"model version and experiment both set", func(sf *kv1.Storefront) { sf.Spec.Models[0].ModelVersion = "recs-v1" },
-			[]string{"set exactly one of modelVersion and experiment"}},
+		{"model name that is not a DNS label", func(sf *kv1.Storefront) { sf.Spec.Models[0].Model = "Recs_MF" },
+			[]string{"spec.models[0].model"}},
+		{"a purpose bound twice", func(sf *kv1.Storefront) {
+			sf.Spec.Models = append(sf.Spec.Models, kv1.ModelBinding{Purpose: kv1.PurposeRecommendations, Model: "other"})
+		}, []string{"Duplicate value"}},
+		{"progress deadline too short", func(sf *kv1.Storefront) { sf.Spec.Rollout.ProgressDeadline = &metav1.Duration{Duration: time.Second} },
+			[]string{"progressDeadline must be between 10s and 2h"}},
+		{"tax rate over 100 percent", func(sf *kv1.Storefront) { sf.Spec.Checkout.TaxRateBasisPoints = 10001 },
+			[]string{"spec.checkout.taxRateBasisPoints"}},
+		{"CORS origin with a path", func(sf *kv1.Storefront) { sf.Spec.CORS.AllowedOrigins = []string{"https://shop.example/app"} },
+			[]string{"spec.cors.allowedOrigins[0]"}},
 		{"two channels on one hostname", func(sf *kv1.Storefront) {
 			ch := sf.Spec.Channels[0]
 			ch.Name = "web-uk"
