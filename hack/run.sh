@@ -74,7 +74,7 @@ Search, behaviour events and recommendations:
   curl -sf -H 'X-Kommerce-Tenant: demo' '$base/api/v1/search/suggest?q=cast+ir'
   PRODUCT=\$(curl -sf -H 'X-Kommerce-Tenant: demo' '$base/api/v1/search?q=skillet&limit=1' | sed -E 's/.*"id":"([^"]+)".*/\1/')
   curl -sf -H 'X-Kommerce-Tenant: demo' -H 'Content-Type: application/json' -d '{"type":"view","session_id":"s-123","product_id":"'\$PRODUCT'"}' $base/api/v1/events
-  curl -sf -H 'X-Kommerce-Tenant: demo' "$base/api/v1/recommendations?context=product:\$PRODUCT&session_id=s-123&limit=3"
+  curl -sf -H 'X-Kommerce-Tenant: demo' "$base/api/v1/recommendations?context=product:\$PRODUCT&session_id=s-123&limit=3"    # "source":"model": the demo model, trained at first start
   curl -s $base/metrics | grep kommerce_http_requests_total
 
 EOT

@@ -53,8 +53,12 @@ search indexer, seeded with a demo tenant and catalog. PostgreSQL is the one ser
 it needs (hack/services.sh up postgres). Kafka is franz-go's in-process cluster and
 search is Bleve, both keeping their state under --data-dir, unless
 --kafka-brokers / --elasticsearch-url name real ones; the cache and rate limiter are
-in process unless --redis-url is set. /readyz answers 200 once the demo is seeded and
-the search index holds the catalog.`, e.getenv)
+in process unless --redis-url is set. Recommendations come from a model trained at
+first start over the demo catalog (ALS on synthetic shoppers with one taste per
+category; cached under <data-dir>/models) and served by an in-process inference server
+on a loopback port with the pure-Go runtime, unless --inference-url names a server.
+/readyz answers 200 once the demo is seeded, the search index holds the catalog and
+the model is loaded (a model that fails to train is logged and popularity answers).`, e.getenv)
 	var c devConfig
 	c.register(set, defaultAPIAddr)
 	databaseURLFlag(set, &c.databaseURL)
@@ -133,8 +137,16 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	defer closeParts()
 
 	var defaults discovery.SettingsSource
+	var demoModel *devInference
 	if !c.noDemo {
 		defaults = demoSearchSettings(c.demoTenant)
+		if c.discovery.inferenceURL == "" {
+			if demoModel, err = startDevInference(log.With("component", "inference")); err != nil {
+				return err
+			}
+			defer demoModel.Close()
+			c.discovery.inferenceURL = demoModel.url
+		}
 	}
 	disc, checks, closeDisc, err := c.discovery.options(ctx, log, parts, defaults)
 	if err != nil {
@@ -194,6 +206,13 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 		}
 		if err := backfill(gctx, pool, st.DB, parts.backend, log); err != nil {
 			return err
+		}
+		if demoModel != nil {
+			sx := &apiserverStack{tenants: st.Tenants, catalog: &postgres.CatalogService{DB: st.DB}}
+			err := demoModel.loadDemoModel(gctx, sx, c.demoTenant, c.discovery.recsModel, filepath.Join(c.discovery.search.dataDir, "models"))
+			if err != nil && gctx.Err() == nil {
+				log.Warn("no demo recommendation model; recommendations come from popularity", "error", err)
+			}
 		}
 		started.Store(true)
 		log.Info("kommerce dev is ready", "addr", c.addr, "kafka", strings.Join(parts.brokers, ","), "search", parts.backend.Name())

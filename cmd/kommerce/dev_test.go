@@ -131,10 +131,27 @@ func TestDev(t *testing.T) {
 	if a := p.call(t, "POST", "/api/v1/events", "", fmt.Sprintf(`{"type":"view","session_id":"s-1","product_id":%q}`, id), 202); a["accepted"] != float64(1) {
 		t.Fatalf("events: %v", a)
 	}
+	// make run serves a real model: trained at start over the demo catalog, answered
+	// by the in-process inference server.
 	recs := p.call(t, "GET", "/api/v1/recommendations?context=product:"+id+"&session_id=s-1&limit=3", "", "", 200)
-	if items := recs["items"].([]any); len(items) != 3 || recs["source"] != "popularity" {
-		t.Fatalf("recommendations: %v", recs)
+	if items := recs["items"].([]any); len(items) != 3 || recs["source"] != "model" || recs["model"] != "recs" ||
+		!strings.HasPrefix(fmt.Sprint(recs["version"]), "dev-") {
+		t.Fatalf("recommendations (want the demo model's): %v", recs)
 	}
+	for _, it := range recs["items"].([]any) {
+		if it.(map[string]any)["id"] == id {
+			t.Fatalf("the context product %s was recommended: %v", id, recs)
+		}
+	}
+	models, err := filepath.Glob(filepath.Join(dataDir, "models", "recs-dev-*.onnx"))
+	if err != nil || len(models) != 1 {
+		t.Fatalf("cached model files %v (%v), want one", models, err)
+	}
+	fi, err := os.Stat(models[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := fi.ModTime()
 	// A product created through the API becomes searchable through the in-process
 	// outbox relay, Kafka and indexer.
 	tok := p.call(t, "POST", "/api/v1/auth/login", "", `{"email":"admin@demo.test","password":"demo-admin-password"}`, 200)["access_token"].(string)
@@ -156,6 +173,13 @@ func TestDev(t *testing.T) {
 	}
 	if names := hitNames(p.call(t, "GET", "/api/v1/search?q=headphones", "", "", 200)); len(names) == 0 {
 		t.Fatal("a wiped search index was not refilled at start")
+	}
+	// The second start loads the cached model instead of training again.
+	if fi, err := os.Stat(models[0]); err != nil || !fi.ModTime().Equal(trained) {
+		t.Fatalf("second start did not reuse the cached model %s: %v", models[0], err)
+	}
+	if recs := p.call(t, "GET", "/api/v1/recommendations?context=product:"+id+"&limit=3", "", "", 200); recs["source"] != "model" {
+		t.Fatalf("after a restart: %v", recs)
 	}
 }
 

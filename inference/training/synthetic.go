@@ -26,6 +26,17 @@ type Synthetic struct {
 	Rings    int     // fraud rings (default 6)
 	// Start is the first day of the window (default 2026-01-01 UTC).
 	Start time.Time
+	// Catalog, when set, plants the tastes in a real shop's products instead of
+	// made-up ones (p-0000…): each product keeps its id and its cluster (e.g. its
+	// category), and Items and Clusters follow from it. `kommerce dev` trains its
+	// demo model this way, so the model's answers are products the demo API knows.
+	Catalog []CatalogItem
+}
+
+// CatalogItem is one real product and the taste cluster it belongs to.
+type CatalogItem struct {
+	ID      string
+	Cluster string
 }
 
 func (s Synthetic) withDefaults() Synthetic {
@@ -48,6 +59,35 @@ func (s Synthetic) withDefaults() Synthetic {
 	return s
 }
 
+// items names the products and says which cluster each is in: the Catalog's when
+// one is given (clusters numbered in order of first appearance), else made-up
+// products dealt round-robin into Clusters clusters.
+func (s *Synthetic) items() (name func(int) string, cluster func(int) int, err error) {
+	if len(s.Catalog) == 0 {
+		if s.Clusters > s.Items {
+			return nil, nil, fmt.Errorf("synthetic: %d clusters for %d items", s.Clusters, s.Items)
+		}
+		return ItemID, func(i int) int { return i % s.Clusters }, nil
+	}
+	index := map[string]int{}
+	seen := map[string]bool{}
+	of := make([]int, len(s.Catalog))
+	for i, it := range s.Catalog {
+		if it.ID == "" || seen[it.ID] {
+			return nil, nil, fmt.Errorf("synthetic: catalog item %d has an empty or repeated id %q", i, it.ID)
+		}
+		seen[it.ID] = true
+		c, ok := index[it.Cluster]
+		if !ok {
+			c = len(index)
+			index[it.Cluster] = c
+		}
+		of[i] = c
+	}
+	s.Items, s.Clusters = len(s.Catalog), len(index)
+	return func(i int) string { return s.Catalog[i].ID }, func(i int) int { return of[i] }, nil
+}
+
 // ItemID and UserID name synthetic entities.
 func ItemID(i int) string { return fmt.Sprintf("p-%04d", i) }
 
@@ -57,8 +97,9 @@ func UserID(u int) string { return fmt.Sprintf("u-%05d", u) }
 // Load implements Source.
 func (s Synthetic) Load(context.Context) (*Dataset, error) {
 	s = s.withDefaults()
-	if s.Clusters > s.Items {
-		return nil, fmt.Errorf("synthetic: %d clusters for %d items", s.Clusters, s.Items)
+	name, clusterOf, err := s.items()
+	if err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)) //nolint:gosec // seeded on purpose: training runs are reproducible
 	ds := &Dataset{Fraud: map[string]bool{}, Description: fmt.Sprintf(
@@ -71,7 +112,7 @@ func (s Synthetic) Load(context.Context) (*Dataset, error) {
 	pop := make([]float64, s.Items)
 	price := make([]int64, s.Items)
 	for i := range s.Items {
-		c := i % s.Clusters
+		c := clusterOf(i)
 		cluster[i] = c
 		byCluster[c] = append(byCluster[c], i)
 		pop[i] = 1 / math.Pow(float64(len(byCluster[c])), 0.8)
@@ -119,7 +160,7 @@ func (s Synthetic) Load(context.Context) (*Dataset, error) {
 			case r < 0.25:
 				act = ActionCart
 			}
-			ds.Interactions = append(ds.Interactions, Interaction{User: UserID(u), Item: ItemID(item), Action: act, At: at})
+			ds.Interactions = append(ds.Interactions, Interaction{User: UserID(u), Item: name(item), Action: act, At: at})
 			if act == ActionPurchase {
 				ds.Orders = append(ds.Orders, s.legitOrder(rng, u, len(ds.Orders), at, price[item]))
 			}
