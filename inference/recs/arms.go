@@ -13,6 +13,17 @@ type Arm struct {
 	Model   string
 	Version string // "" = the server's default version of Model
 	Weight  int    // share of traffic, relative to the other arms
+	// URL is the arm's inference server (one Service per ModelVersion in a
+	// cluster); "" means the Recommender's default client.
+	URL string
+	// Baseline marks the arm the others are compared with: when another arm's
+	// model fails, the baseline's model answers in its place (the failure still
+	// counts against the failing arm), rather than popularity.
+	Baseline bool
+	// Shadow arms are never assigned: ShadowPercent of requests are mirrored to
+	// them after the answer, and only how much their answer differs is recorded.
+	Shadow        bool
+	ShadowPercent int
 }
 
 // Experiment splits shoppers between arms.
@@ -27,13 +38,38 @@ func (e Experiment) Validate() error {
 		return fmt.Errorf("experiment needs a name and at least one arm")
 	}
 	seen := map[string]bool{}
+	served, baselines := 0, 0
 	for _, a := range e.Arms {
-		if a.Weight <= 0 || a.Name == "" || seen[a.Name] {
-			return fmt.Errorf("experiment %s: arm %q needs a unique name and a positive weight", e.Name, a.Name)
+		if a.Name == "" || seen[a.Name] {
+			return fmt.Errorf("experiment %s: arm %q needs a unique name", e.Name, a.Name)
 		}
 		seen[a.Name] = true
+		switch {
+		case a.Shadow && (a.Model == "" || a.ShadowPercent < 1 || a.ShadowPercent > 100 || a.Baseline):
+			return fmt.Errorf("experiment %s: shadow arm %q needs a model, a share of 1-100 %% and cannot be the baseline", e.Name, a.Name)
+		case !a.Shadow && a.Weight <= 0:
+			return fmt.Errorf("experiment %s: arm %q needs a positive weight", e.Name, a.Name)
+		case !a.Shadow:
+			served++
+		}
+		if a.Baseline {
+			baselines++
+		}
+	}
+	if served == 0 || baselines > 1 {
+		return fmt.Errorf("experiment %s: needs at least one served arm and at most one baseline", e.Name)
 	}
 	return nil
+}
+
+// baseline returns the baseline arm, if any.
+func (e Experiment) baseline() (Arm, bool) {
+	for _, a := range e.Arms {
+		if a.Baseline && a.Model != "" {
+			return a, true
+		}
+	}
+	return Arm{}, false
 }
 
 // Assign picks the arm of a shopper by a stable hash of the experiment name and
@@ -42,16 +78,28 @@ func (e Experiment) Validate() error {
 // independently, and no state is stored.
 func (e Experiment) Assign(key string) Arm {
 	total := 0
+	var last Arm
 	for _, a := range e.Arms {
-		total += a.Weight
+		if !a.Shadow {
+			total += a.Weight
+			last = a
+		}
 	}
-	sum := sha256.Sum256([]byte(e.Name + "\x00" + key))
-	bucket := int(binary.BigEndian.Uint64(sum[:8]) % uint64(total)) //nolint:gosec // below total, an int
+	bucket := int(bucketOf(e.Name, key, uint64(total))) //nolint:gosec // below total, an int
 	for _, a := range e.Arms {
+		if a.Shadow {
+			continue
+		}
 		if bucket < a.Weight {
 			return a
 		}
 		bucket -= a.Weight
 	}
-	return e.Arms[len(e.Arms)-1]
+	return last
+}
+
+// bucketOf is a stable hash of name and key in [0, n).
+func bucketOf(name, key string, n uint64) uint64 {
+	sum := sha256.Sum256([]byte(name + "\x00" + key))
+	return binary.BigEndian.Uint64(sum[:8]) % n
 }

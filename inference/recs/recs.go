@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -66,15 +68,35 @@ type Options struct {
 	// MetadataTTL is how long a model's default version and product list are cached
 	// (default 30s).
 	MetadataTTL time.Duration
-	Logger      *slog.Logger
+	// OnShadow, when set, receives the outcome of each mirrored call to a shadow
+	// arm: the overlap of its products with the answer the shopper got (0 to 1),
+	// or the error it failed with (ErrShadowBusy when the call was dropped).
+	OnShadow func(arm string, overlap float64, err error)
+	// ShadowConcurrency bounds the mirrored calls in flight (default 8): shadows
+	// must never take resources from shoppers' requests.
+	ShadowConcurrency int
+	Logger            *slog.Logger
 }
+
+// ErrShadowBusy is reported to OnShadow for a mirrored call dropped because
+// ShadowConcurrency calls were already in flight.
+var ErrShadowBusy = errors.New("shadow call dropped: too many in flight")
 
 // Recommender answers recommendation requests. Safe for concurrent use.
 type Recommender struct {
 	opts    Options
-	breaker *gobreaker.CircuitBreaker[[]string]
+	arms    atomic.Pointer[armSet]
+	shadows chan struct{}
 	mu      sync.Mutex
-	vocab   map[string]*vocabulary // by model + "/" + requested version
+	vocab   map[string]*vocabulary // by server + model + "/" + requested version
+}
+
+// armSet is an experiment with what serves each of its arms: a client and a circuit
+// breaker per arm, so a failing candidate never opens the baseline's breaker.
+type armSet struct {
+	exp      Experiment
+	clients  map[string]*client.Client
+	breakers map[string]*gobreaker.CircuitBreaker[[]string]
 }
 
 type vocabulary struct {
@@ -107,18 +129,49 @@ func New(opts Options) (*Recommender, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recommender{opts: opts, vocab: map[string]*vocabulary{}}
-	r.breaker = gobreaker.NewCircuitBreaker[[]string](gobreaker.Settings{
-		Name: "recommendations", MaxRequests: 1, Timeout: opts.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= opts.FailuresToOpen },
-		// A context nobody knows is the shopper's, not the server's, fault.
-		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, errNoContext) },
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			opts.Logger.Warn("recommendation circuit breaker", "from", from.String(), "to", to.String())
-		},
-	})
+	if opts.ShadowConcurrency <= 0 {
+		opts.ShadowConcurrency = 8
+	}
+	r := &Recommender{opts: opts, vocab: map[string]*vocabulary{}, shadows: make(chan struct{}, opts.ShadowConcurrency)}
+	if err := r.SetExperiment(opts.Experiment); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
+
+// SetExperiment replaces the experiment, e.g. when the storefront's settings bring
+// a new traffic split. Requests in flight finish with the old one; the next ones
+// use the new one. Breakers start closed for the new arms.
+func (r *Recommender) SetExperiment(e Experiment) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	set := &armSet{exp: e, clients: map[string]*client.Client{}, breakers: map[string]*gobreaker.CircuitBreaker[[]string]{}}
+	for _, a := range e.Arms {
+		if a.Model == "" {
+			continue
+		}
+		c := r.opts.Client
+		if a.URL != "" && a.URL != c.BaseURL {
+			c = &client.Client{BaseURL: a.URL, HTTP: r.opts.Client.HTTP}
+		}
+		set.clients[a.Name] = c
+		set.breakers[a.Name] = gobreaker.NewCircuitBreaker[[]string](gobreaker.Settings{
+			Name: "recommendations/" + a.Name, MaxRequests: 1, Timeout: r.opts.OpenFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= r.opts.FailuresToOpen },
+			// A context nobody knows is the shopper's, not the server's, fault.
+			IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, errNoContext) },
+			OnStateChange: func(name string, from, to gobreaker.State) {
+				r.opts.Logger.Warn("recommendation circuit breaker", "breaker", name, "from", from.String(), "to", to.String())
+			},
+		})
+	}
+	r.arms.Store(set)
+	return nil
+}
+
+// Experiment returns the experiment in force.
+func (r *Recommender) Experiment() Experiment { return r.arms.Load().exp }
 
 // Request is one recommendation request, as the API parsed it.
 type Request struct {
@@ -136,66 +189,145 @@ type Request struct {
 
 // Response is what the shopper is shown and why.
 type Response struct {
-	Items     []string
-	Source    string
-	Fallback  string // reason, when Source is popularity
-	Arm       string
-	Model     string
-	Version   string
-	RequestID string
+	Items  []string
+	Source string
+	// Fallback is why the assigned arm's model did not answer: popularity answered
+	// instead, or — when AnsweredBy is set — the baseline arm's model did.
+	Fallback string
+	Arm      string
+	// AnsweredBy names the baseline arm whose model answered for a failing Arm.
+	AnsweredBy string
+	Model      string
+	Version    string
+	RequestID  string
 }
 
 var errNoContext = errors.New("no product of the context is known to the model")
 
-// Recommend never fails: every error becomes a popularity answer with a reason.
+// Recommend never fails: every error becomes an answer with a reason — the
+// baseline arm's model when the assigned arm's fails and there is a baseline, else
+// popularity.
 func (r *Recommender) Recommend(ctx context.Context, req Request) Response {
 	limit := min(max(req.Limit, 1), MaxLimit)
-	arm := r.opts.Experiment.Assign(req.SubjectKey)
+	set := r.arms.Load()
+	arm := set.exp.Assign(req.SubjectKey)
 	res := Response{Arm: arm.Name, Model: arm.Model, RequestID: newID()}
 	if arm.Model == "" {
 		res.Fallback = ReasonArm
 	} else {
-		var version string
-		items, err := r.breaker.Execute(func() ([]string, error) {
-			var err error
-			var items []string
-			items, version, err = r.fromModel(ctx, arm, req.Context, limit)
-			return items, err
-		})
+		items, version, err := r.ask(ctx, set, arm, req.Context, limit)
 		res.Version = version
-		switch {
-		case err == nil:
+		if err == nil {
 			res.Items, res.Source = items, SourceModel
-		case errors.Is(err, errNoContext):
-			res.Fallback = ReasonNoContext
-		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-			res.Fallback = ReasonBreakerOpen
-		case errors.Is(err, context.DeadlineExceeded):
-			res.Fallback = ReasonTimeout
-		default:
-			res.Fallback = ReasonError
-			r.opts.Logger.Warn("recommendation model failed; serving popularity", "model", arm.Model, "err", err)
+		} else {
+			res.Fallback = reasonOf(err)
+			if res.Fallback == ReasonError {
+				r.opts.Logger.Warn("recommendation model failed", "arm", arm.Name, "model", arm.Model, "err", err)
+			}
+			if b, ok := set.exp.baseline(); ok && b.Name != arm.Name && res.Fallback != ReasonNoContext {
+				if items, version, err := r.ask(ctx, set, b, req.Context, limit); err == nil {
+					res.Items, res.Source, res.AnsweredBy, res.Model, res.Version = items, SourceModel, b.Name, b.Model, version
+				}
+			}
 		}
 	}
 	if res.Source == "" {
 		res.Source = SourcePopularity
 	}
+	answered := res.Items
 	res.Items = fill(res.Items, r.opts.Popularity.Top(limit+len(req.Context)), req.Context, limit)
+	for _, a := range set.exp.Arms {
+		if a.Shadow && int(bucketOf(a.Name, res.RequestID, 100)) < a.ShadowPercent { //nolint:gosec // below 100
+			r.mirror(set, a, req.Context, limit, answered)
+		}
+	}
 	if r.opts.Exposures != nil {
 		r.opts.Exposures.Publish(events.Exposure{
 			RequestID: res.RequestID, TenantID: req.TenantID, Storefront: req.Storefront, SubjectKey: req.SubjectKey,
-			Purpose: "recommendations", Experiment: r.opts.Experiment.Name, Arm: res.Arm, Model: res.Model, Version: res.Version,
+			Purpose: "recommendations", Experiment: set.exp.Name, Arm: res.Arm, Model: res.Model, Version: res.Version,
 			Source: res.Source, Fallback: res.Fallback, ContextKind: req.ContextKind, Items: res.Items, At: time.Now().UTC(),
 		})
 	}
 	return res
 }
 
+// ask calls one arm's model through the arm's breaker.
+func (r *Recommender) ask(ctx context.Context, set *armSet, arm Arm, products []string, limit int) ([]string, string, error) {
+	var version string
+	items, err := set.breakers[arm.Name].Execute(func() ([]string, error) {
+		var err error
+		var items []string
+		items, version, err = r.fromModel(ctx, set.clients[arm.Name], arm, products, limit)
+		return items, err
+	})
+	return items, version, err
+}
+
+// reasonOf names why a model call did not give an answer.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, errNoContext):
+		return ReasonNoContext
+	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		return ReasonBreakerOpen
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	default:
+		return ReasonError
+	}
+}
+
+// mirror sends a copy of the request to a shadow arm in the background and reports
+// how far its answer is from what the shopper got. It never delays or changes the
+// shopper's answer: when ShadowConcurrency calls are in flight the copy is dropped.
+func (r *Recommender) mirror(set *armSet, arm Arm, products []string, limit int, answered []string) {
+	select {
+	case r.shadows <- struct{}{}:
+	default:
+		r.reportShadow(arm.Name, 0, ErrShadowBusy)
+		return
+	}
+	products = slices.Clone(products)
+	go func() {
+		defer func() { <-r.shadows }()
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+		defer cancel()
+		items, _, err := r.ask(ctx, set, arm, products, limit)
+		r.reportShadow(arm.Name, overlap(items, answered), err)
+	}()
+}
+
+func (r *Recommender) reportShadow(arm string, o float64, err error) {
+	if r.opts.OnShadow != nil {
+		r.opts.OnShadow(arm, o, err)
+	}
+}
+
+// overlap is the share of products two answers have in common, relative to the
+// longer one (1 when both are empty).
+func overlap(a, b []string) float64 {
+	n := max(len(a), len(b))
+	if n == 0 {
+		return 1
+	}
+	in := map[string]bool{}
+	for _, id := range a {
+		in[id] = true
+	}
+	common := 0
+	for _, id := range b {
+		if in[id] {
+			common++
+		}
+	}
+	return float64(common) / float64(n)
+}
+
 // fromModel asks the arm's model for the context and maps the answer to product ids.
-func (r *Recommender) fromModel(ctx context.Context, arm Arm, products []string, limit int) ([]string, string, error) {
+func (r *Recommender) fromModel(ctx context.Context, c *client.Client, arm Arm, products []string, limit int) ([]string, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	v, err := r.vocabulary(ctx, arm.Model, arm.Version)
+	v, err := r.vocabulary(ctx, c, arm.Model, arm.Version)
 	if err != nil {
 		return nil, "", err
 	}
@@ -210,13 +342,13 @@ func (r *Recommender) fromModel(ctx context.Context, arm Arm, products []string,
 	}
 	// Pin the version whose product list we hold, so a hot swap on the server
 	// cannot pair indices with the wrong list.
-	resp, err := r.opts.Client.Infer(ctx, arm.Model, v.version, []inference.Tensor{{
+	resp, err := c.Infer(ctx, arm.Model, v.version, []inference.Tensor{{
 		Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{1, int64(len(idx))}, Int64: idx,
 	}})
 	if err != nil {
 		var se *client.StatusError
 		if errors.As(err, &se) && se.Status == 404 {
-			r.forget(arm.Model, arm.Version)
+			r.forget(c, arm.Model, arm.Version)
 		}
 		return nil, v.version, err
 	}
@@ -236,15 +368,15 @@ func (r *Recommender) fromModel(ctx context.Context, arm Arm, products []string,
 }
 
 // vocabulary returns the product list of a model version, cached for MetadataTTL.
-func (r *Recommender) vocabulary(ctx context.Context, model, version string) (*vocabulary, error) {
-	key := model + "/" + version
+func (r *Recommender) vocabulary(ctx context.Context, c *client.Client, model, version string) (*vocabulary, error) {
+	key := c.BaseURL + "|" + model + "/" + version
 	r.mu.Lock()
 	v := r.vocab[key]
 	r.mu.Unlock()
 	if v != nil && time.Since(v.fetched) < r.opts.MetadataTTL {
 		return v, nil
 	}
-	md, err := r.opts.Client.Metadata(ctx, model, version)
+	md, err := c.Metadata(ctx, model, version)
 	if err != nil {
 		return nil, err
 	}
@@ -261,9 +393,9 @@ func (r *Recommender) vocabulary(ctx context.Context, model, version string) (*v
 	return v, nil
 }
 
-func (r *Recommender) forget(model, version string) {
+func (r *Recommender) forget(c *client.Client, model, version string) {
 	r.mu.Lock()
-	delete(r.vocab, model+"/"+version)
+	delete(r.vocab, c.BaseURL+"|"+model+"/"+version)
 	r.mu.Unlock()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -60,6 +61,9 @@ func newServer(t *testing.T) *server {
 		case failing:
 			http.Error(w, `{"error":"boom"}`, http.StatusInternalServerError)
 		case hanging:
+			// Read the body first: the server notices a client giving up (and
+			// cancels r.Context) only once the request body is consumed.
+			_, _ = io.Copy(io.Discard, r.Body)
 			<-r.Context().Done()
 		default:
 			h.ServeHTTP(w, r)
@@ -234,11 +238,135 @@ func TestExperimentAssignment(t *testing.T) {
 	if moved < 300 {
 		t.Errorf("only %d of 1000 shoppers changed arm between experiments", moved)
 	}
-	bad := []recs.Experiment{{}, {Name: "x"}, {Name: "x", Arms: []recs.Arm{{Name: "a", Weight: 0}}}, {Name: "x", Arms: []recs.Arm{{Name: "a", Weight: 1}, {Name: "a", Weight: 1}}}}
+	bad := []recs.Experiment{{}, {Name: "x"}, {Name: "x", Arms: []recs.Arm{{Name: "a", Weight: 0}}}, {Name: "x", Arms: []recs.Arm{{Name: "a", Weight: 1}, {Name: "a", Weight: 1}}},
+		{Name: "only a shadow", Arms: []recs.Arm{{Name: "s", Model: "m", Shadow: true, ShadowPercent: 10}}},
+		{Name: "shadow without share", Arms: []recs.Arm{{Name: "a", Model: "m", Weight: 1}, {Name: "s", Model: "m", Shadow: true}}},
+		{Name: "shadow baseline", Arms: []recs.Arm{{Name: "a", Model: "m", Weight: 1}, {Name: "s", Model: "m", Shadow: true, ShadowPercent: 5, Baseline: true}}},
+		{Name: "two baselines", Arms: []recs.Arm{{Name: "a", Model: "m", Weight: 1, Baseline: true}, {Name: "b", Model: "m", Weight: 1, Baseline: true}}}}
 	for _, e := range bad {
 		if e.Validate() == nil {
 			t.Errorf("experiment %+v accepted", e)
 		}
+	}
+	// Shadow arms are never assigned.
+	withShadow := recs.Experiment{Name: "s", Arms: []recs.Arm{{Name: "a", Model: "m", Weight: 1}, {Name: "s", Model: "m", Shadow: true, ShadowPercent: 100}}}
+	for i := range 500 {
+		if a := withShadow.Assign(fmt.Sprint(i)); a.Name != "a" {
+			t.Fatalf("shopper %d assigned to %s", i, a.Name)
+		}
+	}
+}
+
+// keyIn finds a subject key the experiment assigns to arm.
+func keyIn(t *testing.T, e recs.Experiment, arm string) string {
+	t.Helper()
+	for i := range 1000 {
+		if k := fmt.Sprintf("user-%d", i); e.Assign(k).Name == arm {
+			return k
+		}
+	}
+	t.Fatalf("no shopper lands in arm %s", arm)
+	return ""
+}
+
+// A failing candidate is answered for by the baseline's model, not popularity, and
+// the failure is still reported against the candidate; its open breaker never
+// affects the baseline.
+func TestBaselineAnswersForAFailingCandidate(t *testing.T) {
+	base, cand := newServer(t), newServer(t)
+	exp := recs.Experiment{Name: "ab", Arms: []recs.Arm{
+		{Name: "baseline", Model: "recs", URL: base.url, Weight: 50, Baseline: true},
+		{Name: "candidate", Model: "recs", URL: cand.url, Weight: 50},
+	}}
+	sink := &memSink{}
+	r := newRecommender(t, base, sink, exp)
+	req := recs.Request{TenantID: "t1", SubjectKey: keyIn(t, exp, "candidate"), ContextKind: recs.ContextCart, Context: []string{base.ref.Items[1]}, Limit: 4}
+
+	ok := r.Recommend(context.Background(), req)
+	if ok.Source != recs.SourceModel || ok.Arm != "candidate" || ok.AnsweredBy != "" || cand.requests.Load() == 0 {
+		t.Fatalf("healthy candidate: %+v (candidate server saw %d requests)", ok, cand.requests.Load())
+	}
+	cand.mode.Store(failing)
+	baseBefore := base.requests.Load()
+	for i := range 5 { // FailuresToOpen is 3: the candidate's breaker opens on the way
+		res := r.Recommend(context.Background(), req)
+		if res.Source != recs.SourceModel || res.AnsweredBy != "baseline" || res.Arm != "candidate" || !slices.Equal(res.Items, ok.Items) {
+			t.Fatalf("call %d with the candidate failing: %+v, want the baseline's answer %v", i, res, ok.Items)
+		}
+		if want := []string{recs.ReasonError, recs.ReasonBreakerOpen}; !slices.Contains(want, res.Fallback) {
+			t.Fatalf("call %d: fallback %q, want one of %v", i, res.Fallback, want)
+		}
+	}
+	if base.requests.Load() == baseBefore {
+		t.Fatal("the baseline server was never asked")
+	}
+	sink.mu.Lock()
+	last := sink.got[len(sink.got)-1]
+	sink.mu.Unlock()
+	if last.Arm != "candidate" || last.Fallback != recs.ReasonBreakerOpen || last.Source != recs.SourceModel {
+		t.Fatalf("exposure %+v: the failure must count against the candidate", last)
+	}
+	// The baseline's own shoppers are untouched by the candidate's open breaker.
+	own := r.Recommend(context.Background(), recs.Request{SubjectKey: keyIn(t, exp, "baseline"), Context: req.Context, Limit: 4})
+	if own.Source != recs.SourceModel || own.Fallback != "" || own.Arm != "baseline" {
+		t.Fatalf("baseline shopper: %+v", own)
+	}
+}
+
+// A shadow arm gets copies of requests and its differences are recorded, but it
+// never changes what the shopper gets, healthy, failing or hanging.
+func TestShadowNeverChangesTheAnswer(t *testing.T) {
+	base, shadow := newServer(t), newServer(t)
+	type outcome struct {
+		overlap float64
+		err     error
+	}
+	got := make(chan outcome, 100)
+	r, err := recs.New(recs.Options{
+		Client: &client.Client{BaseURL: base.url}, Popularity: base.pop, Timeout: 200 * time.Millisecond,
+		Experiment: recs.Experiment{Name: "sh", Arms: []recs.Arm{
+			{Name: "live", Model: "recs", Weight: 100, Baseline: true},
+			{Name: "shadow", Model: "recs", URL: shadow.url, Shadow: true, ShadowPercent: 100},
+		}},
+		OnShadow: func(arm string, o float64, err error) { got <- outcome{o, err} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := recs.Request{SubjectKey: "u-1", Context: []string{base.ref.Items[2]}, Limit: 5}
+	want := r.Recommend(context.Background(), req)
+	if o := <-got; o.err != nil || o.overlap != 1 {
+		t.Fatalf("same model in shadow: overlap %v err %v, want 1", o.overlap, o.err)
+	}
+	for _, mode := range []int32{failing, hanging} {
+		shadow.mode.Store(mode)
+		res := r.Recommend(context.Background(), req)
+		if res.Source != recs.SourceModel || res.Arm != "live" || !slices.Equal(res.Items, want.Items) {
+			t.Fatalf("shadow mode %d changed the answer: %+v, want %v", mode, res, want.Items)
+		}
+		if o := <-got; o.err == nil {
+			t.Fatalf("shadow mode %d: no error recorded", mode)
+		}
+	}
+}
+
+// SetExperiment moves traffic at once, e.g. when the storefront's settings change.
+func TestSetExperimentMovesTraffic(t *testing.T) {
+	a, b := newServer(t), newServer(t)
+	r := newRecommender(t, a, nil, recs.Experiment{Name: "v1", Arms: []recs.Arm{{Name: "a", Model: "recs", URL: a.url, Weight: 1}}})
+	req := recs.Request{SubjectKey: "u-9", Context: []string{a.ref.Items[0]}, Limit: 3}
+	if res := r.Recommend(context.Background(), req); res.Arm != "a" || res.Source != recs.SourceModel {
+		t.Fatalf("before: %+v", res)
+	}
+	if err := r.SetExperiment(recs.Experiment{Name: "v2", Arms: []recs.Arm{{Name: "b", Model: "recs", URL: b.url, Weight: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	before := b.requests.Load()
+	if res := r.Recommend(context.Background(), req); res.Arm != "b" || res.Source != recs.SourceModel || b.requests.Load() == before {
+		t.Fatalf("after: %+v (server b saw %d new requests)", res, b.requests.Load()-before)
+	}
+	if err := r.SetExperiment(recs.Experiment{Name: "bad"}); err == nil || r.Experiment().Name != "v2" {
+		t.Fatalf("an invalid experiment was taken: %v, in force %s", err, r.Experiment().Name)
 	}
 }
 
