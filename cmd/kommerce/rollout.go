@@ -52,6 +52,8 @@ The same with kubectl (storefront "web"):
   abort    kubectl annotate storefront web kommerce.io/abort=true --overwrite
   undo     kubectl patch storefront web --type merge \
              -p '{"spec":{"version":"<status.previousVersion>"}}'
+           (with "image":"<repository>" as well when status.previousImage comes from
+           another repository than the one spec.image gives now)
   status   kubectl get storefront web -o yaml   (or kubectl get sf -w)
 
 Short flags: -n for --namespace, -o for --output, -w for --watch.
