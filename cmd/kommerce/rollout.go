@@ -694,7 +694,9 @@ func passedChecks(checks []kv1.CheckResult) int {
 func renderRollout(v rolloutView, now time.Time) string {
 	var b strings.Builder
 	st := &v.Status
-	line := func(key, format string, args ...any) { fmt.Fprintf(&b, "%-15s"+format+"\n", append([]any{key + ":"}, args...)...) }
+	line := func(key, format string, args ...any) {
+		fmt.Fprintf(&b, "%-15s"+format+"\n", append([]any{key + ":"}, args...)...)
+	}
 	line("Storefront", "%s (namespace %s, tenant %s)", v.Name, v.Namespace, v.Tenant)
 	line("Phase", "%s", orDash(string(st.Phase)))
 	line("Waiting for", "%s", v.WaitingFor)

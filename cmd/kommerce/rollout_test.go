@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,7 +261,7 @@ func (b *rolloutBed) rollout(t *testing.T, args ...string) (code int, stdout, st
 	return code, out.String(), errOut.String()
 }
 
-func (b *rolloutBed) rolloutTo(ctx context.Context, stdout, stderr interface{ Write([]byte) (int, error) }, kubeconfig string, args ...string) int {
+func (b *rolloutBed) rolloutTo(ctx context.Context, stdout, stderr io.Writer, kubeconfig string, args ...string) int {
 	vars := map[string]string{"KUBECONFIG": kubeconfig}
 	e := &env{args: args, getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: stdout, stderr: stderr}
 	err := rolloutCmd{now: func() time.Time { return rolloutNow }}.run(ctx, e)
@@ -434,13 +435,19 @@ func rolloutContextNamespace(t *testing.T, bed *rolloutBed) {
 func rolloutPromote(t *testing.T, bed *rolloutBed) {
 	t.Run("paused: the annotation is set", func(t *testing.T) {
 		ns := bed.namespace(t)
-		bed.storefront(t, ns, "v2", kv1.PromoteManual, pausedV2)
+		sf := bed.storefront(t, ns, "v2", kv1.PromoteManual, pausedV2)
 		code, stdout, stderr := bed.rollout(t, "promote", "web", "-n", ns)
 		if code != 0 || !strings.Contains(stdout, "promotion of v2 (Green) requested: the controller switches traffic from v1 (Blue) to Green") {
 			t.Errorf("exit %d stderr %q stdout %q", code, stderr, stdout)
 		}
-		if got := bed.get(t, ns).Annotations[kv1.AnnotationPromote]; got != "true" {
-			t.Errorf("annotation %s = %q, want true", kv1.AnnotationPromote, got)
+		got := bed.get(t, ns)
+		if got.Annotations[kv1.AnnotationPromote] != "true" {
+			t.Errorf("annotation %s = %q, want true", kv1.AnnotationPromote, got.Annotations[kv1.AnnotationPromote])
+		}
+		// The annotation is a metadata-only patch: the spec, and so the generation,
+		// stays as it was (a typed Update would rewrite "30m" as "30m0s" and bump it).
+		if got.Generation != sf.Generation {
+			t.Errorf("generation %d after promote, want %d", got.Generation, sf.Generation)
 		}
 		// A second promote before the controller acted changes nothing.
 		code, stdout, _ = bed.rollout(t, "promote", "web", "-n", ns)
@@ -590,7 +597,9 @@ func rolloutWatch(t *testing.T, bed *rolloutBed) {
 		sf := bed.storefront(t, ns, "v2", kv1.PromoteManual, previewingV2)
 		var out, errOut testenv.SyncBuffer
 		done := make(chan int, 1)
-		go func() { done <- bed.rolloutTo(context.Background(), &out, &errOut, bed.kubeconfig, "status", "web", "-n", ns, "-w") }()
+		go func() {
+			done <- bed.rolloutTo(context.Background(), &out, &errOut, bed.kubeconfig, "status", "web", "-n", ns, "-w")
+		}()
 		waitFor := func(s string) {
 			testenv.Eventually(t, 30*time.Second, "watch prints "+s, func() (bool, string) {
 				return strings.Contains(out.String(), s), out.String() + errOut.String()
