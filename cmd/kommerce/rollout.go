@@ -413,6 +413,9 @@ func (s *rolloutSession) promote(ctx context.Context) error {
 		return fmt.Errorf("cannot promote %s: phase is %s, not Paused; promote acts only on a preview that passed its checks. The rollout waits for %s",
 			sf.Name, orDash(string(st.Phase)), waitingFor(sf, s.now()))
 	}
+	if _, ok := sf.Annotations[kv1.AnnotationAbort]; ok {
+		return fmt.Errorf("cannot promote %s: an abort is requested (%s) and the controller has not acted on it yet", sf.Name, kv1.AnnotationAbort)
+	}
 	if sf.Annotations[kv1.AnnotationPromote] == "true" {
 		fmt.Fprintf(s.out, "promotion of %s (%s) already requested; the controller has not acted on it yet.\n", st.PreviewVersion, st.PreviewColor)
 		return nil

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -473,12 +474,15 @@ func rolloutPromote(t *testing.T, bed *rolloutBed) {
 		version    string
 		status     kv1.StorefrontStatus
 		generation int64 // observedGeneration when not the current one
-		wantStderr string
+		// abortPending: kommerce.io/abort is set and not acted on yet.
+		abortPending bool
+		wantStderr   string
 	}{
 		{name: "checks failing", version: "v2", status: previewingV2,
 			wantStderr: "cannot promote web: phase is Previewing, not Paused; promote acts only on a preview that passed its checks. The rollout waits for check health failed: want 200, got 503"},
 		{name: "no preview", version: "v1", status: readyV1, wantStderr: "phase is Ready, not Paused"},
 		{name: "no status yet", version: "v1", status: kv1.StorefrontStatus{}, generation: -1, wantStderr: "cannot promote web yet: the controller has not picked up its latest change"},
+		{name: "abort pending", version: "v2", status: pausedV2, abortPending: true, wantStderr: "cannot promote web: an abort is requested (kommerce.io/abort)"},
 	}
 	for _, tt := range refusals {
 		t.Run("refused: "+tt.name, func(t *testing.T) {
@@ -488,6 +492,12 @@ func rolloutPromote(t *testing.T, bed *rolloutBed) {
 				// The status of an older generation: the operator has not seen this one.
 				sf.Spec.Version = "v3"
 				if err := bed.c.Update(context.Background(), sf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.abortPending {
+				patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"kommerce.io/abort":"true"}}}`))
+				if err := bed.c.Patch(context.Background(), sf, patch); err != nil {
 					t.Fatal(err)
 				}
 			}
