@@ -561,7 +561,7 @@ func (s *rolloutSession) undo(ctx context.Context) error {
 		fmt.Fprintf(s.out, "switching back to %s (%s): %s still runs until %s, so the controller points traffic at it at once, without checks; freeze windows do not block it.\n",
 			plan.version, plan.color, plan.color, formatTime(sf.Status.RollbackUntil))
 	default:
-		fmt.Fprintf(s.out, "no instant rollback possible: %s. A normal rollout to %s starts: a preview colour, its checks, then promotion as spec.rollout.promotion (%s) says.\n",
+		fmt.Fprintf(s.out, "no instant rollback possible: %s. A normal rollout to %s starts: a preview colour, its checks, then promotion as spec.rollout.promotion (%s) says, outside freeze windows.\n",
 			plan.because, plan.version, orDash(string(sf.Spec.Rollout.Promotion)))
 	}
 	fmt.Fprintf(s.out, "Follow it: kommerce rollout status %s --watch\n", s.cmdRef())
@@ -637,7 +637,8 @@ func waitingFor(sf *kv1.Storefront, now time.Time) string {
 	case len(pendingActions(sf)) > 0:
 		return "the operator to act on " + strings.Join(pendingActions(sf), ", ")
 	}
-	blocked := st.BlockedBy
+	// The operator's blockedBy often starts with "waiting for" already.
+	blocked := strings.TrimPrefix(st.BlockedBy, "waiting for ")
 	if until := st.BlockedUntil; until != nil && until.After(now) {
 		blocked = fmt.Sprintf("%s (for %s more)", orDash(blocked), duration.HumanDuration(until.Sub(now)))
 	}
