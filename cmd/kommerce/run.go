@@ -35,6 +35,7 @@ var commands = []command{
 	{"ingest", "relay the outbox to Kafka and run the search indexer", runIngest},
 	{"inference", "serve ONNX models over the Open Inference Protocol (KServe v2 REST)", runInference},
 	{"train", "learn a model from platform data, export ONNX and a ModelVersion manifest", runTrain},
+	{"rollout", "show, promote, abort or undo a Storefront's blue-green rollout (kubectl can do the same)", runRollout},
 	{"migrate", "apply, roll back or list PostgreSQL schema migrations", runMigrate},
 	{"admin", "bootstrap without a cluster: create tenants and users, rotate keys", runAdmin},
 	{"dev", "everything in one process on embedded defaults, with a demo catalog", runDev},
