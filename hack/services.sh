@@ -8,7 +8,7 @@
 #   hack/services.sh env    [service...]   export lines for the variables tests read
 #   hack/services.sh logs   <service>      the tail of a service's log
 #
-# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime (default: all).
+# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium (default: all).
 # Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
 # Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl and stripe-mock built
 # from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium)
 
 CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
 if [[ $EUID -eq 0 ]]; then
@@ -460,6 +460,29 @@ onnxruntime_status() {
 	fi
 }
 
+# ---------------------------------------------------------------- chromium
+# Install-only: a headless browser for the tests that check pages as a browser renders
+# them (the experiment report). Debian's chromium package; installing it needs root.
+
+chromium_bin() { command -v chromium || true; }
+chromium_up() {
+	[[ -n $(chromium_bin) ]] && return 0
+	[[ $(id -u) == 0 ]] || die "chromium is not installed and installing it needs root: apt-get install chromium"
+	say "installing chromium (Debian package, first run only)"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	[[ -n $(chromium_bin) ]] || die "chromium did not install"
+}
+chromium_down() { say "chromium is a program; nothing to stop"; }
+chromium_status() {
+	if [[ -n $(chromium_bin) ]]; then
+		echo "chromium       installed KOMMERCE_TEST_CHROMIUM=$(chromium_bin)"
+	else
+		echo "chromium       not installed"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- dispatch
 
 fn_prefix() {
@@ -471,6 +494,7 @@ fn_prefix() {
 	envtest) echo envtest ;;
 	stripe-mock | stripe) echo stripe ;;
 	onnxruntime | ort) echo onnxruntime ;;
+	chromium) echo chromium ;;
 	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
 	esac
 }
@@ -492,6 +516,7 @@ print_env() {
 		envtest) echo "export KUBEBUILDER_ASSETS='$(envtest_assets --no-kubectl)'" ;;
 		stripe) echo "export KOMMERCE_TEST_STRIPE_URL='$STRIPE_URL'" ;;
 		onnxruntime) echo "export KOMMERCE_ONNXRUNTIME_LIB='$("$HACK/onnxruntime.sh" --path)'" ;;
+		chromium) echo "export KOMMERCE_TEST_CHROMIUM='$(chromium_bin)'" ;;
 		esac
 	done
 }
@@ -530,6 +555,7 @@ main() {
 		stripe) tail -n 100 "$STATE/stripe-mock/stripe-mock.log" ;;
 		envtest) echo "envtest logs go to each test's output" ;;
 		onnxruntime) echo "onnxruntime is a library; it logs through the inference server" ;;
+		chromium) echo "chromium runs per test; its output is in the test's" ;;
 		esac
 		;;
 	*) die "unknown command '$cmd' (up, down, status, env, logs)" ;;

@@ -14,6 +14,8 @@ eval "$(hack/services.sh env)"
 export KOMMERCE_TEST_REQUIRE_SERVICES=1
 out=${KOMMERCE_TEST_OUT:-$(mktemp -d)}
 mkdir -p "$out"
+# Tests leave artefacts a person may want to look at (screenshots) here.
+export KOMMERCE_TEST_OUT=$out
 start=$SECONDS
 args=("$@")
 ((${#args[@]})) || args=(./...)
