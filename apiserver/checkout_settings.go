@@ -98,6 +98,10 @@ func (in *CheckoutSettingsInput) Validate() error {
 				return FieldErrorf("hoarding."+f.name, "This cap is from 1 to %d.", f.max)
 			}
 		}
+		if h.GuestReservationTTLSeconds != 0 {
+			return FieldErrorf("hoarding.guest_reservation_ttl_seconds",
+				"The guests' reservation TTL is the API's (--guest-reservation-ttl); a storefront shortens it with reservation_ttl_seconds.")
+		}
 	}
 	return nil
 }
@@ -118,14 +122,20 @@ type CheckoutDefaults struct {
 // one SKU in one order (guests lower: they cost nothing to invent); MaxUnpaid caps
 // the orders still holding stock unpaid per e-mail address, per signed-in customer
 // and per client address (the per-address cap higher, since shoppers behind one
-// carrier's or office's NAT share an address). A negative field turns its cap off;
-// with both unpaid caps off checkout neither locks nor counts (the benchmark's
-// many orders of one shopper measure the reservation itself).
+// carrier's or office's NAT share an address). GuestReservationTTLSeconds bounds how
+// long a guest's checkout holds stock, shorter than a customer's: what one client
+// can hold is the caps' product for that long, and a guest cannot cancel an unpaid
+// order, so their abandoned ones hold stock until it runs out. A negative field
+// turns its cap off; with both unpaid caps off checkout neither locks nor counts
+// (the benchmark's many orders of one shopper measure the reservation itself).
 type HoardPolicy struct {
 	MaxUnitsGuest       int64 `json:"max_units_guest"`
 	MaxUnitsCustomer    int64 `json:"max_units_customer"`
 	MaxUnpaid           int64 `json:"max_unpaid_orders"`
 	MaxUnpaidPerAddress int64 `json:"max_unpaid_orders_per_address"`
+	// GuestReservationTTLSeconds is the API's (not stored per storefront): a guest's
+	// reservation lasts the shorter of it and the storefront's reservation TTL.
+	GuestReservationTTLSeconds int64 `json:"guest_reservation_ttl_seconds"`
 }
 
 // WithDefaults fills each zero field from DefaultHoardPolicy; negative ones (off) stay.
@@ -142,6 +152,9 @@ func (p HoardPolicy) WithDefaults() HoardPolicy {
 	}
 	if p.MaxUnpaidPerAddress == 0 {
 		p.MaxUnpaidPerAddress = d.MaxUnpaidPerAddress
+	}
+	if p.GuestReservationTTLSeconds == 0 {
+		p.GuestReservationTTLSeconds = d.GuestReservationTTLSeconds
 	}
 	return p
 }
@@ -162,6 +175,18 @@ func (d CheckoutDefaults) Settings(storefront string) CheckoutSettings {
 // ReservationTTL is how long a checkout holds stock.
 func (s CheckoutSettings) ReservationTTL() time.Duration {
 	return time.Duration(s.ReservationTTLSeconds) * time.Second
+}
+
+// ReservationTTLFor is how long the checkout of a guest (or of a signed-in
+// customer) holds stock: a guest's is the shorter of ReservationTTL and
+// Hoarding.GuestReservationTTLSeconds (when that is positive), computed where it is
+// used so that it follows the storefront's TTL wherever that came from.
+func (s CheckoutSettings) ReservationTTLFor(guest bool) time.Duration {
+	ttl := s.ReservationTTL()
+	if g := time.Duration(s.Hoarding.GuestReservationTTLSeconds) * time.Second; guest && g > 0 {
+		ttl = min(ttl, g)
+	}
+	return ttl
 }
 
 // Charges computes shipping and tax for an items subtotal with the flat rules: the

@@ -121,9 +121,10 @@ func TestHoardPolicyWithDefaults(t *testing.T) {
 	}{
 		{"zero takes the defaults", HoardPolicy{}, DefaultHoardPolicy},
 		{"set fields stay", HoardPolicy{MaxUnitsGuest: 2, MaxUnpaid: 7},
-			HoardPolicy{MaxUnitsGuest: 2, MaxUnitsCustomer: DefaultHoardPolicy.MaxUnitsCustomer, MaxUnpaid: 7, MaxUnpaidPerAddress: DefaultHoardPolicy.MaxUnpaidPerAddress}},
-		{"negative (off) stays", HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1},
-			HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1}},
+			HoardPolicy{MaxUnitsGuest: 2, MaxUnitsCustomer: DefaultHoardPolicy.MaxUnitsCustomer, MaxUnpaid: 7, MaxUnpaidPerAddress: DefaultHoardPolicy.MaxUnpaidPerAddress,
+				GuestReservationTTLSeconds: DefaultHoardPolicy.GuestReservationTTLSeconds}},
+		{"negative (off) stays", HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1, GuestReservationTTLSeconds: -1},
+			HoardPolicy{MaxUnitsGuest: -1, MaxUnitsCustomer: -1, MaxUnpaid: -1, MaxUnpaidPerAddress: -1, GuestReservationTTLSeconds: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,19 +49,24 @@ var (
 	DefaultRegisterAddressLimit = RateLimit{Rate: 600, Burst: 600, Period: time.Hour}
 	DefaultRegisterEmailLimit   = RateLimit{Rate: 5, Burst: 5, Period: time.Hour}
 
+	// DefaultHoardPolicy: 20 units of a SKU per order for guests, 100 for signed-in
+	// customers, 50 unpaid orders holding stock per client address, and a guest's
+	// reservation lasts 10 minutes (a customer's the storefront's TTL, 15 by default).
+	// One address thus holds at most 1,000 units of a SKU for 10 minutes, against
+	// 80,000 the request limit alone let it take (docs/security.md, Stock hoarding);
+	// honest shoppers behind one NAT are refused only when one address has 50 unpaid
+	// orders at once, which takes about 10 checkouts a minute from that address (at
+	// 5 a minute the chance is 2e-7). The per-e-mail cap stays off: a guest gives any
+	// e-mail address, so it bounds no attacker, while it refuses a buying office's
+	// orders from one mailbox (docs/api.md, Checkout).
+	DefaultHoardPolicy = HoardPolicy{MaxUnitsGuest: 20, MaxUnitsCustomer: 100, MaxUnpaid: -1, MaxUnpaidPerAddress: 50,
+		GuestReservationTTLSeconds: 600}
+
 	// DefaultLoginPolicy throttles sign-in per account (per e-mail address, known or
 	// not): 5 attempts at once, then 1 s, 2 s, 4 s … doubling to a 15-minute cap,
 	// reached after about 17 minutes and 15 attempts; from then on 4 attempts an hour
 	// per account however many addresses send them, against the 72,000 an hour one
 	// address got from the request limit alone. Counts are forgotten after a day
 	// without attempts, or at a successful sign-in (docs/api.md, Identity).
-	// DefaultHoardPolicy: 20 units of a SKU per order for guests, 100 for signed-in
-	// customers; the unpaid-order caps are off until a merchant sets them for a
-	// storefront, because one e-mail address or client address legitimately places
-	// many unpaid orders at once in some shops (a buying office, a carrier's NAT, a
-	// load test) and a default that refuses them would fail honest checkouts
-	// (docs/api.md, Checkout).
-	DefaultHoardPolicy = HoardPolicy{MaxUnitsGuest: 20, MaxUnitsCustomer: 100, MaxUnpaid: -1, MaxUnpaidPerAddress: -1}
-
 	DefaultLoginPolicy = LoginPolicy{Free: 5, Delay: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
 )

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -236,7 +237,7 @@ func (s *OrderService) place(ctx context.Context, q *dbq.Queries, tid string, re
 	if err := checkHoarding(ctx, q, tid, settings.Hoarding, lines, email, cart.CustomerID, req.ClientIP, at); err != nil {
 		return nil, err
 	}
-	expires := at.Add(settings.ReservationTTL())
+	expires := at.Add(settings.ReservationTTLFor(cart.CustomerID == nil))
 	o := &apiserver.Order{ID: newFamily(), Status: apiserver.OrderPendingPayment, CartID: cart.ID, CustomerID: cart.CustomerID, Email: email,
 		Currency: cart.Currency, Subtotal: subtotal, ShippingAddress: req.Input.ShippingAddress, BillingAddress: req.Input.BillingAddress,
 		ReservationExpiresAt: &expires, Version: 1, CreatedAt: at, UpdatedAt: at, Fraud: decision}
@@ -307,11 +308,31 @@ func insufficient(i int, sku string, available int64) error {
 		Message: fmt.Sprintf("Only %d of %s are available.", max(available, 0), sku)}
 }
 
+// clientIPHash is the key of a client address in orders (the per-address hoarding
+// cap, the fraud history): the tenant's hash of the address, so the database holds
+// no addresses.
 func clientIPHash(tid, ip string) []byte {
 	if ip == "" {
 		return nil
 	}
-	return hashSecret(tid + "|" + ip)
+	return hashSecret(tid + "|" + clientNetwork(ip))
+}
+
+// clientNetwork is the network one client controls: an IPv4 address (or an
+// IPv4-mapped IPv6 one) as itself, an IPv6 address as its /64, since a single
+// subscriber is routed a whole /64 and could otherwise rotate through 2^64
+// addresses past every per-address cap. Anything unparsable is kept as it is.
+func clientNetwork(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64) // an IPv6 address always has a /64
+	return p.String()
 }
 
 func placeArgs(o *apiserver.Order, tid, storefront, clientIP string, customerCreated *time.Time, key dbq.ClaimIdempotencyKeyParams, actor string) (dbq.PlaceOrderParams, error) {

@@ -88,12 +88,14 @@ func (c *Commerce) settingsFor(ctx context.Context, q *dbq.Queries, tid string) 
 }
 
 // hoarding is a storefront's stored hoarding policy (all four caps, or none), else
-// the API's default one.
+// the API's default one; the guests' reservation TTL is always the API's.
 func (c *Commerce) hoarding(guest, customer, unpaid, perAddress *int64) apiserver.HoardPolicy {
+	d := c.Defaults.Hoarding.WithDefaults()
 	if guest == nil || customer == nil || unpaid == nil || perAddress == nil {
-		return c.Defaults.Hoarding.WithDefaults()
+		return d
 	}
-	return apiserver.HoardPolicy{MaxUnitsGuest: *guest, MaxUnitsCustomer: *customer, MaxUnpaid: *unpaid, MaxUnpaidPerAddress: *perAddress}
+	return apiserver.HoardPolicy{MaxUnitsGuest: *guest, MaxUnitsCustomer: *customer, MaxUnpaid: *unpaid, MaxUnpaidPerAddress: *perAddress,
+		GuestReservationTTLSeconds: d.GuestReservationTTLSeconds}
 }
 
 // stockEvents appends a stock.changed event (events.Stock) per changed SKU; SKUs no

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 // startHoardAPI starts the API with the hoarding policy p (zero: the defaults) and
@@ -68,8 +70,8 @@ func count(t *testing.T, outs []outcome) (orders int, refused map[string]int) {
 var strictPolicy = apiserver.HoardPolicy{MaxUnitsGuest: 10, MaxUnitsCustomer: 50, MaxUnpaid: 3, MaxUnpaidPerAddress: 10}
 
 // TestCheckoutHoardingDefaults: by default a guest's order is held to 20 units of a
-// SKU, a customer's to 100, and unpaid orders are not capped (one e-mail address
-// and one client address place many).
+// SKU, a customer's to 100, one e-mail address places many unpaid orders, and one
+// client address at most 50 at once, however many checkouts race.
 func TestCheckoutHoardingDefaults(t *testing.T) {
 	e, s := startHoardAPI(t, apiserver.HoardPolicy{})
 	s.product("RARE", 1000, 0, 500)
@@ -85,6 +87,86 @@ func TestCheckoutHoardingDefaults(t *testing.T) {
 		}
 	}
 	s.customerUnitCap(100)
+
+	// 60 guests, each with an e-mail address of their own, race from one address
+	// (a NAT, or one hoarder rotating e-mail addresses): 50 unpaid orders, then 429;
+	// another address still buys.
+	reqs := make([]*http.Request, 60)
+	for i := range reqs {
+		reqs[i] = s.guestCheckout("RARE", 1, fmt.Sprintf("nat%d@example.test", i), "203.0.113.9")
+	}
+	if orders, refused := count(t, e.race(reqs)); orders != 50 || refused[apiserver.ErrTooManyUnpaid] != 10 {
+		t.Errorf("60 checkouts from one address: %d orders, refused %v; want 50 and 10 too_many_unpaid_orders", orders, refused)
+	}
+	if o := one(1, "other@example.test", "203.0.113.10"); o.status != 201 {
+		t.Errorf("a checkout from another address: %d %s, want 201", o.status, o.code)
+	}
+	if st := s.stock("RARE"); st.Reserved != 6*20+100+50+1 {
+		t.Errorf("RARE reserved %d units, want %d", st.Reserved, 6*20+100+50+1)
+	}
+	e.checkStockInvariants(s.t.ID)
+}
+
+// reservationTTL is how long an order's reservation was granted, from its answer.
+func reservationTTL(t *testing.T, o apiserver.Order) time.Duration {
+	t.Helper()
+	if o.ReservationExpiresAt == nil {
+		t.Fatalf("order %s has no reservation expiry", o.ID)
+	}
+	return o.ReservationExpiresAt.Sub(o.CreatedAt)
+}
+
+// TestCheckoutGuestReservationTTL: a guest's checkout holds stock for the API's
+// guest TTL when that is shorter than the storefront's, a signed-in customer's for
+// the storefront's; when the guest's runs out, its stock comes back while the
+// customer's is still held. A storefront TTL below the guest TTL applies to both.
+func TestCheckoutGuestReservationTTL(t *testing.T) {
+	// A guest TTL of 2 s against the storefront's hour: the test waits for the
+	// guest's reservation to run out, not for the clock.
+	e, s := startHoardAPI(t, apiserver.HoardPolicy{GuestReservationTTLSeconds: 2})
+	const path = "/api/v1/storefronts/default/checkout-settings"
+	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 3600}).want(200, "")
+	var got struct {
+		ReservationTTLSeconds int                   `json:"reservation_ttl_seconds"`
+		Hoarding              apiserver.HoardPolicy `json:"hoarding"`
+	}
+	_ = json.Unmarshal(e.do("GET", path, s.slug, s.admin, nil).want(200, "").raw, &got)
+	if got.ReservationTTLSeconds != 3600 || got.Hoarding.GuestReservationTTLSeconds != 2 {
+		t.Errorf("settings show %d s and guests' %d s, want 3600 and 2", got.ReservationTTLSeconds, got.Hoarding.GuestReservationTTLSeconds)
+	}
+	s.product("TTL", 1000, 0, 10)
+
+	cart, token := s.guestCart()
+	s.add(cart, token, "", "TTL", 4).want(201, "")
+	guest := s.checkout(cart, token, "", "guest", map[string]any{"email": "guest@example.test"}).want(201, "").order()
+	if d := reservationTTL(t, guest); d != 2*time.Second {
+		t.Errorf("a guest's reservation lasts %v, want the guest TTL 2s", d)
+	}
+	cust := e.user(s.t, "customer@example.test", apiserver.RoleCustomer)
+	ccart := e.do("POST", "/api/v1/carts", s.slug, cust, nil).want(201, "").str("id")
+	s.add(ccart, "", cust, "TTL", 3).want(201, "")
+	customer := s.checkout(ccart, "", cust, "customer", map[string]any{}).want(201, "").order()
+	if d := reservationTTL(t, customer); d != time.Hour {
+		t.Errorf("a customer's reservation lasts %v, want the storefront's hour", d)
+	}
+	testenv.Eventually(t, 30*time.Second, "the guest's reservation to run out and its 4 units to come back", func() (bool, string) {
+		st := s.stock("TTL")
+		return st.Reserved == 3 && st.Available == 7, fmt.Sprintf("reserved %d, available %d", st.Reserved, st.Available)
+	})
+	if st := e.orderStatus(guest.ID); st != string(apiserver.OrderCancelled) {
+		t.Errorf("the guest's expired order is %s, want cancelled", st)
+	}
+	if st := e.orderStatus(customer.ID); st != string(apiserver.OrderPendingPayment) {
+		t.Errorf("the customer's order is %s, want pending_payment", st)
+	}
+
+	// A storefront whose TTL is shorter than the guests' uses its own for everyone.
+	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 1}).want(200, "")
+	cart, token = s.guestCart()
+	s.add(cart, token, "", "TTL", 1).want(201, "")
+	if d := reservationTTL(t, s.checkout(cart, token, "", "short", map[string]any{"email": "guest@example.test"}).want(201, "").order()); d != time.Second {
+		t.Errorf("a guest's reservation with a 1 s storefront TTL lasts %v, want 1s", d)
+	}
 	e.checkStockInvariants(s.t.ID)
 }
 
@@ -227,12 +309,20 @@ func TestCheckoutHoardingPerStorefront(t *testing.T) {
 	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900,
 		"hoarding": map[string]any{"max_units_guest": 0, "max_units_customer": 5, "max_unpaid_orders": 1, "max_unpaid_orders_per_address": 1}}).
 		want(400, apiserver.ErrInvalid)
-	mine := apiserver.HoardPolicy{MaxUnitsGuest: 200, MaxUnitsCustomer: 500, MaxUnpaid: 1, MaxUnpaidPerAddress: 5}
-	_ = json.Unmarshal(e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900, "hoarding": mine}).want(200, "").raw, &got)
+	// The guests' reservation TTL is the API's: a storefront cannot store one.
+	e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900,
+		"hoarding": map[string]any{"max_units_guest": 1, "max_units_customer": 5, "max_unpaid_orders": 1, "max_unpaid_orders_per_address": 1,
+			"guest_reservation_ttl_seconds": 60}}).want(400, apiserver.ErrUnknownField)
+	caps := map[string]any{"max_units_guest": 200, "max_units_customer": 500, "max_unpaid_orders": 1, "max_unpaid_orders_per_address": 5}
+	mine := apiserver.HoardPolicy{MaxUnitsGuest: 200, MaxUnitsCustomer: 500, MaxUnpaid: 1, MaxUnpaidPerAddress: 5,
+		GuestReservationTTLSeconds: apiserver.DefaultHoardPolicy.GuestReservationTTLSeconds}
+	_ = json.Unmarshal(e.do("PUT", path, s.slug, s.admin, map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900, "hoarding": caps}).want(200, "").raw, &got)
 	if got.Hoarding != mine {
 		t.Errorf("PUT answered caps %+v, want %+v", got.Hoarding, mine)
 	}
-	one := func(q int64, email, addr string) outcome { return e.race([]*http.Request{s.guestCheckout("RARE", q, email, addr)})[0] }
+	one := func(q int64, email, addr string) outcome {
+		return e.race([]*http.Request{s.guestCheckout("RARE", q, email, addr)})[0]
+	}
 	if o := one(200, "a@example.test", "198.51.100.1"); o.status != 201 {
 		t.Errorf("200 units with the storefront's cap of 200: %d %s", o.status, o.code)
 	}

@@ -34,6 +34,7 @@ type commerceConfig struct {
 	fraudName      string
 	fraudVersion   string
 	hoard          [4]int
+	guestTTL       time.Duration
 }
 
 var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -41,6 +42,8 @@ var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
 func (c *commerceConfig) register(set *config.Set) {
 	set.Duration(&c.reservationTTL, "reservation-ttl", "KOMMERCE_RESERVATION_TTL", apiserver.DefaultReservationTTL,
 		"how long a checkout holds stock before an unpaid order is cancelled, for storefronts without checkout settings (1s to 24h)", config.Check(ttlRange))
+	set.Duration(&c.guestTTL, "guest-reservation-ttl", "KOMMERCE_GUEST_RESERVATION_TTL", time.Duration(apiserver.DefaultHoardPolicy.GuestReservationTTLSeconds)*time.Second,
+		"how long a guest's checkout holds stock, in every storefront, when shorter than the storefront's reservation TTL (1s to 24h; 24h: as long as a customer's)", config.Check(ttlRange))
 	set.String(&c.currency, "default-currency", "KOMMERCE_DEFAULT_CURRENCY", apiserver.DefaultCurrency, "currency of carts of storefronts without checkout settings (ISO 4217)",
 		config.Check(func(v string) error {
 			if !currencyCode.MatchString(v) {
@@ -104,7 +107,8 @@ func ttlRange(v string) error {
 func (c *commerceConfig) options(ctx context.Context) (stack.CommerceOptions, error) {
 	o := stack.CommerceOptions{Defaults: apiserver.CheckoutDefaults{Currency: c.currency, ReservationTTL: c.reservationTTL,
 		Hoarding: apiserver.HoardPolicy{MaxUnitsGuest: int64(c.hoard[0]), MaxUnitsCustomer: int64(c.hoard[1]),
-			MaxUnpaid: int64(c.hoard[2]), MaxUnpaidPerAddress: int64(c.hoard[3])}},
+			MaxUnpaid: int64(c.hoard[2]), MaxUnpaidPerAddress: int64(c.hoard[3]),
+			GuestReservationTTLSeconds: int64(max(c.guestTTL.Round(time.Second), time.Second) / time.Second)}},
 		Lock: postgres.LockStrategy(c.lock), GuestCartRetention: c.guestCarts, CustomerCartRetention: c.customerCarts}
 	if c.fraudURI == "" {
 		return o, nil

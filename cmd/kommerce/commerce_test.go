@@ -18,6 +18,8 @@ func TestCommerceSettings(t *testing.T) {
 		{"the unsafe control is not a setting", map[string]string{"KOMMERCE_STOCK_LOCKING": "unsafe-read-then-write"}, []string{"api"}, "KOMMERCE_STOCK_LOCKING"},
 		{"reservation TTL of zero", nil, []string{"api", "--reservation-ttl", "0s"}, "from 1s to 24h"},
 		{"reservation TTL above a day", map[string]string{"KOMMERCE_RESERVATION_TTL": "25h"}, []string{"api"}, "KOMMERCE_RESERVATION_TTL"},
+		{"guest reservation TTL of zero", nil, []string{"api", "--guest-reservation-ttl", "0s"}, "from 1s to 24h"},
+		{"guest reservation TTL above a day", map[string]string{"KOMMERCE_GUEST_RESERVATION_TTL": "25h"}, []string{"api"}, "KOMMERCE_GUEST_RESERVATION_TTL"},
 		{"currency", nil, []string{"api", "--default-currency", "euro"}, "ISO 4217"},
 		{"sweep interval", nil, []string{"api", "--reservation-sweep-interval", "0s"}, "above zero"},
 		{"guest cart retention of zero", nil, []string{"api", "--guest-cart-retention", "0s"}, "above zero"},

@@ -54,7 +54,10 @@ for t in "$a" "$b"; do
 	printf '%s\n' "$password" | bin/kommerce admin create-user --tenant "$t" --email "admin@$t.test" --role admin --password-stdin >/dev/null
 done
 bin/kommerce admin seed-demo --tenant "$a" --products 5 --log-level warn >/dev/null
-KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_DATA_DIR=$data KOMMERCE_KAFKA_BROKERS=$KOMMERCE_TEST_KAFKA_BROKERS \
+# The checker stands in for a proxy (trusted: 127.0.0.1) that names each client's
+# address in X-Forwarded-For, so the hoarding attack's attacker and honest buyers
+# are different clients; attacks that send no X-Forwarded-For are all 127.0.0.1.
+KOMMERCE_TRUSTED_PROXIES=127.0.0.1 KOMMERCE_HTTP_ADDR=127.0.0.1:$port KOMMERCE_REDIS_URL=$redis_url KOMMERCE_DATA_DIR=$data KOMMERCE_KAFKA_BROKERS=$KOMMERCE_TEST_KAFKA_BROKERS \
 	bin/kommerce api >"$log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$port

@@ -5,9 +5,9 @@
 // "N passed, N failed", and exits 1 if any attack failed. hack/e2e/security.sh starts
 // the server and its two tenants and runs it.
 //
-// Finding 3 (inventory hoarding) is not replayed here yet.
-// TODO(issue 16, finding 3): add the hoarding attack (a guest reserving a SKU's whole
-// stock) once the reservation policy is merged, asserting the policy's per-client bound.
+// The server must trust the checker as a proxy (--trusted-proxies 127.0.0.1): the
+// hoarding attack names its clients' addresses in X-Forwarded-For, so that the
+// attacker and an honest shopper are different clients, as behind a real proxy.
 package main
 
 import (
@@ -58,7 +58,7 @@ var attacks = []attack{
 	{"cross-tenant: a cart and an order of tenant A are 404 from tenant B", crossTenantObjects},
 	{"finding 1: checkout replay without, with a wrong cart token, or as another customer is 404", checkoutReplayForeign},
 	{"finding 2: the same Idempotency-Key on another cart is 422 idempotency_key_reused", idempotencyKeyOtherCart},
-	// TODO(issue 16, finding 3): inventory hoarding is not replayed; see the package doc.
+	{"finding 3: one client cannot hold more stock than the hoarding policy allows; an honest buyer still buys, nothing oversells", inventoryHoarding},
 	{"finding 4: per-account login throttle, unknown e-mails alike", loginThrottle},
 	{"finding 5: weak passwords are refused at registration", weakPasswords},
 	{"finding 6: registration answers a free and a taken e-mail alike", registrationEnumeration},
@@ -77,6 +77,7 @@ type checker struct {
 	pace                   chan struct{}
 	adminA, adminB         string // access tokens
 	sku                    string // a SKU of tenant A with stock
+	hoardSKU               string // another SKU of tenant A, for the hoarding attack alone
 	seq                    int
 }
 
@@ -145,6 +146,14 @@ func (c *checker) setup(ctx context.Context) error {
 	}
 	// Plenty of stock, so that the orders the attacks place never run out of it.
 	c.sku = page.Items[0].Variants[0].SKU
+	for _, p := range page.Items[1:] {
+		if len(p.Variants) > 0 && c.hoardSKU == "" {
+			c.hoardSKU = p.Variants[0].SKU
+		}
+	}
+	if c.hoardSKU == "" {
+		return fmt.Errorf("tenant %s lists no second product with a variant: %s", c.tenantA, r)
+	}
 	r = c.do(ctx, req{method: "PUT", path: "/api/v1/stock/" + c.sku, tenant: c.tenantA, bearer: c.adminA,
 		body: map[string]any{"warehouse": "main", "on_hand": 1000000}})
 	if err := r.want(200, ""); err != nil {
@@ -165,6 +174,7 @@ type req struct {
 	method, path, tenant string
 	bearer, cartToken    string
 	idempotencyKey       string
+	forwardedFor         string // the client address a proxy would name
 	body                 any
 	noRetry              bool // a 429 is the answer under test
 }
@@ -258,6 +268,9 @@ func (c *checker) do(ctx context.Context, q req) resp {
 		}
 		if q.idempotencyKey != "" {
 			hr.Header.Set("Idempotency-Key", q.idempotencyKey)
+		}
+		if q.forwardedFor != "" {
+			hr.Header.Set("X-Forwarded-For", q.forwardedFor)
 		}
 		res, err := c.client.Do(hr)
 		if err != nil {
