@@ -30,13 +30,16 @@ type Aggregate struct {
 	Revenue int64 `json:"revenue"`
 	// RevenueSq is Σ r², uncapped.
 	RevenueSq float64 `json:"revenueSq"`
+	// RevenueOrders is Σ r·o, uncapped.
+	RevenueOrders float64 `json:"revenueOrders"`
 	// RevenueCap is the per-unit cap c applied to the Capped* sums, in minor units;
 	// 0 means no cap (the Capped* sums then equal the raw ones). It must be fixed
 	// before the experiment starts and be the same for both arms: Judge refuses to
 	// compare arms capped differently.
 	RevenueCap int64 `json:"revenueCap"`
 	// CappedRevenue is Σ min(r, c): the sum RevenuePerVisitor and AverageOrderValue
-	// are tested on, so that one huge basket cannot swing the verdict.
+	// are tested on, so that one huge basket cannot swing the verdict. With
+	// RevenueCap 0 the three Capped* fields may be left 0: the raw sums are used.
 	CappedRevenue int64 `json:"cappedRevenue"`
 	// CappedRevenueSq is Σ min(r, c)².
 	CappedRevenueSq float64 `json:"cappedRevenueSq"`
@@ -99,6 +102,7 @@ func (a Aggregate) Add(b Aggregate) Aggregate {
 		OrdersSq:            a.OrdersSq + b.OrdersSq,
 		Revenue:             a.Revenue + b.Revenue,
 		RevenueSq:           a.RevenueSq + b.RevenueSq,
+		RevenueOrders:       a.RevenueOrders + b.RevenueOrders,
 		RevenueCap:          a.RevenueCap,
 		CappedRevenue:       a.CappedRevenue + b.CappedRevenue,
 		CappedRevenueSq:     a.CappedRevenueSq + b.CappedRevenueSq,
@@ -141,6 +145,7 @@ func (a *Aggregate) AddUnit(orders, revenue, impressions, clicks int64) {
 	a.OrdersSq += o * o
 	a.Revenue += revenue
 	a.RevenueSq += r * r
+	a.RevenueOrders += r * o
 	capped := revenue
 	if a.RevenueCap > 0 && capped > a.RevenueCap {
 		capped = a.RevenueCap

@@ -178,13 +178,14 @@ func Judge(c Criteria, baseline, candidate Aggregate, startedAt, now time.Time) 
 	allPass := true
 	for _, cr := range c.Business {
 		r := evaluate(c, cr, baseline, candidate)
-		if timedOut && r.Verdict == Pending {
-			r.Verdict, r.Reason = Inconclusive, "maxDuration passed without a verdict; "+r.Reason
+		pending := r.Verdict == Pending
+		if timedOut && pending {
+			r.Verdict = Inconclusive
 		}
 		d.Metrics = append(d.Metrics, r)
-		switch r.Verdict {
-		case Better, NoWorse:
-		case Inconclusive:
+		switch {
+		case r.Verdict == Better || r.Verdict == NoWorse:
+		case !pending:
 			allPass = false
 			futile = append(futile, fmt.Sprintf("%s: %s", r.Metric, r.Reason))
 		default:
@@ -206,7 +207,7 @@ func Judge(c Criteria, baseline, candidate Aggregate, startedAt, now time.Time) 
 		}
 	}
 	samples := min(baseline.Visitors, candidate.Visitors)
-	if allPass && samples >= c.MinSamples {
+	if allPass && (len(c.Business) > 0 || samples >= c.MinSamples) {
 		var notMet []string
 		for _, r := range []Result{errRes, latRes} {
 			if r.Verdict == Pending {
@@ -226,7 +227,7 @@ func Judge(c Criteria, baseline, candidate Aggregate, startedAt, now time.Time) 
 		d.Outcome, d.Reason = InconclusiveOutcome, strings.Join(futile, "; ")
 		return d
 	}
-	if samples < c.MinSamples {
+	if len(c.Business) == 0 && samples < c.MinSamples {
 		waiting = append([]string{fmt.Sprintf("%d of %d units per arm", samples, c.MinSamples)}, waiting...)
 	}
 	if timedOut {
@@ -247,24 +248,47 @@ func summary(rs []Result) string {
 	return strings.Join(parts, ", ")
 }
 
-// metricRatio returns each arm's sums for a business metric.
+// metricRatio returns an arm's sums for a business metric. Sums of squares an
+// aggregate left at zero fall back to what they are when every unit has at most one
+// event (o² = o), and click-through without per-unit impression sums falls back to
+// treating impressions as independent trials, so partial aggregates still give a
+// (less exact) answer.
 func metricRatio(m Metric, a Aggregate) (ratio, bool) {
+	rev, revSq, revOrd := float64(a.CappedRevenue), a.CappedRevenueSq, a.CappedRevenueOrders
+	if a.RevenueCap == 0 && rev == 0 && revSq == 0 {
+		rev, revSq, revOrd = float64(a.Revenue), a.RevenueSq, a.RevenueOrders
+	}
+	ordSq := math.Max(a.OrdersSq, float64(a.Orders))
+	if revOrd == 0 && a.Orders == a.Converters {
+		revOrd = rev // o is 0 or 1, and r > 0 only where o = 1
+	}
 	switch m {
 	case ConversionRate:
 		// A converter indicator is 0 or 1, so Σy² = Σy.
 		return perUnit(a.Visitors, float64(a.Converters), float64(a.Converters)), true
 	case RevenuePerVisitor:
-		return perUnit(a.Visitors, float64(a.CappedRevenue), a.CappedRevenueSq), true
+		return perUnit(a.Visitors, rev, revSq), true
 	case AverageOrderValue:
-		return ratio{n: float64(a.Visitors),
-			sy: float64(a.CappedRevenue), syy: a.CappedRevenueSq,
-			sx: float64(a.Orders), sxx: a.OrdersSq, sxy: a.CappedRevenueOrders}, true
+		return ratio{n: float64(a.Visitors), sy: rev, syy: revSq,
+			sx: float64(a.Orders), sxx: ordSq, sxy: revOrd}, true
 	case ClickThroughRate:
-		return ratio{n: float64(a.Visitors),
-			sy: float64(a.Clicks), syy: a.ClicksSq,
+		clicksSq := math.Max(a.ClicksSq, float64(a.Clicks))
+		if a.ImpressionsSq == 0 && a.ClicksImpressions == 0 {
+			return perUnit(a.Impressions, float64(a.Clicks), float64(a.Clicks)), true
+		}
+		return ratio{n: float64(a.Visitors), sy: float64(a.Clicks), syy: clicksSq,
 			sx: float64(a.Impressions), sxx: a.ImpressionsSq, sxy: a.ClicksImpressions}, true
 	}
 	return ratio{}, false
+}
+
+// units is the sample size of a metric in an arm: visitors, or impressions for
+// click-through judged per impression.
+func units(m Metric, a Aggregate) int64 {
+	if m == ClickThroughRate && a.ImpressionsSq == 0 && a.ClicksImpressions == 0 {
+		return a.Impressions
+	}
+	return a.Visitors
 }
 
 // tau2 is the mixing variance on the log-lift scale for a criterion.
@@ -312,6 +336,9 @@ func interval(c Criteria, cr Criterion, baseline, candidate Aggregate) (r Result
 func evaluate(c Criteria, cr Criterion, baseline, candidate Aggregate) Result {
 	r, ok := interval(c, cr, baseline, candidate)
 	if !ok {
+		if r.Samples < c.MinSamples {
+			r.Reason = fmt.Sprintf("%d of %d units per arm; %s", r.Samples, c.MinSamples, r.Reason)
+		}
 		return r
 	}
 	if r.Samples < c.MinSamples {
