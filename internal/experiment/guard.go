@@ -19,7 +19,7 @@ import (
 //     test on the Latency histogram;
 //   - business drop: fires once a business criterion's always-valid lift interval
 //     lies entirely below −BusinessDropPercent (a proven drop, not a point estimate),
-//     from guardFloor units per arm on, without waiting for MinSamples.
+//     from 100 units and 30 events per arm on, without waiting for MinSamples.
 //
 // Every test runs at ConfidencePercent.
 func Guard(c Criteria, baseline, candidate Aggregate) (reason string, rollback bool) {
@@ -49,7 +49,7 @@ func guard(c Criteria, business []Result, _, candidate Aggregate) (string, bool)
 	}
 	if d := c.Rollback.BusinessDropPercent; d > 0 {
 		for _, r := range business {
-			if r.Samples >= guardFloor && r.IntervalHigh < -d {
+			if r.Samples >= guardFloor && r.Events >= minEvents && r.IntervalHigh < -d {
 				return fmt.Sprintf("%s dropped: lift %+.2f%% in [%+.2f%%, %+.2f%%] at %g%%, below the %g%% rollback trigger",
 					r.Metric, r.LiftPercent, r.IntervalLow, r.IntervalHigh, r.ConfidencePercent, -d), true
 			}

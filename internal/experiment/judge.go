@@ -66,6 +66,10 @@ const (
 	// guardFloor is the fewest units per arm before the business-drop guardrail may
 	// fire: below it the normal approximation of the mixture test is not trusted.
 	guardFloor = 100
+	// minEvents is the fewest events (converters, orders, clicks) per arm before any
+	// business verdict or drop: with fewer, a revenue variance estimated from a
+	// handful of baskets can be tiny by chance and the normal approximation breaks.
+	minEvents = 30
 )
 
 // Criterion is one business criterion (v1alpha1.BusinessCriterion).
@@ -150,6 +154,9 @@ type Result struct {
 	ConfidencePercent float64
 	// Samples is the smaller arm's unit count (requests for technical metrics).
 	Samples int64
+	// Events is the smaller arm's count of the events the metric is made of
+	// (converters, orders or clicks).
+	Events int64
 	// Verdict on the metric.
 	Verdict Verdict
 	// Reason says the verdict in words.
@@ -291,6 +298,19 @@ func units(m Metric, a Aggregate) int64 {
 	return a.Visitors
 }
 
+// events counts what the metric's numerator counts in an arm: converters for
+// conversion and revenue per visitor, orders for average order value, clicks for
+// click-through. The normal approximation needs a few of them (minEvents).
+func events(m Metric, a Aggregate) int64 {
+	switch m {
+	case AverageOrderValue:
+		return a.Orders
+	case ClickThroughRate:
+		return a.Clicks
+	}
+	return a.Converters
+}
+
 // tau2 is the mixing variance on the log-lift scale for a criterion.
 func tau2(c Criteria, cr Criterion) float64 {
 	e := math.Max(c.MinDetectableEffectPercent, cr.MinLiftPercent)
@@ -302,7 +322,8 @@ func tau2(c Criteria, cr Criterion) float64 {
 // while the estimate is undefined.
 func interval(c Criteria, cr Criterion, baseline, candidate Aggregate) (r Result, ok bool) {
 	r = Result{Metric: cr.Metric, ConfidencePercent: c.ConfidencePercent,
-		Samples:     min(baseline.Visitors, candidate.Visitors),
+		Samples:     min(units(cr.Metric, baseline), units(cr.Metric, candidate)),
+		Events:      min(events(cr.Metric, baseline), events(cr.Metric, candidate)),
 		LiftPercent: math.NaN(), IntervalLow: math.NaN(), IntervalHigh: math.NaN(), PValue: 1}
 	rb, known := metricRatio(cr.Metric, baseline)
 	if !known {
@@ -343,6 +364,10 @@ func evaluate(c Criteria, cr Criterion, baseline, candidate Aggregate) Result {
 	}
 	if r.Samples < c.MinSamples {
 		r.Verdict, r.Reason = Pending, fmt.Sprintf("%d of %d units per arm", r.Samples, c.MinSamples)
+		return r
+	}
+	if r.Events < minEvents {
+		r.Verdict, r.Reason = Pending, fmt.Sprintf("%d of %d events per arm", r.Events, minEvents)
 		return r
 	}
 	m := cr.MinLiftPercent

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,51 @@ func TestLatencyBucketAndAdd(t *testing.T) {
 	}
 	if d, n, ok := p99(s.Latency); !ok || n != 4000 || d != 10*time.Millisecond {
 		t.Errorf("p99 = %s over %d (%v), want 10ms over 4000", d, n, ok)
+	}
+}
+
+// An aggregate with only the raw revenue sums (no cap) or only impression and click
+// counts still gets a verdict.
+func TestPartialAggregates(t *testing.T) {
+	raw := func(n, conv int64) Aggregate {
+		a := arm(n, conv)
+		a.RevenueCap, a.CappedRevenue, a.CappedRevenueSq, a.CappedRevenueOrders, a.RevenueOrders = 0, 0, 0, 0, 0
+		a.OrdersSq = 0
+		a.ImpressionsSq, a.ClicksImpressions, a.ClicksSq, a.Visitors = 0, 0, 0, 0
+		return a
+	}
+	for _, tc := range []struct {
+		metric  Metric
+		verdict Verdict
+	}{
+		{RevenuePerVisitor, Pending}, // Visitors cleared: no units
+		{AverageOrderValue, Pending},
+		{ClickThroughRate, Better}, // judged per impression: 2M impressions per arm
+	} {
+		d := Judge(Criteria{Business: []Criterion{{Metric: tc.metric}}}, raw(200_000, 10_000), raw(200_000, 11_000), time.Time{}, time.Time{})
+		if r := d.Metrics[0]; r.Verdict != tc.verdict {
+			t.Errorf("%s: verdict %s (%s), want %s", tc.metric, r.Verdict, r.Reason, tc.verdict)
+		}
+	}
+	withVisitors := func(n, conv int64) Aggregate { a := raw(n, conv); a.Visitors = n; return a }
+	for _, m := range []Metric{RevenuePerVisitor, AverageOrderValue} {
+		full := Judge(Criteria{Business: []Criterion{{Metric: m}}}, arm(200_000, 10_000), arm(200_000, 11_000), time.Time{}, time.Time{}).Metrics[0]
+		part := Judge(Criteria{Business: []Criterion{{Metric: m}}}, withVisitors(200_000, 10_000), withVisitors(200_000, 11_000), time.Time{}, time.Time{}).Metrics[0]
+		// No basket reaches the cap, so the raw sums must give the same answer.
+		if part.Verdict != full.Verdict || math.Abs(part.IntervalLow-full.IntervalLow) > 1e-9 {
+			t.Errorf("%s: raw sums give %s [%v, %v], capped %s [%v, %v]", m,
+				part.Verdict, part.IntervalLow, part.IntervalHigh, full.Verdict, full.IntervalLow, full.IntervalHigh)
+		}
+	}
+}
+
+func TestUnitCV2(t *testing.T) {
+	a := arm(100_000, 5_000)
+	cv2, ok := UnitCV2(ConversionRate, a)
+	if want := ConversionCV2(0.05) * 100_000 / 99_999; !ok || math.Abs(cv2-want) > 1e-9 {
+		t.Errorf("UnitCV2 = %v, %v; want %v", cv2, ok, want)
+	}
+	if _, ok := UnitCV2(ConversionRate, Aggregate{}); ok {
+		t.Error("UnitCV2 of an empty arm is defined")
 	}
 }

@@ -78,3 +78,16 @@ func FixedSampleSize(p Plan) int64 {
 	z := normalQuantile(1-c.alpha()/2) + normalQuantile(p.Power)
 	return int64(math.Ceil(z * z * (p.BaselineCV2 + p.CandidateCV2) / (theta * theta)))
 }
+
+// UnitCV2 is a metric's per-unit squared coefficient of variation measured on an
+// aggregate, n·Var(log of the metric's estimate) (for a per-visitor metric exactly
+// Var(y)/E[y]²; for a ratio metric its delta-method equivalent): the Plan input, taken
+// from the baseline's past traffic. ok is false while it is not defined.
+func UnitCV2(m Metric, a Aggregate) (cv2 float64, ok bool) {
+	r, known := metricRatio(m, a)
+	if !known {
+		return 0, false
+	}
+	_, v, ok := r.logMean()
+	return v * r.n, ok
+}

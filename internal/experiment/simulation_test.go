@@ -17,6 +17,7 @@ func TestSimulation(t *testing.T) {
 	runs := map[string][3]int{ // A/A, +5 %, −10 %
 		"ConversionRate":    {1000, 400, 200},
 		"RevenuePerVisitor": {400, 400, 100},
+		"ClickThroughRate":  {200, 200, 50},
 	}
 	for _, f := range simulation.Families() {
 		if f.PlanLike != nil {

@@ -33,9 +33,10 @@ const (
 	pilotVisitors  = 4_000_000
 )
 
-// Families are the simulated designs: conversion at a 5 % baseline, and revenue per
-// visitor with a lognormal and with an infinite-variance Pareto basket, capped; plus
-// the Pareto basket uncapped, for contrast.
+// Families are the simulated designs: conversion at a 5 % baseline; revenue per
+// visitor with a lognormal and with an infinite-variance Pareto basket, capped;
+// click-through with visitors who differ in their click rate; and, for contrast, the
+// Pareto basket uncapped.
 func Families() []Family {
 	conv := func(rate float64, b Basket) Arm { return Arm{Conversion: rate, SecondOrder: 0.1, Basket: b} }
 	logn := Basket{Kind: "lognormal", Median: 5000, Sigma: 1}
@@ -48,11 +49,17 @@ func Families() []Family {
 	capped := fam("RevenuePerVisitor, Pareto(α=1.5) basket, capped at 40000", experiment.RevenuePerVisitor, pareto, 40000)
 	uncapped := fam("RevenuePerVisitor, Pareto(α=1.5) basket, NOT capped (contrast)", experiment.RevenuePerVisitor, pareto, 0)
 	uncapped.PlanLike = &capped
+	browse := func(ctr float64) Arm {
+		return Arm{Conversion: baseConversion, Basket: logn, Impressions: 5, CTR: ctr}
+	}
+	ctr := Family{Name: "ClickThroughRate, 4% of 5 impressions per visitor, visitors differ", Metric: experiment.ClickThroughRate,
+		Baseline: browse(0.04), Lift: browse(0.04 * 1.05), Drop: browse(0.04 * 0.9), LiftPercent: 5, DropPercent: -10}
 	return []Family{
 		fam("ConversionRate, baseline 5%", experiment.ConversionRate, logn, 0),
 		fam("RevenuePerVisitor, lognormal(median 5000, σ=1) basket, capped at 50000", experiment.RevenuePerVisitor, logn, 50000),
 		capped,
 		uncapped,
+		ctr,
 	}
 }
 
@@ -63,7 +70,11 @@ func (f Family) CV2(seed uint64) (base, lift float64) {
 	if f.Metric == experiment.ConversionRate {
 		return experiment.ConversionCV2(f.Baseline.Conversion), experiment.ConversionCV2(f.Lift.Conversion)
 	}
-	return UnitCV2(f.Baseline, f.RevenueCap, pilotVisitors, seed), UnitCV2(f.Lift, f.RevenueCap, pilotVisitors, seed+1)
+	n := int64(pilotVisitors)
+	if f.Baseline.Impressions > 0 {
+		n /= 4 // visitor by visitor: slower to simulate, and less variable
+	}
+	return UnitCV2(f.Metric, f.Baseline, f.RevenueCap, n, seed), UnitCV2(f.Metric, f.Lift, f.RevenueCap, n, seed+1)
 }
 
 // Plan returns the per-arm sample size the method states for the +5 % lift at 80 %

@@ -45,6 +45,13 @@ type Arm struct {
 	Basket Basket
 	// BasketScale multiplies every order's value (0 means 1).
 	BasketScale float64
+	// Impressions is the mean number of recommendations a visitor sees (1 + a
+	// Poisson count); 0 simulates no impressions (and is much faster).
+	Impressions float64
+	// CTR is the mean click probability of an impression. Visitors differ: a quarter
+	// click at 2.5·CTR, the rest at 0.5·CTR, so a visitor's impressions are not
+	// independent trials.
+	CTR float64
 }
 
 // Scenario is one simulated experiment design, repeated Runs times.
@@ -128,9 +135,9 @@ func runOne(s Scenario, i int) runResult {
 	cand := experiment.Aggregate{RevenueCap: s.RevenueCap}
 	start := time.Unix(0, 0)
 	for base.Visitors < s.PerArm {
-		b := min(s.Batch, s.PerArm-base.Visitors)
-		addVisitors(r, &base, s.Baseline, b)
-		addVisitors(r, &cand, s.Candidate, b)
+		batch := min(s.Batch, s.PerArm-base.Visitors)
+		addVisitors(r, &base, s.Baseline, batch)
+		addVisitors(r, &cand, s.Candidate, batch)
 		d := experiment.Judge(s.Criteria, base, cand, start, start)
 		if d.Outcome != experiment.Continue {
 			return runResult{outcome: d.Outcome, stop: base.Visitors}
@@ -142,6 +149,10 @@ func runOne(s Scenario, i int) runResult {
 // addVisitors adds n visitors of an arm: a binomial number of converters, each with
 // one or two orders of random value.
 func addVisitors(r *rand.Rand, a *experiment.Aggregate, arm Arm, n int64) {
+	if arm.Impressions > 0 {
+		addBrowsingVisitors(r, a, arm, n)
+		return
+	}
 	k := binomial(r, n, arm.Conversion)
 	a.Visitors += n - k
 	scale := arm.BasketScale
@@ -159,6 +170,52 @@ func addVisitors(r *rand.Rand, a *experiment.Aggregate, arm Arm, n int64) {
 		}
 		a.AddUnit(orders, int64(math.Round(math.Min(revenue, 1e15))), 0, 0)
 	}
+}
+
+// addBrowsingVisitors adds n visitors one by one, with impressions and clicks.
+func addBrowsingVisitors(r *rand.Rand, a *experiment.Aggregate, arm Arm, n int64) {
+	scale := arm.BasketScale
+	if scale == 0 {
+		scale = 1
+	}
+	expMean := math.Exp(-(arm.Impressions - 1))
+	for range n {
+		m := 1 + poisson(r, arm.Impressions-1, expMean)
+		ctr := 0.5 * arm.CTR
+		if r.Float64() < 0.25 {
+			ctr = 2.5 * arm.CTR
+		}
+		var k int64
+		for range m {
+			if r.Float64() < ctr {
+				k++
+			}
+		}
+		var orders int64
+		var revenue float64
+		if r.Float64() < arm.Conversion {
+			orders = 1
+			revenue = scale * arm.Basket.draw(r)
+		}
+		a.AddUnit(orders, int64(math.Round(revenue)), m, k)
+	}
+}
+
+// poisson draws Poisson(mean) by inversion (small means only); expMean is e^−mean.
+func poisson(r *rand.Rand, mean, expMean float64) int64 {
+	if mean <= 0 {
+		return 0
+	}
+	u := r.Float64()
+	p := expMean
+	cdf := p
+	var k int64
+	for u > cdf && k < 1000 {
+		k++
+		p *= mean / float64(k)
+		cdf += p
+	}
+	return k
 }
 
 // binomial draws Binomial(n, p) by inversion (O(np), fine for batches), or by n
@@ -192,19 +249,17 @@ func binomial(r *rand.Rand, n int64, p float64) int64 {
 	return k
 }
 
-// UnitCV2 estimates an arm's per-visitor squared coefficient of variation of capped
-// revenue, Var/Mean², from n simulated visitors: the input SampleSize needs for
-// RevenuePerVisitor (in practice measured on the baseline's past traffic).
-func UnitCV2(arm Arm, cap int64, n int64, seed uint64) float64 {
+// UnitCV2 estimates an arm's per-unit squared coefficient of variation for a metric
+// (experiment.UnitCV2) from n simulated visitors: the input SampleSize needs, in
+// practice measured on the baseline's past traffic.
+func UnitCV2(m experiment.Metric, arm Arm, cap int64, n int64, seed uint64) float64 {
 	r := rand.New(rand.NewPCG(seed, math.MaxUint64))
 	a := experiment.Aggregate{RevenueCap: cap}
 	for a.Visitors < n {
 		addVisitors(r, &a, arm, min(10000, n-a.Visitors))
 	}
-	nf := float64(a.Visitors)
-	mean := float64(a.CappedRevenue) / nf
-	v := a.CappedRevenueSq/nf - mean*mean
-	return v / (mean * mean)
+	cv2, _ := experiment.UnitCV2(m, a)
+	return cv2
 }
 
 // Wilson is the Wilson score interval of k successes in n trials at the given
