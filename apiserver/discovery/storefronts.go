@@ -36,8 +36,8 @@ type Storefronts struct {
 	// request of that tenant as that storefront, whatever its host: the pod serves
 	// one storefront.
 	Managed apiserver.StorefrontSource
-	TTL   time.Duration   // default 30s
-	Log   *slog.Logger
+	TTL     time.Duration // default 30s
+	Log     *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]storefrontEntry
