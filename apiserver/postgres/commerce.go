@@ -73,7 +73,8 @@ func actorOf(ctx context.Context) string {
 }
 
 // settingsFor returns the checkout settings of the storefront the request's Host is
-// mapped to, else of "default".
+// mapped to, else of "default"; on a pod serving one storefront from its settings
+// document, that storefront's, with the document's values winning.
 func (c *Commerce) settingsFor(ctx context.Context, q *dbq.Queries, tid string) (apiserver.CheckoutSettings, error) {
 	if m := apiserver.ManagedFor(ctx, c.Storefront); m != nil {
 		return c.managedSettings(ctx, q, tid, m)
