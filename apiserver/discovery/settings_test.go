@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/apiserver/discovery"
+	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/sfsettings"
+	"github.com/kommerce/kommerce/internal/sfsettings/sfsettingstest"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 
@@ -157,4 +161,38 @@ func replaceFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// TestDocumentSettingsAreTheFileSettings: a storefront settings document's search
+// part gives the same engine settings as the same spec.search in a
+// --search-settings file, with the first channel's currency, for its own tenant and
+// storefront only.
+func TestDocumentSettingsAreTheFileSettings(t *testing.T) {
+	vol := sfsettingstest.NewVolume(t.TempDir())
+	doc := sfsettingstest.Document("acme", "web")
+	doc.Search.Autocomplete.Enabled = false
+	if err := vol.WriteDocument(doc); err != nil {
+		t.Fatal(err)
+	}
+	store, err := sfsettings.Open(vol.Path(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(map[string]any{"storefronts": []any{map[string]any{"tenant": "acme", "storefront": "web",
+		"currency": "EUR", "search": doc.Search}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := discovery.ParseSettings(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &discovery.DocumentSettings{Store: store}
+	got, want := d.SearchSettings("acme", "web"), file.SearchSettings("acme", "web")
+	if !reflect.DeepEqual(got, want) || !got.Autocomplete.Disabled || got.FieldBoosts["name"] != 3 || got.Currency != "EUR" {
+		t.Fatalf("document %+v, file %+v", got, want)
+	}
+	if other := d.SearchSettings("acme", "default"); !reflect.DeepEqual(other, search.Settings{}) {
+		t.Fatalf("another storefront got the document's settings: %+v", other)
+	}
 }
