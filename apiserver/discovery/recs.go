@@ -15,6 +15,7 @@ import (
 	"github.com/kommerce/kommerce/inference/client"
 	"github.com/kommerce/kommerce/inference/recs"
 	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/sfsettings"
 )
 
 // RecsStore reads the catalog for recommendations (postgres.DiscoveryStore).
@@ -65,12 +66,18 @@ type Recommendations struct {
 	Exposures      ExposureSinks // nil: exposures are not logged
 	Timeout        time.Duration // one model call (default 150ms)
 	PopularityTTL  time.Duration // catalog ranking refresh (default 1m)
-	Log            *slog.Logger
+	// Experiments, when set, is the traffic split of a pod serving one storefront
+	// from its settings document (ModelExperiment): it replaces InferenceURL, Model
+	// and ControlPercent, and a new document moves traffic without a restart. key
+	// changes whenever the split may have.
+	Experiments func() (exp recs.Experiment, key any)
+	Log         *slog.Logger
 
 	mu       sync.Mutex
 	client   *client.Client
 	rankings map[string]*catalogRanking // by tenant id
 	recs     map[string]*recs.Recommender
+	expKey   map[string]any // the Experiments key each recommender was last set from
 }
 
 var _ apiserver.RecommendationService = (*Recommendations)(nil)
@@ -240,26 +247,74 @@ func (r *Recommendations) experiment() recs.Experiment {
 
 func (r *Recommendations) recommender(tenantID, storefront string, ranking *catalogRanking) (*recs.Recommender, error) {
 	key := tenantID + "/" + storefront
+	exp := r.experiment()
+	var expKey any
+	if r.Experiments != nil {
+		exp, expKey = r.Experiments()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rec, ok := r.recs[key]; ok {
+		if r.Experiments != nil && r.expKey[key] != expKey {
+			if err := rec.SetExperiment(exp); err != nil {
+				// The document was validated when it was loaded; an experiment it cannot
+				// express keeps the previous split rather than failing shoppers.
+				r.log().Warn("traffic split not applied; the previous one stays", "storefront", storefront, "error", err)
+			}
+			r.expKey[key] = expKey
+		}
 		return rec, nil
 	}
 	if r.client == nil {
 		r.client = &client.Client{BaseURL: r.InferenceURL, HTTP: r.HTTP}
 	}
 	rec, err := recs.New(recs.Options{
-		Client: r.client, Experiment: r.experiment(), Popularity: popularity{extra: r.Ranking, catalog: ranking},
+		Client: r.client, Experiment: exp, Popularity: popularity{extra: r.Ranking, catalog: ranking},
 		Timeout: r.Timeout, Logger: r.log().With("tenant_id", tenantID, "storefront", storefront),
 	})
 	if err != nil {
 		return nil, err
 	}
 	if r.recs == nil {
-		r.recs = map[string]*recs.Recommender{}
+		r.recs, r.expKey = map[string]*recs.Recommender{}, map[string]any{}
 	}
-	r.recs[key] = rec
+	r.recs[key], r.expKey[key] = rec, expKey
 	return rec, nil
+}
+
+// ModelExperiment is the recommendation experiment of a settings document's model
+// binding: one arm per ModelVersion with its share of requests, its own inference
+// Service and the baseline marked; shadows are mirrored, never assigned. A document
+// without a recommendation model, or whose split gives no arm traffic yet, serves
+// popularity.
+func ModelExperiment(models []sfsettings.Model) recs.Experiment {
+	for _, m := range models {
+		if m.Purpose != "Recommendations" {
+			continue
+		}
+		name := m.Experiment
+		if name == "" {
+			name = "recs-" + m.Model
+		}
+		exp := recs.Experiment{Name: name}
+		served := false
+		for _, a := range m.Arms {
+			arm := recs.Arm{Name: a.ModelVersion, Model: a.ModelName, URL: a.URL, Baseline: a.Baseline && !a.Shadow}
+			switch {
+			case a.Shadow:
+				arm.Shadow, arm.ShadowPercent = true, int(a.Percent)
+			case a.Percent > 0:
+				arm.Weight, served = int(a.Percent), true
+			default:
+				continue
+			}
+			exp.Arms = append(exp.Arms, arm)
+		}
+		if served && exp.Validate() == nil {
+			return exp
+		}
+	}
+	return recs.Experiment{Name: experimentName, Arms: []recs.Arm{{Name: "popularity", Weight: 100}}}
 }
 
 func (r *Recommendations) ranking(tenantID string) *catalogRanking {

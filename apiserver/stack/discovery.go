@@ -60,5 +60,13 @@ func discovery(o Options, db *postgres.DB, sf *documentSource) httpapi.Discovery
 		b.Publisher = d.Kafka
 		r.Exposures = d.Kafka
 	}
+	if sf != nil {
+		// The storefront's document says which model versions answer and how
+		// traffic is split between them; each reload is a new document pointer.
+		r.Experiments = func() (recs.Experiment, any) {
+			doc := sf.store.Current()
+			return sf.experiment(doc), doc
+		}
+	}
 	return httpapi.DiscoveryConfig{Search: s, Behaviour: b, Recommendations: r}
 }

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/kommerce/kommerce/apiserver"
+	disc "github.com/kommerce/kommerce/apiserver/discovery"
+	"github.com/kommerce/kommerce/inference/recs"
 	"github.com/kommerce/kommerce/internal/sfsettings"
 )
 
@@ -18,6 +20,7 @@ type documentSource struct {
 type convertedDocument struct {
 	doc *sfsettings.Document
 	m   *apiserver.ManagedStorefront
+	exp recs.Experiment
 }
 
 // ManagedStorefront implements apiserver.StorefrontSource.
@@ -26,9 +29,21 @@ func (s *documentSource) ManagedStorefront() *apiserver.ManagedStorefront {
 	if c := s.cache.Load(); c != nil && c.doc == doc {
 		return c.m
 	}
-	c := &convertedDocument{doc: doc, m: managedOf(doc)}
+	return s.convert(doc).m
+}
+
+// experiment is the recommendation experiment of doc.
+func (s *documentSource) experiment(doc *sfsettings.Document) recs.Experiment {
+	if c := s.cache.Load(); c != nil && c.doc == doc {
+		return c.exp
+	}
+	return s.convert(doc).exp
+}
+
+func (s *documentSource) convert(doc *sfsettings.Document) *convertedDocument {
+	c := &convertedDocument{doc: doc, m: managedOf(doc), exp: disc.ModelExperiment(doc.Models)}
 	s.cache.Store(c)
-	return c.m
+	return c
 }
 
 func managedOf(d *sfsettings.Document) *apiserver.ManagedStorefront {

@@ -197,6 +197,8 @@ type Response struct {
 	Arm      string
 	// AnsweredBy names the baseline arm whose model answered for a failing Arm.
 	AnsweredBy string
+	// Experiment is the experiment the shopper was assigned in.
+	Experiment string
 	Model      string
 	Version    string
 	RequestID  string
@@ -211,7 +213,7 @@ func (r *Recommender) Recommend(ctx context.Context, req Request) Response {
 	limit := min(max(req.Limit, 1), MaxLimit)
 	set := r.arms.Load()
 	arm := set.exp.Assign(req.SubjectKey)
-	res := Response{Arm: arm.Name, Model: arm.Model, RequestID: newID()}
+	res := Response{Arm: arm.Name, Model: arm.Model, RequestID: newID(), Experiment: set.exp.Name}
 	if arm.Model == "" {
 		res.Fallback = ReasonArm
 	} else {
