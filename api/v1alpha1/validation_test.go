@@ -391,6 +391,30 @@ func TestModelVersionRejections(t *testing.T) {
 		{"a/b strategy without settings", func(mv *kv1.ModelVersion) {
 			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutABTest}
 		}, []string{"strategy ABTest needs the abTest settings"}},
+		{"shadow strategy without settings", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutShadow}
+		}, []string{"strategy Shadow needs the shadow settings"}},
+		{"canary strategy without settings", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutCanary}
+		}, []string{"strategy Canary needs the canary settings"}},
+		{"rollout without a strategy", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{AutoPromote: true}
+		}, []string{"spec.rollout.strategy", "supported values"}},
+		{"canary settings beside an a/b test", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout.Strategy = kv1.RolloutABTest
+			mv.Spec.Rollout.ABTest = &kv1.ABTestRollout{Baseline: "recs-v1", CandidateWeight: 50, BaselineWeight: 50}
+		}, []string{"canary settings are only allowed with strategy Canary"}},
+		{"a/b settings beside a canary", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout.ABTest = &kv1.ABTestRollout{Baseline: "recs-v1", CandidateWeight: 50, BaselineWeight: 50}
+		}, []string{"abTest settings are only allowed with strategy ABTest"}},
+		{"shadow settings with a direct rollout", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutDirect,
+				Shadow: &kv1.ShadowRollout{Duration: metav1.Duration{Duration: time.Hour}}}
+		}, []string{"shadow settings are only allowed with strategy Shadow"}},
+		{"a/b baseline naming the version itself", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutABTest,
+				ABTest: &kv1.ABTestRollout{Baseline: mv.Name, CandidateWeight: 50, BaselineWeight: 50}}
+		}, []string{"spec.rollout.abTest.baseline names this ModelVersion itself"}},
 		{"unknown purpose", func(mv *kv1.ModelVersion) { mv.Spec.Purpose = "Pricing" },
 			[]string{"spec.purpose", `supported values: "Recommendations", "Ranking", "Fraud"`}},
 		{"confidence out of range", func(mv *kv1.ModelVersion) { mv.Spec.Rollout.SuccessCriteria.ConfidencePercent = 100 },
@@ -403,6 +427,33 @@ func TestModelVersionRejections(t *testing.T) {
 			wantRejected(t, c.Create(context.Background(), mv), tt.want...)
 		})
 	}
+	t.Run("a left-out rollout is a default canary", func(t *testing.T) {
+		mv := validModelVersion()
+		mv.Spec.Rollout = kv1.ModelRollout{}
+		// Send the object without spec.rollout at all: the typed struct would send
+		// an empty strategy.
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(mv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := u["spec"].(map[string]any)
+		delete(spec, "rollout")
+		obj := &unstructured.Unstructured{Object: u}
+		obj.SetAPIVersion(kv1.GroupVersion.String())
+		obj.SetKind("ModelVersion")
+		if err := c.Create(context.Background(), obj); err != nil {
+			t.Fatalf("a ModelVersion without rollout was refused: %v", err)
+		}
+		var got kv1.ModelVersion
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), &got); err != nil {
+			t.Fatal(err)
+		}
+		r := got.Spec.Rollout
+		if r.Strategy != kv1.RolloutCanary || r.Canary == nil || len(r.Canary.Steps) != 3 || r.Canary.Steps[0].Pause == nil ||
+			r.SuccessCriteria.ConfidencePercent != 95 {
+			t.Fatalf("defaulted rollout = %+v", r)
+		}
+	})
 	immutable := []struct {
 		name   string
 		mutate func(*kv1.ModelVersion)
