@@ -234,18 +234,18 @@ type RollbackTriggers struct {
 // is the one place a traffic split is declared (a Storefront only names the model),
 // so each strategy takes exactly its own settings block: a block for another
 // strategy would be a second, silently ignored, description of the split.
-// +kubebuilder:validation:XValidation:rule="self.strategy != 'Shadow' || has(self.shadow)",message="strategy Shadow needs the shadow settings"
-// +kubebuilder:validation:XValidation:rule="self.strategy != 'Canary' || has(self.canary)",message="strategy Canary needs the canary settings"
-// +kubebuilder:validation:XValidation:rule="self.strategy != 'ABTest' || has(self.abTest)",message="strategy ABTest needs the abTest settings"
-// +kubebuilder:validation:XValidation:rule="!has(self.shadow) || self.strategy == 'Shadow'",message="shadow settings are only allowed with strategy Shadow"
-// +kubebuilder:validation:XValidation:rule="!has(self.canary) || self.strategy == 'Canary'",message="canary settings are only allowed with strategy Canary"
-// +kubebuilder:validation:XValidation:rule="!has(self.abTest) || self.strategy == 'ABTest'",message="abTest settings are only allowed with strategy ABTest"
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'Shadow' || has(self.shadow)",message="strategy Shadow needs the shadow settings"
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'Canary' || has(self.canary)",message="strategy Canary needs the canary settings"
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'ABTest' || has(self.abTest)",message="strategy ABTest needs the abTest settings"
+// +kubebuilder:validation:XValidation:rule="!has(self.shadow) || (has(self.strategy) && self.strategy == 'Shadow')",message="shadow settings are only allowed with strategy Shadow"
+// +kubebuilder:validation:XValidation:rule="!has(self.canary) || (has(self.strategy) && self.strategy == 'Canary')",message="canary settings are only allowed with strategy Canary"
+// +kubebuilder:validation:XValidation:rule="!has(self.abTest) || (has(self.strategy) && self.strategy == 'ABTest')",message="abTest settings are only allowed with strategy ABTest"
 type ModelRollout struct {
-	// strategy is Shadow, Canary, ABTest or Direct. When spec.rollout is left out
-	// altogether it defaults to a Canary of 10%, 50%, then 100% of traffic, ten
-	// minutes each.
-	// +required
-	Strategy RolloutStrategy `json:"strategy"`
+	// strategy is Shadow, Canary, ABTest or Direct. Left out, the version rolls out
+	// as a Canary of 10%, 50%, then 100% of traffic, ten minutes each (and then
+	// takes no settings block); each strategy written out needs its own block.
+	// +optional
+	Strategy RolloutStrategy `json:"strategy,omitempty"`
 	// shadow settings, required with strategy Shadow and refused with any other.
 	// +optional
 	Shadow *ShadowRollout `json:"shadow,omitempty"`
@@ -300,7 +300,7 @@ type ModelVersionSpec struct {
 	// rollout is how the version takes traffic from the version serving the model
 	// now. Default: a Canary of 10%, 50%, then 100%, ten minutes each.
 	// +optional
-	// +kubebuilder:default={strategy: Canary, canary: {steps: {{weight: 10}, {weight: 50}, {weight: 100}}}}
+	// +kubebuilder:default={}
 	Rollout ModelRollout `json:"rollout,omitempty"`
 }
 

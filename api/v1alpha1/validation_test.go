@@ -397,9 +397,9 @@ func TestModelVersionRejections(t *testing.T) {
 		{"canary strategy without settings", func(mv *kv1.ModelVersion) {
 			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutCanary}
 		}, []string{"strategy Canary needs the canary settings"}},
-		{"rollout without a strategy", func(mv *kv1.ModelVersion) {
-			mv.Spec.Rollout = kv1.ModelRollout{AutoPromote: true}
-		}, []string{"spec.rollout.strategy", "supported values"}},
+		{"canary settings without a strategy", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout.Strategy = ""
+		}, []string{"canary settings are only allowed with strategy Canary"}},
 		{"canary settings beside an a/b test", func(mv *kv1.ModelVersion) {
 			mv.Spec.Rollout.Strategy = kv1.RolloutABTest
 			mv.Spec.Rollout.ABTest = &kv1.ABTestRollout{Baseline: "recs-v1", CandidateWeight: 50, BaselineWeight: 50}
@@ -427,31 +427,14 @@ func TestModelVersionRejections(t *testing.T) {
 			wantRejected(t, c.Create(context.Background(), mv), tt.want...)
 		})
 	}
-	t.Run("a left-out rollout is a default canary", func(t *testing.T) {
+	t.Run("a left-out strategy takes no settings block", func(t *testing.T) {
 		mv := validModelVersion()
-		mv.Spec.Rollout = kv1.ModelRollout{}
-		// Send the object without spec.rollout at all: the typed struct would send
-		// an empty strategy.
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(mv)
-		if err != nil {
-			t.Fatal(err)
+		mv.Spec.Rollout = kv1.ModelRollout{AutoPromote: true}
+		if err := c.Create(context.Background(), mv); err != nil {
+			t.Fatalf("a rollout without strategy (the default canary) was refused: %v", err)
 		}
-		spec := u["spec"].(map[string]any)
-		delete(spec, "rollout")
-		obj := &unstructured.Unstructured{Object: u}
-		obj.SetAPIVersion(kv1.GroupVersion.String())
-		obj.SetKind("ModelVersion")
-		if err := c.Create(context.Background(), obj); err != nil {
-			t.Fatalf("a ModelVersion without rollout was refused: %v", err)
-		}
-		var got kv1.ModelVersion
-		if err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), &got); err != nil {
-			t.Fatal(err)
-		}
-		r := got.Spec.Rollout
-		if r.Strategy != kv1.RolloutCanary || r.Canary == nil || len(r.Canary.Steps) != 3 || r.Canary.Steps[0].Pause == nil ||
-			r.SuccessCriteria.ConfidencePercent != 95 {
-			t.Fatalf("defaulted rollout = %+v", r)
+		if mv.Spec.Rollout.Canary != nil || mv.Spec.Rollout.SuccessCriteria.ConfidencePercent != 95 {
+			t.Fatalf("defaulted rollout = %+v", mv.Spec.Rollout)
 		}
 	})
 	immutable := []struct {
