@@ -19,7 +19,12 @@ import (
 
 // loadingPoll is how often a version whose pods have not loaded the artifact is
 // looked at: a crash-looping pod changes no Deployment field the watch would see.
-const loadingPoll = 10 * time.Second
+// A version whose pods refused the artifact is looked at every failedPoll, in case
+// they load it on a later try (an artifact server that was down).
+const (
+	loadingPoll = 10 * time.Second
+	failedPoll  = time.Minute
+)
 
 // scope is the state one reconcile pass carries between phases.
 type scope struct {
@@ -115,11 +120,7 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, s *scope) (ctrl.Resul
 	self.Phase, self.StartedAt, self.CanaryStep = st.Phase, st.StartedAt, st.CanaryStep
 	applyState(mv, st, split(append(others, self)), d.Metrics)
 	s.event = st.Event
-	res := ctrl.Result{RequeueAfter: st.RequeueAfter}
-	if !self.Serving && mv.Spec.Replicas > 0 && st.Phase != kv1.ModelPromoted && !terminal(st.Phase) && (res.RequeueAfter == 0 || res.RequeueAfter > loadingPoll) {
-		res.RequeueAfter = loadingPoll
-	}
-	return res, nil
+	return ctrl.Result{RequeueAfter: requeue(st, self.Serving, mv.Spec.Replicas)}, nil
 }
 
 // judge asks the Judge about this version's running rollout, if it runs and there
@@ -157,4 +158,22 @@ func versionOf(mv *kv1.ModelVersion) Version {
 		v.LoadFailure = st.BlockedBy
 	}
 	return v
+}
+
+// requeue is when to look at a version again by the clock: when its rollout's pause
+// or duration ends, and meanwhile every loadingPoll (failedPoll once Failed) while
+// its pods do not serve.
+func requeue(st State, serving bool, replicas int32) time.Duration {
+	after := st.RequeueAfter
+	if serving || replicas == 0 || terminal(st.Phase) {
+		return after
+	}
+	poll := loadingPoll
+	if st.Phase == kv1.ModelFailed {
+		poll = failedPoll
+	}
+	if after == 0 || after > poll {
+		after = poll
+	}
+	return after
 }

@@ -252,3 +252,26 @@ func TestExperimentID(t *testing.T) {
 		t.Fatalf("ids %q %q %q: want the first two equal, the third different, all prefixed by the version", a, b, c)
 	}
 }
+
+func TestRequeue(t *testing.T) {
+	tests := []struct {
+		name     string
+		st       State
+		serving  bool
+		replicas int32
+		want     time.Duration
+	}{
+		{"serving, nothing on the clock", State{Phase: kv1.ModelPromoted}, true, 1, 0},
+		{"serving canary pause", State{Phase: kv1.ModelProgressing, RequeueAfter: 7 * time.Minute}, true, 1, 7 * time.Minute},
+		{"loading pods are polled", State{Phase: kv1.ModelPending}, false, 1, loadingPoll},
+		{"a pause shorter than the poll", State{Phase: kv1.ModelProgressing, RequeueAfter: 3 * time.Second}, false, 1, 3 * time.Second},
+		{"failed pods are polled slower", State{Phase: kv1.ModelFailed}, false, 1, failedPoll},
+		{"scaled to zero waits for a change", State{Phase: kv1.ModelPending}, false, 0, 0},
+		{"a finished rollout waits for a change", State{Phase: kv1.ModelRolledBack}, false, 1, 0},
+	}
+	for _, tt := range tests {
+		if got := requeue(tt.st, tt.serving, tt.replicas); got != tt.want {
+			t.Errorf("%s: requeue %s; want %s", tt.name, got, tt.want)
+		}
+	}
+}
