@@ -408,8 +408,9 @@ type ModelVersionStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	Experiment string `json:"experiment,omitempty"`
 	// verdict is the overall judgement of this version's rollout: Pending while it
-	// runs, Better or NoWorse when it was promoted on its criteria, Worse when it was
-	// rolled back, Inconclusive when maxDuration passed without one.
+	// runs, Better or NoWorse when its criteria promoted it, Worse when they rolled it
+	// back, Inconclusive when maxDuration passed without a verdict; empty for a
+	// version promoted or aborted without one (Direct, a person's annotation).
 	// +optional
 	Verdict Verdict `json:"verdict,omitempty"`
 	// candidateWeight is this version's share of traffic, for the TRAFFIC column.

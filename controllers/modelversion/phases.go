@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,11 +58,11 @@ func (r *Reconciler) reconcileWorkload(ctx context.Context, s *scope) error {
 		return nil
 	}
 	if err := k8s.Apply(ctx, r.Client, mv, desiredDeployment(mv, r.Settings)); err != nil {
-		setCondition(mv, kv1.ModelVersionServing, "False", kv1.ReasonApplyFailed, "applying the inference Deployment failed: "+err.Error())
+		setCondition(mv, kv1.ModelVersionServing, metav1.ConditionFalse, kv1.ReasonApplyFailed, "applying the inference Deployment failed: "+err.Error())
 		return fmt.Errorf("apply inference deployment: %w", err)
 	}
 	if err := k8s.Apply(ctx, r.Client, mv, desiredService(mv)); err != nil {
-		setCondition(mv, kv1.ModelVersionServing, "False", kv1.ReasonApplyFailed, "applying the inference Service failed: "+err.Error())
+		setCondition(mv, kv1.ModelVersionServing, metav1.ConditionFalse, kv1.ReasonApplyFailed, "applying the inference Service failed: "+err.Error())
 		return fmt.Errorf("apply inference service: %w", err)
 	}
 	mv.Status.Endpoint = Endpoint(mv)
