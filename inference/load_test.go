@@ -19,7 +19,7 @@ import (
 // copies of it) from a real HTTP file server and from disk, and checks what the
 // registry loads and what it refuses, with which reason — the reason a
 // ModelVersion's Failed status shows.
-func TestLoadFetchesVerifiesAndMatchesTensors(t *testing.T) {
+func TestInferenceLoadFetchesVerifiesAndMatchesTensors(t *testing.T) {
 	recs, _ := modeltest.Train(t, "1")
 	good := modeltest.Read(t, recs.ONNX)
 	dir := t.TempDir()

@@ -29,7 +29,7 @@ func sampleMV() *kv1.ModelVersion {
 	}
 }
 
-func TestDesiredDeployment(t *testing.T) {
+func TestModelVersionDesiredDeployment(t *testing.T) {
 	d := desiredDeployment(sampleMV(), Settings{Image: "kommerce.local/kommerce:1.4.0"})
 	if *d.Name != "recs-mf-v2-inference" || *d.Namespace != "acme-shop" || *d.Spec.Replicas != 2 {
 		t.Fatalf("name %s/%s replicas %d", *d.Namespace, *d.Name, *d.Spec.Replicas)
@@ -81,7 +81,7 @@ func TestDesiredDeployment(t *testing.T) {
 	}
 }
 
-func TestInferenceName(t *testing.T) {
+func TestModelVersionInferenceName(t *testing.T) {
 	long := strings.Repeat("a", 60)
 	tests := []struct{ mv, want string }{
 		{"recs-mf-v2", "recs-mf-v2-inference"},
@@ -96,7 +96,7 @@ func TestInferenceName(t *testing.T) {
 	}
 }
 
-func TestFetchable(t *testing.T) {
+func TestModelVersionFetchable(t *testing.T) {
 	for uri, ok := range map[string]bool{
 		"https://m.example/a.onnx": true, "http://artifacts.kommerce-system.svc/a.onnx": true, "file:///models/a.onnx": true,
 		"s3://bucket/a.onnx": false, "gs://bucket/a.onnx": false, "oci://registry/model:1": false,
@@ -107,7 +107,7 @@ func TestFetchable(t *testing.T) {
 	}
 }
 
-func TestLoadFailure(t *testing.T) {
+func TestModelVersionLoadFailure(t *testing.T) {
 	status := func(cs corev1.ContainerStatus) corev1.Pod {
 		cs.Name = ContainerName
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{cs}}}

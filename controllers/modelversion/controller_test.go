@@ -167,7 +167,7 @@ func (o *operator) waitEvent(t *testing.T, name, want string) {
 // soon as its pods load it; a candidate A/B tested against it splits the traffic
 // 30/70 on both versions' status, with one experiment id, and is promoted when the
 // judge says so — the split then moves to it.
-func TestDirectThenABTestDecidedByTheJudge(t *testing.T) {
+func TestModelVersionDirectThenABTestDecidedByTheJudge(t *testing.T) {
 	o := startOperator(t, true)
 	o.create(t, newMV("recs-v1", kv1.ModelRollout{Strategy: kv1.RolloutDirect}))
 
@@ -229,7 +229,7 @@ func TestDirectThenABTestDecidedByTheJudge(t *testing.T) {
 // TestRefusedArtifactFailsAndGetsNoTraffic: a candidate whose pods refuse the
 // artifact is Failed with the pods' own reason and never enters the split; one
 // whose URI no pod can fetch fails without pods.
-func TestRefusedArtifactFailsAndGetsNoTraffic(t *testing.T) {
+func TestModelVersionRefusedArtifactFailsAndGetsNoTraffic(t *testing.T) {
 	o := startOperator(t, false)
 	o.create(t, newMV("recs-v1", kv1.ModelRollout{Strategy: kv1.RolloutDirect}))
 	o.podsReady(t, "recs-v1", 1)
@@ -266,7 +266,7 @@ func TestRefusedArtifactFailsAndGetsNoTraffic(t *testing.T) {
 // TestCanaryMovesOnTheClock: a canary takes 10 %, then 50 %, then all of the traffic
 // as its pauses elapse, and is promoted after the last one; a shadow behind it
 // mirrors without answering and is aborted by the annotation.
-func TestCanaryMovesOnTheClock(t *testing.T) {
+func TestModelVersionCanaryMovesOnTheClock(t *testing.T) {
 	o := startOperator(t, false)
 	o.create(t, newMV("recs-v1", kv1.ModelRollout{Strategy: kv1.RolloutDirect}))
 	o.podsReady(t, "recs-v1", 1)
@@ -279,7 +279,7 @@ func TestCanaryMovesOnTheClock(t *testing.T) {
 	o.wait(t, "recs-v2", "first step", phaseSplit(kv1.ModelProgressing, "recs-v1=90 recs-v2=10"))
 	o.wait(t, "recs-v1", "first step", phaseSplit(kv1.ModelPromoted, "recs-v1=90 recs-v2=10"))
 
-	// (That a step holds until its pause elapsed is TestAdvance's.)
+	// (That a step holds until its pause elapsed is TestModelVersionAdvance's.)
 	o.clock.Add(10 * time.Minute)
 	o.poke(t, "recs-v2")
 	mv := o.wait(t, "recs-v2", "second step", phaseSplit(kv1.ModelProgressing, "recs-v1=50 recs-v2=50"))

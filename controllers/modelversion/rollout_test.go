@@ -47,7 +47,7 @@ func cand(name string, r kv1.ModelRollout, phase kv1.ModelVersionPhase) Version 
 
 func with(v Version, f func(*Version)) Version { f(&v); return v }
 
-func TestAdvance(t *testing.T) {
+func TestModelVersionAdvance(t *testing.T) {
 	tests := []struct {
 		name     string
 		v        Version
@@ -183,7 +183,7 @@ func TestAdvance(t *testing.T) {
 	}
 }
 
-func TestSplit(t *testing.T) {
+func TestModelVersionSplit(t *testing.T) {
 	running := func(v Version, f func(*Version)) Version { v.StartedAt = t0; f(&v); return v }
 	tests := []struct {
 		name        string
@@ -242,7 +242,7 @@ func TestSplit(t *testing.T) {
 }
 
 // TestExperimentID: the id is stable for one rollout and new for the next one.
-func TestExperimentID(t *testing.T) {
+func TestModelVersionExperimentID(t *testing.T) {
 	v := cand("recs-v2", canary(true, 10, 100), kv1.ModelProgressing)
 	v.StartedAt = t0
 	a, b := experimentID(v), experimentID(v)
@@ -253,7 +253,7 @@ func TestExperimentID(t *testing.T) {
 	}
 }
 
-func TestRequeue(t *testing.T) {
+func TestModelVersionRequeue(t *testing.T) {
 	tests := []struct {
 		name     string
 		st       State
