@@ -261,6 +261,37 @@ func TestModelVersionRefusedArtifactFailsAndGetsNoTraffic(t *testing.T) {
 	if err := o.k8s.Get(context.Background(), types.NamespacedName{Namespace: o.ns, Name: modelversion.InferenceName("recs-v3")}, &dep); !apierrors.IsNotFound(err) {
 		t.Fatalf("a Deployment was made for an artifact no pod can fetch: %v", err)
 	}
+
+	// The artifact server was only down: a later try of recs-v2's pods loads the
+	// file, and its rollout starts over (Direct: it takes the traffic).
+	o.podsReady(t, "recs-v2", 1)
+	o.wait(t, "recs-v2", "recovered and promoted", phaseSplit(kv1.ModelPromoted, "recs-v2=100"))
+	o.wait(t, "recs-v1", "superseded", phaseSplit(kv1.ModelPromoted, "recs-v2=100"))
+}
+
+// TestModelVersionCandidateDownMidExperiment: while an A/B test runs, the
+// candidate's pods go down; its share goes back to the baseline on every version,
+// the test keeps running, and the share returns with the pods.
+func TestModelVersionCandidateDownMidExperiment(t *testing.T) {
+	o := startOperator(t, false)
+	o.create(t, newMV("recs-v1", kv1.ModelRollout{Strategy: kv1.RolloutDirect}))
+	o.podsReady(t, "recs-v1", 1)
+	o.wait(t, "recs-v1", "serving", phaseSplit(kv1.ModelPromoted, "recs-v1=100"))
+	o.create(t, newMV("recs-v2", kv1.ModelRollout{Strategy: kv1.RolloutABTest,
+		ABTest: &kv1.ABTestRollout{Baseline: "recs-v1", CandidateWeight: 50, BaselineWeight: 50}}))
+	o.podsReady(t, "recs-v2", 1)
+	o.wait(t, "recs-v1", "A/B split", phaseSplit(kv1.ModelPromoted, "recs-v1=50 recs-v2=50"))
+
+	o.podsReady(t, "recs-v2", 0)
+	mv := o.wait(t, "recs-v2", "out of the split, still testing", phaseSplit(kv1.ModelProgressing, "recs-v1=100"))
+	if !strings.Contains(mv.Status.BlockedBy, "no inference pod of the candidate is ready") || mv.Status.CandidateWeight != 0 {
+		t.Fatalf("status %+v", mv.Status)
+	}
+	o.wait(t, "recs-v1", "all traffic back", phaseSplit(kv1.ModelPromoted, "recs-v1=100"))
+	o.waitEvent(t, "recs-v2", "Warning/NotServing")
+
+	o.podsReady(t, "recs-v2", 1)
+	o.wait(t, "recs-v1", "A/B split again", phaseSplit(kv1.ModelPromoted, "recs-v1=50 recs-v2=50"))
 }
 
 // TestCanaryMovesOnTheClock: a canary takes 10 %, then 50 %, then all of the traffic
