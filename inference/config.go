@@ -23,6 +23,19 @@ type ModelConfig struct {
 	// Default marks the version served by paths without /versions/{v}; without it
 	// the last listed version of a model is the default.
 	Default bool `json:"default,omitempty"`
+	// Inputs and Outputs, when set, are the tensors the file must declare (a
+	// ModelVersion's spec.artifact): a graph whose tensors differ is refused at
+	// load, so a model published with the wrong signature never takes a request.
+	Inputs  []ExpectedTensor `json:"inputs,omitempty"`
+	Outputs []ExpectedTensor `json:"outputs,omitempty"`
+}
+
+// ExpectedTensor is one tensor a model must declare, spelled as a ModelVersion's
+// spec.artifact spells it. A dimension of -1 accepts any dimension of the graph.
+type ExpectedTensor struct {
+	Name     string  `json:"name"`
+	DataType string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
 }
 
 // Config is the model list the server serves; a changed file is applied as a whole

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,7 @@ func (r *Registry) Apply(ctx context.Context, cfg Config) error {
 	for _, mc := range cfg.Models {
 		prev := old.find(mc.Name, mc.Version)
 		l := prev
-		if prev == nil || prev.cfg != withoutDefault(mc) {
+		if prev == nil || !reflect.DeepEqual(prev.cfg, withoutDefault(mc)) {
 			nl, err := r.load(ctx, mc)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s version %s: %w", mc.Name, mc.Version, err))
@@ -161,6 +162,10 @@ func (r *Registry) load(ctx context.Context, mc ModelConfig) (*loaded, error) {
 	}
 	s, err := rt.Load(ctx, b)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.Signature().Match(mc.Inputs, mc.Outputs); err != nil {
+		_ = s.Close()
 		return nil, err
 	}
 	return &loaded{cfg: withoutDefault(mc), sig: s.Signature(), meta: onnx.Metadata(m), session: s, loadedAt: time.Now()}, nil

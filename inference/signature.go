@@ -113,3 +113,72 @@ func WarmUpInputs(sig Signature) []Tensor {
 	}
 	return in
 }
+
+// Match checks the signature against the tensors a model was published with (empty
+// lists check nothing). Every input and every output must be declared with the same
+// name, datatype and rank, and each fixed dimension expected must be the graph's;
+// extra or missing tensors are refused too, since a caller following the published
+// signature would fail on every request. The error is CodeLoadFailed and names each
+// difference.
+func (s Signature) Match(inputs, outputs []ExpectedTensor) error {
+	var diffs []string
+	if len(inputs) > 0 {
+		diffs = append(diffs, matchTensors("input", s.Inputs, inputs)...)
+	}
+	if len(outputs) > 0 {
+		diffs = append(diffs, matchTensors("output", s.Outputs, outputs)...)
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return Errorf(CodeLoadFailed, "the model's tensors do not match its published signature: %s", strings.Join(diffs, "; "))
+}
+
+func matchTensors(kind string, have []TensorSpec, want []ExpectedTensor) []string {
+	byName := make(map[string]TensorSpec, len(have))
+	for _, h := range have {
+		byName[h.Name] = h
+	}
+	var diffs []string
+	seen := map[string]bool{}
+	for _, w := range want {
+		seen[w.Name] = true
+		h, ok := byName[w.Name]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("%s %q is published but the graph has no such %s (it has %s)", kind, w.Name, kind, specNames(have)))
+		case string(h.DataType) != w.DataType:
+			diffs = append(diffs, fmt.Sprintf("%s %q is %s in the graph, published as %s", kind, w.Name, h.DataType, w.DataType))
+		case !shapeFits(h.Shape, w.Shape):
+			diffs = append(diffs, fmt.Sprintf("%s %q has shape %s in the graph, published as %s", kind, w.Name, shapeString(h.Shape), shapeString(w.Shape)))
+		}
+	}
+	for _, h := range have {
+		if !seen[h.Name] {
+			diffs = append(diffs, fmt.Sprintf("the graph's %s %q is not published", kind, h.Name))
+		}
+	}
+	return diffs
+}
+
+// shapeFits reports whether a graph shape satisfies a published one: same rank, and
+// every published fixed dimension equal to the graph's.
+func shapeFits(graph, published []int64) bool {
+	if len(graph) != len(published) {
+		return false
+	}
+	for i, p := range published {
+		if p >= 0 && graph[i] != p {
+			return false
+		}
+	}
+	return true
+}
+
+func specNames(specs []TensorSpec) string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return quoteAll(names)
+}

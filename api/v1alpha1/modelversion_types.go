@@ -123,7 +123,9 @@ type CanaryRollout struct {
 // shopper, and judges on the success criteria.
 // +kubebuilder:validation:XValidation:rule="self.candidateWeight + self.baselineWeight == 100",message="candidateWeight and baselineWeight must sum to 100"
 type ABTestRollout struct {
-	// baseline is the ModelVersion (same namespace and purpose) the candidate is compared with.
+	// baseline is the ModelVersion the candidate is compared with: another version of
+	// the same model, in the same namespace, which must be the one serving the model
+	// when the test starts.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
@@ -228,25 +230,29 @@ type RollbackTriggers struct {
 	BusinessDropPercent *int32 `json:"businessDropPercent,omitempty"`
 }
 
-// ModelRollout is how the ModelVersion replaces the one serving its purpose now.
+// ModelRollout is how the ModelVersion replaces the one serving its model now. It
+// is the one place a traffic split is declared (a Storefront only names the model),
+// so each strategy takes exactly its own settings block: a block for another
+// strategy would be a second, silently ignored, description of the split.
 // +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'Shadow' || has(self.shadow)",message="strategy Shadow needs the shadow settings"
 // +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'Canary' || has(self.canary)",message="strategy Canary needs the canary settings"
 // +kubebuilder:validation:XValidation:rule="!has(self.strategy) || self.strategy != 'ABTest' || has(self.abTest)",message="strategy ABTest needs the abTest settings"
+// +kubebuilder:validation:XValidation:rule="!has(self.shadow) || (has(self.strategy) && self.strategy == 'Shadow')",message="shadow settings are only allowed with strategy Shadow"
+// +kubebuilder:validation:XValidation:rule="!has(self.canary) || (has(self.strategy) && self.strategy == 'Canary')",message="canary settings are only allowed with strategy Canary"
 // +kubebuilder:validation:XValidation:rule="!has(self.abTest) || (has(self.strategy) && self.strategy == 'ABTest')",message="abTest settings are only allowed with strategy ABTest"
 type ModelRollout struct {
-	// strategy is Shadow, Canary, ABTest or Direct.
+	// strategy is Shadow, Canary, ABTest or Direct. Left out, the version rolls out
+	// as a Canary of 10%, 50%, then 100% of traffic, ten minutes each (and then
+	// takes no settings block); each strategy written out needs its own block.
 	// +optional
-	// +kubebuilder:default=Canary
 	Strategy RolloutStrategy `json:"strategy,omitempty"`
-	// shadow settings, for strategy Shadow.
+	// shadow settings, required with strategy Shadow and refused with any other.
 	// +optional
 	Shadow *ShadowRollout `json:"shadow,omitempty"`
-	// canary settings, for strategy Canary. Default: 10%, 50%, then 100% of traffic,
-	// ten minutes each.
+	// canary settings, required with strategy Canary and refused with any other.
 	// +optional
-	// +kubebuilder:default={steps: {{weight: 10}, {weight: 50}, {weight: 100}}}
 	Canary *CanaryRollout `json:"canary,omitempty"`
-	// abTest settings, for strategy ABTest.
+	// abTest settings, required with strategy ABTest and refused with any other.
 	// +optional
 	ABTest *ABTestRollout `json:"abTest,omitempty"`
 	// successCriteria decide promotion.
@@ -291,7 +297,8 @@ type ModelVersionSpec struct {
 	// +optional
 	// +kubebuilder:default={cpu: "500m", memory: "512Mi"}
 	Resources *ComputeResources `json:"resources,omitempty"`
-	// rollout is how the version takes traffic.
+	// rollout is how the version takes traffic from the version serving the model
+	// now. Default: a Canary of 10%, 50%, then 100%, ten minutes each.
 	// +optional
 	// +kubebuilder:default={}
 	Rollout ModelRollout `json:"rollout,omitempty"`
@@ -380,17 +387,44 @@ type ModelVersionStatus struct {
 	// phase: Pending, Shadowing, Progressing, Inconclusive, Promoted, RolledBack or Failed.
 	// +optional
 	Phase ModelVersionPhase `json:"phase,omitempty"`
-	// trafficSplit is how the purpose's traffic is divided right now.
+	// trafficSplit is how the model's traffic is divided right now. Every
+	// ModelVersion of a model carries the same split; the Storefront controller
+	// renders it into the settings of each storefront bound to the model.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=6
 	TrafficSplit []TrafficShare `json:"trafficSplit,omitempty"`
+	// split summarises trafficSplit for the SPLIT column, e.g.
+	// "recs-mf-v1=50 recs-mf-v2=50" or "recs-mf-v1=100 recs-mf-v3~20" (~ is a mirror).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Split string `json:"split,omitempty"`
+	// experiment identifies the split while more than one version takes part in it
+	// (a canary, shadow or A/B test): the API hashes it with the shopper's id for a
+	// sticky arm and writes it into exposure events. It is the same on every version
+	// of the model and changes whenever a new rollout starts, so a new experiment
+	// reshuffles shoppers. Empty while one version serves alone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Experiment string `json:"experiment,omitempty"`
+	// verdict is the overall judgement of this version's rollout: Pending while it
+	// runs, Better or NoWorse when its criteria promoted it, Worse when they rolled it
+	// back, Inconclusive when maxDuration passed without a verdict; empty for a
+	// version promoted or aborted without one (Direct, a person's annotation).
+	// +optional
+	Verdict Verdict `json:"verdict,omitempty"`
 	// candidateWeight is this version's share of traffic, for the TRAFFIC column.
 	// +optional
 	CandidateWeight int32 `json:"candidateWeight,omitempty"`
 	// canaryStep is the index of the current canary step.
 	// +optional
 	CanaryStep int32 `json:"canaryStep,omitempty"`
+	// stepStartedAt is when the current canary step began; its pause counts from it.
+	// +optional
+	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
+	// readyReplicas is how many inference pods have the artifact loaded.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 	// metrics measured so far, with their confidence.
 	// +optional
 	// +listType=map
@@ -424,11 +458,15 @@ type ModelVersionStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=mv,categories=kommerce
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.rollout) || !has(self.spec.rollout.abTest) || self.spec.rollout.abTest.baseline != self.metadata.name",message="spec.rollout.abTest.baseline names this ModelVersion itself; name the version it is compared with"
 // +kubebuilder:printcolumn:name="Model",type=string,JSONPath=`.spec.model`
-// +kubebuilder:printcolumn:name="Purpose",type=string,JSONPath=`.spec.purpose`
+// +kubebuilder:printcolumn:name="Purpose",type=string,JSONPath=`.spec.purpose`,priority=1
 // +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.rollout.strategy`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Traffic",type=integer,JSONPath=`.status.candidateWeight`
+// +kubebuilder:printcolumn:name="Split",type=string,JSONPath=`.status.split`
+// +kubebuilder:printcolumn:name="Verdict",type=string,JSONPath=`.status.verdict`
+// +kubebuilder:printcolumn:name="Lift",type=string,JSONPath=`.status.metrics[0].liftPercent`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Blocked By",type=string,JSONPath=`.status.blockedBy`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -443,6 +481,21 @@ type ModelVersion struct {
 	// +optional
 	Status ModelVersionStatus `json:"status,omitempty"`
 }
+
+// ModelVersion condition reasons (the condition types are in conditions.go).
+const (
+	// ReasonArtifactLoaded: the inference pods fetched the artifact, matched its
+	// sha256 and tensors, and loaded it.
+	ReasonArtifactLoaded = "ArtifactLoaded"
+	// ReasonArtifactRefused: an inference pod refused the artifact (unreachable,
+	// checksum, corrupt file, tensors that differ from spec.artifact); the message
+	// is the pod's own reason.
+	ReasonArtifactRefused = "ArtifactRefused"
+	// ReasonLoading: the inference pods are starting or fetching the artifact.
+	ReasonLoading = "Loading"
+	// ReasonScaledToZero: spec.replicas is 0, so nothing serves the version.
+	ReasonScaledToZero = "ScaledToZero"
+)
 
 // ModelVersionList is a list of ModelVersions.
 // +kubebuilder:object:root=true

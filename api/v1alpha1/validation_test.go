@@ -391,6 +391,30 @@ func TestModelVersionRejections(t *testing.T) {
 		{"a/b strategy without settings", func(mv *kv1.ModelVersion) {
 			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutABTest}
 		}, []string{"strategy ABTest needs the abTest settings"}},
+		{"shadow strategy without settings", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutShadow}
+		}, []string{"strategy Shadow needs the shadow settings"}},
+		{"canary strategy without settings", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutCanary}
+		}, []string{"strategy Canary needs the canary settings"}},
+		{"canary settings without a strategy", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout.Strategy = ""
+		}, []string{"canary settings are only allowed with strategy Canary"}},
+		{"canary settings beside an a/b test", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout.Strategy = kv1.RolloutABTest
+			mv.Spec.Rollout.ABTest = &kv1.ABTestRollout{Baseline: "recs-v1", CandidateWeight: 50, BaselineWeight: 50}
+		}, []string{"canary settings are only allowed with strategy Canary"}},
+		{"a/b settings beside a canary", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout.ABTest = &kv1.ABTestRollout{Baseline: "recs-v1", CandidateWeight: 50, BaselineWeight: 50}
+		}, []string{"abTest settings are only allowed with strategy ABTest"}},
+		{"shadow settings with a direct rollout", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutDirect,
+				Shadow: &kv1.ShadowRollout{Duration: metav1.Duration{Duration: time.Hour}}}
+		}, []string{"shadow settings are only allowed with strategy Shadow"}},
+		{"a/b baseline naming the version itself", func(mv *kv1.ModelVersion) {
+			mv.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutABTest,
+				ABTest: &kv1.ABTestRollout{Baseline: mv.Name, CandidateWeight: 50, BaselineWeight: 50}}
+		}, []string{"spec.rollout.abTest.baseline names this ModelVersion itself"}},
 		{"unknown purpose", func(mv *kv1.ModelVersion) { mv.Spec.Purpose = "Pricing" },
 			[]string{"spec.purpose", `supported values: "Recommendations", "Ranking", "Fraud"`}},
 		{"confidence out of range", func(mv *kv1.ModelVersion) { mv.Spec.Rollout.SuccessCriteria.ConfidencePercent = 100 },
@@ -403,6 +427,16 @@ func TestModelVersionRejections(t *testing.T) {
 			wantRejected(t, c.Create(context.Background(), mv), tt.want...)
 		})
 	}
+	t.Run("a left-out strategy takes no settings block", func(t *testing.T) {
+		mv := validModelVersion()
+		mv.Spec.Rollout = kv1.ModelRollout{AutoPromote: true}
+		if err := c.Create(context.Background(), mv); err != nil {
+			t.Fatalf("a rollout without strategy (the default canary) was refused: %v", err)
+		}
+		if mv.Spec.Rollout.Canary != nil || mv.Spec.Rollout.SuccessCriteria.ConfidencePercent != 95 {
+			t.Fatalf("defaulted rollout = %+v", mv.Spec.Rollout)
+		}
+	})
 	immutable := []struct {
 		name   string
 		mutate func(*kv1.ModelVersion)

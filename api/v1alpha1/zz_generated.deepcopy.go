@@ -479,6 +479,10 @@ func (in *ModelVersionStatus) DeepCopyInto(out *ModelVersionStatus) {
 		*out = make([]TrafficShare, len(*in))
 		copy(*out, *in)
 	}
+	if in.StepStartedAt != nil {
+		in, out := &in.StepStartedAt, &out.StepStartedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Metrics != nil {
 		in, out := &in.Metrics, &out.Metrics
 		*out = make([]MeasuredMetric, len(*in))

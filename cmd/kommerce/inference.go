@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kommerce/kommerce/inference"
@@ -31,15 +35,61 @@ type inferenceConfig struct {
 	maxModel       int
 	reloadInterval time.Duration
 	fetchTimeout   time.Duration
+	// One model given by flags instead of a list (how the operator runs a
+	// ModelVersion's pods).
+	modelName      string
+	modelVersion   string
+	modelURI       string
+	modelSHA256    string
+	modelTensors   string
+	terminationLog string
+}
+
+// single reports whether one model is given by flags rather than by a list.
+func (c *inferenceConfig) single() bool { return c.modelURI != "" || c.modelSHA256 != "" }
+
+// singleModelConfig is the model list of one model given by flags. --model-tensors
+// is JSON {"inputs": [...], "outputs": [...]} in a ModelVersion's spec.artifact
+// shape; the file is refused when its graph declares other tensors.
+func (c *inferenceConfig) singleModelConfig() (inference.Config, error) {
+	if c.models != "" {
+		return inference.Config{}, config.Usagef("give either --models or --model-uri/--model-sha256, not both")
+	}
+	mc := inference.ModelConfig{Name: c.modelName, Version: c.modelVersion, URI: c.modelURI, SHA256: c.modelSHA256, Default: true}
+	if c.modelTensors != "" {
+		var tensors struct {
+			Inputs  []inference.ExpectedTensor `json:"inputs"`
+			Outputs []inference.ExpectedTensor `json:"outputs"`
+		}
+		dec := json.NewDecoder(strings.NewReader(c.modelTensors))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&tensors); err != nil {
+			return inference.Config{}, config.Usagef("--model-tensors / KOMMERCE_INFERENCE_MODEL_TENSORS: want JSON {\"inputs\": [{name, datatype, shape}], \"outputs\": [...]}: %v", err)
+		}
+		mc.Inputs, mc.Outputs = tensors.Inputs, tensors.Outputs
+	}
+	if u, err := url.Parse(c.modelURI); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
+		return inference.Config{}, config.Usagef("--model-uri / KOMMERCE_INFERENCE_MODEL_URI %q: want an http://, https:// or file:// URL", c.modelURI)
+	}
+	cfg := inference.Config{Models: []inference.ModelConfig{mc}}
+	if err := cfg.Validate(); err != nil {
+		return inference.Config{}, config.Usagef("%v", err)
+	}
+	return cfg, nil
 }
 
 func runInference(ctx context.Context, e *env) error {
 	set := config.NewSet("inference", `Serve ONNX models over the Open Inference Protocol (KServe v2 REST): /v2, /v2/health/{live,ready},
 /v2/models/{name}[/versions/{v}][/ready|/infer], plus /healthz, /readyz and /metrics.
-The model list (--models) is YAML: models: [{name, version, uri, sha256, runtime, default}];
-uri is a path or an http(s) URL and sha256 is required. The file is re-read every
---reload-interval and a change is swapped in atomically; a model file that is refused
-(checksum, size, format) leaves the previous one serving.`, e.getenv)
+The model list (--models) is YAML: models: [{name, version, uri, sha256, runtime, default,
+inputs, outputs}]; uri is a path or an http(s) URL and sha256 is required. The file is
+re-read every --reload-interval and a change is swapped in atomically; a model file that
+is refused (checksum, size, format, tensors) leaves the previous one serving.
+
+Instead of a list, --model-uri and --model-sha256 (with --model-name, --model-version and
+--model-tensors) serve one model, as the operator runs a ModelVersion: readiness stays
+false until it is loaded, and a model that is refused ends the process with status 1
+after writing the reason to --termination-log.`, e.getenv)
 	var c inferenceConfig
 	c.register(set, defaultInferenceAddr)
 	set.String(&c.models, "models", "KOMMERCE_INFERENCE_MODELS", "", "path of the model list (YAML); required")
@@ -53,15 +103,28 @@ uri is a path or an http(s) URL and sha256 is required. The file is re-read ever
 	set.Int(&c.maxModel, "max-model-bytes", "KOMMERCE_INFERENCE_MAX_MODEL_BYTES", 512<<20, "largest model file accepted", config.Check(config.Positive))
 	set.Duration(&c.reloadInterval, "reload-interval", "KOMMERCE_INFERENCE_RELOAD_INTERVAL", 10*time.Second, "how often the model list is re-read (0 = never)")
 	set.Duration(&c.fetchTimeout, "fetch-timeout", "KOMMERCE_INFERENCE_FETCH_TIMEOUT", 2*time.Minute, "timeout for downloading one model over http(s)")
+	set.String(&c.modelURI, "model-uri", "KOMMERCE_INFERENCE_MODEL_URI", "", "serve one model from this http(s):// or file:// URL instead of a list")
+	set.String(&c.modelSHA256, "model-sha256", "KOMMERCE_INFERENCE_MODEL_SHA256", "", "sha256 the --model-uri file must have (64 hex digits)")
+	set.String(&c.modelName, "model-name", "KOMMERCE_INFERENCE_MODEL_NAME", "model", "name of the --model-uri model in /v2/models/{name}")
+	set.String(&c.modelVersion, "model-version", "KOMMERCE_INFERENCE_MODEL_VERSION", "1", "version of the --model-uri model")
+	set.String(&c.modelTensors, "model-tensors", "KOMMERCE_INFERENCE_MODEL_TENSORS", "", `tensors the --model-uri model must declare, JSON {"inputs": [{name, datatype, shape}], "outputs": [...]} (empty: not checked)`)
+	set.String(&c.terminationLog, "termination-log", "KOMMERCE_TERMINATION_LOG", "", "file the reason a --model-uri model was refused is written to before exiting (Kubernetes shows /dev/termination-log in the pod's status)")
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
-	if c.models == "" {
-		return config.Usagef("--models / KOMMERCE_INFERENCE_MODELS is required: the path of the model list")
-	}
-	cfg, err := inference.ReadConfig(c.models)
-	if err != nil {
-		return config.Usagef("%v", err)
+	var cfg inference.Config
+	var err error
+	switch {
+	case c.single():
+		if cfg, err = c.singleModelConfig(); err != nil {
+			return err
+		}
+	case c.models == "":
+		return config.Usagef("--models / KOMMERCE_INFERENCE_MODELS is required: the path of the model list (or --model-uri and --model-sha256 for one model)")
+	default:
+		if cfg, err = inference.ReadConfig(c.models); err != nil {
+			return config.Usagef("%v", err)
+		}
 	}
 	if c.runtime == "auto" {
 		c.runtime = gort.Name
@@ -94,6 +157,9 @@ uri is a path or an http(s) URL and sha256 is required. The file is re-read ever
 	opts.Handler, opts.Registry = h.Routes(), prom
 	opts.Checks = append(opts.Checks, server.Check{Name: "models", Fn: func(context.Context) error { return reg.Ready() }})
 	srv = server.New(opts)
+	if c.single() {
+		return serveOne(ctx, log, srv, reg, cfg, c.terminationLog)
+	}
 	// Load in the background: liveness answers at once, readiness once models load.
 	go func() {
 		err := reg.Apply(ctx, cfg)
@@ -105,6 +171,52 @@ uri is a path or an http(s) URL and sha256 is required. The file is re-read ever
 		}
 	}()
 	return srv.Run(ctx)
+}
+
+// serveOne serves while the one model loads in the background (liveness answers at
+// once, readiness once it is loaded) and stops the server if it is refused: a pod
+// that can never serve its ModelVersion should say so in its status, not idle
+// unready. The reason goes to terminationLog, which Kubernetes copies into the
+// container's termination message, where the operator reads it.
+func serveOne(ctx context.Context, log *slog.Logger, srv *server.Server, reg *inference.Registry, cfg inference.Config, terminationLog string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loadErr := make(chan error, 1)
+	go func() {
+		err := reg.Apply(ctx, cfg)
+		loadErr <- err
+		if err != nil {
+			cancel()
+		}
+	}()
+	err := srv.Run(ctx)
+	select {
+	case lerr := <-loadErr:
+		if lerr == nil {
+			return err
+		}
+		if werr := writeTerminationLog(terminationLog, lerr.Error()); werr != nil {
+			log.Error("writing the termination log", "path", terminationLog, "err", werr)
+		}
+		return fmt.Errorf("model refused: %w", lerr)
+	default:
+		return err // stopped before the load finished
+	}
+}
+
+// terminationMessageMax is what Kubernetes keeps of a termination message.
+const terminationMessageMax = 4096
+
+// writeTerminationLog writes msg (cut to what Kubernetes keeps) to path; an empty
+// path writes nothing.
+func writeTerminationLog(path, msg string) error {
+	if path == "" {
+		return nil
+	}
+	if len(msg) > terminationMessageMax {
+		msg = msg[:terminationMessageMax-3] + "..."
+	}
+	return os.WriteFile(path, []byte(msg), 0o644)
 }
 
 // watchModels re-reads the model list and applies it whenever its content changes,

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +41,10 @@ func TestTrainAndInferenceUsageErrors(t *testing.T) {
 		{"inference bad model list", map[string]string{"KOMMERCE_INFERENCE_MODELS": badList}, []string{"inference"}, "sha256 must be 64 hex digits"},
 		{"inference missing model list", nil, []string{"inference", "--models", filepath.Join(dir, "nope.yaml")}, "read model config"},
 		{"inference onnxruntime without library", nil, []string{"inference", "--models", writeList(t, dir, ""), "--runtime", "onnxruntime"}, "needs --onnxruntime-lib"},
+		{"inference list and one model", nil, []string{"inference", "--models", writeList(t, dir, ""), "--model-uri", "https://m.example/a.onnx", "--model-sha256", strings.Repeat("a", 64)}, "either --models or --model-uri"},
+		{"inference one model by an s3 uri", nil, []string{"inference", "--model-uri", "s3://bucket/a.onnx", "--model-sha256", strings.Repeat("a", 64)}, "want an http://, https:// or file:// URL"},
+		{"inference one model without sha256", nil, []string{"inference", "--model-uri", "https://m.example/a.onnx"}, "sha256 must be 64 hex digits"},
+		{"inference one model with bad tensors", nil, []string{"inference", "--model-uri", "https://m.example/a.onnx", "--model-sha256", strings.Repeat("a", 64), "--model-tensors", `{"inputz":[]}`}, "KOMMERCE_INFERENCE_MODEL_TENSORS"},
 		{"inference bad batch limit", nil, []string{"inference", "--models", writeList(t, dir, ""), "--max-batch", "0"}, "KOMMERCE_INFERENCE_MAX_BATCH"},
 	}
 	for _, tt := range tests {
@@ -164,4 +171,88 @@ func serving(t *testing.T, done chan error, url string) {
 		code := status(url)
 		return code == 200, fmt.Sprintf("status %d", code)
 	})
+}
+
+// TestInferenceOneModel runs `kommerce inference` the way the operator runs a
+// ModelVersion's pod: one model by URI from a real HTTP server, its sha256 and its
+// published tensors. A good file is served under the ModelVersion's name; a refused
+// one ends the process with status 1 and the reason in the termination log.
+func TestInferenceOneModel(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := invoke(t, nil, "train", "recommendations", "--out", dir, "--version", "3", "--factors", "8", "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	var sum string
+	for _, l := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "sha256" {
+			sum = f[1]
+		}
+	}
+	good, err := os.ReadFile(filepath.Join(dir, "recs-als-3.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "truncated.onnx"), good[:len(good)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(files.Close)
+	tensors := `{"inputs":[{"name":"items","datatype":"INT64","shape":[-1,-1]}],` +
+		`"outputs":[{"name":"scores","datatype":"FP32","shape":[-1,-1]},{"name":"item_indices","datatype":"INT64","shape":[-1,-1]}]}`
+
+	t.Run("serves a verified model", func(t *testing.T) {
+		addr := freeAddr(t)
+		env := map[string]string{"KOMMERCE_HTTP_ADDR": addr, "KOMMERCE_INFERENCE_MODEL_URI": files.URL + "/recs-als-3.onnx",
+			"KOMMERCE_INFERENCE_MODEL_SHA256": sum, "KOMMERCE_INFERENCE_MODEL_NAME": "recs-mf",
+			"KOMMERCE_INFERENCE_MODEL_VERSION": "recs-mf-v2", "KOMMERCE_INFERENCE_MODEL_TENSORS": tensors}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			var out, errOut strings.Builder
+			done <- run(ctx, []string{"kommerce", "inference", "--log-level", "warn"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+		}()
+		serving(t, done, "http://"+addr+"/v2/models/recs-mf/versions/recs-mf-v2/ready")
+		if status("http://"+addr+"/readyz") != 200 {
+			t.Fatal("readyz does not answer 200 with the model loaded")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("inference stopped with %v", err)
+		}
+	})
+
+	refused := []struct {
+		name, uri, sha256, tensors, want string
+	}{
+		{"wrong sha256", "/recs-als-3.onnx", strings.Repeat("0", 64), tensors, "has sha256 " + sum},
+		{"truncated file", "/truncated.onnx", sha256Hex(good[:len(good)/3]), "", "not a valid ONNX model"},
+		{"tensors that differ from the published ones", "/recs-als-3.onnx", sum,
+			`{"inputs":[{"name":"user_id","datatype":"INT64","shape":[-1,1]}],"outputs":[{"name":"scores","datatype":"FP32","shape":[-1,1000]}]}`,
+			`input "user_id" is published but the graph has no such input`},
+		{"unreachable artifact", "/missing.onnx", sum, "", "answered HTTP 404"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			termLog := filepath.Join(t.TempDir(), "termination-log")
+			args := []string{"inference", "--http-addr", freeAddr(t), "--model-uri", files.URL + tt.uri, "--model-sha256", tt.sha256,
+				"--termination-log", termLog, "--log-level", "warn"}
+			if tt.tensors != "" {
+				args = append(args, "--model-tensors", tt.tensors)
+			}
+			code, _, stderr := invoke(t, nil, args...)
+			if code != 1 || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d stderr %q; want 1 and %q", code, stderr, tt.want)
+			}
+			msg, err := os.ReadFile(termLog)
+			if err != nil || !strings.Contains(string(msg), tt.want) {
+				t.Fatalf("termination log %q (%v); want it to say %q", msg, err, tt.want)
+			}
+		})
+	}
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

@@ -25,10 +25,12 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/controllers/modelversion"
 	"github.com/kommerce/kommerce/controllers/tenant"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/k8s"
 	"github.com/kommerce/kommerce/internal/tenantstore"
+	"github.com/kommerce/kommerce/internal/version"
 )
 
 // operatorConfig is the settings of `kommerce operator`.
@@ -49,6 +51,7 @@ type operatorConfig struct {
 	leaseDuration     time.Duration
 	renewDeadline     time.Duration
 	leaderRetryPeriod time.Duration
+	inferenceImage    string
 }
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -105,14 +108,15 @@ func (c *operatorConfig) register(set *config.Set) {
 	set.Int(&c.concurrency, "max-concurrent-reconciles", "KOMMERCE_MAX_CONCURRENT_RECONCILES", 4, "resources of one kind reconciled in parallel", config.Check(config.Positive))
 	set.Int(&c.kubeQPS, "kube-api-qps", "KOMMERCE_KUBE_API_QPS", 50, "sustained requests per second to the Kubernetes API", config.Check(config.Positive))
 	set.Int(&c.kubeBurst, "kube-api-burst", "KOMMERCE_KUBE_API_BURST", 100, "request burst to the Kubernetes API", config.Check(config.Positive))
+	set.String(&c.inferenceImage, "inference-image", "KOMMERCE_INFERENCE_IMAGE", "kommerce:"+version.Version, "image running `kommerce inference` in each ModelVersion's pods")
 	set.Duration(&c.gracefulShutdown, "shutdown-timeout", "KOMMERCE_SHUTDOWN_TIMEOUT", 30*time.Second, "how long running reconciles may finish after SIGTERM")
 }
 
 func runOperator(ctx context.Context, e *env) error {
 	set := config.NewSet("operator", `Run the Kubernetes operator: the Tenant controller (namespaces, quotas, limit ranges,
-network policies, owners' RBAC, identity Secrets and the tenants registry in PostgreSQL).
-The Storefront and ModelVersion kinds are installed and validated; their controllers
-are not built yet.`, e.getenv)
+network policies, owners' RBAC, identity Secrets and the tenants registry in PostgreSQL)
+and the ModelVersion controller (inference pods per version, rollouts, traffic splits).
+The Storefront kind is installed and validated; its controller is not built yet.`, e.getenv)
 	var c operatorConfig
 	c.register(set)
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
@@ -160,6 +164,9 @@ are not built yet.`, e.getenv)
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the tenant controller: %w", err)
+	}
+	if err := modelversion.Setup(mgr, modelversion.Options{Image: c.inferenceImage, MaxConcurrentReconciles: c.concurrency}); err != nil {
+		return fmt.Errorf("set up the modelversion controller: %w", err)
 	}
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
 		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host)
