@@ -98,9 +98,9 @@ func (d *devInference) loadDemoModel(ctx context.Context, st *apiserverStack, sl
 			return err
 		}
 		job := training.Job{Purpose: training.PurposeRecommendations, OutDir: dir, Name: name, Version: ver,
-			Source:   training.Synthetic{Seed: 1, Users: 1500, Catalog: catalog},
-			Recs:     training.RecsParams{Factors: 16, Iterations: 10, Seed: 1},
-			HoldOut:  0.2, Producer: version.Version,
+			Source:  training.Synthetic{Seed: 1, Users: 1500, Catalog: catalog},
+			Recs:    training.RecsParams{Factors: 16, Iterations: 10, Seed: 1},
+			HoldOut: 0.2, Producer: version.Version,
 			Namespace: "default",
 		}
 		res, err := job.Run(ctx)
