@@ -63,9 +63,9 @@ func TestAttribute(t *testing.T) {
 				"clicks_impressions": 2},
 		},
 		{
-			name: "a click on an item shown only later does not count",
-			exps: []ExposureFact{exp("e1", "a", 0), exp("e2", "a", time.Hour, "p1")},
-			outs: []OutcomeFact{{EventID: "c1", Kind: KindClick, ProductID: "p1", At: at(time.Minute)}},
+			name:    "a click on an item shown only later does not count",
+			exps:    []ExposureFact{exp("e1", "a", 0), exp("e2", "a", time.Hour, "p1")},
+			outs:    []OutcomeFact{{EventID: "c1", Kind: KindClick, ProductID: "p1", At: at(time.Minute)}},
 			wantArm: "a",
 			want:    map[string]float64{"units": 1, "impressions": 2, "impressions_sq": 4},
 		},
