@@ -4,8 +4,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kommerce/kommerce/ingest"
+	"github.com/kommerce/kommerce/internal/events"
 )
 
 var t0 = time.Date(2026, 3, 4, 10, 15, 0, 0, time.UTC)
@@ -270,5 +274,52 @@ func TestMetricNames(t *testing.T) {
 	var a ArmAggregate
 	if a.SetMetric("from_a_newer_version", 1) {
 		t.Error("an unknown metric must be reported")
+	}
+}
+
+func TestExposureValidation(t *testing.T) {
+	env := events.Envelope{ID: "req-1", TenantID: "t1"}
+	good := func() events.Exposure {
+		return events.Exposure{RequestID: "req-1", TenantID: "t1", SubjectKey: "u1", Experiment: "exp", Arm: "a", Items: []string{"p1"}, At: t0}
+	}
+	neg := -1.0
+	tests := []struct {
+		name      string
+		change    func(*events.Exposure)
+		wantSkip  bool
+		wantErr   string
+		wantUnit  string
+		wantError bool
+	}{
+		{name: "good", change: func(*events.Exposure) {}, wantUnit: "u1"},
+		{name: "no experiment: skipped", change: func(x *events.Exposure) { x.Experiment = "" }, wantSkip: true},
+		{name: "timeout is an error of the arm", change: func(x *events.Exposure) { x.Fallback = "timeout" }, wantUnit: "u1", wantError: true},
+		{name: "the control arm answering is no error", change: func(x *events.Exposure) { x.Fallback = "arm" }, wantUnit: "u1"},
+		{name: "anonymous: no unit", change: func(x *events.Exposure) { x.SubjectKey = AnonymousSubject }},
+		{name: "no arm", change: func(x *events.Exposure) { x.Arm = "" }, wantErr: "lacks arm"},
+		{name: "no time", change: func(x *events.Exposure) { x.At = time.Time{} }, wantErr: "lacks arm"},
+		{name: "another tenant", change: func(x *events.Exposure) { x.TenantID = "t2" }, wantErr: "exposure of tenant"},
+		{name: "long arm", change: func(x *events.Exposure) { x.Arm = strings.Repeat("a", MaxKeyBytes+1) }, wantErr: "longer than"},
+		{name: "too many items", change: func(x *events.Exposure) { x.Items = make([]string, MaxItems+1) }, wantErr: "items"},
+		{name: "negative latency", change: func(x *events.Exposure) { x.LatencyMs = &neg }, wantErr: "latency_ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := good()
+			tt.change(&x)
+			e, skip, err := exposure(env, x)
+			if tt.wantErr != "" {
+				if err == nil || !ingest.IsPermanent(err) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want a permanent one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || skip != tt.wantSkip {
+				t.Fatalf("skip %v, err %v; want skip %v", skip, err, tt.wantSkip)
+			}
+			if !skip && (e.UnitKey != tt.wantUnit || e.Error != tt.wantError || e.EventID != "req-1") {
+				t.Fatalf("exposure %+v; want unit %q, error %v", e, tt.wantUnit, tt.wantError)
+			}
+		})
 	}
 }
