@@ -126,8 +126,8 @@ func wantHandCounted() []experiments.ArmAggregate {
 func sq(x float64) float64 { return x * x }
 
 // generated adds n random units to s, from a seeded source: exposures to two arms,
-// clicks, carts and orders around the window's ends.
-func generated(s *scenario, seed uint64, n int) *scenario {
+// up to perUnit clicks, carts and orders around the window's ends.
+func generated(s *scenario, seed uint64, n, perUnit int) *scenario {
 	r := rand.New(rand.NewPCG(seed, 7))
 	arms := []string{"A", "B"}
 	for u := range n {
@@ -138,7 +138,7 @@ func generated(s *scenario, seed uint64, n int) *scenario {
 			s.expose(fmt.Sprintf("x-%s-%d", unit, e), unit, arms[r.IntN(2)], at, []string{"", "", "error"}[r.IntN(3)],
 				ms(float64(r.IntN(2000))/4), "p1", "p2", "p3")
 		}
-		for o := range r.IntN(6) {
+		for o := range r.IntN(perUnit) {
 			at := start.Add(time.Duration(r.IntN(40*60)-5*60) * time.Minute)
 			switch r.IntN(3) {
 			case 0:
@@ -350,7 +350,7 @@ func equalSnapshots(t *testing.T, what string, got, want []experiments.Snapshot)
 // aggregates and the hourly snapshots must be the in-order run's each time.
 func TestOrderIndependence(t *testing.T) {
 	ref := newBed(t)
-	base := generated(handCounted(ref.tenant.ID), 42, 60)
+	base := generated(handCounted(ref.tenant.ID), 42, 60, 6)
 	ref.produce(inOrder(base.evs))
 	ref.consume("in-order", len(base.evs))
 	wantAggs, wantSnaps := ref.aggregates()
@@ -360,7 +360,7 @@ func TestOrderIndependence(t *testing.T) {
 
 	// Shuffled, with a fifth of the events duplicated at random places.
 	b := newBed(t)
-	evs := generated(handCounted(b.tenant.ID), 42, 60).evs
+	evs := generated(handCounted(b.tenant.ID), 42, 60, 6).evs
 	dup := append(slices.Clone(evs), shuffled(evs, 3)[:len(evs)/5]...)
 	b.produce(shuffled(dup, 4))
 	b.consume("shuffled", len(dup))
@@ -382,7 +382,7 @@ func TestOrderIndependence(t *testing.T) {
 
 	// Every outcome and order first: nothing to attribute yet; then the exposures.
 	late := newBed(t)
-	evs = generated(handCounted(late.tenant.ID), 42, 60).evs
+	evs = generated(handCounted(late.tenant.ID), 42, 60, 6).evs
 	var exposures, rest []event
 	for _, e := range evs {
 		var env events.Envelope
@@ -462,4 +462,43 @@ func TestPoison(t *testing.T) {
 	if got, _ := b.store.Aggregates(context.Background(), other.ID, "exp"); len(got) != 0 {
 		t.Errorf("the misaddressed exposure reached the other tenant: %+v", got)
 	}
+}
+
+// TestConcurrentReplicas hands the shuffled events with duplicates to eight handlers
+// at once, as eight ingest replicas would process eight partitions: the per-unit locks
+// must keep the aggregates those of the in-order run.
+func TestConcurrentReplicas(t *testing.T) {
+	ref := newBed(t)
+	// Few units with many events each, so that replicas often touch one unit at once.
+	s := generated(handCounted(ref.tenant.ID), 9, 6, 80)
+	ref.produce(inOrder(s.evs))
+	ref.consume("in-order", len(s.evs))
+	wantAggs, wantSnaps := ref.aggregates()
+
+	b := newBed(t)
+	evs := generated(handCounted(b.tenant.ID), 9, 6, 80).evs
+	evs = shuffled(append(slices.Clone(evs), evs...), 11)
+	const replicas = 8
+	var wg sync.WaitGroup
+	errs := make([]error, len(evs))
+	start := time.Now()
+	for r := range replicas {
+		wg.Go(func() {
+			h := experiments.NewHandler(b.store, postgres.NewDirectory(b.db.Pool, time.Minute), nil)
+			for i := r; i < len(evs); i += replicas {
+				e := evs[i]
+				errs[i] = h.Handle(context.Background(), []ingest.Message{{Topic: b.topic(e.topic), Key: e.key, Value: e.value}})[0]
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d events by %d concurrent handlers in %s", len(evs), replicas, time.Since(start).Round(time.Millisecond))
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	aggs, snaps := b.aggregates()
+	equalAggregates(t, "concurrent", aggs, wantAggs)
+	equalSnapshots(t, "concurrent", snaps, wantSnaps)
 }
