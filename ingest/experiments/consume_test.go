@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kafka "github.com/segmentio/kafka-go"
 
 	"github.com/kommerce/kommerce/ingest"
@@ -157,7 +159,7 @@ func generated(s *scenario, seed uint64, n, perUnit int) *scenario {
 
 // bed is one tenant on its own database and topics, with the experiments consumer.
 type bed struct {
-	t       *testing.T
+	t       testing.TB
 	brokers []string
 	db      *testenv.Database
 	store   *exppg.Store
@@ -166,7 +168,7 @@ type bed struct {
 	writer  *kafka.Writer
 }
 
-func newBed(t *testing.T) *bed {
+func newBed(t testing.TB) *bed {
 	t.Helper()
 	db := testenv.NewDatabase(t)
 	brokers := testenv.KafkaBrokers(t)
@@ -324,12 +326,37 @@ func TestHandCounted(t *testing.T) {
 		first.Arms[1].Units != 1 || first.Arms[1].Clicks != 1 {
 		t.Errorf("first snapshot = %+v", first)
 	}
-	// Another tenant sees nothing of it.
+	// Another tenant sees nothing of it, even without a WHERE: row-level security.
 	other := ingesttest.NewTenant(t, b.db.Pool, nil, "iy")
 	got, err := b.store.Aggregates(context.Background(), other.ID, "exp")
 	if err != nil || len(got) != 0 {
 		t.Errorf("another tenant's aggregates = %+v, %v; want none", got, err)
 	}
+	for _, tenant := range []string{other.ID, b.tenant.ID} {
+		n := rowsVisibleTo(t, b.db.Pool, tenant)
+		if (n == 0) != (tenant == other.ID) {
+			t.Errorf("tenant %s sees %d experiment rows", tenant, n)
+		}
+	}
+}
+
+// rowsVisibleTo counts every row of the experiment tables a transaction in tenant's
+// scope sees, asking for all of them.
+func rowsVisibleTo(t *testing.T, pool *pgxpool.Pool, tenant string) int {
+	t.Helper()
+	var n int
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), "SELECT set_config('kommerce.tenant_id', $1, true)", tenant); err != nil {
+			return err
+		}
+		return tx.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM experiment_exposures) + (SELECT count(*) FROM experiment_outcomes)
+			+ (SELECT count(*) FROM experiment_orders) + (SELECT count(*) FROM experiment_order_units)
+			+ (SELECT count(*) FROM experiment_units) + (SELECT count(*) FROM experiment_arm_metrics)`).Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func equalSnapshots(t *testing.T, what string, got, want []experiments.Snapshot) {
@@ -501,4 +528,31 @@ func TestConcurrentReplicas(t *testing.T) {
 	aggs, snaps := b.aggregates()
 	equalAggregates(t, "concurrent", aggs, wantAggs)
 	equalSnapshots(t, "concurrent", snaps, wantSnaps)
+}
+
+// BenchmarkHandle measures one consumer's rate on PostgreSQL: new events (a new
+// tenant each round), one transaction each, shuffled so that most arrive out of
+// order; 60 units with up to 30 outcomes each.
+func BenchmarkHandle(b *testing.B) {
+	bd := newBed(b)
+	n := 0
+	var busy time.Duration
+	for b.Loop() {
+		tenant := ingesttest.NewTenant(b, bd.db.Pool, nil, fmt.Sprintf("bench%d", n))
+		evs := shuffled(generated(&scenario{tenant: tenant.ID}, 5, 60, 30).evs, 2)
+		msgs := make([]ingest.Message, len(evs))
+		for i, e := range evs {
+			msgs[i] = ingest.Message{Topic: events.Topic(tenant.TopicPrefix, e.topic), Key: e.key, Value: e.value}
+		}
+		h := experiments.NewHandler(bd.store, postgres.NewDirectory(bd.db.Pool, time.Minute), nil)
+		start := time.Now()
+		for _, err := range h.Handle(context.Background(), msgs) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		busy += time.Since(start)
+		n += len(msgs)
+	}
+	b.ReportMetric(float64(n)/busy.Seconds(), "events/s")
 }

@@ -241,7 +241,9 @@ func Serving(e ExposureFact) []Contribution {
 }
 
 // Store keeps the facts and the per-arm sums. Every method is idempotent: a fact
-// already stored (same event id, same order id) changes nothing.
+// already stored (same event id, same order id) changes nothing. Errors are
+// ingest.Permanent when the store refuses the fact itself (a value out of range),
+// ingest.Unavailable when the store cannot be reached, others may pass on a retry.
 type Store interface {
 	// RecordExposure stores an exposure of a unit and re-attributes the unit.
 	RecordExposure(ctx context.Context, tenantID string, e Exposure) error

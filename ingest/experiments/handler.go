@@ -141,7 +141,9 @@ func (h *Handler) envelope(ctx context.Context, m ingest.Message) (events.Envelo
 		return env, ingest.Unavailable(fmt.Errorf("look up tenant: %w", err))
 	}
 	if !ok {
-		return env, permanent("event of unknown tenant %q", env.TenantID)
+		// Retried (then dead-lettered): the directory may not know a tenant created
+		// a moment ago yet.
+		return env, fmt.Errorf("event of unknown tenant %q", env.TenantID)
 	}
 	if want := events.Topic(tenant.TopicPrefix, events.StreamOf(env.Type)); m.Topic != want {
 		return env, permanent("event of tenant %s arrived on topic %s, not on its own topic %s", env.TenantID, m.Topic, want)
