@@ -240,22 +240,31 @@ func Serving(e ExposureFact) []Contribution {
 	return out
 }
 
-// Store keeps the facts and the per-arm sums. Every method is idempotent: a fact
-// already stored (same event id, same order id) changes nothing. Errors are
-// ingest.Permanent when the store refuses the fact itself (a value out of range),
-// ingest.Unavailable when the store cannot be reached, others may pass on a retry.
+// Fact is one event as the store records it: exactly one of its parts is set.
+type Fact struct {
+	// Exposure of a unit (or of an anonymous shopper: serving metrics only).
+	Exposure *Exposure
+	// Outcome is a click or add-to-cart of Units (the event's session and user).
+	Outcome *OutcomeFact
+	// Order is an order (once per order id) of Units (its customer, if any), in
+	// Currency.
+	Order    *OrderFact
+	Currency string
+	// LinkOrderID links an order, which may not have arrived yet, to Units (a
+	// purchase event naming it).
+	LinkOrderID string
+	Units       []string
+}
+
+// Store keeps the facts and the per-arm sums.
 type Store interface {
-	// RecordExposure stores an exposure of a unit and re-attributes the unit.
-	RecordExposure(ctx context.Context, tenantID string, e Exposure) error
-	// RecordOutcome stores a click or add-to-cart of the units it names (its session
-	// and its user) and re-attributes them.
-	RecordOutcome(ctx context.Context, tenantID string, units []string, o OutcomeFact) error
-	// RecordOrder stores an order (once per order id), links it to units, and
-	// re-attributes every unit linked to it.
-	RecordOrder(ctx context.Context, tenantID string, units []string, o OrderFact, currency string) error
-	// LinkOrder links an order to units (a purchase event naming it) and
-	// re-attributes them; the order may not have arrived yet.
-	LinkOrder(ctx context.Context, tenantID, orderID string, units []string) error
+	// Record stores facts of one tenant, in one transaction, and re-attributes every
+	// unit they concern. It is idempotent: a fact already stored (same event id,
+	// same order id, same link) changes nothing. Errors are ingest.Permanent when
+	// the store refuses a fact itself (a value out of range), ingest.Unavailable
+	// when the store cannot be reached; others may pass on a retry. Nothing of a
+	// failed call is stored.
+	Record(ctx context.Context, tenantID string, facts []Fact) error
 }
 
 // Exposure is an exposure as the store records it.

@@ -62,12 +62,45 @@ func (h *Handler) Topics(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Handle implements ingest.Handler: one store call (one transaction) per message,
-// so a failing message does not hold back the others.
+// Handle implements ingest.Handler: the facts of each tenant in the batch go to the
+// store in one call (one transaction); when that fails for another reason than an
+// outage, each fact is tried alone so that only the failing messages fail.
 func (h *Handler) Handle(ctx context.Context, msgs []ingest.Message) []error {
 	errs := make([]error, len(msgs))
+	type group struct {
+		facts []Fact
+		owner []int
+	}
+	var tenants []string
+	groups := map[string]*group{}
 	for i, m := range msgs {
-		errs[i] = h.handle(ctx, m)
+		tenant, f, err := h.decode(ctx, m)
+		if err != nil || f == nil {
+			errs[i] = err
+			continue
+		}
+		g := groups[tenant]
+		if g == nil {
+			g = &group{}
+			groups[tenant] = g
+			tenants = append(tenants, tenant)
+		}
+		g.facts = append(g.facts, *f)
+		g.owner = append(g.owner, i)
+	}
+	for _, tenant := range tenants {
+		g := groups[tenant]
+		err := h.store.Record(ctx, tenant, g.facts)
+		if err == nil || len(g.facts) == 1 || ingest.IsUnavailable(err) {
+			for _, i := range g.owner {
+				errs[i] = err
+			}
+			continue
+		}
+		h.log.Info("batch refused, recording its facts one by one", "tenant", tenant, "facts", len(g.facts), "err", err)
+		for j, f := range g.facts {
+			errs[g.owner[j]] = h.store.Record(ctx, tenant, []Fact{f})
+		}
 	}
 	return errs
 }
@@ -76,48 +109,51 @@ func permanent(format string, args ...any) error {
 	return ingest.Permanent(fmt.Errorf(format, args...))
 }
 
-func (h *Handler) handle(ctx context.Context, m ingest.Message) error {
+// decode validates a message and returns its tenant and fact; a nil fact is an
+// event the analysis does not use.
+func (h *Handler) decode(ctx context.Context, m ingest.Message) (string, *Fact, error) {
 	env, err := h.envelope(ctx, m)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	switch env.Type {
 	case events.ModelExposure:
 		var x events.Exposure
 		if err := events.DecodeInto(env.Type, env.Data, &x); err != nil {
-			return ingest.Permanent(err)
+			return "", nil, ingest.Permanent(err)
 		}
 		e, skip, err := exposure(env, x)
 		if err != nil || skip {
-			return err
+			return "", nil, err
 		}
-		return h.store.RecordExposure(ctx, env.TenantID, e)
+		return env.TenantID, &Fact{Exposure: &e}, nil
 	case events.BehaviourEvent:
 		var b events.Behaviour
 		if err := events.DecodeInto(env.Type, env.Data, &b); err != nil {
-			return ingest.Permanent(err)
+			return "", nil, ingest.Permanent(err)
 		}
-		return h.behaviour(ctx, env, b)
+		f, err := behaviour(env, b)
+		return env.TenantID, f, err
 	case events.OrderCreated:
 		var o events.Order
 		if err := events.DecodeInto(env.Type, env.Data, &o); err != nil {
-			return ingest.Permanent(err)
+			return "", nil, ingest.Permanent(err)
 		}
 		if o.ID == "" || o.ID != env.AggregateID || len(o.ID) > MaxKeyBytes || len(o.CustomerID) > MaxKeyBytes {
-			return permanent("order id %q does not match the event's aggregate id %q", o.ID, env.AggregateID)
+			return "", nil, permanent("order id %q does not match the event's aggregate id %q", o.ID, env.AggregateID)
 		}
 		if o.Subtotal < 0 || o.CreatedAt.IsZero() {
-			return permanent("order %s has a negative subtotal or no created_at", o.ID)
+			return "", nil, permanent("order %s has a negative subtotal or no created_at", o.ID)
 		}
-		var units []string
+		f := &Fact{Order: &OrderFact{OrderID: o.ID, Revenue: o.Subtotal, At: o.CreatedAt.UTC()}, Currency: o.Total.Currency}
 		if o.CustomerID != "" {
-			units = []string{o.CustomerID}
+			f.Units = []string{o.CustomerID}
 		}
-		return h.store.RecordOrder(ctx, env.TenantID, units, OrderFact{OrderID: o.ID, Revenue: o.Subtotal, At: o.CreatedAt}, o.Total.Currency)
+		return env.TenantID, f, nil
 	case events.OrderTransitioned, events.PaymentUpdated:
-		return nil // refunds and payments do not change the analysis (docs/experiments-ingest.md)
+		return "", nil, nil // refunds and payments do not change the analysis (docs/experiments-ingest.md)
 	default:
-		return permanent("event type %q is not one the experiments consumer knows", env.Type)
+		return "", nil, permanent("event type %q is not one the experiments consumer knows", env.Type)
 	}
 }
 
@@ -186,16 +222,17 @@ func exposure(env events.Envelope, x events.Exposure) (e Exposure, skip bool, er
 	}, false, nil
 }
 
-// behaviour records clicks, add-to-carts and the order of a purchase.
-func (h *Handler) behaviour(ctx context.Context, env events.Envelope, b events.Behaviour) error {
+// behaviour returns the fact of a click, an add-to-cart or the order of a purchase;
+// nil for other kinds.
+func behaviour(env events.Envelope, b events.Behaviour) (*Fact, error) {
 	if b.TenantID != env.TenantID {
-		return permanent("behaviour event of tenant %q in an envelope of tenant %q", b.TenantID, env.TenantID)
+		return nil, permanent("behaviour event of tenant %q in an envelope of tenant %q", b.TenantID, env.TenantID)
 	}
 	if b.Kind != events.BehaviourClick && b.Kind != events.BehaviourAddToCart && b.Kind != events.BehaviourPurchase {
-		return nil
+		return nil, nil
 	}
 	if tooLong(b.SessionID, b.UserID, b.ProductID, b.OrderID, b.Context["request_id"]) {
-		return permanent("behaviour event has a field longer than %d bytes", MaxKeyBytes)
+		return nil, permanent("behaviour event has a field longer than %d bytes", MaxKeyBytes)
 	}
 	var units []string
 	for _, u := range []string{b.SessionID, b.UserID} {
@@ -204,21 +241,21 @@ func (h *Handler) behaviour(ctx context.Context, env events.Envelope, b events.B
 		}
 	}
 	if len(units) == 0 {
-		return nil
+		return nil, nil
 	}
 	if b.Kind == events.BehaviourPurchase {
 		if b.OrderID == "" {
-			return nil
+			return nil, nil
 		}
-		return h.store.LinkOrder(ctx, env.TenantID, b.OrderID, units)
+		return &Fact{LinkOrderID: b.OrderID, Units: units}, nil
 	}
 	at := eventTime(b)
 	if at.IsZero() {
-		return permanent("behaviour event has neither received_at nor occurred_at")
+		return nil, permanent("behaviour event has neither received_at nor occurred_at")
 	}
-	return h.store.RecordOutcome(ctx, env.TenantID, units, OutcomeFact{
+	return &Fact{Units: units, Outcome: &OutcomeFact{
 		EventID: env.ID, Kind: b.Kind, ProductID: b.ProductID, RequestID: b.Context["request_id"], At: at,
-	})
+	}}, nil
 }
 
 // eventTime is when a behaviour event happened on the server's clock (the one

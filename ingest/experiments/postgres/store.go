@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -81,9 +82,67 @@ func classify(err error) error {
 	}
 }
 
-// RecordExposure implements experiments.Store.
-func (s *Store) RecordExposure(ctx context.Context, tenantID string, e experiments.Exposure) error {
+// Record implements experiments.Store: every fact is inserted under its unique key
+// first; then the units newly concerned are locked in key order (so transactions
+// never wait on each other in a cycle) and each is recomputed once in every
+// experiment it was exposed in; last, the sums move, one statement per experiment in
+// name order.
+func (s *Store) Record(ctx context.Context, tenantID string, facts []experiments.Fact) error {
 	return s.tx(ctx, tenantID, func(q *expdb.Queries) error {
+		deltas := map[string]*delta{}
+		at := func(experiment string) *delta {
+			if deltas[experiment] == nil {
+				deltas[experiment] = &delta{}
+			}
+			return deltas[experiment]
+		}
+		touched := map[string]bool{}
+		for _, f := range facts {
+			units, err := insert(ctx, q, tenantID, f)
+			if err != nil {
+				return err
+			}
+			if e := f.Exposure; e != nil && len(units) > 0 {
+				at(e.Experiment).add(e.Arm, experiments.Serving(e.ExposureFact), 1)
+			}
+			for _, u := range units {
+				if u != experiments.AnonymousSubject {
+					touched[u] = true
+				}
+			}
+		}
+		units := slices.Sorted(maps.Keys(touched))
+		for _, u := range units {
+			if err := q.LockUnit(ctx, expdb.LockUnitParams{TenantID: tenantID, UnitKey: u}); err != nil {
+				return err
+			}
+		}
+		for _, u := range units {
+			exps, err := q.UnitExperiments(ctx, expdb.UnitExperimentsParams{TenantID: tenantID, UnitKey: u})
+			if err != nil {
+				return err
+			}
+			for _, e := range exps {
+				if err := s.recompute(ctx, q, tenantID, u, e, at(e)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, e := range slices.Sorted(maps.Keys(deltas)) {
+			if err := deltas[e].apply(ctx, q, tenantID, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// insert stores one fact and returns the units it newly concerns (none when it was
+// stored before: its effects are done).
+func insert(ctx context.Context, q *expdb.Queries, tenantID string, f experiments.Fact) ([]string, error) {
+	switch {
+	case f.Exposure != nil:
+		e := f.Exposure
 		var lat pgtype.Float8
 		if e.LatencyMs != nil {
 			lat = pgtype.Float8{Float64: *e.LatencyMs, Valid: true}
@@ -98,118 +157,60 @@ func (s *Store) RecordExposure(ctx context.Context, tenantID string, e experimen
 			LatencyMs: lat, At: e.At,
 		})
 		if err != nil || n == 0 {
-			return err // n == 0: seen before, its effects are done
+			return nil, err
 		}
-		d := delta{}
-		d.add(e.Arm, experiments.Serving(e.ExposureFact), 1)
-		if err := d.apply(ctx, q, tenantID, e.Experiment); err != nil {
-			return err
-		}
-		if e.UnitKey == "" {
-			return nil
-		}
-		if err := q.LockUnit(ctx, expdb.LockUnitParams{TenantID: tenantID, UnitKey: e.UnitKey}); err != nil {
-			return err
-		}
-		return s.recompute(ctx, q, tenantID, e.UnitKey, e.Experiment)
-	})
-}
-
-// RecordOutcome implements experiments.Store.
-func (s *Store) RecordOutcome(ctx context.Context, tenantID string, units []string, o experiments.OutcomeFact) error {
-	units = sorted(units)
-	return s.tx(ctx, tenantID, func(q *expdb.Queries) error {
+		return []string{unit}, nil
+	case f.Outcome != nil:
 		var fresh []string
-		for _, u := range units {
+		for _, u := range f.Units {
 			n, err := q.InsertOutcome(ctx, expdb.InsertOutcomeParams{
-				TenantID: tenantID, EventID: o.EventID, UnitKey: u, Kind: o.Kind,
-				ProductID: o.ProductID, RequestID: o.RequestID, At: o.At,
+				TenantID: tenantID, EventID: f.Outcome.EventID, UnitKey: u, Kind: f.Outcome.Kind,
+				ProductID: f.Outcome.ProductID, RequestID: f.Outcome.RequestID, At: f.Outcome.At,
 			})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if n > 0 {
 				fresh = append(fresh, u)
 			}
 		}
-		return s.recomputeUnits(ctx, q, tenantID, fresh)
-	})
-}
-
-// RecordOrder implements experiments.Store.
-func (s *Store) RecordOrder(ctx context.Context, tenantID string, units []string, o experiments.OrderFact, currency string) error {
-	return s.tx(ctx, tenantID, func(q *expdb.Queries) error {
-		n, err := q.InsertOrder(ctx, expdb.InsertOrderParams{TenantID: tenantID, OrderID: o.OrderID, Revenue: o.Revenue, Currency: currency, At: o.At})
+		return fresh, nil
+	case f.Order != nil:
+		o := f.Order
+		n, err := q.InsertOrder(ctx, expdb.InsertOrderParams{TenantID: tenantID, OrderID: o.OrderID, Revenue: o.Revenue, Currency: f.Currency, At: o.At})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, u := range units {
+		for _, u := range f.Units {
 			if _, err := q.LinkOrderUnit(ctx, expdb.LinkOrderUnitParams{TenantID: tenantID, OrderID: o.OrderID, UnitKey: u}); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if n == 0 {
-			return nil // seen before: the units it had then were recomputed then
+			return nil, nil
 		}
-		linked, err := q.OrderUnits(ctx, expdb.OrderUnitsParams{TenantID: tenantID, OrderID: o.OrderID})
-		if err != nil {
-			return err
-		}
-		return s.recomputeUnits(ctx, q, tenantID, linked)
-	})
-}
-
-// LinkOrder implements experiments.Store.
-func (s *Store) LinkOrder(ctx context.Context, tenantID, orderID string, units []string) error {
-	units = sorted(units)
-	return s.tx(ctx, tenantID, func(q *expdb.Queries) error {
+		// Every unit linked so far, by a purchase event before the order arrived too.
+		return q.OrderUnits(ctx, expdb.OrderUnitsParams{TenantID: tenantID, OrderID: o.OrderID})
+	case f.LinkOrderID != "":
 		var fresh []string
-		for _, u := range units {
-			n, err := q.LinkOrderUnit(ctx, expdb.LinkOrderUnitParams{TenantID: tenantID, OrderID: orderID, UnitKey: u})
+		for _, u := range f.Units {
+			n, err := q.LinkOrderUnit(ctx, expdb.LinkOrderUnitParams{TenantID: tenantID, OrderID: f.LinkOrderID, UnitKey: u})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if n > 0 {
 				fresh = append(fresh, u)
 			}
 		}
-		return s.recomputeUnits(ctx, q, tenantID, fresh)
-	})
-}
-
-func sorted(units []string) []string {
-	units = slices.Clone(units)
-	slices.Sort(units)
-	return slices.Compact(units)
-}
-
-// recomputeUnits locks units in key order (so two transactions never wait on each
-// other in a cycle) and recomputes each in every experiment it was exposed in.
-func (s *Store) recomputeUnits(ctx context.Context, q *expdb.Queries, tenantID string, units []string) error {
-	units = sorted(units)
-	for _, u := range units {
-		if err := q.LockUnit(ctx, expdb.LockUnitParams{TenantID: tenantID, UnitKey: u}); err != nil {
-			return err
-		}
+		return fresh, nil
 	}
-	for _, u := range units {
-		exps, err := q.UnitExperiments(ctx, expdb.UnitExperimentsParams{TenantID: tenantID, UnitKey: u})
-		if err != nil {
-			return err
-		}
-		for _, e := range exps {
-			if err := s.recompute(ctx, q, tenantID, u, e); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return nil, nil
 }
 
 // recompute attributes one unit in one experiment from all its stored facts and
-// moves the arm sums by the difference to what it contributed before. The caller
-// holds the unit's lock.
-func (s *Store) recompute(ctx context.Context, q *expdb.Queries, tenantID, unit, experiment string) error {
+// adds to d the difference to what it contributed before. The caller holds the
+// unit's lock.
+func (s *Store) recompute(ctx context.Context, q *expdb.Queries, tenantID, unit, experiment string, d *delta) error {
 	p := s.cfg.Params(experiment)
 	rows, err := q.UnitExposures(ctx, expdb.UnitExposuresParams{TenantID: tenantID, UnitKey: unit, Experiment: experiment})
 	if err != nil {
@@ -246,7 +247,6 @@ func (s *Store) recompute(ctx context.Context, q *expdb.Queries, tenantID, unit,
 	if err != nil {
 		return err
 	}
-	d := delta{}
 	if len(old) == 1 {
 		var before []experiments.Contribution
 		if err := json.Unmarshal(old[0].Contributions, &before); err != nil {
@@ -255,9 +255,6 @@ func (s *Store) recompute(ctx context.Context, q *expdb.Queries, tenantID, unit,
 		d.add(old[0].Arm, before, -1)
 	}
 	d.add(att.Arm, att.Contributions, 1)
-	if err := d.apply(ctx, q, tenantID, experiment); err != nil {
-		return err
-	}
 	contrib := att.Contributions
 	if contrib == nil {
 		contrib = []experiments.Contribution{}
