@@ -450,6 +450,9 @@ func TestPoison(t *testing.T) {
 		SubjectKey: "u9", Experiment: "exp", Items: []string{}, At: m(0)})
 	bad.add(events.ModelExposure, "bad-tenant", "u9", m(0), events.Exposure{RequestID: "bad-tenant", TenantID: other.ID,
 		SubjectKey: "u9", Experiment: "exp", Arm: "A", Items: []string{}, At: m(0)})
+	// Passes every check of the handler, but PostgreSQL refuses the NUL in its text:
+	// the batch it is in fails, and its facts are then recorded one by one.
+	bad.behave("bad-nul", events.BehaviourClick, "s1", "u1", m(time.Minute), "p\x00", "", "")
 	var poison []event
 	for _, e := range bad.evs {
 		poison = append(poison, e)
