@@ -63,8 +63,9 @@ func (h *Handler) Topics(ctx context.Context) ([]string, error) {
 }
 
 // Handle implements ingest.Handler: the facts of each tenant in the batch go to the
-// store in one call (one transaction); when that fails for another reason than an
-// outage, each fact is tried alone so that only the failing messages fail.
+// store in calls of up to MaxFactsPerCall (one transaction each); when a call fails
+// for another reason than an outage, each of its facts is tried alone so that only
+// the failing messages fail.
 func (h *Handler) Handle(ctx context.Context, msgs []ingest.Message) []error {
 	errs := make([]error, len(msgs))
 	type group struct {
@@ -90,19 +91,33 @@ func (h *Handler) Handle(ctx context.Context, msgs []ingest.Message) []error {
 	}
 	for _, tenant := range tenants {
 		g := groups[tenant]
-		err := h.store.Record(ctx, tenant, g.facts)
-		if err == nil || len(g.facts) == 1 || ingest.IsUnavailable(err) {
-			for _, i := range g.owner {
-				errs[i] = err
-			}
-			continue
-		}
-		h.log.Info("batch refused, recording its facts one by one", "tenant", tenant, "facts", len(g.facts), "err", err)
-		for j, f := range g.facts {
-			errs[g.owner[j]] = h.store.Record(ctx, tenant, []Fact{f})
+		for from := 0; from < len(g.facts); from += MaxFactsPerCall {
+			to := min(from+MaxFactsPerCall, len(g.facts))
+			h.record(ctx, tenant, g.facts[from:to], g.owner[from:to], errs)
 		}
 	}
 	return errs
+}
+
+// MaxFactsPerCall bounds the facts of one Store.Record call (one transaction), and so
+// the per-unit locks it holds at once (two units per behaviour event at most), far
+// below PostgreSQL's shared lock table.
+const MaxFactsPerCall = 100
+
+// record stores facts in one call, or one by one when the call fails for another
+// reason than an outage, setting the error of each fact's message.
+func (h *Handler) record(ctx context.Context, tenant string, facts []Fact, owner []int, errs []error) {
+	err := h.store.Record(ctx, tenant, facts)
+	if err == nil || len(facts) == 1 || ingest.IsUnavailable(err) {
+		for _, i := range owner {
+			errs[i] = err
+		}
+		return
+	}
+	h.log.Info("batch refused, recording its facts one by one", "tenant", tenant, "facts", len(facts), "err", err)
+	for j, f := range facts {
+		errs[owner[j]] = h.store.Record(ctx, tenant, []Fact{f})
+	}
 }
 
 func permanent(format string, args ...any) error {
