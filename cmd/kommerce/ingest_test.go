@@ -13,6 +13,7 @@ import (
 
 	kafka "github.com/segmentio/kafka-go"
 
+	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/experiments"
 	exppg "github.com/kommerce/kommerce/ingest/experiments/postgres"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
@@ -179,13 +180,17 @@ func TestIngestRunsExperiments(t *testing.T) {
 		ContextKind: "home", Items: []string{"p1"}, At: at, LatencyMs: &latency})
 	click, _ := events.Encode(events.BehaviourEvent, events.Behaviour{Kind: events.BehaviourClick, SessionID: "sess-1", UserID: "user-1",
 		ProductID: "p1", TenantID: tenant.ID, ReceivedAt: at.Add(time.Minute)})
-	envelope := func(id string, typ events.Type, aggregate string, data []byte) kafka.Message {
+	envelope := func(id string, typ events.Type, aggregate string, data []byte) ingest.OutboundMessage {
 		v, _ := json.Marshal(events.Envelope{ID: id, Type: typ, TenantID: tenant.ID, AggregateType: "x", AggregateID: aggregate, OccurredAt: at, Data: data})
-		return kafka.Message{Topic: events.Topic(tenant.TopicPrefix, events.StreamBehaviour), Key: events.Key(tenant.ID, aggregate), Value: v}
+		return ingest.OutboundMessage{Topic: events.Topic(tenant.TopicPrefix, events.StreamBehaviour), Key: events.Key(tenant.ID, aggregate), Value: v}
 	}
-	w := ikafka.NewWriter(brokers)
-	defer w.Close()
-	if err := w.WriteMessages(ctx, envelope("req-1", events.ModelExposure, "user-1", exposure), envelope("click-1", events.BehaviourEvent, "sess-1", click)); err != nil {
+	// The idempotent producer rides out the new topics' leader elections.
+	p, err := ikafka.NewIdempotentProducer(brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Publish(ctx, []ingest.OutboundMessage{envelope("req-1", events.ModelExposure, "user-1", exposure), envelope("click-1", events.BehaviourEvent, "sess-1", click)}); err != nil {
 		t.Fatal(err)
 	}
 	ingesttest.Outbox(t, db.Pool, tenant.ID, events.OrderCreated, "o-1", events.Order{ID: "o-1", Status: "pending_payment", CustomerID: "user-1",

@@ -159,13 +159,14 @@ func generated(s *scenario, seed uint64, n, perUnit int) *scenario {
 
 // bed is one tenant on its own database and topics, with the experiments consumer.
 type bed struct {
-	t       testing.TB
-	brokers []string
-	db      *testenv.Database
-	store   *exppg.Store
-	tenant  ingest.Tenant
-	handler *experiments.Handler
-	writer  *kafka.Writer
+	t        testing.TB
+	brokers  []string
+	db       *testenv.Database
+	store    *exppg.Store
+	tenant   ingest.Tenant
+	handler  *experiments.Handler
+	writer   *kafka.Writer
+	producer *ikafka.IdempotentProducer
 }
 
 func newBed(t testing.TB) *bed {
@@ -180,29 +181,35 @@ func newBed(t testing.TB) *bed {
 	}
 	w := ikafka.NewWriter(brokers)
 	t.Cleanup(func() { _ = w.Close() })
+	p, err := ikafka.NewIdempotentProducer(brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
 	dir := postgres.NewDirectory(db.Pool, time.Second)
 	store := exppg.New(db.Pool, cfg)
-	return &bed{t: t, brokers: brokers, db: db, store: store, tenant: tenant, handler: experiments.NewHandler(store, dir, nil), writer: w}
+	return &bed{t: t, brokers: brokers, db: db, store: store, tenant: tenant, handler: experiments.NewHandler(store, dir, nil), writer: w, producer: p}
 }
 
 func (b *bed) topic(s events.Stream) string { return events.Topic(b.tenant.TopicPrefix, s) }
 
-// produce writes evs in the order given, one at a time so the order holds across
-// partitions as far as a single consumer sees it.
+// produce writes evs in the order given with the relay's idempotent producer, which
+// rides out a just-created topic's leader elections without writing a record twice.
 func (b *bed) produce(evs []event) {
 	b.t.Helper()
-	msgs := make([]kafka.Message, len(evs))
+	msgs := make([]ingest.OutboundMessage, len(evs))
 	for i, e := range evs {
-		msgs[i] = kafka.Message{Topic: b.topic(e.topic), Key: e.key, Value: e.value}
+		msgs[i] = ingest.OutboundMessage{Topic: b.topic(e.topic), Key: e.key, Value: e.value}
 	}
+	b.publish(msgs)
+}
+
+func (b *bed) publish(msgs []ingest.OutboundMessage) {
+	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for len(msgs) > 0 {
-		n := min(len(msgs), 50)
-		if err := b.writer.WriteMessages(ctx, msgs[:n]...); err != nil {
-			b.t.Fatalf("produce: %v", err)
-		}
-		msgs = msgs[n:]
+	if err := b.producer.Publish(ctx, msgs); err != nil {
+		b.t.Fatalf("produce: %v", err)
 	}
 }
 
@@ -468,12 +475,7 @@ func TestPoison(t *testing.T) {
 	wrong := handCounted(b.tenant.ID)
 	wrong.expose("x-wrong", "u1", "B", m(0), "", nil)
 	misaddressed := wrong.evs[len(wrong.evs)-1]
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel2()
-	if err := b.writer.WriteMessages(ctx2, kafka.Message{Topic: events.Topic(other.TopicPrefix, events.StreamBehaviour),
-		Key: misaddressed.key, Value: misaddressed.value}); err != nil {
-		t.Fatal(err)
-	}
+	b.publish([]ingest.OutboundMessage{{Topic: events.Topic(other.TopicPrefix, events.StreamBehaviour), Key: misaddressed.key, Value: misaddressed.value}})
 	b.consume("poison", len(mixed)+1)
 
 	dlq := events.DeadLetter(b.topic(events.StreamBehaviour))
