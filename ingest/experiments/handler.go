@@ -16,7 +16,7 @@ import (
 // Limits of an event the handler accepts; anything larger is dead-lettered.
 const (
 	MaxEventBytes = 1 << 20
-	MaxKeyBytes   = 200 // ids, experiment and arm names
+	MaxKeyBytes   = 200 // ids, experiment and arm names: the API's bound of a behaviour id (discovery.MaxBehaviourString)
 	MaxItems      = 1000
 )
 
