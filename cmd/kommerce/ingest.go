@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kommerce/kommerce/ingest/experiments"
+	exppg "github.com/kommerce/kommerce/ingest/experiments/postgres"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/pipeline"
+	"github.com/kommerce/kommerce/ingest/postgres"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/search"
 	"github.com/kommerce/kommerce/internal/search/bleve"
@@ -64,13 +68,18 @@ func runIngest(ctx context.Context, e *env) error {
 			return runIngestReindex(ctx, &sub)
 		}
 	}
-	set := config.NewSet("ingest [replay|reindex]", `Relay the outbox to Kafka and run the search indexer, with /healthz, /readyz and /metrics.
+	set := config.NewSet("ingest [replay|reindex]", `Relay the outbox to Kafka and run the search indexer and the experiment analysis,
+with /healthz, /readyz and /metrics.
 
 The relay publishes unpublished outbox rows to each tenant's topics (created with
 --kafka-partitions partitions) and marks them only after the brokers acknowledged.
 The indexer consumes every tenant's catalog and inventory topics into the search
-index of each of the tenant's storefronts; messages it cannot process go to
-<topic>.dlq with the error in a header.
+index of each of the tenant's storefronts. The experiment analysis consumes every
+tenant's behaviour and orders topics and keeps per-arm aggregates of each
+experiment in PostgreSQL: a unit counts in the arm of its first exposure, with its
+clicks on recommended items, add-to-carts, orders and revenue within
+--experiment-window after it (docs/experiments-ingest.md). Messages a consumer
+cannot process go to <topic>.dlq with the error in a header.
 
   kommerce ingest replay --from-dlq <topic>.dlq   re-drive dead letters
   kommerce ingest reindex <index>                 rebuild an index behind its alias`, e.getenv)
@@ -78,7 +87,9 @@ index of each of the tenant's storefronts; messages it cannot process go to
 	var sc searchConfig
 	var dbURL, brokers, group string
 	var partitions, replication, batch int
-	var noRelay, noIndexer bool
+	var noRelay, noIndexer, noExperiments bool
+	var expGroup, revenueCaps string
+	var window time.Duration
 	c.register(set, defaultIngestAddr)
 	databaseURLFlag(set, &dbURL)
 	brokersFlag(set, &brokers)
@@ -89,6 +100,13 @@ index of each of the tenant's storefronts; messages it cannot process go to
 	set.Int(&batch, "batch-size", "KOMMERCE_INGEST_BATCH_SIZE", 500, "outbox rows per relay transaction and messages per indexer batch", config.Check(config.Positive))
 	set.Bool(&noRelay, "no-relay", "KOMMERCE_INGEST_NO_RELAY", false, "do not run the outbox relay (scale relay and indexer separately)")
 	set.Bool(&noIndexer, "no-indexer", "KOMMERCE_INGEST_NO_INDEXER", false, "do not run the search indexer")
+	set.Bool(&noExperiments, "no-experiments", "KOMMERCE_INGEST_NO_EXPERIMENTS", false, "do not run the experiment analysis")
+	set.String(&expGroup, "experiments-group-id", "KOMMERCE_EXPERIMENTS_GROUP", "kommerce-experiments", "consumer group of the experiment analysis")
+	set.Duration(&window, "experiment-window", "KOMMERCE_EXPERIMENT_WINDOW", experiments.DefaultWindow, "attribution window: what a unit does this long after its first exposure counts to its arm", config.Check(positiveDuration))
+	set.String(&revenueCaps, "experiment-revenue-caps", "KOMMERCE_EXPERIMENT_REVENUE_CAPS", "", "cap of a unit's revenue (minor units) per experiment for the capped revenue sums, e.g. recs=50000,other=20000; unset: uncapped", config.Check(func(v string) error {
+		_, err := parseRevenueCaps(v)
+		return err
+	}))
 	rest, err := set.Parse(e.args, e.stdout)
 	if err != nil {
 		return err
@@ -127,15 +145,96 @@ index of each of the tenant's storefronts; messages it cannot process go to
 		pingCheck("search", backend.Ping),
 		pingCheck("kafka", func(ctx context.Context) error { return ikafka.Ping(ctx, bl) }),
 	)
+	// One set of consumer metrics (labelled by consumer) for the indexer and the
+	// experiment analysis.
+	metrics := ikafka.NewMetrics(reg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.New(opts).Run(gctx) })
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{
 			Pool: pool, Brokers: bl, Search: backend, Partitions: partitions, Replication: replication,
-			GroupID: group, BatchSize: batch, NoRelay: noRelay, NoIndexer: noIndexer, Registry: reg,
+			GroupID: group, BatchSize: batch, NoRelay: noRelay, NoIndexer: noIndexer, Registry: reg, Metrics: metrics,
 		}, log)
 	})
+	if !noExperiments {
+		caps, _ := parseRevenueCaps(revenueCaps) // checked by Parse
+		g.Go(func() error {
+			return runExperiments(gctx, experimentsConfig{
+				pool: pool, brokers: bl, partitions: partitions, replication: replication, group: expGroup, batch: batch,
+				cfg: experiments.Config{Window: window, RevenueCaps: caps}, metrics: metrics,
+			}, log)
+		})
+	}
 	return g.Wait()
+}
+
+// experimentsConfig is what the experiment analysis consumer runs with.
+type experimentsConfig struct {
+	pool                    *pgxpool.Pool
+	brokers                 []string
+	partitions, replication int
+	group                   string
+	batch                   int
+	cfg                     experiments.Config
+	metrics                 *ikafka.Metrics
+}
+
+// runExperiments consumes every tenant's behaviour and orders topics into the
+// experiment aggregates until ctx ends, creating a tenant's topics before the group
+// subscribes to them.
+func runExperiments(ctx context.Context, c experimentsConfig, log *slog.Logger) error {
+	dir := postgres.NewDirectory(c.pool, 15*time.Second)
+	topics := ikafka.NewTopics(c.brokers, c.partitions, c.replication)
+	w := ikafka.NewWriter(c.brokers)
+	defer w.Close()
+	h := experiments.NewHandler(exppg.New(c.pool, c.cfg), dir, log.With("component", "experiments"))
+	log.Info("experiment analysis running", "window", c.cfg.Window.String(), "revenue_caps", len(c.cfg.RevenueCaps))
+	return ikafka.RunConsumer(ctx, ikafka.ConsumerConfig{
+		Name:    "experiments",
+		Brokers: c.brokers,
+		GroupID: c.group,
+		Topics: func(ctx context.Context) ([]string, error) {
+			ts, err := dir.Tenants(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range ts {
+				if err := topics.EnsurePrefix(ctx, t.TopicPrefix); err != nil {
+					return nil, fmt.Errorf("topics of tenant %s: %w", t.Slug, err)
+				}
+			}
+			return h.Topics(ctx)
+		},
+		Handler:     h,
+		BatchSize:   c.batch,
+		DeadLetters: w,
+		Metrics:     c.metrics,
+		Log:         log,
+	})
+}
+
+// parseRevenueCaps reads "name=amount,name=amount": experiment names with a
+// positive cap in minor units, each named once.
+func parseRevenueCaps(s string) (map[string]int64, error) {
+	caps := map[string]int64{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		name, amount, ok := strings.Cut(part, "=")
+		name = strings.TrimSpace(name)
+		n, err := strconv.ParseInt(strings.TrimSpace(amount), 10, 64)
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf("want experiment=amount pairs separated by commas, %q is not one", part)
+		case err != nil || n < 1:
+			return nil, fmt.Errorf("the cap of %s must be a whole number of minor units of at least 1, not %q", name, strings.TrimSpace(amount))
+		case caps[name] != 0:
+			return nil, fmt.Errorf("experiment %s is capped twice", name)
+		}
+		caps[name] = n
+	}
+	return caps, nil
 }
 
 func runIngestReplay(ctx context.Context, e *env) error {

@@ -40,6 +40,9 @@ type Config struct {
 	NoRelay   bool
 	NoIndexer bool
 	Registry  prometheus.Registerer
+	// Metrics of the indexer consumer; set it when other consumers of the process
+	// share the registry (the metrics are labelled by consumer) [new on Registry].
+	Metrics *ikafka.Metrics
 	// AfterProcess is the consumer's test hook (see ikafka.ConsumerConfig).
 	AfterProcess func()
 }
@@ -60,6 +63,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil && !cfg.NoIndexer {
+		cfg.Metrics = ikafka.NewMetrics(cfg.Registry)
 	}
 	topics := ikafka.NewTopics(cfg.Brokers, cfg.Partitions, cfg.Replication)
 	writer := ikafka.NewWriter(cfg.Brokers)
@@ -92,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				Handler:      idx,
 				BatchSize:    cfg.BatchSize,
 				DeadLetters:  writer,
-				Metrics:      ikafka.NewMetrics(cfg.Registry),
+				Metrics:      cfg.Metrics,
 				Log:          log,
 				AfterProcess: cfg.AfterProcess,
 			})

@@ -56,4 +56,7 @@ type Exposure struct {
 	ContextKind string    `json:"context_kind"`
 	Items       []string  `json:"items"`
 	At          time.Time `json:"at"`
+	// LatencyMs is how long the arm took to answer, in milliseconds (the fallback's
+	// time included when it answered); absent from producers that do not measure it.
+	LatencyMs *float64 `json:"latency_ms,omitempty"`
 }

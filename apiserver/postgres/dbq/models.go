@@ -6,6 +6,8 @@ package dbq
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Cart struct {
@@ -38,6 +40,65 @@ type Category struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type ExperimentArmMetric struct {
+	TenantID   string
+	Experiment string
+	Arm        string
+	Hour       time.Time
+	Metric     string
+	Value      pgtype.Numeric
+}
+
+type ExperimentExposure struct {
+	TenantID   string
+	EventID    string
+	Experiment string
+	Arm        string
+	UnitKey    string
+	RequestID  string
+	Model      string
+	Version    string
+	Items      []string
+	Error      bool
+	LatencyMs  *float64
+	At         time.Time
+}
+
+type ExperimentOrder struct {
+	TenantID string
+	OrderID  string
+	Revenue  int64
+	Currency string
+	At       time.Time
+}
+
+type ExperimentOrderUnit struct {
+	TenantID string
+	OrderID  string
+	UnitKey  string
+}
+
+type ExperimentOutcome struct {
+	TenantID  string
+	EventID   string
+	UnitKey   string
+	Kind      string
+	ProductID string
+	RequestID string
+	At        time.Time
+}
+
+type ExperimentUnit struct {
+	TenantID       string
+	Experiment     string
+	UnitKey        string
+	Arm            string
+	FirstEventID   string
+	FirstExposedAt time.Time
+	Contributions  []byte
+	UpdatedAt      time.Time
 }
 
 type IdempotencyKey struct {
