@@ -223,6 +223,7 @@ func (r *Recommendations) expose(ctx context.Context, t *apiserver.Tenant, store
 		RequestID: res.RequestID, TenantID: t.ID, Storefront: storefront, SubjectKey: subject,
 		Purpose: "recommendations", Experiment: res.Experiment, Arm: res.Arm, Model: res.Model, Version: res.Version,
 		Source: out.Source, Fallback: out.FallbackReason, ContextKind: kind, Items: ids, At: time.Now().UTC(),
+		LatencyMs: res.LatencyMs(),
 	})
 }
 

@@ -26,7 +26,10 @@ import (
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/controllers/modelversion"
+	"github.com/kommerce/kommerce/controllers/modelversion/analysis"
 	"github.com/kommerce/kommerce/controllers/tenant"
+	"github.com/kommerce/kommerce/ingest/experiments"
+	exppg "github.com/kommerce/kommerce/ingest/experiments/postgres"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/k8s"
 	"github.com/kommerce/kommerce/internal/tenantstore"
@@ -165,7 +168,10 @@ The Storefront kind is installed and validated; its controller is not built yet.
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the tenant controller: %w", err)
 	}
-	if err := modelversion.Setup(mgr, modelversion.Options{Image: c.inferenceImage, MaxConcurrentReconciles: c.concurrency}); err != nil {
+	// Rollouts are judged on what shoppers did: the aggregates the ingest pipeline
+	// keeps in the platform database, tested with always-valid sequential tests.
+	judge := &analysis.Judge{Reader: exppg.New(pool, experiments.Config{}), Client: mgr.GetClient()}
+	if err := modelversion.Setup(mgr, modelversion.Options{Image: c.inferenceImage, Judge: judge, MaxConcurrentReconciles: c.concurrency}); err != nil {
 		return fmt.Errorf("set up the modelversion controller: %w", err)
 	}
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,

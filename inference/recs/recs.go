@@ -199,6 +199,9 @@ type Response struct {
 	AnsweredBy string
 	// Experiment is the experiment the shopper was assigned in.
 	Experiment string
+	// Latency is how long the assigned arm's model took to answer or fail (0 when
+	// the arm has no model); a baseline answering for it is not included.
+	Latency time.Duration
 	Model      string
 	Version    string
 	RequestID  string
@@ -217,8 +220,9 @@ func (r *Recommender) Recommend(ctx context.Context, req Request) Response {
 	if arm.Model == "" {
 		res.Fallback = ReasonArm
 	} else {
+		start := time.Now()
 		items, version, err := r.ask(ctx, set, arm, req.Context, limit)
-		res.Version = version
+		res.Version, res.Latency = version, time.Since(start)
 		if err == nil {
 			res.Items, res.Source = items, SourceModel
 		} else {
@@ -248,9 +252,20 @@ func (r *Recommender) Recommend(ctx context.Context, req Request) Response {
 			RequestID: res.RequestID, TenantID: req.TenantID, Storefront: req.Storefront, SubjectKey: req.SubjectKey,
 			Purpose: "recommendations", Experiment: set.exp.Name, Arm: res.Arm, Model: res.Model, Version: res.Version,
 			Source: res.Source, Fallback: res.Fallback, ContextKind: req.ContextKind, Items: res.Items, At: time.Now().UTC(),
+			LatencyMs: res.LatencyMs(),
 		})
 	}
 	return res
+}
+
+// LatencyMs is Latency in milliseconds for an exposure event, nil when no model was
+// asked.
+func (r Response) LatencyMs() *float64 {
+	if r.Latency <= 0 {
+		return nil
+	}
+	ms := float64(r.Latency) / float64(time.Millisecond)
+	return &ms
 }
 
 // ask calls one arm's model through the arm's breaker.

@@ -118,10 +118,10 @@ func wantHandCounted() []experiments.ArmAggregate {
 	a := experiments.ArmAggregate{Arm: "A", Units: 2, ConvertedUnits: 2, Impressions: 2, Clicks: 1, AddToCarts: 1, Orders: 2,
 		Revenue: 17000, RevenueSq: 15000*15000 + 2000*2000, RevenueCapped: 12000, RevenueCappedSq: 1e8 + 4e6,
 		RevenueLog1p: math.Log1p(15000) + math.Log1p(2000), RevenueLog1pSq: sq(math.Log1p(15000)) + sq(math.Log1p(2000)),
-		ClicksSq: 1, ImpressionsSq: 2, ClicksImpressions: 1, OrdersSq: 2, RevenueOrders: 17000,
-		Requests: 3, LatencyCount: 3, LatencySumMs: 58, LatencyBuckets: []int64{0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0}}
+		ClicksSq: 1, ImpressionsSq: 2, ClicksImpressions: 1, OrdersSq: 2, RevenueOrders: 17000, RevenueCappedOrders: 12000,
+		Requests: 3, LatencyCount: 3, LatencySumMs: 58, LatencyBuckets: []int64{0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}
 	b := experiments.ArmAggregate{Arm: "B", Units: 2, Impressions: 2, Clicks: 2, ClicksSq: 2, ImpressionsSq: 2, ClicksImpressions: 2,
-		Requests: 3, Errors: 1, LatencyCount: 2, LatencySumMs: 309, LatencyBuckets: []int64{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0}}
+		Requests: 3, Errors: 1, LatencyCount: 2, LatencySumMs: 309, LatencyBuckets: []int64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}}
 	return []experiments.ArmAggregate{a, b}
 }
 

@@ -98,7 +98,7 @@ func TestAttribute(t *testing.T) {
 			want: map[string]float64{"units": 1, "impressions": 1, "impressions_sq": 1, "converted_units": 1,
 				"orders": 2, "orders_sq": 4, "revenue": 12000, "revenue_sq": 144e6, "revenue_capped": 10000,
 				"revenue_capped_sq": 1e8, "revenue_log1p": math.Log1p(12000), "revenue_log1p_sq": sq(math.Log1p(12000)),
-				"revenue_orders": 24000},
+				"revenue_orders": 24000, "revenue_capped_orders": 20000},
 		},
 	}
 	for _, tt := range tests {
@@ -196,8 +196,8 @@ func TestServing(t *testing.T) {
 			map[string]float64{"requests": 1, "errors": 1, "latency_count": 1, "latency_sum_ms": 7, "latency_le_10": 1}},
 		{"on a bucket bound", ExposureFact{At: t0, LatencyMs: ms(5)},
 			map[string]float64{"requests": 1, "latency_count": 1, "latency_sum_ms": 5, "latency_le_5": 1}},
-		{"beyond the last bound", ExposureFact{At: t0, LatencyMs: ms(9000)},
-			map[string]float64{"requests": 1, "latency_count": 1, "latency_sum_ms": 9000, "latency_le_inf": 1}},
+		{"beyond the last bound", ExposureFact{At: t0, LatencyMs: ms(90000)},
+			map[string]float64{"requests": 1, "latency_count": 1, "latency_sum_ms": 90000, "latency_le_inf": 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,10 +230,10 @@ func TestLatencyQuantile(t *testing.T) {
 		ok      bool
 	}{
 		{"none", nil, 0.99, 0, false},
-		{"all fast", buckets(map[int]int64{0: 100}), 0.99, 5, true},
-		{"one slow in a hundred is the 99th percentile's neighbour", buckets(map[int]int64{1: 99, 6: 1}), 0.99, 10, true},
-		{"two slow in a hundred", buckets(map[int]int64{1: 98, 6: 2}), 0.99, 500, true},
-		{"beyond the last bound", buckets(map[int]int64{10: 1}), 0.5, math.Inf(1), true},
+		{"all fast", buckets(map[int]int64{latencyBucket(5): 100}), 0.99, 5, true},
+		{"one slow in a hundred is the 99th percentile's neighbour", buckets(map[int]int64{latencyBucket(10): 99, latencyBucket(500): 1}), 0.99, 10, true},
+		{"two slow in a hundred", buckets(map[int]int64{latencyBucket(10): 98, latencyBucket(500): 2}), 0.99, 500, true},
+		{"beyond the last bound", buckets(map[int]int64{len(LatencyBucketsMs): 1}), 0.5, math.Inf(1), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/kommerce/kommerce/internal/experiment"
 )
 
 // UnitState is what one unit has done in its attribution window up to a moment:
@@ -65,11 +67,20 @@ var unitMetrics = []unitMetric{
 	{"clicks_impressions", func(s UnitState, _ Params) float64 { return float64(s.Clicks) * float64(s.Impressions) }, func(a *ArmAggregate, v float64) { a.ClicksImpressions = v }},
 	{"orders_sq", func(s UnitState, _ Params) float64 { return sq(float64(s.Orders)) }, func(a *ArmAggregate, v float64) { a.OrdersSq = v }},
 	{"revenue_orders", func(s UnitState, _ Params) float64 { return float64(s.Revenue) * float64(s.Orders) }, func(a *ArmAggregate, v float64) { a.RevenueOrders = v }},
+	{"revenue_capped_orders", func(s UnitState, p Params) float64 { return p.capped(s.Revenue) * float64(s.Orders) }, func(a *ArmAggregate, v float64) { a.RevenueCappedOrders = v }},
 }
 
 // LatencyBucketsMs are the upper bounds of the latency histogram kept per arm, in
-// milliseconds; the last bucket (+Inf) holds the rest.
-var LatencyBucketsMs = []float64{5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000}
+// milliseconds; the last bucket (+Inf) holds the rest. They are the statistics'
+// own bounds (experiment.LatencyBounds), so the latency guardrails read the stored
+// histogram as it is.
+var LatencyBucketsMs = func() []float64 {
+	out := make([]float64, len(experiment.LatencyBounds))
+	for i, b := range experiment.LatencyBounds {
+		out[i] = float64(b) / float64(time.Millisecond)
+	}
+	return out
+}()
 
 func latencyBucketName(i int) string {
 	if i == len(LatencyBucketsMs) {
@@ -145,6 +156,9 @@ type ArmAggregate struct {
 	ClicksImpressions float64 `json:"clicks_impressions"`
 	OrdersSq          float64 `json:"orders_sq"`
 	RevenueOrders     float64 `json:"revenue_orders"`
+	// RevenueCappedOrders is Σ min(r, cap)·o, for the variance of the capped
+	// average order value.
+	RevenueCappedOrders float64 `json:"revenue_capped_orders"`
 
 	// Requests the arm served (every exposure, whichever unit it was for), Errors
 	// among them (the arm's model failed, timed out or was cut off by its breaker,
