@@ -63,10 +63,10 @@ func (o *operator) readyTenant(t *testing.T, opts tenantOpts) (*kv1.Tenant, stri
 	tn := &kv1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: kv1.TenantSpec{
-			Owners:        []kv1.TenantOwner{{Kind: kv1.OwnerGroup, Name: name + "-admins"}},
-			Namespaces:    []kv1.NamespaceName{kv1.NamespaceName(ns)},
-			Suspend:       opts.suspend,
-			FreezeWindows: opts.freeze,
+			Owners:          []kv1.TenantOwner{{Kind: kv1.OwnerGroup, Name: name + "-admins"}},
+			Namespaces:      []kv1.NamespaceName{kv1.NamespaceName(ns)},
+			Suspend:         opts.suspend,
+			FreezeWindows:   opts.freeze,
 			StripeSecretRef: &kv1.SecretKeyReference{Namespace: ns, Name: "stripe", Key: "secret-key"},
 		},
 	}

@@ -193,7 +193,11 @@ func TestDecide(t *testing.T) {
 		{
 			name: "a freeze window already reported emits nothing",
 			in: rolloutInput{Spec: spec(kv1.PromoteAuto), DesiredImage: "kommerce:1.1", DesiredVersion: "1.1", Now: t0.Add(3 * time.Minute),
-				Status:      func() kv1.StorefrontStatus { s := checked(time.Minute); s.BlockedBy = "freeze window black-friday until 2026-11-20T15:00:00Z: peak sales"; return s }(),
+				Status: func() kv1.StorefrontStatus {
+					s := checked(time.Minute)
+					s.BlockedBy = "freeze window black-friday until 2026-11-20T15:00:00Z: peak sales"
+					return s
+				}(),
 				Freeze:      freeze(-time.Hour, 5*time.Hour),
 				Deployments: map[kv1.Color]deployState{kv1.Blue: up("kommerce:1.0"), kv1.Green: up("kommerce:1.1")}},
 			check: func(t *testing.T, p rolloutPlan) {
@@ -307,7 +311,11 @@ func TestDecide(t *testing.T) {
 		{
 			name: "a newer version after an abort starts over",
 			in: rolloutInput{Spec: spec(kv1.PromoteAuto), DesiredImage: "kommerce:1.2", DesiredVersion: "1.2", Now: t0.Add(time.Hour),
-				Status:      func() kv1.StorefrontStatus { s := serving(); s.Phase, s.AbortedImage = kv1.StorefrontAborted, "kommerce:1.1"; return s }(),
+				Status: func() kv1.StorefrontStatus {
+					s := serving()
+					s.Phase, s.AbortedImage = kv1.StorefrontAborted, "kommerce:1.1"
+					return s
+				}(),
 				Deployments: map[kv1.Color]deployState{kv1.Blue: up("kommerce:1.0")}},
 			check: func(t *testing.T, p rolloutPlan) {
 				want(t, p.Status.AbortedImage == "" && p.Status.PreviewImage == "kommerce:1.2" && p.Degraded.Status == metav1.ConditionFalse, "started over: %+v", p.Status)
@@ -324,7 +332,11 @@ func TestDecide(t *testing.T) {
 		{
 			name: "a restarted operator resumes a paused rollout from status without news",
 			in: rolloutInput{Spec: spec(kv1.PromoteManual), DesiredImage: "kommerce:1.1", DesiredVersion: "1.1", Now: t0.Add(time.Hour),
-				Status:      func() kv1.StorefrontStatus { s := checked(time.Minute); s.Phase, s.BlockedBy = kv1.StorefrontPaused, "waiting for kommerce rollout promote"; return s }(),
+				Status: func() kv1.StorefrontStatus {
+					s := checked(time.Minute)
+					s.Phase, s.BlockedBy = kv1.StorefrontPaused, "waiting for kommerce rollout promote"
+					return s
+				}(),
 				Deployments: map[kv1.Color]deployState{kv1.Blue: up("kommerce:1.0"), kv1.Green: up("kommerce:1.1")}},
 			check: func(t *testing.T, p rolloutPlan) {
 				want(t, p.Status.Phase == kv1.StorefrontPaused && !p.RunChecks && len(p.Events) == 0, "resumed: %+v", p)
