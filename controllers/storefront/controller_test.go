@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -520,3 +521,146 @@ func TestStorefrontRollout(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// eventReasons lists the reasons of the Events about the Storefront.
+func (o *operator) eventReasons(t *testing.T, sf *kv1.Storefront) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := o.k8s.List(context.Background(), &list, client.InNamespace(sf.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "Storefront" && e.Regarding.Name == sf.Name {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+func (o *operator) waitEvent(t *testing.T, sf *kv1.Storefront, reason string) {
+	t.Helper()
+	testenv.Eventually(t, reconcileWait, "event "+reason, func() (bool, string) {
+		got := o.eventReasons(t, sf)
+		return slices.Contains(got, reason), fmt.Sprint(got)
+	})
+}
+
+func TestStorefrontRolloutRefused(t *testing.T) {
+	o := startOperator(t)
+
+	t.Run("a failing check aborts", func(t *testing.T) {
+		tn, ns := o.readyTenant(t, tenantOpts{})
+		sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+		o.checks.answer("/readyz", 503)
+		t.Cleanup(func() { o.checks.answer("/readyz", 200) })
+		o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Version = "1.1.0" })
+		o.markAvailable(t, ns, "web-api-green", "kommerce:1.1.0")
+		cur := o.waitPhase(t, sf, kv1.StorefrontAborted)
+		if !strings.HasPrefix(cur.Status.BlockedBy, "check health failed: want 200, got 503: ") || cur.Status.AbortedImage != "kommerce:1.1.0" ||
+			cur.Status.ActiveVersion != "1.0.0" || cur.Status.PreviewColor != "" {
+			t.Errorf("aborted: %s", describe(cur))
+		}
+		if !hasCondition(cur, kv1.StorefrontDegraded, metav1.ConditionTrue, kv1.ReasonChecksFailed) || !hasCondition(cur, kv1.StorefrontAvailable, metav1.ConditionTrue, "") {
+			t.Errorf("conditions: %s", describe(cur))
+		}
+		o.waitReplicas(t, ns, "web-api-green", 0)
+		if c := o.serviceColor(t, ns, "web"); c != "blue" {
+			t.Errorf("active Service moved to %s", c)
+		}
+		o.waitEvent(t, sf, kv1.ReasonChecksFailed)
+	})
+
+	t.Run("a preview that never becomes available is aborted at the deadline, naming the pod", func(t *testing.T) {
+		tn, ns := o.readyTenant(t, tenantOpts{})
+		sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+		o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Version = "9.9.9-missing" })
+		o.waitPhase(t, sf, kv1.StorefrontPreviewing)
+		// The pod kubelet would have made, failing to pull its image.
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-api-green-7f9c-x2x4q",
+				Labels: map[string]string{"kommerce.io/storefront": "web", "app.kubernetes.io/name": "kommerce-api", "kommerce.io/color": "green"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "kommerce:9.9.9-missing"}}},
+		}
+		o.create(t, pod)
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "api", Image: "kommerce:9.9.9-missing",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "kommerce:9.9.9-missing"`}}}}
+		if err := o.k8s.Status().Update(context.Background(), pod); err != nil {
+			t.Fatal(err)
+		}
+		o.clock.advance(11 * time.Minute)
+		o.annotate(t, sf, "example.com/nudge") // a pass now rather than at the deadline's requeue
+		cur := o.waitPhase(t, sf, kv1.StorefrontAborted)
+		if !strings.Contains(cur.Status.BlockedBy, "web-api-green-7f9c-x2x4q") || !strings.Contains(cur.Status.BlockedBy, "ImagePullBackOff") ||
+			!hasCondition(cur, kv1.StorefrontDegraded, metav1.ConditionTrue, kv1.ReasonDeadlineExceeded) {
+			t.Errorf("aborted: %s", describe(cur))
+		}
+		o.waitReplicas(t, ns, "web-api-green", 0)
+	})
+
+	t.Run("a freeze window blocks promotion; abort still works", func(t *testing.T) {
+		now := time.Now()
+		end := metav1.NewTime(now.Add(48 * time.Hour).Truncate(time.Second))
+		tn, ns := o.readyTenant(t, tenantOpts{freeze: []kv1.FreezeWindow{{Name: "black-friday", Start: metav1.NewTime(now.Add(-time.Hour)), End: end, Reason: "peak sales"}}})
+		sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+		o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Version = "1.1.0" })
+		o.markAvailable(t, ns, "web-api-green", "kommerce:1.1.0")
+		cur := o.waitPhase(t, sf, kv1.StorefrontPaused)
+		wantBlocked := "freeze window black-friday until " + end.UTC().Format(time.RFC3339) + ": peak sales"
+		if cur.Status.BlockedBy != wantBlocked || cur.Status.BlockedUntil == nil || !cur.Status.BlockedUntil.Equal(&end) || cur.Status.ActiveVersion != "1.0.0" {
+			t.Errorf("frozen: %s (until %v), want %q", describe(cur), cur.Status.BlockedUntil, wantBlocked)
+		}
+		o.waitEvent(t, sf, "Frozen")
+		o.annotate(t, sf, kv1.AnnotationAbort)
+		cur = o.waitStorefront(t, sf, "aborted by annotation", func(cur *kv1.Storefront) (bool, string) {
+			_, annotated := cur.Annotations[kv1.AnnotationAbort]
+			return cur.Status.Phase == kv1.StorefrontAborted && !annotated, describe(cur)
+		})
+		if !hasCondition(cur, kv1.StorefrontDegraded, metav1.ConditionTrue, kv1.ReasonAborted) || cur.Status.ActiveVersion != "1.0.0" {
+			t.Errorf("aborted: %s", describe(cur))
+		}
+		o.waitReplicas(t, ns, "web-api-green", 0)
+	})
+}
+
+// TestStorefrontOperatorRestart stops the operator while a rollout waits for a
+// manual promote and starts a new one: it resumes from the status, and the
+// promotion happens once.
+func TestStorefrontOperatorRestart(t *testing.T) {
+	o := startOperator(t)
+	tn, ns := o.readyTenant(t, tenantOpts{})
+	sf := newStorefront(ns, tn.Name, "1.0.0")
+	sf.Spec.Rollout.Promotion = kv1.PromoteManual
+	o.deployFirst(t, sf)
+	o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Version = "1.1.0" })
+	o.markAvailable(t, ns, "web-api-green", "kommerce:1.1.0")
+	paused := o.waitPhase(t, sf, kv1.StorefrontPaused)
+	o.stop()
+
+	o2 := startOperator(t)
+	o2.annotate(t, sf, kv1.AnnotationPromote)
+	cur := o2.waitStorefront(t, sf, "promoted after the restart", func(cur *kv1.Storefront) (bool, string) {
+		return cur.Status.Phase == kv1.StorefrontReady && cur.Status.ActiveVersion == "1.1.0", describe(cur)
+	})
+	if cur.Status.PreviewStarted != nil || !cur.Status.PromotedAt.After(paused.Status.PreviewStarted.Time.Add(-time.Second)) || cur.Status.PreviousVersion != "1.0.0" {
+		t.Errorf("after restart: %s", describe(cur))
+	}
+	o2.waitServiceColor(t, ns, "web", "green")
+	// Further passes (a spec change that starts no rollout) promote nothing again.
+	o2.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Checkout.TaxRateBasisPoints = 700 })
+	o2.waitStorefront(t, sf, "observed the change", func(cur *kv1.Storefront) (bool, string) {
+		return cur.Status.ObservedGeneration == cur.Generation && cur.Status.Phase == kv1.StorefrontReady, describe(cur)
+	})
+	n := 0
+	for _, r := range o2.eventReasons(t, sf) {
+		if r == kv1.ReasonPromotedReason {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d Promoted events, want 1", n)
+	}
+	if got := o2.eventReasons(t, sf); slices.Contains(got, "ChecksPassed") && strings.Count(strings.Join(got, ","), "PreviewStarted") != 1 {
+		t.Errorf("events %v", got)
+	}
+}

@@ -129,6 +129,8 @@ type operator struct {
 	// dataPlane is the operator's data-plane Secret.
 	dataPlane types.NamespacedName
 	clock     *clock
+	// stop stops the manager (as a killed operator pod would); idempotent.
+	stop func()
 }
 
 // clock is the operator's time; tests move it forward to pass a deadline or a
@@ -209,11 +211,15 @@ func startOperator(t *testing.T, opts ...option) *operator {
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	var once sync.Once
+	o.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(o.stop)
 	return o
 }
