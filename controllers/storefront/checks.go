@@ -87,17 +87,49 @@ func checkResult(c kv1.PrePromotionCheck, a CheckAnswer, at time.Time) kv1.Check
 	return r
 }
 
+// checkRetry is how a check that gets the wrong answer is tried again before it
+// counts as failed: the preview's Deployment reports its pods ready a moment
+// before the preview Service routes to them (the endpoints are updated by another
+// controller, and kube-proxy after it), so a first "connection refused" or 503 is
+// not yet the preview's answer.
+type checkRetry struct {
+	Attempts int
+	Delay    time.Duration
+}
+
+// defaultCheckRetry: three attempts two seconds apart.
+var defaultCheckRetry = checkRetry{Attempts: 3, Delay: 2 * time.Second}
+
 // runChecks runs every check against the preview of sf, in order, and returns
 // their results.
-func runChecks(ctx context.Context, c Checker, sf *kv1.Storefront, slug string, now func() time.Time) []kv1.CheckResult {
+func runChecks(ctx context.Context, c Checker, retry checkRetry, sf *kv1.Storefront, slug string, now func() time.Time) []kv1.CheckResult {
 	out := make([]kv1.CheckResult, 0, len(sf.Spec.Rollout.PrePromotionChecks))
 	for _, chk := range sf.Spec.Rollout.PrePromotionChecks {
 		timeout := time.Duration(chk.TimeoutSeconds) * time.Second
 		if timeout <= 0 {
 			timeout = 5 * time.Second
 		}
-		a := c.Check(ctx, CheckRequest{URL: previewURL(sf) + chk.Path, Tenant: slug, Timeout: timeout})
-		out = append(out, checkResult(chk, a, now()))
+		var r kv1.CheckResult
+		for attempt := 1; ; attempt++ {
+			a := c.Check(ctx, CheckRequest{URL: previewURL(sf) + chk.Path, Tenant: slug, Timeout: timeout})
+			r = checkResult(chk, a, now())
+			if r.Passed || attempt >= retry.Attempts || !wait(ctx, retry.Delay) {
+				break
+			}
+		}
+		out = append(out, r)
 	}
 	return out
+}
+
+// wait waits d or until ctx ends, and reports whether d passed.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -56,3 +56,29 @@ func TestHTTPChecker(t *testing.T) {
 		})
 	}
 }
+
+// scripted answers each check with the next status of its path's list.
+type scripted struct{ answers map[string][]int }
+
+func (s *scripted) Check(_ context.Context, req CheckRequest) CheckAnswer {
+	path := req.URL[strings.Index(req.URL, ".svc")+len(".svc"):]
+	list := s.answers[path]
+	if len(list) == 0 {
+		return CheckAnswer{Status: 599}
+	}
+	s.answers[path] = list[1:]
+	return CheckAnswer{Status: list[0]}
+}
+
+func TestRunChecksRetries(t *testing.T) {
+	sf := testStorefront()
+	sf.Spec.Rollout.PrePromotionChecks = []kv1.PrePromotionCheck{{Name: "flaky", Path: "/flaky"}, {Name: "broken", Path: "/broken"}}
+	s := &scripted{answers: map[string][]int{"/flaky": {503, 200}, "/broken": {500, 500, 500, 200}}}
+	got := runChecks(context.Background(), s, checkRetry{Attempts: 3, Delay: time.Millisecond}, sf, "acme", func() time.Time { return t0 })
+	if len(got) != 2 || !got[0].Passed || got[1].Passed || got[1].Status != 500 {
+		t.Errorf("results %+v: want the flaky check passed on its second attempt and the broken one failed after three", got)
+	}
+	if left := s.answers["/broken"]; len(left) != 1 {
+		t.Errorf("broken check tried %d times, want 3", 4-len(left))
+	}
+}

@@ -54,6 +54,10 @@ type Reconciler struct {
 	Recorder  recorder.EventRecorder
 	// Checker runs the pre-promotion checks; HTTPChecker when nil.
 	Checker Checker
+	// CheckAttempts is how often a check with the wrong answer is tried before it
+	// fails the rollout, CheckRetryDelay apart (3 attempts 2s apart when zero).
+	CheckAttempts   int
+	CheckRetryDelay time.Duration
 	// DataPlaneSecret is the Secret whose connection settings every storefront
 	// copies; storefronts report DataPlaneNotConfigured when it is empty.
 	DataPlaneSecret types.NamespacedName

@@ -267,7 +267,11 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 	if !plan.RunChecks {
 		return plan, nil
 	}
-	results := runChecks(ctx, r.Checker, sf, s.tenant.Name, r.now)
+	retry := defaultCheckRetry
+	if r.CheckAttempts > 0 {
+		retry = checkRetry{Attempts: r.CheckAttempts, Delay: r.CheckRetryDelay}
+	}
+	results := runChecks(ctx, r.Checker, retry, sf, s.tenant.Name, r.now)
 	in.Status = plan.Status
 	in.Status.Checks = results
 	next := decide(in)

@@ -197,6 +197,8 @@ func startOperator(t *testing.T, opts ...option) *operator {
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("kommerce-operator"),
 		Checker:                 o.checker,
+		CheckAttempts:           2,
+		CheckRetryDelay:         10 * time.Millisecond,
 		DataPlaneSecret:         dp,
 		OperatorNamespace:       system,
 		Now:                     o.clock.now,
