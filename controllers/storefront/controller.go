@@ -98,6 +98,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	s := &scope{sf: sf, before: sf.DeepCopy(), log: log.FromContext(ctx), now: r.now()}
 	result, err := r.run(ctx, s)
+	if s.stale {
+		return result, err
+	}
 	summarize(s)
 	if err := errors.Join(err, r.writeStatus(ctx, s)); err != nil {
 		return k8s.Result(err)

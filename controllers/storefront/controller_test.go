@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -663,4 +664,43 @@ func TestStorefrontOperatorRestart(t *testing.T) {
 	if got := o2.eventReasons(t, sf); slices.Contains(got, "ChecksPassed") && strings.Count(strings.Join(got, ","), "PreviewStarted") != 1 {
 		t.Errorf("events %v", got)
 	}
+}
+
+// TestStorefrontAutoscaledRollout: the preview starts at the autoscaler's minimum,
+// and after the promotion its replica count is handed to the autoscaler intact
+// (not reset to the API server's default of 1), which now targets it.
+func TestStorefrontAutoscaledRollout(t *testing.T) {
+	o := startOperator(t)
+	tn, ns := o.readyTenant(t, tenantOpts{})
+	sf := newStorefront(ns, tn.Name, "1.0.0")
+	sf.Spec.API.Autoscaling = &kv1.Autoscaling{MinReplicas: 3, MaxReplicas: 5}
+	o.deployFirst(t, sf)
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	o.get(t, ns, "web", &hpa)
+	if hpa.Spec.ScaleTargetRef.Name != "web-api-blue" || hpa.Spec.MaxReplicas != 5 {
+		t.Errorf("autoscaler %+v", hpa.Spec)
+	}
+	o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Version = "1.1.0" })
+	o.waitReplicas(t, ns, "web-api-green", 3)
+	o.markAvailable(t, ns, "web-api-green", "kommerce:1.1.0")
+	o.waitStorefront(t, sf, "1.1.0 promoted", func(cur *kv1.Storefront) (bool, string) {
+		return cur.Status.Phase == kv1.StorefrontReady && cur.Status.ActiveColor == kv1.Green, describe(cur)
+	})
+	testenv.Eventually(t, reconcileWait, "autoscaler on green", func() (bool, string) {
+		o.get(t, ns, "web", &hpa)
+		return hpa.Spec.ScaleTargetRef.Name == "web-api-green", hpa.Spec.ScaleTargetRef.Name
+	})
+	var green appsv1.Deployment
+	o.get(t, ns, "web-api-green", &green)
+	if replicasOf(&green) != 3 {
+		t.Errorf("green has %d replicas after the hand-over, want 3", replicasOf(&green))
+	}
+	t.Run("autoscaling removed: the autoscaler goes", func(t *testing.T) {
+		o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.API.Autoscaling = nil })
+		testenv.Eventually(t, reconcileWait, "autoscaler deleted", func() (bool, string) {
+			err := o.k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web"}, &autoscalingv2.HorizontalPodAutoscaler{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		})
+		o.waitReplicas(t, ns, "web-api-green", 2)
+	})
 }

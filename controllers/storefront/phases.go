@@ -2,6 +2,7 @@ package storefront
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,6 +46,9 @@ type scope struct {
 	observed map[kv1.Color]deployState
 	models   condition
 	events   []notice
+	// stale: the cached Storefront is older than the API server's; the pass does
+	// nothing and is retried.
+	stale bool
 
 	clearPromote, clearAbort bool
 }
@@ -89,8 +94,8 @@ func (r *Reconciler) run(ctx context.Context, s *scope) (ctrl.Result, error) {
 		return ctrl.Result{}, r.scaleDown(ctx, s, w)
 	}
 	plan, err := r.decide(ctx, s)
-	if err != nil {
-		return ctrl.Result{}, err
+	if err != nil || s.stale {
+		return ctrl.Result{RequeueAfter: k8s.ConflictRetry}, err
 	}
 	s.plan = &plan
 	s.events = append(s.events, plan.Events...)
@@ -264,6 +269,12 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 		in.PreviewProblem = problem
 	}
 	plan := decide(in)
+	if plan.RunChecks || switches(sf.Status, plan.Status) {
+		if fresh, err := r.fresh(ctx, sf); err != nil || !fresh {
+			s.stale = true
+			return plan, err
+		}
+	}
 	if !plan.RunChecks {
 		return plan, nil
 	}
@@ -281,6 +292,25 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 			fmt.Sprintf("%d pre-promotion checks passed against %s", len(results), plan.Status.PreviewVersion)})
 	}
 	return next, nil
+}
+
+// switches reports whether a plan moves traffic or ends a rollout: what a pass
+// working from an outdated Storefront must not do a second time.
+func switches(before, after kv1.StorefrontStatus) bool {
+	return before.ActiveColor != after.ActiveColor || before.ActiveImage != after.ActiveImage ||
+		(after.AbortedImage != "" && after.AbortedImage != before.AbortedImage)
+}
+
+// fresh reports whether sf, as read from the cache, is what the API server holds.
+// A pass that read a Storefront whose last status write the cache has not seen yet
+// would otherwise run the checks or switch traffic a second time before its own
+// status write is refused.
+func (r *Reconciler) fresh(ctx context.Context, sf *kv1.Storefront) (bool, error) {
+	var cur kv1.Storefront
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(sf), &cur); err != nil {
+		return false, client.IgnoreNotFound(fmt.Errorf("read storefront: %w", err))
+	}
+	return cur.ResourceVersion == sf.ResourceVersion, nil
 }
 
 // podProblem lists the pods of a colour (uncached) and names one that fails.
@@ -317,6 +347,9 @@ func (r *Reconciler) applyWorkloads(ctx context.Context, s *scope, w world) erro
 			replicas = ptr(int32(0))
 		case c == st.ActiveColor && sf.Spec.API.Autoscaling != nil:
 			replicas = nil // the autoscaler's
+			if err := r.handOverReplicas(ctx, sf, c); err != nil {
+				return err
+			}
 		default:
 			replicas = ptr(full)
 		}
@@ -349,6 +382,48 @@ func (r *Reconciler) applyWorkloads(ctx context.Context, s *scope, w world) erro
 		}
 	}
 	return r.applyIngresses(ctx, s, w)
+}
+
+// replicasManager holds a Deployment's spec.replicas between the operator letting
+// go of it and the autoscaler taking it.
+const replicasManager = "kommerce-operator-replicas"
+
+// handOverReplicas lets the autoscaler have the replica count of a colour the
+// operator scaled itself (a promoted preview). Were the operator simply to stop
+// applying spec.replicas, the API server would drop the field it alone owned and
+// default it to 1; so another field manager first applies the current count, and
+// the field outlives the operator's release of it.
+func (r *Reconciler) handOverReplicas(ctx context.Context, sf *kv1.Storefront, c kv1.Color) error {
+	var d appsv1.Deployment
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sf.Namespace, Name: apiName(sf, c)}, &d); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("read deployment %s: %w", d.Name, err)
+	}
+	if d.Spec.Replicas == nil || !ownsReplicas(&d, k8s.FieldManager) {
+		return nil
+	}
+	hold := appsv1ac.Deployment(d.Name, d.Namespace).WithSpec(appsv1ac.DeploymentSpec().WithReplicas(*d.Spec.Replicas))
+	if err := r.Client.Apply(ctx, hold, client.FieldOwner(replicasManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("hand the replicas of %s over to the autoscaler: %w", d.Name, err)
+	}
+	return nil
+}
+
+// ownsReplicas reports whether manager applied d's spec.replicas.
+func ownsReplicas(d *appsv1.Deployment, manager string) bool {
+	for _, mf := range d.ManagedFields {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) == nil {
+			if _, ok := fields["f:spec"]["f:replicas"]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // applyIngresses applies one Ingress per channel and deletes those of channels
