@@ -77,7 +77,9 @@ type world struct {
 	// identitySecret is the tenant's identity Secret in the storefront's namespace.
 	identitySecret string
 	// stripe is the tenant's Stripe secret key reference when it lives in the
-	// storefront's namespace (a Secret elsewhere cannot be mounted).
+	// storefront's namespace (a Secret elsewhere cannot be referenced). Optional in
+	// the pod: without it the API starts and answers the payment routes with 503
+	// payments_not_configured, rather than the pod never starting.
 	stripe *kv1.SecretKeyReference
 	// hasSecretsKey is true when the data-plane Secret holds secrets-key.
 	hasSecretsKey bool
@@ -272,7 +274,7 @@ func apiEnv(w world) []*corev1ac.EnvVarApplyConfiguration {
 	}
 	if w.stripe != nil {
 		out = append(out, corev1ac.EnvVar().WithName("KOMMERCE_STRIPE_SECRET_KEY").WithValueFrom(
-			corev1ac.EnvVarSource().WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(w.stripe.Name).WithKey(w.stripe.Key))))
+			corev1ac.EnvVarSource().WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(w.stripe.Name).WithKey(w.stripe.Key).WithOptional(true))))
 	}
 	return out
 }

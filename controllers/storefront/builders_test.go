@@ -134,7 +134,7 @@ func TestDesiredAPIDeployment(t *testing.T) {
 			},
 			check: func(t *testing.T, _ deploymentJSON, env map[string]string) {
 				want(t, env["KOMMERCE_SECRETS_KEY_FILE"] == "/etc/kommerce/secrets-key/secrets-key", "env %v", env)
-				want(t, env["KOMMERCE_STRIPE_SECRET_KEY"] == `from:{"secretKeyRef":{"name":"stripe","key":"sk"}}`, "stripe %s", env["KOMMERCE_STRIPE_SECRET_KEY"])
+				want(t, env["KOMMERCE_STRIPE_SECRET_KEY"] == `from:{"secretKeyRef":{"name":"stripe","key":"sk","optional":true}}`, "stripe %s", env["KOMMERCE_STRIPE_SECRET_KEY"])
 			},
 		},
 	}

@@ -46,6 +46,8 @@ type scope struct {
 	observed map[kv1.Color]deployState
 	models   condition
 	events   []notice
+	// desired is the image spec.version and spec.image ask for.
+	desired string
 	// stale: the cached Storefront is older than the API server's; the pass does
 	// nothing and is retried.
 	stale bool
@@ -248,8 +250,9 @@ func observeDeployment(d *appsv1.Deployment) deployState {
 // decide runs the rollout decision, and the checks when it asks for them.
 func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) {
 	sf := s.sf
+	s.desired = desiredImage(sf, r.Repository)
 	in := rolloutInput{
-		Spec: sf.Spec, DesiredImage: desiredImage(sf, r.Repository), DesiredVersion: sf.Spec.Version,
+		Spec: sf.Spec, DesiredImage: s.desired, DesiredVersion: sf.Spec.Version,
 		Status: sf.Status, Deployments: s.observed,
 		Promote: sf.Annotations[kv1.AnnotationPromote] == "true", Abort: sf.Annotations[kv1.AnnotationAbort] == "true",
 		Freeze: s.tenant.Spec.FreezeWindows, Now: s.now,

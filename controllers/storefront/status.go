@@ -62,11 +62,11 @@ func summarize(s *scope) {
 		degraded = condition{metav1.ConditionTrue, kv1.ReasonUnavailable, available.Message}
 	}
 	setCondition(sf, kv1.StorefrontDegraded, degraded)
-	promoted := condition{metav1.ConditionFalse, string(st.Phase), "version " + sf.Spec.Version + " does not serve yet"}
+	promoted := condition{metav1.ConditionFalse, string(st.Phase), "image " + s.desired + " does not serve yet"}
 	if st.BlockedBy != "" {
 		promoted.Message += ": " + st.BlockedBy
 	}
-	if st.Phase == kv1.StorefrontReady && st.ActiveVersion == sf.Spec.Version && st.PromotedAt != nil {
+	if st.Phase == kv1.StorefrontReady && st.ActiveImage == s.desired && st.PromotedAt != nil {
 		promoted = condition{metav1.ConditionTrue, kv1.ReasonPromotedReason, fmt.Sprintf("version %s serves all traffic from %s", st.ActiveVersion, colorValue(st.ActiveColor))}
 	}
 	setCondition(sf, kv1.StorefrontPromoted, promoted)
