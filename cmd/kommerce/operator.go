@@ -188,7 +188,8 @@ The ModelVersion kind is installed and validated; its controller is not built ye
 		return err
 	}
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
-		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host)
+		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host,
+		"dataPlaneSecret", c.dataPlaneSecret, "storefrontImage", c.storefrontImage, "operatorNamespace", c.operatorNamespace)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}

@@ -704,3 +704,34 @@ func TestStorefrontAutoscaledRollout(t *testing.T) {
 		o.waitReplicas(t, ns, "web-api-green", 2)
 	})
 }
+
+// TestStorefrontDeletion deletes a Storefront mid-rollout: it goes at once (no
+// finalizer holds it; nothing outside Kubernetes is cleaned up), and everything it
+// made carries its controller reference, which is what lets the garbage collector
+// (absent in envtest) remove them.
+func TestStorefrontDeletion(t *testing.T) {
+	o := startOperator(t)
+	tn, ns := o.readyTenant(t, tenantOpts{})
+	sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+	o.update(t, sf, func(cur *kv1.Storefront) { cur.Spec.Version = "1.1.0" })
+	o.waitPhase(t, sf, kv1.StorefrontPreviewing)
+	var deps appsv1.DeploymentList
+	if err := o.k8s.List(context.Background(), &deps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(deps.Items) != 3 {
+		t.Fatalf("%d Deployments, want blue, green and ingest", len(deps.Items))
+	}
+	for i := range deps.Items {
+		if ref := metav1.GetControllerOf(&deps.Items[i]); ref == nil || ref.UID != sf.UID {
+			t.Errorf("%s: controller %+v", deps.Items[i].Name, ref)
+		}
+	}
+	if err := o.k8s.Delete(context.Background(), sf); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, reconcileWait, "storefront gone", func() (bool, string) {
+		err := o.k8s.Get(context.Background(), client.ObjectKeyFromObject(sf), &kv1.Storefront{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}

@@ -152,6 +152,7 @@ func firstDeploy(in rolloutInput, p *rolloutPlan) {
 	if d.Exists && d.Image == st.ActiveImage && d.Available {
 		st.Phase = kv1.StorefrontReady
 		st.PromotedAt = &metav1.Time{Time: in.Now}
+		st.PreviewStarted = nil
 		st.BlockedBy, st.BlockedUntil = "", nil
 		p.event(corev1.EventTypeNormal, "Deployed", "version %s serves in %s", st.ActiveVersion, st.ActiveColor)
 		return
