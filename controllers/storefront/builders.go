@@ -21,8 +21,7 @@ import (
 
 // Labels and annotations on what a Storefront owns.
 const (
-	// StorefrontLabel names the Storefront an object belongs to; the operator's cache
-	// holds only ConfigMaps and Deployments carrying it.
+	// StorefrontLabel names the Storefront an object belongs to.
 	StorefrontLabel = "kommerce.io/storefront"
 	// ColorLabel is the colour of an API pod: blue or green.
 	ColorLabel = "kommerce.io/color"

@@ -20,7 +20,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -166,16 +165,15 @@ func ownedTypes() []client.Object {
 	}
 }
 
-// CacheByObject restricts the manager's cache for the kinds only Storefronts own to
-// objects carrying the storefront label. Secrets and NetworkPolicies are left out:
-// the Tenant controller restricts them to its tenant label, which a Storefront's
-// children carry too. Merge it with tenant.CacheByObject, whose entries win.
+// CacheByObject restricts the manager's cache for the kinds a Storefront owns to
+// objects labelled app.kubernetes.io/managed-by=kommerce-operator, so the operator
+// does not hold every Deployment or ConfigMap of the cluster in memory. Every
+// object the operator creates carries that label, whichever controller made it, so
+// other controllers can share the selector. Secrets and NetworkPolicies are left
+// out: the Tenant controller restricts them to its tenant label, which a
+// Storefront's children carry too. Merge it with tenant.CacheByObject.
 func CacheByObject() map[client.Object]cache.ByObject {
-	req, err := labels.NewRequirement(StorefrontLabel, selection.Exists, nil)
-	if err != nil {
-		panic(err) // a constant label key; cannot fail
-	}
-	sel := labels.NewSelector().Add(*req)
+	sel := labels.SelectorFromSet(labels.Set{labelManagedBy: managerName})
 	out := map[client.Object]cache.ByObject{}
 	for _, o := range []client.Object{
 		&corev1.ServiceAccount{}, &corev1.ConfigMap{}, &corev1.Service{}, &appsv1.Deployment{},
