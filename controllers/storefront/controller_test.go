@@ -735,3 +735,40 @@ func TestStorefrontDeletion(t *testing.T) {
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }
+
+// TestStorefrontActivePodsFailing: a crash-looping pod of the serving colour makes
+// the Storefront Degraded (reason PodsFailing, naming the pod) while it stays
+// Available on the pods that are ready.
+func TestStorefrontActivePodsFailing(t *testing.T) {
+	o := startOperator(t)
+	tn, ns := o.readyTenant(t, tenantOpts{})
+	sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-api-blue-5d8f-abcde",
+			Labels: map[string]string{"kommerce.io/storefront": "web", "app.kubernetes.io/name": "kommerce-api", "kommerce.io/color": "blue"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "kommerce:1.0.0"}}},
+	}
+	o.create(t, pod)
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "api", Image: "kommerce:1.0.0", RestartCount: 4,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 1m20s"}}}}
+	if err := o.k8s.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	var blue appsv1.Deployment
+	o.get(t, ns, "web-api-blue", &blue)
+	blue.Status.ReadyReplicas, blue.Status.AvailableReplicas = 1, 1
+	if err := o.k8s.Status().Update(ctx, &blue); err != nil {
+		t.Fatal(err)
+	}
+	cur := o.waitStorefront(t, sf, "Degraded PodsFailing", func(cur *kv1.Storefront) (bool, string) {
+		return hasCondition(cur, kv1.StorefrontDegraded, metav1.ConditionTrue, kv1.ReasonPodsFailing), describe(cur)
+	})
+	c := meta.FindStatusCondition(cur.Status.Conditions, kv1.StorefrontDegraded)
+	if !strings.Contains(c.Message, "web-api-blue-5d8f-abcde") || !strings.Contains(c.Message, "CrashLoopBackOff") || !strings.Contains(c.Message, "1/2") {
+		t.Errorf("Degraded message %q", c.Message)
+	}
+	if !hasCondition(cur, kv1.StorefrontAvailable, metav1.ConditionTrue, "") || !hasCondition(cur, kv1.ConditionReady, metav1.ConditionFalse, kv1.ReasonPodsFailing) {
+		t.Errorf("conditions: %s", describe(cur))
+	}
+}

@@ -46,6 +46,8 @@ type scope struct {
 	observed map[kv1.Color]deployState
 	models   condition
 	events   []notice
+	// activeProblem names a failing pod of the serving colour.
+	activeProblem string
 	// desired is the image spec.version and spec.image ask for.
 	desired string
 	// stale: the cached Storefront is older than the API server's; the pass does
@@ -117,7 +119,9 @@ func copyRollout(dst, src *kv1.StorefrontStatus) {
 	dst.PreviousColor, dst.PreviousImage, dst.PreviousVersion = src.PreviousColor, src.PreviousImage, src.PreviousVersion
 	dst.RollbackUntil, dst.PreviewStarted, dst.PromotedAt = src.RollbackUntil, src.PreviewStarted, src.PromotedAt
 	dst.AbortedImage, dst.Checks = src.AbortedImage, src.Checks
-	dst.BlockedBy, dst.BlockedUntil = src.BlockedBy, src.BlockedUntil
+	// status.blockedBy holds at most 1024 characters; a longer one would make the
+	// API server refuse the whole status write.
+	dst.BlockedBy, dst.BlockedUntil = truncate(src.BlockedBy, 1000), src.BlockedUntil
 }
 
 // checkTenant refuses a Storefront whose tenant is missing, not ready, or does not
@@ -257,19 +261,28 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 		Promote: sf.Annotations[kv1.AnnotationPromote] == "true", Abort: sf.Annotations[kv1.AnnotationAbort] == "true",
 		Freeze: s.tenant.Spec.FreezeWindows, Now: s.now,
 	}
-	waiting := sf.Status.PreviewColor
-	if sf.Status.PreviewImage != in.DesiredImage || waiting == "" {
-		waiting = otherColor(sf.Status.ActiveColor)
-	}
-	if sf.Status.ActiveImage == "" || sf.Status.PromotedAt == nil {
+	// The colour a rollout waits for: blue on the first deploy, the preview (always
+	// the colour not serving) during a rollout. Its pods are read only then.
+	var waiting kv1.Color
+	switch st := sf.Status; {
+	case st.ActiveImage == "" || st.PromotedAt == nil:
 		waiting = kv1.Blue
+	case in.DesiredImage != st.ActiveImage && in.DesiredImage != st.AbortedImage:
+		waiting = otherColor(st.ActiveColor)
 	}
-	if d := s.observed[waiting]; d.Exists && !d.Available {
+	if d := s.observed[waiting]; waiting != "" && d.Exists && !d.Available {
 		problem, err := r.podProblem(ctx, sf, waiting)
 		if err != nil {
 			return rolloutPlan{}, err
 		}
 		in.PreviewProblem = problem
+	}
+	if d := s.observed[sf.Status.ActiveColor]; sf.Status.PromotedAt != nil && d.Exists && d.Ready < d.Replicas {
+		problem, err := r.podProblem(ctx, sf, sf.Status.ActiveColor)
+		if err != nil {
+			return rolloutPlan{}, err
+		}
+		s.activeProblem = problem
 	}
 	plan := decide(in)
 	if plan.RunChecks || switches(sf.Status, plan.Status) {

@@ -58,8 +58,13 @@ func summarize(s *scope) {
 	setCondition(sf, kv1.StorefrontAvailable, available)
 	setCondition(sf, kv1.StorefrontProgressing, s.plan.Progressing)
 	degraded := s.plan.Degraded
-	if available.Status != metav1.ConditionTrue && st.PromotedAt != nil && degraded.Status != metav1.ConditionTrue {
+	switch {
+	case degraded.Status == metav1.ConditionTrue:
+	case available.Status != metav1.ConditionTrue && st.PromotedAt != nil:
 		degraded = condition{metav1.ConditionTrue, kv1.ReasonUnavailable, available.Message}
+	case s.activeProblem != "":
+		degraded = condition{metav1.ConditionTrue, kv1.ReasonPodsFailing, fmt.Sprintf("%d/%d API pods of %s ready: %s",
+			active.Ready, active.Replicas, colorValue(st.ActiveColor), s.activeProblem)}
 	}
 	setCondition(sf, kv1.StorefrontDegraded, degraded)
 	promoted := condition{metav1.ConditionFalse, string(st.Phase), "image " + s.desired + " does not serve yet"}
