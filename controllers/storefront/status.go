@@ -87,14 +87,16 @@ func summarize(s *scope) {
 	setCondition(sf, kv1.ConditionReady, ready)
 }
 
-// summarizeRefused says why nothing is deployed: Available and Ready False, Degraded
-// True, all with the refusal's reason.
+// summarizeRefused says why nothing is deployed, or changed: Ready False and
+// Degraded True with the refusal's reason, and Available False when nothing was
+// deployed before. A storefront that already runs is left as it is (the refusal
+// stops rollouts and repairs, not the pods), so its Available stays what it was.
 func summarizeRefused(s *scope) {
 	sf, r := s.sf, s.refusal
 	if sf.Status.ActiveImage == "" {
 		sf.Status.Phase = kv1.StorefrontPending
+		setCondition(sf, kv1.StorefrontAvailable, condition{metav1.ConditionFalse, r.Reason, r.Message})
 	}
-	setCondition(sf, kv1.StorefrontAvailable, condition{metav1.ConditionFalse, r.Reason, r.Message})
 	setCondition(sf, kv1.StorefrontDegraded, condition{metav1.ConditionTrue, r.Reason, r.Message})
 	setCondition(sf, kv1.ConditionReady, condition{metav1.ConditionFalse, r.Reason, r.Message})
 	if meta.FindStatusCondition(sf.Status.Conditions, kv1.StorefrontProgressing) == nil {
