@@ -106,6 +106,10 @@ func (r *Reconciler) run(ctx context.Context, s *scope) (ctrl.Result, error) {
 	s.clearPromote, s.clearAbort = plan.ClearPromote, plan.ClearAbort
 	copyRollout(&sf.Status, &plan.Status)
 	if err := r.applyWorkloads(ctx, s, w); err != nil {
+		// Not all of the step happened: the status keeps describing the state before
+		// it, and the next pass decides (and announces) it again.
+		copyRollout(&sf.Status, &s.before.Status)
+		s.plan, s.events, s.clearPromote, s.clearAbort = nil, nil, false, false
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
