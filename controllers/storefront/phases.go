@@ -265,28 +265,8 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 		Promote: sf.Annotations[kv1.AnnotationPromote] == "true", Abort: sf.Annotations[kv1.AnnotationAbort] == "true",
 		Freeze: s.tenant.Spec.FreezeWindows, Now: s.now,
 	}
-	// The colour a rollout waits for: blue on the first deploy, the preview (always
-	// the colour not serving) during a rollout. Its pods are read only then.
-	var waiting kv1.Color
-	switch st := sf.Status; {
-	case st.ActiveImage == "" || st.PromotedAt == nil:
-		waiting = kv1.Blue
-	case in.DesiredImage != st.ActiveImage && in.DesiredImage != st.AbortedImage:
-		waiting = otherColor(st.ActiveColor)
-	}
-	if d := s.observed[waiting]; waiting != "" && d.Exists && !d.Available {
-		problem, err := r.podProblem(ctx, sf, waiting)
-		if err != nil {
-			return rolloutPlan{}, err
-		}
-		in.PreviewProblem = problem
-	}
-	if d := s.observed[sf.Status.ActiveColor]; sf.Status.PromotedAt != nil && d.Exists && d.Ready < d.Replicas {
-		problem, err := r.podProblem(ctx, sf, sf.Status.ActiveColor)
-		if err != nil {
-			return rolloutPlan{}, err
-		}
-		s.activeProblem = problem
+	if err := r.readProblems(ctx, s, &in); err != nil {
+		return rolloutPlan{}, err
 	}
 	plan := decide(in)
 	if plan.RunChecks || switches(sf.Status, plan.Status) {
@@ -312,6 +292,36 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 			fmt.Sprintf("%d pre-promotion checks passed against %s", len(results), plan.Status.PreviewVersion)})
 	}
 	return next, nil
+}
+
+// readProblems names failing pods of the colour a rollout waits for (blue on the
+// first deploy, the preview, always the colour not serving, during a rollout) and
+// of the serving colour when some of its pods are not ready. Pods are read only
+// then, uncached.
+func (r *Reconciler) readProblems(ctx context.Context, s *scope, in *rolloutInput) error {
+	sf := s.sf
+	var waiting kv1.Color
+	switch st := sf.Status; {
+	case st.ActiveImage == "" || st.PromotedAt == nil:
+		waiting = kv1.Blue
+	case in.DesiredImage != st.ActiveImage && in.DesiredImage != st.AbortedImage:
+		waiting = otherColor(st.ActiveColor)
+	}
+	if d := s.observed[waiting]; waiting != "" && d.Exists && !d.Available {
+		problem, err := r.podProblem(ctx, sf, waiting)
+		if err != nil {
+			return err
+		}
+		in.PreviewProblem = problem
+	}
+	if d := s.observed[sf.Status.ActiveColor]; sf.Status.PromotedAt != nil && d.Exists && d.Ready < d.Replicas {
+		problem, err := r.podProblem(ctx, sf, sf.Status.ActiveColor)
+		if err != nil {
+			return err
+		}
+		s.activeProblem = problem
+	}
+	return nil
 }
 
 // switches reports whether a plan moves traffic or ends a rollout: what a pass
