@@ -245,21 +245,7 @@ func rollout(in rolloutInput, p *rolloutPlan, now metav1.Time) {
 		abort(in, p, kv1.ReasonAborted, "aborted by the "+kv1.AnnotationAbort+" annotation")
 		return
 	}
-	d := in.Deployments[st.PreviewColor]
-	if !(d.Exists && d.Image == st.PreviewImage && d.Available) {
-		deadline := st.PreviewStarted.Add(progressDeadline(in.Spec))
-		if !in.Now.Before(deadline) {
-			abort(in, p, kv1.ReasonDeadlineExceeded, fmt.Sprintf("preview %s not available after %s: %s",
-				apiColorName(st.PreviewColor), progressDeadline(in.Spec), orWaiting(in.PreviewProblem, d)))
-			return
-		}
-		st.Phase = kv1.StorefrontPreviewing
-		st.BlockedBy = fmt.Sprintf("waiting for preview %s to become available (%d/%d ready)", apiColorName(st.PreviewColor), d.Ready, max(d.Replicas, 1))
-		if in.PreviewProblem != "" {
-			st.BlockedBy += ": " + in.PreviewProblem
-		}
-		p.Progressing = condition{metav1.ConditionTrue, kv1.ReasonPreviewStarting, st.BlockedBy}
-		p.requeue(deadline.Sub(in.Now))
+	if waitForPreview(in, p) {
 		return
 	}
 	if !checksDone(in.Spec, st) {
@@ -292,6 +278,31 @@ func rollout(in rolloutInput, p *rolloutPlan, now metav1.Time) {
 		return
 	}
 	promote(in, p, now)
+}
+
+// waitForPreview keeps the rollout waiting while the preview is not Available,
+// and aborts it once the progress deadline has passed. It reports whether the
+// rollout waits (or was aborted).
+func waitForPreview(in rolloutInput, p *rolloutPlan) bool {
+	st := &p.Status
+	d := in.Deployments[st.PreviewColor]
+	if d.Exists && d.Image == st.PreviewImage && d.Available {
+		return false
+	}
+	deadline := st.PreviewStarted.Add(progressDeadline(in.Spec))
+	if !in.Now.Before(deadline) {
+		abort(in, p, kv1.ReasonDeadlineExceeded, fmt.Sprintf("preview %s not available after %s: %s",
+			apiColorName(st.PreviewColor), progressDeadline(in.Spec), orWaiting(in.PreviewProblem, d)))
+		return true
+	}
+	st.Phase = kv1.StorefrontPreviewing
+	st.BlockedBy = fmt.Sprintf("waiting for preview %s to become available (%d/%d ready)", apiColorName(st.PreviewColor), d.Ready, max(d.Replicas, 1))
+	if in.PreviewProblem != "" {
+		st.BlockedBy += ": " + in.PreviewProblem
+	}
+	p.Progressing = condition{metav1.ConditionTrue, kv1.ReasonPreviewStarting, st.BlockedBy}
+	p.requeue(deadline.Sub(in.Now))
+	return true
 }
 
 func pause(in rolloutInput, p *rolloutPlan, reason, msg string, until *metav1.Time) {
