@@ -97,9 +97,14 @@ func progressDeadline(s kv1.StorefrontSpec) time.Duration {
 	return defaultProgressDeadline
 }
 
+// minRollbackWindow is the least time the previous colour keeps running after
+// traffic left it, whatever spec.rollout.rollbackWindow says: kube-proxy on every
+// node and clients with open connections must let go of it before its pods stop.
+const minRollbackWindow = 30 * time.Second
+
 func rollbackWindow(s kv1.StorefrontSpec) time.Duration {
 	if d := s.Rollout.RollbackWindow; d != nil {
-		return d.Duration
+		return max(d.Duration, minRollbackWindow)
 	}
 	return defaultRollbackWindow
 }

@@ -153,6 +153,18 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "a zero rollback window still keeps the old colour briefly",
+			in: rolloutInput{Spec: func() kv1.StorefrontSpec {
+				s := spec(kv1.PromoteAuto)
+				s.Rollout.RollbackWindow = &metav1.Duration{}
+				return s
+			}(), DesiredImage: "kommerce:1.1", DesiredVersion: "1.1", Now: t0.Add(2 * time.Minute), Status: checked(time.Minute),
+				Deployments: map[kv1.Color]deployState{kv1.Blue: up("kommerce:1.0"), kv1.Green: up("kommerce:1.1")}},
+			check: func(t *testing.T, p rolloutPlan) {
+				want(t, p.Status.RollbackUntil.Equal(at(2*time.Minute+30*time.Second)), "rollbackUntil %v", p.Status.RollbackUntil)
+			},
+		},
+		{
 			name: "checks passed, manual: paused until promote",
 			in: rolloutInput{Spec: spec(kv1.PromoteManual), DesiredImage: "kommerce:1.1", DesiredVersion: "1.1", Now: t0.Add(2 * time.Minute), Status: checked(time.Minute),
 				Deployments: map[kv1.Color]deployState{kv1.Blue: up("kommerce:1.0"), kv1.Green: up("kommerce:1.1")}},
