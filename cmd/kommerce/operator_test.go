@@ -233,6 +233,36 @@ func storefrontDeploys(t *testing.T, c client.Client, tenantName, ns string, log
 	if img := d.Spec.Template.Spec.Containers[0].Image; img != "kommerce:1.0.0" {
 		t.Errorf("API image %s, want the default repository kommerce:1.0.0", img)
 	}
+	var ingest appsv1.Deployment
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-ingest"}, &ingest); err != nil {
+		t.Fatal(err)
+	}
+	podSettingsExist(t, d.Spec.Template.Spec.Containers[0], "api")
+	podSettingsExist(t, ingest.Spec.Template.Spec.Containers[0], "ingest")
+}
+
+// pendingAPISettings are settings the operator sets in API pods that `kommerce api`
+// gains in another change (the storefront settings file); until then the API
+// ignores them.
+var pendingAPISettings = map[string]bool{"KOMMERCE_STOREFRONT_SETTINGS": true}
+
+// podSettingsExist checks that every KOMMERCE_* variable the operator puts in a pod
+// is a setting of the subcommand the pod runs (its --help lists it), so a renamed
+// flag cannot leave a pod silently running on a default.
+func podSettingsExist(t *testing.T, c corev1.Container, sub string) {
+	t.Helper()
+	if len(c.Args) != 1 || c.Args[0] != sub {
+		t.Errorf("container %s runs %v, want [%s]", c.Name, c.Args, sub)
+	}
+	code, help, _ := invoke(t, nil, sub, "--help")
+	if code != 0 {
+		t.Fatalf("kommerce %s --help: exit %d", sub, code)
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "KOMMERCE_") && !strings.Contains(help, " "+e.Name+" ") && !(sub == "api" && pendingAPISettings[e.Name]) {
+			t.Errorf("the %s pod sets %s, which `kommerce %s --help` does not list", sub, e.Name, sub)
+		}
+	}
 }
 
 // TestMain doubles as a real `kommerce operator` process for operatorWithoutDatabase,
