@@ -772,3 +772,39 @@ func TestStorefrontActivePodsFailing(t *testing.T) {
 		t.Errorf("conditions: %s", describe(cur))
 	}
 }
+
+// TestStorefrontTenantSuspended suspends the tenant of a running storefront: its API
+// and ingest are scaled to zero and the status says why; resuming brings them back.
+func TestStorefrontTenantSuspended(t *testing.T) {
+	o := startOperator(t)
+	tn, ns := o.readyTenant(t, tenantOpts{})
+	sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+	setSuspend := func(v bool) {
+		testenv.Eventually(t, reconcileWait, fmt.Sprintf("tenant suspend=%t", v), func() (bool, string) {
+			var cur kv1.Tenant
+			if err := o.k8s.Get(context.Background(), types.NamespacedName{Name: tn.Name}, &cur); err != nil {
+				return false, err.Error()
+			}
+			cur.Spec.Suspend = v
+			if err := o.k8s.Update(context.Background(), &cur); err != nil {
+				return false, err.Error()
+			}
+			return true, ""
+		})
+	}
+	setSuspend(true)
+	cur := o.waitStorefront(t, sf, "TenantSuspended", func(cur *kv1.Storefront) (bool, string) {
+		return hasCondition(cur, kv1.StorefrontDegraded, metav1.ConditionTrue, kv1.ReasonTenantSuspended), describe(cur)
+	})
+	if !hasCondition(cur, kv1.StorefrontAvailable, metav1.ConditionFalse, kv1.ReasonTenantSuspended) || cur.Status.Phase != kv1.StorefrontPending {
+		t.Errorf("suspended: %s", describe(cur))
+	}
+	o.waitReplicas(t, ns, "web-api-blue", 0)
+	o.waitReplicas(t, ns, "web-ingest", 0)
+	setSuspend(false)
+	o.waitReplicas(t, ns, "web-api-blue", 2)
+	o.waitReplicas(t, ns, "web-ingest", 1)
+	o.waitStorefront(t, sf, "Ready again", func(cur *kv1.Storefront) (bool, string) {
+		return cur.Status.Phase == kv1.StorefrontReady && hasCondition(cur, kv1.ConditionReady, metav1.ConditionTrue, ""), describe(cur)
+	})
+}
