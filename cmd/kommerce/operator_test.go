@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -43,6 +46,11 @@ func TestOperatorFlags(t *testing.T) {
 	}{
 		{name: "help lists the settings", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_WATCH_NAMESPACES"},
 		{name: "help names leader election", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_LEADER_ELECT"},
+		{name: "help names the data-plane Secret", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_DATA_PLANE_SECRET"},
+		{name: "help names the storefront image", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_STOREFRONT_IMAGE"},
+		{name: "help names the operator namespace", args: []string{"--help"}, wantCode: 0, wantStdout: "KOMMERCE_OPERATOR_NAMESPACE"},
+		{name: "data-plane Secret without namespace", env: map[string]string{"KOMMERCE_DATA_PLANE_SECRET": "kommerce-data-plane"}, wantCode: 2, wantStderr: "want <namespace>/<name>"},
+		{name: "bad operator namespace", args: []string{"--operator-namespace", "Kommerce"}, wantCode: 2, wantStderr: "want a namespace name"},
 		{name: "bad watch namespace", args: []string{"--watch-namespaces", "shop,Bad_NS"}, wantCode: 2, wantStderr: `"Bad_NS" is not one`},
 		{name: "bad metrics address", env: map[string]string{"KOMMERCE_METRICS_ADDR": "8080"}, wantCode: 2, wantStderr: "KOMMERCE_METRICS_ADDR"},
 		{name: "zero concurrency", args: []string{"--max-concurrent-reconciles", "0"}, wantCode: 2, wantStderr: "must be at least 1"},
@@ -93,13 +101,24 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	}
 	db := testenv.NewDatabase(t)
 	probe := probeListenAddr(t)
-	vars := map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": db.URL}
+	vars := map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": db.URL,
+		"KOMMERCE_DATA_PLANE_SECRET": "cmdtest-system/data-plane", "KOMMERCE_OPERATOR_NAMESPACE": "cmdtest-system"}
 
 	scheme := runtime.NewScheme()
 	_ = kv1.AddToScheme(scheme)
+	_ = clientgoscheme.AddToScheme(scheme)
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cmdtest-system"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "cmdtest-system", Name: "data-plane"},
+			StringData: map[string]string{"database-url": db.URL}},
+	} {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The client exists before the operator starts: klog.SetLogger in runOperator
 	// must not race with client-go reading klog's settings.
@@ -149,6 +168,8 @@ func TestOperatorRunsTenantController(t *testing.T) {
 		t.Errorf("naming rules differ:\n CLI row                %+v\n operator row           %+v\n Tenant spec.isolation  %+v", cli, rows[tn.Name].rule, recorded)
 	}
 
+	storefrontDeploys(t, c, tn.Name, "cmdtest-shop", &stderr)
+
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + probe + path)
 		if err != nil {
@@ -178,6 +199,70 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	}
 
 	t.Run("without database", func(t *testing.T) { operatorWithoutDatabase(t, c, kubeconfig) })
+}
+
+// storefrontDeploys applies a Storefront in the tenant's namespace: the operator's
+// Storefront controller (registered, its cache and data-plane Secret wired) creates
+// the first colour's Deployment and reports the rollout under way.
+func storefrontDeploys(t *testing.T, c client.Client, tenantName, ns string, logs *testenv.SyncBuffer) {
+	t.Helper()
+	ctx := context.Background()
+	sf := &kv1.Storefront{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: kv1.StorefrontSpec{
+			TenantRef: kv1.LocalObjectReference{Name: tenantName}, Version: "1.0.0",
+			Channels: []kv1.Channel{{Name: "de", Currency: "EUR", Locales: []string{"de-DE"}, Hostname: "shop.example.de"}},
+		},
+	}
+	if err := c.Create(ctx, sf); err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-api-blue"}, &d); err != nil {
+			return false, nil
+		}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(sf), sf); err != nil {
+			return false, nil
+		}
+		return sf.Status.Phase == kv1.StorefrontDeploying, nil
+	})
+	if err != nil {
+		t.Fatalf("storefront not deploying: %v; status %+v\nlog:\n%s", err, sf.Status, logs.String())
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "kommerce:1.0.0" {
+		t.Errorf("API image %s, want the default repository kommerce:1.0.0", img)
+	}
+	var ingest appsv1.Deployment
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-ingest"}, &ingest); err != nil {
+		t.Fatal(err)
+	}
+	podSettingsExist(t, d.Spec.Template.Spec.Containers[0], "api")
+	podSettingsExist(t, ingest.Spec.Template.Spec.Containers[0], "ingest")
+}
+
+// pendingAPISettings are settings the operator sets in API pods that `kommerce api`
+// gains in another change (the storefront settings file); until then the API
+// ignores them.
+var pendingAPISettings = map[string]bool{"KOMMERCE_STOREFRONT_SETTINGS": true}
+
+// podSettingsExist checks that every KOMMERCE_* variable the operator puts in a pod
+// is a setting of the subcommand the pod runs (its --help lists it), so a renamed
+// flag cannot leave a pod silently running on a default.
+func podSettingsExist(t *testing.T, c corev1.Container, sub string) {
+	t.Helper()
+	if len(c.Args) != 1 || c.Args[0] != sub {
+		t.Errorf("container %s runs %v, want [%s]", c.Name, c.Args, sub)
+	}
+	code, help, _ := invoke(t, nil, sub, "--help")
+	if code != 0 {
+		t.Fatalf("kommerce %s --help: exit %d", sub, code)
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "KOMMERCE_") && !strings.Contains(help, " "+e.Name+" ") && !(sub == "api" && pendingAPISettings[e.Name]) {
+			t.Errorf("the %s pod sets %s, which `kommerce %s --help` does not list", sub, e.Name, sub)
+		}
+	}
 }
 
 // TestMain doubles as a real `kommerce operator` process for operatorWithoutDatabase,
