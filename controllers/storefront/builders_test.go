@@ -255,6 +255,25 @@ func TestBindModels(t *testing.T) {
 	if ok, _ := modelsBound(nil); !ok {
 		t.Error("no bindings must count as bound")
 	}
+
+	// The arms are served under the model's name (the inference pods load it as
+	// spec.model), the experiment is the one the ModelVersion controller judges,
+	// and a canary's serving version is the baseline a failing candidate falls
+	// back to.
+	v2 := mv("recs-v2", kv1.ModelProgressing, "http://recs-v2:8080", time.Hour,
+		kv1.TrafficShare{ModelVersion: "recs-v1", Percent: 90}, kv1.TrafficShare{ModelVersion: "recs-v2", Percent: 10})
+	v2.Status.Experiment = "recs-v2-5f1c"
+	models, _ := bindModels(sf, []kv1.ModelVersion{mv("recs-v1", kv1.ModelPromoted, "http://recs-v1:8080", 0), v2})
+	m := models[0]
+	if m.Experiment != "recs-v2-5f1c" || m.Arms[0].ModelName != "recs-mf" || !m.Arms[0].Baseline || m.Arms[1].Baseline {
+		t.Errorf("canary model %+v: want experiment recs-v2-5f1c, model name recs-mf, recs-v1 the baseline", m)
+	}
+	// An A/B test names its baseline.
+	v2.Spec.Rollout = kv1.ModelRollout{Strategy: kv1.RolloutABTest, ABTest: &kv1.ABTestRollout{Baseline: "recs-v1", StickyBy: kv1.StickySession}}
+	models, _ = bindModels(sf, []kv1.ModelVersion{mv("recs-v1", kv1.ModelPromoted, "http://recs-v1:8080", 0), v2})
+	if m := models[0]; !m.Arms[0].Baseline || m.Arms[1].Baseline || m.StickyBy != "Session" {
+		t.Errorf("A/B model %+v: want recs-v1 the baseline, sticky by session", m)
+	}
 }
 
 func itoa(n int32) string {

@@ -117,17 +117,17 @@ func bindModels(sf *kv1.Storefront, mvs []kv1.ModelVersion) ([]sfsettings.Model,
 			}
 			m.Arms = append(m.Arms, sfsettings.Arm{
 				ModelVersion: mv.Name, Revision: mv.Spec.Artifact.SHA256, URL: mv.Status.Endpoint,
-				ModelName: mv.Name, Percent: share.Percent, Shadow: share.Mirrored,
+				ModelName: mv.Spec.Model, Percent: share.Percent, Shadow: share.Mirrored,
 			})
 		}
-		if owner != nil && owner.Spec.Rollout.ABTest != nil {
-			m.StickyBy = string(owner.Spec.Rollout.ABTest.StickyBy)
-			for i := range m.Arms {
-				m.Arms[i].Baseline = m.Arms[i].ModelVersion == owner.Spec.Rollout.ABTest.Baseline
-			}
-		}
+		markBaseline(&m, owner)
 		if len(m.Arms) > 1 {
+			// The exposures must name the experiment the ModelVersion controller
+			// judges (status.experiment), or its aggregates stay empty.
 			m.Experiment = experimentName(b.Model, m.Arms)
+			if owner != nil && owner.Status.Experiment != "" {
+				m.Experiment = owner.Status.Experiment
+			}
 		}
 		for _, a := range m.Arms {
 			bound = append(bound, kv1.BoundModel{Purpose: b.Purpose, ModelVersion: a.ModelVersion, Revision: a.Revision, Weight: a.Percent})
@@ -135,6 +135,31 @@ func bindModels(sf *kv1.Storefront, mvs []kv1.ModelVersion) ([]sfsettings.Model,
 		models = append(models, m)
 	}
 	return models, bound
+}
+
+// markBaseline marks the arm a failing candidate falls back to: an A/B test's
+// baseline, else (a canary) the served arm that is not the rolling-out version with
+// the largest share.
+func markBaseline(m *sfsettings.Model, owner *kv1.ModelVersion) {
+	if owner == nil {
+		return
+	}
+	if ab := owner.Spec.Rollout.ABTest; ab != nil {
+		m.StickyBy = string(ab.StickyBy)
+		for i := range m.Arms {
+			m.Arms[i].Baseline = m.Arms[i].ModelVersion == ab.Baseline && !m.Arms[i].Shadow
+		}
+		return
+	}
+	best := -1
+	for i, a := range m.Arms {
+		if !a.Shadow && a.ModelVersion != owner.Name && a.Percent > 0 && (best < 0 || a.Percent > m.Arms[best].Percent) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		m.Arms[best].Baseline = true
+	}
 }
 
 // currentSplit is the traffic split of a model's versions and the version that
