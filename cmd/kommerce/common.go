@@ -33,6 +33,7 @@ const (
 	defaultIngestAddr          = ":8082"
 	defaultOperatorMetricsAddr = ":8083"
 	defaultOperatorProbeAddr   = ":8084"
+	defaultOperatorReportAddr  = ":8085"
 )
 
 // serverConfig is the settings every HTTP server subcommand shares.

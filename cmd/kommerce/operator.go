@@ -57,6 +57,7 @@ type operatorConfig struct {
 	renewDeadline     time.Duration
 	leaderRetryPeriod time.Duration
 	inferenceImage    string
+	reportAddr        string
 	dataPlaneSecret   string
 	storefrontImage   string
 	operatorNamespace string
@@ -118,6 +119,7 @@ func (c *operatorConfig) register(set *config.Set) {
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.metricsAddr, "metrics-addr", "KOMMERCE_METRICS_ADDR", defaultOperatorMetricsAddr, "listen address of the Prometheus /metrics endpoint (0 turns it off)", config.Check(listenAddrOrOff))
 	set.String(&c.probeAddr, "probe-addr", "KOMMERCE_PROBE_ADDR", defaultOperatorProbeAddr, "listen address of /healthz and /readyz (0 turns it off)", config.Check(listenAddrOrOff))
+	set.String(&c.reportAddr, "report-addr", "KOMMERCE_REPORT_ADDR", defaultOperatorReportAddr, "listen address of the experiment reports, GET /experiments/<namespace>/<modelversion> (HTML; 0 turns it off); every replica serves them", config.Check(listenAddrOrOff))
 	set.Bool(&c.leaderElect, "leader-elect", "KOMMERCE_LEADER_ELECT", false, "elect one active replica through a Lease (set true when running more than one)")
 	set.String(&c.leaderElectionNS, "leader-election-namespace", "KOMMERCE_LEADER_ELECTION_NAMESPACE", "", "namespace of the leader Lease (default: the pod's own namespace)", config.Check(namespaceName))
 	set.String(&c.leaderElectionID, "leader-election-id", "KOMMERCE_LEADER_ELECTION_ID", "kommerce-operator.kommerce.io", "name of the leader Lease")
@@ -197,9 +199,16 @@ func runOperator(ctx context.Context, e *env) error {
 	}
 	// Rollouts are judged on what shoppers did: the aggregates the ingest pipeline
 	// keeps in the platform database, tested with always-valid sequential tests.
-	judge := &analysis.Judge{Reader: exppg.New(pool, experiments.Config{}), Client: mgr.GetClient()}
+	aggregates := exppg.New(pool, experiments.Config{})
+	judge := &analysis.Judge{Reader: aggregates, Client: mgr.GetClient()}
 	if err := modelversion.Setup(mgr, modelversion.Options{Image: c.inferenceImage, Judge: judge, MaxConcurrentReconciles: c.concurrency}); err != nil {
 		return fmt.Errorf("set up the modelversion controller: %w", err)
+	}
+	if c.reportAddr != "0" {
+		reports := &analysis.ReportHandler{Judge: judge, Snapshots: aggregates, Log: log}
+		if err := mgr.Add(newReportServer(c.reportAddr, reports, log)); err != nil {
+			return fmt.Errorf("set up the experiment reports: %w", err)
+		}
 	}
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
 		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host,
@@ -209,6 +218,37 @@ func runOperator(ctx context.Context, e *env) error {
 	}
 	log.Info("operator stopped")
 	return nil
+}
+
+// reportServer serves the experiment reports on every replica, leader or not: they
+// only read.
+type reportServer struct {
+	addr string
+	h    http.Handler
+	log  *slog.Logger
+}
+
+func newReportServer(addr string, h http.Handler, log *slog.Logger) *reportServer {
+	return &reportServer{addr: addr, h: h, log: log}
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (s *reportServer) NeedLeaderElection() bool { return false }
+
+// Start implements manager.Runnable.
+func (s *reportServer) Start(ctx context.Context) error {
+	srv := &http.Server{Addr: s.addr, Handler: s.h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	s.log.Info("experiment reports served", "addr", s.addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("experiment reports on %s: %w", s.addr, err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
 }
 
 // setupStorefronts registers the Storefront controller.

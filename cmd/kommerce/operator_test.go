@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -101,6 +102,7 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	}
 	db := testenv.NewDatabase(t)
 	probe := probeListenAddr(t)
+	report := probeListenAddr(t)
 	vars := map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": db.URL,
 		"KOMMERCE_DATA_PLANE_SECRET": "cmdtest-system/data-plane", "KOMMERCE_OPERATOR_NAMESPACE": "cmdtest-system"}
 
@@ -127,7 +129,7 @@ func TestOperatorRunsTenantController(t *testing.T) {
 	var stderr testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"kommerce", "operator", "--metrics-addr", "0", "--probe-addr", probe, "--log-format", "json"},
+		done <- run(ctx, []string{"kommerce", "operator", "--metrics-addr", "0", "--probe-addr", probe, "--report-addr", report, "--log-format", "json"},
 			func(k string) string { return vars[k] }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
 
@@ -179,6 +181,17 @@ func TestOperatorRunsTenantController(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s = %d", path, resp.StatusCode)
 		}
+	}
+	// The experiment reports are served (a ModelVersion that does not exist is a
+	// 404 naming it; analysis/report_test.go renders a real one).
+	resp, err := http.Get("http://" + report + "/experiments/cmdtest-shop/no-such-version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no-such-version") {
+		t.Errorf("report of a missing ModelVersion: %d %s", resp.StatusCode, body)
 	}
 
 	cancel()
@@ -296,7 +309,7 @@ func operatorWithoutDatabase(t *testing.T, c client.Client, kubeconfig string) {
 	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), "KOMMERCE_TEST_OPERATOR_PROCESS=1", "KUBECONFIG="+kubeconfig,
 		"KOMMERCE_DATABASE_URL=postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=2",
-		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr 0 --probe-addr "+probe+" --log-format json")
+		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr 0 --report-addr 0 --probe-addr "+probe+" --log-format json")
 	var stderr testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {

@@ -10,7 +10,7 @@ import (
 // (kommerce dev) and then `kommerce operator`, as docs/operator.md suggests, must
 // both start. dev and api are the same server and never run together.
 func TestDefaultListenAddressesAreDistinct(t *testing.T) {
-	listener := regexp.MustCompile(`--(http-addr|metrics-addr|probe-addr)\s.*\[default ([^\]]*)\]`)
+	listener := regexp.MustCompile(`--(http-addr|metrics-addr|probe-addr|report-addr)\s.*\[default ([^\]]*)\]`)
 	owner := map[string]string{}
 	for _, cmd := range []string{"dev", "ingest", "inference", "operator"} {
 		code, stdout, stderr := invoke(t, nil, cmd, "--help")

@@ -110,15 +110,17 @@ func chart(c Criterion) template.HTML {
 	if len(c.Series) == 0 {
 		return template.HTML(`<p class="empty">No data yet.</p>`) //nolint:gosec // constant
 	}
+	// The vertical range follows the estimate and the lower bound of the later
+	// looks; early looks' (and upper bounds') extremes are clipped at the edge.
 	span := 5.0
 	for _, p := range c.Series[len(c.Series)/4:] {
-		for _, v := range []float64{p.Low, p.High, p.LiftPercent} {
+		for _, v := range []float64{p.Low, p.LiftPercent, c.MinLiftPercent} {
 			if !math.IsInf(v, 0) && !math.IsNaN(v) {
 				span = math.Max(span, math.Abs(v))
 			}
 		}
 	}
-	span = math.Min(span*1.1, 100)
+	span = math.Min(span*1.3, 1000)
 	t0, t1 := c.Series[0].At, c.Series[len(c.Series)-1].At
 	x := func(t time.Time) float64 {
 		if !t1.After(t0) {
