@@ -553,6 +553,13 @@ write_configs() {
 		makeIPTablesUtilChains: false
 		failSwapOn: false
 		serializeImagePulls: false
+		# The disk is shared with build caches that grow by gigabytes: the default
+		# thresholds (10 % / 15 % free) would taint the node DiskPressure and evict test
+		# pods on a large disk with plenty of room left. Absolute floors keep the node
+		# honest about a disk that is really full.
+		evictionHard: {memory.available: 100Mi, nodefs.available: 2Gi, imagefs.available: 2Gi, nodefs.inodesFree: 5%}
+		imageGCHighThresholdPercent: 95
+		imageGCLowThresholdPercent: 90
 		rotateCertificates: false
 		serverTLSBootstrap: false
 		maxPods: 50
