@@ -222,7 +222,10 @@ func loadRequest(base, admin string, i int) *http.Request {
 // answers 409 managed_by_storefront, other storefronts still take it; an order
 // through the real stack is charged from the document.
 func TestManagedCheckoutSettings(t *testing.T) {
-	doc := sfsettingstest.Document("acme", "web") // 19 % VAT, 4.95 shipping free from 50.00, 900 s
+	doc := sfsettingstest.Document("acme", "web") // 19 % VAT, 4.95 shipping free from 50.00
+	// 5 min: shorter than the API's guest reservation TTL (10 min), so the guests
+	// below hold stock for the document's TTL.
+	doc.Inventory.ReservationTTLSeconds = 300
 	m := startManaged(t, doc)
 	ctx := apiserver.NewContextWithTenant(context.Background(), m.shop.tenant)
 	settings := &postgres.SettingsService{Commerce: &postgres.Commerce{DB: m.st.DB}}
@@ -238,7 +241,7 @@ func TestManagedCheckoutSettings(t *testing.T) {
 	var s apiserver.CheckoutSettings
 	m.do("GET", "/api/v1/storefronts/web/checkout-settings", "", m.admin, nil).want(200, "").decode(&s)
 	if !s.Managed || !s.Stored || s.Currency != "EUR" || s.TaxRateBPS != 1900 || s.TaxLabel != "VAT" || s.ShippingAmount != 495 ||
-		s.FreeShippingOver == nil || *s.FreeShippingOver != 5000 || s.ReservationTTLSeconds != 900 || s.Hoarding.MaxUnitsGuest != 7 {
+		s.FreeShippingOver == nil || *s.FreeShippingOver != 5000 || s.ReservationTTLSeconds != 300 || s.Hoarding.MaxUnitsGuest != 7 {
 		t.Fatalf("effective settings %+v", s)
 	}
 	body := map[string]any{"currency": "EUR", "reservation_ttl_seconds": 60, "tax_rate_bps": 0}
@@ -260,8 +263,8 @@ func TestManagedCheckoutSettings(t *testing.T) {
 		sku                          string
 		subtotal, shipping, tax, ttl int64
 	}{
-		{"acme-TE-0", 1900, 495, 455, 900}, // 19 % of 23.95 = 4.5505
-		{"acme-SW-0", 5900, 0, 1121, 900},  // free shipping from 50.00; 19 % of 59.00
+		{"acme-TE-0", 1900, 495, 455, 300}, // 19 % of 23.95 = 4.5505
+		{"acme-SW-0", 5900, 0, 1121, 300},  // free shipping from 50.00; 19 % of 59.00
 	} {
 		cart, token := st.guestCart()
 		st.add(cart, token, "", tc.sku, 1).want(201, "")
