@@ -226,8 +226,9 @@ func TestIngestRunsExperiments(t *testing.T) {
 	store := exppg.New(db.Pool, experiments.Config{})
 	want := experiments.ArmAggregate{Arm: "model", Units: 1, ConvertedUnits: 1, Impressions: 1, Clicks: 1, Orders: 1, Revenue: 2500,
 		RevenueSq: 2500 * 2500, RevenueCapped: 1000, RevenueCappedSq: 1e6, RevenueLog1p: math.Log1p(2500), RevenueLog1pSq: math.Pow(math.Log1p(2500), 2),
-		ClicksSq: 1, ImpressionsSq: 1, ClicksImpressions: 1, OrdersSq: 1, RevenueOrders: 2500,
-		Requests: 1, LatencyCount: 1, LatencySumMs: 42, LatencyBuckets: []int64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}}
+		ClicksSq: 1, ImpressionsSq: 1, ClicksImpressions: 1, OrdersSq: 1, RevenueOrders: 2500, RevenueCappedOrders: 1000,
+		Requests: 1, LatencyCount: 1, LatencySumMs: 42, LatencyBuckets: make([]int64, len(experiments.LatencyBucketsMs)+1)}
+	want.LatencyBuckets[6] = 1 // 42 ms: above 30 ms, at most 50 ms (experiment.LatencyBounds)
 	testenv.Eventually(t, 90*time.Second, "the exposure, click and order in the arm's aggregates", func() (bool, string) {
 		got, err := store.Aggregates(ctx, tenant.ID, "recs")
 		if err != nil {
