@@ -227,4 +227,3 @@ func (r *Runner) exportOrders(ctx context.Context, job dbq.Job, w *rowWriter, fr
 		}
 	}
 }
-
