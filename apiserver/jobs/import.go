@@ -115,6 +115,8 @@ type existing struct {
 // of rows rejected.
 func (r *Runner) applyBatch(ctx context.Context, job dbq.Job, batch []item, checkpoint, failedBefore int64) (int, error) {
 	var failed int
+	var written []string
+	var batchEvents map[string]string
 	err := r.DB.InTenant(ctx, false, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
 		failed = 0
 		var skus []string
@@ -180,8 +182,11 @@ func (r *Runner) applyBatch(ctx context.Context, job dbq.Job, batch []item, chec
 			}
 			name, desc, status := row.Name, deref(row.Description, e.Description), deref(row.Status, e.Status)
 			if name != e.Name || desc != e.Description || status != e.Status {
-				upd[e.ProductID] = &dbq.ImportUpdateProductsParams{Ids: []string{e.ProductID}, Names: []string{name}, Descriptions: []string{desc}, Statuses: []string{status}}
 				changed = true
+			}
+			if changed {
+				// A new price is a new version of the product too (its ETag, its event).
+				upd[e.ProductID] = &dbq.ImportUpdateProductsParams{Ids: []string{e.ProductID}, Names: []string{name}, Descriptions: []string{desc}, Statuses: []string{status}}
 			}
 			if _, dup := events[e.ProductID]; changed && !dup {
 				events[e.ProductID] = string(eventsProductUpdated)
@@ -214,6 +219,7 @@ func (r *Runner) applyBatch(ctx context.Context, job dbq.Job, batch []item, chec
 			}
 		}
 		created, updated := 0, 0
+		written, batchEvents = order, events
 		if len(order) > 0 {
 			if err := r.productEvents(ctx, q, tid, order, events); err != nil {
 				return err
@@ -229,6 +235,15 @@ func (r *Runner) applyBatch(ctx context.Context, job dbq.Job, batch []item, chec
 		}
 		return r.progress(ctx, q, tid, job, checkpoint, checkpoint, failed, created, updated)
 	})
+	if err == nil && len(written) > 0 && r.Refresh != nil {
+		var updated []string
+		for _, id := range written {
+			if ev := batchEvents[id]; ev == string(eventsProductUpdated) {
+				updated = append(updated, id)
+			}
+		}
+		r.Refresh(ctx, updated...)
+	}
 	return failed, err
 }
 

@@ -45,6 +45,9 @@ type Runner struct {
 	// AfterBatch, when set, is called after each committed import batch with the
 	// job's checkpoint; tests stop a runner there to play a crash.
 	AfterBatch func(jobID string, checkpoint int64)
+	// Refresh, when set, is told after each import batch which products it updated
+	// (none: only created ones), so the catalog cache shows them at once.
+	Refresh func(ctx context.Context, productIDs ...string)
 
 	wake chan struct{}
 }
@@ -135,7 +138,8 @@ func (r *Runner) RunOnce(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("claim job: %w", err)
 	}
-	tctx := apiserver.NewContextWithTenant(ctx, &apiserver.Tenant{ID: tenant.ID, Slug: tenant.Slug, Name: tenant.Name, Status: tenant.Status})
+	tctx := apiserver.NewContextWithTenant(ctx, &apiserver.Tenant{ID: tenant.ID, Slug: tenant.Slug, Name: tenant.Name, Status: tenant.Status,
+		TopicPrefix: tenant.TopicPrefix, IndexPrefix: tenant.IndexPrefix, RedisPrefix: tenant.RedisPrefix, CreatedAt: tenant.CreatedAt})
 	log := r.Logger.With("job", job.ID, "tenant", tenant.Slug, "kind", job.Kind, "attempt", job.Attempts)
 	log.Info("job started", "checkpoint", job.Checkpoint)
 	switch job.Kind {

@@ -30,6 +30,15 @@ type Service struct {
 	// MaxBytes bounds an uploaded file (default apiserver.DefaultMaxImageBytes).
 	MaxBytes int64
 	Logger   *slog.Logger
+	// Refresh, when set, is told of each product whose images changed, so the
+	// catalog cache shows the change at once.
+	Refresh func(ctx context.Context, productIDs ...string)
+}
+
+func (s *Service) refresh(ctx context.Context, productID string) {
+	if s.Refresh != nil {
+		s.Refresh(ctx, productID)
+	}
 }
 
 var _ apiserver.MediaService = (*Service)(nil)
@@ -145,6 +154,7 @@ func (s *Service) UploadImage(ctx context.Context, productID string, file io.Rea
 		}
 		return nil, err
 	}
+	s.refresh(ctx, productID)
 	return imageOf(row, baseOf(url)), nil
 }
 
@@ -270,6 +280,7 @@ func (s *Service) DeleteImage(ctx context.Context, productID, imageID string) er
 	if err != nil {
 		return err
 	}
+	s.refresh(ctx, productID)
 	// The image is gone for clients; its files go now, or with the next sweep.
 	if err := s.removeFiles(ctx, row.TenantID, row.ID, row.Prefix); err != nil {
 		s.log().Warn("image files left for the media sweep", "image", row.ID, "error", err.Error())

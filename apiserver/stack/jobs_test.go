@@ -23,9 +23,9 @@ import (
 
 // backOfficeAPI starts the API with the test's own bucket on the S3 server; the job
 // runner is not started (runJobs starts it), so tests can play with runners.
-func backOfficeAPI(t *testing.T, mod func(*stack.Options)) (*apiEnv, *objectstore.S3) {
+func backOfficeAPI(t *testing.T, mod func(*stack.Options)) (*apiEnv, objectstore.Store) {
 	t.Helper()
-	s3 := objectstoretest.NewS3(t)
+	var s3 objectstore.Store = objectstoretest.NewS3(t)
 	e := startAPI(t, func(o *stack.Options) {
 		o.JobsMedia.Store = s3
 		o.JobsMedia.TempDir = t.TempDir()
@@ -167,13 +167,23 @@ func TestImportReportsBadRowsExactlyAndIsIdempotent(t *testing.T) {
 		t.Fatalf("re-run changed the catalog: products %d→%d, versions %d→%d, events %d→%d", products, products2, versions, versions2, events, events2)
 	}
 
-	// One price changed, sent as a multipart form: one product updated.
+	// One price changed, sent as a multipart form: one product updated, and a read
+	// of it (cached before) shows the new price at once.
+	var pid string
+	e.tenantScalar(s.t.ID, &pid, "SELECT product_id::text FROM variants WHERE tenant_id = $tenant AND sku = 'SKU-00007'")
+	var before apiserver.Product
+	e.do("GET", "/api/v1/products/"+pid, s.slug, s.admin, nil).want(200, "").decode(&before)
 	changed := strings.Replace(file, "SKU-00007,\"Mug, size 7\",A mug,published,EUR,7.07", "SKU-00007,\"Mug, size 7\",A mug,published,EUR,8.00", 1)
 	var body bytes.Buffer
 	fmt.Fprintf(&body, "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"catalog.xlsx\"\r\nContent-Type: application/octet-stream\r\n\r\n%s\r\n--XyZ--\r\n", changed)
 	third := e.waitJob(s.slug, s.admin, e.upload("POST", "/api/v1/imports", s.slug, s.admin, "multipart/form-data; boundary=XyZ", &body).want(202, "").str("id"))
 	if third.RowsCreated != 0 || third.RowsUpdated != 1 {
 		t.Fatalf("one change: %+v", third)
+	}
+	var after apiserver.Product
+	e.do("GET", "/api/v1/products/"+pid, s.slug, s.admin, nil).want(200, "").decode(&after)
+	if before.Variants[0].Prices[0].Amount != 707 || after.Variants[0].Prices[0].Amount != 800 || after.Version != before.Version+1 {
+		t.Fatalf("price %d → %d, version %d → %d; want 707 → 800, +1", before.Variants[0].Prices[0].Amount, after.Variants[0].Prices[0].Amount, before.Version, after.Version)
 	}
 }
 
@@ -193,7 +203,7 @@ func TestImportRefusesWrongColumnsAndLargeFilesBeforeStarting(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.upload("POST", "/api/v1/imports", s.slug, s.admin, tc.ct, strings.NewReader(tc.body)).want(tc.status, tc.code)
-			if !strings.Contains(r.raw2(), tc.msg) {
+			if !strings.Contains(r.message(), tc.msg) {
 				t.Fatalf("message %s lacks %q", r.raw, tc.msg)
 			}
 		})
@@ -217,7 +227,11 @@ func TestImportRefusesWrongColumnsAndLargeFilesBeforeStarting(t *testing.T) {
 	}
 }
 
-func (r *resp) raw2() string { return string(r.raw) }
+func (r *resp) message() string {
+	e, _ := r.json["error"].(map[string]any)
+	m, _ := e["message"].(string)
+	return m
+}
 
 // TestImportResumesAfterACrash stops a runner right after its third batch committed,
 // as a crash would, and lets a second runner (a restarted API) claim the job when the

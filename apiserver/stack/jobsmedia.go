@@ -40,7 +40,7 @@ type backOffice struct {
 	sweepInterval time.Duration
 }
 
-func jobsMedia(o Options, db *postgres.DB) (httpapi.JobsMediaConfig, backOffice) {
+func jobsMedia(o Options, db *postgres.DB, refresh func(context.Context, ...string)) (httpapi.JobsMediaConfig, backOffice) {
 	jm := o.JobsMedia
 	cfg := httpapi.JobsMediaConfig{MaxImportBytes: jm.MaxImportBytes, MaxImageBytes: jm.MaxImageBytes, MediaBaseURL: jm.MediaBaseURL}
 	if jm.Store == nil {
@@ -49,8 +49,8 @@ func jobsMedia(o Options, db *postgres.DB) (httpapi.JobsMediaConfig, backOffice)
 	r := jm.Runner
 	runner := jobs.NewRunner(db, jm.Store)
 	runner.Owner, runner.Lease, runner.Poll, runner.BatchSize, runner.MaxAttempts = r.Owner, r.Lease, r.Poll, r.BatchSize, r.MaxAttempts
-	runner.AfterBatch, runner.TempDir, runner.Logger = r.AfterBatch, jm.TempDir, o.Logger
-	m := &media.Service{DB: db, Store: jm.Store, Limits: jm.Images, MaxBytes: jm.MaxImageBytes, Logger: o.Logger}
+	runner.AfterBatch, runner.TempDir, runner.Logger, runner.Refresh = r.AfterBatch, jm.TempDir, o.Logger, refresh
+	m := &media.Service{DB: db, Store: jm.Store, Limits: jm.Images, MaxBytes: jm.MaxImageBytes, Logger: o.Logger, Refresh: refresh}
 	cfg.Jobs = &jobs.Service{DB: db, Store: jm.Store, MaxImportBytes: jm.MaxImportBytes, TempDir: jm.TempDir, Wake: runner.Wake}
 	cfg.Media = m
 	iv := jm.SweepInterval

@@ -146,8 +146,8 @@ func New(o Options) (*Stack, error) {
 	}
 	tenants := &postgres.TenantService{DB: db}
 	users := &postgres.UserService{DB: db, Params: o.Password}
-	jm, bo := jobsMedia(o, db)
 	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger, Metrics: m}
+	jm, bo := jobsMedia(o, db, catalog.Refresh)
 	h, err := httpapi.New(httpapi.Config{
 		Tenants:              &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
 		Users:                users,
