@@ -135,6 +135,9 @@ LEFT JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
 WHERE v.tenant_id = $1 AND p.deleted_at IS NULL
   AND ($2::timestamptz IS NULL OR p.created_at >= $2::timestamptz)
   AND ($3::timestamptz IS NULL OR p.created_at < $3::timestamptz)
+  -- The first condition lets the page start in the variants index; the second skips
+  -- the currencies of the last SKU already written.
+  AND v.sku >= $4::text
   AND (v.sku, coalesce(pr.currency, '')) > ($4::text, $5::text)
 ORDER BY v.sku, coalesce(pr.currency, '')
 LIMIT $6

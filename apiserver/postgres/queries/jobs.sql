@@ -109,6 +109,9 @@ LEFT JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
 WHERE v.tenant_id = @tenant_id AND p.deleted_at IS NULL
   AND (sqlc.narg(created_from)::timestamptz IS NULL OR p.created_at >= sqlc.narg(created_from)::timestamptz)
   AND (sqlc.narg(created_to)::timestamptz IS NULL OR p.created_at < sqlc.narg(created_to)::timestamptz)
+  -- The first condition lets the page start in the variants index; the second skips
+  -- the currencies of the last SKU already written.
+  AND v.sku >= @after_sku::text
   AND (v.sku, coalesce(pr.currency, '')) > (@after_sku::text, @after_currency::text)
 ORDER BY v.sku, coalesce(pr.currency, '')
 LIMIT @lim;
