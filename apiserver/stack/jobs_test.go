@@ -334,3 +334,36 @@ func TestJobsAreTenantIsolated(t *testing.T) {
 	// A's token on B's tenant is refused before anything is looked up.
 	e.do("GET", "/api/v1/jobs/"+job.ID, b.slug, a.admin, nil).want(401, "")
 }
+
+// TestObjectStoreDown points the API at an S3 endpoint where nothing listens: uploads
+// are refused with 503 and store nothing, an export job records why it stopped and
+// fails visibly after its last attempt, and the rest of the API still answers.
+func TestObjectStoreDown(t *testing.T) {
+	down, err := objectstore.NewS3(objectstore.S3Config{Endpoint: "http://127.0.0.1:1", Bucket: "nowhere", AccessKey: "k", SecretKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startAPI(t, func(o *stack.Options) {
+		o.JobsMedia.Store = down
+		o.JobsMedia.TempDir = t.TempDir()
+		o.JobsMedia.Runner.Poll = 50 * time.Millisecond
+		o.JobsMedia.Runner.MaxAttempts = 1
+	})
+	e.runJobs()
+	s := e.store("down")
+	pid := s.product("DOWN-1", 100, 0, 0)
+	e.upload("POST", "/api/v1/imports", s.slug, s.admin, "text/csv", strings.NewReader(catalogCSV(3, nil))).want(503, apiserver.ErrUnavailable)
+	ct, body := form(t, "file", "p.jpg", photo(t, ""))
+	e.upload("POST", "/api/v1/products/"+pid+"/images", s.slug, s.admin, ct, body).want(503, apiserver.ErrUnavailable)
+	job := e.waitJob(s.slug, s.admin, e.do("POST", "/api/v1/exports", s.slug, s.admin, map[string]any{"entity": "products"}).want(202, "").str("id"))
+	if job.State != apiserver.JobFailed || !strings.Contains(job.Error, "temporary error") {
+		t.Fatalf("export with the store down: %+v", job)
+	}
+	var jobsN, images int
+	e.tenantScalar(s.t.ID, &jobsN, "SELECT count(*) FROM jobs WHERE tenant_id = $tenant")
+	e.tenantScalar(s.t.ID, &images, "SELECT count(*) FROM product_images WHERE tenant_id = $tenant")
+	if jobsN != 1 || images != 0 {
+		t.Fatalf("%d jobs (want only the export), %d images", jobsN, images)
+	}
+	e.do("GET", "/api/v1/products/"+pid, s.slug, s.admin, nil).want(200, "")
+}
