@@ -512,11 +512,15 @@ seaweedfs_up() {
 		return 0
 	fi
 	local p=$S3_PORT
-	(cd "$dir" && AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY nohup "$bin" mini -dir="$dir/data" \
+	# The subshell only changes directory (weed writes mini.options there); the
+	# background job is weed itself, so the pid file names the process to stop.
+	(cd "$dir" || exit 1
+	AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY nohup "$bin" mini -dir="$dir/data" \
 		-ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -webdav=false -admin.ui=false \
 		-s3.port="$p" -s3.port.grpc=$((p + 7)) -s3.port.iceberg=0 -s3.port.lance=0 \
 		-master.port=$((p + 1)) -master.port.grpc=$((p + 2)) -volume.port=$((p + 3)) -volume.port.grpc=$((p + 4)) \
-		-filer.port=$((p + 5)) -filer.port.grpc=$((p + 6)) -s3.allowDeleteBucketNotEmpty=true \
+		-filer.port=$((p + 5)) -filer.port.grpc=$((p + 6)) -admin.port=$((p + 8)) -admin.port.grpc=$((p + 9)) -admin.port.legacy=0 \
+		-s3.allowDeleteBucketNotEmpty=true \
 		>"$dir/weed.log" 2>&1 &
 		echo $! >"$dir/weed.pid")
 	wait_for seaweedfs 120 "$dir/weed.log" seaweedfs_ready || { seaweedfs_down; exit 1; }
