@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -97,7 +98,7 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	var pc paymentConfig // Stripe payments (payments.go)
 	pc.register(set)
 	var jc jobsMediaConfig // imports, exports, product media (backoffice_jobs.go)
-	jc.register(set, "unset (and no --s3-endpoint) answers those routes with 503")
+	jc.register(set, "unset uses <data-dir>/media, which serves one replica only (several replicas need --s3-endpoint)")
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	so.Commerce = commerce
 	so.Commerce.Payments = pc.options()
 	opts.Checks = append(opts.Checks, checks...)
-	jm, where, err := jc.options(ctx, "")
+	jm, where, err := jc.options(ctx, filepath.Join(dc.search.dataDir, "media"))
 	if err != nil {
 		return err
 	}

@@ -63,9 +63,8 @@ func parseWidths(s string) ([]int, error) {
 	return out, nil
 }
 
-// options opens the object store: S3 when an endpoint is set, else the folder (dir
-// when --media-dir is unset; "" leaves imports, exports and media off, answering 503).
-// It returns a line saying where files go.
+// options opens the object store: S3 when an endpoint is set, else the folder
+// (defaultDir when --media-dir is unset). It returns a line saying where files go.
 func (c *jobsMediaConfig) options(ctx context.Context, defaultDir string) (stack.JobsMediaOptions, string, error) {
 	widths, _ := parseWidths(c.thumbWidths)
 	o := stack.JobsMediaOptions{MaxImportBytes: int64(c.maxImportBytes), MaxImageBytes: int64(c.maxImageBytes), MediaBaseURL: c.mediaBaseURL}
