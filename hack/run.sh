@@ -13,6 +13,9 @@
 # When stripe-mock answers (hack/services.sh up stripe-mock), payments run against it
 # with demo keys (KOMMERCE_STRIPE_API_URL, KOMMERCE_STRIPE_SECRET_KEY,
 # KOMMERCE_STRIPE_WEBHOOK_SECRET override them) and payment examples are printed.
+# Import files, export files and product images go to <data-dir>/media, or to the S3
+# bucket "kommerce" when SeaweedFS answers (hack/services.sh up seaweedfs;
+# KOMMERCE_S3_ENDPOINT and its keys override it); examples of both are printed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/services.sh up postgres
@@ -97,4 +100,27 @@ Payments: a PaymentIntent per order on stripe-mock ($stripe_url), Stripe's event
 
 EOT
 fi
+# Back office: imports, exports and product media (docs/imports-exports.md, docs/media.md).
+s3_url=${KOMMERCE_S3_ENDPOINT:-http://127.0.0.1:58333}
+if [[ $(curl -s -o /dev/null -w '%{http_code}' "$s3_url/" 2>/dev/null || true) =~ ^(200|403)$ ]]; then
+	export KOMMERCE_S3_ENDPOINT=$s3_url
+	export KOMMERCE_S3_ACCESS_KEY=${KOMMERCE_S3_ACCESS_KEY:-kommerce}
+	export KOMMERCE_S3_SECRET_KEY=${KOMMERCE_S3_SECRET_KEY:-kommerce-dev-secret}
+	media_where="the S3 bucket ${KOMMERCE_S3_BUCKET:-kommerce} at $s3_url (SeaweedFS)"
+else
+	media_where="the folder ${KOMMERCE_DATA_DIR:-.kommerce}/media (hack/services.sh up seaweedfs to use S3)"
+fi
+cat <<EOT
+Imports, exports and product images (files in $media_where); needs \$TOKEN and \$SKU from above:
+  printf 'sku,name,status,currency,price\nIMP-1,Imported mug,published,EUR,12.50\nIMP-2,,draft,EUR,3\nIMP-1,Twice,draft,EUR,1\nIMP-3,Bad price,draft,EUR,1;50\n' > /tmp/catalog.csv
+  JOB=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: text/csv' --data-binary @/tmp/catalog.csv $base/api/v1/imports | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/jobs/\$JOB    # succeeded: 1 created, 3 rejected rows with row, column and reason
+  EXP=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"entity":"products","format":"csv"}' $base/api/v1/exports | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/jobs/\$EXP/download | head -3    # once the job says succeeded
+  PRODUCT=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" '$base/api/v1/products?limit=1&sort=name' | sed -E 's/.*"items":\[\{"id":"([^"]+)".*/\1/')
+  IMG=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -F file=@docs/images/product-sample.jpg $base/api/v1/products/\$PRODUCT/images); echo "\$IMG"    # 201: the image and its thumbnails (JPEG and WebP)
+  URL=\$(echo "\$IMG" | sed -E 's/.*"url":"([^"]+)".*/\1/'); curl -s -o /tmp/product.jpg -w '%{http_code} %{content_type} %{size_download} bytes\n' \$URL; xdg-open /tmp/product.jpg 2>/dev/null || echo "open /tmp/product.jpg, or \$URL in a browser"    # served through the API, EXIF stripped
+  curl -s -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -F file=@hack/run.sh $base/api/v1/products/\$PRODUCT/images    # 415: not an image
+
+EOT
 exec bin/kommerce dev

@@ -8,10 +8,10 @@
 #   hack/services.sh env    [service...]   export lines for the variables tests read
 #   hack/services.sh logs   <service>      the tail of a service's log
 #
-# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium (default: all).
+# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs (default: all).
 # Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
-# Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl and stripe-mock built
-# from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
+# Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl, stripe-mock and
+# SeaweedFS (the S3-compatible object store) built from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
 # (~/.cache/kommerce) and ~/.m2, so only the first run on a machine is slow.
 #
 # PostgreSQL and Elasticsearch refuse to run as root; when this script runs as root it
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs)
 
 CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
 if [[ $EUID -eq 0 ]]; then
@@ -43,16 +43,23 @@ KAFKA_CLUSTER_NAME=${KOMMERCE_KAFKA_CLUSTER_NAME:-kafka.kommerce-system.svc.clus
 ES_PORT=${KOMMERCE_ES_PORT:-59200}
 ES_TRANSPORT_PORT=$((ES_PORT + 100))
 STRIPE_PORT=${KOMMERCE_STRIPE_PORT:-12111}
+# SeaweedFS: the S3 gateway on S3_PORT; its master, volume and filer (and their gRPC
+# ports, which SeaweedFS would otherwise put 10000 above each) on the ports after it.
+S3_PORT=${KOMMERCE_S3_PORT:-58333}
+S3_ACCESS_KEY=kommerce
+S3_SECRET_KEY=kommerce-dev-secret
 
 KAFKA_VERSION=$(sed -nE 's#.*<kafka.version>([^<]+)</kafka.version>.*#\1#p' "$HACK/tools/kafka/pom.xml")
 ES_VERSION=${KOMMERCE_ES_VERSION:-8.19.9}
 STRIPE_MOCK_VERSION=$(sed -nE 's#^require github.com/stripe/stripe-mock (v[^ ]+)#\1#p' "$HACK/tools/stripe-mock/go.mod")
+SEAWEEDFS_VERSION=$(sed -nE 's#^require github.com/seaweedfs/seaweedfs (v[^ ]+)#\1#p' "$HACK/tools/seaweedfs/go.mod")
 
 PG_URL="postgres://kommerce:kommerce@127.0.0.1:$PG_PORT/kommerce?sslmode=disable"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 ES_URL="http://127.0.0.1:$ES_PORT"
 STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
+S3_URL="http://127.0.0.1:$S3_PORT"
 
 say() { echo "services: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -483,6 +490,61 @@ chromium_status() {
 	fi
 }
 
+# ---------------------------------------------------------------- seaweedfs
+# SeaweedFS's all-in-one `weed mini` (master, volume, filer and S3 gateway in one
+# process), built from its Go module; only the S3 gateway is used. Data under
+# $STATE/seaweedfs; the S3 user comes from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY at
+# start. Telemetry, WebDAV, the admin UI and the Iceberg/Lance endpoints are off.
+
+seaweedfs_bin() { echo "$CACHE/bin/weed-${SEAWEEDFS_VERSION##*-}"; }
+
+seaweedfs_up() {
+	local bin dir=$STATE/seaweedfs
+	bin=$(seaweedfs_bin)
+	if [[ ! -x $bin ]]; then
+		say "building SeaweedFS $SEAWEEDFS_VERSION from its Go module (first time only, several minutes)"
+		mkdir -p "$(dirname "$bin")"
+		(cd "$HACK/tools/seaweedfs" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" github.com/seaweedfs/seaweedfs/weed) && mv "$bin.tmp" "$bin"
+	fi
+	mkdir -p "$dir/data"
+	if pid_alive "$dir/weed.pid" && seaweedfs_ready; then
+		say "seaweedfs already running on $S3_URL"
+		return 0
+	fi
+	local p=$S3_PORT
+	# The subshell only changes directory (weed writes mini.options there); the
+	# background job is weed itself, so the pid file names the process to stop.
+	(cd "$dir" || exit 1
+	AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY nohup "$bin" mini -dir="$dir/data" \
+		-ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -webdav=false -admin.ui=false \
+		-s3.port="$p" -s3.port.grpc=$((p + 7)) -s3.port.iceberg=0 -s3.port.lance=0 \
+		-master.port=$((p + 1)) -master.port.grpc=$((p + 2)) -volume.port=$((p + 3)) -volume.port.grpc=$((p + 4)) \
+		-filer.port=$((p + 5)) -filer.port.grpc=$((p + 6)) -admin.port=$((p + 8)) -admin.port.grpc=$((p + 9)) -admin.port.legacy=0 \
+		-s3.allowDeleteBucketNotEmpty=true \
+		>"$dir/weed.log" 2>&1 &
+		echo $! >"$dir/weed.pid")
+	wait_for seaweedfs 120 "$dir/weed.log" seaweedfs_ready || { seaweedfs_down; exit 1; }
+}
+
+# seaweedfs_ready: the S3 gateway answers (an anonymous request is refused with 403,
+# which proves it is up).
+seaweedfs_ready() {
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$S3_URL/" 2>/dev/null) || return 1
+	[[ $code == 403 || $code == 200 ]]
+}
+
+seaweedfs_down() { stop_pid seaweedfs "$STATE/seaweedfs/weed.pid"; }
+
+seaweedfs_status() {
+	if seaweedfs_ready; then
+		echo "seaweedfs      running  $S3_URL   (S3; access key $S3_ACCESS_KEY, secret $S3_SECRET_KEY)"
+	else
+		echo "seaweedfs      stopped"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- dispatch
 
 fn_prefix() {
@@ -495,6 +557,7 @@ fn_prefix() {
 	stripe-mock | stripe) echo stripe ;;
 	onnxruntime | ort) echo onnxruntime ;;
 	chromium) echo chromium ;;
+	seaweedfs | s3) echo seaweedfs ;;
 	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
 	esac
 }
@@ -517,6 +580,11 @@ print_env() {
 		stripe) echo "export KOMMERCE_TEST_STRIPE_URL='$STRIPE_URL'" ;;
 		onnxruntime) echo "export KOMMERCE_ONNXRUNTIME_LIB='$("$HACK/onnxruntime.sh" --path)'" ;;
 		chromium) echo "export KOMMERCE_TEST_CHROMIUM='$(chromium_bin)'" ;;
+		seaweedfs)
+			echo "export KOMMERCE_TEST_S3_URL='$S3_URL'"
+			echo "export KOMMERCE_TEST_S3_ACCESS_KEY='$S3_ACCESS_KEY'"
+			echo "export KOMMERCE_TEST_S3_SECRET_KEY='$S3_SECRET_KEY'"
+			;;
 		esac
 	done
 }
@@ -556,6 +624,7 @@ main() {
 		envtest) echo "envtest logs go to each test's output" ;;
 		onnxruntime) echo "onnxruntime is a library; it logs through the inference server" ;;
 		chromium) echo "chromium runs per test; its output is in the test's" ;;
+		seaweedfs) tail -n 100 "$STATE/seaweedfs/weed.log" ;;
 		esac
 		;;
 	*) die "unknown command '$cmd' (up, down, status, env, logs)" ;;

@@ -336,3 +336,24 @@ func (c *Catalog) UpdateCategory(ctx context.Context, id string, in apiserver.Ca
 	}
 	return cat, err
 }
+
+// Refresh stores the current version of products that changed without going through
+// this Catalog (a product import, an image upload) and invalidates the tenant's
+// cached lists, so reads after it see the change at once. Failures are logged, as
+// after any write; entries expire after TTL at the latest.
+func (c *Catalog) Refresh(ctx context.Context, ids ...string) {
+	if c.Store == nil {
+		return
+	}
+	for _, id := range ids {
+		p, err := c.CatalogService.GetProduct(ctx, id)
+		if err != nil {
+			c.log().WarnContext(ctx, "cache refresh failed", "product", id, "error", err)
+			continue
+		}
+		c.afterWrite(ctx, p)
+	}
+	if len(ids) == 0 {
+		c.afterWrite(ctx, nil)
+	}
+}

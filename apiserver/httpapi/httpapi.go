@@ -67,6 +67,7 @@ type Config struct {
 
 	CommerceConfig  // routes_commerce.go
 	DiscoveryConfig // routes_discovery.go
+	JobsMediaConfig // routes_backoffice_jobs.go
 }
 
 type handler struct {

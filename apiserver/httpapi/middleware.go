@@ -110,6 +110,10 @@ func (h *handler) securityHeaders(c *gin.Context) {
 // limitBody refuses bodies above MaxBodyBytes: at once when Content-Length says so,
 // and while reading otherwise (the validator turns the read error into a 413).
 func (h *handler) limitBody(c *gin.Context) {
+	if h.validator.streamedBody(c) {
+		c.Next() // the upload's handler applies its own limit
+		return
+	}
 	if c.Request.ContentLength > h.MaxBodyBytes {
 		h.writeError(c, apiserver.Errorf(apiserver.ErrPayloadTooLarge, "The body is larger than %d bytes.", h.MaxBodyBytes))
 		return

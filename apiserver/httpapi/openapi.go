@@ -48,6 +48,10 @@ type opPolicy struct {
 	// the body is refused with 413 after reading at most that many bytes plus one,
 	// before anything parses it. 0: the server's limit.
 	maxBody int64
+	// streamed (x-kommerce-streamed-body: true) marks uploads (CSV imports, images)
+	// larger than any JSON body: neither limitBody nor the validator reads the body;
+	// the handler streams it under its own limit and checks its content itself.
+	streamed bool
 }
 
 // formatFunc is a string format checked by a function instead of a regular expression:
@@ -125,12 +129,20 @@ func newValidator(spec []byte) (*validator, error) {
 				}
 				p.maxBody = int64(n)
 			}
+			p.streamed, _ = op.Extensions["x-kommerce-streamed-body"].(bool)
 			v.ops[op] = p
 		}
 	}
 	v.opts = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(formats)}}
 	return v, nil
+}
+
+// streamedBody reports whether the route of c takes a streamed upload
+// (x-kommerce-streamed-body), whose handler applies its own size limit.
+func (v *validator) streamedBody(c *gin.Context) bool {
+	route := v.byGin[c.Request.Method+" "+c.FullPath()]
+	return route != nil && v.ops[route.Operation].streamed
 }
 
 // validate is the gin middleware around validator.
@@ -168,6 +180,17 @@ func (v *validator) check(r *http.Request, route *routers.Route, params map[stri
 	}
 	if pol.role != "" && (p == nil || !p.Role.AtLeast(pol.role)) {
 		return apiserver.Errorf(apiserver.ErrForbidden, "This operation needs the %s role.", pol.role)
+	}
+	if pol.streamed {
+		opts := *v.opts
+		opts.ExcludeRequestBody = true
+		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+			Request: r, PathParams: params, Route: route, Options: &opts,
+		})
+		if err != nil {
+			return requestError(err)
+		}
+		return nil
 	}
 	if pol.hasBody {
 		if ct := r.Header.Get("Content-Type"); ct != "" {

@@ -73,6 +73,7 @@ type Options struct {
 
 	Commerce  CommerceOptions  // commerce.go: inventory, carts, orders, payments
 	Discovery DiscoveryOptions // discovery.go: search, behaviour events, recommendations
+	JobsMedia JobsMediaOptions // jobsmedia.go: imports, exports, product media
 }
 
 // Stack is the assembled API.
@@ -87,6 +88,7 @@ type Stack struct {
 
 	guestCartRetention, customerCartRetention time.Duration
 	metrics                                   *metrics.Metrics
+	backOffice                                backOffice
 }
 
 // New builds the API.
@@ -145,6 +147,7 @@ func New(o Options) (*Stack, error) {
 	tenants := &postgres.TenantService{DB: db}
 	users := &postgres.UserService{DB: db, Params: o.Password}
 	catalog := &cache.Catalog{CatalogService: &postgres.CatalogService{DB: db}, Store: store, TTL: o.CacheTTL, Logger: o.Logger, Metrics: m}
+	jm, bo := jobsMedia(o, db, catalog.Refresh)
 	h, err := httpapi.New(httpapi.Config{
 		Tenants:              &cache.Tenants{TenantService: tenants, TTL: 30 * time.Second, MissTTL: 5 * time.Second},
 		Users:                users,
@@ -169,12 +172,14 @@ func New(o Options) (*Stack, error) {
 		Storefront:           sourceOrNil(sf),
 		CommerceConfig:       commerce(o, db, sf),
 		DiscoveryConfig:      discovery(o, db, sf),
+		JobsMediaConfig:      jm,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
 	}
 	st := &Stack{Handler: h, DB: db, Tenants: tenants, Users: users, Catalog: catalog, Keys: keys, Tokens: tokens,
-		guestCartRetention: o.Commerce.GuestCartRetention, customerCartRetention: o.Commerce.CustomerCartRetention, metrics: m}
+		guestCartRetention: o.Commerce.GuestCartRetention, customerCartRetention: o.Commerce.CustomerCartRetention, metrics: m,
+		backOffice: bo}
 	if st.guestCartRetention <= 0 {
 		st.guestCartRetention = apiserver.DefaultGuestCartRetention
 	}

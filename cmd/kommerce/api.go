@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -96,6 +97,8 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	cc.register(set)
 	var pc paymentConfig // Stripe payments (payments.go)
 	pc.register(set)
+	var jc jobsMediaConfig // imports, exports, product media (backoffice_jobs.go)
+	jc.register(set, "unset uses <data-dir>/media, which serves one replica only (several replicas need --s3-endpoint)")
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
 		return err
 	}
@@ -189,12 +192,19 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	so.Commerce = commerce
 	so.Commerce.Payments = pc.options()
 	opts.Checks = append(opts.Checks, checks...)
+	jm, where, err := jc.options(ctx, filepath.Join(dc.search.dataDir, "media"))
+	if err != nil {
+		return err
+	}
+	so.JobsMedia = jm
+	logObjectStore(log, where)
 	st, err := stack.New(so)
 	if err != nil {
 		return err
 	}
 	opts.Handler = st.Handler
 	go st.Sweep(ctx, cc.sweepInterval, log)
+	go st.RunBackOffice(ctx, log)
 	return server.New(opts).Run(ctx)
 }
 

@@ -36,6 +36,7 @@ type devConfig struct {
 	discovery     discoveryConfig
 	commerce      commerceConfig
 	payments      paymentConfig
+	jobsMedia     jobsMediaConfig
 	databaseURL   string
 	redisURL      string
 	noDemo        bool
@@ -67,6 +68,7 @@ the model is loaded (a model that fails to train is logged and popularity answer
 	c.discovery.register(set, "comma-separated Kafka brokers; unset means the in-process cluster (state in <data-dir>/kafka)")
 	c.commerce.register(set)
 	c.payments.register(set) // Stripe only when configured: --stripe-api-url (stripe-mock) and keys
+	c.jobsMedia.register(set, "unset uses <data-dir>/media")
 	secretsKeyFlag(set, &c.secretsKey, "created (0600) on first start if missing; unset uses <data-dir>/secrets.key")
 	set.Bool(&c.noDemo, "no-demo", "KOMMERCE_NO_DEMO", false, "do not create the demo tenant, users and catalog")
 	set.String(&c.demoTenant, "demo-tenant", "KOMMERCE_DEMO_TENANT", "demo", "slug of the demo tenant")
@@ -161,6 +163,12 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	commerce.Payments = c.payments.options()
 	opts := c.options("dev", log)
 	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box}
+	jm, where, err := c.jobsMedia.options(ctx, filepath.Join(c.discovery.search.dataDir, "media"))
+	if err != nil {
+		return err
+	}
+	so.JobsMedia = jm
+	logObjectStore(log, where)
 	if c.redisURL != "" {
 		rdb, err := devRedis(c.redisURL)
 		if err != nil {
@@ -192,6 +200,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.New(opts).Run(gctx) })
 	g.Go(func() error { st.Sweep(gctx, c.commerce.sweepInterval, log); return nil })
+	g.Go(func() error { st.RunBackOffice(gctx, log); return nil })
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{Pool: pool, Brokers: parts.brokers, Search: parts.backend,
 			Partitions: c.discovery.partitions, Replication: c.discovery.replication,

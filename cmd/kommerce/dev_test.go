@@ -155,7 +155,8 @@ func TestDev(t *testing.T) {
 	// A product created through the API becomes searchable through the in-process
 	// outbox relay, Kafka and indexer.
 	tok := p.call(t, "POST", "/api/v1/auth/login", "", `{"email":"admin@demo.test","password":"demo-admin-password"}`, 200)["access_token"].(string)
-	p.call(t, "POST", "/api/v1/products", tok, `{"name":"Zanzibar Teapot","status":"published","variants":[{"sku":"ZZ-1","prices":[{"currency":"EUR","amount":2500}]}]}`, 201)
+	teapot := p.call(t, "POST", "/api/v1/products", tok, `{"name":"Zanzibar Teapot","status":"published","variants":[{"sku":"ZZ-1","prices":[{"currency":"EUR","amount":2500}]}]}`, 201)
+	checkDevBackOffice(t, p, tok, teapot["id"].(string), dataDir) // backoffice_jobs_test.go: media in <data-dir>/media, import jobs
 	testenv.Eventually(t, 60*time.Second, "a new product searchable through the embedded pipeline", func() (bool, string) {
 		names := hitNames(p.call(t, "GET", "/api/v1/search?q=zanzibar", "", "", 200))
 		return len(names) == 1, fmt.Sprintf("hits %v", names)

@@ -112,6 +112,37 @@ type IdempotencyKey struct {
 	CreatedAt   time.Time
 }
 
+type Job struct {
+	TenantID    string
+	ID          string
+	Kind        string
+	State       string
+	Params      []byte
+	Checkpoint  int64
+	RowsTotal   *int64
+	RowsDone    int64
+	RowsFailed  int64
+	RowsCreated int64
+	RowsUpdated int64
+	ResultKey   *string
+	Error       *string
+	Attempts    int32
+	LeaseOwner  *string
+	LeaseUntil  *time.Time
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  *time.Time
+}
+
+type JobError struct {
+	TenantID string
+	JobID    string
+	RowNo    int64
+	Col      string
+	Message  string
+}
+
 type Order struct {
 	TenantID             string
 	ID                   string
@@ -269,6 +300,20 @@ type ProductCategory struct {
 	ProductID  string
 	CategoryID string
 	Position   int32
+}
+
+type ProductImage struct {
+	TenantID  string
+	ID        string
+	ProductID string
+	Prefix    string
+	Url       string
+	Width     int32
+	Height    int32
+	Variants  []byte
+	Bytes     int64
+	CreatedAt time.Time
+	DeletedAt *time.Time
 }
 
 type RefreshToken struct {
