@@ -18,8 +18,8 @@ import (
 	kafka "github.com/segmentio/kafka-go"
 
 	"github.com/kommerce/kommerce/ingest"
-	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/notify"
 	"github.com/kommerce/kommerce/ingest/postgres"
 	"github.com/kommerce/kommerce/internal/events"
@@ -160,7 +160,9 @@ func (f *fixture) handler(m notify.Mailer, box *secretbox.Keyring) *notify.Handl
 	return notify.New(notify.Config{Pool: f.pool, Mailer: m, From: "Shop <shop@kommerce.test>", Secrets: box, LinkBase: "https://shop.example", MaxAttempts: 3})
 }
 
-func (f *fixture) smtp() *notify.SMTP { return &notify.SMTP{Addr: f.mailpit.SMTPAddr, Timeout: 10 * time.Second} }
+func (f *fixture) smtp() *notify.SMTP {
+	return &notify.SMTP{Addr: f.mailpit.SMTPAddr, Timeout: 10 * time.Second}
+}
 
 // mails waits until to has want messages in mailpit and returns them.
 func (f *fixture) mails(to string, want int) []testenv.MailSummary {
@@ -495,4 +497,3 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
-

@@ -18,8 +18,8 @@ import (
 	kafka "github.com/segmentio/kafka-go"
 
 	"github.com/kommerce/kommerce/ingest"
-	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/notify"
 	"github.com/kommerce/kommerce/ingest/postgres"
 	"github.com/kommerce/kommerce/ingest/webhooks"

@@ -307,4 +307,3 @@ func (w *Worker) backoff(attempt int32) time.Duration {
 	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
 	return d + jitter
 }
-

@@ -118,7 +118,7 @@ func TestCheckURL(t *testing.T) {
 func TestClientRefusesAtDialTime(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
 	defer srv.Close()
-	_, err := webhook.Guard{}.Client(5 * time.Second).Post(srv.URL, "application/json", nil)
+	_, err := webhook.Guard{}.Client(5*time.Second).Post(srv.URL, "application/json", nil)
 	if err == nil || !errors.Is(err, webhook.ErrRefused) {
 		t.Fatalf("POST to loopback = %v, want refused", err)
 	}
