@@ -70,7 +70,10 @@ The relay publishes unpublished outbox rows to each tenant's topics (created wit
 --kafka-partitions partitions) and marks them only after the brokers acknowledged.
 The indexer consumes every tenant's catalog and inventory topics into the search
 index of each of the tenant's storefronts; messages it cannot process go to
-<topic>.dlq with the error in a header.
+<topic>.dlq with the error in a header. With --smtp-addr, the notifier e-mails
+customers about their orders and account tokens (docs/notifications.md); the webhook
+fan-out and worker deliver events to the endpoints tenants registered
+(docs/webhooks.md).
 
   kommerce ingest replay --from-dlq <topic>.dlq   re-drive dead letters
   kommerce ingest reindex <index>                 rebuild an index behind its alias`, e.getenv)
@@ -79,6 +82,10 @@ index of each of the tenant's storefronts; messages it cannot process go to
 	var dbURL, brokers, group string
 	var partitions, replication, batch int
 	var noRelay, noIndexer bool
+	var bo backofficeConfig // e-mail notifier and outbound webhooks (backoffice.go)
+	var secretsKey string
+	bo.register(set)
+	secretsKeyFlag(set, &secretsKey, "unset: password-reset and verification e-mails (their tokens are sealed) are dead-lettered")
 	c.register(set, defaultIngestAddr)
 	databaseURLFlag(set, &dbURL)
 	brokersFlag(set, &brokers)
@@ -129,6 +136,11 @@ index of each of the tenant's storefronts; messages it cannot process go to
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.New(opts).Run(gctx) })
+	box, err := loadSecretsKey(secretsKey, "")
+	if err != nil {
+		return err
+	}
+	bo.start(gctx, g, pool, bl, partitions, replication, 30*time.Second, box, log)
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{
 			Pool: pool, Brokers: bl, Search: backend, Partitions: partitions, Replication: replication,
