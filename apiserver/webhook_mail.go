@@ -51,13 +51,13 @@ type AccountTokenService interface {
 	// RequestPasswordReset issues a reset token for the account of email, if any.
 	RequestPasswordReset(ctx context.Context, email, locale string) error
 	// ResetPassword sets a new password with a token and signs the account out
-	// everywhere. ErrInvalidToken (unknown, used or expired), ErrInvalid (a weak
+	// everywhere. ErrInvalid: field token (unknown, used or expired) or password (a weak
 	// password).
 	ResetPassword(ctx context.Context, token, newPassword string) error
 	// RequestVerification issues a verification token for the account of email, if
 	// any and not yet verified.
 	RequestVerification(ctx context.Context, email, locale string) error
-	// VerifyEmail marks the account's address verified. ErrInvalidToken.
+	// VerifyEmail marks the account's address verified. ErrInvalid (field token).
 	VerifyEmail(ctx context.Context, token string) error
 }
 

@@ -65,8 +65,9 @@ type Config struct {
 	// the client address for anonymous rate limits; none by default.
 	TrustedProxies []string
 
-	CommerceConfig  // routes_commerce.go
-	DiscoveryConfig // routes_discovery.go
+	CommerceConfig   // routes_commerce.go
+	DiscoveryConfig  // routes_discovery.go
+	BackofficeConfig // webhooks.go
 }
 
 type handler struct {

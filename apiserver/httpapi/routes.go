@@ -41,4 +41,5 @@ func (h *handler) routes(e *gin.Engine) {
 	h.commerceRoutes(v1)      // routes_commerce.go: stock, carts, checkout, orders, payments
 	h.paymentWebhookRoutes(e) // routes_commerce.go: Stripe's signed webhook, no tenant header or token
 	h.discoveryRoutes(v1)     // routes_discovery.go: search, suggestions, events, recommendations
+	h.backofficeRoutes(v1)    // webhooks.go: webhooks, e-mail templates, password reset, e-mail verification
 }

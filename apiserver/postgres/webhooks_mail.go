@@ -171,7 +171,7 @@ func (s *AccountTokenService) RequestVerification(ctx context.Context, email, lo
 	return s.request(ctx, email, locale, purposeVerify, events.VerificationRequested, apiserver.EmailVerificationTTL)
 }
 
-var errBadAccountToken = apiserver.Errorf(apiserver.ErrInvalidToken, "The link is unknown, was used already or has expired; ask for a new one.")
+var errBadAccountToken = apiserver.FieldErrorf("token", "The link is unknown, was used already or has expired; ask for a new one.")
 
 // ResetPassword implements apiserver.AccountTokenService. The token is used (and the
 // password checked) in one transaction: a weak password does not spend the token.

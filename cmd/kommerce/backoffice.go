@@ -38,11 +38,21 @@ func (c *backofficeConfig) register(set *config.Set) {
 	set.String(&c.linkBase, "mail-link-base", "KOMMERCE_MAIL_LINK_BASE", "http://localhost:8080", "base URL of the links in password-reset and verification e-mails (<base>/reset-password?token=..., <base>/verify-email?token=...)", config.Check(config.URL(false, "http", "https")))
 	set.String(&c.locale, "mail-locale", "KOMMERCE_MAIL_LOCALE", "en", "locale of order e-mails (shipped templates: en, de)")
 	set.Bool(&c.noWebhooks, "no-webhooks", "KOMMERCE_NO_WEBHOOKS", false, "do not run the webhook fan-out and delivery worker")
-	set.Bool(&c.allowLoopback, "webhooks-allow-loopback", "KOMMERCE_WEBHOOKS_ALLOW_LOOPBACK", false, "deliver webhooks to loopback addresses (development only)")
-	set.Bool(&c.allowPrivate, "webhooks-allow-private", "KOMMERCE_WEBHOOKS_ALLOW_PRIVATE", false, "deliver webhooks to private and link-local networks (receivers on the platform's own network)")
+	webhookGuardFlags(set, &c.allowLoopback, &c.allowPrivate)
 	set.Duration(&c.webhookTimeout, "webhook-timeout", "KOMMERCE_WEBHOOK_TIMEOUT", 10*time.Second, "time a receiver has to answer one delivery")
 	set.Duration(&c.disableAfter, "webhook-disable-after", "KOMMERCE_WEBHOOK_DISABLE_AFTER", 24*time.Hour, "an endpoint failing this long without a success is disabled and the tenant's admins e-mailed")
 	set.Int(&c.webhookConcurrency, "webhook-concurrency", "KOMMERCE_WEBHOOK_CONCURRENCY", 8, "deliveries in flight at once", config.Check(config.Positive))
+}
+
+// webhookGuardFlags registers the SSRF guard's switches; the API (registration) and
+// ingest (delivery) must be given the same ones.
+func webhookGuardFlags(set *config.Set, loopback, private *bool) {
+	set.Bool(loopback, "webhooks-allow-loopback", "KOMMERCE_WEBHOOKS_ALLOW_LOOPBACK", false, "accept and deliver to webhook endpoints on loopback addresses (development and tests only)")
+	set.Bool(private, "webhooks-allow-private", "KOMMERCE_WEBHOOKS_ALLOW_PRIVATE", false, "accept and deliver to webhook endpoints on private and link-local networks (receivers on the platform's own network)")
+}
+
+func (c *backofficeConfig) guard() webhook.Guard {
+	return webhook.Guard{AllowLoopback: c.allowLoopback, AllowPrivate: c.allowPrivate}
 }
 
 func optional(check func(string) error) func(string) error {
@@ -78,7 +88,7 @@ func (c *backofficeConfig) start(ctx context.Context, g *errgroup.Group, pool *p
 		return
 	}
 	wc := webhooks.WorkerConfig{
-		Pool: pool, Secrets: box, Guard: webhook.Guard{AllowLoopback: c.allowLoopback, AllowPrivate: c.allowPrivate},
+		Pool: pool, Secrets: box, Guard: c.guard(),
 		Timeout: c.webhookTimeout, Concurrency: c.webhookConcurrency, DisableAfter: c.disableAfter,
 	}
 	if m != nil {

@@ -162,7 +162,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	}
 	commerce.Payments = c.payments.options()
 	opts := c.options("dev", log)
-	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box}
+	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box, WebhookGuard: c.backoffice.guard()}
 	if c.redisURL != "" {
 		rdb, err := devRedis(c.redisURL)
 		if err != nil {
