@@ -23,8 +23,8 @@ import (
 	"github.com/kommerce/kommerce/apiserver/redis"
 	"github.com/kommerce/kommerce/apiserver/token"
 	"github.com/kommerce/kommerce/internal/secretbox"
-	"github.com/kommerce/kommerce/internal/webhook"
 	"github.com/kommerce/kommerce/internal/sfsettings"
+	"github.com/kommerce/kommerce/internal/webhook"
 )
 
 // Options configures the API. Zero values get the defaults of `kommerce api`
