@@ -26,6 +26,7 @@ type backofficeConfig struct {
 	noWebhooks                             bool
 	allowLoopback, allowPrivate            bool
 	webhookTimeout, disableAfter           time.Duration
+	webhookBackoff                         time.Duration
 	webhookConcurrency                     int
 }
 
@@ -40,6 +41,7 @@ func (c *backofficeConfig) register(set *config.Set) {
 	set.Bool(&c.noWebhooks, "no-webhooks", "KOMMERCE_NO_WEBHOOKS", false, "do not run the webhook fan-out and delivery worker")
 	webhookGuardFlags(set, &c.allowLoopback, &c.allowPrivate)
 	set.Duration(&c.webhookTimeout, "webhook-timeout", "KOMMERCE_WEBHOOK_TIMEOUT", 10*time.Second, "time a receiver has to answer one delivery")
+	set.Duration(&c.webhookBackoff, "webhook-backoff", "KOMMERCE_WEBHOOK_BACKOFF", 10*time.Second, "first delay before a failed delivery is tried again; it doubles per attempt up to an hour")
 	set.Duration(&c.disableAfter, "webhook-disable-after", "KOMMERCE_WEBHOOK_DISABLE_AFTER", 24*time.Hour, "an endpoint failing this long without a success is disabled and the tenant's admins e-mailed")
 	set.Int(&c.webhookConcurrency, "webhook-concurrency", "KOMMERCE_WEBHOOK_CONCURRENCY", 8, "deliveries in flight at once", config.Check(config.Positive))
 }
@@ -89,7 +91,7 @@ func (c *backofficeConfig) start(ctx context.Context, g *errgroup.Group, pool *p
 	}
 	wc := webhooks.WorkerConfig{
 		Pool: pool, Secrets: box, Guard: c.guard(),
-		Timeout: c.webhookTimeout, Concurrency: c.webhookConcurrency, DisableAfter: c.disableAfter,
+		Timeout: c.webhookTimeout, Concurrency: c.webhookConcurrency, DisableAfter: c.disableAfter, Backoff: c.webhookBackoff,
 	}
 	if m != nil {
 		wc.Notifier = &notify.AdminNotifier{Pool: pool, Mailer: m, From: c.smtpFrom}
