@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,6 +62,8 @@ type Config struct {
 	// MaxAttempts of an e-mail the server refuses temporarily before it is
 	// dead-lettered [5].
 	MaxAttempts int
+	// Concurrency is how many e-mails are sent at once (of different keys) [8].
+	Concurrency int
 	Log         *slog.Logger
 }
 
@@ -81,6 +84,9 @@ func New(cfg Config) *Handler {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -91,12 +97,32 @@ func New(cfg Config) *Handler {
 var Streams = []events.Stream{events.StreamOrders, events.StreamAccounts}
 
 // Handle implements ingest.Handler: one e-mail (or none) per message, each in its own
-// transaction.
+// transaction. Messages of one Kafka key (one order, one account) are handled in
+// their order; different keys in parallel, up to Concurrency at once.
 func (h *Handler) Handle(ctx context.Context, msgs []ingest.Message) []error {
 	errs := make([]error, len(msgs))
+	var keys []string
+	byKey := map[string][]int{}
 	for i, m := range msgs {
-		errs[i] = h.handle(ctx, m)
+		k := string(m.Key)
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], i)
 	}
+	sem := make(chan struct{}, h.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(idx []int) {
+			defer func() { <-sem; wg.Done() }()
+			for _, i := range idx {
+				errs[i] = h.handle(ctx, msgs[i])
+			}
+		}(byKey[k])
+	}
+	wg.Wait()
 	return errs
 }
 

@@ -29,7 +29,7 @@ import (
 
 // fixture is one test's tenant with its database, topics and mailpit.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	pool    *pgxpool.Pool
 	brokers []string
 	tenant  ingest.Tenant
@@ -38,7 +38,7 @@ type fixture struct {
 	writer  *kafka.Writer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	mp := testenv.NewMailpit(t)
 	db := testenv.NewDatabase(t)
