@@ -30,7 +30,7 @@ import (
 )
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	pool    *pgxpool.Pool
 	brokers []string
 	tenant  ingest.Tenant
@@ -39,7 +39,7 @@ type fixture struct {
 	topics  *ikafka.Topics
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := testenv.NewDatabase(t)
 	brokers := testenv.KafkaBrokers(t)
@@ -166,7 +166,7 @@ type received struct {
 	body                          []byte
 }
 
-func newReceiver(t *testing.T, answer func(n int, w http.ResponseWriter, r *http.Request) bool) *receiver {
+func newReceiver(t testing.TB, answer func(n int, w http.ResponseWriter, r *http.Request) bool) *receiver {
 	rc := &receiver{answer: answer}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -115,32 +115,62 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 			return err
 		}
 		var err error
-		due, err = q.ClaimDue(ctx, webhookdb.ClaimDueParams{LeaseUntil: lease, MaxRows: int32(w.cfg.Concurrency * 4)})
+		due, err = q.ClaimDue(ctx, webhookdb.ClaimDueParams{LeaseUntil: lease, MaxRows: int32(w.cfg.Concurrency * 16)})
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("claim deliveries: %w", err)
 	}
+	// POST concurrently, then record every outcome in one transaction: one commit per
+	// round instead of one per delivery. A crash between the POSTs and the commit
+	// sends the round again once the lease ends (receivers de-duplicate on the event id).
+	outs := make([]outcome, len(due))
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for _, d := range due {
+	for i, d := range due {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := w.deliver(ctx, d); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
+			outs[i] = w.post(ctx, d)
 		}()
 	}
 	wg.Wait()
-	return len(due), firstErr
+	if ctx.Err() != nil {
+		return len(due), nil // shutting down: the lease runs out and they are tried again
+	}
+	var disabled []Disabled
+	err = pgx.BeginFunc(context.WithoutCancel(ctx), w.cfg.Pool, func(tx pgx.Tx) error {
+		disabled = disabled[:0]
+		q := webhookdb.New(tx)
+		if err := q.PlatformScope(ctx); err != nil {
+			return err
+		}
+		for i, d := range due {
+			dis, err := w.record(ctx, q, d, outs[i])
+			if err != nil {
+				return fmt.Errorf("record delivery %s: %w", d.ID, err)
+			}
+			if dis != nil {
+				disabled = append(disabled, *dis)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return len(due), err
+	}
+	for _, d := range disabled {
+		log := w.cfg.Log.With("tenant", d.TenantID, "endpoint", d.EndpointID)
+		log.Warn("webhook endpoint disabled", "reason", d.Reason)
+		if w.cfg.Notifier != nil {
+			if err := w.cfg.Notifier.EndpointDisabled(ctx, d.TenantID, d.EndpointID, d.URL, d.Reason); err != nil {
+				// The endpoint's disabled_at and disabled_reason say it too.
+				log.Warn("tell tenant about disabled endpoint", "err", err)
+			}
+		}
+	}
+	return len(due), nil
 }
 
 // outcome of one POST.
@@ -216,11 +246,9 @@ func (w *Worker) secrets(d webhookdb.ClaimDueRow) ([]string, error) {
 	return out, nil
 }
 
-func (w *Worker) deliver(ctx context.Context, d webhookdb.ClaimDueRow) error {
-	o := w.post(ctx, d)
-	if ctx.Err() != nil {
-		return nil // shutting down: the lease runs out and the delivery is tried again
-	}
+// record writes one attempt and its outcome: the delivery's status and next try, the
+// endpoint's failure state; it returns the endpoint when this outcome disabled it.
+func (w *Worker) record(ctx context.Context, q *webhookdb.Queries, d webhookdb.ClaimDueRow, o outcome) (*Disabled, error) {
 	attempt := d.Attempts + 1
 	status, next := "succeeded", time.Now()
 	switch {
@@ -238,63 +266,40 @@ func (w *Worker) deliver(ctx context.Context, d webhookdb.ClaimDueRow) error {
 	if len(errText) > 1000 {
 		errText = errText[:1000]
 	}
-	var disabled *Disabled
-	err := pgx.BeginFunc(context.WithoutCancel(ctx), w.cfg.Pool, func(tx pgx.Tx) error {
-		q := webhookdb.New(tx)
-		if err := q.TenantScope(ctx, d.TenantID); err != nil {
-			return err
-		}
-		if err := q.RecordAttempt(ctx, webhookdb.RecordAttemptParams{
-			TenantID: d.TenantID, DeliveryID: d.ID, Attempt: attempt, StatusCode: code, Error: errText, LatencyMs: int32(o.latency.Milliseconds()),
-		}); err != nil {
-			return err
-		}
-		if err := q.FinishDelivery(ctx, webhookdb.FinishDeliveryParams{
-			Status: status, Attempts: attempt, LastStatus: code, LastError: errText, NextAttemptAt: next, TenantID: d.TenantID, ID: d.ID,
-		}); err != nil {
-			return err
-		}
-		if status == "succeeded" {
-			return q.EndpointSucceeded(ctx, webhookdb.EndpointSucceededParams{TenantID: d.TenantID, ID: d.EndpointID})
-		}
-		if status == "failed" && o.status >= 400 && o.status < 500 {
-			// The receiver answered: it is up, it refused this one event.
-			return nil
-		}
-		since, err := q.EndpointFailed(ctx, webhookdb.EndpointFailedParams{TenantID: d.TenantID, ID: d.EndpointID})
-		if err != nil {
-			return err
-		}
-		if time.Now().Sub(since) < w.cfg.DisableAfter {
-			return nil
-		}
-		reason := fmt.Sprintf("failing since %s without a success; last error: %s", since.UTC().Format(time.RFC3339), errText)
-		n, err := q.DisableEndpoint(ctx, webhookdb.DisableEndpointParams{Reason: reason, TenantID: d.TenantID, ID: d.EndpointID})
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			disabled = &Disabled{TenantID: d.TenantID, EndpointID: d.EndpointID, URL: d.Url, Reason: reason}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record delivery %s: %w", d.ID, err)
-	}
-	log := w.cfg.Log.With("tenant", d.TenantID, "endpoint", d.EndpointID, "delivery", d.ID, "attempt", attempt)
 	if o.err != "" {
-		log.Info("webhook delivery failed", "status", o.status, "err", o.err, "retry", o.retry)
+		w.cfg.Log.Info("webhook delivery failed", "tenant", d.TenantID, "endpoint", d.EndpointID, "delivery", d.ID,
+			"attempt", attempt, "status", o.status, "err", o.err, "retry", o.retry)
 	}
-	if disabled != nil {
-		log.Warn("webhook endpoint disabled", "reason", disabled.Reason)
-		if w.cfg.Notifier != nil {
-			if err := w.cfg.Notifier.EndpointDisabled(ctx, disabled.TenantID, disabled.EndpointID, disabled.URL, disabled.Reason); err != nil {
-				// The endpoint's disabled_at and disabled_reason say it too.
-				log.Warn("tell tenant about disabled endpoint", "err", err)
-			}
-		}
+	if err := q.RecordAttempt(ctx, webhookdb.RecordAttemptParams{
+		TenantID: d.TenantID, DeliveryID: d.ID, Attempt: attempt, StatusCode: code, Error: errText, LatencyMs: int32(o.latency.Milliseconds()),
+	}); err != nil {
+		return nil, err
 	}
-	return nil
+	if err := q.FinishDelivery(ctx, webhookdb.FinishDeliveryParams{
+		Status: status, Attempts: attempt, LastStatus: code, LastError: errText, NextAttemptAt: next, TenantID: d.TenantID, ID: d.ID,
+	}); err != nil {
+		return nil, err
+	}
+	if status == "succeeded" {
+		return nil, q.EndpointSucceeded(ctx, webhookdb.EndpointSucceededParams{TenantID: d.TenantID, ID: d.EndpointID})
+	}
+	if status == "failed" && o.status >= 400 && o.status < 500 {
+		// The receiver answered: it is up, it refused this one event.
+		return nil, nil
+	}
+	since, err := q.EndpointFailed(ctx, webhookdb.EndpointFailedParams{TenantID: d.TenantID, ID: d.EndpointID})
+	if err != nil {
+		return nil, err
+	}
+	if time.Since(since) < w.cfg.DisableAfter {
+		return nil, nil
+	}
+	reason := fmt.Sprintf("failing since %s without a success; last error: %s", since.UTC().Format(time.RFC3339), errText)
+	n, err := q.DisableEndpoint(ctx, webhookdb.DisableEndpointParams{Reason: reason, TenantID: d.TenantID, ID: d.EndpointID})
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	return &Disabled{TenantID: d.TenantID, EndpointID: d.EndpointID, URL: d.Url, Reason: reason}, nil
 }
 
 // backoff is the delay before attempt+1: Backoff·2^(attempt-1), capped, ±20 %.
