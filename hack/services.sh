@@ -567,6 +567,7 @@ print_env() {
 		mailpit)
 			echo "export KOMMERCE_TEST_SMTP_ADDR='$MAILPIT_SMTP'"
 			echo "export KOMMERCE_TEST_MAILPIT_URL='$MAILPIT_URL'"
+			echo "export KOMMERCE_TEST_MAILPIT_BIN='$(mailpit_bin)'"
 			;;
 		esac
 	done

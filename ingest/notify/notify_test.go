@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -496,4 +498,104 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// privateMailpit starts a mailpit of the test's own with extra flags (the shared one
+// accepts every recipient) and returns its SMTP address and a reader of its API.
+func privateMailpit(t *testing.T, flags ...string) *testenv.Mailpit {
+	t.Helper()
+	bin := testenv.MailpitBinary()
+	if bin == "" {
+		testenv.Unavailable(t, "mailpit", "KOMMERCE_TEST_MAILPIT_BIN", errors.New("the mailpit binary is not built"))
+	}
+	m := &testenv.Mailpit{SMTPAddr: freeAddr(t)}
+	httpAddr := freeAddr(t)
+	m.URL = "http://" + httpAddr
+	args := append([]string{"--smtp", m.SMTPAddr, "--listen", httpAddr, "--database", t.TempDir() + "/mailpit.db"}, flags...)
+	cmd := exec.Command(bin, args...)
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	testenv.Eventually(t, 30*time.Second, "the private mailpit answers", func() (bool, string) {
+		c, err := net.Dial("tcp", m.SMTPAddr)
+		if err != nil {
+			return false, out.String()
+		}
+		c.Close()
+		return true, ""
+	})
+	return m
+}
+
+// TestRefusedRecipientIsDeadLetteredAtOnce: a real mailpit that accepts only some
+// recipients answers 5xx to the order's address; the event is dead-lettered after
+// one try with the server's answer as the reason, and nothing else is held up.
+func TestRefusedRecipientIsDeadLetteredAtOnce(t *testing.T) {
+	f := newFixture(t)
+	mp := privateMailpit(t, "--smtp-allowed-recipients", "^allowed-")
+	refused := f.order(testenv.MailpitAddress(t, "refused"))
+	allowed := testenv.MailpitAddress(t, "allowed")
+	ok := f.order(allowed)
+	f.run(f.handler(&notify.SMTP{Addr: mp.SMTPAddr, Timeout: 5 * time.Second}, nil), testenv.Name(t, "g", "-"))
+	e := f.event(events.OrderCreated, refused, events.Order{ID: refused, Total: events.Price{Currency: "EUR", Amount: 5398}, Lines: []events.OrderLine{}})
+	f.publish(e, f.event(events.OrderCreated, ok, events.Order{ID: ok, Total: events.Price{Currency: "EUR", Amount: 5398}, Lines: []events.OrderLine{}}))
+	testenv.Eventually(t, 60*time.Second, "the allowed recipient's e-mail", func() (bool, string) {
+		got, err := mp.Search(allowed)
+		return err == nil && len(got) == 1, fmt.Sprint(len(got), err)
+	})
+	ingesttest.ReadTopic(t, f.brokers, events.DeadLetter(events.Topic(f.tenant.TopicPrefix, events.StreamOrders)), 1)
+	st, why := f.sendStatus(e.ID)
+	var attempts int
+	f.tenantTx(func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT attempts FROM notification_sends WHERE event_id = $1`, e.ID).Scan(&attempts)
+	})
+	if st != "dead" || attempts != 1 || !strings.Contains(why, "RCPT: 5") {
+		t.Fatalf("refused recipient: status %q after %d attempts (%q), want dead after 1 with the 5xx", st, attempts, why)
+	}
+}
+
+// TestReplayedDeadLetterIsSent: a dead-lettered e-mail (its template failed) is sent
+// once the template is fixed and the dead-letter topic replayed with the replay
+// command's code; replaying it a second time sends nothing more.
+func TestReplayedDeadLetterIsSent(t *testing.T) {
+	f := newFixture(t)
+	to := testenv.MailpitAddress(t, "replayed")
+	orderID := f.order(to)
+	f.tenantTx(func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), `INSERT INTO notification_templates (tenant_id, kind, locale, subject, html, text_body)
+			VALUES ($1, 'order_created', 'en', 'Order {{.Order.Number}}', '', '{{index .Order.Lines 5}}')`, f.tenant.ID)
+		return err
+	})
+	h := &counting{h: f.handler(f.smtp(), nil)}
+	f.run(h, testenv.Name(t, "g", "-"))
+	e := f.event(events.OrderCreated, orderID, events.Order{ID: orderID, Total: events.Price{Currency: "EUR", Amount: 5398}, Lines: []events.OrderLine{}})
+	f.publish(e)
+	dlqTopic := events.DeadLetter(events.Topic(f.tenant.TopicPrefix, events.StreamOrders))
+	ingesttest.ReadTopic(t, f.brokers, dlqTopic, 1)
+	f.tenantTx(func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), `UPDATE notification_templates SET text_body = 'Total {{money .Order.Total}}'`)
+		return err
+	})
+	replay := func() {
+		w := ikafka.NewWriter(f.brokers)
+		defer w.Close()
+		if _, err := ikafka.Replay(context.Background(), ikafka.ReplayConfig{Brokers: f.brokers, Topic: dlqTopic, GroupID: testenv.Name(t, "replay", "-"), Writer: w, IdleTimeout: 10 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replay()
+	got := f.mails(to, 1)
+	if got[0].Subject != "Order "+strings.ToUpper(strings.ReplaceAll(orderID, "-", ""))[:8] {
+		t.Fatalf("subject %q", got[0].Subject)
+	}
+	replay() // a second replay (a new group) re-drives it again: already sent
+	testenv.Eventually(t, 60*time.Second, "the second replay handled", func() (bool, string) {
+		return h.done.Load() >= 3, fmt.Sprint(h.done.Load())
+	})
+	if got, _ := f.mailpit.Search(to); len(got) != 1 {
+		t.Fatalf("%d e-mails after two replays, want 1", len(got))
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -41,6 +43,24 @@ func NewMailpit(t testing.TB) *Mailpit {
 		Unavailable(t, "mailpit", m.SMTPAddr, err)
 	}
 	return m
+}
+
+// MailpitBinary returns the mailpit program hack/services.sh built, for a test that
+// needs a server of its own with other settings; "" when it is not there.
+func MailpitBinary() string {
+	p := os.Getenv("KOMMERCE_TEST_MAILPIT_BIN")
+	if p == "" {
+		home, _ := os.UserHomeDir()
+		matches, _ := filepath.Glob(filepath.Join(home, ".cache", "kommerce", "mailpit-*", "mailpit"))
+		if len(matches) == 0 {
+			return ""
+		}
+		p = matches[len(matches)-1]
+	}
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 // MailpitAddress returns an e-mail address unique to t and local (name part) —
