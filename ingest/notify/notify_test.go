@@ -330,7 +330,8 @@ func TestBrokenTemplateIsDeadLetteredWithTheReason(t *testing.T) {
 }
 
 // TestTemporaryRefusalIsRetriedThenDeadLettered: a server answering 451 to every
-// recipient gets MaxAttempts tries, then the event is dead-lettered (not lost).
+// recipient gets MaxAttempts tries, then the event is dead-lettered (not lost). The
+// server is a few lines of SMTP below: mailpit has no setting that answers 4xx.
 func TestTemporaryRefusalIsRetriedThenDeadLettered(t *testing.T) {
 	f := newFixture(t)
 	to := testenv.MailpitAddress(t, "refused")
