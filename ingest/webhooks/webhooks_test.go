@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	kafka "github.com/segmentio/kafka-go"
 
+	"github.com/kommerce/kommerce/apiserver"
+	apipg "github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
@@ -292,7 +294,7 @@ func Test4xxIsNotRetried(t *testing.T) {
 		}
 		return true
 	})
-	f.endpoint(rc.srv.URL, "whsec_x", "", "*")
+	endpointID := f.endpoint(rc.srv.URL, "whsec_x", "", "*")
 	f.run(webhooks.WorkerConfig{Guard: webhook.Guard{AllowLoopback: true}})
 	order := newUUID()
 	first, second := f.envelope(events.OrderTransitioned, order, 1), f.envelope(events.OrderTransitioned, order, 2)
@@ -307,6 +309,31 @@ func Test4xxIsNotRetried(t *testing.T) {
 	}
 	if n, acc := rc.snapshot(); n != 2 || acc[0].eventID != second.ID {
 		t.Fatalf("%d requests, accepted %v; want 2 requests, the second event accepted", n, acc)
+	}
+
+	// Staff redeliver it (the API's service): the receiver now accepts it, and the
+	// log holds both attempts.
+	var deliveryID string
+	f.tx(func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT id FROM webhook_deliveries WHERE event_id = $1`, first.ID).Scan(&deliveryID)
+	})
+	svc := &apipg.WebhookService{DB: apipg.NewDB(f.pool), Box: f.box}
+	ctx := apiserver.NewContextWithTenant(context.Background(), &apiserver.Tenant{ID: f.tenant.ID, Slug: f.tenant.Slug})
+	if _, err := svc.Redeliver(ctx, endpointID, deliveryID); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "the redelivered event accepted", func() (bool, string) {
+		_, acc := rc.snapshot()
+		return len(acc) == 2, fmt.Sprint(len(acc))
+	})
+	log, err := svc.Deliveries(ctx, endpointID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range log {
+		if d.EventID == first.ID && (d.Status != "succeeded" || len(d.AttemptLog) != 2 || *d.AttemptLog[0].StatusCode != 400 || *d.AttemptLog[1].StatusCode != 204) {
+			t.Fatalf("delivery log of the redelivered event: %+v", d)
+		}
 	}
 }
 
