@@ -16,13 +16,32 @@
 # Import files, export files and product images go to <data-dir>/media, or to the S3
 # bucket "kommerce" when SeaweedFS answers (hack/services.sh up seaweedfs;
 # KOMMERCE_S3_ENDPOINT and its keys override it); examples of both are printed.
+# E-mails go to mailpit (hack/services.sh up mailpit, tried here; KOMMERCE_SMTP_ADDR
+# overrides it, NO_MAILPIT=1 skips it): its web UI shows every e-mail sent. Without
+# it, `make run` works the same and sends no e-mail. Webhook endpoints on loopback are
+# allowed (KOMMERCE_WEBHOOKS_ALLOW_LOOPBACK=false refuses them as production does)
+# and failed deliveries are retried after 1 s, doubling (KOMMERCE_WEBHOOK_BACKOFF).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/services.sh up postgres
 eval "$(hack/services.sh env postgres)"
 export KOMMERCE_DATABASE_URL=${KOMMERCE_DATABASE_URL:-$KOMMERCE_TEST_DATABASE_URL}
+mail_ui=
+if [[ -z ${KOMMERCE_SMTP_ADDR:-} && -z ${NO_MAILPIT:-} ]]; then
+	if hack/services.sh up mailpit; then
+		eval "$(hack/services.sh env mailpit)"
+		export KOMMERCE_SMTP_ADDR=$KOMMERCE_TEST_SMTP_ADDR
+		mail_ui=$KOMMERCE_TEST_MAILPIT_URL
+	else
+		echo "run: mailpit did not start; kommerce dev runs without sending e-mail" >&2
+	fi
+fi
+export KOMMERCE_SMTP_FROM=${KOMMERCE_SMTP_FROM:-demo shop <shop@demo.test>}
+export KOMMERCE_WEBHOOKS_ALLOW_LOOPBACK=${KOMMERCE_WEBHOOKS_ALLOW_LOOPBACK:-true}
+export KOMMERCE_WEBHOOK_BACKOFF=${KOMMERCE_WEBHOOK_BACKOFF:-1s} # retries within seconds on a laptop (10s in production)
 export KOMMERCE_SECRETS_KEY_FILE=${KOMMERCE_SECRETS_KEY_FILE:-$KOMMERCE_TEST_SECRETS_KEY_FILE}
 export KOMMERCE_HTTP_ADDR=${KOMMERCE_HTTP_ADDR:-:8080}
+export KOMMERCE_MAIL_LINK_BASE=${KOMMERCE_MAIL_LINK_BASE:-http://localhost:${KOMMERCE_HTTP_ADDR##*:}}
 export KOMMERCE_LOG_FORMAT=${KOMMERCE_LOG_FORMAT:-text}
 export KOMMERCE_DEMO_PRODUCTS=${DEMO_PRODUCTS:-1000}
 export KOMMERCE_DEMO_ADMIN_PASSWORD=${DEMO_ADMIN_PASSWORD:-demo-admin-password}
@@ -121,6 +140,20 @@ Imports, exports and product images (files in $media_where); needs \$TOKEN and \
   IMG=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -F file=@docs/images/product-sample.jpg $base/api/v1/products/\$PRODUCT/images); echo "\$IMG"    # 201: the image and its thumbnails (JPEG and WebP)
   URL=\$(echo "\$IMG" | sed -E 's/.*"url":"([^"]+)".*/\1/'); curl -s -o /tmp/product.jpg -w '%{http_code} %{content_type} %{size_download} bytes\n' \$URL; xdg-open /tmp/product.jpg 2>/dev/null || echo "open /tmp/product.jpg, or \$URL in a browser"    # served through the API, EXIF stripped
   curl -s -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -F file=@hack/run.sh $base/api/v1/products/\$PRODUCT/images    # 415: not an image
+
+EOT
+if [[ -n $mail_ui ]]; then
+	cat <<EOT
+E-mails (order created/paid/shipped/refunded, password reset, verification) go to mailpit: open $mail_ui
+  curl -sf '$mail_ui/api/v1/messages?limit=5'    # the latest e-mails, as JSON
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H 'Content-Type: application/json' -d '{"email":"shopper@demo.test"}' $base/api/v1/auth/password-reset    # 202; the reset link arrives in mailpit
+
+EOT
+fi
+cat <<EOT
+Webhooks (staff register endpoints; deliveries are signed, see docs/webhooks.md):
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:9999/hooks","event_types":["order.created","order.transitioned"]}' $base/api/v1/webhooks    # the answer holds the signing secret
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/webhooks/<id>/deliveries    # attempts, status, latency
 
 EOT
 exec bin/kommerce dev

@@ -8,10 +8,11 @@
 #   hack/services.sh env    [service...]   export lines for the variables tests read
 #   hack/services.sh logs   <service>      the tail of a service's log
 #
-# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs (default: all).
+# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs mailpit (default: all).
 # Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
 # Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl, stripe-mock and
-# SeaweedFS (the S3-compatible object store) built from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
+# SeaweedFS (the S3-compatible object store) and mailpit (an SMTP server whose HTTP
+# API shows what arrived) built from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
 # (~/.cache/kommerce) and ~/.m2, so only the first run on a machine is slow.
 #
 # PostgreSQL and Elasticsearch refuse to run as root; when this script runs as root it
@@ -19,7 +20,7 @@
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs mailpit)
 
 CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
 if [[ $EUID -eq 0 ]]; then
@@ -48,9 +49,12 @@ STRIPE_PORT=${KOMMERCE_STRIPE_PORT:-12111}
 S3_PORT=${KOMMERCE_S3_PORT:-58333}
 S3_ACCESS_KEY=kommerce
 S3_SECRET_KEY=kommerce-dev-secret
+MAILPIT_SMTP_PORT=${KOMMERCE_MAILPIT_SMTP_PORT:-51025}
+MAILPIT_HTTP_PORT=${KOMMERCE_MAILPIT_HTTP_PORT:-58025}
 
 KAFKA_VERSION=$(sed -nE 's#.*<kafka.version>([^<]+)</kafka.version>.*#\1#p' "$HACK/tools/kafka/pom.xml")
 ES_VERSION=${KOMMERCE_ES_VERSION:-8.19.9}
+MAILPIT_VERSION=${KOMMERCE_MAILPIT_VERSION:-v1.33.1}
 STRIPE_MOCK_VERSION=$(sed -nE 's#^require github.com/stripe/stripe-mock (v[^ ]+)#\1#p' "$HACK/tools/stripe-mock/go.mod")
 SEAWEEDFS_VERSION=$(sed -nE 's#^require github.com/seaweedfs/seaweedfs (v[^ ]+)#\1#p' "$HACK/tools/seaweedfs/go.mod")
 
@@ -58,6 +62,8 @@ PG_URL="postgres://kommerce:kommerce@127.0.0.1:$PG_PORT/kommerce?sslmode=disable
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 ES_URL="http://127.0.0.1:$ES_PORT"
+MAILPIT_SMTP="127.0.0.1:$MAILPIT_SMTP_PORT"
+MAILPIT_URL="http://127.0.0.1:$MAILPIT_HTTP_PORT"
 STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
 S3_URL="http://127.0.0.1:$S3_PORT"
 
@@ -545,6 +551,46 @@ seaweedfs_status() {
 	fi
 }
 
+# ---------------------------------------------------------------- mailpit
+# An SMTP server that keeps what it receives and shows it through a web UI and an HTTP
+# API (tests read arrived e-mails there). Built with `go install` from its Go module.
+
+mailpit_bin() { echo "$CACHE/mailpit-$MAILPIT_VERSION/mailpit"; }
+
+mailpit_up() {
+	local bin dir=$STATE/mailpit
+	bin=$(mailpit_bin)
+	if [[ ! -x $bin ]]; then
+		command -v go >/dev/null || die "mailpit is built with Go, which is not on PATH"
+		say "building mailpit $MAILPIT_VERSION from its Go module (first time only)"
+		mkdir -p "$(dirname "$bin")"
+		(cd "$(dirname "$bin")" && GOBIN=$(dirname "$bin") CGO_ENABLED=0 go install -trimpath "github.com/axllent/mailpit@$MAILPIT_VERSION") ||
+			die "go install github.com/axllent/mailpit@$MAILPIT_VERSION failed"
+	fi
+	mkdir -p "$dir"
+	if pid_alive "$dir/mailpit.pid" && port_open "$MAILPIT_SMTP_PORT" && curl -fsS "$MAILPIT_URL/livez" >/dev/null 2>&1; then
+		say "mailpit already running: SMTP $MAILPIT_SMTP, web UI and API $MAILPIT_URL"
+		return 0
+	fi
+	# --max 0 keeps every message (tests of several runs share it, each with its own
+	# recipients); accept any SMTP login so clients configured with credentials work.
+	nohup "$bin" --smtp "$MAILPIT_SMTP" --listen "127.0.0.1:$MAILPIT_HTTP_PORT" --database "$dir/mailpit.db" \
+		--max 0 --smtp-auth-accept-any --smtp-auth-allow-insecure >"$dir/mailpit.log" 2>&1 &
+	echo $! >"$dir/mailpit.pid"
+	wait_for mailpit 60 "$dir/mailpit.log" curl -fsS "$MAILPIT_URL/livez" || { mailpit_down; exit 1; }
+}
+
+mailpit_down() { stop_pid mailpit "$STATE/mailpit/mailpit.pid"; }
+
+mailpit_status() {
+	if port_open "$MAILPIT_SMTP_PORT" && curl -fsS "$MAILPIT_URL/livez" >/dev/null 2>&1; then
+		echo "mailpit        running  smtp://$MAILPIT_SMTP   (web UI and API $MAILPIT_URL)"
+	else
+		echo "mailpit        stopped"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- dispatch
 
 fn_prefix() {
@@ -557,6 +603,7 @@ fn_prefix() {
 	stripe-mock | stripe) echo stripe ;;
 	onnxruntime | ort) echo onnxruntime ;;
 	chromium) echo chromium ;;
+	mailpit | smtp) echo mailpit ;;
 	seaweedfs | s3) echo seaweedfs ;;
 	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
 	esac
@@ -585,13 +632,18 @@ print_env() {
 			echo "export KOMMERCE_TEST_S3_ACCESS_KEY='$S3_ACCESS_KEY'"
 			echo "export KOMMERCE_TEST_S3_SECRET_KEY='$S3_SECRET_KEY'"
 			;;
+		mailpit)
+			echo "export KOMMERCE_TEST_SMTP_ADDR='$MAILPIT_SMTP'"
+			echo "export KOMMERCE_TEST_MAILPIT_URL='$MAILPIT_URL'"
+			echo "export KOMMERCE_TEST_MAILPIT_BIN='$(mailpit_bin)'"
+			;;
 		esac
 	done
 }
 
 main() {
 	local cmd=${1:-}
-	[[ -n $cmd ]] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+	[[ -n $cmd ]] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 	shift
 	local services=("$@")
 	((${#services[@]})) || services=("${ALL_SERVICES[@]}")
@@ -624,6 +676,7 @@ main() {
 		envtest) echo "envtest logs go to each test's output" ;;
 		onnxruntime) echo "onnxruntime is a library; it logs through the inference server" ;;
 		chromium) echo "chromium runs per test; its output is in the test's" ;;
+		mailpit) tail -n 100 "$STATE/mailpit/mailpit.log" ;;
 		seaweedfs) tail -n 100 "$STATE/seaweedfs/weed.log" ;;
 		esac
 		;;

@@ -65,9 +65,10 @@ type Config struct {
 	// the client address for anonymous rate limits; none by default.
 	TrustedProxies []string
 
-	CommerceConfig  // routes_commerce.go
-	DiscoveryConfig // routes_discovery.go
-	JobsMediaConfig // routes_backoffice_jobs.go
+	CommerceConfig   // routes_commerce.go
+	DiscoveryConfig  // routes_discovery.go
+	JobsMediaConfig  // routes_backoffice_jobs.go
+	BackofficeConfig // webhooks.go
 }
 
 type handler struct {

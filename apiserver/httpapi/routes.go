@@ -42,4 +42,5 @@ func (h *handler) routes(e *gin.Engine) {
 	h.paymentWebhookRoutes(e) // routes_commerce.go: Stripe's signed webhook, no tenant header or token
 	h.discoveryRoutes(v1)     // routes_discovery.go: search, suggestions, events, recommendations
 	h.jobsMediaRoutes(e, v1)  // routes_backoffice_jobs.go: imports, exports, jobs, product media
+	h.backofficeRoutes(v1)    // webhooks.go: webhooks, e-mail templates, password reset, e-mail verification
 }

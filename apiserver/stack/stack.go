@@ -24,6 +24,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/token"
 	"github.com/kommerce/kommerce/internal/secretbox"
 	"github.com/kommerce/kommerce/internal/sfsettings"
+	"github.com/kommerce/kommerce/internal/webhook"
 )
 
 // Options configures the API. Zero values get the defaults of `kommerce api`
@@ -45,6 +46,8 @@ type Options struct {
 	// Secrets seals the signing keys and Stripe secrets stored in PostgreSQL; nil
 	// stores them in plaintext (see secretbox).
 	Secrets *secretbox.Keyring
+	// WebhookGuard refuses webhook endpoints on internal networks (backoffice.go).
+	WebhookGuard webhook.Guard
 
 	Tenant       string
 	MaxBodyBytes int64
@@ -173,6 +176,7 @@ func New(o Options) (*Stack, error) {
 		CommerceConfig:       commerce(o, db, sf),
 		DiscoveryConfig:      discovery(o, db, sf),
 		JobsMediaConfig:      jm,
+		BackofficeConfig:     backoffice(o, db),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http api: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/server"
 	"github.com/kommerce/kommerce/internal/sfsettings"
+	"github.com/kommerce/kommerce/internal/webhook"
 )
 
 // apiConfig is the settings of `kommerce api`.
@@ -89,6 +90,8 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", apiserver.DefaultCacheTTL, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	secretsKeyFlag(set, &c.secretsKey, "unset stores them in plaintext, and the API refuses to start if the database holds sealed ones")
+	var whLoopback, whPrivate bool // the webhook registration's SSRF guard (backoffice.go)
+	webhookGuardFlags(set, &whLoopback, &whPrivate)
 	set.String(&c.storefront, "storefront-settings", "KOMMERCE_STOREFRONT_SETTINGS", "",
 		"settings document of the one storefront this API serves (the storefront.json of the ConfigMap the operator renders from a Storefront; docs/storefront-settings.md): every request is served as its tenant's storefront, with its search, checkout, reservation and CORS settings winning over the database's, re-read within about a second of a change; unset serves every storefront from the database")
 	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
@@ -164,6 +167,7 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 		RegisterEmailLimit:   apiserver.RateLimit{Rate: c.registerEmail, Burst: c.registerEmail, Period: time.Hour},
 		CacheTTL:             c.cacheTTL,
 		LoginPolicy:          apiserver.LoginPolicy{Free: c.loginFree, Delay: c.loginDelay, Max: c.loginMaxDelay, Forget: c.loginForget},
+		WebhookGuard:         webhook.Guard{AllowLoopback: whLoopback, AllowPrivate: whPrivate},
 	}
 	if rdb != nil {
 		so.Redis = rdb

@@ -45,6 +45,7 @@ type devConfig struct {
 	adminPassword string
 	shopperPass   string
 	secretsKey    string
+	backoffice    backofficeConfig // e-mail notifier and outbound webhooks (backoffice.go)
 }
 
 func runDev(ctx context.Context, e *env) error {
@@ -70,6 +71,7 @@ the model is loaded (a model that fails to train is logged and popularity answer
 	c.payments.register(set) // Stripe only when configured: --stripe-api-url (stripe-mock) and keys
 	c.jobsMedia.register(set, "unset uses <data-dir>/media")
 	secretsKeyFlag(set, &c.secretsKey, "created (0600) on first start if missing; unset uses <data-dir>/secrets.key")
+	c.backoffice.register(set)
 	set.Bool(&c.noDemo, "no-demo", "KOMMERCE_NO_DEMO", false, "do not create the demo tenant, users and catalog")
 	set.String(&c.demoTenant, "demo-tenant", "KOMMERCE_DEMO_TENANT", "demo", "slug of the demo tenant")
 	set.Int(&c.demoProducts, "demo-products", "KOMMERCE_DEMO_PRODUCTS", 1000, "number of demo products", config.Check(config.Positive))
@@ -162,7 +164,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	}
 	commerce.Payments = c.payments.options()
 	opts := c.options("dev", log)
-	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box}
+	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box, WebhookGuard: c.backoffice.guard()}
 	jm, where, err := c.jobsMedia.options(ctx, filepath.Join(c.discovery.search.dataDir, "media"))
 	if err != nil {
 		return err
@@ -207,6 +209,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 			// A tenant made at start (the demo) is consumed within seconds, not half a minute.
 			TopicRefresh: 3 * time.Second}, log.With("component", "ingest"))
 	})
+	c.backoffice.start(gctx, g, pool, parts.brokers, c.discovery.partitions, c.discovery.replication, 3*time.Second, box, log.With("component", "ingest"))
 	g.Go(func() error {
 		if !c.noDemo {
 			if err := c.seed(gctx, st, log, stdout); err != nil {

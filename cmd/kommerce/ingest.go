@@ -78,8 +78,11 @@ index of each of the tenant's storefronts. The experiment analysis consumes ever
 tenant's behaviour and orders topics and keeps per-arm aggregates of each
 experiment in PostgreSQL: a unit counts in the arm of its first exposure, with its
 clicks on recommended items, add-to-carts, orders and revenue within
---experiment-window after it (docs/experiments-ingest.md). Messages a consumer
-cannot process go to <topic>.dlq with the error in a header.
+--experiment-window after it (docs/experiments-ingest.md). With --smtp-addr, the
+notifier e-mails customers about their orders and account tokens
+(docs/notifications.md); the webhook fan-out and worker deliver events to the
+endpoints tenants registered (docs/webhooks.md). Messages a consumer cannot process
+go to <topic>.dlq with the error in a header.
 
   kommerce ingest replay --from-dlq <topic>.dlq   re-drive dead letters
   kommerce ingest reindex <index>                 rebuild an index behind its alias`, e.getenv)
@@ -90,6 +93,10 @@ cannot process go to <topic>.dlq with the error in a header.
 	var noRelay, noIndexer, noExperiments bool
 	var expGroup, revenueCaps string
 	var window time.Duration
+	var bo backofficeConfig // e-mail notifier and outbound webhooks (backoffice.go)
+	var secretsKey string
+	bo.register(set)
+	secretsKeyFlag(set, &secretsKey, "unset: password-reset and verification e-mails (their tokens are sealed) are dead-lettered")
 	c.register(set, defaultIngestAddr)
 	databaseURLFlag(set, &dbURL)
 	brokersFlag(set, &brokers)
@@ -150,6 +157,11 @@ cannot process go to <topic>.dlq with the error in a header.
 	metrics := ikafka.NewMetrics(reg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.New(opts).Run(gctx) })
+	box, err := loadSecretsKey(secretsKey, "")
+	if err != nil {
+		return err
+	}
+	bo.start(gctx, g, pool, bl, partitions, replication, 30*time.Second, box, log)
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{
 			Pool: pool, Brokers: bl, Search: backend, Partitions: partitions, Replication: replication,

@@ -53,6 +53,10 @@ const (
 	PaymentUpdated    Type = "payment.updated"
 	BehaviourEvent    Type = "behaviour.recorded"
 	ModelExposure     Type = "model.exposure"
+
+	// Account events carry a single-use token to e-mail (data AccountToken).
+	PasswordResetRequested Type = "account.password_reset_requested"
+	VerificationRequested  Type = "account.verification_requested"
 )
 
 // Stream groups event types into one topic per tenant.
@@ -64,10 +68,11 @@ const (
 	StreamInventory Stream = "inventory" // stock.*
 	StreamOrders    Stream = "orders"    // order.*, payment.*
 	StreamBehaviour Stream = "behaviour" // behaviour.*, model.*
+	StreamAccounts  Stream = "accounts"  // account.*: e-mails to send (password reset, verification)
 )
 
 // Streams lists every stream, for creating topics.
-var Streams = []Stream{StreamCatalog, StreamInventory, StreamOrders, StreamBehaviour}
+var Streams = []Stream{StreamCatalog, StreamInventory, StreamOrders, StreamBehaviour, StreamAccounts}
 
 // StreamOf returns the stream an event type belongs to.
 func StreamOf(t Type) Stream {
@@ -78,6 +83,8 @@ func StreamOf(t Type) Stream {
 		return StreamInventory
 	case "order", "payment":
 		return StreamOrders
+	case "account":
+		return StreamAccounts
 	default:
 		return StreamBehaviour
 	}

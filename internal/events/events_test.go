@@ -202,6 +202,7 @@ func TestStreams(t *testing.T) {
 		{events.BehaviourEvent, events.StreamBehaviour},
 		{events.ModelExposure, events.StreamBehaviour},
 		{"order.created.v2", events.StreamOrders},
+		{events.PasswordResetRequested, events.StreamAccounts},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.typ), func(t *testing.T) {

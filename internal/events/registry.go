@@ -42,6 +42,8 @@ var Contracts = []Contract{
 	contract[Payment](PaymentUpdated, "payment"),
 	contract[Behaviour](BehaviourEvent, "session"),
 	contract[Exposure](ModelExposure, "subject"),
+	contract[AccountToken](PasswordResetRequested, "user"),
+	contract[AccountToken](VerificationRequested, "user"),
 }
 
 var byType = func() map[Type]Contract {

@@ -10,6 +10,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AccountToken struct {
+	TenantID  string
+	ID        string
+	UserID    string
+	Purpose   string
+	TokenHash []byte
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
 type Cart struct {
 	TenantID   string
 	ID         string
@@ -141,6 +152,29 @@ type JobError struct {
 	RowNo    int64
 	Col      string
 	Message  string
+}
+
+type NotificationSend struct {
+	TenantID  string
+	EventID   string
+	Kind      string
+	Recipient string
+	Status    string
+	Attempts  int32
+	LastError string
+	MessageID string
+	CreatedAt time.Time
+	SentAt    *time.Time
+}
+
+type NotificationTemplate struct {
+	TenantID  string
+	Kind      string
+	Locale    string
+	Subject   string
+	Html      string
+	TextBody  string
+	UpdatedAt time.Time
 }
 
 type Order struct {
@@ -417,14 +451,15 @@ type Tenant struct {
 }
 
 type User struct {
-	TenantID     string
-	ID           string
-	Email        string
-	Name         string
-	PasswordHash string
-	Role         string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	TenantID        string
+	ID              string
+	Email           string
+	Name            string
+	PasswordHash    string
+	Role            string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	EmailVerifiedAt *time.Time
 }
 
 type Variant struct {
@@ -433,4 +468,49 @@ type Variant struct {
 	ProductID  string
 	Position   int32
 	Attributes []byte
+}
+
+type WebhookAttempt struct {
+	TenantID   string
+	DeliveryID string
+	Attempt    int32
+	At         time.Time
+	StatusCode *int32
+	Error      string
+	LatencyMs  int32
+}
+
+type WebhookDelivery struct {
+	TenantID      string
+	ID            string
+	Seq           *int64
+	EndpointID    string
+	EventID       string
+	EventType     string
+	AggregateKey  string
+	Payload       []byte
+	Status        string
+	Attempts      int32
+	NextAttemptAt time.Time
+	LastStatus    *int32
+	LastError     string
+	CreatedAt     time.Time
+	FinishedAt    *time.Time
+}
+
+type WebhookEndpoint struct {
+	TenantID          string
+	ID                string
+	Url               string
+	Description       string
+	EventTypes        []string
+	Secret            string
+	PreviousSecret    *string
+	PreviousExpiresAt *time.Time
+	Enabled           bool
+	FailingSince      *time.Time
+	DisabledAt        *time.Time
+	DisabledReason    string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }

@@ -13,7 +13,7 @@ import (
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (tenant_id, email, name, password_hash, role)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING tenant_id, id, email, name, password_hash, role, created_at, updated_at
+RETURNING tenant_id, id, email, name, password_hash, role, created_at, updated_at, email_verified_at
 `
 
 type CreateUserParams struct {
@@ -42,6 +42,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
@@ -126,7 +127,7 @@ func (q *Queries) RevokeRefreshFamily(ctx context.Context, arg RevokeRefreshFami
 }
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT tenant_id, id, email, name, password_hash, role, created_at, updated_at FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)
+SELECT tenant_id, id, email, name, password_hash, role, created_at, updated_at, email_verified_at FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)
 `
 
 type UserByEmailParams struct {
@@ -146,12 +147,13 @@ func (q *Queries) UserByEmail(ctx context.Context, arg UserByEmailParams) (User,
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const userByID = `-- name: UserByID :one
-SELECT tenant_id, id, email, name, password_hash, role, created_at, updated_at FROM users WHERE tenant_id = $1 AND id = $2
+SELECT tenant_id, id, email, name, password_hash, role, created_at, updated_at, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2
 `
 
 type UserByIDParams struct {
@@ -171,6 +173,7 @@ func (q *Queries) UserByID(ctx context.Context, arg UserByIDParams) (User, error
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
