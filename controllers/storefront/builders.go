@@ -45,10 +45,45 @@ const (
 	KeyKafkaBrokers     = "kafka-brokers"
 	KeyElasticsearchURL = "elasticsearch-url"
 	KeySecretsKey       = "secrets-key"
+	// The back office: product media and import/export files in S3 (the API; without
+	// s3-endpoint they go to the pod's scratch folder, one replica only), e-mail over
+	// SMTP (ingest's notifier; without smtp-addr no e-mail is sent).
+	KeyS3Endpoint   = "s3-endpoint"
+	KeyS3Bucket     = "s3-bucket"
+	KeyS3Region     = "s3-region"
+	KeyS3AccessKey  = "s3-access-key"
+	KeyS3SecretKey  = "s3-secret-key"
+	KeySMTPAddr     = "smtp-addr"
+	KeySMTPFrom     = "smtp-from"
+	KeySMTPUsername = "smtp-username"
+	KeySMTPPassword = "smtp-password"
 )
 
 // connectionKeys are the keys copied, in order.
-var connectionKeys = []string{KeyDatabaseURL, KeyRedisURL, KeyKafkaBrokers, KeyElasticsearchURL, KeySecretsKey}
+var connectionKeys = []string{KeyDatabaseURL, KeyRedisURL, KeyKafkaBrokers, KeyElasticsearchURL, KeySecretsKey,
+	KeyS3Endpoint, KeyS3Bucket, KeyS3Region, KeyS3AccessKey, KeyS3SecretKey,
+	KeySMTPAddr, KeySMTPFrom, KeySMTPUsername, KeySMTPPassword}
+
+// backOfficeEnv maps connection keys to the settings of the pods that use them.
+var (
+	apiBackOfficeEnv = [][2]string{
+		{"KOMMERCE_S3_ENDPOINT", KeyS3Endpoint}, {"KOMMERCE_S3_BUCKET", KeyS3Bucket}, {"KOMMERCE_S3_REGION", KeyS3Region},
+		{"KOMMERCE_S3_ACCESS_KEY", KeyS3AccessKey}, {"KOMMERCE_S3_SECRET_KEY", KeyS3SecretKey},
+	}
+	ingestBackOfficeEnv = [][2]string{
+		{"KOMMERCE_SMTP_ADDR", KeySMTPAddr}, {"KOMMERCE_SMTP_FROM", KeySMTPFrom},
+		{"KOMMERCE_SMTP_USERNAME", KeySMTPUsername}, {"KOMMERCE_SMTP_PASSWORD", KeySMTPPassword},
+	}
+)
+
+// optionalEnv are optional settings from the connections Secret.
+func optionalEnv(w world, pairs [][2]string) []*corev1ac.EnvVarApplyConfiguration {
+	out := make([]*corev1ac.EnvVarApplyConfiguration, 0, len(pairs))
+	for _, p := range pairs {
+		out = append(out, secretEnv(w, p[0], p[1], true))
+	}
+	return out
+}
 
 // Paths inside the API and ingest containers.
 const (
@@ -268,6 +303,7 @@ func apiEnv(w world) []*corev1ac.EnvVarApplyConfiguration {
 	}
 	out = append(out, connectionEnv(w)...)
 	out = append(out, secretEnv(w, "KOMMERCE_REDIS_URL", KeyRedisURL, true))
+	out = append(out, optionalEnv(w, apiBackOfficeEnv)...)
 	if w.hasSecretsKey {
 		out = append(out, env("KOMMERCE_SECRETS_KEY_FILE", secretsKeyFile))
 	}
@@ -351,6 +387,20 @@ func desiredIngestDeployment(w world, image string, replicas int32) *appsv1ac.De
 		env("KOMMERCE_HTTP_ADDR", ":8082"),
 		env("KOMMERCE_DATA_DIR", dataDir),
 	}, connectionEnv(w)...)
+	envs = append(envs, optionalEnv(w, ingestBackOfficeEnv)...)
+	mounts := []*corev1ac.VolumeMountApplyConfiguration{
+		corev1ac.VolumeMount().WithName("data").WithMountPath(dataDir),
+		corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
+	}
+	vols := []*corev1ac.VolumeApplyConfiguration{emptyDir("data"), emptyDir("tmp")}
+	if w.hasSecretsKey {
+		// The notifier opens the sealed password-reset and verification tokens.
+		envs = append(envs, env("KOMMERCE_SECRETS_KEY_FILE", secretsKeyFile))
+		vols = append(vols, corev1ac.Volume().WithName("secrets-key").WithSecret(corev1ac.SecretVolumeSource().
+			WithSecretName(connectionsName(w.sf)).
+			WithItems(corev1ac.KeyToPath().WithKey(KeySecretsKey).WithPath(KeySecretsKey))))
+		mounts = append(mounts, mount("secrets-key", secretsKeyDir))
+	}
 	container := corev1ac.Container().
 		WithName("ingest").
 		WithImage(image).
@@ -361,9 +411,7 @@ func desiredIngestDeployment(w world, image string, replicas int32) *appsv1ac.De
 		WithLivenessProbe(httpProbe("/healthz", "http", 10)).
 		WithResources(resources(sf.Spec.Ingest.Resources)).
 		WithSecurityContext(restrictedSecurity()).
-		WithVolumeMounts(
-			corev1ac.VolumeMount().WithName("data").WithMountPath(dataDir),
-			corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"))
+		WithVolumeMounts(mounts...)
 	return appsv1ac.Deployment(ingestName(sf), sf.Namespace).
 		WithLabels(labels).
 		WithSpec(appsv1ac.DeploymentSpec().
@@ -377,7 +425,7 @@ func desiredIngestDeployment(w world, image string, replicas int32) *appsv1ac.De
 					WithTerminationGracePeriodSeconds(gracePeriod).
 					WithSecurityContext(podSecurity()).
 					WithContainers(container).
-					WithVolumes(emptyDir("data"), emptyDir("tmp")))))
+					WithVolumes(vols...))))
 }
 
 func ingestReplicas(sf *kv1.Storefront) int32 {

@@ -137,6 +137,14 @@ func TestDesiredAPIDeployment(t *testing.T) {
 				want(t, env["KOMMERCE_STRIPE_SECRET_KEY"] == `from:{"secretKeyRef":{"name":"stripe","key":"sk","optional":true}}`, "stripe %s", env["KOMMERCE_STRIPE_SECRET_KEY"])
 			},
 		},
+		{
+			name: "object storage from the connections Secret, when it has it", replicas: ptr(int32(1)),
+			check: func(t *testing.T, _ deploymentJSON, env map[string]string) {
+				want(t, env["KOMMERCE_S3_ENDPOINT"] == `from:{"secretKeyRef":{"name":"web-connections","key":"s3-endpoint","optional":true}}`, "s3 %s", env["KOMMERCE_S3_ENDPOINT"])
+				_, smtp := env["KOMMERCE_SMTP_ADDR"]
+				want(t, !smtp, "the API does not send e-mail; ingest does: %v", env)
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +157,23 @@ func TestDesiredAPIDeployment(t *testing.T) {
 			tt.check(t, d, envNames(d))
 		})
 	}
+}
+
+// The ingest pods send the e-mails: SMTP settings from the connections Secret, and
+// the secrets key that opens the sealed account tokens when there is one.
+func TestDesiredIngestDeployment(t *testing.T) {
+	sf := testStorefront()
+	w := testWorld(sf)
+	w.hasSecretsKey = true
+	d := decodeDeployment(t, desiredIngestDeployment(w, desiredImage(sf, w.repository), 1))
+	env := envNames(d)
+	want(t, env["KOMMERCE_SMTP_ADDR"] == `from:{"secretKeyRef":{"name":"web-connections","key":"smtp-addr","optional":true}}`, "smtp %s", env["KOMMERCE_SMTP_ADDR"])
+	want(t, env["KOMMERCE_SECRETS_KEY_FILE"] == "/etc/kommerce/secrets-key/secrets-key", "env %v", env)
+	mounts := map[string]string{}
+	for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	want(t, mounts["secrets-key"] == "/etc/kommerce/secrets-key" && mounts["data"] == "/data", "mounts %v", mounts)
 }
 
 func TestDesiredImage(t *testing.T) {
