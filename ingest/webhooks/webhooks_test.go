@@ -326,15 +326,22 @@ func Test4xxIsNotRetried(t *testing.T) {
 		_, acc := rc.snapshot()
 		return len(acc) == 2, fmt.Sprint(len(acc))
 	})
-	log, err := svc.Deliveries(ctx, endpointID, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range log {
-		if d.EventID == first.ID && (d.Status != "succeeded" || len(d.AttemptLog) != 2 || *d.AttemptLog[0].StatusCode != 400 || *d.AttemptLog[1].StatusCode != 204) {
-			t.Fatalf("delivery log of the redelivered event: %+v", d)
+	// The receiver has the request before the worker records its answer: wait for
+	// the log to say so.
+	testenv.Eventually(t, 30*time.Second, "the redelivery logged as succeeded", func() (bool, string) {
+		log, err := svc.Deliveries(ctx, endpointID, 10)
+		if err != nil {
+			return false, err.Error()
 		}
-	}
+		for _, d := range log {
+			if d.EventID == first.ID {
+				ok := d.Status == "succeeded" && len(d.AttemptLog) == 2 && d.AttemptLog[0].StatusCode != nil && *d.AttemptLog[0].StatusCode == 400 &&
+					d.AttemptLog[1].StatusCode != nil && *d.AttemptLog[1].StatusCode == 204
+				return ok, fmt.Sprintf("%+v", d)
+			}
+		}
+		return false, "no delivery of the first event in the log"
+	})
 }
 
 // TestLoopbackRefusedAtDeliveryUnlessAllowed: an endpoint row pointing at loopback
