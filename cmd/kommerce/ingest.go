@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
@@ -18,6 +17,7 @@ import (
 	"github.com/kommerce/kommerce/internal/search/bleve"
 	"github.com/kommerce/kommerce/internal/search/elasticsearch"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // searchConfig selects the search backend: Elasticsearch when a URL is set, else
@@ -100,8 +100,17 @@ index of each of the tenant's storefronts; messages it cannot process go to
 		return config.Usagef("--kafka-brokers / KOMMERCE_KAFKA_BROKERS is required")
 	}
 	log := c.logger(e.stderr)
+	reg := server.NewRegistry()
+	tp, stopTracing, err := startTracing(e, "ingest", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if err := tp.Register(reg); err != nil {
+		return err
+	}
 
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err := tracing.NewPool(ctx, dbURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -118,7 +127,6 @@ index of each of the tenant's storefronts; messages it cannot process go to
 	}
 	defer backend.Close()
 
-	reg := server.NewRegistry()
 	opts := c.options("ingest", log)
 	opts.Registry = reg
 	bl := splitBrokers(brokers)
