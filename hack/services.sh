@@ -8,10 +8,10 @@
 #   hack/services.sh env    [service...]   export lines for the variables tests read
 #   hack/services.sh logs   <service>      the tail of a service's log
 #
-# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium (default: all).
+# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium jaeger (default: all).
 # Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
-# Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl and stripe-mock built
-# from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
+# Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl, stripe-mock and the
+# Jaeger v2 trace backend built from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
 # (~/.cache/kommerce) and ~/.m2, so only the first run on a machine is slow.
 #
 # PostgreSQL and Elasticsearch refuse to run as root; when this script runs as root it
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium jaeger)
 
 CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
 if [[ $EUID -eq 0 ]]; then
@@ -43,9 +43,16 @@ KAFKA_CLUSTER_NAME=${KOMMERCE_KAFKA_CLUSTER_NAME:-kafka.kommerce-system.svc.clus
 ES_PORT=${KOMMERCE_ES_PORT:-59200}
 ES_TRANSPORT_PORT=$((ES_PORT + 100))
 STRIPE_PORT=${KOMMERCE_STRIPE_PORT:-12111}
+# Jaeger: OTLP/HTTP in, the query API (/api/traces/<id>) and UI out, a health port.
+JAEGER_OTLP_HTTP_PORT=${KOMMERCE_JAEGER_OTLP_PORT:-54318}
+JAEGER_OTLP_GRPC_PORT=$((JAEGER_OTLP_HTTP_PORT - 1))
+JAEGER_QUERY_PORT=${KOMMERCE_JAEGER_QUERY_PORT:-56686}
+JAEGER_QUERY_GRPC_PORT=$((JAEGER_QUERY_PORT - 1))
+JAEGER_HEALTH_PORT=${KOMMERCE_JAEGER_HEALTH_PORT:-53133}
 
 KAFKA_VERSION=$(sed -nE 's#.*<kafka.version>([^<]+)</kafka.version>.*#\1#p' "$HACK/tools/kafka/pom.xml")
 ES_VERSION=${KOMMERCE_ES_VERSION:-8.19.9}
+JAEGER_VERSION=$(sed -nE 's#^require github.com/jaegertracing/jaeger (v[^ ]+)#\1#p' "$HACK/tools/jaeger/go.mod")
 STRIPE_MOCK_VERSION=$(sed -nE 's#^require github.com/stripe/stripe-mock (v[^ ]+)#\1#p' "$HACK/tools/stripe-mock/go.mod")
 
 PG_URL="postgres://kommerce:kommerce@127.0.0.1:$PG_PORT/kommerce?sslmode=disable"
@@ -53,6 +60,8 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 ES_URL="http://127.0.0.1:$ES_PORT"
 STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
+JAEGER_OTLP_URL="http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
+JAEGER_QUERY_URL="http://127.0.0.1:$JAEGER_QUERY_PORT"
 
 say() { echo "services: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -483,6 +492,44 @@ chromium_status() {
 	fi
 }
 
+# ---------------------------------------------------------------- jaeger
+# Jaeger v2 (cmd/jaeger of its Go module, pinned in hack/tools/jaeger/go.mod): receives
+# OTLP, keeps traces in memory, answers the query API the tracing tests read back.
+
+jaeger_bin() { echo "$CACHE/bin/jaeger-$JAEGER_VERSION"; }
+
+jaeger_up() {
+	local bin dir=$STATE/jaeger
+	bin=$(jaeger_bin)
+	if [[ ! -x $bin ]]; then
+		say "building jaeger $JAEGER_VERSION from its Go module (first time only, a few minutes)"
+		mkdir -p "$(dirname "$bin")"
+		(cd "$HACK/tools/jaeger" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger) && mv "$bin.tmp" "$bin"
+	fi
+	mkdir -p "$dir"
+	if pid_alive "$dir/jaeger.pid" && port_open "$JAEGER_QUERY_PORT"; then
+		say "jaeger already running on $JAEGER_QUERY_URL"
+		return 0
+	fi
+	JAEGER_OTLP_HTTP_PORT=$JAEGER_OTLP_HTTP_PORT JAEGER_OTLP_GRPC_PORT=$JAEGER_OTLP_GRPC_PORT \
+		JAEGER_QUERY_PORT=$JAEGER_QUERY_PORT JAEGER_QUERY_GRPC_PORT=$JAEGER_QUERY_GRPC_PORT JAEGER_HEALTH_PORT=$JAEGER_HEALTH_PORT \
+		nohup "$bin" --config "$HACK/tools/jaeger/config.yaml" >"$dir/jaeger.log" 2>&1 &
+	echo $! >"$dir/jaeger.pid"
+	wait_for jaeger 60 "$dir/jaeger.log" \
+		curl -fsS "$JAEGER_QUERY_URL/api/services" || { jaeger_down; exit 1; }
+}
+
+jaeger_down() { stop_pid jaeger "$STATE/jaeger/jaeger.pid"; }
+
+jaeger_status() {
+	if curl -fsS "$JAEGER_QUERY_URL/api/services" >/dev/null 2>&1; then
+		echo "jaeger         running  OTLP $JAEGER_OTLP_URL, query $JAEGER_QUERY_URL"
+	else
+		echo "jaeger         stopped"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- dispatch
 
 fn_prefix() {
@@ -495,6 +542,7 @@ fn_prefix() {
 	stripe-mock | stripe) echo stripe ;;
 	onnxruntime | ort) echo onnxruntime ;;
 	chromium) echo chromium ;;
+	jaeger) echo jaeger ;;
 	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
 	esac
 }
@@ -517,6 +565,10 @@ print_env() {
 		stripe) echo "export KOMMERCE_TEST_STRIPE_URL='$STRIPE_URL'" ;;
 		onnxruntime) echo "export KOMMERCE_ONNXRUNTIME_LIB='$("$HACK/onnxruntime.sh" --path)'" ;;
 		chromium) echo "export KOMMERCE_TEST_CHROMIUM='$(chromium_bin)'" ;;
+		jaeger)
+			echo "export KOMMERCE_TEST_JAEGER_OTLP_URL='$JAEGER_OTLP_URL'"
+			echo "export KOMMERCE_TEST_JAEGER_QUERY_URL='$JAEGER_QUERY_URL'"
+			;;
 		esac
 	done
 }
@@ -556,6 +608,7 @@ main() {
 		envtest) echo "envtest logs go to each test's output" ;;
 		onnxruntime) echo "onnxruntime is a library; it logs through the inference server" ;;
 		chromium) echo "chromium runs per test; its output is in the test's" ;;
+		jaeger) tail -n 100 "$STATE/jaeger/jaeger.log" ;;
 		esac
 		;;
 	*) die "unknown command '$cmd' (up, down, status, env, logs)" ;;

@@ -41,10 +41,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // no OTLP endpoint is set (the returned Provider is nil, and its methods are no-ops).
 // Export errors are logged to log at most once a minute; Register adds the span
 // metrics to a server's registry.
+//
+// A process has one tracer provider: a second Start while one is running (servers
+// started in one test process, `kommerce dev`) shares the first, and only the last
+// Shutdown stops it.
 func Start(getenv func(string) string, defaultService string, log *slog.Logger) (*Provider, error) {
 	c, err := FromEnv(getenv, defaultService)
 	if err != nil || c.Endpoint == "" {
 		return nil, err
+	}
+	startMu.Lock()
+	defer startMu.Unlock()
+	if started != nil {
+		started.refs++
+		return started, nil
 	}
 	exp, err := otlptracehttp.New(context.Background(),
 		otlptracehttp.WithEndpointURL(c.Endpoint),
@@ -60,11 +70,18 @@ func Start(getenv func(string) string, defaultService string, log *slog.Logger) 
 		otel.SetErrorHandler(rateLimitedErrors(log))
 	}
 	p := Install(c, exp, nil)
+	p.refs = 1
+	started = p
 	if log != nil {
 		log.Info("tracing on", "endpoint", c.Endpoint, "service", c.ServiceName, "sampler", c.Sampler, "ratio", c.Ratio)
 	}
 	return p, nil
 }
+
+var (
+	startMu sync.Mutex
+	started *Provider // the provider Start installed, shared by later Starts
+)
 
 // rateLimitedErrors logs the SDK's errors (an unreachable backend reports one per
 // batch) at most once a minute.

@@ -170,13 +170,24 @@ func (c Config) sampler() sdktrace.Sampler {
 type Provider struct {
 	sdk  *sdktrace.TracerProvider
 	proc *queueProcessor
+	refs int // Starts sharing it (guarded by startMu)
 }
 
-// Shutdown stops tracing in this process, exporting what is queued within ctx.
+// Shutdown stops tracing in this process, exporting what is queued within ctx; a
+// provider shared by several Starts stops at the last Shutdown.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
+	startMu.Lock()
+	if p == started {
+		if p.refs--; p.refs > 0 {
+			startMu.Unlock()
+			return p.sdk.ForceFlush(ctx)
+		}
+		started = nil
+	}
+	startMu.Unlock()
 	enabled.Store(false)
 	t := noop.NewTracerProvider().Tracer(ScopeName)
 	tracer.Store(&t)
