@@ -22,9 +22,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/controllers"
 	"github.com/kommerce/kommerce/controllers/tenant"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/k8s"
@@ -161,6 +163,13 @@ are not built yet.`, e.getenv)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the tenant controller: %w", err)
 	}
+	// kommerce_operator_resource_ready, for the not-Ready alert; unregistered at exit
+	// so that an operator started again in the same process registers its own.
+	readiness := controllers.ReadinessCollector{Reader: mgr.GetClient()}
+	if err := ctrlmetrics.Registry.Register(readiness); err != nil {
+		return fmt.Errorf("register readiness metrics: %w", err)
+	}
+	defer ctrlmetrics.Registry.Unregister(readiness)
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
 		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host)
 	if err := mgr.Start(ctx); err != nil {

@@ -38,6 +38,9 @@ func newHTTPMetrics(reg prometheus.Registerer, name string) *httpMetrics {
 	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kommerce_http_panics_total", Help: "Handler panics (answered 500 or dropped), by route.", ConstLabels: constLabels,
 	}, []string{"route"})
+	// One zero series from the start, so the metric is exported (and rate() and the
+	// dashboard's panel work) before the first panic names a real route.
+	m.panics.WithLabelValues("unmatched")
 	reg.MustRegister(m.requests, m.duration, m.inflight, m.panics)
 	return m
 }
