@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
