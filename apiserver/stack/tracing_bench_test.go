@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,8 @@ func BenchmarkProductReadTracing(b *testing.B) {
 				b.Fatal(err)
 			}
 			h := server.New(server.Options{Name: "api", Handler: st.Handler, Registry: prometheus.NewRegistry()}).Handler()
-			slug := "bench-" + bc.name
+			benchRuns++
+			slug := fmt.Sprintf("bench-%s-%d", bc.name, benchRuns)
 			id := benchProduct(b, st, h, slug)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -71,6 +73,10 @@ func BenchmarkProductReadTracing(b *testing.B) {
 		})
 	}
 }
+
+// benchRuns makes each run's tenant slug unique (-count runs a benchmark again on the
+// same database).
+var benchRuns int
 
 // benchProduct makes a tenant with an admin and one published product, and returns
 // the product's id.
