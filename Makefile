@@ -103,7 +103,7 @@ docker-build: ## Build the container image (needs a Docker engine).
 ##@ Services
 
 .PHONY: services-up
-services-up: ## Install (first time) and start PostgreSQL, Redis, Kafka, Elasticsearch, envtest, stripe-mock.
+services-up: ## Install (first time) and start PostgreSQL, Redis, Kafka, Elasticsearch, envtest, stripe-mock, Jaeger.
 	@hack/services.sh up
 
 .PHONY: services-down
