@@ -9,10 +9,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -397,25 +399,33 @@ func startOperator(t *testing.T) string {
 	}
 	db := testenv.NewDatabase(t)
 	metricsAddr := freeAddr(t)
-	vars := map[string]string{"KUBECONFIG": kubeconfig, "KOMMERCE_DATABASE_URL": db.URL}
 	scheme := runtime.NewScheme()
 	_ = kv1.AddToScheme(scheme)
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A process of its own (this test binary in operator mode, operator_test.go's
+	// TestMain): controller-runtime refuses a second controller of one name in a
+	// process, and other tests of this package run the operator in process.
 	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), "KOMMERCE_TEST_OPERATOR_PROCESS=1", "KUBECONFIG="+kubeconfig, "KOMMERCE_DATABASE_URL="+db.URL,
+		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr "+metricsAddr+" --probe-addr "+probeListenAddr(t)+
+			" --leader-elect --leader-election-namespace default --log-level warn")
+	var logs testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"kommerce", "operator", "--metrics-addr", metricsAddr, "--probe-addr", probeListenAddr(t),
-			"--leader-elect", "--leader-election-namespace", "default", "--log-level", "warn"},
-			func(k string) string { return vars[k] }, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
-	}()
+	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		cancel()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		if err := <-done; err != nil {
-			t.Errorf("operator: %v", err)
+			t.Errorf("operator: %v\n%s", err, logs.String())
 		}
+		cancel()
 	})
 	tn := &kv1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "metrics"}, Spec: kv1.TenantSpec{
 		Owners: []kv1.TenantOwner{{Kind: kv1.OwnerUser, Name: "ops@example.com"}}, Namespaces: []kv1.NamespaceName{"metrics-shop"},
