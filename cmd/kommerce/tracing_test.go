@@ -335,3 +335,29 @@ func TestOneTraceFromRequestToSearchIndex(t *testing.T) {
 func hexTraceID(n int) string {
 	return fmt.Sprintf("%016x%016x", time.Now().UnixNano(), n)
 }
+
+// TestTracingSettingsRefused: a typo in the OTEL_* variables stops a server at start
+// with a usage error naming the variable, rather than tracing everything or nothing.
+func TestTracingSettingsRefused(t *testing.T) {
+	tests := []struct {
+		name, cmd, wantStderr string
+		env                   map[string]string
+	}{
+		{"unknown sampler", "api", "OTEL_TRACES_SAMPLER", map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}},
+		{"ratio above 1", "api", "OTEL_TRACES_SAMPLER_ARG", map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "10"}},
+		{"grpc protocol", "ingest", "OTEL_EXPORTER_OTLP_PROTOCOL", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "KOMMERCE_KAFKA_BROKERS": "127.0.0.1:1"}},
+		{"endpoint without scheme", "ingest", "OTEL_EXPORTER_OTLP_ENDPOINT", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "KOMMERCE_KAFKA_BROKERS": "127.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "KOMMERCE_DATABASE_URL": "postgres://kommerce:x@127.0.0.1:1/kommerce?connect_timeout=1"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			code, _, stderr := invoke(t, env, tt.cmd)
+			if code != 2 || !strings.Contains(stderr, tt.wantStderr) {
+				t.Fatalf("exit %d, stderr %q; want 2 naming %s", code, stderr, tt.wantStderr)
+			}
+		})
+	}
+}
