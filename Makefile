@@ -25,6 +25,9 @@ SQLC_VERSION            ?= v1.31.1
 KUSTOMIZE_VERSION       ?= v5.8.1
 CRANE_VERSION           ?= v0.22.1
 HELM_VERSION            ?= v4.3.2
+# promtool of the Prometheus Go module (module v0.316.0 is Prometheus 3.16): unit-tests
+# the chart's alerting rules (hack/e2e/promtool.sh).
+PROMTOOL_VERSION        ?= v0.316.0
 
 GOLANGCI_LINT   := $(LOCALBIN)/golangci-lint
 CONTROLLER_GEN  := $(LOCALBIN)/controller-gen
@@ -32,6 +35,7 @@ SQLC            := $(LOCALBIN)/sqlc
 KUSTOMIZE       := $(LOCALBIN)/kustomize
 CRANE           := $(LOCALBIN)/crane
 HELM            := $(LOCALBIN)/helm
+PROMTOOL        := $(LOCALBIN)/promtool
 
 # Packages under test; the race detector is on by default (RACE= to turn it off).
 PKGS   ?= ./...
@@ -99,7 +103,7 @@ docker-build: ## Build the container image (needs a Docker engine).
 ##@ Services
 
 .PHONY: services-up
-services-up: ## Install (first time) and start PostgreSQL, Redis, Kafka, Elasticsearch, envtest, stripe-mock.
+services-up: ## Install (first time) and start PostgreSQL, Redis, Kafka, Elasticsearch, envtest, stripe-mock, Jaeger.
 	@hack/services.sh up
 
 .PHONY: services-down
@@ -136,7 +140,7 @@ define go-install-tool
 @ln -sf "$(TOOLS_DIR)/$(notdir $(1))-$(3)" "$(1)"
 endef
 
-.PHONY: golangci-lint controller-gen sqlc kustomize crane helm
+.PHONY: golangci-lint controller-gen sqlc kustomize crane helm promtool
 golangci-lint: | $(LOCALBIN) ## Install golangci-lint.
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 controller-gen: | $(LOCALBIN) ## Install controller-gen.
@@ -149,3 +153,5 @@ crane: | $(LOCALBIN) ## Install crane (builds images without a Docker daemon).
 	$(call go-install-tool,$(CRANE),github.com/google/go-containerregistry/cmd/crane,$(CRANE_VERSION))
 helm: | $(LOCALBIN) ## Install helm.
 	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
+promtool: | $(LOCALBIN) ## Install promtool (unit tests of the chart's Prometheus rules).
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))

@@ -8,11 +8,11 @@
 #   hack/services.sh env    [service...]   export lines for the variables tests read
 #   hack/services.sh logs   <service>      the tail of a service's log
 #
-# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs mailpit (default: all).
+# Services: postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs mailpit jaeger (default: all).
 # Where each comes from: PostgreSQL and Redis from Debian packages, Kafka and
 # Elasticsearch from Maven Central, kube-apiserver/etcd/kubectl, stripe-mock and
-# SeaweedFS (the S3-compatible object store) and mailpit (an SMTP server whose HTTP
-# API shows what arrived) built from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
+# SeaweedFS (the S3-compatible object store), mailpit (an SMTP server whose HTTP
+# API shows what arrived) and the Jaeger v2 trace backend built from their Go modules. Downloads and builds are cached under $KOMMERCE_CACHE_DIR
 # (~/.cache/kommerce) and ~/.m2, so only the first run on a machine is slow.
 #
 # PostgreSQL and Elasticsearch refuse to run as root; when this script runs as root it
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs mailpit)
+ALL_SERVICES=(postgres redis kafka elasticsearch envtest stripe-mock onnxruntime chromium seaweedfs mailpit jaeger)
 
 CACHE=${KOMMERCE_CACHE_DIR:-$HOME/.cache/kommerce}
 if [[ $EUID -eq 0 ]]; then
@@ -51,9 +51,16 @@ S3_ACCESS_KEY=kommerce
 S3_SECRET_KEY=kommerce-dev-secret
 MAILPIT_SMTP_PORT=${KOMMERCE_MAILPIT_SMTP_PORT:-51025}
 MAILPIT_HTTP_PORT=${KOMMERCE_MAILPIT_HTTP_PORT:-58025}
+# Jaeger: OTLP/HTTP in, the query API (/api/traces/<id>) and UI out, a health port.
+JAEGER_OTLP_HTTP_PORT=${KOMMERCE_JAEGER_OTLP_PORT:-54318}
+JAEGER_OTLP_GRPC_PORT=$((JAEGER_OTLP_HTTP_PORT - 1))
+JAEGER_QUERY_PORT=${KOMMERCE_JAEGER_QUERY_PORT:-56686}
+JAEGER_QUERY_GRPC_PORT=$((JAEGER_QUERY_PORT - 1))
+JAEGER_HEALTH_PORT=${KOMMERCE_JAEGER_HEALTH_PORT:-53133}
 
 KAFKA_VERSION=$(sed -nE 's#.*<kafka.version>([^<]+)</kafka.version>.*#\1#p' "$HACK/tools/kafka/pom.xml")
 ES_VERSION=${KOMMERCE_ES_VERSION:-8.19.9}
+JAEGER_VERSION=$(sed -nE 's#^require github.com/jaegertracing/jaeger (v[^ ]+)#\1#p' "$HACK/tools/jaeger/go.mod")
 MAILPIT_VERSION=${KOMMERCE_MAILPIT_VERSION:-v1.33.1}
 STRIPE_MOCK_VERSION=$(sed -nE 's#^require github.com/stripe/stripe-mock (v[^ ]+)#\1#p' "$HACK/tools/stripe-mock/go.mod")
 SEAWEEDFS_VERSION=$(sed -nE 's#^require github.com/seaweedfs/seaweedfs (v[^ ]+)#\1#p' "$HACK/tools/seaweedfs/go.mod")
@@ -61,6 +68,8 @@ SEAWEEDFS_VERSION=$(sed -nE 's#^require github.com/seaweedfs/seaweedfs (v[^ ]+)#
 PG_URL="postgres://kommerce:kommerce@127.0.0.1:$PG_PORT/kommerce?sslmode=disable"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+JAEGER_OTLP_URL="http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
+JAEGER_QUERY_URL="http://127.0.0.1:$JAEGER_QUERY_PORT"
 ES_URL="http://127.0.0.1:$ES_PORT"
 MAILPIT_SMTP="127.0.0.1:$MAILPIT_SMTP_PORT"
 MAILPIT_URL="http://127.0.0.1:$MAILPIT_HTTP_PORT"
@@ -591,6 +600,44 @@ mailpit_status() {
 	fi
 }
 
+# ---------------------------------------------------------------- jaeger
+# Jaeger v2 (cmd/jaeger of its Go module, pinned in hack/tools/jaeger/go.mod): receives
+# OTLP, keeps traces in memory, answers the query API the tracing tests read back.
+
+jaeger_bin() { echo "$CACHE/bin/jaeger-$JAEGER_VERSION"; }
+
+jaeger_up() {
+	local bin dir=$STATE/jaeger
+	bin=$(jaeger_bin)
+	if [[ ! -x $bin ]]; then
+		say "building jaeger $JAEGER_VERSION from its Go module (first time only, a few minutes)"
+		mkdir -p "$(dirname "$bin")"
+		(cd "$HACK/tools/jaeger" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger) && mv "$bin.tmp" "$bin"
+	fi
+	mkdir -p "$dir"
+	if pid_alive "$dir/jaeger.pid" && port_open "$JAEGER_QUERY_PORT"; then
+		say "jaeger already running on $JAEGER_QUERY_URL"
+		return 0
+	fi
+	JAEGER_OTLP_HTTP_PORT=$JAEGER_OTLP_HTTP_PORT JAEGER_OTLP_GRPC_PORT=$JAEGER_OTLP_GRPC_PORT \
+		JAEGER_QUERY_PORT=$JAEGER_QUERY_PORT JAEGER_QUERY_GRPC_PORT=$JAEGER_QUERY_GRPC_PORT JAEGER_HEALTH_PORT=$JAEGER_HEALTH_PORT \
+		nohup "$bin" --config "$HACK/tools/jaeger/config.yaml" >"$dir/jaeger.log" 2>&1 &
+	echo $! >"$dir/jaeger.pid"
+	wait_for jaeger 60 "$dir/jaeger.log" \
+		curl -fsS "$JAEGER_QUERY_URL/api/services" || { jaeger_down; exit 1; }
+}
+
+jaeger_down() { stop_pid jaeger "$STATE/jaeger/jaeger.pid"; }
+
+jaeger_status() {
+	if curl -fsS "$JAEGER_QUERY_URL/api/services" >/dev/null 2>&1; then
+		echo "jaeger         running  OTLP $JAEGER_OTLP_URL, query $JAEGER_QUERY_URL"
+	else
+		echo "jaeger         stopped"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- dispatch
 
 fn_prefix() {
@@ -603,6 +650,7 @@ fn_prefix() {
 	stripe-mock | stripe) echo stripe ;;
 	onnxruntime | ort) echo onnxruntime ;;
 	chromium) echo chromium ;;
+	jaeger) echo jaeger ;;
 	mailpit | smtp) echo mailpit ;;
 	seaweedfs | s3) echo seaweedfs ;;
 	*) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
@@ -625,6 +673,10 @@ print_env() {
 		es) echo "export KOMMERCE_TEST_ELASTICSEARCH_URL='$ES_URL'" ;;
 		envtest) echo "export KUBEBUILDER_ASSETS='$(envtest_assets --no-kubectl)'" ;;
 		stripe) echo "export KOMMERCE_TEST_STRIPE_URL='$STRIPE_URL'" ;;
+		jaeger)
+			echo "export KOMMERCE_TEST_JAEGER_OTLP_URL='$JAEGER_OTLP_URL'"
+			echo "export KOMMERCE_TEST_JAEGER_QUERY_URL='$JAEGER_QUERY_URL'"
+			;;
 		onnxruntime) echo "export KOMMERCE_ONNXRUNTIME_LIB='$("$HACK/onnxruntime.sh" --path)'" ;;
 		chromium) echo "export KOMMERCE_TEST_CHROMIUM='$(chromium_bin)'" ;;
 		seaweedfs)
@@ -678,6 +730,7 @@ main() {
 		chromium) echo "chromium runs per test; its output is in the test's" ;;
 		mailpit) tail -n 100 "$STATE/mailpit/mailpit.log" ;;
 		seaweedfs) tail -n 100 "$STATE/seaweedfs/weed.log" ;;
+		jaeger) tail -n 100 "$STATE/jaeger/jaeger.log" ;;
 		esac
 		;;
 	*) die "unknown command '$cmd' (up, down, status, env, logs)" ;;

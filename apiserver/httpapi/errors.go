@@ -91,6 +91,14 @@ func (h *handler) writeError(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: apiserver.ErrorMessage(err), Field: apiserver.ErrorField(err)}})
 }
 
+// routeOf is the route pattern of a request, as the metrics label it.
+func routeOf(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return "unmatched"
+}
+
 // logServerError writes the line of a 5xx answer. A shop without payment keys is its
 // merchant's setup, not a failure of the server: a warning, not an error.
 func (h *handler) logServerError(c *gin.Context, code string, err error) {
@@ -104,7 +112,11 @@ func (h *handler) logServerError(c *gin.Context, code string, err error) {
 	if code == apiserver.ErrPaymentsNotConfigured {
 		level = slog.LevelWarn
 	}
-	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "code", code, "error", err.Error()}
+	// request_id, trace_id and span_id come from the context (LogHandler, logging).
+	attrs := []any{"method", c.Request.Method, "route", routeOf(c), "path", c.Request.URL.Path, "code", code, "error", err.Error()}
+	if t := apiserver.TenantFromContext(c.Request.Context()); t != nil {
+		attrs = append(attrs, "tenant_id", t.ID)
+	}
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed", suppressed)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/metrics"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 type requestIDKey struct{}
@@ -57,6 +58,7 @@ func (h *handler) recovery(c *gin.Context) {
 			if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(r)
 			}
+			server.RecordPanic(c.Request.Context())
 			h.writeError(c, errors.New("panic: "+strings.TrimSpace(strings.ReplaceAll(fmtAny(r), "\n", " "))))
 		}
 	}()
@@ -202,6 +204,7 @@ func (h *handler) resolveTenant(c *gin.Context) {
 			c.Header("Access-Control-Expose-Headers", corsExposeHeaders)
 		}
 	}
+	tracing.SetTenant(ctx, r.Tenant.ID)
 	c.Request = c.Request.WithContext(apiserver.NewContextWithTenant(ctx, r.Tenant))
 	c.Next()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/metrics"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // paymentsAvailable answers 503 when the server was built without payments.
@@ -154,5 +155,6 @@ func (h *handler) webhookTenant(c *gin.Context) (context.Context, error) {
 	case err != nil:
 		return nil, err
 	}
+	tracing.SetTenant(ctx, r.Tenant.ID)
 	return apiserver.NewContextWithTenant(ctx, r.Tenant), nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // DB is the connection pool shared by the services of this package.
@@ -41,7 +42,10 @@ func (db *DB) InTenant(ctx context.Context, readOnly bool, fn func(tx pgx.Tx, q 
 		opts.AccessMode = pgx.ReadOnly
 	}
 	err = pgx.BeginTxFunc(ctx, db.Pool, opts, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", t.ID); err != nil {
+		// A traced request also leaves its traceparent for the transaction: every
+		// outbox row it writes takes it as its trace_context (migration 00015), so
+		// the relay and the consumers continue this request's trace.
+		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true), set_config('kommerce.traceparent', $2, true)", t.ID, tracing.Traceparent(ctx)); err != nil {
 			return fmt.Errorf("bind transaction to tenant: %w", err)
 		}
 		return fn(tx, dbq.New(tx), t.ID)

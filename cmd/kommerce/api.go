@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/server"
 	"github.com/kommerce/kommerce/internal/sfsettings"
+	"github.com/kommerce/kommerce/internal/tracing"
 	"github.com/kommerce/kommerce/internal/webhook"
 )
 
@@ -122,7 +122,15 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 		return err
 	}
 
-	pool, err := pgxpool.New(ctx, c.databaseURL)
+	tp, stopTracing, err := startTracing(e, "api", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if err := tp.Register(opts.Registry); err != nil {
+		return err
+	}
+	pool, err := tracing.NewPool(ctx, c.databaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -155,6 +163,9 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 		}
 		rdb = redis.NewClient(ro)
 		defer rdb.Close()
+		if tracing.Enabled() {
+			rdb.AddHook(tracing.RedisHook{})
+		}
 		opts.Checks = append(opts.Checks, pingCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }))
 	}
 	so := stack.Options{

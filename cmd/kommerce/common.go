@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/logging"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // logConfig is the logging settings every subcommand has.
@@ -61,4 +63,26 @@ func (c *serverConfig) options(name string, log *slog.Logger) server.Options {
 // pingCheck adapts a Ping method to a readiness check.
 func pingCheck(name string, ping func(context.Context) error) server.Check {
 	return server.Check{Name: name, Fn: ping}
+}
+
+// startTracing turns OpenTelemetry tracing on when the standard OTEL_* variables ask
+// for it (an OTLP endpoint; docs/observability.md), names the service
+// "kommerce-<name>" unless OTEL_SERVICE_NAME does, and routes outgoing HTTP requests
+// made with the default transport (Stripe, the inference server) through the tracing
+// transport. It returns the provider (nil when tracing is off) and the function that
+// flushes it at exit.
+func startTracing(e *env, name string, log *slog.Logger) (*tracing.Provider, func(), error) {
+	p, err := tracing.Start(e.getenv, "kommerce-"+name, log)
+	if err != nil {
+		return nil, nil, config.Usagef("tracing: %v", err)
+	}
+	if p == nil {
+		return nil, func() {}, nil
+	}
+	http.DefaultTransport = tracing.Transport(http.DefaultTransport)
+	return p, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	}, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/kommerce/kommerce/internal/search"
 	"github.com/kommerce/kommerce/internal/search/bleve"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // devConfig is the settings of `kommerce dev`.
@@ -45,7 +46,8 @@ type devConfig struct {
 	adminPassword string
 	shopperPass   string
 	secretsKey    string
-	backoffice    backofficeConfig // e-mail notifier and outbound webhooks (backoffice.go)
+	backoffice    backofficeConfig  // e-mail notifier and outbound webhooks (backoffice.go)
+	tracing       *tracing.Provider // nil unless OTEL_* variables turn tracing on
 }
 
 func runDev(ctx context.Context, e *env) error {
@@ -93,6 +95,12 @@ the model is loaded (a model that fails to train is logged and popularity answer
 		}
 	}
 	log := c.logger(e.stderr)
+	tp, stopTracing, err := startTracing(e, "dev", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	c.tracing = tp
 	return c.run(ctx, log, e.stdout)
 }
 
@@ -105,7 +113,7 @@ func (c *devConfig) demoUsers() []apiserver.UserCreate {
 }
 
 func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer) error {
-	pool, err := pgxpool.New(ctx, c.databaseURL)
+	pool, err := tracing.NewPool(ctx, c.databaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -164,6 +172,9 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	}
 	commerce.Payments = c.payments.options()
 	opts := c.options("dev", log)
+	if err := c.tracing.Register(opts.Registry); err != nil {
+		return err
+	}
 	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box, WebhookGuard: c.backoffice.guard()}
 	jm, where, err := c.jobsMedia.options(ctx, filepath.Join(c.discovery.search.dataDir, "media"))
 	if err != nil {

@@ -144,6 +144,14 @@ after writing the reason to --termination-log.`, e.getenv)
 	}
 	log := c.logger(e.stderr)
 	prom := server.NewRegistry()
+	tp, stopTracing, err := startTracing(e, "inference", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if err := tp.Register(prom); err != nil {
+		return err
+	}
 	reg := inference.NewRegistry(inference.Options{
 		Runtimes: runtimes, DefaultRuntime: c.runtime,
 		Fetcher: inference.Fetcher{Client: &http.Client{Timeout: c.fetchTimeout}, MaxBytes: int64(c.maxModel)},

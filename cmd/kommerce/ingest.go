@@ -22,6 +22,7 @@ import (
 	"github.com/kommerce/kommerce/internal/search/bleve"
 	"github.com/kommerce/kommerce/internal/search/elasticsearch"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // searchConfig selects the search backend: Elasticsearch when a URL is set, else
@@ -125,8 +126,17 @@ go to <topic>.dlq with the error in a header.
 		return config.Usagef("--kafka-brokers / KOMMERCE_KAFKA_BROKERS is required")
 	}
 	log := c.logger(e.stderr)
+	reg := server.NewRegistry()
+	tp, stopTracing, err := startTracing(e, "ingest", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if err := tp.Register(reg); err != nil {
+		return err
+	}
 
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err := tracing.NewPool(ctx, dbURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -143,7 +153,6 @@ go to <topic>.dlq with the error in a header.
 	}
 	defer backend.Close()
 
-	reg := server.NewRegistry()
 	opts := c.options("ingest", log)
 	opts.Registry = reg
 	bl := splitBrokers(brokers)

@@ -23,9 +23,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/controllers"
 	"github.com/kommerce/kommerce/controllers/modelversion"
 	"github.com/kommerce/kommerce/controllers/modelversion/analysis"
 	"github.com/kommerce/kommerce/controllers/storefront"
@@ -210,6 +212,13 @@ func runOperator(ctx context.Context, e *env) error {
 			return fmt.Errorf("set up the experiment reports: %w", err)
 		}
 	}
+	// kommerce_operator_resource_ready, for the not-Ready alert; unregistered at exit
+	// so that an operator started again in the same process registers its own.
+	readiness := controllers.ReadinessCollector{Reader: mgr.GetClient()}
+	if err := ctrlmetrics.Registry.Register(readiness); err != nil {
+		return fmt.Errorf("register readiness metrics: %w", err)
+	}
+	defer ctrlmetrics.Registry.Unregister(readiness)
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
 		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host,
 		"dataPlaneSecret", c.dataPlaneSecret, "storefrontImage", c.storefrontImage, "operatorNamespace", c.operatorNamespace)

@@ -72,6 +72,7 @@ func usage(w io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nEvery flag can also be set with its KOMMERCE_* variable; see kommerce <subcommand> --help.")
+	fmt.Fprintln(w, "api, ingest, inference and dev export OpenTelemetry traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/observability.md).")
 }
 
 // exitCode maps an error to the process status: 0 success or --help, 2 bad usage or

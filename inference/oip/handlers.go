@@ -1,11 +1,16 @@
 package oip
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kommerce/kommerce/inference"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // status maps each inference error code to its HTTP status.
@@ -126,7 +131,18 @@ func (h *Handler) infer(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out, served, err := h.Registry.Infer(r.Context(), name, version, req.tensors)
+	// The model run is its own span under the request's, so a trace shows how much of
+	// a slow request the model took; its attributes name the model, never the inputs.
+	ctx, span := r.Context(), trace.SpanFromContext(context.Background())
+	if tracing.Enabled() {
+		ctx, span = tracing.Tracer().Start(ctx, "infer "+name, trace.WithAttributes(
+			attribute.String("kommerce.model.name", name), attribute.String("kommerce.model.version.requested", version)))
+	}
+	out, served, err := h.Registry.Infer(ctx, name, version, req.tensors)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("kommerce.model.version", served))
+	}
+	tracing.EndWithError(span, err, "inference failed")
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -20,9 +20,12 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/internal/events"
 	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // Limits of an event the indexer accepts. They bound the cost of one message; the
@@ -79,6 +82,17 @@ type target struct {
 // Handle implements ingest.Handler.
 func (x *Indexer) Handle(ctx context.Context, msgs []ingest.Message) []error {
 	errs := make([]error, len(msgs))
+	// One consumer span per traced message, the child of the relay's publish span;
+	// it ends once the bulk write that carried its document answered.
+	spans := make([]trace.Span, len(msgs))
+	for i, m := range msgs {
+		_, spans[i] = tracing.StartConsume(ctx, m.Headers, "search-indexer", m.Topic)
+	}
+	defer func() {
+		for i, sp := range spans {
+			tracing.EndWithError(sp, errs[i], "index failed")
+		}
+	}()
 	targets := map[string]*target{}
 	for i, m := range msgs {
 		doc, tenant, typ, err := x.decode(ctx, m)
@@ -89,6 +103,7 @@ func (x *Indexer) Handle(ctx context.Context, msgs []ingest.Message) []error {
 		if doc == nil {
 			continue // an event the index does not depend on
 		}
+		tracing.SetTenantOn(spans[i], tenant.ID)
 		for _, sf := range tenant.Storefronts {
 			index := search.IndexName(tenant.IndexPrefix, sf)
 			t := targets[index]

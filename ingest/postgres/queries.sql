@@ -16,7 +16,7 @@ SELECT pg_try_advisory_lock(hashtextextended('kommerce.outbox-relay', 0));
 -- transaction; SKIP LOCKED keeps a second relay (during a leadership hand-over) from
 -- waiting on or double-claiming them.
 SELECT o.tenant_id, o.id, o.event_id, o.aggregate_type, o.aggregate_id, o.event_type,
-       o.payload, o.created_at, t.topic_prefix
+       o.payload, o.created_at, t.topic_prefix, coalesce(o.trace_context, '')::text AS trace_context
 FROM outbox o
 JOIN tenants t ON t.id = o.tenant_id
 WHERE o.published_at IS NULL

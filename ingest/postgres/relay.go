@@ -10,10 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/postgres/ingestdb"
 	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/tracing"
 )
 
 // RelayConfig tunes the relay; zero values get the defaults in brackets.
@@ -140,7 +142,7 @@ func (r *Relay) lead(ctx context.Context) error {
 }
 
 // Once publishes one batch and returns how many rows it published.
-func (r *Relay) Once(ctx context.Context) (int, error) {
+func (r *Relay) Once(ctx context.Context) (n int, err error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -162,6 +164,12 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 	tenantIDs := make([]string, len(rows))
 	ids := make([]int64, len(rows))
 	stubs := 0
+	var spans []trace.Span
+	defer func() {
+		for _, sp := range spans {
+			tracing.EndWithError(sp, err, "publish failed")
+		}
+	}()
 	for i, row := range rows {
 		tenantIDs[i], ids[i] = row.TenantID, row.ID
 		if !prefixes[row.TopicPrefix] {
@@ -173,6 +181,11 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 		m, stub := r.message(row)
 		if stub {
 			stubs++
+		}
+		// A row written by a traced request continues its trace: the publish span is
+		// the request's child and the consumers' parent (its traceparent header).
+		if sp := tracing.StartPublish(ctx, row.TraceContext, m.Topic, row.TenantID, m.Headers); sp.IsRecording() {
+			spans = append(spans, sp)
 		}
 		msgs = append(msgs, m)
 	}

@@ -4,9 +4,12 @@
 package logging
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Levels are the accepted values of --log-level / KOMMERCE_LOG_LEVEL.
@@ -25,7 +28,34 @@ func New(w io.Writer, level, format string) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(h)
+	return slog.New(TraceHandler(h))
+}
+
+// TraceHandler wraps h so that a record logged with the context of a traced request
+// or message carries trace_id and span_id: a log line leads to its trace, and a trace
+// to its log lines.
+func TraceHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(traceHandler); ok {
+		return h
+	}
+	return traceHandler{h}
+}
+
+type traceHandler struct{ slog.Handler }
+
+func (t traceHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		rec.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return t.Handler.Handle(ctx, rec)
+}
+
+func (t traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceHandler{t.Handler.WithAttrs(as)}
+}
+
+func (t traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{t.Handler.WithGroup(name)}
 }
 
 func parseLevel(s string) slog.Level {

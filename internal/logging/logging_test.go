@@ -2,9 +2,12 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestNew(t *testing.T) {
@@ -43,6 +46,38 @@ func TestNew(t *testing.T) {
 				if m["msg"] != "info line" || m["password"] != "[redacted]" {
 					t.Errorf("unexpected record %v", m)
 				}
+			}
+		})
+	}
+}
+
+func TestTraceIDs(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	traced := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		wantTrace string
+		wantSpan  string
+	}{
+		{name: "traced context", ctx: traced, wantTrace: tid.String(), wantSpan: sid.String()},
+		{name: "untraced context", ctx: context.Background()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := New(&buf, "info", "json").With("component", "x")
+			log.InfoContext(tt.ctx, "line")
+			var rec map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+				t.Fatalf("not JSON: %v: %s", err, buf.String())
+			}
+			if got, _ := rec["trace_id"].(string); got != tt.wantTrace {
+				t.Errorf("trace_id = %q, want %q", got, tt.wantTrace)
+			}
+			if got, _ := rec["span_id"].(string); got != tt.wantSpan {
+				t.Errorf("span_id = %q, want %q", got, tt.wantSpan)
 			}
 		})
 	}

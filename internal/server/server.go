@@ -103,7 +103,7 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // Handler returns the full handler (probes, metrics and the application).
-func (s *Server) Handler() http.Handler { return s.metrics.wrap(s.mux) }
+func (s *Server) Handler() http.Handler { return s.metrics.wrap(s.opts.Name, s.mux) }
 
 // Draining reports whether shutdown has begun.
 func (s *Server) Draining() bool { return s.draining.Load() }

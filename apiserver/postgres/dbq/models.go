@@ -237,6 +237,7 @@ type Outbox struct {
 	Payload       []byte
 	CreatedAt     time.Time
 	PublishedAt   *time.Time
+	TraceContext  *string
 }
 
 type Payment struct {

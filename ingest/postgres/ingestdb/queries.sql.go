@@ -12,7 +12,7 @@ import (
 
 const claimOutbox = `-- name: ClaimOutbox :many
 SELECT o.tenant_id, o.id, o.event_id, o.aggregate_type, o.aggregate_id, o.event_type,
-       o.payload, o.created_at, t.topic_prefix
+       o.payload, o.created_at, t.topic_prefix, coalesce(o.trace_context, '')::text AS trace_context
 FROM outbox o
 JOIN tenants t ON t.id = o.tenant_id
 WHERE o.published_at IS NULL
@@ -31,6 +31,7 @@ type ClaimOutboxRow struct {
 	Payload       []byte
 	CreatedAt     time.Time
 	TopicPrefix   string
+	TraceContext  string
 }
 
 // The oldest unpublished rows with their tenant's topic prefix, locked for this
@@ -55,6 +56,7 @@ func (q *Queries) ClaimOutbox(ctx context.Context, maxRows int32) ([]ClaimOutbox
 			&i.Payload,
 			&i.CreatedAt,
 			&i.TopicPrefix,
+			&i.TraceContext,
 		); err != nil {
 			return nil, err
 		}
