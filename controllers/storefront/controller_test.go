@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -167,10 +168,13 @@ func (o *operator) get(t *testing.T, ns, name string, into client.Object) {
 }
 
 // markAvailable plays kubelet and the deployment controller, which envtest lacks:
-// once the Deployment runs image, its status says every replica is ready.
+// once the Deployment runs image, its status says every replica is ready. It also
+// plays the EndpointSlice controller for the preview Service, which now routes to
+// this Deployment's pods: the controller runs no check before that.
 func (o *operator) markAvailable(t *testing.T, ns, name, image string) {
 	t.Helper()
 	ctx := context.Background()
+	defer o.routePreview(t, ns, name)
 	testenv.Eventually(t, reconcileWait, "deployment "+name+" running "+image+" marked available", func() (bool, string) {
 		var d appsv1.Deployment
 		if err := o.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &d); err != nil {
@@ -189,6 +193,33 @@ func (o *operator) markAvailable(t *testing.T, ns, name, image string) {
 		}
 		return true, ""
 	})
+}
+
+// routePreview writes the preview Service's EndpointSlice with one ready endpoint,
+// a pod of the API Deployment deploy (named as a ReplicaSet's pods are).
+func (o *operator) routePreview(t *testing.T, ns, deploy string) {
+	t.Helper()
+	sfName := deploy[:strings.Index(deploy, "-api-")]
+	ready := true
+	want := discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: sfName + "-preview-test", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: sfName + "-preview"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.9"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: deploy + "-5d4f8b7c9-x2k4q"}}},
+	}
+	ctx := context.Background()
+	var got discoveryv1.EndpointSlice
+	err := o.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: want.Name}, &got)
+	switch {
+	case apierrors.IsNotFound(err):
+		err = o.k8s.Create(ctx, &want)
+	case err == nil:
+		got.Endpoints = want.Endpoints
+		err = o.k8s.Update(ctx, &got)
+	}
+	if err != nil {
+		t.Fatalf("route the preview Service to %s: %v", deploy, err)
+	}
 }
 
 func replicasOf(d *appsv1.Deployment) int32 {

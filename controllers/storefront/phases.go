@@ -278,6 +278,12 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 	if !plan.RunChecks {
 		return plan, nil
 	}
+	if ok, why, err := r.previewRouted(ctx, sf, plan.Status.PreviewColor); err != nil || !ok {
+		// Nothing is decided this pass: the checks must reach the preview, and only it.
+		s.log.V(1).Info("pre-promotion checks wait for the preview Service", "reason", why)
+		s.stale = true
+		return plan, err
+	}
 	retry := defaultCheckRetry
 	if r.CheckAttempts > 0 {
 		retry = checkRetry{Attempts: r.CheckAttempts, Delay: r.CheckRetryDelay}
