@@ -13,13 +13,15 @@ type RateLimit struct {
 	Period time.Duration
 }
 
-// Interval is the time one request's allowance takes to come back.
+// Interval is the time one request's allowance takes to come back: at least a
+// nanosecond, since limiters divide by it (a rate above 10^9 per second would
+// otherwise make it 0).
 func (l RateLimit) Interval() time.Duration {
 	p := l.Period
 	if p <= 0 {
 		p = time.Second
 	}
-	return p / time.Duration(max(l.Rate, 1))
+	return max(p/time.Duration(max(l.Rate, 1)), time.Nanosecond)
 }
 
 // RateLimitKey is one limit to check: Key is the full storage key (tenant-prefixed).
