@@ -412,7 +412,7 @@ func startOperator(t *testing.T) string {
 	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), "KOMMERCE_TEST_OPERATOR_PROCESS=1", "KUBECONFIG="+kubeconfig, "KOMMERCE_DATABASE_URL="+db.URL,
 		"KOMMERCE_TEST_OPERATOR_ARGS=--metrics-addr "+metricsAddr+" --probe-addr "+probeListenAddr(t)+
-			" --leader-elect --leader-election-namespace default --log-level warn")
+			" --report-addr 0 --leader-elect --leader-election-namespace default --log-level warn")
 	var logs testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -436,7 +436,10 @@ func startOperator(t *testing.T) string {
 	base := "http://" + metricsAddr
 	testenv.Eventually(t, 90*time.Second, "the operator exports reconciles and readiness", func() (bool, string) {
 		names := scrapeNames(t, base+"/metrics")
-		return names["kommerce_operator_resource_ready"] && names["leader_election_master_status"] && names["controller_runtime_reconcile_total"],
+		// reconcile_total is exported at 0 as soon as a controller starts; the
+		// histogram only once a reconcile finished.
+		return names["kommerce_operator_resource_ready"] && names["leader_election_master_status"] && names["controller_runtime_reconcile_total"] &&
+				names["controller_runtime_reconcile_time_seconds_bucket"],
 			fmt.Sprintf("resource_ready %v leader %v", names["kommerce_operator_resource_ready"], names["leader_election_master_status"])
 	})
 	return base
