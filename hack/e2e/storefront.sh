@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# storefront.sh proves the Storefront controller on the real cluster of hack/cluster.sh,
+# the way a platform team and a shop's developers use it, with shoppers' requests
+# flowing (hack/loadgen, 25 req/s through the active Service's ClusterIP) during every
+# rollout step, and counts the failed ones (there must be none):
+#
+#   make image, loaded as :e2e-v1..v5, a crash-looping :e2e-crash (KOMMERCE_MAX_BODY_BYTES=0
+#   in the image config, so `kommerce api` refuses to start) → cluster up (or reuse) →
+#   host services → fresh database migrated by a Job → data-plane Secret → helm install →
+#   Tenant + Storefront (Auto promotion, two checks, progressDeadline 60s, api.replicas 2)
+#   → kubectl wait --for=condition=Available → API and ingest pods Running → a product
+#   created through the active Service is searchable through it (outbox → Kafka →
+#   ingest → Elasticsearch) →
+#   good rollout v1 → v2 promoted · undo (spec.version back within the rollback window) ·
+#   crash-looping version never promoted, status names the pod · a check answering 404
+#   aborts, status names the check and its answer · a tenant freeze window blocks
+#   promotion, abort still works · the operator leader killed mid-rollout: promoted
+#   exactly once · a settings change (spec.search) live in the pods without a restart ·
+#   the Storefront deleted: everything it owned is gone.
+#
+# Each step is one line with the elapsed seconds; `kubectl get sf` and `kommerce rollout
+# status` are recorded after each scenario; the last lines are a table of requests
+# sent/failed per scenario. A cluster that is already up is used and left up; one this
+# script started is taken down. Needs root (the cluster does).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+name=sf-e2e
+# shellcheck source=hack/e2e/lib/cluster.sh
+source hack/e2e/lib/cluster.sh
+
+# A tenant of its own per run: its Kafka topics and search indices carry its prefix,
+# so nothing of an earlier run (or test) is seen.
+tenant=sfe2e$(printf '%04x' $((RANDOM % 65536)))$$
+ns=$tenant-shop
+sf=web
+rate=${KOMMERCE_E2E_RATE:-25}
+db=kommerce_e2e_sf_$$
+results=()
+
+diagnose() {
+	say "storefront:"
+	k -n "$ns" get sf "$sf" -o yaml >&2 2>/dev/null || true
+	say "pods:"
+	k get pods -A -o wide >&2 || true
+	say "events in $ns:"
+	k -n "$ns" get events --sort-by=.lastTimestamp 2>/dev/null | tail -40 >&2 || true
+	local p
+	for p in $(k -n "$opns" get pods -l app.kubernetes.io/instance=$release -o name 2>/dev/null); do
+		say "last log lines of $p:"
+		k -n "$opns" logs "$p" --tail=40 >&2 || true
+	done
+	for p in $(k -n "$ns" get pods -o name 2>/dev/null); do
+		say "last log lines of $p:"
+		k -n "$ns" logs "$p" --tail=15 --all-containers >&2 || true
+	done
+}
+
+cleanup_more() {
+	[[ -n ${load_pid:-} ]] && kill "$load_pid" 2>/dev/null
+	if [[ -n ${KUBECONFIG:-} && -z $own_cluster ]]; then
+		# Someone else's cluster: leave it as it was.
+		k -n "$ns" delete sf --all --wait=false >/dev/null 2>&1
+		k delete tenant "$tenant" --wait=false >/dev/null 2>&1
+		h uninstall "$release" -n "$opns" >/dev/null 2>&1
+		k delete ns "$opns" "$ns" --wait=false >/dev/null 2>&1
+	fi
+	# The tenant's search indices on the shared Elasticsearch.
+	[[ -n ${KOMMERCE_TEST_ELASTICSEARCH_URL:-} ]] &&
+		curl -s -X DELETE "$KOMMERCE_TEST_ELASTICSEARCH_URL/kommerce-$tenant*?expand_wildcards=all" >/dev/null 2>&1
+	return 0
+}
+
+# ---------------------------------------------------------------- helpers
+
+sfj() { k -n "$ns" get sf "$sf" -o jsonpath="$1"; }
+cond() { sfj "{.status.conditions[?(@.type==\"$1\")].status}"; }
+
+# record <what>: what a user sees now, for the issue's closing note.
+record() {
+	say "--- $1: kubectl get sf -o wide"
+	k -n "$ns" get sf -o wide >&2 || true
+	if [[ -n $rollout_cli ]]; then
+		say "--- $1: kommerce rollout status $sf"
+		"$tmp/kommerce" rollout status "$sf" -n "$ns" >&2 2>&1 || true
+	fi
+}
+
+# load_start <scenario>: loadgen against the active Service until load_stop.
+load_start() {
+	scenario=$1
+	rm -f "$tmp/stop"
+	"$tmp/loadgen" -url "$load_url" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" \
+		-stop-file "$tmp/stop" -timeout 5s >"$tmp/load.json" 2>"$tmp/load.err" &
+	load_pid=$!
+}
+
+# load_stop: stop the load, add the scenario's figures to the table, fail on a
+# failed request.
+load_stop() {
+	touch "$tmp/stop"
+	wait "$load_pid" || true
+	load_pid=
+	local line sent failed
+	line=$(tail -1 "$tmp/load.json")
+	sent=$(jq -r .sent <<<"$line") failed=$(jq -r .failed <<<"$line")
+	results+=("$(printf '%-34s sent %5d  failed %d  (max latency %s ms)' "$scenario" "$sent" "$failed" "$(jq -r .maxLatencyMs <<<"$line")")")
+	say "$scenario: $sent requests sent, $failed failed"
+	((sent >= 20)) || fail "$scenario: only $sent requests were sent"
+	if ((failed > 0)); then
+		cat "$tmp/load.err" >&2
+		fail "$scenario: $failed of $sent requests failed"
+	fi
+}
+
+# set_version <version>: what `kubectl edit` of spec.version does.
+set_version() { k -n "$ns" patch sf "$sf" --type merge -p "{\"spec\":{\"version\":\"$1\"}}" >/dev/null; }
+
+phase_is() { local p; p=$(sfj '{.status.phase}'); echo "phase: $p, blockedBy: $(sfj '{.status.blockedBy}')"; [[ $p == "$1" ]]; }
+promoted_to() {
+	local v
+	v=$(sfj '{.status.activeVersion}')
+	echo "active $v, phase $(sfj '{.status.phase}'), Promoted=$(cond Promoted), blockedBy: $(sfj '{.status.blockedBy}')"
+	[[ $v == "$1" && $(sfj '{.status.phase}') == Ready && $(cond Promoted) == True ]]
+}
+# previewing <version>: the version is in preview (or already promoted: a fast
+# rollout may finish between two looks).
+previewing() {
+	local p a
+	p=$(sfj '{.status.previewVersion}') a=$(sfj '{.status.activeVersion}')
+	echo "preview ${p:-none}, active $a, phase $(sfj '{.status.phase}')"
+	[[ $p == "$1" || $a == "$1" ]]
+}
+active_is() { local v; v=$(sfj '{.status.activeVersion}'); echo "active $v, phase $(sfj '{.status.phase}')"; [[ $v == "$1" ]]; }
+
+# ---------------------------------------------------------------- set-up
+
+cluster_lock
+say "tools, loadgen, kommerce (host), make image"
+make -s helm crane >/dev/null
+go build -o "$tmp/loadgen" ./hack/loadgen
+go build -o "$tmp/kommerce" ./cmd/kommerce
+rollout_cli=
+"$tmp/kommerce" rollout --help >/dev/null 2>&1 && rollout_cli=1
+image_build
+tar=bin/kommerce-image.tar
+hack/image.sh variant "$tar" "$tmp/crash.tar" "$repo:e2e-crash" KOMMERCE_MAX_BODY_BYTES=0 2>"$tmp/variant.log" ||
+	{ cat "$tmp/variant.log" >&2; fail "image variant"; }
+say "image $ref; variant $repo:e2e-crash (KOMMERCE_MAX_BODY_BYTES=0)"
+
+say "host services"
+services_up
+cluster_up
+# Each load imports the archive under its own tag and drops that tag after re-tagging
+# (hack/cluster.sh load), so the build's own tag comes last.
+load_tags "$tar" "$repo:e2e-v1" "$repo:e2e-v2" "$repo:e2e-v3" "$repo:e2e-v4" "$repo:e2e-v5" "$ref"
+load_tags "$tmp/crash.tar" "$repo:e2e-crash"
+say "loaded $ref as e2e-v1..e2e-v5, and e2e-crash"
+
+say "fresh database $db; data-plane Secret $opns/kommerce-data-plane"
+fresh_database "$db"
+k create namespace "$opns" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$opns" create secret generic kommerce-database --from-literal=url="$pod_url" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$opns" create secret generic kommerce-data-plane \
+	--from-literal=database-url="$pod_url" \
+	--from-literal=redis-url=redis://redis.kommerce-system.svc.cluster.local:6379/0 \
+	--from-literal=kafka-brokers=kafka.kommerce-system.svc.cluster.local:9092 \
+	--from-literal=elasticsearch-url=http://elasticsearch.kommerce-system.svc.cluster.local:9200 \
+	--dry-run=client -o yaml | k apply -f - >/dev/null
+migrate_job "$opns" kommerce-database url
+say "migrate up (Job) done"
+
+say "helm install (dataPlane.existingSecret=kommerce-data-plane)"
+operator_install --set dataPlane.existingSecret=kommerce-data-plane
+say "operator: $(k -n "$opns" get deploy $opdeploy -o jsonpath='{.status.readyReplicas}') ready replicas"
+
+say "Tenant $tenant (namespace $ns)"
+k apply -f - >/dev/null <<EOF
+apiVersion: kommerce.io/v1alpha1
+kind: Tenant
+metadata: {name: $tenant}
+spec:
+  owners: [{kind: User, name: dev@$tenant.example}]
+  namespaces: [$ns]
+  network:
+    ingressNamespaces: [$opns]
+EOF
+k wait --for=condition=Ready "tenant/$tenant" --timeout=120s >/dev/null || fail "Tenant $tenant not Ready"
+say "Tenant Ready: $(k get tenant "$tenant" -o jsonpath='{.status.conditions[?(@.type=="DatabaseReady")].message}')"
+
+storefront() { # storefront <version>: the Storefront as the shop's developers write it
+	cat <<EOF
+apiVersion: kommerce.io/v1alpha1
+kind: Storefront
+metadata: {name: $sf, namespace: $ns}
+spec:
+  tenantRef: {name: $tenant}
+  version: $1
+  channels:
+    - {name: web, currency: EUR, locales: [en], hostname: $tenant.shop.example}
+  api:
+    replicas: 2
+    resources: {cpu: 50m, memory: 128Mi}
+  ingest:
+    replicas: 1
+    resources: {cpu: 50m, memory: 128Mi}
+  rollout:
+    promotion: Auto
+    progressDeadline: 60s
+    rollbackWindow: 10m
+    prePromotionChecks:
+      - {name: ready, path: /readyz}
+      - {name: catalog, path: "/api/v1/products?limit=1"}
+  search:
+    autocomplete: {minChars: 2, maxSuggestions: 8}
+  checkout:
+    taxRateBasisPoints: 1900
+    taxLabel: VAT
+EOF
+}
+
+say "Storefront $ns/$sf version e2e-v1"
+storefront e2e-v1 | k apply -f - >/dev/null
+k -n "$ns" wait --for=condition=Available "sf/$sf" --timeout=180s >&2 || fail "Storefront not Available"
+say "kubectl wait --for=condition=Available sf/$sf: done"
+record "first version Available"
+pods_running() {
+	local out
+	out=$(k -n "$ns" get pods -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}')
+	echo "$out"
+	[[ $(grep -c ' Running' <<<"$out") -ge 3 ]] && grep -q 'ingest.* Running' <<<"$out"
+}
+until_ok 60 "API and ingest pods Running" pods_running
+k -n "$ns" get deploy,svc,pods -o wide >&2
+
+ip=$(k -n "$ns" get svc "$sf" -o jsonpath='{.spec.clusterIP}')
+port=$(k -n "$ns" get svc "$sf" -o jsonpath='{.spec.ports[0].port}')
+base=http://$ip:$port
+load_url="$base/api/v1/products?limit=5"
+say "active Service $sf: $base"
+hdr=(-H "X-Kommerce-Tenant: $tenant")
+until_ok 30 "the active Service answers from the host" curl -fsS --max-time 3 "${hdr[@]}" "$load_url"
+
+say "a staff user (kommerce admin create-user on the host), a product through the active Service"
+echo 'e2e-staff-password-1' | KOMMERCE_DATABASE_URL=$db_url "$tmp/kommerce" admin create-user --tenant "$tenant" \
+	--email "staff@$tenant.example" --role admin --password-stdin --log-level warn >/dev/null || fail "create-user"
+token=$(curl -fsS "${hdr[@]}" -H 'Content-Type: application/json' \
+	-d "{\"email\":\"staff@$tenant.example\",\"password\":\"e2e-staff-password-1\"}" "$base/api/v1/auth/login" | jq -r .access_token) ||
+	fail "login through the active Service"
+sku=E2E-$RANDOM
+curl -fsS "${hdr[@]}" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+	-d "{\"name\":\"Zeppelin Sneaker\",\"status\":\"published\",\"variants\":[{\"sku\":\"$sku\",\"prices\":[{\"currency\":\"EUR\",\"amount\":4999}]}]}" \
+	"$base/api/v1/products" >"$tmp/product.json" || fail "create a product through the active Service"
+say "product $(jq -r .id "$tmp/product.json") ($sku) created"
+searchable() { curl -fsS --max-time 3 "${hdr[@]}" "$base/api/v1/search?q=$1&limit=3" | tee /dev/stderr | grep -q "$sku"; }
+until_ok 90 "the product is searchable through the active Service (outbox → Kafka → ingest → Elasticsearch)" searchable zeppelin
+
+# ---------------------------------------------------------------- rollouts under load
+
+say "scenario: good rollout e2e-v1 → e2e-v2 under $rate req/s"
+load_start "good rollout v1 → v2"
+set_version e2e-v2
+until_ok 60 "e2e-v2 in preview" previewing e2e-v2
+until_ok 120 "e2e-v2 promoted (checks passed)" promoted_to e2e-v2
+load_stop
+k -n "$ns" get sf "$sf" -o jsonpath='{range .status.checks[*]}check {.name}: passed={.passed} status={.status}{"\n"}{end}' >&2
+record "v2 promoted"
+[[ $(sfj '{.status.previousVersion}') == e2e-v1 ]] || fail "previousVersion is $(sfj '{.status.previousVersion}'), want e2e-v1 (kept for the rollback window)"
+
+say "scenario: undo within the rollback window (spec.version back to e2e-v1) under load"
+load_start "undo v2 → v1"
+undo_start=$SECONDS
+set_version e2e-v1
+until_ok 30 "back on e2e-v1" promoted_to e2e-v1
+undo_took=$((SECONDS - undo_start))
+load_stop
+say "undo: back on the previous colour $(sfj '{.status.activeColor}') in ${undo_took}s"
+record "undone to v1"
+
+say "scenario: a crash-looping version (e2e-crash) under load"
+load_start "crash-looping version"
+set_version e2e-crash
+crash_explained() {
+	local d
+	d="phase $(sfj '{.status.phase}') Degraded=$(cond Degraded): $(sfj '{.status.conditions[?(@.type=="Degraded")].message}') blockedBy: $(sfj '{.status.blockedBy}')"
+	echo "$d"
+	[[ $(sfj '{.status.activeVersion}') == e2e-v1 ]] || { echo "active version changed"; return 2; }
+	[[ $d == *"$sf"*-* && $d =~ CrashLoopBackOff|Error|crash ]]
+}
+until_ok 120 "the status names the crash-looping pod and why" crash_explained
+until_ok 120 "the rollout is aborted (progress deadline), never promoted" phase_is Aborted
+active_is e2e-v1 >/dev/null || fail "active version is $(sfj '{.status.activeVersion}') after the crash-looping rollout"
+load_stop
+say "status: $(sfj '{.status.blockedBy}')"
+record "crash-looping version aborted"
+
+say "scenario: a pre-promotion check answering 404 (e2e-v3) under load"
+load_start "failing check"
+k -n "$ns" patch sf "$sf" --type json -p '[
+	{"op":"replace","path":"/spec/version","value":"e2e-v3"},
+	{"op":"add","path":"/spec/rollout/prePromotionChecks/-","value":{"name":"landing-page","path":"/e2e/no-such-page","expectStatus":200}}]' >/dev/null
+check_explained() {
+	local b
+	b=$(sfj '{.status.blockedBy}')
+	echo "phase $(sfj '{.status.phase}'), blockedBy: $b, checks: $(sfj '{.status.checks}')"
+	[[ $(sfj '{.status.phase}') == Aborted && $b == *landing-page* && $b == *404* ]]
+}
+until_ok 120 "aborted; the status names the check and its answer" check_explained
+active_is e2e-v1 >/dev/null || fail "active version is $(sfj '{.status.activeVersion}') after the failed check"
+load_stop
+k -n "$ns" get sf "$sf" -o jsonpath='{range .status.checks[*]}check {.name}: passed={.passed} status={.status} {.message}{"\n"}{end}' >&2
+record "failing check aborted"
+k -n "$ns" patch sf "$sf" --type json -p '[{"op":"remove","path":"/spec/rollout/prePromotionChecks/2"}]' >/dev/null
+
+say "scenario: a freeze window covering now blocks promotion (e2e-v4); abort still works"
+until_iso=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
+k patch tenant "$tenant" --type merge -p "{\"spec\":{\"freezeWindows\":[{\"name\":\"e2e-freeze\",\"start\":\"$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)\",\"end\":\"$until_iso\",\"reason\":\"e2e\"}]}}" >/dev/null
+load_start "freeze window, then abort"
+set_version e2e-v4
+frozen() {
+	local b
+	b=$(sfj '{.status.blockedBy}')
+	echo "phase $(sfj '{.status.phase}'), active $(sfj '{.status.activeVersion}'), blockedBy: $b, blockedUntil: $(sfj '{.status.blockedUntil}')"
+	[[ $(sfj '{.status.phase}') == Paused && $b == *e2e-freeze* && $(sfj '{.status.blockedUntil}') == "$until_iso" ]]
+}
+until_ok 120 "preview checked, promotion blocked by the freeze window until $until_iso" frozen
+record "frozen"
+active_is e2e-v1 >/dev/null || fail "promoted during a freeze window"
+k -n "$ns" annotate sf "$sf" kommerce.io/abort=true --overwrite >/dev/null
+until_ok 60 "abort during the freeze window" phase_is Aborted
+active_is e2e-v1 >/dev/null || fail "active version is $(sfj '{.status.activeVersion}') after the abort"
+load_stop
+record "aborted during the freeze"
+k patch tenant "$tenant" --type json -p '[{"op":"remove","path":"/spec/freezeWindows"}]' >/dev/null
+
+say "scenario: the operator leader deleted while e2e-v5 is previewing"
+load_start "operator killed mid-rollout"
+set_version e2e-v5
+until_ok 60 "e2e-v5 in preview" previewing e2e-v5
+old_leader=$(leader)
+say "phase $(sfj '{.status.phase}'): deleting the leader $old_leader"
+k -n "$opns" delete pod "$old_leader" --wait=false >/dev/null
+until_ok 120 "e2e-v5 promoted after the new leader took over" promoted_to e2e-v5
+say "new leader: $(leader)"
+load_stop
+promotions=$(k -n "$ns" get events --field-selector "involvedObject.name=$sf,reason=Promoted" -o json |
+	jq '[.items[] | select(.message | test("e2e-v5")) | (.count // 1)] | add // 0')
+say "Promoted events naming e2e-v5: $promotions"
+((promotions == 1)) || { k -n "$ns" get events --field-selector "involvedObject.name=$sf" >&2; fail "e2e-v5 was promoted $promotions times, want once"; }
+record "promoted once across the operator restart"
+
+say "settings: spec.search changed, live in the API pods without a restart"
+api_pods() { k -n "$ns" get pods -l "app.kubernetes.io/component=api" -o jsonpath='{range .items[?(@.status.phase=="Running")]}{.metadata.name} {.status.containerStatuses[0].restartCount}{"\n"}{end}'; }
+before=$(api_pods)
+say "API pods and restarts before: $(tr '\n' ' ' <<<"$before")"
+not_searchable() { ! searchable "$1"; }
+until_ok 10 "no result for 'trainer' yet" not_searchable trainer
+gen=$(k -n "$ns" get sf "$sf" -o jsonpath='{.metadata.generation}')
+k -n "$ns" patch sf "$sf" --type merge -p '{"spec":{"search":{"synonyms":[{"terms":["sneaker","trainer"]}]}}}' >/dev/null
+settings_start=$SECONDS
+until_ok 90 "a search for 'trainer' finds the Sneaker (synonym live)" searchable trainer
+say "settings live after $((SECONDS - settings_start))s (generation $gen → $(k -n "$ns" get sf "$sf" -o jsonpath='{.metadata.generation}'))"
+after=$(api_pods)
+[[ $after == "$before" ]] || fail "API pods or restarts changed: before [$before], after [$after]"
+say "the same API pods, no restarts: $(tr '\n' ' ' <<<"$after")"
+
+say "delete the Storefront: everything it owned goes"
+uid=$(k -n "$ns" get sf "$sf" -o jsonpath='{.metadata.uid}')
+k -n "$ns" delete sf "$sf" --wait=true --timeout=120s >/dev/null || fail "delete the Storefront"
+owned() {
+	local left
+	left=$(k -n "$ns" get deploy,rs,pods,svc,cm,secrets,sa,pdb,hpa,ingress,networkpolicies,endpointslices -o json |
+		jq -r --arg uid "$uid" '.items[] | select(any(.metadata.ownerReferences[]?; .uid == $uid) or (.metadata.labels["app.kubernetes.io/instance"] // "") == "'"$sf"'") | "\(.kind)/\(.metadata.name)"')
+	echo "left: ${left:-nothing}"
+	[[ -z $left ]]
+}
+until_ok 120 "nothing the Storefront owned is left" owned
+
+say "requests per scenario (${rate} req/s through the active Service):"
+printf '%s\n' "${results[@]}" >&2
+say "PASS"
