@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -25,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
+	"github.com/kommerce/kommerce/controllers/storefront"
 	"github.com/kommerce/kommerce/controllers/tenant"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/k8s"
@@ -49,6 +51,9 @@ type operatorConfig struct {
 	leaseDuration     time.Duration
 	renewDeadline     time.Duration
 	leaderRetryPeriod time.Duration
+	dataPlaneSecret   string
+	storefrontImage   string
+	operatorNamespace string
 }
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -81,6 +86,18 @@ func splitList(v string) []string {
 	return out
 }
 
+// namespacedName checks "<namespace>/<name>" (empty allowed).
+func namespacedName(v string) error {
+	if v == "" {
+		return nil
+	}
+	ns, name, ok := strings.Cut(v, "/")
+	if !ok || !dnsLabel.MatchString(ns) || name == "" || strings.Contains(name, "/") {
+		return errors.New("want <namespace>/<name>, e.g. kommerce-system/kommerce-data-plane")
+	}
+	return nil
+}
+
 // listenAddrOrOff accepts host:port, or 0 to turn the listener off.
 func listenAddrOrOff(v string) error {
 	if v == "0" {
@@ -105,14 +122,20 @@ func (c *operatorConfig) register(set *config.Set) {
 	set.Int(&c.concurrency, "max-concurrent-reconciles", "KOMMERCE_MAX_CONCURRENT_RECONCILES", 4, "resources of one kind reconciled in parallel", config.Check(config.Positive))
 	set.Int(&c.kubeQPS, "kube-api-qps", "KOMMERCE_KUBE_API_QPS", 50, "sustained requests per second to the Kubernetes API", config.Check(config.Positive))
 	set.Int(&c.kubeBurst, "kube-api-burst", "KOMMERCE_KUBE_API_BURST", 100, "request burst to the Kubernetes API", config.Check(config.Positive))
+	set.String(&c.dataPlaneSecret, "data-plane-secret", "KOMMERCE_DATA_PLANE_SECRET", "", "<namespace>/<name> of the Secret whose database-url (required), redis-url, kafka-brokers, elasticsearch-url and secrets-key every Storefront's pods use (copied into <storefront>-connections); unset: Storefronts report DataPlaneNotConfigured", config.Check(namespacedName))
+	set.String(&c.storefrontImage, "storefront-image", "KOMMERCE_STOREFRONT_IMAGE", storefront.DefaultRepository, "image repository of Storefronts without spec.image; a Storefront runs <repository>:<spec.version>")
+	set.String(&c.operatorNamespace, "operator-namespace", "KOMMERCE_OPERATOR_NAMESPACE", "", "namespace the operator runs in; each Storefront gets a NetworkPolicy letting it reach the API pods for the pre-promotion checks (unset: no such policy)", config.Check(namespaceName))
 	set.Duration(&c.gracefulShutdown, "shutdown-timeout", "KOMMERCE_SHUTDOWN_TIMEOUT", 30*time.Second, "how long running reconciles may finish after SIGTERM")
 }
 
 func runOperator(ctx context.Context, e *env) error {
-	set := config.NewSet("operator", `Run the Kubernetes operator: the Tenant controller (namespaces, quotas, limit ranges,
-network policies, owners' RBAC, identity Secrets and the tenants registry in PostgreSQL).
-The Storefront and ModelVersion kinds are installed and validated; their controllers
-are not built yet.`, e.getenv)
+	set := config.NewSet("operator", `Run the Kubernetes operator:
+  - the Tenant controller (namespaces, quotas, limit ranges, network policies, owners'
+    RBAC, identity Secrets and the tenants registry in PostgreSQL);
+  - the Storefront controller (settings ConfigMap, blue/green API Deployments, ingest
+    Deployment, Services, autoscaler, disruption budget, Ingresses; blue-green rollouts
+    with pre-promotion checks, freeze windows, abort and undo).
+The ModelVersion kind is installed and validated; its controller is not built yet.`, e.getenv)
 	var c operatorConfig
 	c.register(set)
 	if _, err := set.Parse(e.args, e.stdout); err != nil {
@@ -161,12 +184,34 @@ are not built yet.`, e.getenv)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the tenant controller: %w", err)
 	}
+	if err := setupStorefronts(mgr, &c); err != nil {
+		return err
+	}
 	log.Info("operator starting", "metricsAddr", c.metricsAddr, "probeAddr", c.probeAddr,
 		"leaderElect", c.leaderElect, "watchNamespaces", c.watchNamespaces, "host", restCfg.Host)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
 	log.Info("operator stopped")
+	return nil
+}
+
+// setupStorefronts registers the Storefront controller.
+func setupStorefronts(mgr ctrl.Manager, c *operatorConfig) error {
+	sr := &storefront.Reconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder(k8s.FieldManager),
+		Repository:              c.storefrontImage,
+		OperatorNamespace:       c.operatorNamespace,
+		MaxConcurrentReconciles: c.concurrency,
+	}
+	if ns, name, ok := strings.Cut(c.dataPlaneSecret, "/"); ok {
+		sr.DataPlaneSecret = types.NamespacedName{Namespace: ns, Name: name}
+	}
+	if err := sr.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the storefront controller: %w", err)
+	}
 	return nil
 }
 
@@ -212,7 +257,11 @@ func newManager(restCfg *rest.Config, c *operatorConfig) (ctrl.Manager, func(str
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), kv1.AddToScheme(scheme)); err != nil {
 		return nil, nil, fmt.Errorf("build scheme: %w", err)
 	}
-	cacheOpts := cache.Options{ByObject: tenant.CacheByObject()}
+	byObject := tenant.CacheByObject()
+	for o, b := range storefront.CacheByObject() {
+		byObject[o] = b
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
 	var watched func(string) bool
 	if nss := splitList(c.watchNamespaces); len(nss) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
