@@ -23,6 +23,9 @@ type CheckoutSettings struct {
 	// Hoarding is the policy in force: the storefront's own, else the API's defaults.
 	Hoarding HoardPolicy `json:"hoarding"`
 	Stored   bool        `json:"stored"`
+	// Managed says the storefront's settings document (a Storefront resource)
+	// manages currency, reservation TTL, tax and shipping (ManagedStorefront).
+	Managed bool `json:"managed"`
 }
 
 // FraudPolicy says what checkout does with an order whose fraud score reaches
@@ -189,10 +192,12 @@ func (s CheckoutSettings) TaxName() string {
 
 // SettingsService stores the checkout settings of the tenant in ctx.
 type SettingsService interface {
-	// CheckoutSettings returns a storefront's settings (the defaults when none are
-	// stored). Errors: ErrInvalid (storefront name).
+	// CheckoutSettings returns a storefront's settings in force (the defaults when
+	// none are stored; a ManagedStorefront's winning over the stored ones). Errors:
+	// ErrInvalid (storefront name).
 	CheckoutSettings(ctx context.Context, storefront string) (*CheckoutSettings, error)
-	// PutCheckoutSettings replaces a storefront's settings. Errors: ErrInvalid.
+	// PutCheckoutSettings replaces a storefront's settings. Errors: ErrInvalid,
+	// ErrManagedByStorefront (a ManagedStorefront manages them).
 	PutCheckoutSettings(ctx context.Context, storefront string, in CheckoutSettingsInput) (*CheckoutSettings, error)
 }
 

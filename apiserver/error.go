@@ -50,6 +50,9 @@ const (
 	ErrRefundRequired        = "refund_required"         // money was received: refund it rather than cancel by hand
 	ErrInvalidSignature      = "invalid_signature"       // a webhook not signed with the tenant's secret
 	ErrStaleSignature        = "stale_signature"         // a webhook signed outside the 300 s tolerance
+
+	// Storefronts managed by a Storefront resource (ManagedStorefront).
+	ErrManagedByStorefront = "managed_by_storefront" // the settings come from the Storefront resource; edit it there
 )
 
 // Error is an error a client may see: a stable code, a sentence for people and, for

@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/sfsettings"
 )
 
 // SettingsSource gives a storefront's search settings (synonyms, boosts,
@@ -42,21 +42,46 @@ type storefrontSettings struct {
 	Tenant     string `json:"tenant"`
 	Storefront string `json:"storefront"`
 	// Currency is the channel currency prices are filtered and sorted in.
-	Currency string `json:"currency"`
-	Search   struct {
-		Synonyms []struct {
-			Terms []string `json:"terms"`
-		} `json:"synonyms"`
-		Boosts []struct {
-			Field         string `json:"field"`
-			WeightPercent int32  `json:"weightPercent"`
-		} `json:"boosts"`
-		Autocomplete struct {
-			Enabled        *bool `json:"enabled"`
-			MinChars       int32 `json:"minChars"`
-			MaxSuggestions int32 `json:"maxSuggestions"`
-		} `json:"autocomplete"`
-	} `json:"search"`
+	Currency string     `json:"currency"`
+	Search   specSearch `json:"search"`
+}
+
+// specSearch is a Storefront's spec.search.
+type specSearch struct {
+	Synonyms     []specSynonyms `json:"synonyms"`
+	Boosts       []specBoost    `json:"boosts"`
+	Autocomplete struct {
+		Enabled        *bool `json:"enabled"`
+		MinChars       int32 `json:"minChars"`
+		MaxSuggestions int32 `json:"maxSuggestions"`
+	} `json:"autocomplete"`
+}
+
+type specSynonyms struct {
+	Terms []string `json:"terms"`
+}
+
+type specBoost struct {
+	Field         string `json:"field"`
+	WeightPercent int32  `json:"weightPercent"`
+}
+
+// settings converts spec.search (and the channel currency) to the engine's settings:
+// weightPercent 100 is a boost of 1, and autocomplete is on unless disabled.
+func (sp specSearch) settings(currency string) search.Settings {
+	st := search.Settings{Currency: currency}
+	for _, g := range sp.Synonyms {
+		st.Synonyms = append(st.Synonyms, g.Terms)
+	}
+	for _, b := range sp.Boosts {
+		if st.FieldBoosts == nil {
+			st.FieldBoosts = map[string]float64{}
+		}
+		st.FieldBoosts[b.Field] = float64(b.WeightPercent) / 100
+	}
+	ac := sp.Autocomplete
+	st.Autocomplete = search.Autocomplete{Disabled: ac.Enabled != nil && !*ac.Enabled, MinChars: int(ac.MinChars), Limit: int(ac.MaxSuggestions)}
+	return st
 }
 
 // ParseSettings reads a settings file (YAML or JSON):
@@ -96,18 +121,7 @@ func ParseSettings(data []byte) (StaticSettings, error) {
 		if _, dup := out[key]; dup {
 			return nil, fmt.Errorf("search settings %s: listed twice", where)
 		}
-		st := search.Settings{Currency: sf.Currency}
-		for _, g := range sf.Search.Synonyms {
-			st.Synonyms = append(st.Synonyms, g.Terms)
-		}
-		for _, b := range sf.Search.Boosts {
-			if st.FieldBoosts == nil {
-				st.FieldBoosts = map[string]float64{}
-			}
-			st.FieldBoosts[b.Field] = float64(b.WeightPercent) / 100
-		}
-		ac := sf.Search.Autocomplete
-		st.Autocomplete = search.Autocomplete{Disabled: ac.Enabled != nil && !*ac.Enabled, MinChars: int(ac.MinChars), Limit: int(ac.MaxSuggestions)}
+		st := sf.Search.settings(sf.Currency)
 		if err := st.Validate(); err != nil {
 			return nil, fmt.Errorf("search settings %s: %w", where, err)
 		}
@@ -117,16 +131,12 @@ func ParseSettings(data []byte) (StaticSettings, error) {
 }
 
 // SettingsFile serves the settings of a file and re-reads it when it changes (a
-// mounted ConfigMap is replaced in place). A file that no longer parses is logged
-// and the previous settings stay.
+// mounted ConfigMap is replaced in place), through sfsettings.File: the same
+// polling of the resolved path as the storefront settings document. A file that no
+// longer parses is logged and the previous settings stay.
 type SettingsFile struct {
-	path string
+	file *sfsettings.File[StaticSettings]
 	log  *slog.Logger
-
-	mu      sync.RWMutex
-	current StaticSettings
-	modTime time.Time
-	size    int64
 }
 
 // LoadSettingsFile reads path; an unreadable or invalid file is an error.
@@ -134,44 +144,19 @@ func LoadSettingsFile(path string, log *slog.Logger) (*SettingsFile, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &SettingsFile{path: path, log: log}
-	if _, err := f.reload(); err != nil {
-		return nil, err
+	f, err := sfsettings.OpenFile(path, func(data []byte) (*StaticSettings, error) {
+		s, err := ParseSettings(data)
+		return &s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search settings: %w", err)
 	}
-	return f, nil
+	return &SettingsFile{file: f, log: log}, nil
 }
 
 // SearchSettings implements SettingsSource.
 func (f *SettingsFile) SearchSettings(tenant, storefront string) search.Settings {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.current.SearchSettings(tenant, storefront)
-}
-
-// reload re-reads the file if its size or modification time changed.
-func (f *SettingsFile) reload() (bool, error) {
-	fi, err := os.Stat(f.path)
-	if err != nil {
-		return false, fmt.Errorf("search settings: %w", err)
-	}
-	f.mu.RLock()
-	same := f.current != nil && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size
-	f.mu.RUnlock()
-	if same {
-		return false, nil
-	}
-	data, err := os.ReadFile(f.path)
-	if err != nil {
-		return false, fmt.Errorf("search settings: %w", err)
-	}
-	s, err := ParseSettings(data)
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", f.path, err)
-	}
-	f.mu.Lock()
-	f.current, f.modTime, f.size = s, fi.ModTime(), fi.Size()
-	f.mu.Unlock()
-	return true, nil
+	return f.file.Current().SearchSettings(tenant, storefront)
 }
 
 // Watch re-reads the file every interval until ctx ends.
@@ -183,13 +168,58 @@ func (f *SettingsFile) Watch(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			changed, err := f.reload()
+			changed, err := f.file.Reload()
 			switch {
+			case !changed:
 			case err != nil:
 				f.log.Error("search settings not reloaded; the previous ones stay", "error", err)
-			case changed:
-				f.log.Info("search settings reloaded", "path", f.path)
+			default:
+				f.log.Info("search settings reloaded", "path", f.file.Path())
 			}
 		}
 	}
+}
+
+// DocumentSettings serves the search settings of the storefront a settings
+// document manages (sfsettings.Store): its spec.search with the first channel's
+// currency, for that tenant and storefront only; others get the defaults.
+type DocumentSettings struct {
+	Store *sfsettings.Store
+
+	cache atomic.Pointer[documentSettings]
+}
+
+type documentSettings struct {
+	doc *sfsettings.Document
+	st  search.Settings
+}
+
+// SearchSettings implements SettingsSource. The conversion is done once per
+// document, not per query.
+func (d *DocumentSettings) SearchSettings(tenant, storefront string) search.Settings {
+	doc := d.Store.Current()
+	if tenant != doc.Tenant || storefront != doc.Storefront {
+		return search.Settings{}
+	}
+	if c := d.cache.Load(); c != nil && c.doc == doc {
+		return c.st
+	}
+	c := &documentSettings{doc: doc, st: SearchSettingsOf(doc)}
+	d.cache.Store(c)
+	return c.st
+}
+
+// SearchSettingsOf converts a settings document's search part, with the first
+// channel's currency, to the engine's settings.
+func SearchSettingsOf(doc *sfsettings.Document) search.Settings {
+	var sp specSearch
+	for _, g := range doc.Search.Synonyms {
+		sp.Synonyms = append(sp.Synonyms, specSynonyms{g.Terms})
+	}
+	for _, b := range doc.Search.Boosts {
+		sp.Boosts = append(sp.Boosts, specBoost{b.Field, b.WeightPercent})
+	}
+	ac := doc.Search.Autocomplete
+	sp.Autocomplete.Enabled, sp.Autocomplete.MinChars, sp.Autocomplete.MaxSuggestions = &ac.Enabled, ac.MinChars, ac.MaxSuggestions
+	return sp.settings(doc.Currency())
 }

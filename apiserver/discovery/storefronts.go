@@ -32,8 +32,12 @@ type StorefrontStore interface {
 // database round trip per search.
 type Storefronts struct {
 	Store StorefrontStore // nil: every request is served by the default storefront
-	TTL   time.Duration   // default 30s
-	Log   *slog.Logger
+	// Managed, when it manages a storefront of the request's tenant, serves every
+	// request of that tenant as that storefront, whatever its host: the pod serves
+	// one storefront.
+	Managed apiserver.StorefrontSource
+	TTL     time.Duration // default 30s
+	Log     *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]storefrontEntry
@@ -53,6 +57,9 @@ const maxCachedHosts = 10000
 // same catalog, so the shopper still gets results, only without their storefront's
 // settings.
 func (s *Storefronts) Name(ctx context.Context, host string) string {
+	if m := apiserver.ManagedFor(ctx, s.managed()); m != nil {
+		return m.Storefront
+	}
 	t := apiserver.TenantFromContext(ctx)
 	host = strings.ToLower(host)
 	if s == nil || s.Store == nil || t == nil || host == "" || len(host) > 260 {
@@ -92,4 +99,11 @@ func (s *Storefronts) Name(ctx context.Context, host string) string {
 	s.cache[key] = storefrontEntry{name: name, expires: now.Add(ttl)}
 	s.mu.Unlock()
 	return name
+}
+
+func (s *Storefronts) managed() apiserver.StorefrontSource {
+	if s == nil {
+		return nil
+	}
+	return s.Managed
 }

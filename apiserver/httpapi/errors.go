@@ -52,6 +52,8 @@ var statusOf = map[string]int{
 	apiserver.ErrRefundRequired:        http.StatusConflict,
 	apiserver.ErrInvalidSignature:      http.StatusBadRequest,
 	apiserver.ErrStaleSignature:        http.StatusBadRequest,
+
+	apiserver.ErrManagedByStorefront: http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status of an error code (500 for unknown codes).

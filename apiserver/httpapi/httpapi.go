@@ -58,6 +58,9 @@ type Config struct {
 	// Tenant, when set, is the only tenant slug this server answers for (a pod serving
 	// one storefront); requests naming another tenant get unknown_tenant.
 	Tenant string
+	// Storefront, when it manages a storefront (a pod serving one from its settings
+	// document), gives the CORS origins, in place of the database's storefront hosts.
+	Storefront apiserver.StorefrontSource
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed when taking
 	// the client address for anonymous rate limits; none by default.
 	TrustedProxies []string

@@ -124,16 +124,21 @@ var corsAllowHeaders = "Authorization, Content-Type, If-Match, If-None-Match, Id
 var corsExposeHeaders = "ETag, Idempotent-Replayed, Location, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Cart-Id, X-Request-Id"
 
 // preflight answers CORS preflights. A preflight carries no tenant header, so the
-// origin is checked against every storefront's origins here; the real request is
-// then checked against its own tenant's in resolveTenant.
+// origin is checked against every storefront's origins here (the managed
+// storefront's only, when the pod serves one); the real request is then checked
+// against its own tenant's in resolveTenant. An origin not allowed gets no CORS
+// headers, so the browser refuses the call.
 func (h *handler) preflight(c *gin.Context) {
 	origin := c.GetHeader("Origin")
 	if c.Request.Method != http.MethodOptions || origin == "" || c.GetHeader("Access-Control-Request-Method") == "" {
 		c.Next()
 		return
 	}
-	ok, err := h.Tenants.OriginAllowed(c.Request.Context(), origin)
-	if err != nil {
+	var ok bool
+	var err error
+	if m := h.managed(); m != nil {
+		ok = m.OriginAllowed(origin)
+	} else if ok, err = h.Tenants.OriginAllowed(c.Request.Context(), origin); err != nil {
 		h.writeError(c, err)
 		return
 	}
@@ -184,13 +189,25 @@ func (h *handler) resolveTenant(c *gin.Context) {
 	}
 	if origin := c.GetHeader("Origin"); origin != "" {
 		c.Header("Vary", "Origin")
-		if slices.Contains(r.CORSOrigins, origin) {
+		allowed := r.CORSOrigins
+		if m := h.managed(); m != nil && m.Tenant == r.Tenant.Slug {
+			allowed = m.CORSOrigins
+		}
+		if slices.Contains(allowed, origin) {
 			c.Header("Access-Control-Allow-Origin", origin)
 			c.Header("Access-Control-Expose-Headers", corsExposeHeaders)
 		}
 	}
 	c.Request = c.Request.WithContext(apiserver.NewContextWithTenant(ctx, r.Tenant))
 	c.Next()
+}
+
+// managed is the storefront the pod serves from its settings document, or nil.
+func (h *handler) managed() *apiserver.ManagedStorefront {
+	if h.Storefront == nil {
+		return nil
+	}
+	return h.Storefront.ManagedStorefront()
 }
 
 func (h *handler) byHost(ctx context.Context, host string) (*apiserver.Resolved, error) {

@@ -44,6 +44,10 @@ type Commerce struct {
 	// Fraud scores checkouts of storefronts with a fraud policy; nil disables fraud
 	// checks entirely (checkout then reads nothing it would not read anyway).
 	Fraud apiserver.FraudScorer
+	// Storefront, when it manages a storefront, makes every request of its tenant
+	// that storefront's, with the settings it manages winning over the stored ones;
+	// nil serves storefronts by host from the database.
+	Storefront apiserver.StorefrontSource
 }
 
 // Services returns the four services over c.
@@ -71,6 +75,9 @@ func actorOf(ctx context.Context) string {
 // settingsFor returns the checkout settings of the storefront the request's Host is
 // mapped to, else of "default".
 func (c *Commerce) settingsFor(ctx context.Context, q *dbq.Queries, tid string) (apiserver.CheckoutSettings, error) {
+	if m := apiserver.ManagedFor(ctx, c.Storefront); m != nil {
+		return c.managedSettings(ctx, q, tid, m)
+	}
 	r, err := q.CheckoutSettingsForHost(ctx, dbq.CheckoutSettingsForHostParams{TenantID: tid, Hostname: apiserver.HostFromContext(ctx)})
 	if err != nil {
 		return apiserver.CheckoutSettings{}, fmt.Errorf("checkout settings: %w", err)
@@ -85,6 +92,19 @@ func (c *Commerce) settingsFor(ctx context.Context, q *dbq.Queries, tid string) 
 	}
 	s.Hoarding = c.hoarding(r.HoardMaxUnitsGuest, r.HoardMaxUnitsCustomer, r.HoardMaxUnpaid, r.HoardMaxUnpaidPerAddress)
 	return s, nil
+}
+
+// managedSettings are the settings of the storefront m manages: m's, with the fraud
+// policy and hoarding caps stored for it (else the defaults), which m does not hold.
+func (c *Commerce) managedSettings(ctx context.Context, q *dbq.Queries, tid string, m *apiserver.ManagedStorefront) (apiserver.CheckoutSettings, error) {
+	r, err := q.GetCheckoutSettings(ctx, dbq.GetCheckoutSettingsParams{TenantID: tid, Storefront: m.Storefront})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return m.Apply(c.Defaults.Settings(m.Storefront)), nil
+	case err != nil:
+		return apiserver.CheckoutSettings{}, fmt.Errorf("checkout settings: %w", err)
+	}
+	return m.Apply(*c.settingsOf(r)), nil
 }
 
 // hoarding is a storefront's stored hoarding policy (all four caps, or none), else
@@ -273,7 +293,16 @@ func (s *SettingsService) CheckoutSettings(ctx context.Context, storefront strin
 		return nil, apiserver.FieldErrorf("storefront", "Storefront names are DNS labels: lower-case letters, digits and inner dashes.")
 	}
 	var out *apiserver.CheckoutSettings
+	m := apiserver.ManagedFor(ctx, s.Storefront)
+	if m != nil && m.Storefront != storefront {
+		m = nil
+	}
 	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+		if m != nil {
+			v, err := s.managedSettings(ctx, q, tid, m)
+			out = &v
+			return err
+		}
 		r, err := q.GetCheckoutSettings(ctx, dbq.GetCheckoutSettingsParams{TenantID: tid, Storefront: storefront})
 		if errors.Is(err, pgx.ErrNoRows) {
 			d := s.Defaults.Settings(storefront)
@@ -293,6 +322,9 @@ func (s *SettingsService) CheckoutSettings(ctx context.Context, storefront strin
 func (s *SettingsService) PutCheckoutSettings(ctx context.Context, storefront string, in apiserver.CheckoutSettingsInput) (*apiserver.CheckoutSettings, error) {
 	if !apiserver.ValidSlug(storefront) {
 		return nil, apiserver.FieldErrorf("storefront", "Storefront names are DNS labels: lower-case letters, digits and inner dashes.")
+	}
+	if m := apiserver.ManagedFor(ctx, s.Storefront); m != nil && m.Storefront == storefront {
+		return nil, m.ManagedError()
 	}
 	if err := in.Validate(); err != nil {
 		return nil, err

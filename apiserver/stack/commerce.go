@@ -32,8 +32,8 @@ type CommerceOptions struct {
 }
 
 // commerce builds the services behind the commerce routes.
-func commerce(o Options, db *postgres.DB) httpapi.CommerceConfig {
-	c := &postgres.Commerce{DB: db, Defaults: o.Commerce.Defaults, Lock: o.Commerce.Lock, Fraud: o.Commerce.Fraud}
+func commerce(o Options, db *postgres.DB, sf *documentSource) httpapi.CommerceConfig {
+	c := &postgres.Commerce{DB: db, Defaults: o.Commerce.Defaults, Lock: o.Commerce.Lock, Fraud: o.Commerce.Fraud, Storefront: sourceOrNil(sf)}
 	if c.Lock == "" {
 		c.Lock = postgres.LockConditional
 	}

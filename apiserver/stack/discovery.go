@@ -42,11 +42,14 @@ type DiscoveryOptions struct {
 }
 
 // discovery builds the services behind the discovery routes.
-func discovery(o Options, db *postgres.DB) httpapi.DiscoveryConfig {
+func discovery(o Options, db *postgres.DB, sf *documentSource) httpapi.DiscoveryConfig {
 	d := o.Discovery
 	store := &postgres.DiscoveryStore{DB: db}
-	sfs := &disc.Storefronts{Store: store, Log: o.Logger}
+	sfs := &disc.Storefronts{Store: store, Log: o.Logger, Managed: sourceOrNil(sf)}
 	s := &disc.Search{Storefronts: sfs, Settings: d.Settings}
+	if sf != nil {
+		s.Settings = &disc.DocumentSettings{Store: o.Storefront}
+	}
 	if d.Search != nil {
 		s.Searcher = search.NewSearcher(d.Search)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/redis"
 	"github.com/kommerce/kommerce/apiserver/token"
 	"github.com/kommerce/kommerce/internal/secretbox"
+	"github.com/kommerce/kommerce/internal/sfsettings"
 )
 
 // Options configures the API. Zero values get the defaults of `kommerce api`
@@ -64,6 +65,12 @@ type Options struct {
 	// counted in Redis, or in process on Now without it.
 	LoginPolicy apiserver.LoginPolicy
 
+	// Storefront, when set, is the settings document of the one storefront this API
+	// serves (storefront.go): every request is the document's tenant's (Tenant
+	// defaults to it and must match it) and storefront's, and the document's search,
+	// checkout and CORS settings are served, live, winning over the database's.
+	Storefront *sfsettings.Store
+
 	Commerce  CommerceOptions  // commerce.go: inventory, carts, orders, payments
 	Discovery DiscoveryOptions // discovery.go: search, behaviour events, recommendations
 }
@@ -101,6 +108,10 @@ func New(o Options) (*Stack, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	sf, err := storefrontSource(&o)
+	if err != nil {
+		return nil, err
 	}
 	// Services log with the request's context; this adds its request id to their lines.
 	o.Logger = slog.New(httpapi.LogHandler(o.Logger.Handler()))
@@ -155,8 +166,9 @@ func New(o Options) (*Stack, error) {
 		Now:                  o.Now,
 		Tenant:               o.Tenant,
 		TrustedProxies:       o.TrustedProxies,
-		CommerceConfig:       commerce(o, db),
-		DiscoveryConfig:      discovery(o, db),
+		Storefront:           sourceOrNil(sf),
+		CommerceConfig:       commerce(o, db, sf),
+		DiscoveryConfig:      discovery(o, db, sf),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http api: %w", err)

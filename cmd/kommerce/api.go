@@ -3,16 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/sfsettings"
 )
 
 // apiConfig is the settings of `kommerce api`.
@@ -42,6 +45,7 @@ type apiConfig struct {
 	cacheTTL       time.Duration
 	trustedProxies string
 	secretsKey     string
+	storefront     string
 }
 
 func positive(v string) error {
@@ -56,7 +60,7 @@ func runAPI(ctx context.Context, e *env) error {
 	set := config.NewSet("api", `Serve the commerce REST API under /api/v1, its OpenAPI document at /openapi.yaml and
 Swagger UI at /docs, with /healthz, /readyz and /metrics.
 /readyz answers 200 only while PostgreSQL, the search engine (and Redis and Kafka, when
-configured) answer.`, e.getenv)
+configured) answer, and, with --storefront-settings, once a valid settings document is loaded.`, e.getenv)
 	var c apiConfig
 	c.register(set, defaultAPIAddr)
 	databaseURLFlag(set, &c.databaseURL)
@@ -84,6 +88,8 @@ configured) answer.`, e.getenv)
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", apiserver.DefaultCacheTTL, "how long product reads stay cached (writes refresh them at once)")
 	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	secretsKeyFlag(set, &c.secretsKey, "unset stores them in plaintext, and the API refuses to start if the database holds sealed ones")
+	set.String(&c.storefront, "storefront-settings", "KOMMERCE_STOREFRONT_SETTINGS", "",
+		"settings document of the one storefront this API serves (the storefront.json of the ConfigMap the operator renders from a Storefront; docs/storefront-settings.md): every request is served as its tenant's storefront, with its search, checkout, reservation and CORS settings winning over the database's, re-read within about a second of a change; unset serves every storefront from the database")
 	var dc discoveryConfig // search, behaviour events, recommendations (discovery.go)
 	dc.register(set, "comma-separated Kafka brokers for behaviour events and recommendation exposures; unset means POST /api/v1/events answers 503")
 	var cc commerceConfig // inventory, checkout, fraud (commerce.go)
@@ -96,11 +102,19 @@ configured) answer.`, e.getenv)
 	if c.tenant != "" && !apiserver.ValidSlug(c.tenant) {
 		return config.Usagef("invalid --tenant / KOMMERCE_TENANT %q: want a tenant slug", c.tenant)
 	}
+	if c.storefront != "" && dc.searchSettings != "" {
+		return config.Usagef("--storefront-settings / KOMMERCE_STOREFRONT_SETTINGS and --search-settings / KOMMERCE_SEARCH_SETTINGS both give search settings: give one (a pod of one storefront takes them from its storefront settings)")
+	}
 	commerce, err := cc.options(ctx)
 	if err != nil {
 		return err
 	}
 	log := c.logger(e.stderr)
+	opts := c.options("api", log)
+	sf, err := c.openStorefront(log, opts.Registry)
+	if err != nil {
+		return err
+	}
 
 	pool, err := pgxpool.New(ctx, c.databaseURL)
 	if err != nil {
@@ -114,7 +128,6 @@ configured) answer.`, e.getenv)
 	if err := sealStoredSecrets(ctx, pool, box, "", log); err != nil {
 		return err
 	}
-	opts := c.options("api", log)
 	opts.Checks = append(opts.Checks, pingCheck("postgres", pool.Ping))
 	var rdb *redis.Client
 	if c.redisURL != "" {
@@ -152,6 +165,11 @@ configured) answer.`, e.getenv)
 	if rdb != nil {
 		so.Redis = rdb
 	}
+	if sf != nil {
+		so.Storefront = sf
+		opts.Checks = append(opts.Checks, server.Check{Name: "storefront-settings", Fn: sf.Check})
+		go sf.Watch(ctx, sfsettings.PollInterval)
+	}
 	if c.trustedProxies != "" {
 		for _, p := range strings.Split(c.trustedProxies, ",") {
 			so.TrustedProxies = append(so.TrustedProxies, strings.TrimSpace(p))
@@ -178,4 +196,22 @@ configured) answer.`, e.getenv)
 	opts.Handler = st.Handler
 	go st.Sweep(ctx, cc.sweepInterval, log)
 	return server.New(opts).Run(ctx)
+}
+
+// openStorefront loads --storefront-settings (nil when unset). An invalid document,
+// or one of another tenant than --tenant, stops the start: the pod would serve the
+// wrong settings or the wrong shop.
+func (c *apiConfig) openStorefront(log *slog.Logger, reg prometheus.Registerer) (*sfsettings.Store, error) {
+	if c.storefront == "" {
+		return nil, nil
+	}
+	sf, err := sfsettings.Open(c.storefront, log, reg)
+	if err != nil {
+		return nil, config.Usagef("invalid --storefront-settings / KOMMERCE_STOREFRONT_SETTINGS: %v", err)
+	}
+	if c.tenant != "" && c.tenant != sf.Tenant() {
+		return nil, config.Usagef("--tenant / KOMMERCE_TENANT is %q but --storefront-settings / KOMMERCE_STOREFRONT_SETTINGS is for tenant %q (storefront %q): they must name the same tenant",
+			c.tenant, sf.Tenant(), sf.Storefront())
+	}
+	return sf, nil
 }

@@ -20,8 +20,10 @@ import (
 
 // commerceConfig is the inventory, checkout and fraud settings of `kommerce api` and
 // `kommerce dev`. Per-storefront rules (currency, reservation TTL, tax, shipping,
-// fraud policy) live in the database (PUT /api/v1/storefronts/{name}/checkout-settings);
-// these are the defaults and what is per process.
+// fraud policy) live in the database (PUT /api/v1/storefronts/{name}/checkout-settings),
+// except for a storefront served from --storefront-settings, whose document wins for
+// currency, reservation TTL, tax and shipping; these are the defaults and what is per
+// process.
 type commerceConfig struct {
 	reservationTTL time.Duration
 	currency       string

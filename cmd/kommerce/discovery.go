@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/kommerce/kommerce/apiserver/discovery"
 	apikafka "github.com/kommerce/kommerce/apiserver/kafka"
@@ -14,6 +13,7 @@ import (
 	"github.com/kommerce/kommerce/internal/config"
 	"github.com/kommerce/kommerce/internal/search"
 	"github.com/kommerce/kommerce/internal/server"
+	"github.com/kommerce/kommerce/internal/sfsettings"
 )
 
 // discoveryConfig is the search, behaviour-event and recommendation settings of
@@ -35,7 +35,7 @@ func (c *discoveryConfig) register(set *config.Set, brokersUsage string) {
 	set.String(&c.brokers, "kafka-brokers", "KOMMERCE_KAFKA_BROKERS", "", brokersUsage, config.Check(config.Brokers))
 	set.Int(&c.partitions, "kafka-partitions", "KOMMERCE_KAFKA_PARTITIONS", 6, "partitions of each topic created for a tenant (same as kommerce ingest)", config.Check(config.Positive))
 	set.Int(&c.replication, "kafka-replication", "KOMMERCE_KAFKA_REPLICATION", 1, "replication factor of each topic created for a tenant (3 in production)", config.Check(config.Positive))
-	set.String(&c.searchSettings, "search-settings", "KOMMERCE_SEARCH_SETTINGS", "", "YAML or JSON file of storefronts' search settings (synonyms, boosts, autocomplete, currency; the Storefront spec.search shape), re-read when it changes; unset means defaults")
+	set.String(&c.searchSettings, "search-settings", "KOMMERCE_SEARCH_SETTINGS", "", "YAML or JSON file of storefronts' search settings (synonyms, boosts, autocomplete, currency; the Storefront spec.search shape), re-read within about a second of a change; the development path of several storefronts (a pod of one storefront uses --storefront-settings instead); unset means defaults")
 	set.String(&c.inferenceURL, "inference-url", "KOMMERCE_INFERENCE_URL", "", "base URL of the inference service (kommerce inference); unset means recommendations by popularity only", config.Check(config.URL(true, "http", "https")))
 	set.String(&c.recsModel, "recs-model", "KOMMERCE_RECS_MODEL", "recs", "name of the recommendation model on the inference service")
 	set.Int(&c.recsControl, "recs-control-percent", "KOMMERCE_RECS_CONTROL_PERCENT", 0, "share of shoppers (by a stable hash) served by popularity as the experiment's control arm, 0-100", config.Check(percent))
@@ -72,7 +72,7 @@ func (c *discoveryConfig) options(ctx context.Context, log *slog.Logger, p disco
 		if err != nil {
 			return o, nil, nil, config.Usagef("invalid --search-settings / KOMMERCE_SEARCH_SETTINGS: %v", err)
 		}
-		go f.Watch(ctx, 30*time.Second)
+		go f.Watch(ctx, sfsettings.PollInterval)
 		o.Settings = f
 	}
 	if c.recsRanking != "" {
