@@ -54,6 +54,35 @@ until_ok() {
 	say "$what ($((SECONDS - start))s)"
 }
 
+# until_ok_soft is until_ok that reports a timeout with soft_fail and returns 1
+# instead of failing the script.
+until_ok_soft() {
+	local limit=$1 what=$2 start=$SECONDS
+	shift 2
+	until "$@" >"$tmp/last" 2>&1; do
+		if ((SECONDS - start >= limit)); then
+			say "$what: not after ${limit}s; last output:"
+			tail -5 "$tmp/last" >&2
+			soft_fail "$what"
+			return 1
+		fi
+		sleep 1
+	done
+	say "$what ($((SECONDS - start))s)"
+}
+
+# drop_tenant_data <slug> removes a tenant's indices from the shared Elasticsearch
+# and its topics from the shared Kafka (each one by name: Elasticsearch refuses
+# wildcard deletes).
+drop_tenant_data() {
+	local slug=$1 index
+	[[ -n $slug && -n ${KOMMERCE_TEST_ELASTICSEARCH_URL:-} ]] || return 0
+	for index in $(curl -s "$KOMMERCE_TEST_ELASTICSEARCH_URL/_cat/indices/kommerce-$slug*?h=index&expand_wildcards=all" 2>/dev/null); do
+		curl -s -X DELETE "$KOMMERCE_TEST_ELASTICSEARCH_URL/$index" >/dev/null 2>&1
+	done
+	hack/kafka.sh topics --delete --if-exists --topic "kommerce\\.$slug\\..*" >/dev/null 2>&1 || true
+}
+
 cluster_cleanup() {
 	local code=$?
 	set +e
