@@ -89,11 +89,13 @@ record() {
 	fi
 }
 
-# load_start <scenario>: loadgen against the active Service until load_stop.
+# load_start <scenario>: loadgen against the active Service until load_stop, as the
+# shoppers in turn.
 load_start() {
 	scenario=$1
 	rm -f "$tmp/stop"
-	"$tmp/loadgen" -url "$load_url" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" \
+	shopper_logins "$tenant" "$base"
+	"$tmp/loadgen" -url "$load_url" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" "${rotate_args[@]}" \
 		-stop-file "$tmp/stop" -timeout 5s >"$tmp/load.json" 2>"$tmp/load.err" &
 	load_pid=$!
 }
@@ -251,6 +253,8 @@ echo 'e2e-staff-password-1' | KOMMERCE_DATABASE_URL=$db_url "$tmp/kommerce" admi
 token=$(curl -fsS "${hdr[@]}" -H 'Content-Type: application/json' \
 	-d "{\"email\":\"staff@$tenant.example\",\"password\":\"e2e-staff-password-1\"}" "$base/api/v1/auth/login" | jq -r .access_token) ||
 	fail "login through the active Service"
+shoppers "$tmp/kommerce" "$tenant" 4
+say "4 shoppers (customer users): the load is theirs, about $((rate / 4)) req/s each"
 sku=E2E-$RANDOM
 curl -fsS "${hdr[@]}" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
 	-d "{\"name\":\"Zeppelin Sneaker\",\"status\":\"published\",\"variants\":[{\"sku\":\"$sku\",\"prices\":[{\"currency\":\"EUR\",\"amount\":4999}]}]}" \

@@ -3,7 +3,12 @@
 // hack/e2e/storefront.sh and hack/bench/storefront.sh.
 //
 //	loadgen -url http://10.96.1.2/api/v1/products?limit=5 -rate 25 -H 'X-Kommerce-Tenant: acme' \
-//	        [-duration 30s] [-stop-file /tmp/stop] [-timeout 5s] [-show 5]
+//	        [-rotate 'Authorization: Bearer <token>' ...] [-duration 30s] [-stop-file /tmp/stop] \
+//	        [-timeout 5s] [-show 5]
+//
+// -rotate headers are set one per request, in turn: with one token per user the load
+// spreads over several users, as real shoppers' does, rather than tripping the API's
+// per-user (or per-address) rate limit that one client at this rate would.
 //
 // It runs until -duration has passed, the stop file exists, or SIGTERM/SIGINT. A
 // request fails when it gets no answer (transport error, timeout) or a status outside
@@ -63,6 +68,22 @@ type config struct {
 	timeout  time.Duration
 	show     int
 	header   http.Header
+	// rotate holds one header set per entry of -rotate, used in turn.
+	rotate []http.Header
+}
+
+// rotation collects repeated -rotate "Name: value" flags, one header set each.
+type rotation struct{ sets *[]http.Header }
+
+func (r rotation) String() string { return "" }
+
+func (r rotation) Set(s string) error {
+	h := http.Header{}
+	if err := headers(h).Set(s); err != nil {
+		return err
+	}
+	*r.sets = append(*r.sets, h)
+	return nil
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -76,6 +97,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "time one request may take, answer included")
 	fs.IntVar(&c.show, "show", 5, "how many failures to print")
 	fs.Var(headers(c.header), "H", "request header `Name: value` (repeatable)")
+	fs.Var(rotation{&c.rotate}, "rotate", "header `Name: value` for one request in turn (repeatable; e.g. one bearer token per user)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -184,11 +206,17 @@ loop:
 				}
 			}
 		case <-tick.C:
-			c.sent.Add(1)
+			n := c.sent.Add(1)
+			header := cfg.header.Clone()
+			if len(cfg.rotate) > 0 {
+				for k, v := range cfg.rotate[int(n-1)%len(cfg.rotate)] {
+					header[k] = v
+				}
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.record(get(client, cfg))
+				c.record(get(client, cfg.url, header))
 			}()
 		}
 	}
@@ -210,12 +238,12 @@ loop:
 
 // get sends one request, not bound to the run's context: a request already sent
 // when the run stops still counts, with its own timeout.
-func get(client *http.Client, cfg config) result {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, cfg.url, nil)
+func get(client *http.Client, url string, header http.Header) result {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
 		return result{status: "error", err: err}
 	}
-	req.Header = cfg.header.Clone()
+	req.Header = header
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

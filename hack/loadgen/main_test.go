@@ -44,10 +44,16 @@ func TestParse(t *testing.T) {
 // every request sent is counted once, as ok or failed, and the header is sent.
 func TestRunCountsFailures(t *testing.T) {
 	stopFile := filepath.Join(t.TempDir(), "stop")
-	var seen, wrongHeader atomic.Int64
+	var seen, wrongHeader, userA, userB atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Kommerce-Tenant") != "acme" {
 			wrongHeader.Add(1)
+		}
+		switch r.Header.Get("Authorization") {
+		case "Bearer a":
+			userA.Add(1)
+		case "Bearer b":
+			userB.Add(1)
 		}
 		n := seen.Add(1)
 		if n == 30 {
@@ -65,7 +71,7 @@ func TestRunCountsFailures(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"-url", srv.URL, "-rate", "200", "-stop-file", stopFile, "-show", "2",
-		"-H", "X-Kommerce-Tenant: acme"}, &stdout, &stderr)
+		"-H", "X-Kommerce-Tenant: acme", "-rotate", "Authorization: Bearer a", "-rotate", "Authorization: Bearer b"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -87,6 +93,10 @@ func TestRunCountsFailures(t *testing.T) {
 	}
 	if wrongHeader.Load() != 0 {
 		t.Fatalf("%d requests lacked the -H header", wrongHeader.Load())
+	}
+	// In turn: the two users' counts differ by at most one.
+	if a, b := userA.Load(), userB.Load(); a+b != s.Sent || a-b > 1 || b-a > 1 {
+		t.Fatalf("users a %d, b %d of %d requests: want the -rotate headers in turn", a, b, s.Sent)
 	}
 }
 

@@ -208,6 +208,34 @@ operator_install() {
 	k -n "$opns" rollout status deploy/$opdeploy --timeout=180s >/dev/null || fail "operator rollout"
 }
 
+# shoppers <kommerce binary> <tenant> <n>: create n customer users of the tenant (on
+# the host, against $db_url) for the load: one client at 25 req/s trips the API's
+# per-user (or per-address) rate limit of 20 req/s, as a bot should.
+shoppers() {
+	local bin=$1 slug=$2 n=$3 i
+	for i in $(seq 1 "$n"); do
+		echo 'e2e-shopper-password-1' | KOMMERCE_DATABASE_URL=$db_url "$bin" admin create-user --tenant "$slug" \
+			--email "shopper$i@$slug.example" --role customer --password-stdin --if-not-exists --log-level warn >/dev/null ||
+			fail "create-user shopper$i"
+	done
+	shopper_count=$n
+}
+
+# shopper_logins <tenant> <base URL>: log every shopper in through the API at base;
+# sets rotate_args, loadgen's -rotate flags (one bearer token per shopper; tokens live
+# 15 minutes, so log in again for each load).
+shopper_logins() {
+	local slug=$1 base=$2 i token
+	rotate_args=()
+	for i in $(seq 1 "$shopper_count"); do
+		token=$(curl -fsS --max-time 5 -H "X-Kommerce-Tenant: $slug" -H 'Content-Type: application/json' \
+			-d "{\"email\":\"shopper$i@$slug.example\",\"password\":\"e2e-shopper-password-1\"}" "$base/api/v1/auth/login" | jq -r .access_token) ||
+			fail "shopper$i login through $base"
+		[[ -n $token && $token != null ]] || fail "shopper$i login through $base: no access token"
+		rotate_args+=(-rotate "Authorization: Bearer $token")
+	done
+}
+
 # leader prints the operator pod holding the lease.
 leader() {
 	local h
