@@ -11,9 +11,11 @@
 #      applied with kubectl, until every Deployment is Available — the ratio of the two
 #      is the controller's overhead;
 #   3. promotions of one storefront under load (hack/loadgen, 25 req/s through the
-#      active Service): from the status as `kubectl get -w` streams it, stamped on
-#      arrival, the time from "every check passed" to "active version switched", the
-#      whole rollout (spec.version changed → promoted), and the requests lost (must be 0).
+#      active Service, as four logged-in shoppers): from the status as `kubectl get -w`
+#      streams it, stamped on arrival, the time from "every check passed" to "active
+#      version switched"; the same from the controller's ChecksPassed and Promoted
+#      Events (microsecond eventTime); the whole rollout (spec.version changed →
+#      promoted); and the requests lost (must be 0).
 #
 #   hack/bench/storefront.sh [storefronts] [promotions]
 #
@@ -58,6 +60,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 cluster_lock
 make -s helm crane >/dev/null
 go build -o "$tmp/loadgen" ./hack/loadgen
+go build -o "$tmp/kommerce" ./cmd/kommerce
 image_build
 services_up
 cluster_up
@@ -79,9 +82,9 @@ metadata: {name: $tenant}
 spec:
   owners: [{kind: User, name: bench@$tenant.example}]
   namespaces: [$sfns, $handns]
-  network: {ingressNamespaces: [$opns]}
 EOF
 k wait --for=condition=Ready "tenant/$tenant" --timeout=120s >/dev/null || fail "Tenant not Ready"
+shoppers "$tmp/kommerce" "$tenant" 4
 
 storefronts() { # storefronts <version>: N Storefronts in one document
 	local i
@@ -160,7 +163,8 @@ k -n "$sfns" get sf shop01 -w -o json | jq --unbuffered -r '
 	while IFS=$'\t' read -r v a p passed; do echo "$(now) $v $a $p $passed"; done >"$tmp/watch.log" &
 watch_pid=$!
 rm -f "$tmp/stop"
-"$tmp/loadgen" -url "http://$svc_ip:$svc_port/api/v1/products?limit=5" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" \
+shopper_logins "$tenant" "http://$svc_ip:$svc_port"
+"$tmp/loadgen" -url "http://$svc_ip:$svc_port/api/v1/products?limit=5" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" "${rotate_args[@]}" \
 	-stop-file "$tmp/stop" >"$tmp/load.json" 2>"$tmp/load.err" &
 load_pid=$!
 rows=()
@@ -182,9 +186,16 @@ for i in $(seq 1 "$promotions"); do
 	else
 		gap="n/a (checks and switch in one status write)"
 	fi
-	# The controller's own timestamps (1 s resolution): last check → promotedAt.
-	status_gap=$(k -n "$sfns" get sf shop01 -o json | jq -r '((.status.promotedAt | fromdate) - ([.status.checks[].time | fromdate] | max)) | tostring' 2>/dev/null || echo "?")
-	rows+=("$(printf 'promotion %d → %s: rollout %ss, checks passed → switched %s s (watch), %s s (status timestamps)' "$i" "$version" "$whole" "$gap" "$status_gap")")
+	# The controller's own Events (events.k8s.io, microsecond times): ChecksPassed →
+	# Promoted of this version, the last of each (a version seen before has a series).
+	event_gap=$(k -n "$sfns" get events.v1.events.k8s.io -o json | jq -r --arg v "$version" '
+		def at: (.series.lastObservedTime // .eventTime) |
+			(sub("\\.[0-9]+Z$"; "Z") | fromdate) + ((capture("(?<f>\\.[0-9]+)Z$").f // ".0") | tonumber);
+		[.items[] | select(.regarding.name == "shop01")] as $e |
+		([$e[] | select(.reason == "ChecksPassed" and (.note | endswith("against " + $v))) | at] | max) as $c |
+		([$e[] | select(.reason == "Promoted" and (.note | startswith("version " + $v + " "))) | at] | max) as $p |
+		if $c == null or $p == null then "n/a" else ($p - $c) * 1000 | round | tostring + " ms" end' 2>/dev/null || echo "?")
+	rows+=("$(printf 'promotion %d → %s: rollout %ss, checks passed → switched %s s (status as watched), %s (ChecksPassed → Promoted Events)' "$i" "$version" "$whole" "$gap" "$event_gap")")
 	say "${rows[-1]}"
 done
 touch "$tmp/stop"
