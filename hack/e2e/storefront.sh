@@ -160,10 +160,10 @@ cluster_up
 # Each load imports the archive under its own tag and drops that tag after re-tagging
 # (hack/cluster.sh load), so the build's own tag comes last.
 tags=("$repo:e2e-v1")
-for v in e2e-v2 e2e-v3 e2e-v4 e2e-v5; do tags+=("$repo:$v" "$repo:$v-r1" "$repo:$v-r2"); done
+for v in e2e-v2 e2e-v3 e2e-v4 e2e-v5; do tags+=("$repo:$v" "$repo:$v-r1" "$repo:$v-r2" "$repo:$v-r3"); done
 load_tags "$tar" "${tags[@]}" "$ref"
 load_tags "$tmp/crash.tar" "$repo:e2e-crash"
-say "loaded $ref as e2e-v1..e2e-v5 (and -r1, -r2 of each for a retried rollout), and e2e-crash"
+say "loaded $ref as e2e-v1..e2e-v5 (and -r1..-r3 of each for a retried rollout), and e2e-crash"
 
 say "fresh database $db; data-plane Secret $opns/kommerce-data-plane"
 fresh_database "$db"
@@ -277,11 +277,13 @@ fi
 # failed — they do when the checks run before the preview Service reaches the new
 # pods: no route while its endpoints spread, or a 503 from the previous preview's
 # pods still draining — is recorded as a failure, and the scenario starts over with
-# <version>-r1, then -r2, so the later scenarios still run.
+# <version>-r1, -r2, -r3, so the later scenarios still run. Each try starts once the
+# pods of an earlier one are gone.
 roll() {
 	local base=$1 limit=$2 what=$3 pred=$4 try start b
-	for try in "" -r1 -r2; do
+	for try in "" -r1 -r2 -r3; do
 		v=$base$try
+		settled
 		set_version "$v"
 		start=$SECONDS
 		until "$pred" >"$tmp/last" 2>&1; do
@@ -300,9 +302,22 @@ roll() {
 		say "$what ($v, $((SECONDS - start))s)"
 		return 0
 	done
-	fail "$what: all three tries were aborted by a check that passes on a healthy version"
+	fail "$what: all four tries were aborted by a check that passes on a healthy version"
 }
 promoted_v() { promoted_to "$v"; }
+
+# settled waits until no pod of the namespace is terminating (an aborted preview's pods
+# drain for a few seconds), so each scenario starts from a quiet storefront.
+settled() {
+	quiet() {
+		local n
+		n=$(k -n "$ns" get pods -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length')
+		echo "$n pods terminating"
+		((n == 0))
+	}
+	until_ok 90 "no pod terminating" quiet >/dev/null 2>&1 || true
+	quiet >/dev/null || fail "pods still terminating after 90s"
+}
 
 say "scenario: good rollout e2e-v1 → e2e-v2 under $rate req/s"
 load_start "good rollout v1 → v2"
@@ -314,6 +329,7 @@ record "$v promoted"
 [[ $(sfj '{.status.previousVersion}') == e2e-v1 ]] || fail "previousVersion is $(sfj '{.status.previousVersion}'), want e2e-v1 (kept for the rollback window)"
 
 say "scenario: undo within the rollback window (spec.version back to e2e-v1) under load"
+settled
 load_start "undo → v1"
 undo_start=$SECONDS
 set_version e2e-v1
@@ -324,6 +340,7 @@ say "undo: back on the previous colour $(sfj '{.status.activeColor}') in ${undo_
 record "undone to e2e-v1"
 
 say "scenario: a crash-looping version (e2e-crash) under load"
+settled
 load_start "crash-looping version"
 set_version e2e-crash
 crash_explained() {
@@ -341,6 +358,7 @@ say "status: $(sfj '{.status.blockedBy}')"
 record "crash-looping version aborted"
 
 say "scenario: an image that does not exist (e2e-missing) under load"
+settled
 load_start "image that cannot be pulled"
 set_version e2e-missing
 pull_explained() {

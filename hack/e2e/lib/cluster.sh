@@ -146,6 +146,13 @@ cluster_up() {
 	eval "$("$cluster" env)"
 	[[ -n ${KUBECONFIG:-} ]] || fail "hack/cluster.sh env printed no KUBECONFIG"
 	export KUBECONFIG
+	# A node under disk pressure schedules nothing: say so rather than time out later.
+	# (The kubelet's default thresholds: less than 15 % free for images, 10 % for pods.)
+	local taints
+	taints=$(k get nodes -o jsonpath='{.items[*].spec.taints[*].key}')
+	if [[ $taints == *disk-pressure* ]]; then
+		fail "the node is tainted disk-pressure: $(df -h --output=avail,pcent "${KOMMERCE_CLUSTER_DIR:-/var/lib/kommerce-cluster}" 2>/dev/null | tail -1 | awk '{print $1 " free, " $2 " used"}') where the cluster keeps its images and pods"
+	fi
 }
 
 # load_tags <tar> <name:tag...>: import the image once per tag.
