@@ -43,6 +43,7 @@ diagnose() {
 cleanup_more() {
 	[[ -n ${load_pid:-} ]] && kill "$load_pid" 2>/dev/null
 	[[ -n ${watch_pid:-} ]] && kill "$watch_pid" 2>/dev/null
+	[[ -n ${svc_watch_pid:-} ]] && kill "$svc_watch_pid" 2>/dev/null
 	if [[ -n ${KUBECONFIG:-} && -z $own_cluster ]]; then
 		k -n "$sfns" delete sf --all --wait=false >/dev/null 2>&1
 		k delete tenant "$tenant" --wait=false >/dev/null 2>&1
@@ -64,7 +65,9 @@ go build -o "$tmp/kommerce" ./cmd/kommerce
 image_build
 services_up
 cluster_up
-load_tags bin/kommerce-image.tar "$repo:bench-v1" "$repo:bench-v2" "$ref"
+tags=("$repo:bench-v1")
+for i in $(seq 1 "$promotions"); do tags+=("$repo:bench-p$i"); done
+load_tags bin/kommerce-image.tar "${tags[@]}" "$ref"
 fresh_database "$db"
 k create namespace "$opns" --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n "$opns" create secret generic kommerce-database --from-literal=url="$pod_url" --dry-run=client -o yaml | k apply -f - >/dev/null
@@ -162,19 +165,37 @@ k -n "$sfns" get sf shop01 -w -o json | jq --unbuffered -r '
 	[.spec.version, (.status.activeVersion // "-"), (.status.phase // "-"), passed] | @tsv' |
 	while IFS=$'\t' read -r v a p passed; do echo "$(now) $v $a $p $passed"; done >"$tmp/watch.log" &
 watch_pid=$!
+# The active Service's selector: when traffic really switches colours.
+k -n "$sfns" get svc shop01 -w -o jsonpath='{.spec.selector.kommerce\.io/color}{"\n"}' |
+	while read -r color; do echo "$(now) $color"; done >"$tmp/svc.log" &
+svc_watch_pid=$!
 rm -f "$tmp/stop"
 shopper_logins "$tenant" "http://$svc_ip:$svc_port"
 "$tmp/loadgen" -url "http://$svc_ip:$svc_port/api/v1/products?limit=5" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" "${rotate_args[@]}" \
 	-stop-file "$tmp/stop" >"$tmp/load.json" 2>"$tmp/load.err" &
 load_pid=$!
 rows=()
-version=bench-v1
+aborted=0
 for i in $(seq 1 "$promotions"); do
-	[[ $version == bench-v1 ]] && version=bench-v2 || version=bench-v1
+	version=bench-p$i
+	# A quiet start: no pod of an earlier rollout still draining.
+	until [[ $(k -n "$sfns" get pods -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length') == 0 ]]; do sleep 1; done
 	begin=$(now)
 	k -n "$sfns" patch sf shop01 --type merge -p "{\"spec\":{\"version\":\"$version\"}}" >/dev/null
-	k -n "$sfns" wait sf shop01 --for=jsonpath='{.status.activeVersion}'="$version" --timeout=180s >/dev/null || fail "promotion $i"
-	k -n "$sfns" wait sf shop01 --for=condition=Promoted --timeout=60s >/dev/null || fail "promotion $i not Promoted"
+	outcome=
+	for _ in $(seq 1 180); do
+		st=$(k -n "$sfns" get sf shop01 -o jsonpath='{.status.activeVersion} {.status.phase} {.status.conditions[?(@.type=="Promoted")].status}')
+		[[ $st == "$version Ready True" ]] && { outcome=promoted; break; }
+		[[ $st == *" Aborted "* ]] && { outcome=aborted; break; }
+		sleep 0.5
+	done
+	[[ -n $outcome ]] || fail "promotion $i to $version: neither promoted nor aborted after 90 s ($st)"
+	if [[ $outcome == aborted ]]; then
+		aborted=$((aborted + 1))
+		rows+=("promotion $i → $version: aborted: $(k -n "$sfns" get sf shop01 -o jsonpath='{.status.blockedBy}' | cut -c1-120)")
+		say "${rows[-1]}"
+		continue
+	fi
 	sleep 1 # the watch line of the switch arrives
 	# checks passed: the first status of this rollout with every check passed while the
 	# old version is still active; switched: the first with the new version active.
@@ -195,14 +216,19 @@ for i in $(seq 1 "$promotions"); do
 		([$e[] | select(.reason == "ChecksPassed" and (.note | endswith("against " + $v))) | at] | max) as $c |
 		([$e[] | select(.reason == "Promoted" and (.note | startswith("version " + $v + " "))) | at] | max) as $p |
 		if $c == null or $p == null then "n/a" else ($p - $c) * 1000 | round | tostring + " ms" end' 2>/dev/null || echo "?")
-	rows+=("$(printf 'promotion %d → %s: rollout %ss, checks passed → switched %s s (status as watched), %s (ChecksPassed → Promoted Events)' "$i" "$version" "$whole" "$gap" "$event_gap")")
+	# The Service's selector reached the new colour (as the watch delivered it).
+	color=$(k -n "$sfns" get sf shop01 -o jsonpath='{.status.activeColor}' | tr A-Z a-z)
+	svc_at=$(awk -v b="$begin" -v c="$color" '$1 >= b && $2 == c {print $1; exit}' "$tmp/svc.log")
+	svc_gap=n/a
+	[[ -n $svc_at && -n $passed ]] && svc_gap="$(secs "$passed" "$svc_at") s"
+	rows+=("$(printf 'promotion %d → %s: rollout %ss; checks passed → switched: %s s (status as watched), %s (ChecksPassed → Promoted Events), Service selector %s after the checks passed' "$i" "$version" "$whole" "$gap" "$event_gap" "$svc_gap")")
 	say "${rows[-1]}"
 done
 touch "$tmp/stop"
 wait "$load_pid" || true
 load_pid=
-kill "$watch_pid" 2>/dev/null || true
-watch_pid=
+kill "$watch_pid" "$svc_watch_pid" 2>/dev/null || true
+watch_pid= svc_watch_pid=
 load=$(tail -1 "$tmp/load.json")
 sent=$(jq -r .sent <<<"$load") failed=$(jq -r .failed <<<"$load")
 say "requests during the promotions: $sent sent, $failed failed"
@@ -218,4 +244,4 @@ echo "| $count Storefronts apply → Available (api.replicas 1, ingest 0), round
 echo "| the same objects by hand ($kinds) → Deployments Available | ${hand_secs} s |"
 echo "| ratio controller / by hand (mean of both rounds) | ${ratio} |"
 for r in "${rows[@]}"; do echo "| ${r%%:*} | ${r#*: } |"; done
-echo "| requests during $promotions promotions at $rate req/s | $sent sent, $failed failed |"
+echo "| requests during $promotions rollouts at $rate req/s ($aborted aborted by a check) | $sent sent, $failed failed |"
