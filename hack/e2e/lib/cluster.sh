@@ -110,6 +110,12 @@ cluster_lock() {
 # for another services.sh up rather than running two) and sets admin_url.
 services_up() {
 	local waited=0
+	# Running already (the usual case): nothing to start, no one to wait for.
+	if [[ $(hack/services.sh status postgres redis kafka elasticsearch 2>/dev/null | grep -c ' running ') == 4 ]]; then
+		eval "$(hack/services.sh env postgres redis kafka elasticsearch)"
+		admin_url=$KOMMERCE_TEST_DATABASE_URL
+		return 0
+	fi
 	while pgrep -f 'services.sh up' >/dev/null; do
 		((waited >= 900)) && fail "another hack/services.sh up is still running after 15 minutes"
 		((waited % 60 == 0)) && say "waiting for another hack/services.sh up to finish"
