@@ -57,6 +57,16 @@ cleanup_more() {
 }
 
 now() { date +%s.%N; }
+# quiet <namespace>: wait (bounded) until no pod there is terminating, so a round does
+# not share the CPU with the previous round's draining pods.
+quiet() {
+	local i
+	for i in $(seq 1 120); do
+		[[ $(k -n "$1" get pods -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length') == 0 ]] && return 0
+		sleep 1
+	done
+	fail "pods in $1 still terminating after 120 s"
+}
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 
 cluster_lock
@@ -138,6 +148,7 @@ kinds=$(jq -r '[.items[].kind] | group_by(.) | map("\(length) \(.[0])") | join("
 deploys=$(jq '[.items[] | select(.kind == "Deployment" and (.spec.replicas // 1) > 0)] | length' "$tmp/hand.json")
 say "by hand: $kinds ($deploys Deployments with replicas)"
 k -n "$sfns" delete sf --all --wait=true --timeout=180s >/dev/null || fail "delete the Storefronts"
+quiet "$sfns"
 start=$(now)
 k apply -f "$tmp/hand.json" >/dev/null
 k -n "$handns" wait --for=condition=Available deploy --all --timeout=300s >/dev/null || fail "hand-made Deployments not Available"
@@ -145,6 +156,7 @@ hand_secs=$(secs "$start" "$(now)")
 say "by hand: Available in ${hand_secs}s"
 k -n "$handns" delete deploy,svc,cm,sa --all --wait=true --timeout=180s >/dev/null
 k -n "$handns" delete secret -l '!kommerce.io/tenant' --wait=true >/dev/null 2>&1 || true
+quiet "$handns"
 
 say "1b. apply → Available again ($count Storefronts), so neither side gets only a warm cache"
 start=$(now)
@@ -162,18 +174,25 @@ k -n "$sfns" wait deploy/shop01-api-blue --for=jsonpath='{.status.readyReplicas}
 svc_ip=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.clusterIP}')
 svc_port=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.ports[0].port}')
 # The status as the API server sends it, each change stamped when it arrives.
-k -n "$sfns" get sf shop01 -w -o json | jq --unbuffered -r '
+{
+	k -n "$sfns" get sf shop01 -w -o json 8>&- &
+	echo $! >"$tmp/watch.pid"
+	wait
+} | jq --unbuffered -r '
 	# every check of the current preview passed (results older than the preview do not count)
 	def passed: .status.previewStarted as $ps | .status.previewVersion == .spec.version and $ps != null and
 		([.status.checks[]? | select(.passed and .time != null and .time >= $ps)] | length) as $n |
 		(.spec.rollout.prePromotionChecks | length) as $want | $want > 0 and $n == $want;
 	[.spec.version, (.status.activeVersion // "-"), (.status.phase // "-"), passed] | @tsv' |
-	while IFS=$'\t' read -r v a p passed; do echo "$(now) $v $a $p $passed"; done >"$tmp/watch.log" &
-watch_pid=$!
+	while IFS=$'\t' read -r v a p passed; do echo "$(now) $v $a $p $passed"; done >"$tmp/watch.log" 8>&- &
 # The active Service's selector: when traffic really switches colours.
-k -n "$sfns" get svc shop01 -w -o jsonpath='{.spec.selector.kommerce\.io/color}{"\n"}' |
-	while read -r color; do echo "$(now) $color"; done >"$tmp/svc.log" &
-svc_watch_pid=$!
+{
+	k -n "$sfns" get svc shop01 -w -o jsonpath='{.spec.selector.kommerce\.io/color}{"\n"}' 8>&- &
+	echo $! >"$tmp/svc-watch.pid"
+	wait
+} | while read -r color; do echo "$(now) $color"; done >"$tmp/svc.log" 8>&- &
+sleep 1 # both watches have listed the current state
+watch_pid=$(cat "$tmp/watch.pid") svc_watch_pid=$(cat "$tmp/svc-watch.pid")
 rm -f "$tmp/stop"
 shopper_logins "$tenant" "http://$svc_ip:$svc_port"
 "$tmp/loadgen" -url "http://$svc_ip:$svc_port/api/v1/products?limit=5" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" "${rotate_args[@]}" \
@@ -184,7 +203,7 @@ aborted=0
 for i in $(seq 1 "$promotions"); do
 	version=bench-p$i
 	# A quiet start: no pod of an earlier rollout still draining.
-	until [[ $(k -n "$sfns" get pods -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length') == 0 ]]; do sleep 1; done
+	quiet "$sfns"
 	begin=$(now)
 	k -n "$sfns" patch sf shop01 --type merge -p "{\"spec\":{\"version\":\"$version\"}}" >/dev/null
 	outcome=
@@ -224,9 +243,12 @@ for i in $(seq 1 "$promotions"); do
 	# The Service's selector reached the new colour (as the watch delivered it).
 	color=$(k -n "$sfns" get sf shop01 -o jsonpath='{.status.activeColor}' | tr A-Z a-z)
 	svc_at=$(awk -v b="$begin" -v c="$color" '$1 >= b && $2 == c {print $1; exit}' "$tmp/svc.log")
+	checks_at=$(k -n "$sfns" get events.v1.events.k8s.io -o json | jq -r --arg v "$version" '
+		[.items[] | select(.regarding.name == "shop01" and .reason == "ChecksPassed" and (.note | endswith("against " + $v)))
+		 | .eventTime][0] // empty' | xargs -r -I{} date -d {} +%s.%N)
 	svc_gap=n/a
-	[[ -n $svc_at && -n $passed ]] && svc_gap="$(secs "$passed" "$svc_at") s"
-	rows+=("$(printf 'promotion %d → %s: rollout %ss; checks passed → switched: %s s (status as watched), %s (ChecksPassed → Promoted Events), Service selector %s after the checks passed' "$i" "$version" "$whole" "$gap" "$event_gap" "$svc_gap")")
+	[[ -n $svc_at && -n $checks_at ]] && svc_gap="$(secs "$checks_at" "$svc_at") s"
+	rows+=("$(printf 'promotion %d → %s: rollout %ss; checks passed → switched: %s s (status as watched), %s (ChecksPassed → Promoted Events), Service selector seen switched %s after the ChecksPassed Event' "$i" "$version" "$whole" "$gap" "$event_gap" "$svc_gap")")
 	say "${rows[-1]}"
 done
 touch "$tmp/stop"
