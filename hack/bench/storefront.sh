@@ -175,7 +175,7 @@ svc_ip=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.clusterIP}')
 svc_port=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.ports[0].port}')
 # The status as the API server sends it, each change stamped when it arrives.
 {
-	k -n "$sfns" get sf shop01 -w -o json 8>&- &
+	"$kubectl" --kubeconfig "$KUBECONFIG" -n "$sfns" get sf shop01 -w -o json 8>&- &
 	echo $! >"$tmp/watch.pid"
 	wait
 } | jq --unbuffered -r '
@@ -187,7 +187,7 @@ svc_port=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.ports[0].port}')
 	while IFS=$'\t' read -r v a p passed; do echo "$(now) $v $a $p $passed"; done >"$tmp/watch.log" 8>&- &
 # The active Service's selector: when traffic really switches colours.
 {
-	k -n "$sfns" get svc shop01 -w -o jsonpath='{.spec.selector.kommerce\.io/color}{"\n"}' 8>&- &
+	"$kubectl" --kubeconfig "$KUBECONFIG" -n "$sfns" get svc shop01 -w -o jsonpath='{.spec.selector.kommerce\.io/color}{"\n"}' 8>&- &
 	echo $! >"$tmp/svc-watch.pid"
 	wait
 } | while read -r color; do echo "$(now) $color"; done >"$tmp/svc.log" 8>&- &
