@@ -196,7 +196,7 @@ func runOperator(ctx context.Context, e *env) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the tenant controller: %w", err)
 	}
-	if err := setupStorefronts(mgr, &c); err != nil {
+	if err := setupStorefronts(mgr, &c, store); err != nil {
 		return err
 	}
 	// Rollouts are judged on what shoppers did: the aggregates the ingest pipeline
@@ -261,8 +261,9 @@ func (s *reportServer) Start(ctx context.Context) error {
 }
 
 // setupStorefronts registers the Storefront controller.
-func setupStorefronts(mgr ctrl.Manager, c *operatorConfig) error {
+func setupStorefronts(mgr ctrl.Manager, c *operatorConfig, hosts tenantstore.HostStore) error {
 	sr := &storefront.Reconciler{
+		Hosts:                   hosts,
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder(k8s.FieldManager),

@@ -34,11 +34,16 @@ import (
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/internal/k8s"
+	"github.com/kommerce/kommerce/internal/tenantstore"
 )
 
 // ReasonDataPlaneNotConfigured: the operator was started without a data-plane
 // Secret (KOMMERCE_DATA_PLANE_SECRET), or it lacks database-url.
 const ReasonDataPlaneNotConfigured = "DataPlaneNotConfigured"
+
+// ReasonHostnameConflict: a channel's hostname belongs to another tenant's
+// storefront (or the database refuses it); nothing new is deployed.
+const ReasonHostnameConflict = "HostnameConflict"
 
 // DefaultRepository is the image repository of storefronts without spec.image when
 // the operator is given none.
@@ -47,6 +52,9 @@ const DefaultRepository = "kommerce"
 // Reconciler reconciles Storefronts.
 type Reconciler struct {
 	Client client.Client
+	// Hosts registers the channels' hostnames of each storefront in the platform
+	// database (nil: not registered).
+	Hosts tenantstore.HostStore
 	// APIReader reads what the cache does not hold: the data-plane Secret and the
 	// preview pods.
 	APIReader client.Reader
@@ -77,7 +85,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=kommerce.io,resources=tenants,verbs=get;list;watch
 // +kubebuilder:rbac:groups=kommerce.io,resources=modelversions,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=configmaps;secrets;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete

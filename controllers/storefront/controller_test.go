@@ -18,6 +18,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -838,4 +839,45 @@ func TestStorefrontTenantSuspended(t *testing.T) {
 	o.waitStorefront(t, sf, "Ready again", func(cur *kv1.Storefront) (bool, string) {
 		return cur.Status.Phase == kv1.StorefrontReady && hasCondition(cur, kv1.ConditionReady, metav1.ConditionTrue, ""), describe(cur)
 	})
+}
+
+// A settings change reaches the running API pods at once: the ConfigMap changes and
+// each pod is annotated with the new document's hash (the kubelet refreshes a pod's
+// ConfigMap volume when the pod changes), without touching the pod template.
+func TestSettingsChangeNudgesPods(t *testing.T) {
+	o := startOperator(t)
+	tn, ns := o.readyTenant(t, tenantOpts{})
+	sf := o.deployFirst(t, newStorefront(ns, tn.Name, "1.0.0"))
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-api-blue-5d8f-nudge",
+			Labels: map[string]string{"kommerce.io/storefront": "web", "app.kubernetes.io/name": "kommerce-api", "kommerce.io/color": "blue"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "kommerce:1.0.0"}}},
+	}
+	o.create(t, pod)
+	hashOf := func() string {
+		var p corev1.Pod
+		o.get(t, ns, pod.Name, &p)
+		return p.Annotations["kommerce.io/settings-hash"]
+	}
+	o.annotate(t, sf, "example.com/nudge") // a pass that sees the new pod
+	var first string
+	testenv.Eventually(t, reconcileWait, "the pod annotated with the settings hash", func() (bool, string) {
+		first = hashOf()
+		return first != "", "no annotation yet"
+	})
+	var blue appsv1.Deployment
+	o.get(t, ns, "web-api-blue", &blue)
+	template := blue.Spec.Template.DeepCopy()
+
+	o.update(t, sf, func(cur *kv1.Storefront) {
+		cur.Spec.Search.Synonyms = append(cur.Spec.Search.Synonyms, kv1.SynonymSet{Terms: []string{"mug", "cup"}})
+	})
+	testenv.Eventually(t, reconcileWait, "a new hash after the settings change", func() (bool, string) {
+		h := hashOf()
+		return h != "" && h != first, "hash " + h
+	})
+	o.get(t, ns, "web-api-blue", &blue)
+	if !equality.Semantic.DeepEqual(template, &blue.Spec.Template) {
+		t.Error("a settings change touched the pod template (a rollout)")
+	}
 }

@@ -2,7 +2,10 @@ package storefront
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -23,6 +26,7 @@ import (
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/internal/k8s"
+	"github.com/kommerce/kommerce/internal/tenantstore"
 )
 
 // refusedRetry is how often a refused Storefront is looked at again; a change of
@@ -74,6 +78,9 @@ func (r *Reconciler) run(ctx context.Context, s *scope) (ctrl.Result, error) {
 	}
 	source, res, err := r.readDataPlane(ctx, s)
 	if err != nil || s.refusal != nil {
+		return res, err
+	}
+	if res, err := r.registerHosts(ctx, s); err != nil || s.refusal != nil {
 		return res, err
 	}
 	sf, t := s.sf, s.tenant
@@ -160,6 +167,28 @@ func (r *Reconciler) checkTenant(ctx context.Context, s *scope) (ctrl.Result, er
 	return ctrl.Result{}, nil
 }
 
+// registerHosts maps the channels' hostnames to this storefront in the platform
+// database: the ingest pipeline indexes a tenant's products into the search index of
+// each storefront it finds there, and the API pods search this storefront's. Without
+// Hosts (tests without a database) nothing is registered.
+func (r *Reconciler) registerHosts(ctx context.Context, s *scope) (ctrl.Result, error) {
+	if r.Hosts == nil {
+		return ctrl.Result{}, nil
+	}
+	hosts := make([]string, 0, len(s.sf.Spec.Channels))
+	for _, ch := range s.sf.Spec.Channels {
+		hosts = append(hosts, ch.Hostname)
+	}
+	err := r.Hosts.SetStorefrontHosts(ctx, s.tenant.Status.TenantID, s.sf.Name, hosts)
+	if errors.Is(err, tenantstore.ErrConflict) || errors.Is(err, tenantstore.ErrInvalid) {
+		return s.refuse(ReasonHostnameConflict, "a channel's hostname cannot be registered: %v", err)
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("register the channels' hostnames: %w", err)
+	}
+	return ctrl.Result{}, nil
+}
+
 // readDataPlane reads the operator's data-plane Secret (uncached: the cache holds
 // only the operator's own Secrets).
 func (r *Reconciler) readDataPlane(ctx context.Context, s *scope) (map[string][]byte, ctrl.Result, error) {
@@ -210,6 +239,9 @@ func (r *Reconciler) applySettings(ctx context.Context, s *scope, w world) error
 	if err := r.apply(ctx, sf, desiredSettings(w, doc)); err != nil {
 		return err
 	}
+	if err := r.nudgePods(ctx, sf, doc); err != nil {
+		return err
+	}
 	sf.Status.SearchIndex = alias
 	sf.Status.SettingsConfigMap = settingsName(sf)
 	sf.Status.BoundModels = bound
@@ -217,6 +249,40 @@ func (r *Reconciler) applySettings(ctx context.Context, s *scope, w world) error
 		s.models = condition{metav1.ConditionTrue, kv1.ReasonAsExpected, msg}
 	} else {
 		s.models = condition{metav1.ConditionFalse, kv1.ReasonWaiting, msg}
+	}
+	return nil
+}
+
+// AnnotationSettingsHash on an API pod is the hash of the settings document the
+// operator last told it about.
+const AnnotationSettingsHash = "kommerce.io/settings-hash"
+
+// nudgePods annotates the storefront's API pods with the hash of a changed settings
+// document. The kubelet refreshes a mounted ConfigMap only on its periodic pod sync
+// (about a minute), but at once when the pod itself changes; the annotation is that
+// change, so `kubectl edit storefront` is live within seconds. The pod template is
+// not touched: that would be a rollout. Pods are read uncached and only patched when
+// their annotation differs.
+func (r *Reconciler) nudgePods(ctx context.Context, sf *kv1.Storefront, doc []byte) error {
+	sum := sha256.Sum256(doc)
+	hash := hex.EncodeToString(sum[:8])
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(sf.Namespace), client.MatchingLabels{StorefrontLabel: sf.Name, labelName: apiAppName}); err != nil {
+		return fmt.Errorf("list API pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Annotations[AnnotationSettingsHash] == hash || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		patch := client.MergeFrom(p.DeepCopy())
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[AnnotationSettingsHash] = hash
+		if err := r.Client.Patch(ctx, p, patch); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("annotate pod %s with the settings hash: %w", p.Name, err)
+		}
 	}
 	return nil
 }

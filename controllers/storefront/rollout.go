@@ -178,7 +178,7 @@ func firstDeploy(in rolloutInput, p *rolloutPlan) {
 	if in.PreviewProblem != "" {
 		st.BlockedBy += ": " + in.PreviewProblem
 	}
-	p.requeue(deadline.Sub(in.Now))
+	p.requeue(min(deadline.Sub(in.Now), podProblemPoll))
 }
 
 func apiColorName(c kv1.Color) string { return "colour " + colorValue(c) }
@@ -306,9 +306,15 @@ func waitForPreview(in rolloutInput, p *rolloutPlan) bool {
 		st.BlockedBy += ": " + in.PreviewProblem
 	}
 	p.Progressing = condition{metav1.ConditionTrue, kv1.ReasonPreviewStarting, st.BlockedBy}
-	p.requeue(deadline.Sub(in.Now))
+	p.requeue(min(deadline.Sub(in.Now), podProblemPoll))
 	return true
 }
+
+// podProblemPoll is how often a colour that is not available yet is looked at
+// again: the operator does not watch pods, and a crash loop or an image that cannot
+// be pulled shows only in their status, which status.blockedBy should name within
+// seconds, not at the progress deadline.
+const podProblemPoll = 5 * time.Second
 
 func pause(in rolloutInput, p *rolloutPlan, reason, msg string, until *metav1.Time) {
 	st := &p.Status

@@ -90,7 +90,7 @@ func TestDecide(t *testing.T) {
 			check: func(t *testing.T, p rolloutPlan) {
 				st := p.Status
 				want(t, st.Phase == kv1.StorefrontDeploying && st.ActiveColor == kv1.Blue && st.ActiveImage == "kommerce:1.0" && st.PromotedAt == nil, "deploying blue: %+v", st)
-				want(t, p.RequeueAfter == 10*time.Minute, "requeue at the deadline, got %s", p.RequeueAfter)
+				want(t, p.RequeueAfter == podProblemPoll, "looked at again within seconds (pods are not watched), got %s", p.RequeueAfter)
 				want(t, p.Progressing.Status == metav1.ConditionTrue, "progressing")
 			},
 		},
@@ -253,7 +253,7 @@ func TestDecide(t *testing.T) {
 			in: rolloutInput{Spec: spec(kv1.PromoteAuto), DesiredImage: "kommerce:1.1", DesiredVersion: "1.1", Now: t0.Add(4 * time.Minute), Status: previewing(),
 				Deployments: map[kv1.Color]deployState{kv1.Blue: up("kommerce:1.0"), kv1.Green: starting("kommerce:1.1")}},
 			check: func(t *testing.T, p rolloutPlan) {
-				want(t, p.Status.Phase == kv1.StorefrontPreviewing && p.RequeueAfter == 6*time.Minute, "waiting: %+v requeue %s", p.Status, p.RequeueAfter)
+				want(t, p.Status.Phase == kv1.StorefrontPreviewing && p.RequeueAfter == podProblemPoll, "waiting: %+v requeue %s", p.Status, p.RequeueAfter)
 			},
 		},
 		{

@@ -39,3 +39,15 @@ UPDATE tenants
 SET redis_prefix = @redis_prefix, updated_at = now()
 WHERE id = @id
 RETURNING id, slug, name, status, topic_prefix, index_prefix, redis_prefix, created_at, updated_at;
+
+-- name: UpsertStorefrontHost :exec
+-- Maps a channel's hostname to its storefront (the Storefront controller's channels).
+INSERT INTO storefront_hosts (tenant_id, hostname, storefront)
+VALUES (@tenant_id, @hostname, @storefront)
+ON CONFLICT (tenant_id, hostname) DO UPDATE SET storefront = excluded.storefront
+WHERE storefront_hosts.storefront IS DISTINCT FROM excluded.storefront;
+
+-- name: DeleteStaleStorefrontHosts :exec
+-- Removes the hostnames a storefront no longer has.
+DELETE FROM storefront_hosts
+WHERE tenant_id = @tenant_id AND storefront = @storefront AND NOT (hostname = ANY(@hostnames::text[]));

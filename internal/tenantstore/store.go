@@ -71,6 +71,33 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// HostStore maps storefront hostnames to storefronts in the registry, which the
+// ingest pipeline reads to know the search index of each storefront.
+type HostStore interface {
+	// SetStorefrontHosts makes hosts exactly the hostnames of storefront of the
+	// tenant with database id tenantID. Errors: ErrConflict when a hostname belongs
+	// to another tenant, ErrInvalid when the database refuses one.
+	SetStorefrontHosts(ctx context.Context, tenantID, storefront string, hosts []string) error
+}
+
+var _ HostStore = (*Postgres)(nil)
+
+// SetStorefrontHosts implements HostStore.
+func (p *Postgres) SetStorefrontHosts(ctx context.Context, tenantID, storefront string, hosts []string) error {
+	err := p.inPlatformScope(ctx, func(q *tenantdb.Queries) error {
+		for _, h := range hosts {
+			if err := q.UpsertStorefrontHost(ctx, tenantdb.UpsertStorefrontHostParams{TenantID: tenantID, Hostname: h, Storefront: storefront}); err != nil {
+				return err
+			}
+		}
+		return q.DeleteStaleStorefrontHosts(ctx, tenantdb.DeleteStaleStorefrontHostsParams{TenantID: tenantID, Storefront: storefront, Hostnames: hosts})
+	})
+	if err != nil {
+		return fmt.Errorf("storefront %s hosts: %w", storefront, classify(err))
+	}
+	return nil
+}
+
 // Postgres is the Store on the platform database.
 type Postgres struct {
 	pool *pgxpool.Pool
@@ -205,6 +232,7 @@ var uniqueOwners = map[string]string{
 	"tenants_topic_prefix_key": "topic prefix",
 	"tenants_index_prefix_key": "index prefix",
 	"tenants_redis_prefix_key": "redis prefix",
+	"storefront_hosts_hostname_key": "hostname",
 }
 
 // classify turns constraint violations into ErrConflict and ErrInvalid.

@@ -252,3 +252,48 @@ func TestEnsureKeepsTheRedisPrefixAnAdoptingTenantRecorded(t *testing.T) {
 		t.Errorf("another tenant asking for acme's old prefix: %v; want ErrConflict", err)
 	}
 }
+
+// A storefront's channels become its rows in storefront_hosts, which the ingest
+// pipeline reads to index into each storefront's search index; a hostname another
+// tenant holds is a conflict, and nothing of the call is stored.
+func TestSetStorefrontHosts(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	acme, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Ensure(ctx, tenantstore.Desired{Slug: "other", Name: "Other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := func(tenantID, storefront string) int {
+		return platformCount(t, db, "SELECT count(*) FROM storefront_hosts WHERE tenant_id = $1 AND storefront = $2", tenantID, storefront)
+	}
+	if err := s.SetStorefrontHosts(ctx, acme.ID, "web", []string{"shop.acme.example", "uk.shop.acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStorefrontHosts(ctx, acme.ID, "web", []string{"shop.acme.example", "uk.shop.acme.example"}); err != nil {
+		t.Fatalf("again: %v", err)
+	}
+	if n := hosts(acme.ID, "web"); n != 2 {
+		t.Fatalf("%d hosts of acme/web, want 2", n)
+	}
+	// A channel removed is unregistered; one moved to another storefront follows it.
+	if err := s.SetStorefrontHosts(ctx, acme.ID, "web", []string{"shop.acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStorefrontHosts(ctx, acme.ID, "outlet", []string{"shop.acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := hosts(acme.ID, "web"), hosts(acme.ID, "outlet"); a != 0 || b != 1 {
+		t.Fatalf("web %d outlet %d, want 0 and 1", a, b)
+	}
+	err = s.SetStorefrontHosts(ctx, other.ID, "web", []string{"b.other.example", "shop.acme.example"})
+	if !errors.Is(err, tenantstore.ErrConflict) || !strings.Contains(err.Error(), "hostname") {
+		t.Fatalf("another tenant's hostname: %v, want ErrConflict naming the hostname", err)
+	}
+	if n := hosts(other.ID, "web"); n != 0 {
+		t.Fatalf("%d hosts of other/web stored by the refused call", n)
+	}
+}

@@ -9,6 +9,23 @@ import (
 	"context"
 )
 
+const deleteStaleStorefrontHosts = `-- name: DeleteStaleStorefrontHosts :exec
+DELETE FROM storefront_hosts
+WHERE tenant_id = $1 AND storefront = $2 AND NOT (hostname = ANY($3::text[]))
+`
+
+type DeleteStaleStorefrontHostsParams struct {
+	TenantID   string
+	Storefront string
+	Hostnames  []string
+}
+
+// Removes the hostnames a storefront no longer has.
+func (q *Queries) DeleteStaleStorefrontHosts(ctx context.Context, arg DeleteStaleStorefrontHostsParams) error {
+	_, err := q.db.Exec(ctx, deleteStaleStorefrontHosts, arg.TenantID, arg.Storefront, arg.Hostnames)
+	return err
+}
+
 const deleteTenant = `-- name: DeleteTenant :execrows
 DELETE FROM tenants
 WHERE slug = $1 AND ($2::uuid IS NULL OR id = $2::uuid)
@@ -176,4 +193,23 @@ func (q *Queries) UpdateTenantProfile(ctx context.Context, arg UpdateTenantProfi
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const upsertStorefrontHost = `-- name: UpsertStorefrontHost :exec
+INSERT INTO storefront_hosts (tenant_id, hostname, storefront)
+VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id, hostname) DO UPDATE SET storefront = excluded.storefront
+WHERE storefront_hosts.storefront IS DISTINCT FROM excluded.storefront
+`
+
+type UpsertStorefrontHostParams struct {
+	TenantID   string
+	Hostname   string
+	Storefront string
+}
+
+// Maps a channel's hostname to its storefront (the Storefront controller's channels).
+func (q *Queries) UpsertStorefrontHost(ctx context.Context, arg UpsertStorefrontHostParams) error {
+	_, err := q.db.Exec(ctx, upsertStorefrontHost, arg.TenantID, arg.Hostname, arg.Storefront)
+	return err
 }
