@@ -228,10 +228,10 @@ func contradiction(d Desired, row tenantdb.Tenant) error {
 
 // uniqueOwners names what a unique index protects, for the conflict message.
 var uniqueOwners = map[string]string{
-	"tenants_pkey":             "tenant id",
-	"tenants_topic_prefix_key": "topic prefix",
-	"tenants_index_prefix_key": "index prefix",
-	"tenants_redis_prefix_key": "redis prefix",
+	"tenants_pkey":                  "tenant id",
+	"tenants_topic_prefix_key":      "topic prefix",
+	"tenants_index_prefix_key":      "index prefix",
+	"tenants_redis_prefix_key":      "redis prefix",
 	"storefront_hosts_hostname_key": "hostname",
 }
 
