@@ -6,6 +6,11 @@
 #                                   kommerce.local/kommerce:$VERSION
 #   hack/image.sh rootfs <dir>      assemble only the base file system into <dir>
 #                                   (the Dockerfile's base stage runs this too)
+#   hack/image.sh variant <in.tar> <out.tar> <name:tag> [KEY=VALUE...]
+#                                   the same layers with KEY=VALUE added to the image's
+#                                   environment, tagged name:tag: test images that
+#                                   behave differently (hack/e2e/storefront.sh makes one
+#                                   whose API refuses to start) without another build
 #
 # Three layers, the one that changes least first, so a rebuild after a code change
 # only replaces the last:
@@ -169,6 +174,34 @@ build() {
 	say "wrote $out ($REPO:$version): $(du -m "$out" | cut -f1) MiB compressed layers, $(du -sm "$work/check" | cut -f1) MiB unpacked (base $(du -sm "$work/base" | cut -f1), onnxruntime $(du -sm "$work/ort" | cut -f1), app $(du -sm "$work/app" | cut -f1)) in $((SECONDS - start))s"
 }
 
+# variant writes <out> with the layers of <in> and its config's environment extended
+# by the KEY=VALUE arguments, tagged <name:tag>.
+variant() {
+	local in=$1 out=$2 tag=$3
+	shift 3
+	[[ -x $CRANE ]] || die "$CRANE is missing (make crane)"
+	[[ -f $in ]] || die "no such image archive: $in"
+	local -a env=() kv
+	for kv in "$@"; do
+		[[ $kv == [A-Z_]*=* ]] || die "variant: $kv is not KEY=VALUE"
+		env+=(--env "$kv")
+	done
+	work=$(mktemp -d)
+	trap 'stop_registry; rm -rf "$work"' EXIT
+	start_registry
+	local ref=127.0.0.1:$port/kommerce:variant
+	{
+		"$CRANE" push --insecure "$in" "$ref" &&
+			"$CRANE" mutate --insecure "$ref" "${env[@]}" -t "$ref" &&
+			"$CRANE" pull --insecure --format tarball "$ref" "$work/image.tar"
+	} >"$work/crane.log" 2>&1 || { cat "$work/crane.log" >&2; die "crane could not make the variant $tag"; }
+	stop_registry
+	retag "$work/image.tar" "$tag"
+	mkdir -p "$(dirname "$out")"
+	mv "$work/image.tar" "$out"
+	say "wrote $out ($tag): $in with ${*:-no change}"
+}
+
 start_registry() {
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	"$CRANE" registry serve --address "127.0.0.1:$port" >"$work/registry.log" 2>&1 &
@@ -217,5 +250,10 @@ rootfs)
 	[[ -n ${2:-} ]] || die "usage: hack/image.sh rootfs <dir>"
 	rootfs "$2"
 	;;
-*) echo "usage: hack/image.sh build [out.tar] | rootfs <dir>" >&2; exit 2 ;;
+variant)
+	[[ $# -ge 4 ]] || die "usage: hack/image.sh variant <in.tar> <out.tar> <name:tag> [KEY=VALUE...]"
+	shift
+	variant "$@"
+	;;
+*) echo "usage: hack/image.sh build [out.tar] | rootfs <dir> | variant <in.tar> <out.tar> <name:tag> [KEY=VALUE...]" >&2; exit 2 ;;
 esac

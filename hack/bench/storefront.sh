@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# storefront.sh benchmarks the Storefront controller on the real cluster of
+# hack/cluster.sh, in one run:
+#
+#   1. apply → Available for N storefronts (default 10; api.replicas 1, ingest.replicas
+#      0 so that the API pods alone are measured and fit two cores), from `kubectl
+#      apply` to every `kubectl wait --for=condition=Available` returning;
+#   2. the same by hand: the Deployments, Services, ConfigMaps, Secrets and
+#      ServiceAccounts the controller made, copied into another namespace of the
+#      tenant (owner references, status and cluster-assigned fields removed) and
+#      applied with kubectl, until every Deployment is Available — the ratio of the two
+#      is the controller's overhead;
+#   3. promotions of one storefront under load (hack/loadgen, 25 req/s through the
+#      active Service, as four logged-in shoppers): from the status as `kubectl get -w`
+#      streams it, stamped on arrival, the time from "every check passed" to "active
+#      version switched"; the same from the controller's ChecksPassed and Promoted
+#      Events (microsecond eventTime); the whole rollout (spec.version changed →
+#      promoted); and the requests lost (must be 0).
+#
+#   hack/bench/storefront.sh [storefronts] [promotions]
+#
+# A cluster that is already up is used and left up; one this script started is taken
+# down. Needs root (the cluster does).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+name=sf-bench
+# shellcheck source=hack/e2e/lib/cluster.sh
+source hack/e2e/lib/cluster.sh
+
+count=${1:-10}
+promotions=${2:-3}
+rate=25
+tenant=sfbench$$
+sfns=$tenant-sf
+handns=$tenant-hand
+db=kommerce_bench_sf_$$
+
+diagnose() {
+	k get pods -A -o wide >&2 || true
+	k -n "$sfns" get sf -o wide >&2 || true
+	k -n "$sfns" get events --sort-by=.lastTimestamp 2>/dev/null | tail -30 >&2 || true
+}
+cleanup_more() {
+	[[ -n ${load_pid:-} ]] && kill "$load_pid" 2>/dev/null
+	[[ -n ${watch_pid:-} ]] && kill "$watch_pid" 2>/dev/null
+	if [[ -n ${KUBECONFIG:-} && -z $own_cluster ]]; then
+		k -n "$sfns" delete sf --all --wait=false >/dev/null 2>&1
+		k delete tenant "$tenant" --wait=false >/dev/null 2>&1
+		h uninstall "$release" -n "$opns" >/dev/null 2>&1
+		k delete ns "$opns" "$sfns" "$handns" --wait=false >/dev/null 2>&1
+	fi
+	[[ -n ${KOMMERCE_TEST_ELASTICSEARCH_URL:-} ]] &&
+		curl -s -X DELETE "$KOMMERCE_TEST_ELASTICSEARCH_URL/kommerce-$tenant*?expand_wildcards=all" >/dev/null 2>&1
+	return 0
+}
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+
+cluster_lock
+make -s helm crane >/dev/null
+go build -o "$tmp/loadgen" ./hack/loadgen
+go build -o "$tmp/kommerce" ./cmd/kommerce
+image_build
+services_up
+cluster_up
+load_tags bin/kommerce-image.tar "$repo:bench-v1" "$repo:bench-v2" "$ref"
+fresh_database "$db"
+k create namespace "$opns" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$opns" create secret generic kommerce-database --from-literal=url="$pod_url" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$opns" create secret generic kommerce-data-plane --from-literal=database-url="$pod_url" \
+	--from-literal=redis-url=redis://redis.kommerce-system.svc.cluster.local:6379/0 \
+	--from-literal=kafka-brokers=kafka.kommerce-system.svc.cluster.local:9092 \
+	--from-literal=elasticsearch-url=http://elasticsearch.kommerce-system.svc.cluster.local:9200 \
+	--dry-run=client -o yaml | k apply -f - >/dev/null
+migrate_job "$opns" kommerce-database url
+operator_install --set dataPlane.existingSecret=kommerce-data-plane
+k apply -f - >/dev/null <<EOF
+apiVersion: kommerce.io/v1alpha1
+kind: Tenant
+metadata: {name: $tenant}
+spec:
+  owners: [{kind: User, name: bench@$tenant.example}]
+  namespaces: [$sfns, $handns]
+EOF
+k wait --for=condition=Ready "tenant/$tenant" --timeout=120s >/dev/null || fail "Tenant not Ready"
+shoppers "$tmp/kommerce" "$tenant" 4
+
+storefronts() { # storefronts <version>: N Storefronts in one document
+	local i
+	for i in $(seq -w 1 "$count"); do
+		cat <<EOF
+---
+apiVersion: kommerce.io/v1alpha1
+kind: Storefront
+metadata: {name: shop$i, namespace: $sfns}
+spec:
+  tenantRef: {name: $tenant}
+  version: $1
+  channels: [{name: web, currency: EUR, locales: [en], hostname: shop$i.$tenant.example}]
+  api: {replicas: 1, resources: {cpu: 20m, memory: 96Mi}}
+  ingest: {replicas: 0}
+  rollout:
+    promotion: Auto
+    progressDeadline: 120s
+    rollbackWindow: 0s
+    prePromotionChecks:
+      - {name: ready, path: /readyz}
+      - {name: catalog, path: "/api/v1/products?limit=1"}
+EOF
+	done
+}
+
+echo "storefront bench: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+say "1. apply → Available: $count Storefronts (api.replicas 1, ingest.replicas 0)"
+storefronts bench-v1 >"$tmp/sf.yaml"
+start=$(now)
+k apply -f "$tmp/sf.yaml" >/dev/null
+k -n "$sfns" wait --for=condition=Available sf --all --timeout=300s >/dev/null || fail "Storefronts not Available"
+sf_secs=$(secs "$start" "$(now)")
+say "$count Storefronts Available in ${sf_secs}s"
+k -n "$sfns" get sf >&2
+
+say "2. the same objects by hand in $handns"
+# Every object the controller made, as a user would write it.
+k -n "$sfns" get deploy,svc,cm,secret,sa -o json | jq --arg ns "$handns" '
+	[.items[] | select(any(.metadata.ownerReferences[]?; .kind == "Storefront"))
+	 | del(.status, .metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp, .metadata.managedFields,
+	       .metadata.ownerReferences, .metadata.generation, .metadata.annotations["deployment.kubernetes.io/revision"],
+	       .spec.clusterIP, .spec.clusterIPs)
+	 | .metadata.namespace = $ns] | {apiVersion: "v1", kind: "List", items: .}' >"$tmp/hand.json"
+kinds=$(jq -r '[.items[].kind] | group_by(.) | map("\(length) \(.[0])") | join(", ")' "$tmp/hand.json")
+deploys=$(jq '[.items[] | select(.kind == "Deployment" and (.spec.replicas // 1) > 0)] | length' "$tmp/hand.json")
+say "by hand: $kinds ($deploys Deployments with replicas)"
+k -n "$sfns" delete sf --all --wait=true --timeout=180s >/dev/null || fail "delete the Storefronts"
+start=$(now)
+k apply -f "$tmp/hand.json" >/dev/null
+k -n "$handns" wait --for=condition=Available deploy --all --timeout=300s >/dev/null || fail "hand-made Deployments not Available"
+hand_secs=$(secs "$start" "$(now)")
+say "by hand: Available in ${hand_secs}s"
+k -n "$handns" delete deploy,svc,cm,sa --all --wait=true --timeout=180s >/dev/null
+k -n "$handns" delete secret -l '!kommerce.io/tenant' --wait=true >/dev/null 2>&1 || true
+
+say "1b. apply → Available again ($count Storefronts), so neither side gets only a warm cache"
+start=$(now)
+k apply -f "$tmp/sf.yaml" >/dev/null
+k -n "$sfns" wait --for=condition=Available sf --all --timeout=300s >/dev/null || fail "Storefronts not Available (second round)"
+sf2_secs=$(secs "$start" "$(now)")
+say "$count Storefronts Available in ${sf2_secs}s"
+
+say "3. $promotions promotions of shop01 under $rate req/s"
+for i in $(seq -w 2 "$count"); do echo "sf/shop$i"; done | xargs -r "$kubectl" --kubeconfig "$KUBECONFIG" -n "$sfns" delete --wait=true --timeout=180s >/dev/null
+svc_ip=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.clusterIP}')
+svc_port=$(k -n "$sfns" get svc shop01 -o jsonpath='{.spec.ports[0].port}')
+# The status as the API server sends it, each change stamped when it arrives.
+k -n "$sfns" get sf shop01 -w -o json | jq --unbuffered -r '
+	# every check of the current preview passed (results older than the preview do not count)
+	def passed: .status.previewStarted as $ps | .status.previewVersion == .spec.version and $ps != null and
+		([.status.checks[]? | select(.passed and .time != null and .time >= $ps)] | length) as $n |
+		(.spec.rollout.prePromotionChecks | length) as $want | $want > 0 and $n == $want;
+	[.spec.version, (.status.activeVersion // "-"), (.status.phase // "-"), passed] | @tsv' |
+	while IFS=$'\t' read -r v a p passed; do echo "$(now) $v $a $p $passed"; done >"$tmp/watch.log" &
+watch_pid=$!
+rm -f "$tmp/stop"
+shopper_logins "$tenant" "http://$svc_ip:$svc_port"
+"$tmp/loadgen" -url "http://$svc_ip:$svc_port/api/v1/products?limit=5" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" "${rotate_args[@]}" \
+	-stop-file "$tmp/stop" >"$tmp/load.json" 2>"$tmp/load.err" &
+load_pid=$!
+rows=()
+version=bench-v1
+for i in $(seq 1 "$promotions"); do
+	[[ $version == bench-v1 ]] && version=bench-v2 || version=bench-v1
+	begin=$(now)
+	k -n "$sfns" patch sf shop01 --type merge -p "{\"spec\":{\"version\":\"$version\"}}" >/dev/null
+	k -n "$sfns" wait sf shop01 --for=jsonpath='{.status.activeVersion}'="$version" --timeout=180s >/dev/null || fail "promotion $i"
+	k -n "$sfns" wait sf shop01 --for=condition=Promoted --timeout=60s >/dev/null || fail "promotion $i not Promoted"
+	sleep 1 # the watch line of the switch arrives
+	# checks passed: the first status of this rollout with every check passed while the
+	# old version is still active; switched: the first with the new version active.
+	passed=$(awk -v b="$begin" -v v="$version" '$1 >= b && $2 == v && $3 != v && $5 == "true" {print $1; exit}' "$tmp/watch.log")
+	switched=$(awk -v b="$begin" -v v="$version" '$1 >= b && $3 == v {print $1; exit}' "$tmp/watch.log")
+	whole=$(secs "$begin" "${switched:-$begin}")
+	if [[ -n $passed && -n $switched ]]; then
+		gap=$(secs "$passed" "$switched")
+	else
+		gap="n/a (checks and switch in one status write)"
+	fi
+	# The controller's own Events (events.k8s.io, microsecond times): ChecksPassed →
+	# Promoted of this version, the last of each (a version seen before has a series).
+	event_gap=$(k -n "$sfns" get events.v1.events.k8s.io -o json | jq -r --arg v "$version" '
+		def at: (.series.lastObservedTime // .eventTime) |
+			(sub("\\.[0-9]+Z$"; "Z") | fromdate) + ((capture("(?<f>\\.[0-9]+)Z$").f // ".0") | tonumber);
+		[.items[] | select(.regarding.name == "shop01")] as $e |
+		([$e[] | select(.reason == "ChecksPassed" and (.note | endswith("against " + $v))) | at] | max) as $c |
+		([$e[] | select(.reason == "Promoted" and (.note | startswith("version " + $v + " "))) | at] | max) as $p |
+		if $c == null or $p == null then "n/a" else ($p - $c) * 1000 | round | tostring + " ms" end' 2>/dev/null || echo "?")
+	rows+=("$(printf 'promotion %d → %s: rollout %ss, checks passed → switched %s s (status as watched), %s (ChecksPassed → Promoted Events)' "$i" "$version" "$whole" "$gap" "$event_gap")")
+	say "${rows[-1]}"
+done
+touch "$tmp/stop"
+wait "$load_pid" || true
+load_pid=
+kill "$watch_pid" 2>/dev/null || true
+watch_pid=
+load=$(tail -1 "$tmp/load.json")
+sent=$(jq -r .sent <<<"$load") failed=$(jq -r .failed <<<"$load")
+say "requests during the promotions: $sent sent, $failed failed"
+((failed == 0)) || { cat "$tmp/load.err" >&2; fail "$failed requests lost during promotion"; }
+
+ratio=$(awk -v a="$sf_secs" -v b="$sf2_secs" -v c="$hand_secs" 'BEGIN {printf "%.2f", (a + b) / 2 / c}')
+echo
+echo "## Storefront controller ($(date -u +%Y-%m-%d), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo
+echo "| What | Figure |"
+echo "|---|---|"
+echo "| $count Storefronts apply → Available (api.replicas 1, ingest 0), round 1 / round 2 | ${sf_secs} s / ${sf2_secs} s |"
+echo "| the same objects by hand ($kinds) → Deployments Available | ${hand_secs} s |"
+echo "| ratio controller / by hand (mean of both rounds) | ${ratio} |"
+for r in "${rows[@]}"; do echo "| ${r%%:*} | ${r#*: } |"; done
+echo "| requests during $promotions promotions at $rate req/s | $sent sent, $failed failed |"
