@@ -275,3 +275,20 @@ func TestModelVersionRequeue(t *testing.T) {
 		}
 	}
 }
+
+func TestModelVersionJudgeAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		after time.Duration
+		want  time.Duration
+	}{
+		{"an A/B test waiting for its maxDuration is judged every poll", 2 * time.Hour, judgePoll},
+		{"nothing on the clock: judged every poll", 0, judgePoll},
+		{"a pause ending sooner is kept", 3 * time.Second, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := judgeAgain(tt.after); got != tt.want {
+			t.Errorf("%s: judgeAgain(%s) = %s; want %s", tt.name, tt.after, got, tt.want)
+		}
+	}
+}
