@@ -27,6 +27,22 @@ name=mv-e2e
 # shellcheck source=hack/e2e/lib/cluster.sh
 source hack/e2e/lib/cluster.sh
 
+# services_up of the library waits while any `services.sh up` process exists; the
+# shell that services.sh leaves supervising a daemon (seen with seaweedfs) keeps that
+# name for the daemon's life, so the wait would last its whole 15 minutes. Services
+# that already run need no `up`: only then is the library's version skipped.
+eval "lib_$(declare -f services_up)"
+services_up() {
+	local st
+	st=$(hack/services.sh status postgres redis kafka elasticsearch 2>/dev/null || true)
+	if [[ $(grep -c ' running ' <<<"$st") == 4 ]]; then
+		eval "$(hack/services.sh env postgres redis kafka elasticsearch)"
+		admin_url=$KOMMERCE_TEST_DATABASE_URL
+		return
+	fi
+	lib_services_up
+}
+
 tenant=mve2e$(printf '%04x' $((RANDOM % 65536)))$$
 ns=$tenant-shop
 sf=web
