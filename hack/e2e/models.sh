@@ -323,11 +323,9 @@ mark "v1 gets all the traffic"
 
 say "ModelVersion $model-v2 (ABTest against v1, 50/50, ClickThroughRate, minSamples 150, autoPromote)"
 abtest() { # abtest <baseline> <guardrail JSON>
-	cat <<EOF
-{strategy: ABTest, abTest: {baseline: $1, candidateWeight: 50, baselineWeight: 50, maxDuration: 1h},
- successCriteria: {confidencePercent: 95, minSamples: 150, business: [{metric: ClickThroughRate, minLiftPercent: 0}]},
- autoPromote: true, rollbackOn: $2}
-EOF
+	echo "{strategy: ABTest, abTest: {baseline: $1, candidateWeight: 50, baselineWeight: 50, maxDuration: 1h}," \
+		"successCriteria: {confidencePercent: 95, minSamples: 150, business: [{metric: ClickThroughRate, minLiftPercent: 0}]}," \
+		"autoPromote: true, rollbackOn: $2}"
 }
 modelversion $model-v2 "$(abtest $model-v1 '{}')" | k apply -f - >/dev/null
 until_ok 120 "$model-v2 Progressing with 50 % of the shoppers" \
