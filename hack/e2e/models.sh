@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # models.sh proves the ModelVersion controller and its judge on the real cluster of
 # hack/cluster.sh, the way a data scientist uses them, with simulated shoppers
-# (hack/shoppers) whose clicks follow tastes planted in a real catalog:
+# (hack/shoppers) whose clicks and guest checkouts follow tastes planted in a real
+# catalog:
 #
 #   make image → cluster up (or reuse) → host services → fresh database migrated by a Job
 #   → helm install (the operator's own image runs the inference pods) → Tenant +
@@ -49,6 +50,12 @@ sf=web
 model=recs-mf
 db=kommerce_e2e_mv_$$
 art_port=$((38000 + $$ % 1000))
+# The planted taste: a shopper clicks a recommended item of its taste with probability
+# p_in, any other with p_out, and buys what it clicked with p_buy (a rerun may plant
+# another lift).
+p_in=${KOMMERCE_E2E_CLICK_IN:-0.3}
+p_out=${KOMMERCE_E2E_CLICK_OUT:-0.03}
+p_buy=${KOMMERCE_E2E_BUY:-0.5}
 out=${KOMMERCE_TEST_OUT:-$tmp}/models
 mkdir -p "$out"
 timeline=$out/timeline.txt
@@ -157,13 +164,13 @@ shop_until() {
 		if [[ -z ${shop_pid:-} ]]; then
 			batch=$((batch + 1))
 			"$tmp/shoppers" shop -url "$base" -tenant "$tenant" -catalog "$tmp/catalog.json" -sessions 400 -rate 16 \
-				-seed "$batch" -session-prefix "$label-$batch" >"$tmp/shop-$label-$batch.json" 2>"$tmp/shop.err" &
+				-p-in "$p_in" -p-out "$p_out" -p-buy "$p_buy" -seed "$batch" -session-prefix "$label-$batch" >"$tmp/shop-$label-$batch.json" 2>"$tmp/shop.err" &
 			shop_pid=$!
 		fi
 		if ! kill -0 "$shop_pid" 2>/dev/null; then
 			wait "$shop_pid" || { cat "$tmp/shop.err" >&2; fail "$label: shoppers batch $batch"; }
 			shop_pid=
-			mark "$label: shoppers batch $batch done: $(jq -c '{failed, seconds: (.seconds|floor), by_version: (.by_version | map_values({sessions, clicks, ctr: (.ctr*1000|floor/1000), in_taste_items, items}))}' "$tmp/shop-$label-$batch.json")"
+			mark "$label: shoppers batch $batch done: $(jq -c '{failed, seconds: (.seconds|floor), by_version: (.by_version | map_values({sessions, clicks, ctr: (.ctr*1000|floor/1000), in_taste_items, items, orders, revenue, checkout_errors})), first_checkout_error}' "$tmp/shop-$label-$batch.json")"
 			(($(jq .failed "$tmp/shop-$label-$batch.json") == 0)) || fail "$label: $(jq -r .first_error "$tmp/shop-$label-$batch.json")"
 			continue
 		fi
@@ -290,13 +297,13 @@ base=http://$ip:$port
 hdr=(-H "X-Kommerce-Tenant: $tenant")
 until_ok 30 "the active Service $base answers from the host" curl -fsS --max-time 3 "${hdr[@]}" "$base/api/v1/products?limit=1"
 
-say "a staff user; 60 products in 6 taste clusters through the active Service"
+say "a staff user; 60 products in 6 taste clusters, stocked, through the active Service"
 echo 'e2e-staff-password-1' | KOMMERCE_DATABASE_URL=$db_url "$tmp/kommerce" admin create-user --tenant "$tenant" \
 	--email "staff@$tenant.example" --role admin --password-stdin --log-level warn >/dev/null || fail "create-user"
 token=$(curl -fsS "${hdr[@]}" -H 'Content-Type: application/json' \
 	-d "{\"email\":\"staff@$tenant.example\",\"password\":\"e2e-staff-password-1\"}" "$base/api/v1/auth/login" | jq -r .access_token) ||
 	fail "login through the active Service"
-"$tmp/shoppers" seed -url "$base" -tenant "$tenant" -token "$token" -products 60 -clusters 6 -out "$tmp/catalog.json" >&2 ||
+"$tmp/shoppers" seed -url "$base" -tenant "$tenant" -token "$token" -products 60 -clusters 6 -storefront "$sf" -out "$tmp/catalog.json" >&2 ||
 	fail "seed the catalog"
 cp "$tmp/catalog.json" "$out/"
 

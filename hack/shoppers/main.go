@@ -22,7 +22,9 @@
 // at the answer in order and clicks an item with probability -p-in if the item is of
 // its taste, -p-out otherwise, stopping at the first click, which it reports with
 // POST /api/v1/events (click, context.request_id) and an add_to_cart of the same
-// product. Requests start on a fixed schedule at -rate a second (the API limits an
+// product; with -p-buy a click ends in a guest checkout of that product (a cart, the
+// line, the order) and a purchase event naming the order, which credits the session
+// with the order in the experiment analysis. Requests start on a fixed schedule at -rate a second (the API limits an
 // address to 20); a 429 is retried after Retry-After. The last line on stdout is a JSON
 // summary per answering model version: sessions, clicks, CTR, fallbacks.
 //
@@ -107,6 +109,11 @@ func newAPI(base, tenant, token string, rate float64) *api {
 // do sends one request on the schedule and decodes a 2xx JSON answer into out; a 429
 // is sent again after its Retry-After (at most five times).
 func (a *api) do(ctx context.Context, method, path string, body, out any) error {
+	return a.doH(ctx, method, path, nil, body, out)
+}
+
+// doH is do with extra request headers.
+func (a *api) doH(ctx context.Context, method, path string, hdr map[string]string, body, out any) error {
 	var b []byte
 	if body != nil {
 		var err error
@@ -132,6 +139,9 @@ func (a *api) do(ctx context.Context, method, path string, body, out any) error 
 		}
 		if a.token != "" {
 			req.Header.Set("Authorization", "Bearer "+a.token)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
 		}
 		res, err := a.http.Do(req)
 		if err != nil {
@@ -173,6 +183,7 @@ func seed(ctx context.Context, args []string, stdout io.Writer) error {
 	clusters := fs.Int("clusters", 6, "taste clusters they are dealt into")
 	rate := fs.Float64("rate", 15, "requests a second")
 	out := fs.String("out", "catalog.json", "where the catalog (id, sku, cluster) is written")
+	storefront := fs.String("storefront", "", "storefront whose checkout gets no hoarding caps (every simulated guest shares one address); empty: leave them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -196,6 +207,19 @@ func seed(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("create product %d: %w", i, err)
 		}
 		catalog = append(catalog, Product{ID: p.ID, SKU: sku, Cluster: c})
+		if err := a.do(ctx, http.MethodPut, "/api/v1/stock/"+sku, map[string]any{"warehouse": "main", "on_hand": 1_000_000}, nil); err != nil {
+			return fmt.Errorf("stock %s: %w", sku, err)
+		}
+	}
+	if *storefront != "" {
+		// All simulated guests come from one address: without this, the per-address cap
+		// of unpaid orders would refuse their checkouts after the first fifty.
+		settings := map[string]any{"currency": "EUR", "reservation_ttl_seconds": 900, "tax_rate_bps": 0, "tax_label": "VAT", "shipping_amount": 0,
+			"hoarding": map[string]any{"max_units_guest": 20, "max_units_customer": 100, "max_unpaid_orders": 10000, "max_unpaid_orders_per_address": 10000}}
+		if err := a.do(ctx, http.MethodPut, "/api/v1/storefronts/"+*storefront+"/checkout-settings", settings, nil); err != nil {
+			// Not fatal: refused checkouts are counted apart by shop.
+			fmt.Fprintf(os.Stderr, "shoppers: the hoarding caps of %s stay: %v\n", *storefront, err)
+		}
 	}
 	if err := writeJSON(*out, catalog); err != nil {
 		return err
@@ -332,12 +356,50 @@ func choose(rng *rand.Rand, items []string, clusterOf map[string]string, taste s
 
 // Tally is what the sessions answered by one model version did.
 type Tally struct {
-	Sessions  int     `json:"sessions"`
-	Clicks    int     `json:"clicks"`
-	InTaste   int     `json:"in_taste_items"`
-	Items     int     `json:"items"`
-	Fallbacks int     `json:"fallbacks"`
-	CTR       float64 `json:"ctr"`
+	Sessions  int `json:"sessions"`
+	Clicks    int `json:"clicks"`
+	InTaste   int `json:"in_taste_items"`
+	Items     int `json:"items"`
+	Fallbacks int `json:"fallbacks"`
+	Orders    int `json:"orders"`
+	// CheckoutErrors are checkouts the API refused.
+	CheckoutErrors int     `json:"checkout_errors"`
+	Revenue        int64   `json:"revenue"`
+	CTR            float64 `json:"ctr"`
+}
+
+// buy is a guest's checkout of one unit of sku: a cart, the line, the order, and the
+// purchase event naming the order, which credits the session with it. It returns the
+// order's total in minor units.
+func buy(ctx context.Context, a *api, session, sku string) (int64, error) {
+	var cart struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/carts", map[string]any{}, &cart); err != nil {
+		return 0, err
+	}
+	h := map[string]string{"X-Cart-Token": cart.Token}
+	if err := a.doH(ctx, http.MethodPost, "/api/v1/carts/"+cart.ID+"/items", h, map[string]any{"sku": sku, "quantity": 1}, nil); err != nil {
+		return 0, err
+	}
+	h["Idempotency-Key"] = "checkout-" + session
+	var order struct {
+		ID    string `json:"id"`
+		Total int64  `json:"total"`
+	}
+	if err := a.doH(ctx, http.MethodPost, "/api/v1/carts/"+cart.ID+"/checkout", h,
+		map[string]any{"email": session + "@shoppers.example", "shipping_address": map[string]any{"name": "Guest", "country": "DE"}}, &order); err != nil {
+		return 0, err
+	}
+	if order.ID == "" {
+		return 0, errors.New("checkout answered no order id")
+	}
+	value := max(order.Total, 1)
+	err := a.do(ctx, http.MethodPost, "/api/v1/events", map[string]any{
+		"type": "purchase", "session_id": session, "order_id": order.ID, "value": value, "currency": "EUR",
+	}, nil)
+	return value, err
 }
 
 func shop(ctx context.Context, args []string, stdout io.Writer) error {
@@ -353,6 +415,7 @@ func shop(ctx context.Context, args []string, stdout io.Writer) error {
 	pOut := fs.Float64("p-out", 0.03, "click probability of any other item")
 	seedN := fs.Uint64("seed", 1, "seed of the sessions")
 	prefix := fs.String("session-prefix", "s", "session id prefix (a new one per run keeps units apart)")
+	pBuy := fs.Float64("p-buy", 0, "probability a click ends in a guest checkout of the clicked product, reported as a purchase event")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -361,12 +424,17 @@ func shop(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	clusterOf, byCluster, tastes := index(c)
+	skuOf := map[string]string{}
+	for _, p := range c {
+		skuOf[p.ID] = p.SKU
+	}
 	a := newAPI(*base, *tenant, "", *rate)
 	var (
-		mu     sync.Mutex
-		tally  = map[string]*Tally{}
-		failed int
-		first  error
+		mu       sync.Mutex
+		tally    = map[string]*Tally{}
+		failed   int
+		first    error
+		firstBuy error
 	)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -380,6 +448,8 @@ func shop(ctx context.Context, args []string, stdout io.Writer) error {
 				var ans recsAnswer
 				err := a.do(ctx, http.MethodGet, recsPath(viewed, session, *limit), nil, &ans)
 				var clicked string
+				var bought int64
+				var buyErr error
 				if err == nil {
 					if i := choose(rng, ans.ids(), clusterOf, taste, *pIn, *pOut); i >= 0 {
 						clicked = ans.Items[i].ID
@@ -388,6 +458,9 @@ func shop(ctx context.Context, args []string, stdout io.Writer) error {
 							{"type": "click", "session_id": session, "product_id": clicked, "context": ctxt},
 							{"type": "add_to_cart", "session_id": session, "product_id": clicked, "quantity": 1, "context": ctxt},
 						}}, nil)
+						if err == nil && rng.Float64() < *pBuy {
+							bought, buyErr = buy(ctx, a, session, skuOf[clicked])
+						}
 					}
 				}
 				mu.Lock()
@@ -419,6 +492,17 @@ func shop(ctx context.Context, args []string, stdout io.Writer) error {
 					if clicked != "" {
 						t.Clicks++
 					}
+					if bought > 0 {
+						t.Orders++
+						t.Revenue += bought
+					}
+					if buyErr != nil {
+						// A refused checkout is a shopper who did not buy, not a failed session.
+						t.CheckoutErrors++
+						if firstBuy == nil {
+							firstBuy = buyErr
+						}
+					}
 				}
 				mu.Unlock()
 			}
@@ -439,6 +523,9 @@ func shop(ctx context.Context, args []string, stdout io.Writer) error {
 	summary := map[string]any{"sessions": *sessions, "failed": failed, "seconds": time.Since(start).Seconds(), "by_version": tally}
 	if first != nil {
 		summary["first_error"] = first.Error()
+	}
+	if firstBuy != nil {
+		summary["first_checkout_error"] = firstBuy.Error()
 	}
 	return json.NewEncoder(stdout).Encode(summary)
 }
