@@ -223,6 +223,10 @@ migrate_job "$opns" kommerce-database url
 say "migrate up (Job) done"
 
 say "helm install (the inference pods run $ref)"
+# helm installs a chart's CRDs only when they are missing, never updates them: a
+# cluster that had an older chart keeps the older ModelVersion schema.
+k apply --server-side --force-conflicts -f charts/kommerce/crds/kommerce.io_modelversions.yaml >/dev/null ||
+	fail "apply the ModelVersion CRD"
 operator_install --set dataPlane.existingSecret=kommerce-data-plane
 inference_image=$(k -n "$opns" get deploy $opdeploy -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="KOMMERCE_INFERENCE_IMAGE")].value}')
 [[ $inference_image == "$ref" ]] || fail "the operator's KOMMERCE_INFERENCE_IMAGE is '$inference_image', not $ref"
