@@ -164,7 +164,7 @@ shop_until() {
 		if [[ -z ${shop_pid:-} ]]; then
 			batch=$((batch + 1))
 			"$tmp/shoppers" shop -url "$base" -tenant "$tenant" -catalog "$tmp/catalog.json" -sessions 400 -rate 16 \
-				-p-in "$p_in" -p-out "$p_out" -p-buy "$p_buy" -seed "$batch" -session-prefix "$label-$batch" >"$tmp/shop-$label-$batch.json" 2>"$tmp/shop.err" &
+				-p-in "$p_in" -p-out "$p_out" -p-buy "$p_buy" -staff-token "$token" -seed "$batch" -session-prefix "$label-$batch" >"$tmp/shop-$label-$batch.json" 2>"$tmp/shop.err" &
 			shop_pid=$!
 		fi
 		if ! kill -0 "$shop_pid" 2>/dev/null; then
@@ -307,7 +307,7 @@ echo 'e2e-staff-password-1' | KOMMERCE_DATABASE_URL=$db_url "$tmp/kommerce" admi
 token=$(curl -fsS "${hdr[@]}" -H 'Content-Type: application/json' \
 	-d "{\"email\":\"staff@$tenant.example\",\"password\":\"e2e-staff-password-1\"}" "$base/api/v1/auth/login" | jq -r .access_token) ||
 	fail "login through the active Service"
-"$tmp/shoppers" seed -url "$base" -tenant "$tenant" -token "$token" -products 60 -clusters 6 -storefront "$sf" -out "$tmp/catalog.json" >&2 ||
+"$tmp/shoppers" seed -url "$base" -tenant "$tenant" -token "$token" -products 60 -clusters 6 -out "$tmp/catalog.json" >&2 ||
 	fail "seed the catalog"
 cp "$tmp/catalog.json" "$out/"
 
@@ -324,7 +324,7 @@ art_v5=$art
 # ---------------------------------------------------------------- v1: Direct
 
 say "ModelVersion $model-v1 (Direct)"
-modelversion $model-v1 "$art_v1" '{strategy: Direct}' | k apply -f - >/dev/null
+modelversion $model-v1 "$art_v1" '{strategy: Direct}' | k apply -f - >/dev/null || fail "apply a ModelVersion"
 until_ok 120 "$model-v1 Promoted and serving" phase_is $model-v1 Promoted
 mark "v1: $(status_line $model-v1)"
 until_ok 60 "every answer comes from $model-v1 (the settings reached the API)" answers_from $model-v1
@@ -338,7 +338,7 @@ abtest() { # abtest <baseline> <guardrail JSON>
 		"successCriteria: {confidencePercent: 95, minSamples: 150, business: [{metric: ClickThroughRate, minLiftPercent: 0}]}," \
 		"autoPromote: true, rollbackOn: $2}"
 }
-modelversion $model-v2 "$(abtest $model-v1 '{}')" | k apply -f - >/dev/null
+modelversion $model-v2 "$art_v2" "$(abtest $model-v1 '{}')" | k apply -f - >/dev/null || fail "apply a ModelVersion"
 until_ok 120 "$model-v2 Progressing with 50 % of the shoppers" \
 	bash -c "[[ \$(\"$kubectl\" --kubeconfig \"$KUBECONFIG\" -n $ns get mv $model-v2 -o jsonpath='{.status.phase} {.status.candidateWeight}') == 'Progressing 50' ]]"
 mark "v2: $(status_line $model-v2)"
@@ -364,11 +364,11 @@ say "report saved: $out/report-$model-v2.html ($(wc -c <"$out/report-$model-v2.h
 
 say "broken candidates: v3a with a wrong sha256, v3b with a corrupt file"
 bad_sha=$(printf '%s' "$sha_v1" | tr '0-9a-f' '1-9a-f0')
-modelversion $model-v3a "$(jq -c --arg s "$bad_sha" '.sha256 = $s' <<<"$art_v1")" "$(abtest $model-v2 '{}')" | k apply -f - >/dev/null
+modelversion $model-v3a "$(jq -c --arg s "$bad_sha" '.sha256 = $s' <<<"$art_v1")" "$(abtest $model-v2 '{}')" | k apply -f - >/dev/null || fail "apply a ModelVersion"
 head -c 4096 /dev/urandom >"$tmp/store/corrupt.onnx"
 corrupt=$(jq -c --arg s "$(sha256sum "$tmp/store/corrupt.onnx" | cut -d' ' -f1)" --arg u "http://artifacts.$ns.svc.cluster.local:8000/corrupt.onnx" \
 	'.sha256 = $s | .uri = $u' <<<"$art_v1")
-modelversion $model-v3b "$corrupt" "$(abtest $model-v2 '{}')" | k apply -f - >/dev/null
+modelversion $model-v3b "$corrupt" "$(abtest $model-v2 '{}')" | k apply -f - >/dev/null || fail "apply a ModelVersion"
 never_in_split() { # the broken versions have no share of anyone's split
 	local v s
 	for v in $model-v2 $model-v3a $model-v3b; do
@@ -390,7 +390,7 @@ answers_from $model-v2 >&2 || fail "a broken candidate changed the answers"
 # ---------------------------------------------------------------- worst items: guardrail
 
 say "ModelVersion $model-v4 (worse than v2: ABTest against v2, rollbackOn.businessDropPercent 10)"
-modelversion $model-v4 "$art_v4" "$(abtest $model-v2 '{businessDropPercent: 10}')" | k apply -f - >/dev/null
+modelversion $model-v4 "$art_v4" "$(abtest $model-v2 '{businessDropPercent: 10}')" | k apply -f - >/dev/null || fail "apply a ModelVersion"
 until_ok 120 "$model-v4 Progressing" phase_is $model-v4 Progressing
 mark "v4: $(status_line $model-v4)"
 shop_until $model-v4 RolledBack 300 guardrail
@@ -402,7 +402,7 @@ until_ok 60 "every answer comes from $model-v2 again" answers_from $model-v2
 say "ModelVersion $model-v5 (Shadow, mirrors 100 %): no answer changes"
 "$tmp/shoppers" probe -url "$base" -tenant "$tenant" -catalog "$tmp/catalog.json" -n 30 -rate 12 -session-prefix shadow >"$out/shadow-before.jsonl" ||
 	fail "probe before the shadow"
-modelversion $model-v5 "$art_v5" '{strategy: Shadow, shadow: {mirrorPercent: 100, duration: 30m}}' | k apply -f - >/dev/null
+modelversion $model-v5 "$art_v5" '{strategy: Shadow, shadow: {mirrorPercent: 100, duration: 30m}}' | k apply -f - >/dev/null || fail "apply a ModelVersion"
 until_ok 120 "$model-v5 Shadowing and serving" \
 	bash -c "[[ \$(\"$kubectl\" --kubeconfig \"$KUBECONFIG\" -n $ns get mv $model-v5 -o jsonpath='{.status.phase} {.status.readyReplicas}') == 'Shadowing 1' ]]"
 mark "v5: $(status_line $model-v5)"
