@@ -327,7 +327,7 @@ say "ModelVersion $model-v1 (Direct)"
 modelversion $model-v1 "$art_v1" '{strategy: Direct}' | k apply -f - >/dev/null || fail "apply a ModelVersion"
 until_ok 120 "$model-v1 Promoted and serving" phase_is $model-v1 Promoted
 mark "v1: $(status_line $model-v1)"
-until_ok 60 "every answer comes from $model-v1 (the settings reached the API)" answers_from $model-v1
+until_ok 150 "every answer comes from $model-v1 (the settings reached the API: the kubelet refreshes a ConfigMap volume within about a minute)" answers_from $model-v1
 mark "v1 gets all the traffic"
 
 # ---------------------------------------------------------------- v2: A/B test
@@ -342,7 +342,7 @@ modelversion $model-v2 "$art_v2" "$(abtest $model-v1 '{}')" | k apply -f - >/dev
 until_ok 120 "$model-v2 Progressing with 50 % of the shoppers" \
 	bash -c "[[ \$(\"$kubectl\" --kubeconfig \"$KUBECONFIG\" -n $ns get mv $model-v2 -o jsonpath='{.status.phase} {.status.candidateWeight}') == 'Progressing 50' ]]"
 mark "v2: $(status_line $model-v2)"
-until_ok 60 "answers come from both $model-v1 and $model-v2" answers_from $model-v1 $model-v2
+until_ok 150 "answers come from both $model-v1 and $model-v2" answers_from $model-v1 $model-v2
 mark "v2 gets traffic (experiment $(mvj $model-v2 '{.status.experiment}'))"
 shop_until $model-v2 Promoted 300 abtest
 mark "v2 promoted: $(status_line $model-v2)"
@@ -351,7 +351,7 @@ mvj $model-v2 '{.status.metrics}' | jq . | tee "$out/v2-metrics.json" >&2
 k -n "$ns" get events --field-selector involvedObject.name=$model-v2 --sort-by=.lastTimestamp 2>/dev/null | tail -8 | tee -a "$timeline" >&2
 lift=$(mvj $model-v2 '{.status.metrics[?(@.name=="ClickThroughRate")].liftPercent}')
 [[ -n $lift && $(mvj $model-v2 '{.status.verdict}') == Better ]] || fail "v2 promoted without a Better verdict and a lift: $(status_line $model-v2)"
-until_ok 60 "every answer comes from $model-v2" answers_from $model-v2
+until_ok 150 "every answer comes from $model-v2" answers_from $model-v2
 
 say "the experiment report of the operator's :8085"
 op_ip=$(k -n "$opns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{.items[0].status.podIP}')
@@ -395,20 +395,24 @@ until_ok 120 "$model-v4 Progressing" phase_is $model-v4 Progressing
 mark "v4: $(status_line $model-v4)"
 shop_until $model-v4 RolledBack 300 guardrail
 mark "v4 rolled back: $(status_line $model-v4)"
-until_ok 60 "every answer comes from $model-v2 again" answers_from $model-v2
+until_ok 150 "every answer comes from $model-v2 again" answers_from $model-v2
 
 # ---------------------------------------------------------------- shadow
 
 say "ModelVersion $model-v5 (Shadow, mirrors 100 %): no answer changes"
 "$tmp/shoppers" probe -url "$base" -tenant "$tenant" -catalog "$tmp/catalog.json" -n 30 -rate 12 -session-prefix shadow >"$out/shadow-before.jsonl" ||
 	fail "probe before the shadow"
+api_deploy=$sf-api-$(k -n "$ns" get sf "$sf" -o jsonpath='{.status.activeColor}' | tr '[:upper:]' '[:lower:]')
+reloads() { k -n "$ns" logs "deploy/$api_deploy" 2>/dev/null | grep -c 'storefront settings reloaded' || true; }
+reloads_before=$(reloads)
 modelversion $model-v5 "$art_v5" '{strategy: Shadow, shadow: {mirrorPercent: 100, duration: 30m}}' | k apply -f - >/dev/null || fail "apply a ModelVersion"
 until_ok 120 "$model-v5 Shadowing and serving" \
 	bash -c "[[ \$(\"$kubectl\" --kubeconfig \"$KUBECONFIG\" -n $ns get mv $model-v5 -o jsonpath='{.status.phase} {.status.readyReplicas}') == 'Shadowing 1' ]]"
 mark "v5: $(status_line $model-v5)"
 mirrored() { split_of $model-v2 | tee /dev/stderr | grep -q "$model-v5=[0-9]*true"; }
-until_ok 30 "the split mirrors to $model-v5" mirrored
-sleep 3 # the API's settings reload (seen in the split above) takes a moment to reach the pod
+until_ok 60 "the split mirrors to $model-v5" mirrored
+reloaded() { local n; n=$(reloads); echo "$n settings reloads of $api_deploy, $reloads_before before the shadow"; ((n > reloads_before)); }
+until_ok 150 "the API reloaded its settings with the shadow arm" reloaded
 "$tmp/shoppers" probe -url "$base" -tenant "$tenant" -catalog "$tmp/catalog.json" -n 30 -rate 12 -session-prefix shadow >"$out/shadow-after.jsonl" ||
 	fail "probe during the shadow"
 if ! diff <(jq -c . "$out/shadow-before.jsonl") <(jq -c . "$out/shadow-after.jsonl") >&2; then
