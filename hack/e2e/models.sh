@@ -44,6 +44,17 @@ services_up() {
 	lib_services_up
 }
 
+# operator_install of the library with the tag as a string: a commit hash of digits
+# only (1580650) would reach the chart as a number and fail its schema.
+operator_install() {
+	h upgrade --install "$release" charts/kommerce -n "$opns" \
+		--set "image.repository=$repo" --set-string "image.tag=$tag" --set image.pullPolicy=Never \
+		--set database.existingSecret=kommerce-database \
+		--set leaderElection.leaseDuration=8s --set leaderElection.renewDeadline=6s --set leaderElection.retryPeriod=1s \
+		"$@" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "helm install"; }
+	k -n "$opns" rollout status deploy/$opdeploy --timeout=180s >/dev/null || fail "operator rollout"
+}
+
 tenant=mve2e$(printf '%04x' $((RANDOM % 65536)))$$
 ns=$tenant-shop
 sf=web
@@ -279,7 +290,7 @@ kind: Storefront
 metadata: {name: $sf, namespace: $ns}
 spec:
   tenantRef: {name: $tenant}
-  version: $tag
+  version: "$tag"
   channels:
     - {name: web, currency: EUR, locales: [en], hostname: $tenant.shop.example}
   api:
