@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 )
@@ -290,5 +291,21 @@ func TestModelVersionJudgeAgain(t *testing.T) {
 		if got := judgeAgain(tt.after); got != tt.want {
 			t.Errorf("%s: judgeAgain(%s) = %s; want %s", tt.name, tt.after, got, tt.want)
 		}
+	}
+}
+
+func TestExperimentOfOutlivesTheRollout(t *testing.T) {
+	v := cand("recs-v2", canary(true, 10, 100), kv1.ModelProgressing)
+	v.StartedAt = t0
+	running := experimentID(v)
+	mv := &kv1.ModelVersion{ObjectMeta: metav1.ObjectMeta{Name: v.Name, UID: types.UID(v.UID)}}
+	mv.Status.Phase, mv.Status.Experiment = kv1.ModelPromoted, "recs-v3-0123abcd" // the next rollout's
+	mv.Status.StartedAt = &metav1.Time{Time: t0}
+	if got := ExperimentOf(mv); got != running {
+		t.Fatalf("ExperimentOf a promoted version = %q; want the id its rollout ran under, %q", got, running)
+	}
+	mv.Status.StartedAt = nil
+	if got := ExperimentOf(mv); got != "" {
+		t.Fatalf("ExperimentOf a version that never started a rollout = %q; want none", got)
 	}
 }

@@ -368,7 +368,9 @@ say "the experiment report of the operator's :8085"
 op_ip=$(k -n "$opns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{.items[0].status.podIP}')
 until_ok 20 "GET http://$op_ip:8085/experiments/$ns/$model-v2" \
 	curl -fsS --max-time 5 -o "$out/report-$model-v2.html" "http://$op_ip:8085/experiments/$ns/$model-v2"
-grep -q "$model-v2" "$out/report-$model-v2.html" || fail "the report does not name $model-v2"
+for arm in $model-v1 $model-v2; do
+	grep -q "data-arm=\"$arm\"" "$out/report-$model-v2.html" || fail "the report of the finished A/B test has no row of arm $arm"
+done
 say "report saved: $out/report-$model-v2.html ($(wc -c <"$out/report-$model-v2.html") bytes)"
 
 # ---------------------------------------------------------------- broken candidates
