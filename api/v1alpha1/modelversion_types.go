@@ -30,10 +30,12 @@ type TensorSpec struct {
 // Artifact is the published ONNX file of a ModelVersion. It never changes: a new
 // model is a new ModelVersion.
 type Artifact struct {
-	// uri the operator downloads the model from (https://, s3://, gs://, oci:// or file://).
+	// uri the operator downloads the model from (http://, https://, s3://, gs://, oci://
+	// or file://). Plain http:// is for an artifact store inside the cluster: the
+	// download is checked against sha256 whatever the scheme.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^(https|s3|gs|oci|file)://[^\s]+$`
+	// +kubebuilder:validation:Pattern=`^(https?|s3|gs|oci|file)://[^\s]+$`
 	URI string `json:"uri"`
 	// sha256 of the file, 64 lowercase hex characters; the download is refused when it
 	// does not match.

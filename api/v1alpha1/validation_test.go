@@ -427,6 +427,13 @@ func TestModelVersionRejections(t *testing.T) {
 			wantRejected(t, c.Create(context.Background(), mv), tt.want...)
 		})
 	}
+	t.Run("an http artifact uri (a store inside the cluster) is accepted", func(t *testing.T) {
+		mv := validModelVersion()
+		mv.Spec.Artifact.URI = "http://artifacts.shop.svc.cluster.local:8000/recs-mf-v1.onnx"
+		if err := c.Create(context.Background(), mv); err != nil {
+			t.Fatalf("an http:// artifact uri was refused: %v", err)
+		}
+	})
 	t.Run("a left-out strategy takes no settings block", func(t *testing.T) {
 		mv := validModelVersion()
 		mv.Spec.Rollout = kv1.ModelRollout{AutoPromote: true}

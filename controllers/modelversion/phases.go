@@ -22,9 +22,14 @@ import (
 // looked at: a crash-looping pod changes no Deployment field the watch would see.
 // A version whose pods refused the artifact is looked at every failedPoll, in case
 // they load it on a later try (an artifact server that was down).
+//
+// A running rollout with a Judge is judged again every judgePoll: its always-valid
+// sequential tests may be looked at as often as one likes, and a guardrail should
+// roll a broken candidate back within seconds, not at the end of the experiment.
 const (
 	loadingPoll = 10 * time.Second
 	failedPoll  = time.Minute
+	judgePoll   = 10 * time.Second
 )
 
 // scope is the state one reconcile pass carries between phases.
@@ -121,7 +126,22 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, s *scope) (ctrl.Resul
 	self.Phase, self.StartedAt, self.CanaryStep = st.Phase, st.StartedAt, st.CanaryStep
 	applyState(mv, st, split(append(others, self)), d.Metrics)
 	s.event = st.Event
-	return ctrl.Result{RequeueAfter: requeue(st, self.Serving, mv.Spec.Replicas)}, nil
+	after := requeue(st, self.Serving, mv.Spec.Replicas)
+	if r.Judge != nil && running(st.Phase) {
+		after = judgeAgain(after)
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// judgeAgain caps the wait of a running rollout at judgePoll: the aggregates the
+// Judge reads change with every shopper, not with any object the controller
+// watches, so without it an A/B test would be judged only when it starts and when
+// its maxDuration ends, and never promoted or rolled back in between.
+func judgeAgain(after time.Duration) time.Duration {
+	if after == 0 || after > judgePoll {
+		return judgePoll
+	}
+	return after
 }
 
 // judge asks the Judge about this version's running rollout, if it runs and there

@@ -395,6 +395,22 @@ func split(vs []Version) Split {
 // experimentID names a candidate's rollout: its name and a hash of its uid and
 // start time, so it is the same in every replica and after restarts, and a new
 // rollout of the same version (after a failure) is a new experiment.
+// ExperimentOf is the id of the experiment mv's own rollout runs or ran, as the API
+// logged it in exposures; "" when mv never started one (a first or Direct version).
+// status.experiment is not that once the rollout ended: every version of a model
+// records the model's current split and experiment, which by then are another
+// version's (or none). The experiment report of a finished rollout needs this one.
+// While mv's rollout runs that is status.experiment.
+func ExperimentOf(mv *kv1.ModelVersion) string {
+	switch {
+	case running(mv.Status.Phase):
+		return mv.Status.Experiment
+	case mv.Status.StartedAt == nil:
+		return ""
+	}
+	return experimentID(Version{Name: mv.Name, UID: string(mv.UID), StartedAt: mv.Status.StartedAt.UTC()})
+}
+
 func experimentID(v Version) string {
 	sum := sha256.Sum256([]byte(v.UID + "/" + v.StartedAt.UTC().Format(time.RFC3339)))
 	id := hex.EncodeToString(sum[:4])

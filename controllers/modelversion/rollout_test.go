@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 )
@@ -273,5 +274,38 @@ func TestModelVersionRequeue(t *testing.T) {
 		if got := requeue(tt.st, tt.serving, tt.replicas); got != tt.want {
 			t.Errorf("%s: requeue %s; want %s", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestModelVersionJudgeAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		after time.Duration
+		want  time.Duration
+	}{
+		{"an A/B test waiting for its maxDuration is judged every poll", 2 * time.Hour, judgePoll},
+		{"nothing on the clock: judged every poll", 0, judgePoll},
+		{"a pause ending sooner is kept", 3 * time.Second, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := judgeAgain(tt.after); got != tt.want {
+			t.Errorf("%s: judgeAgain(%s) = %s; want %s", tt.name, tt.after, got, tt.want)
+		}
+	}
+}
+
+func TestExperimentOfOutlivesTheRollout(t *testing.T) {
+	v := cand("recs-v2", canary(true, 10, 100), kv1.ModelProgressing)
+	v.StartedAt = t0
+	running := experimentID(v)
+	mv := &kv1.ModelVersion{ObjectMeta: metav1.ObjectMeta{Name: v.Name, UID: types.UID(v.UID)}}
+	mv.Status.Phase, mv.Status.Experiment = kv1.ModelPromoted, "recs-v3-0123abcd" // the next rollout's
+	mv.Status.StartedAt = &metav1.Time{Time: t0}
+	if got := ExperimentOf(mv); got != running {
+		t.Fatalf("ExperimentOf a promoted version = %q; want the id its rollout ran under, %q", got, running)
+	}
+	mv.Status.StartedAt = nil
+	if got := ExperimentOf(mv); got != "" {
+		t.Fatalf("ExperimentOf a version that never started a rollout = %q; want none", got)
 	}
 }

@@ -71,7 +71,7 @@ func (h *ReportHandler) Report(ctx context.Context, namespace, name string) (exp
 		return expreport.Report{}, err
 	}
 	st := mv.Status
-	rep := expreport.Report{Title: fmt.Sprintf("%s: %s", mv.Spec.Model, mv.Name), Experiment: st.Experiment, Model: mv.Spec.Model,
+	rep := expreport.Report{Title: fmt.Sprintf("%s: %s", mv.Spec.Model, mv.Name), Experiment: modelversion.ExperimentOf(&mv), Model: mv.Spec.Model,
 		Strategy: string(mv.Spec.Rollout.Strategy), Phase: string(st.Phase), Updated: h.Judge.now()}
 	if st.StartedAt != nil {
 		rep.Started = st.StartedAt.Time
@@ -152,7 +152,7 @@ func (h *ReportHandler) Report(ctx context.Context, namespace, name string) (exp
 
 // trialOf is the rollout of mv as the judge sees it, from its stored status.
 func trialOf(mv *kv1.ModelVersion) modelversion.Trial {
-	t := modelversion.Trial{Namespace: mv.Namespace, Model: mv.Spec.Model, Purpose: mv.Spec.Purpose, Experiment: mv.Status.Experiment,
+	t := modelversion.Trial{Namespace: mv.Namespace, Model: mv.Spec.Model, Purpose: mv.Spec.Purpose, Experiment: modelversion.ExperimentOf(mv),
 		Candidate: mv.Name, Strategy: mv.Spec.Rollout.Strategy, Criteria: mv.Spec.Rollout.SuccessCriteria, RollbackOn: mv.Spec.Rollout.RollbackOn}
 	if mv.Status.StartedAt != nil {
 		t.StartedAt = mv.Status.StartedAt.Time
