@@ -214,7 +214,7 @@ EOF
 # seconds), and wait for both replicas.
 operator_install() {
 	h upgrade --install "$release" charts/kommerce -n "$opns" \
-		--set "image.repository=$repo" --set "image.tag=$tag" --set image.pullPolicy=Never \
+		--set "image.repository=$repo" --set-string "image.tag=$tag" --set image.pullPolicy=Never \
 		--set database.existingSecret=kommerce-database \
 		--set leaderElection.leaseDuration=8s --set leaderElection.renewDeadline=6s --set leaderElection.retryPeriod=1s \
 		"$@" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "helm install"; }
