@@ -171,6 +171,10 @@ go to <topic>.dlq with the error in a header.
 		return err
 	}
 	bo.start(gctx, g, pool, bl, partitions, replication, 30*time.Second, box, log)
+	if !noIndexer {
+		// The indexer learns new storefronts within half of pipeline's TopicRefresh (15 s).
+		g.Go(func() error { fillNewIndexes(gctx, pool, backend, 5*time.Second, 25*time.Second, log); return nil })
+	}
 	g.Go(func() error {
 		return pipeline.Run(gctx, pipeline.Config{
 			Pool: pool, Brokers: bl, Search: backend, Partitions: partitions, Replication: replication,
