@@ -259,8 +259,10 @@ sku=E2E-$RANDOM
 curl -fsS "${hdr[@]}" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
 	-d "{\"name\":\"Zeppelin Sneaker\",\"status\":\"published\",\"variants\":[{\"sku\":\"$sku\",\"prices\":[{\"currency\":\"EUR\",\"amount\":4999}]}]}" \
 	"$base/api/v1/products" >"$tmp/product.json" || fail "create a product through the active Service"
-say "product $(jq -r .id "$tmp/product.json") ($sku) created"
-searchable() { curl -fsS --max-time 3 "${hdr[@]}" "$base/api/v1/search?q=$1&limit=3" | tee /dev/stderr | grep -q "$sku"; }
+product_id=$(jq -r .id "$tmp/product.json")
+say "product $product_id ($sku) created"
+# A search hit names the product by id (hits carry no SKU).
+searchable() { curl -fsS --max-time 3 "${hdr[@]}" "$base/api/v1/search?q=$1&limit=3" | tee /dev/stderr | jq -e --arg id "$product_id" 'any(.hits[]; .id == $id)' >/dev/null; }
 if until_ok_soft 60 "the product is searchable through the active Service (outbox → Kafka → ingest → Elasticsearch)" searchable zeppelin; then
 	search_works=1
 else
