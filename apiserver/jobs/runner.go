@@ -55,6 +55,10 @@ type Runner struct {
 // errLeaseLost: another runner holds the job now; this one stops working on it.
 var errLeaseLost = errors.New("job lease lost")
 
+// Defaults fills the settings left zero. Run does it too, but a runner shared with
+// other goroutines (which read Owner) must be filled before Run starts.
+func (r *Runner) Defaults() { r.defaults() }
+
 func (r *Runner) defaults() {
 	if r.Owner == "" {
 		h, _ := os.Hostname()

@@ -50,6 +50,7 @@ func jobsMedia(o Options, db *postgres.DB, refresh func(context.Context, ...stri
 	runner := jobs.NewRunner(db, jm.Store)
 	runner.Owner, runner.Lease, runner.Poll, runner.BatchSize, runner.MaxAttempts = r.Owner, r.Lease, r.Poll, r.BatchSize, r.MaxAttempts
 	runner.AfterBatch, runner.TempDir, runner.Logger, runner.Refresh = r.AfterBatch, jm.TempDir, o.Logger, refresh
+	runner.Defaults() // before RunBackOffice's goroutines read it
 	m := &media.Service{DB: db, Store: jm.Store, Limits: jm.Images, MaxBytes: jm.MaxImageBytes, Logger: o.Logger, Refresh: refresh}
 	cfg.Jobs = &jobs.Service{DB: db, Store: jm.Store, MaxImportBytes: jm.MaxImportBytes, TempDir: jm.TempDir, Wake: runner.Wake}
 	cfg.Media = m

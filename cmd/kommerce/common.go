@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/kommerce/kommerce/internal/config"
@@ -65,6 +66,9 @@ func pingCheck(name string, ping func(context.Context) error) server.Check {
 	return server.Check{Name: name, Fn: ping}
 }
 
+// wrapDefaultTransport routes the default transport through tracing once.
+var wrapDefaultTransport sync.Once
+
 // startTracing turns OpenTelemetry tracing on when the standard OTEL_* variables ask
 // for it (an OTLP endpoint; docs/observability.md), names the service
 // "kommerce-<name>" unless OTEL_SERVICE_NAME does, and routes outgoing HTTP requests
@@ -79,7 +83,8 @@ func startTracing(e *env, name string, log *slog.Logger) (*tracing.Provider, fun
 	if p == nil {
 		return nil, func() {}, nil
 	}
-	http.DefaultTransport = tracing.Transport(http.DefaultTransport)
+	// Once per process: `kommerce dev` and tests run several servers in one.
+	wrapDefaultTransport.Do(func() { http.DefaultTransport = tracing.Transport(http.DefaultTransport) })
 	return p, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
