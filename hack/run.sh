@@ -131,7 +131,7 @@ else
 fi
 cat <<EOT
 Imports, exports and product images (files in $media_where); needs \$TOKEN and \$SKU from above:
-  printf 'sku,name,status,currency,price\nIMP-1,Imported mug,published,EUR,12.50\nIMP-2,,draft,EUR,3\nIMP-1,Twice,draft,EUR,1\nIMP-3,Bad price,draft,EUR,1;50\n' > /tmp/catalog.csv
+  printf 'sku,name,status,currency,price\nIMP-1,Imported mug,published,EUR,12.50\nIMP-2,,draft,EUR,3\nIMP-1,Twice,draft,EUR,1\nIMP-3,Bad price,draft,EUR,1;50\n' | tee /tmp/catalog.csv
   JOB=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: text/csv' --data-binary @/tmp/catalog.csv $base/api/v1/imports | sed -E 's/^\{"id":"([^"]+)".*/\1/')
   curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/jobs/\$JOB    # succeeded: 1 created, 3 rejected rows with row, column and reason
   EXP=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"entity":"products","format":"csv"}' $base/api/v1/exports | sed -E 's/^\{"id":"([^"]+)".*/\1/')
@@ -152,8 +152,8 @@ EOT
 fi
 cat <<EOT
 Webhooks (staff register endpoints; deliveries are signed, see docs/webhooks.md):
-  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:9999/hooks","event_types":["order.created","order.transitioned"]}' $base/api/v1/webhooks    # the answer holds the signing secret
-  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/webhooks/<id>/deliveries    # attempts, status, latency
+  HOOK=\$(curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:9999/hooks","event_types":["order.created","order.transitioned"]}' $base/api/v1/webhooks); echo "\$HOOK"    # the answer holds the signing secret
+  curl -sf -H 'X-Kommerce-Tenant: demo' -H "Authorization: Bearer \$TOKEN" $base/api/v1/webhooks/\$(echo "\$HOOK" | sed -E 's/^\{"id":"([^"]+)".*/\1/')/deliveries    # attempts, status, latency
 
 EOT
 exec bin/kommerce dev

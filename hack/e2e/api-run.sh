@@ -30,7 +30,7 @@ for _ in $(seq 1 300); do
 done
 grep -q "products created" "$out" || { cat "$out"; echo "api-run: no seeding line" >&2; exit 1; }
 # Run the printed examples in one shell (TOKEN carries over), each must succeed.
-mapfile -t lines < <(sed -En 's/^  (curl|[A-Z_]+=\$\(curl)/\1/p' "$out" | sed 's/    #.*$//')
+mapfile -t lines < <(sed -En 's/^  (curl|printf|[A-Z_]+=\$\(curl)/\1/p' "$out" | sed 's/    #.*$//')
 ((${#lines[@]} >= 26)) || { cat "$out"; echo "api-run: expected at least 26 examples" >&2; exit 1; }
 script=$(mktemp)
 {
@@ -81,7 +81,7 @@ script=$(mktemp)
 		echo '[[ $PI =~ ^pi_ && $PORDER =~ ^[0-9a-f-]{36}$ ]] || { echo "api-run: stripe-mock runs but no payment example did" >&2; false; }'
 	fi
 } >"$script"
-bash "$script" || { cat "$out"; echo "api-run: a printed example failed; script:" >&2; cat "$script" >&2; exit 1; }
+bash -x "$script" 2>"$script.trace" || { tail -5 "$script.trace" >&2; cat "$out"; echo "api-run: a printed example failed; script:" >&2; cat "$script" >&2; exit 1; }
 rm -f "$script"
 # The examples show up in the API's own metrics (apiserver/metrics).
 metrics=$(curl -sf "http://127.0.0.1:$port/metrics") || { echo "api-run: /metrics did not answer" >&2; exit 1; }
