@@ -62,6 +62,16 @@ func (s *NotificationService) PutTemplate(ctx context.Context, in apiserver.Noti
 	if err := checkKindLocale(in.Kind, in.Locale); err != nil {
 		return nil, err
 	}
+	// The database refuses NUL and invalid UTF-8 (a 500 otherwise); the bounds are the
+	// OpenAPI document's.
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"subject", in.Subject, 1000}, {"html", in.HTML, 200000}, {"text", in.Text, 100000}} {
+		if err := apiserver.ValidText(f.name, f.v, f.max); err != nil {
+			return nil, err
+		}
+	}
 	if err := mailtmpl.Validate(mailtmpl.Kind(in.Kind), in.Locale, mailtmpl.Template{Subject: in.Subject, HTML: in.HTML, Text: in.Text}); err != nil {
 		return nil, apiserver.Errorf(apiserver.ErrInvalid, "The template does not render: %v.", err)
 	}

@@ -122,6 +122,8 @@ func TestNotificationTemplatesAPI(t *testing.T) {
 		t.Fatalf("default template: %s", r.raw)
 	}
 	r = e.do("PUT", path, a.Slug, staff, map[string]any{"subject": "Bezahlt {{.Order.Nummer}}", "text": "x"}).want(400, "invalid_request")
+	// A NUL byte (which PostgreSQL refuses) is a 400 naming the field, not a 500.
+	e.do("PUT", path, a.Slug, staff, map[string]any{"subject": "Bezahlt", "text": "a\u0000b"}).want(400, "invalid_request")
 	if !strings.Contains(string(r.raw), "does not render") || !strings.Contains(string(r.raw), "Nummer") {
 		t.Fatalf("broken template refused without the reason: %s", r.raw)
 	}
