@@ -231,8 +231,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 			return err
 		}
 		if demoModel != nil {
-			sx := &apiserverStack{tenants: st.Tenants, catalog: &postgres.CatalogService{DB: st.DB}}
-			err := demoModel.loadDemoModel(gctx, sx, c.demoTenant, c.discovery.recsModel, filepath.Join(c.discovery.search.dataDir, "models"))
+			err := demoModel.loadDemoModel(gctx, st.Tenants, &postgres.CatalogService{DB: st.DB}, c.demoTenant, c.discovery.recsModel, filepath.Join(c.discovery.search.dataDir, "models"))
 			if err != nil && gctx.Err() == nil {
 				log.Warn("no demo recommendation model; recommendations come from popularity", "error", err)
 			}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/kommerce/kommerce/apiserver"
-	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/inference"
 	"github.com/kommerce/kommerce/inference/gort"
 	"github.com/kommerce/kommerce/inference/oip"
@@ -71,13 +70,13 @@ func (d *devInference) Close() {
 // on a synthetic shop whose shoppers have planted tastes, one taste per category —
 // and serves it as model `name`. The ONNX file is cached under dir, keyed by the
 // catalog and the recipe, so a second start loads it in milliseconds.
-func (d *devInference) loadDemoModel(ctx context.Context, st *apiserverStack, slug, name, dir string) error {
+func (d *devInference) loadDemoModel(ctx context.Context, tenants apiserver.TenantService, cat apiserver.CatalogService, slug, name, dir string) error {
 	start := time.Now()
-	r, err := st.tenants.TenantBySlug(ctx, slug)
+	r, err := tenants.TenantBySlug(ctx, slug)
 	if err != nil {
 		return fmt.Errorf("demo tenant: %w", err)
 	}
-	catalog, err := demoCatalog(apiserver.NewContextWithTenant(ctx, r.Tenant), st.catalog)
+	catalog, err := demoCatalog(apiserver.NewContextWithTenant(ctx, r.Tenant), cat)
 	if err != nil {
 		return err
 	}
@@ -149,11 +148,3 @@ func demoCatalog(ctx context.Context, cat apiserver.CatalogService) ([]training.
 	slices.SortFunc(out, func(a, b training.CatalogItem) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
-
-// apiserverStack is what loadDemoModel needs of the running stack.
-type apiserverStack struct {
-	tenants apiserver.TenantService
-	catalog apiserver.CatalogService
-}
-
-var _ apiserver.CatalogService = (*postgres.CatalogService)(nil)

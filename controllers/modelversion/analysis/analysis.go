@@ -43,11 +43,7 @@ var _ modelversion.Judge = (*Judge)(nil)
 
 // Judge decides t from what shoppers did so far.
 func (j *Judge) Judge(ctx context.Context, t modelversion.Trial) (modelversion.Decision, error) {
-	lookup := j.tenantOf
-	if j.TenantID != nil {
-		lookup = j.TenantID
-	}
-	tenantID, err := lookup(ctx, t.Namespace)
+	tenantID, err := j.lookup()(ctx, t.Namespace)
 	if err != nil {
 		return modelversion.NoDecision, err
 	}
