@@ -79,15 +79,7 @@ cluster_up
 tags=("$repo:bench-v1")
 for i in $(seq 1 "$promotions"); do tags+=("$repo:bench-p$i"); done
 load_tags bin/kommerce-image.tar "${tags[@]}" "$ref"
-fresh_database "$db"
-k create namespace "$opns" --dry-run=client -o yaml | k apply -f - >/dev/null
-k -n "$opns" create secret generic kommerce-database --from-literal=url="$pod_url" --dry-run=client -o yaml | k apply -f - >/dev/null
-k -n "$opns" create secret generic kommerce-data-plane --from-literal=database-url="$pod_url" \
-	--from-literal=redis-url=redis://redis.kommerce-system.svc.cluster.local:6379/0 \
-	--from-literal=kafka-brokers=kafka.kommerce-system.svc.cluster.local:9092 \
-	--from-literal=elasticsearch-url=http://elasticsearch.kommerce-system.svc.cluster.local:9200 \
-	--dry-run=client -o yaml | k apply -f - >/dev/null
-migrate_job "$opns" kommerce-database url
+data_plane "$db"
 operator_install --set dataPlane.existingSecret=kommerce-data-plane
 k apply -f - >/dev/null <<EOF
 apiVersion: kommerce.io/v1alpha1

@@ -221,16 +221,7 @@ load_tags bin/kommerce-image.tar "$ref"
 say "loaded $ref"
 
 say "fresh database $db; data-plane Secret $opns/kommerce-data-plane"
-fresh_database "$db"
-k create namespace "$opns" --dry-run=client -o yaml | k apply -f - >/dev/null
-k -n "$opns" create secret generic kommerce-database --from-literal=url="$pod_url" --dry-run=client -o yaml | k apply -f - >/dev/null
-k -n "$opns" create secret generic kommerce-data-plane \
-	--from-literal=database-url="$pod_url" \
-	--from-literal=redis-url=redis://redis.kommerce-system.svc.cluster.local:6379/0 \
-	--from-literal=kafka-brokers=kafka.kommerce-system.svc.cluster.local:9092 \
-	--from-literal=elasticsearch-url=http://elasticsearch.kommerce-system.svc.cluster.local:9200 \
-	--dry-run=client -o yaml | k apply -f - >/dev/null
-migrate_job "$opns" kommerce-database url
+data_plane "$db"
 say "migrate up (Job) done"
 
 say "helm install (the inference pods run $ref)"

@@ -209,6 +209,22 @@ EOF
 		{ k -n "$ns" logs job/migrate >&2 || true; fail "migrate job"; }
 }
 
+# data_plane <database>: a fresh database, the operator's namespace $opns with the
+# database Secret and the data-plane Secret (the host services as pods reach them
+# through kommerce-system), and the schema migrated by a Job.
+data_plane() {
+	fresh_database "$1"
+	k create namespace "$opns" --dry-run=client -o yaml | k apply -f - >/dev/null
+	k -n "$opns" create secret generic kommerce-database --from-literal=url="$pod_url" --dry-run=client -o yaml | k apply -f - >/dev/null
+	k -n "$opns" create secret generic kommerce-data-plane \
+		--from-literal=database-url="$pod_url" \
+		--from-literal=redis-url=redis://redis.kommerce-system.svc.cluster.local:6379/0 \
+		--from-literal=kafka-brokers=kafka.kommerce-system.svc.cluster.local:9092 \
+		--from-literal=elasticsearch-url=http://elasticsearch.kommerce-system.svc.cluster.local:9200 \
+		--dry-run=client -o yaml | k apply -f - >/dev/null
+	migrate_job "$opns" kommerce-database url
+}
+
 # operator_install <helm args...>: helm install (or upgrade) the chart in $opns with
 # the image $ref, short leader-election timings (a killed leader is replaced within
 # seconds), and wait for both replicas.
