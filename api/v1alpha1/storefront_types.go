@@ -389,11 +389,12 @@ const (
 	// StorefrontPaused: the preview passed its checks and waits for a manual promote
 	// or for a freeze window to end (blockedBy says which).
 	StorefrontPaused StorefrontPhase = "Paused"
-	// StorefrontPromoting: traffic is being switched to the preview colour.
+	// StorefrontPromoting is reserved for a multi-pass switch to the preview colour;
+	// the controller switches traffic in one pass today and never reports it.
 	StorefrontPromoting StorefrontPhase = "Promoting"
 	// StorefrontReady: the desired version serves all traffic.
 	StorefrontReady StorefrontPhase = "Ready"
-	// StorefrontRollingBack: traffic goes back to the previous colour.
+	// StorefrontRollingBack is reserved likewise: an undo switches back in one pass.
 	StorefrontRollingBack StorefrontPhase = "RollingBack"
 	// StorefrontAborted: the last rollout was aborted; the previous version still
 	// serves and blockedBy says why. A new spec.version or spec.image starts over.
