@@ -414,10 +414,6 @@ const (
 	AnnotationAbort = "kommerce.io/abort"
 )
 
-// StorefrontFinalizer holds a Storefront until what it owns outside Kubernetes (its
-// search index alias) is removed.
-const StorefrontFinalizer = "kommerce.io/storefront-cleanup"
-
 // CheckResult is the outcome of one pre-promotion check against the preview colour.
 type CheckResult struct {
 	// name of the check (spec.rollout.prePromotionChecks[].name).
