@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kommerce/kommerce/internal/tracing"
 	"net/http"
 	"strings"
 	"time"
@@ -45,7 +46,8 @@ type Options struct {
 func New(o Options) *Gateway {
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 20 * time.Second}
+		// Traced when tracing is on (Stripe's API then joins the request's trace).
+		hc = &http.Client{Timeout: 20 * time.Second, Transport: tracing.Transport(nil)}
 	}
 	cfg := &sgo.BackendConfig{HTTPClient: hc, LeveledLogger: &sgo.LeveledLogger{Level: sgo.LevelNull}}
 	if o.URL != "" {

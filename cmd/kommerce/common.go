@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/kommerce/kommerce/internal/config"
@@ -66,15 +64,12 @@ func pingCheck(name string, ping func(context.Context) error) server.Check {
 	return server.Check{Name: name, Fn: ping}
 }
 
-// wrapDefaultTransport routes the default transport through tracing once.
-var wrapDefaultTransport sync.Once
-
 // startTracing turns OpenTelemetry tracing on when the standard OTEL_* variables ask
 // for it (an OTLP endpoint; docs/observability.md), names the service
-// "kommerce-<name>" unless OTEL_SERVICE_NAME does, and routes outgoing HTTP requests
-// made with the default transport (Stripe, the inference server) through the tracing
-// transport. It returns the provider (nil when tracing is off) and the function that
-// flushes it at exit.
+// "kommerce-<name>" unless OTEL_SERVICE_NAME does. Outgoing calls to Stripe and the
+// inference server join traces through the transport their clients are built with
+// (tracing.Transport); no process-wide setting is changed. It returns the provider
+// (nil when tracing is off) and the function that flushes it at exit.
 func startTracing(e *env, name string, log *slog.Logger) (*tracing.Provider, func(), error) {
 	p, err := tracing.Start(e.getenv, "kommerce-"+name, log)
 	if err != nil {
@@ -83,8 +78,6 @@ func startTracing(e *env, name string, log *slog.Logger) (*tracing.Provider, fun
 	if p == nil {
 		return nil, func() {}, nil
 	}
-	// Once per process: `kommerce dev` and tests run several servers in one.
-	wrapDefaultTransport.Do(func() { http.DefaultTransport = tracing.Transport(http.DefaultTransport) })
 	return p, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kommerce/kommerce/internal/tracing"
 	"io"
 	"net/http"
 	"net/url"
@@ -57,8 +58,12 @@ func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return http.DefaultClient
+	return defaultClient
 }
+
+// defaultClient has pooled connections and joins the caller's trace when tracing is
+// on (the transport passes requests through untouched otherwise).
+var defaultClient = &http.Client{Transport: tracing.Transport(nil)}
 
 func (c *Client) path(model, version, suffix string) string {
 	p := strings.TrimRight(c.BaseURL, "/") + "/v2/models/" + url.PathEscape(model)
