@@ -145,7 +145,9 @@ cluster_up() {
 	else
 		pgrep -f "$(basename "$cluster") (up|down)" >/dev/null && fail "another $cluster up/down is running"
 		# A failed up cleans up after itself; only a cluster that came up is ours to take down.
-		"$cluster" up >"$tmp/up.log" 2>&1 || { cat "$tmp/up.log" >&2; fail "hack/cluster.sh up"; }
+		# 8>&-: the cluster's daemons must not inherit the e2e lock (cluster_lock),
+		# or a cluster left up would hold it for every later script.
+		"$cluster" up >"$tmp/up.log" 2>&1 8>&- || { cat "$tmp/up.log" >&2; fail "hack/cluster.sh up"; }
 		own_cluster=1
 		say "hack/cluster.sh up: $(grep -o 'up in .*' "$tmp/up.log" | tail -1)"
 	fi
