@@ -201,6 +201,13 @@ func (r *results) print(out io.Writer, o options) bool {
 	if r.printSkips(out, o) {
 		bad = true
 	}
+	// The CI log keeps only the end of the output, and the package table pushes the
+	// failures' output above out of it: each failure's last lines are repeated here.
+	for _, key := range r.failed {
+		if lines := r.testOut[key]; len(lines) > 0 {
+			fmt.Fprintf(out, "\n--- end of failed %s\n%s", key, strings.Join(clip(tail(lines, 12), 240), ""))
+		}
+	}
 	if total.statements > 0 {
 		fmt.Fprintf(out, "\nTotal statement coverage (every package's statements, counted across all test binaries): %s\n", total)
 	}
@@ -405,4 +412,17 @@ func readProfile(file string) (map[string]coverage, coverage) {
 		pkgs[pkg] = c
 	}
 	return pkgs, total
+}
+
+// clip shortens each line to at most n bytes, keeping its newline, so one long log
+// line cannot take the whole of the CI log's end.
+func clip(lines []string, n int) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if len(l) > n {
+			l = l[:n] + "…\n"
+		}
+		out[i] = l
+	}
+	return out
 }
