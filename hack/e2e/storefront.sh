@@ -98,11 +98,17 @@ load_start() {
 	"$tmp/loadgen" -url "$load_url" -rate "$rate" -H "X-Kommerce-Tenant: $tenant" "${rotate_args[@]}" \
 		-stop-file "$tmp/stop" -timeout 5s >"$tmp/load.json" 2>"$tmp/load.err" &
 	load_pid=$!
+	load_t0=${EPOCHREALTIME/./}
 }
 
-# load_stop: stop the load, add the scenario's figures to the table, fail on a
-# failed request.
+# load_stop: stop the load (after 4 s at least), add the scenario's figures to the
+# table, fail on a failed request or on fewer than 20 sent.
 load_stop() {
+	# Every scenario's load runs for 4 s at least: a fast one (an undo is one Service
+	# switch) would otherwise stop with too few requests to say anything, and the
+	# seconds just after a switch are the ones worth watching.
+	local left=$((load_t0 + 4000000 - ${EPOCHREALTIME/./}))
+	((left <= 0)) || sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))"
 	touch "$tmp/stop"
 	wait "$load_pid" || true
 	load_pid=
