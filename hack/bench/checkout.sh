@@ -8,6 +8,10 @@
 # -concurrency, -checkouts, -rounds, -skus, -race-units, -race-buyers, -pool.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+# BENCH_SHORT=1 (what hack/bench/all.sh sets): a smaller run, done in a few minutes;
+# flags given on the command line still win.
+short=()
+[[ -z ${BENCH_SHORT:-} ]] || short=(-checkouts 300 -rounds 1)
 hack/services.sh up postgres >/dev/null
 eval "$(hack/services.sh env postgres)"
 db=kommerce_bench_checkout_$$
@@ -32,4 +36,4 @@ if tool=$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | tail -1) && [
 fi
 echo "checkout bench: $(nproc) cores, $(go version | cut -d' ' -f3), PostgreSQL $(psql -Atc 'show server_version' "$admin_url"), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-KOMMERCE_DATABASE_URL=$db_url bin/bench-checkout -fsync "$fsync" "$@"
+KOMMERCE_DATABASE_URL=$db_url bin/bench-checkout -fsync "$fsync" "${short[@]}" "$@"

@@ -27,8 +27,11 @@ name=sf-bench
 # shellcheck source=hack/e2e/lib/cluster.sh
 source hack/e2e/lib/cluster.sh
 
-count=${1:-10}
-promotions=${2:-3}
+# BENCH_SHORT=1 (hack/bench/all.sh): 4 storefronts and 2 promotions by default.
+def_count=10 def_promotions=3
+[[ -z ${BENCH_SHORT:-} ]] || def_count=4 def_promotions=2
+count=${1:-$def_count}
+promotions=${2:-$def_promotions}
 replicas=${3:-2} # API replicas of the storefront promoted in part 3
 rate=25
 tenant=sfbench$$
@@ -264,3 +267,7 @@ echo "| the same objects by hand ($kinds) → Deployments Available | ${hand_sec
 echo "| ratio controller / by hand (mean of both rounds) | ${ratio} |"
 for r in "${rows[@]}"; do echo "| ${r%%:*} | ${r#*: } |"; done
 echo "| requests during $promotions rollouts of a storefront with $replicas API replicas at $rate req/s ($aborted aborted by a check) | $sent sent, $failed failed |"
+tab=$'\t'
+met() { if (($1)); then echo met; else echo "not met"; fi; }
+echo "BENCHSUMMARY${tab}$count Storefronts apply → Available vs the same objects applied by hand (real cluster)${tab}<= 1x (the controller adds no time)${tab}${ratio}x (${sf_secs} s and ${sf2_secs} s vs ${hand_secs} s)${tab}$(met "$(awk -v r="$ratio" 'BEGIN {print (r <= 1)}')")"
+echo "BENCHSUMMARY${tab}requests lost during $promotions promotions at $rate req/s ($replicas API replicas)${tab}0${tab}$failed of $sent ($aborted of $promotions rollouts aborted by a check)${tab}$(met "$((failed == 0))")"

@@ -44,6 +44,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/postgres"
 	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/hack/bench/benchsummary"
 	"github.com/kommerce/kommerce/internal/server"
 )
 
@@ -133,6 +134,7 @@ func run() error {
 	}
 
 	pprof.StopCPUProfile()
+	var summary []benchsummary.Result
 	fmt.Printf("\n%-8s %-24s %12s %9s %9s %10s\n", "scenario", "strategy", "checkouts/s", "p50", "p99", "vs control")
 	for _, scenario := range []string{"hot", "spread"} {
 		control := results[scenario+"/"+string(postgres.LockUnsafe)].throughput()
@@ -140,6 +142,14 @@ func run() error {
 			r := results[scenario+"/"+string(s)]
 			fmt.Printf("%-8s %-24s %12.0f %9s %9s %9.2fx\n", scenario, s, r.throughput(), ms(r.pct(50)), ms(r.pct(99)), r.throughput()/control)
 		}
+		// The safe default against the unsafe control: what never overselling costs.
+		r := results[scenario+"/"+string(postgres.LockConditional)]
+		summary = append(summary, benchsummary.Result{
+			Target:   fmt.Sprintf("checkout throughput, %s, safe conditional reservation vs the unsafe control", map[string]string{"hot": "one hot SKU in 3 warehouses", "spread": fmt.Sprintf("%d SKUs", c.skus)}[scenario]),
+			Goal:     ">= 0.8x",
+			Measured: fmt.Sprintf("%.2fx (%.0f vs %.0f checkouts/s, p99 %s)", r.throughput()/control, r.throughput(), control, ms(r.pct(99))),
+			Met:      r.throughput()/control >= 0.8,
+		})
 	}
 	if *fsync != "" {
 		fmt.Printf("disk: %s (pg_test_fsync; one commit per checkout, and a hot SKU's row stays locked through its commit)\n", *fsync)
@@ -147,12 +157,14 @@ func run() error {
 
 	fmt.Printf("\nrace: %d buyers for the last %d units of one SKU\n", c.raceBuyers, c.raceUnits)
 	var bad []string
+	var raceSummary string
 	for _, s := range strategies {
 		sold, refused, check, consistent, err := shops[s].race(ctx, c.raceUnits, c.raceBuyers, c.conc)
 		if err != nil {
 			return fmt.Errorf("race %s: %w", s, err)
 		}
 		fmt.Printf("%-24s sold %4d units, refused %4d, oversold %4d; %s\n", s, sold, refused, sold-c.raceUnits, check)
+		raceSummary += fmt.Sprintf("%s%s sold %d, oversold %d", map[bool]string{true: "; "}[raceSummary != ""], s, sold, max(0, sold-c.raceUnits))
 		switch {
 		case s == postgres.LockUnsafe && sold <= c.raceUnits:
 			bad = append(bad, "the unsafe control did not oversell: the race cannot tell safe from unsafe on this run")
@@ -161,6 +173,15 @@ func run() error {
 		case s != postgres.LockUnsafe && !consistent:
 			bad = append(bad, fmt.Sprintf("%s: %s", s, check))
 		}
+	}
+	summary = append(summary, benchsummary.Result{
+		Target:   fmt.Sprintf("race: %d buyers for the last %d units, safe strategies", c.raceBuyers, c.raceUnits),
+		Goal:     fmt.Sprintf("exactly %d sold, stock = warehouses = reservations; the control oversells", c.raceUnits),
+		Measured: raceSummary,
+		Met:      len(bad) == 0,
+	})
+	for _, r := range summary {
+		benchsummary.Print(os.Stdout, r)
 	}
 	if len(bad) > 0 {
 		return errors.New(fmt.Sprint(bad))

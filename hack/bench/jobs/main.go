@@ -45,6 +45,7 @@ import (
 	"github.com/kommerce/kommerce/apiserver/media"
 	"github.com/kommerce/kommerce/apiserver/password"
 	"github.com/kommerce/kommerce/apiserver/stack"
+	"github.com/kommerce/kommerce/hack/bench/benchsummary"
 	"github.com/kommerce/kommerce/internal/objectstore"
 )
 
@@ -168,6 +169,14 @@ func run() error {
 	fmt.Printf("import   one COPY, bare table %s\n", rate(*n, copyIn))
 	fmt.Printf("import   POST + job           %s   (202 after %.2fs: spool, header check, row count, store in S3)\n", rate(*n, imp), accepted.Seconds())
 	fmt.Printf("import   same file again      %s   (every row unchanged: %d created, %d updated)\n", rate(*n, reimp), job.RowsCreated, job.RowsUpdated)
+	ratio := func(what string, rows int, d, base time.Duration, baseName string) {
+		benchsummary.Print(os.Stdout, benchsummary.Result{
+			Target:   fmt.Sprintf("%s of %d products (rows/s)", what, *n),
+			Measured: fmt.Sprintf("%.0f rows/s = %.3fx %s (%.0f rows/s)", float64(rows)/d.Seconds(), base.Seconds()/d.Seconds(), baseName, float64(rows)/base.Seconds()),
+			Met:      true,
+		})
+	}
+	ratio("import (POST to job done)", *n, imp, copyIn, "one COPY into a bare table")
 
 	// Export baseline: COPY of the same rows out.
 	copyOut, err := copyOutBaseline(ctx, pool, tenant.ID)
@@ -190,6 +199,7 @@ func run() error {
 	dl := time.Since(t0)
 	fmt.Printf("export   one COPY TO STDOUT   %s\n", rate(*n, copyOut))
 	fmt.Printf("export   POST + job (CSV)     %s   (%d rows; download of %.1f MB %.2fs)\n", rate(int(job.RowsDone), exp), job.RowsDone, float64(size)/1e6, dl.Seconds())
+	ratio("export, CSV (POST to job done)", int(job.RowsDone), exp, copyOut, "one COPY TO STDOUT")
 
 	return thumbnails()
 }
@@ -373,6 +383,11 @@ func thumbnails() error {
 	full := time.Since(t0)
 	fmt.Printf("images   decode+encode only   %s   (1600x1200 JPEG, %d KB)\n", rate(*nImages, base), len(photo)/1024)
 	fmt.Printf("images   full pipeline        %s   (%d thumbnails: %s)\n", rate(*nImages, full), thumbs, rate(thumbs, full))
+	benchsummary.Print(os.Stdout, benchsummary.Result{
+		Target:   "product photos through the thumbnail pipeline (images/s)",
+		Measured: fmt.Sprintf("%.1f images/s = %.2fx one decode + encode (%.1f/s); %.1f thumbnails/s", float64(*nImages)/full.Seconds(), base.Seconds()/full.Seconds(), float64(*nImages)/base.Seconds(), float64(thumbs)/full.Seconds()),
+		Met:      true,
+	})
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kommerce/kommerce/hack/bench/benchsummary"
 	"github.com/kommerce/kommerce/internal/search"
 	"github.com/kommerce/kommerce/internal/search/bleve"
 	"github.com/kommerce/kommerce/internal/search/elasticsearch"
@@ -39,6 +40,7 @@ const (
 
 func main() {
 	flag.Parse()
+	var summary []benchsummary.Result
 	ctx := context.Background()
 	fmt.Printf("\n| engine | kind | queries | p50 | p99 | engine took p50 | engine took p99 | p99 budget (1.5× took p99 + 5 ms) | mean hits |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, engine := range strings.Split(*engines, ",") {
@@ -90,6 +92,13 @@ func main() {
 					verdict = "missed"
 				}
 				budget = fmt.Sprintf("%s: %s", b.Round(10*time.Microsecond), verdict)
+				summary = append(summary, benchsummary.Result{
+					Target: fmt.Sprintf("search on %d products (%s): p99 latency as the API calls it", *products, engine),
+					Goal:   "<= 1.5 x engine took p99 + 5 ms",
+					Measured: fmt.Sprintf("p99 %s vs budget %s (took p99 %s), %d queries",
+						p(lat, 0.99).Round(10*time.Microsecond), b.Round(10*time.Microsecond), p(took, 0.99).Round(10*time.Microsecond), len(lat)),
+					Met: verdict == "met",
+				})
 			}
 			tookP50, tookP99 := "—", "—"
 			if kind == "search" {
@@ -99,6 +108,9 @@ func main() {
 				p(lat, 0.5).Round(10*time.Microsecond), p(lat, 0.99).Round(10*time.Microsecond), tookP50, tookP99, budget, float64(hits)/float64(len(lat)))
 		}
 		cleanup()
+	}
+	for _, r := range summary {
+		benchsummary.Print(os.Stdout, r)
 	}
 }
 
