@@ -121,7 +121,7 @@ func TestRunResult(t *testing.T) {
 			totals: "Tests: 3 passed, 0 failed, 0 skipped", want: []string{"PASS    hack/e2e", "PASS  api-run.sh", "PASS  operator.sh"}},
 		{name: "a failed script fails the run and shows its log", events: passEvent, e2e: []string{"api-run.sh 0", "schemathesis.sh 1"}, code: 1,
 			totals: "Tests: 2 passed, 1 failed, 0 skipped",
-			want:   []string{"FAIL    hack/e2e", "FAIL  schemathesis.sh", "exit 1", "--- output of failed hack/e2e schemathesis.sh", "schemathesis.sh: the last thing it said",
+			want: []string{"FAIL    hack/e2e", "FAIL  schemathesis.sh", "exit 1", "--- output of failed hack/e2e schemathesis.sh", "schemathesis.sh: the last thing it said",
 				"--- end of failed hack/e2e schemathesis.sh\nstarting schemathesis.sh\nschemathesis.sh: the last thing it said\n\nTests:"}},
 		{name: "a skip is fine outside CI", events: passEvent + skipEvent, code: 0,
 			totals: "Tests: 1 passed, 0 failed, 1 skipped", want: []string{"kafka is not reachable"}},

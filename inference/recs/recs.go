@@ -201,10 +201,10 @@ type Response struct {
 	Experiment string
 	// Latency is how long the assigned arm's model took to answer or fail (0 when
 	// the arm has no model); a baseline answering for it is not included.
-	Latency time.Duration
-	Model      string
-	Version    string
-	RequestID  string
+	Latency   time.Duration
+	Model     string
+	Version   string
+	RequestID string
 }
 
 var errNoContext = errors.New("no product of the context is known to the model")
