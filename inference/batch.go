@@ -48,8 +48,10 @@ func batchable(sig Signature) bool {
 }
 
 // batcher queues the requests of one model version and runs them in merged calls.
-// It owns no goroutine between batches: each batch runs on a goroutine of its own and
-// the max-wait timer is a time.AfterFunc, so a retired model leaves nothing behind.
+// It owns no goroutine between batches: a batch runs on the goroutine of the request
+// that completed it, or on one of its own when it leaves later (a slot freed, the
+// wait passed), and the max-wait timer is a time.AfterFunc, so a retired model
+// leaves nothing behind.
 type batcher struct {
 	model, version string
 	session        Session
@@ -100,8 +102,14 @@ func (b *batcher) do(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	c.rows, c.key, c.alone = shapeKey(inputs)
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
-	b.dispatch()
+	mine := b.dispatch(c)
 	b.mu.Unlock()
+	if mine != nil {
+		// The batch that holds this request leaves now: run it on this goroutine
+		// rather than hand it to another (at low load, that is every request).
+		b.execute(mine)
+		return c.out, c.err
+	}
 	select {
 	case <-c.done:
 		return c.out, c.err
@@ -110,7 +118,7 @@ func (b *batcher) do(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	b.mu.Lock()
 	if !c.taken {
 		b.remove(c)
-		b.dispatch()
+		b.dispatch(nil)
 		b.mu.Unlock()
 		return nil, &Error{Code: CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}
 	}
@@ -137,8 +145,10 @@ func shapeKey(inputs []Tensor) (rows int64, key string, alone bool) {
 	return rows, string(b), false
 }
 
-// dispatch starts every batch that may leave now. The caller holds b.mu.
-func (b *batcher) dispatch() {
+// dispatch starts every batch that may leave now, each on a goroutine of its own
+// except the one holding own, which it returns for the caller to run. The caller
+// holds b.mu.
+func (b *batcher) dispatch(own *call) (mine []*call) {
 	for b.running < b.cfg.Concurrency && len(b.queue) > 0 {
 		batch, full := b.plan()
 		if !full && !b.expired && b.cfg.MaxWait > 0 {
@@ -149,11 +159,16 @@ func (b *batcher) dispatch() {
 		}
 		b.take(batch)
 		b.running++
+		if own != nil && own.taken && mine == nil {
+			mine = batch
+			continue
+		}
 		go b.execute(batch)
 	}
 	if len(b.queue) > 0 && !b.expired && !b.timerArmed && b.cfg.MaxWait > 0 {
 		b.arm()
 	}
+	return mine
 }
 
 // plan picks the head of the queue and, in arrival order, every later request that
@@ -233,7 +248,7 @@ func (b *batcher) arm() {
 			return
 		}
 		b.timerArmed, b.expired = false, true
-		b.dispatch()
+		b.dispatch(nil)
 	})
 }
 
@@ -249,7 +264,7 @@ func (b *batcher) execute(batch []*call) {
 	}
 	b.mu.Lock()
 	b.running--
-	b.dispatch()
+	b.dispatch(nil)
 	b.mu.Unlock()
 }
 
