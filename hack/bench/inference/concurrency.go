@@ -177,7 +177,9 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 			// Short rounds, the order rotated each round, so that what else runs on
 			// the machine weighs on every mode alike.
 			runs := []func() error{
-				func() error { return drive(clients, d, func(c, i int) error { m.goForward(c*7919 + i); return nil }, &goF) },
+				func() error {
+					return drive(clients, d, func(c, i int) error { m.goForward(c*7919 + i); return nil }, &goF)
+				},
 				func() error { return wrap("no batching", drive(clients, d, serverCall(plain), &none)) },
 			}
 			for i, b := range batched {
