@@ -12,6 +12,9 @@ type Metrics struct {
 	predictions *prometheus.SummaryVec
 	ready       *prometheus.GaugeVec
 	loadErrors  *prometheus.CounterVec
+	batchRows   *prometheus.HistogramVec
+	batchReqs   *prometheus.HistogramVec
+	queue       *prometheus.HistogramVec
 }
 
 // NewMetrics registers the series on reg.
@@ -34,8 +37,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		loadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kommerce_inference_model_load_errors_total", Help: "Model files refused at load (checksum, size, format, operators), by model and version.",
 		}, []string{"model", "version"}),
+		batchRows: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kommerce_inference_batch_rows", Help: "Rows (first-dimension entries) of each runtime call of a batching model, by model and version.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}, []string{"model", "version"}),
+		batchReqs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kommerce_inference_batch_requests", Help: "Requests merged into each runtime call of a batching model, by model and version.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}, []string{"model", "version"}),
+		queue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kommerce_inference_batch_queue_seconds", Help: "Time a request of a batching model waited in the queue before its runtime call started, by model and version.",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
+		}, []string{"model", "version"}),
 	}
-	reg.MustRegister(m.latency, m.requests, m.predictions, m.ready, m.loadErrors)
+	reg.MustRegister(m.latency, m.requests, m.predictions, m.ready, m.loadErrors, m.batchRows, m.batchReqs, m.queue)
 	return m
 }
 
@@ -60,6 +75,19 @@ func (m *Metrics) observe(model, version string, seconds float64, code string, o
 			obs.Observe(float64(v))
 		}
 		return
+	}
+}
+
+func (m *Metrics) batch(model, version string, rows int64, requests int) {
+	if m != nil {
+		m.batchRows.WithLabelValues(model, version).Observe(float64(rows))
+		m.batchReqs.WithLabelValues(model, version).Observe(float64(requests))
+	}
+}
+
+func (m *Metrics) queueWait(model, version string, seconds float64) {
+	if m != nil {
+		m.queue.WithLabelValues(model, version).Observe(seconds)
 	}
 }
 

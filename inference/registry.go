@@ -22,8 +22,12 @@ type Options struct {
 	DefaultRuntime string
 	Fetcher        Fetcher
 	Limits         Limits
-	Metrics        *Metrics
-	Logger         *slog.Logger
+	// Batching merges concurrent requests to a model version into one runtime call
+	// (zero value: off). Models whose tensors have no run-time batch dimension are
+	// never batched.
+	Batching Batching
+	Metrics  *Metrics
+	Logger   *slog.Logger
 }
 
 // Registry holds the loaded models. Lookups read an immutable snapshot through an
@@ -52,12 +56,14 @@ type modelEntry struct {
 }
 
 // loaded is one model version with its session. The RWMutex lets requests run
-// concurrently and lets retirement wait for them.
+// concurrently and lets retirement wait for them; a request holds it while it waits
+// in the batch queue too, so a retired session has no batch left to run.
 type loaded struct {
 	cfg      ModelConfig
 	sig      Signature
 	meta     map[string]string
 	session  Session
+	batch    *batcher // nil when requests run one by one
 	loadedAt time.Time
 	mu       sync.RWMutex
 	retired  bool
@@ -168,7 +174,11 @@ func (r *Registry) load(ctx context.Context, mc ModelConfig) (*loaded, error) {
 		_ = s.Close()
 		return nil, err
 	}
-	return &loaded{cfg: withoutDefault(mc), sig: s.Signature(), meta: onnx.Metadata(m), session: s, loadedAt: time.Now()}, nil
+	l := &loaded{cfg: withoutDefault(mc), sig: s.Signature(), meta: onnx.Metadata(m), session: s, loadedAt: time.Now()}
+	if r.opts.Batching.enabled() && batchable(l.sig) {
+		l.batch = newBatcher(mc.Name, mc.Version, s, r.opts.Batching, r.opts.Metrics)
+	}
+	return l, nil
 }
 
 // retire waits for the requests still running on l, then closes its session.
@@ -311,7 +321,12 @@ func (r *Registry) run(ctx context.Context, l *loaded, inputs []Tensor) ([]Tenso
 	if err := ctx.Err(); err != nil {
 		return nil, false, &Error{Code: CodeUnavailable, Message: "request cancelled", Err: err}
 	}
-	out, err := l.session.Run(ctx, ordered)
+	var out []Tensor
+	if l.batch != nil {
+		out, err = l.batch.do(ctx, ordered)
+	} else {
+		out, err = l.session.Run(ctx, ordered)
+	}
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {

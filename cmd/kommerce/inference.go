@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,6 +31,8 @@ type inferenceConfig struct {
 	runtime        string
 	threads        int
 	maxBatch       int
+	batchRows      int
+	batchWait      time.Duration
 	maxElements    int
 	maxRequest     int
 	maxModel       int
@@ -86,6 +89,13 @@ inputs, outputs}]; uri is a path or an http(s) URL and sha256 is required. The f
 re-read every --reload-interval and a change is swapped in atomically; a model file that
 is refused (checksum, size, format, tensors) leaves the previous one serving.
 
+Concurrent requests to the same model version are merged into one runtime call of at
+most --batch-max-rows rows (dynamic batching) and the outputs split back per request;
+requests whose inputs differ in shape beyond the batch dimension run apart, and a
+merged call that fails is retried request by request so that an error stays with its
+request. kommerce_inference_batch_rows, _batch_requests and _batch_queue_seconds show
+the batches formed.
+
 Instead of a list, --model-uri and --model-sha256 (with --model-name, --model-version and
 --model-tensors) serve one model, as the operator runs a ModelVersion: readiness stays
 false until it is loaded, and a model that is refused ends the process with status 1
@@ -98,6 +108,8 @@ after writing the reason to --termination-log.`, e.getenv)
 		config.Enum("auto", ort.Name, gort.Name))
 	set.Int(&c.threads, "threads", "KOMMERCE_INFERENCE_THREADS", 1, "onnxruntime intra-op threads per model", config.Check(config.Positive))
 	set.Int(&c.maxBatch, "max-batch", "KOMMERCE_INFERENCE_MAX_BATCH", 256, "largest batch (first dimension) one request may send", config.Check(config.Positive))
+	set.Int(&c.batchRows, "batch-max-rows", "KOMMERCE_INFERENCE_BATCH_MAX_ROWS", 64, "dynamic batching: concurrent requests to one model version are merged into one runtime call of at most this many rows (a request's own batch counts its rows; 1 = off)", config.Check(config.Positive))
+	set.Duration(&c.batchWait, "batch-max-wait", "KOMMERCE_INFERENCE_BATCH_MAX_WAIT", 0, "dynamic batching: longest a request waits for others to join it (0 = leave as soon as a runtime slot is free, merging only what queued while all were busy)", config.Check(nonNegativeDuration))
 	set.Int(&c.maxElements, "max-elements", "KOMMERCE_INFERENCE_MAX_ELEMENTS", 1<<20, "most elements one input tensor may have", config.Check(config.Positive))
 	set.Int(&c.maxRequest, "max-request-bytes", "KOMMERCE_INFERENCE_MAX_REQUEST_BYTES", 16<<20, "largest inference request body", config.Check(config.Positive))
 	set.Int(&c.maxModel, "max-model-bytes", "KOMMERCE_INFERENCE_MAX_MODEL_BYTES", 512<<20, "largest model file accepted", config.Check(config.Positive))
@@ -154,9 +166,10 @@ after writing the reason to --termination-log.`, e.getenv)
 	}
 	reg := inference.NewRegistry(inference.Options{
 		Runtimes: runtimes, DefaultRuntime: c.runtime,
-		Fetcher: inference.Fetcher{Client: &http.Client{Timeout: c.fetchTimeout}, MaxBytes: int64(c.maxModel)},
-		Limits:  inference.Limits{MaxBatch: int64(c.maxBatch), MaxElements: int64(c.maxElements)},
-		Metrics: inference.NewMetrics(prom), Logger: log,
+		Fetcher:  inference.Fetcher{Client: &http.Client{Timeout: c.fetchTimeout}, MaxBytes: int64(c.maxModel)},
+		Limits:   inference.Limits{MaxBatch: int64(c.maxBatch), MaxElements: int64(c.maxElements)},
+		Batching: inference.Batching{MaxRows: c.batchRows, MaxWait: c.batchWait},
+		Metrics:  inference.NewMetrics(prom), Logger: log,
 	})
 	defer reg.Close()
 	var srv *server.Server
@@ -179,6 +192,14 @@ after writing the reason to --termination-log.`, e.getenv)
 		}
 	}()
 	return srv.Run(ctx)
+}
+
+// nonNegativeDuration checks a duration setting is not below zero.
+func nonNegativeDuration(v string) error {
+	if d, err := time.ParseDuration(v); err == nil && d < 0 {
+		return errors.New("must not be negative")
+	}
+	return nil
 }
 
 // serveOne serves while the one model loads in the background (liveness answers at

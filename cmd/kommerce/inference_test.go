@@ -46,6 +46,8 @@ func TestTrainAndInferenceUsageErrors(t *testing.T) {
 		{"inference one model without sha256", nil, []string{"inference", "--model-uri", "https://m.example/a.onnx"}, "sha256 must be 64 hex digits"},
 		{"inference one model with bad tensors", nil, []string{"inference", "--model-uri", "https://m.example/a.onnx", "--model-sha256", strings.Repeat("a", 64), "--model-tensors", `{"inputz":[]}`}, "KOMMERCE_INFERENCE_MODEL_TENSORS"},
 		{"inference bad batch limit", nil, []string{"inference", "--models", writeList(t, dir, ""), "--max-batch", "0"}, "KOMMERCE_INFERENCE_MAX_BATCH"},
+		{"inference no batch rows", nil, []string{"inference", "--models", writeList(t, dir, ""), "--batch-max-rows", "0"}, "KOMMERCE_INFERENCE_BATCH_MAX_ROWS"},
+		{"inference negative batch wait", map[string]string{"KOMMERCE_INFERENCE_BATCH_MAX_WAIT": "-1ms"}, []string{"inference", "--models", writeList(t, dir, "")}, "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -152,7 +153,11 @@ func (h *Handler) infer(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	b := encodeResponse(name, served, req.id, out)
+	// A known length spares the chunked encoding net/http uses otherwise for a body
+	// larger than its buffer, one write with its framing per chunk.
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(encodeResponse(name, served, req.id, out))
+	_, _ = w.Write(b)
 }

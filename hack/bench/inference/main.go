@@ -8,6 +8,16 @@
 //   - onnxruntime / go-runtime: one in-process Session.Run of the runtime;
 //   - server: a full OIP request over loopback HTTP (JSON encode, validation,
 //     onnxruntime, JSON decode), as a client sees it.
+//
+// Then, under concurrency, 1, 16 and 64 clients (goroutines of this process, each
+// sending one-row requests back to back over loopback HTTP) against a server that
+// batches (the defaults of `kommerce inference`) and one that does not, in
+// interleaved rounds, next to the Go forward pass run by as many goroutines. The
+// server's overhead at N clients is the Go forward pass's throughput at N goroutines
+// divided by the batching server's throughput at N clients.
+//
+// It ends with BENCHSUMMARY lines for hack/bench/all.sh. BENCH_SHORT=1 (or -short)
+// runs fewer calls, one seed and shorter rounds.
 package main
 
 import (
@@ -19,16 +29,15 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
 	"github.com/kommerce/kommerce/inference"
 	"github.com/kommerce/kommerce/inference/features"
 	"github.com/kommerce/kommerce/inference/gort"
-	"github.com/kommerce/kommerce/inference/oip"
 	"github.com/kommerce/kommerce/inference/ort"
 	"github.com/kommerce/kommerce/inference/training"
 )
@@ -36,14 +45,25 @@ import (
 func main() {
 	iters := flag.Int("iterations", 2000, "timed calls per case (batch 64 uses a quarter)")
 	seeds := flag.Int("seeds", 3, "synthetic datasets for the offline metrics")
+	dur := flag.Duration("duration", 250*time.Millisecond, "length of one mode's turn in a concurrency round")
+	rounds := flag.Int("rounds", 12, "interleaved rounds per concurrency case")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the concurrency phase (clients and servers share the process) to this file")
+	short := flag.Bool("short", os.Getenv("BENCH_SHORT") == "1", "short mode: 300 calls, 1 seed, 4 concurrency rounds (also BENCH_SHORT=1)")
 	flag.Parse()
-	if err := run(*iters, *seeds); err != nil {
+	if *short {
+		*iters, *seeds, *rounds = 300, 1, 4
+	}
+	if err := run(*iters, *seeds, *dur, *rounds, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(iters, seeds int) error {
+// batchWait is the max wait of the second batching server: long enough for requests
+// to gather even when a runtime slot is free.
+const batchWait = 500 * time.Microsecond
+
+func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) error {
 	ctx := context.Background()
 	lib := os.Getenv("KOMMERCE_ONNXRUNTIME_LIB")
 	rt, err := ort.New(lib, 1)
@@ -91,26 +111,27 @@ func run(iters, seeds int) error {
 		return err
 	}
 
-	// The server: the same registry and handler `kommerce inference` runs.
-	reg := inference.NewRegistry(inference.Options{
-		Runtimes:       map[string]inference.Runtime{ort.Name: rt, gort.Name: gort.New()},
-		DefaultRuntime: ort.Name, Limits: inference.Limits{MaxBatch: 256},
-	})
-	defer reg.Close()
-	if err := reg.Apply(ctx, inference.Config{Models: []inference.ModelConfig{
+	// The servers: the same registry and handler `kommerce inference` runs, without
+	// and with batching (the command's defaults).
+	models := inference.Config{Models: []inference.ModelConfig{
 		{Name: "recs", Version: "1", URI: recsRes.ONNX, SHA256: recsRes.SHA256},
 		{Name: "fraud", Version: "1", URI: fraudRes.ONNX, SHA256: fraudRes.SHA256},
-	}}); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	}}
+	base, _, stop, err := startServer(ctx, rt, models, inference.Batching{})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: (&oip.Handler{Registry: reg}).Routes()}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
+	batchedBase, batchedProm, stopBatched, err := startServer(ctx, rt, models, inference.Batching{MaxRows: 64})
+	if err != nil {
+		return err
+	}
+	defer stopBatched()
+	waitBase, waitProm, stopWait, err := startServer(ctx, rt, models, inference.Batching{MaxRows: 64, MaxWait: batchWait})
+	if err != nil {
+		return err
+	}
+	defer stopWait()
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 
 	ortRecs, err := rt.Load(ctx, recsFile)
@@ -134,6 +155,7 @@ func run(iters, seeds int) error {
 	fmt.Println("| model | batch | mode | p50 | p99 | p50 / go-forward |")
 	fmt.Println("|---|---|---|---|---|---|")
 	rng := rand.New(rand.NewPCG(9, 9))
+	var sum summary
 	for _, batch := range []int{1, 64} {
 		n := iters
 		if batch > 1 {
@@ -153,13 +175,17 @@ func run(iters, seeds int) error {
 				topK(recs.Scores(idx[r*width:(r+1)*width]), k)
 			}
 		}
-		if err := table("recs-als", batch, n, []mode{
+		ratios, err := table("recs-als", batch, n, []mode{
 			{"go-forward", func() error { goRecs(); return nil }},
 			{"onnxruntime", func() error { _, err := ortRecs.Run(ctx, recsIn); return err }},
 			{"go-runtime", func() error { _, err := gortRecs.Run(ctx, recsIn); return err }},
 			{"server (HTTP+JSON, onnxruntime)", func() error { return post(httpc, base+"/v2/models/recs/infer", recsBody) }},
-		}); err != nil {
+		})
+		if err != nil {
 			return err
+		}
+		if batch == 1 {
+			sum.batch1 = ratios[3]
 		}
 		f := len(fraud.W)
 		feats := make([]float32, batch*f)
@@ -169,7 +195,7 @@ func run(iters, seeds int) error {
 		fraudIn := []inference.Tensor{{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{int64(batch), int64(f)}, Float32: feats}}
 		fraudBody := body(fraudIn)
 		sink := 0.0
-		if err := table("fraud-logreg", batch, n, []mode{
+		if _, err := table("fraud-logreg", batch, n, []mode{
 			{"go-forward", func() error {
 				for r := range batch {
 					sink += fraud.Score(feats[r*f : (r+1)*f])
@@ -185,6 +211,21 @@ func run(iters, seeds int) error {
 		_ = sink
 	}
 	fmt.Println()
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := concurrencyTables(recs, fraud, base, []batchingServer{{batchedBase, batchedProm, "batching"}, {waitBase, waitProm, fmt.Sprintf("batching, max wait %s", batchWait)}}, dur, rounds, &sum); err != nil {
+		return err
+	}
+	sum.print()
 	return nil
 }
 
@@ -194,20 +235,21 @@ type mode struct {
 }
 
 // table times every mode for n calls after a warm-up and prints p50/p99 and the
-// ratio of each p50 to the first mode's.
-func table(model string, batch, n int, modes []mode) error {
+// ratio of each p50 to the first mode's, which it returns with the p50s.
+func table(model string, batch, n int, modes []mode) ([]ratio, error) {
 	var base time.Duration
+	var ratios []ratio
 	for i, m := range modes {
 		for range n / 10 {
 			if err := m.call(); err != nil {
-				return fmt.Errorf("%s %s: %w", model, m.name, err)
+				return nil, fmt.Errorf("%s %s: %w", model, m.name, err)
 			}
 		}
 		lat := make([]time.Duration, n)
 		for j := range lat {
 			start := time.Now()
 			if err := m.call(); err != nil {
-				return fmt.Errorf("%s %s: %w", model, m.name, err)
+				return nil, fmt.Errorf("%s %s: %w", model, m.name, err)
 			}
 			lat[j] = time.Since(start)
 		}
@@ -217,8 +259,15 @@ func table(model string, batch, n int, modes []mode) error {
 			base = p50
 		}
 		fmt.Printf("| %s | %d | %s | %s | %s | %.1f× |\n", model, batch, m.name, p50, p99, float64(p50)/float64(base))
+		ratios = append(ratios, ratio{float64(p50) / float64(base), p50, base})
 	}
-	return nil
+	return ratios, nil
+}
+
+// ratio is a p50 against the baseline's.
+type ratio struct {
+	x         float64
+	p50, base time.Duration
 }
 
 func body(in []inference.Tensor) []byte {
