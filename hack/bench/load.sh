@@ -18,8 +18,8 @@
 #
 # Short mode (BENCH_SHORT=1 or -short): rates 100,200,400 for 10 s each. Flags go to
 # the Go program: -rates, -step, -warmup, -stall, -stall-rate, -timeout, -scenario.
-# LOAD_PROFILE=1 records the API's CPU with perf during the second step (the API has
-# no pprof endpoint) and prints the top of it.
+# LOAD_PROFILE=<rate> records the API's CPU with perf during the step at that rate
+# (the API has no pprof endpoint) and prints the top of it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 services="postgres redis kafka elasticsearch stripe-mock"
@@ -33,7 +33,9 @@ db_url=${admin_url/\/kommerce\?/\/$db?}
 out=$(mktemp -d /tmp/kommerce-load.XXXXXX)
 cleanup() {
 	psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-	curl -fsS -o /dev/null -X DELETE "$KOMMERCE_TEST_ELASTICSEARCH_URL/kommerce-$tenant-*" 2>/dev/null || true
+	for index in $(curl -fsS "$KOMMERCE_TEST_ELASTICSEARCH_URL/_cat/indices/kommerce-$tenant-*?h=index" 2>/dev/null); do
+		curl -fsS -o /dev/null -X DELETE "$KOMMERCE_TEST_ELASTICSEARCH_URL/$index" || true
+	done
 	hack/kafka.sh topics --delete --topic "kommerce\\.$tenant\\..*" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -48,26 +50,16 @@ start=$(date +%s)
 bin/kommerce admin seed-demo --tenant "$tenant" --products "${LOAD_PRODUCTS:-2000}" --log-level warn
 echo "seeded in $(($(date +%s) - start)) s; results in $out"
 echo "load bench: $(nproc) cores, $(go version | cut -d' ' -f3), PostgreSQL $(psql -Atc 'show server_version' "$admin_url"), $(date -u +%Y-%m-%dT%H:%MZ)"
-if [[ -n ${LOAD_PROFILE:-} ]]; then
-	# Profile the API during the second step: find it once it listens, wait for
-	# the warm-up and first step, then sample 15 s.
-	(
-		for _ in $(seq 120); do
-			pid=$(cat "$out/api.pid" 2>/dev/null || true)
-			[[ -n $pid ]] && break
-			sleep 1
-		done
-		[[ -n ${pid:-} ]] || exit 0
-		sleep "${LOAD_PROFILE_DELAY:-60}"
-		perf record -F 499 -g -p "$pid" -o "$out/perf.data" -- sleep 15 >/dev/null 2>&1 || exit 0
-		perf report -i "$out/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -E '^ +[0-9]' | head -40 >"$out/perf-top.txt"
-	) &
+prof=()
+if [[ -n ${LOAD_PROFILE:-} ]] && command -v perf >/dev/null; then
+	prof=(-perf-out "$out/perf.data" -profile-rate "$LOAD_PROFILE")
 fi
 bin/bench-load -kommerce bin/kommerce -tenant "$tenant" -database-url "$db_url" \
 	-redis-url "$KOMMERCE_TEST_REDIS_URL" -elasticsearch-url "$KOMMERCE_TEST_ELASTICSEARCH_URL" \
-	-kafka-brokers "$KOMMERCE_TEST_KAFKA_BROKERS" -stripe-url "$KOMMERCE_TEST_STRIPE_URL" -out "$out" "$@"
-wait
-if [[ -s $out/perf-top.txt ]]; then
-	echo "API CPU profile (perf, 15 s of the second step, self time by symbol):"
-	cat "$out/perf-top.txt"
+	-kafka-brokers "$KOMMERCE_TEST_KAFKA_BROKERS" -stripe-url "$KOMMERCE_TEST_STRIPE_URL" -out "$out" "${prof[@]}" "$@"
+if [[ -s $out/perf.data ]]; then
+	echo "API CPU profile at $LOAD_PROFILE req/s (perf, self time by symbol, top 40):"
+	perf report -i "$out/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -E '^ +[0-9]' | head -40
+	echo "API CPU profile at $LOAD_PROFILE req/s (with callees, top 60):"
+	perf report -i "$out/perf.data" --stdio --children --sort symbol 2>/dev/null | grep -E '^ +[0-9]' | head -60
 fi

@@ -134,6 +134,12 @@ func (s stepResult) passed() bool {
 	return s.All.Errors == 0 && s.All.P95 < 200 && s.Achieved >= 0.95*float64(s.Rate)
 }
 
+// overloaded: the step is well past what the stack serves (p95 over a second, over
+// 1 % errors, or the load generator could not keep the rate).
+func (s stepResult) overloaded() bool {
+	return s.All.P95 > 1000 || float64(s.All.Errors) > 0.01*float64(s.All.N) || s.Achieved < 0.9*float64(s.Rate)
+}
+
 func summarize(rate int, du time.Duration, ss []sample) stepResult {
 	r := stepResult{Rate: rate, Achieved: float64(len(ss)) / du.Seconds(), All: stat(ss), Class: map[string]classStat{}, Mix: map[string]float64{}}
 	by := map[string][]sample{}
@@ -166,13 +172,17 @@ func printSteps(steps []stepResult, sc *Scenario) {
 	fmt.Printf("\n| rate (req/s) | sent (req/s) | errors | p50 ms | p95 ms | p99 ms | max ms | browse p95 | search p95 | cart p95 | checkout p95 | mix browse/cart/checkout | CPU cores: api / ingest / postgres / redis / kafka / elasticsearch / stripe-mock / load (machine busy) |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range steps {
+		if s.Rate == 0 {
+			fmt.Printf("| idle | 0 | | | | | | | | | | | %s |\n", cpuLine(s.CPU))
+			continue
+		}
 		fmt.Printf("| %d | %.0f | %d | %.1f | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f / %.1f / %.1f %% | %s |\n",
 			s.Rate, s.Achieved, s.All.Errors, s.All.P50, s.All.P95, s.All.P99, s.All.Max,
 			s.Class[classBrowse].P95, s.Class[classSearch].P95, s.Class[classCart].P95, s.Class[classCheckout].P95,
 			100*s.Mix[classBrowse], 100*s.Mix[classCart], 100*s.Mix[classCheckout], cpuLine(s.CPU))
 	}
 	fmt.Printf("(scenario target mix %.0f / %.0f / %.0f %%)\n", 100*sc.TargetMix[classBrowse], 100*sc.TargetMix[classCart], 100*sc.TargetMix[classCheckout])
-	for _, s := range steps {
+	for _, s := range steps[1:] {
 		fmt.Printf("per class at %d req/s:", s.Rate)
 		for _, c := range classes {
 			cs := s.Class[c]

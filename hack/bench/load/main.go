@@ -64,6 +64,8 @@ type config struct {
 	stallRate                                                                     int
 	tenantRate                                                                    int
 	outDir                                                                        string
+	perfOut                                                                       string
+	profileRate                                                                   int
 }
 
 func parseFlags() (*config, error) {
@@ -86,6 +88,8 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Second, "the client's deadline per request")
 	flag.IntVar(&c.tenantRate, "tenant-rate", 100000, "KOMMERCE_TENANT_RATE given to the API (the default 1000/s would cap the shop below the target)")
 	flag.StringVar(&c.outDir, "out", "", "directory for results.json (and where load.sh puts the profile)")
+	flag.StringVar(&c.perfOut, "perf-out", "", "record the API's CPU with perf into this file during the step at -profile-rate (the API has no pprof endpoint)")
+	flag.IntVar(&c.profileRate, "profile-rate", 400, "the step whose API CPU -perf-out records")
 	shortFlag := flag.Bool("short", short, "short mode: fewer, shorter steps (also BENCH_SHORT=1)")
 	flag.Parse()
 	if *shortFlag {
@@ -168,25 +172,44 @@ func run(ctx context.Context) error {
 	procs := newProcSet(st.api.Process.Pid, st.ingest.Process.Pid)
 	d := &driver{shop: sh, timeout: c.timeout}
 
+	// What the processes burn with no load from this run: shared services also
+	// serve other work on the machine, and this is the floor under every step.
+	idle := procs.sample()
+	select {
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	steps := []stepResult{{Rate: 0, CPU: procs.since(idle)}}
+	fmt.Printf("idle (5 s, no load): CPU cores %s\n", cpuLine(steps[0].CPU))
 	d.attack(ctx, c.rates[0], c.warmup, "warmup")
-	var steps []stepResult
 	best := 0
 	for _, rate := range c.rates {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		before := procs.sample()
+		var prof *exec.Cmd
+		if c.perfOut != "" && rate == c.profileRate {
+			prof = startPerf(ctx, c.perfOut, st.api.Process.Pid, c.step)
+		}
 		rs := d.attack(ctx, rate, c.step, fmt.Sprintf("step-%d", rate))
+		if prof != nil {
+			_ = prof.Wait()
+		}
 		s := summarize(rate, c.step, rs)
 		s.CPU = procs.since(before)
 		steps = append(steps, s)
 		printStep(s)
-		if !s.passed() {
-			break // the rate above a failing one fails too; spare the machine
+		if s.passed() && rate > best {
+			best = rate
 		}
-		best = rate
+		if s.overloaded() {
+			break // the rates above an overloaded step only queue more; spare the machine
+		}
 	}
 	printSteps(steps, sc)
+	steps = steps[1:]
 
 	stallRate := c.stallRate
 	if stallRate == 0 {
@@ -497,4 +520,16 @@ func countSKUs(c *catalog) int {
 		n += len(p.SKUs)
 	}
 	return n
+}
+
+// startPerf samples the API's CPU with perf for most of a step (from 2 s in, so the
+// step's start is not in it). Without perf it does nothing.
+func startPerf(ctx context.Context, out string, pid int, step time.Duration) *exec.Cmd {
+	secs := max(1, int((step-4*time.Second)/time.Second))
+	cmd := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("sleep 2; exec perf record -F 499 -g -p %d -o %s -- sleep %d", pid, out, secs))
+	if err := cmd.Start(); err != nil {
+		fmt.Printf("perf: %v\n", err)
+		return nil
+	}
+	return cmd
 }
