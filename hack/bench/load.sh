@@ -60,6 +60,7 @@ bin/bench-load -kommerce bin/kommerce -tenant "$tenant" -database-url "$db_url" 
 if [[ -s $out/perf.data ]]; then
 	echo "API CPU profile at $LOAD_PROFILE req/s (perf, self time by symbol, top 40):"
 	perf report -i "$out/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -E '^ +[0-9]' | head -40
-	echo "API CPU profile at $LOAD_PROFILE req/s (with callees, top 60):"
-	perf report -i "$out/perf.data" --stdio --children --sort symbol 2>/dev/null | grep -E '^ +[0-9]' | head -60
+	echo "API CPU profile at $LOAD_PROFILE req/s (share including callees, the API's own code and its libraries, top 50):"
+	perf report -i "$out/perf.data" --stdio --children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' |
+		grep -E 'kommerce|gin-gonic|pgx|go-redis|encoding/json|net/http' | head -50
 fi

@@ -182,6 +182,13 @@ func printSteps(steps []stepResult, sc *Scenario) {
 			100*s.Mix[classBrowse], 100*s.Mix[classCart], 100*s.Mix[classCheckout], cpuLine(s.CPU))
 	}
 	fmt.Printf("(scenario target mix %.0f / %.0f / %.0f %%)\n", 100*sc.TargetMix[classBrowse], 100*sc.TargetMix[classCart], 100*sc.TargetMix[classCheckout])
+	idle := steps[0].CPU
+	for _, s := range steps[1:] {
+		// Only for this run's own processes: the shared services' floor moves
+		// with other work (and ingest's with its indexing backlog).
+		fmt.Printf("CPU per request at %d req/s above the idle floor: api %.2f ms, load generator %.2f ms\n", s.Rate,
+			1000*(s.CPU["api"]-idle["api"])/s.Achieved, 1000*(s.CPU["load"]-idle["load"])/s.Achieved)
+	}
 	for _, s := range steps[1:] {
 		fmt.Printf("per class at %d req/s:", s.Rate)
 		for _, c := range classes {
@@ -215,20 +222,21 @@ type stallResult struct {
 	FirstError []string  `json:"first_errors,omitempty"`
 }
 
-// stallRun keeps a steady load at rate and stalls PostgreSQL at 5 s, Redis at 15 s
-// (each for stall), for 25 s in all; each stall is judged on the requests started
-// from 5 s before it to the next event.
-func (d *driver) stallRun(ctx context.Context, tox *proxies, rate int, stall, timeout time.Duration) []stallResult {
+// stallRun keeps a steady load at rate and stalls PostgreSQL at gap/2, Redis at
+// 1.5 gap (each for stall), for 2.5 gap in all; each stall is judged on the requests
+// started from it to the next event, against the 4 s before it.
+func (d *driver) stallRun(ctx context.Context, tox *proxies, rate int, stall, gap, timeout time.Duration) []stallResult {
 	events := []struct {
 		name string
 		at   time.Duration
-	}{{"postgres", 5 * time.Second}, {"redis", 15 * time.Second}}
-	const total = 25 * time.Second
+	}{{"postgres", gap / 2}, {"redis", gap + gap/2}}
+	total := 2*gap + gap/2
 	var timed []timedEvent
 	for _, e := range events {
 		timed = append(timed, timedEvent{at: e.at, fn: func() { tox.stall(ctx, e.name, stall) }})
 	}
-	fmt.Printf("\nstall run: %d req/s for %s, PostgreSQL stalled %s at 5 s, Redis %s at 15 s (toxiproxy latency toxic: every byte from the API held for the stall)\n", rate, total, stall, stall)
+	fmt.Printf("\nstall run: %d req/s for %s, PostgreSQL stalled %s at %s, Redis %s at %s (toxiproxy latency toxic: every byte from the API held for the stall)\n",
+		rate, total, stall, events[0].at, stall, events[1].at)
 	ss := d.attack(ctx, rate, total, "stall", timed...)
 	if len(ss) == 0 {
 		return nil

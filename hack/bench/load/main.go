@@ -62,6 +62,7 @@ type config struct {
 	rates                                                                         []int
 	step, warmup, stall, timeout                                                  time.Duration
 	stallRate                                                                     int
+	stallGap                                                                      time.Duration
 	tenantRate                                                                    int
 	outDir                                                                        string
 	perfOut                                                                       string
@@ -84,6 +85,7 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.step, "step", 25*time.Second, "length of each step")
 	flag.DurationVar(&c.warmup, "warmup", 8*time.Second, "warm-up at the first rate, not measured")
 	flag.DurationVar(&c.stall, "stall", time.Second, "length of each PostgreSQL and Redis stall")
+	flag.DurationVar(&c.stallGap, "stall-gap", 10*time.Second, "time between the stalls (the stall run lasts 2.5 of these)")
 	flag.IntVar(&c.stallRate, "stall-rate", 0, "rate of the stall run (0: half the best rate that passed, at least the first rate)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Second, "the client's deadline per request")
 	flag.IntVar(&c.tenantRate, "tenant-rate", 100000, "KOMMERCE_TENANT_RATE given to the API (the default 1000/s would cap the shop below the target)")
@@ -101,6 +103,9 @@ func parseFlags() (*config, error) {
 		}
 		if !isSet("warmup") {
 			c.warmup = 4 * time.Second
+		}
+		if !isSet("stall-gap") {
+			c.stallGap = 6 * time.Second
 		}
 	}
 	for _, f := range strings.Split(*rates, ",") {
@@ -215,7 +220,7 @@ func run(ctx context.Context) error {
 	if stallRate == 0 {
 		stallRate = max(best/2, c.rates[0])
 	}
-	stalls := d.stallRun(ctx, tox, stallRate, c.stall, c.timeout)
+	stalls := d.stallRun(ctx, tox, stallRate, c.stall, c.stallGap, c.timeout)
 	printStalls(stalls, c)
 
 	// Give the relay a moment to publish the last events, then check.
