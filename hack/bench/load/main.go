@@ -222,6 +222,7 @@ func run(ctx context.Context) error {
 	}
 	stalls := d.stallRun(ctx, tox, stallRate, c.stall, c.stallGap, c.timeout)
 	printStalls(stalls, c)
+	fmt.Printf("API rate-limit checks let through because the limiter failed (failed open), whole run: %s\n", failedOpen(ctx, st.base))
 
 	// Give the relay a moment to publish the last events, then check.
 	var loss lossReport
@@ -537,4 +538,28 @@ func startPerf(ctx context.Context, out string, pid int, step time.Duration) *ex
 		return nil
 	}
 	return cmd
+}
+
+// failedOpen reads the API's count of rate-limit checks that failed and let the
+// request through, from its /metrics.
+func failedOpen(ctx context.Context, base string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "kommerce_api_rate_limit_checks_total") && strings.Contains(line, `"failed_open"`) {
+			return strings.TrimSpace(line[strings.LastIndexByte(line, ' '):])
+		}
+	}
+	return "0"
 }
