@@ -330,7 +330,7 @@ func printSummaries(steps []stepResult, best int, stalls []stallResult, loss los
 	fmt.Printf("BENCHSUMMARY\tmixed load: highest rate with p95 < 200 ms and 0 errors\t>= 1000 req/s\t%s\t%s\n", fig, met(best >= 1000))
 	for _, s := range stalls {
 		ok := s.OverTimout == 0 && loss.ok() && s.RecoveryS >= 0 && s.RecoveryS <= 5
-		fmt.Printf("BENCHSUMMARY\tmixed load: 1-s %s stall at %d req/s\tno request past its deadline, nothing lost, p95 < 200 ms again within 5 s\t%d errors, max %.0f ms, recovered in %.0f s, %d over the %s deadline, %d of %d answered orders missing\t%s\n",
-			s.Target, s.Rate, s.Errors, s.MaxMS, s.RecoveryS, s.OverTimout, c.timeout, loss.Missing+loss.NoEvent, loss.Answered, met(ok))
+		fmt.Printf("BENCHSUMMARY\tmixed load: %s %s stall at %d req/s\tno request past its deadline, nothing lost, p95 < 200 ms again within 5 s\t%d errors, max %.0f ms, recovered in %.0f s, %d over the %s deadline, %d of %d answered orders missing\t%s\n",
+			time.Duration(s.StallMS*float64(time.Millisecond)), s.Target, s.Rate, s.Errors, s.MaxMS, s.RecoveryS, s.OverTimout, c.timeout, loss.Missing+loss.NoEvent, loss.Answered, met(ok))
 	}
 }
