@@ -86,7 +86,7 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.warmup, "warmup", 8*time.Second, "warm-up at the first rate, not measured")
 	flag.DurationVar(&c.stall, "stall", time.Second, "length of each PostgreSQL and Redis stall")
 	flag.DurationVar(&c.stallGap, "stall-gap", 10*time.Second, "time between the stalls (the stall run lasts 2.5 of these)")
-	flag.IntVar(&c.stallRate, "stall-rate", 0, "rate of the stall run (0: half the best rate that passed, at least the first rate)")
+	flag.IntVar(&c.stallRate, "stall-rate", 0, "rate of the stall run (0: half the best rate that passed, or half the first rate when none passed)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Second, "the client's deadline per request")
 	flag.IntVar(&c.tenantRate, "tenant-rate", 100000, "KOMMERCE_TENANT_RATE given to the API (the default 1000/s would cap the shop below the target)")
 	flag.StringVar(&c.outDir, "out", "", "directory for results.json (and where load.sh puts the profile)")
@@ -217,8 +217,11 @@ func run(ctx context.Context) error {
 	steps = steps[1:]
 
 	stallRate := c.stallRate
-	if stallRate == 0 {
-		stallRate = max(best/2, c.rates[0])
+	if stallRate == 0 { // a rate that passed, with room to spare
+		stallRate = best / 2
+		if best == 0 {
+			stallRate = max(1, c.rates[0]/2)
+		}
 	}
 	stalls := d.stallRun(ctx, tox, stallRate, c.stall, c.stallGap, c.timeout)
 	printStalls(stalls, c)
