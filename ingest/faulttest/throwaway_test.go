@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -37,25 +38,53 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// freePorts finds a port p such that p and p+off are both free.
-func freePorts(t *testing.T, off int) int {
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if p+off > 65000 {
-			continue
-		}
-		if l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+off)); err == nil {
-			_ = l2.Close()
-			return p
-		}
+// freePorts finds a port p such that p+off is free for every offset given (p itself
+// included). It picks below the kernel's ephemeral range: a port that was free a
+// moment ago in that range can become the source port of any outgoing connection
+// before the service (a JVM, seconds to start on a busy machine) binds it, which is
+// how a throwaway Kafka once failed with "Address already in use".
+func freePorts(t *testing.T, offs ...int) int {
+	lo, hi := 20000, ephemeralLow()
+	span := 0
+	for _, o := range offs {
+		span = max(span, o)
 	}
-	t.Fatal("no free port pair")
+	if hi-span <= lo {
+		hi = 65000 // an unusual ephemeral range: fall back to the whole space
+	}
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))) //nolint:gosec // picking ports, not secrets
+next:
+	for i := 0; i < 200; i++ {
+		p := lo + r.IntN(hi-span-lo)
+		for _, o := range append([]int{0}, offs...) {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+o))
+			if err != nil {
+				continue next
+			}
+			_ = l.Close()
+		}
+		return p
+	}
+	t.Fatal("no free port set below the ephemeral range")
 	return 0
+}
+
+// ephemeralLow is the first port the kernel hands out as a source port (32768 when
+// it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 20000 {
+		return 32768
+	}
+	return n
 }
 
 // startThrowaway starts a private instance and stops it (and removes its state)
@@ -75,10 +104,10 @@ func startThrowaway(t *testing.T, service string) *throwaway {
 	tw := &throwaway{t: t, service: service, state: state}
 	switch service {
 	case "kafka":
-		tw.port = freePorts(t, 1)
+		tw.port = freePorts(t, 1, 2) // the broker, its controller and the cluster listener
 		tw.env = []string{"KOMMERCE_KAFKA_PORT=" + strconv.Itoa(tw.port)}
 	case "elasticsearch":
-		tw.port = freePorts(t, 100)
+		tw.port = freePorts(t, 100) // HTTP and transport
 		tw.env = []string{"KOMMERCE_ES_PORT=" + strconv.Itoa(tw.port)}
 	default:
 		t.Fatalf("unknown service %s", service)

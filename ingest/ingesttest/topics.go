@@ -213,3 +213,35 @@ func (c *slowConn) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// WaitLeaders waits until every partition of the topics has a leader, failing t after
+// a minute. A topic just created is not writable until then: a write that comes
+// first is refused with "Not Leader For Partition", and a producer with few retries
+// (the test writers) gives up on a busy machine, where the election takes seconds.
+func WaitLeaders(t testing.TB, brokers []string, topics ...string) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	testenv.Eventually(t, 60*time.Second, "a leader for every partition of the new topics", func() (bool, string) {
+		meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: topics})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(meta.Topics) != len(topics) {
+			return false, fmt.Sprintf("metadata lists %d of %d topics", len(meta.Topics), len(topics))
+		}
+		for _, tp := range meta.Topics {
+			if tp.Error != nil {
+				return false, fmt.Sprintf("%s: %v", tp.Name, tp.Error)
+			}
+			if len(tp.Partitions) == 0 {
+				return false, tp.Name + ": no partitions yet"
+			}
+			for _, p := range tp.Partitions {
+				if p.Error != nil || p.Leader.Host == "" {
+					return false, fmt.Sprintf("%s/%d: no leader yet (%v)", tp.Name, p.ID, p.Error)
+				}
+			}
+		}
+		return true, ""
+	})
+}

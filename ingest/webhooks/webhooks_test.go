@@ -56,6 +56,7 @@ func newFixture(t testing.TB) *fixture {
 	if err := f.topics.EnsurePrefix(context.Background(), f.tenant.TopicPrefix); err != nil {
 		t.Fatal(err)
 	}
+	ingesttest.WaitLeaders(t, brokers, ikafka.PrefixTopics(f.tenant.TopicPrefix)...)
 	f.writer = ikafka.NewWriter(brokers)
 	t.Cleanup(func() { f.writer.Close() })
 	return f
