@@ -81,15 +81,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !t.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	if !controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
-		patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(t, kv1.TenantFinalizer)
-		if err := r.Client.Patch(ctx, t, patch); err != nil {
-			return k8s.Result(fmt.Errorf("add finalizer: %w", err))
-		}
-		s.before = t.DeepCopy()
-	}
-
 	result, err := r.runPhases(ctx, s)
 	summarize(t)
 	if err := errors.Join(err, r.writeStatus(ctx, s)); err != nil {
@@ -159,16 +150,22 @@ func ownedTypes() []client.Object {
 
 // CacheByObject restricts the manager's cache for the kinds a Tenant owns to objects
 // carrying the tenant label, so the operator does not hold every Secret (or Role) of
-// the cluster in memory.
+// the cluster in memory. Those objects, Tenants and namespaces are cached without
+// their managedFields, which nothing here reads (an apply is compared field by
+// field with the desired state) and which are often the larger part of an object.
 func CacheByObject() map[client.Object]cache.ByObject {
 	req, err := labels.NewRequirement(kv1.TenantLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key; cannot fail
 	}
 	sel := labels.NewSelector().Add(*req)
-	out := map[client.Object]cache.ByObject{}
+	strip := cache.TransformStripManagedFields()
+	out := map[client.Object]cache.ByObject{
+		&kv1.Tenant{}:       {Transform: strip},
+		&corev1.Namespace{}: {Transform: strip},
+	}
 	for _, o := range ownedTypes() {
-		out[o] = cache.ByObject{Label: sel}
+		out[o] = cache.ByObject{Label: sel, Transform: strip}
 	}
 	return out
 }
