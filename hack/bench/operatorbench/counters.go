@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,9 @@ func apiRequests(ctx context.Context, cfg *rest.Config) (counters, error) {
 		}
 		out[k] += v
 	})
+	for k, v := range serverCPU() {
+		out[k] = v
+	}
 	return out, err
 }
 
@@ -157,7 +161,7 @@ func perTenant(c counters, n int) string {
 	var b strings.Builder
 	total := 0.0
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "reconcile") && !strings.HasPrefix(k, "client") {
+		if !strings.HasPrefix(k, "reconcile") && !strings.HasPrefix(k, "client") && !strings.HasPrefix(k, "cpu") {
 			total += c[k]
 		}
 		fmt.Fprintf(&b, "  %-42s %6.2f\n", k, c[k]/float64(n))
@@ -167,3 +171,46 @@ func perTenant(c counters, n int) string {
 	}
 	return b.String()
 }
+
+// serverCPU is the CPU time (user + system) the kube-apiserver, etcd and operator
+// (kommerce) this benchmark started (its child processes) have used so far, by
+// process name.
+func serverCPU() counters {
+	out := counters{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime are fields 14 and 15.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < 0 {
+			continue
+		}
+		comm := s[open+1 : end]
+		f := strings.Fields(s[end+1:])
+		if len(f) < 13 || (comm != "kube-apiserver" && comm != "etcd" && comm != "kommerce") {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != self {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out["cpu ms "+comm] += (ut + st) * 1000 / clockTicks
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100
