@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -214,3 +215,26 @@ func serverCPU() counters {
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
 const clockTicks = 100
+
+// apiserverProfile records kube-apiserver's CPU for d (at least 3s) into path,
+// from its /debug/pprof (on by default, behind the same authentication).
+func apiserverProfile(ctx context.Context, cfg *rest.Config, path string, d time.Duration) *profiler {
+	pr := &profiler{done: make(chan error, 1)}
+	secs := max(3, int(d.Seconds()+0.5))
+	go func() {
+		c := rest.CopyConfig(cfg)
+		c.Timeout = 0
+		cs, err := kubernetes.NewForConfig(c)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		raw, err := cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(secs)).DoRaw(ctx)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		pr.done <- os.WriteFile(path, raw, 0o600)
+	}()
+	return pr
+}

@@ -73,6 +73,7 @@ type options struct {
 	qps         int
 	dbURL       string
 	profile     string
+	apiProfile  string
 	short       bool
 }
 
@@ -84,6 +85,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 4, "reconciles in parallel (operator --max-concurrent-reconciles and baseline workers)")
 	flag.IntVar(&o.qps, "qps", 200, "client-side API rate limit of both (requests per second)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the operator process during its burst to this file")
+	flag.StringVar(&o.apiProfile, "apiserver-profile", "", "write CPU profiles of kube-apiserver during the bare and the operator burst to <this>-bare.pprof and <this>-operator.pprof")
 	flag.BoolVar(&o.short, "short", os.Getenv("BENCH_SHORT") == "1", "short mode (also BENCH_SHORT=1): a burst of at most 200")
 	flag.StringVar(&o.dbURL, "database-url", envOr("KOMMERCE_TEST_DATABASE_URL", "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"), "PostgreSQL server to create the benchmark database on")
 	flag.Parse()
@@ -152,6 +154,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	var apiProf *profiler
+	if o.apiProfile != "" {
+		// A seq run of the same size takes about this long; the profile is a sample.
+		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-bare.pprof", time.Duration(o.n)*25*time.Millisecond)
+	}
 	if bareRes.burst, bareRes.total, err = burst(ctx, c, w, "bare-b", o.n, o.concurrency, bare.write); err != nil {
 		return fmt.Errorf("bare burst: %w", err)
 	}
@@ -206,6 +213,12 @@ func run(ctx context.Context, o options) error {
 		// The operator's burst lasts about as long as the direct reconcile's.
 		prof = op.cpuProfile(ctx, o.profile, directRes.total)
 	}
+	if o.apiProfile != "" {
+		if err := apiProf.wait(); err != nil {
+			say("kube-apiserver profile: %v", err)
+		}
+		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-operator.pprof", time.Duration(o.n)*25*time.Millisecond)
+	}
 	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, nil)
 	peak.stop()
 	if err != nil {
@@ -222,6 +235,11 @@ func run(ctx context.Context, o options) error {
 	if prof != nil {
 		if err := prof.wait(); err != nil {
 			say("cpu profile: %v", err)
+		}
+	}
+	if apiProf != nil {
+		if err := apiProf.wait(); err != nil {
+			say("kube-apiserver profile: %v", err)
 		}
 	}
 	after := op.rss()
