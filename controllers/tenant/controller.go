@@ -44,7 +44,15 @@ type Reconciler struct {
 	Rand io.Reader
 	// MaxConcurrentReconciles is how many Tenants reconcile at once (1 when zero).
 	MaxConcurrentReconciles int
+
+	// namespacesIndexed is set by SetupWithManager once the cache indexes
+	// namespaces by tenant, so a pass finds a tenant's namespaces without scanning
+	// every namespace of the cluster.
+	namespacesIndexed bool
 }
+
+// namespaceTenantIndex indexes cached namespaces by their kommerce.io/tenant label.
+const namespaceTenantIndex = "metadata.labels.kommerce.io/tenant"
 
 // +kubebuilder:rbac:groups=kommerce.io,resources=tenants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=kommerce.io,resources=tenants/status,verbs=get;update;patch
@@ -188,6 +196,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Rand == nil {
 		r.Rand = rand.Reader
 	}
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Namespace{}, namespaceTenantIndex, func(o client.Object) []string {
+		if v := o.GetLabels()[kv1.TenantLabel]; v != "" {
+			return []string{v}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index namespaces by tenant: %w", err)
+	}
+	r.namespacesIndexed = true
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("tenant").
 		For(&kv1.Tenant{}, builder.WithPredicates(specOrLifecycleChanged)).

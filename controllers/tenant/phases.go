@@ -267,7 +267,11 @@ func (r *Reconciler) namespaceBlocked(ctx context.Context, t *kv1.Tenant, ns str
 // lists. The schema refuses such a removal while spec.preventDeletion is true.
 func (r *Reconciler) releaseNamespaces(ctx context.Context, t *kv1.Tenant) error {
 	var list corev1.NamespaceList
-	if err := r.Client.List(ctx, &list, client.MatchingLabels{kv1.TenantLabel: t.Name}); err != nil {
+	var byTenant client.ListOption = client.MatchingLabels{kv1.TenantLabel: t.Name}
+	if r.namespacesIndexed {
+		byTenant = client.MatchingFields{namespaceTenantIndex: t.Name}
+	}
+	if err := r.Client.List(ctx, &list, byTenant); err != nil {
 		return fmt.Errorf("list namespaces of tenant %s: %w", t.Name, err)
 	}
 	for i := range list.Items {
