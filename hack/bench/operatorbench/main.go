@@ -10,7 +10,10 @@
 //
 // All are timed the same way: from the create call returning to a watch on Tenants
 // seeing Ready=True. Each runs one tenant at a time (-seq) and then a burst of -n
-// tenants created back to back. The operator's memory is read from /proc.
+// tenants created back to back. Around each burst it counts the kube-apiserver's
+// requests (apiserver_request_total) and the CPU of kube-apiserver, etcd and the
+// operator, and the operator's reconcile passes; the operator's memory is read from
+// /proc. The last line is a BENCHSUMMARY for hack/bench/all.sh.
 //
 //	go run ./hack/bench/operatorbench -kommerce bin/kommerce -n 200
 package main
