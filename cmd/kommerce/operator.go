@@ -47,6 +47,7 @@ type operatorConfig struct {
 	databaseURL       string
 	metricsAddr       string
 	probeAddr         string
+	pprofAddr         string
 	leaderElect       bool
 	leaderElectionNS  string
 	watchNamespaces   string
@@ -121,6 +122,7 @@ func (c *operatorConfig) register(set *config.Set) {
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.metricsAddr, "metrics-addr", "KOMMERCE_METRICS_ADDR", defaultOperatorMetricsAddr, "listen address of the Prometheus /metrics endpoint (0 turns it off)", config.Check(listenAddrOrOff))
 	set.String(&c.probeAddr, "probe-addr", "KOMMERCE_PROBE_ADDR", defaultOperatorProbeAddr, "listen address of /healthz and /readyz (0 turns it off)", config.Check(listenAddrOrOff))
+	set.String(&c.pprofAddr, "pprof-addr", "KOMMERCE_PPROF_ADDR", "0", "listen address of Go's /debug/pprof endpoints, for profiling the reconcilers (0 turns it off)", config.Check(listenAddrOrOff))
 	set.String(&c.reportAddr, "report-addr", "KOMMERCE_REPORT_ADDR", defaultOperatorReportAddr, "listen address of the experiment reports, GET /experiments/<namespace>/<modelversion> (HTML; 0 turns it off); every replica serves them", config.Check(listenAddrOrOff))
 	set.Bool(&c.leaderElect, "leader-elect", "KOMMERCE_LEADER_ELECT", false, "elect one active replica through a Lease (set true when running more than one)")
 	set.String(&c.leaderElectionNS, "leader-election-namespace", "KOMMERCE_LEADER_ELECTION_NAMESPACE", "", "namespace of the leader Lease (default: the pod's own namespace)", config.Check(namespaceName))
@@ -341,6 +343,7 @@ func newManager(restCfg *rest.Config, c *operatorConfig) (ctrl.Manager, func(str
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: c.metricsAddr},
 		HealthProbeBindAddress:        c.probeAddr,
+		PprofBindAddress:              c.pprofAddr,
 		LeaderElection:                c.leaderElect,
 		LeaderElectionID:              c.leaderElectionID,
 		LeaderElectionNamespace:       c.leaderElectionNS,

@@ -44,7 +44,15 @@ type Reconciler struct {
 	Rand io.Reader
 	// MaxConcurrentReconciles is how many Tenants reconcile at once (1 when zero).
 	MaxConcurrentReconciles int
+
+	// namespacesIndexed is set by SetupWithManager once the cache indexes
+	// namespaces by tenant, so a pass finds a tenant's namespaces without scanning
+	// every namespace of the cluster.
+	namespacesIndexed bool
 }
+
+// namespaceTenantIndex indexes cached namespaces by their kommerce.io/tenant label.
+const namespaceTenantIndex = "metadata.labels.kommerce.io/tenant"
 
 // +kubebuilder:rbac:groups=kommerce.io,resources=tenants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=kommerce.io,resources=tenants/status,verbs=get;update;patch
@@ -81,15 +89,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !t.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	if !controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
-		patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(t, kv1.TenantFinalizer)
-		if err := r.Client.Patch(ctx, t, patch); err != nil {
-			return k8s.Result(fmt.Errorf("add finalizer: %w", err))
-		}
-		s.before = t.DeepCopy()
-	}
-
 	result, err := r.runPhases(ctx, s)
 	summarize(t)
 	if err := errors.Join(err, r.writeStatus(ctx, s)); err != nil {
@@ -159,16 +158,22 @@ func ownedTypes() []client.Object {
 
 // CacheByObject restricts the manager's cache for the kinds a Tenant owns to objects
 // carrying the tenant label, so the operator does not hold every Secret (or Role) of
-// the cluster in memory.
+// the cluster in memory. Those objects, Tenants and namespaces are cached without
+// their managedFields, which nothing here reads (an apply is compared field by
+// field with the desired state) and which are often the larger part of an object.
 func CacheByObject() map[client.Object]cache.ByObject {
 	req, err := labels.NewRequirement(kv1.TenantLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key; cannot fail
 	}
 	sel := labels.NewSelector().Add(*req)
-	out := map[client.Object]cache.ByObject{}
+	strip := cache.TransformStripManagedFields()
+	out := map[client.Object]cache.ByObject{
+		&kv1.Tenant{}:       {Transform: strip},
+		&corev1.Namespace{}: {Transform: strip},
+	}
 	for _, o := range ownedTypes() {
-		out[o] = cache.ByObject{Label: sel}
+		out[o] = cache.ByObject{Label: sel, Transform: strip}
 	}
 	return out
 }
@@ -191,6 +196,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Rand == nil {
 		r.Rand = rand.Reader
 	}
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Namespace{}, namespaceTenantIndex, func(o client.Object) []string {
+		if v := o.GetLabels()[kv1.TenantLabel]; v != "" {
+			return []string{v}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index namespaces by tenant: %w", err)
+	}
+	r.namespacesIndexed = true
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("tenant").
 		For(&kv1.Tenant{}, builder.WithPredicates(specOrLifecycleChanged)).

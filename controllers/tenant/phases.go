@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 	"github.com/kommerce/kommerce/internal/k8s"
@@ -32,6 +35,7 @@ type scope struct {
 	tenant *kv1.Tenant
 	before *kv1.Tenant // as read (or last written), to diff the status against
 	log    logr.Logger
+	row    *tenantstore.Record // the tenant's database row, once ensured this pass
 }
 
 // phase is one ordered step and the part condition it owns. A phase that cannot
@@ -46,38 +50,154 @@ type phase struct {
 // condition says why, and the Tenant is looked at again after blockedRetry.
 var stop = ctrl.Result{RequeueAfter: blockedRetry}
 
-// phases are the steps of a pass in the order they run, which is also the order
-// Ready summarises their conditions in and a user reads them in.
+// phases are the steps of a pass in the order Ready summarises their conditions
+// in and a user reads them in. runPhases runs them in this order, overlapping those
+// that do not depend on one another; the database part is two steps there (the row,
+// then recording it in the spec).
 var phases = []phase{
 	{kv1.TenantNamespacesReady, (*Reconciler).reconcileNamespaces},
 	{kv1.TenantQuotaReady, (*Reconciler).reconcileQuota},
 	{kv1.TenantNetworkPolicyReady, (*Reconciler).reconcileNetworkPolicy},
 	{kv1.TenantRBACReady, (*Reconciler).reconcileRBAC},
-	{kv1.TenantDatabaseReady, (*Reconciler).reconcileDatabase},
+	{kv1.TenantDatabaseReady, (*Reconciler).ensureRow},
 	{kv1.TenantIdentityReady, (*Reconciler).reconcileIdentity},
 }
 
 // runPhases runs the phases in order and stops at the first that does not finish.
+// The phases that do not depend on one another overlap, so that a pass costs a few
+// API round trips of latency rather than one per object:
+//
+//  1. namespaces (everything else lives in them), alongside the finalizer (which
+//     must be in place before the database row exists);
+//  2. the database row, alongside quota and limit range, network policy and RBAC;
+//  3. the row's values recorded in spec.isolation, alongside the identity Secret
+//     (which needs the row's id).
+//
+// A phase that runs beside others works on its own copy of the Tenant and hands
+// back only the condition (and status fields) it owns; the steps that write the
+// Tenant itself (finalizer, isolation) work on the scope's.
 func (r *Reconciler) runPhases(ctx context.Context, s *scope) (ctrl.Result, error) {
-	for _, p := range phases {
-		res, err := p.run(r, ctx, s)
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("%s: %w", p.condition, err)
-		}
-		if !res.IsZero() {
-			return res, nil
-		}
+	if res, err := r.alongside(ctx, s, (*Reconciler).addFinalizer, part{
+		phase: phase{kv1.TenantNamespacesReady, (*Reconciler).reconcileNamespaces},
+		keep:  func(dst, src *kv1.TenantStatus) { dst.Namespaces = src.Namespaces },
+	}); err != nil || !res.IsZero() {
+		return res, err
 	}
+	if res, err := r.alongside(ctx, s, (*Reconciler).ensureRow,
+		part{phase: phase{kv1.TenantQuotaReady, (*Reconciler).reconcileQuota}},
+		part{phase: phase{kv1.TenantNetworkPolicyReady, (*Reconciler).reconcileNetworkPolicy}},
+		part{phase: phase{kv1.TenantRBACReady, (*Reconciler).reconcileRBAC}},
+	); err != nil || !res.IsZero() {
+		return res, err
+	}
+	return r.alongside(ctx, s, (*Reconciler).recordIsolation, part{
+		phase: phase{kv1.TenantIdentityReady, (*Reconciler).reconcileIdentity},
+		keep:  func(dst, src *kv1.TenantStatus) { dst.IdentitySecret = src.IdentitySecret },
+	})
+}
+
+// part is a phase run beside another step on a copy of the Tenant; keep copies
+// the status fields it sets besides its condition (nil: none).
+type part struct {
+	phase
+	keep func(dst, src *kv1.TenantStatus)
+}
+
+// addFinalizer adds the finalizer that removes the database row, before the row
+// is created (the namespaces, owned by the Tenant, need none).
+func (r *Reconciler) addFinalizer(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t := s.tenant
+	if controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(t, kv1.TenantFinalizer)
+	if err := r.Client.Patch(ctx, t, patch); err != nil {
+		return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+	}
+	s.before = t.DeepCopy()
 	return ctrl.Result{}, nil
 }
 
-// applyEach applies one object per tenant namespace and records the part's condition.
-func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string, build func(ns string) runtime.ApplyConfiguration) (ctrl.Result, error) {
+func wrapPhase(condition string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", condition, err)
+}
+
+// alongside runs own on s while each of others runs at the same time on a copy of
+// s's Tenant, then takes each other's condition (moved to the Tenant's generation,
+// which own may have advanced by writing the spec) and the status fields it keeps.
+// It returns every error, and otherwise the first result that stops the pass.
+func (r *Reconciler) alongside(ctx context.Context, s *scope, own func(*Reconciler, context.Context, *scope) (ctrl.Result, error), others ...part) (ctrl.Result, error) {
+	type outcome struct {
+		res ctrl.Result
+		err error
+		s   *scope
+	}
+	outs := make([]outcome, len(others))
+	var wg sync.WaitGroup
+	for i, p := range others {
+		c := &scope{tenant: s.tenant.DeepCopy(), before: s.before.DeepCopy(), log: s.log, row: s.row}
+		if c.row != nil {
+			c.tenant.Spec.Isolation.TenantID = c.row.ID
+		}
+		wg.Go(func() {
+			res, err := p.run(r, ctx, c)
+			outs[i] = outcome{res, wrapPhase(p.condition, err), c}
+		})
+	}
+	ownRes, ownErr := own(r, ctx, s)
+	wg.Wait()
 	t := s.tenant
+	errs := []error{ownErr}
+	res := ownRes
+	for i, p := range others {
+		o := outs[i]
+		if c := meta.FindStatusCondition(o.s.tenant.Status.Conditions, p.condition); c != nil {
+			moved := *c
+			moved.ObservedGeneration = t.Generation
+			meta.SetStatusCondition(&t.Status.Conditions, moved)
+		}
+		if p.keep != nil {
+			p.keep(&t.Status, &o.s.tenant.Status)
+		}
+		errs = append(errs, o.err)
+		if res.IsZero() {
+			res = o.res
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return ctrl.Result{}, err
+	}
+	return res, nil
+}
+
+// applyEach applies the objects build makes for every tenant namespace, all at
+// once, and records the part's condition.
+func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string, build ...func(ns string) runtime.ApplyConfiguration) (ctrl.Result, error) {
+	t := s.tenant
+	type job struct {
+		ns  string
+		err error
+	}
+	jobs := make([]job, 0, len(t.Spec.Namespaces)*len(build))
 	for _, ns := range t.Spec.Namespaces {
-		if err := k8s.Apply(ctx, r.Client, t, build(string(ns))); err != nil {
-			markFailed(t, cond, kv1.ReasonApplyFailed, fmt.Sprintf("applying the %s in namespace %s failed: %v", what, ns, err))
-			return ctrl.Result{}, fmt.Errorf("apply %s in %s: %w", what, ns, err)
+		for range build {
+			jobs = append(jobs, job{ns: string(ns)})
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range jobs {
+		b := build[i%len(build)]
+		wg.Go(func() { jobs[i].err = k8s.Apply(ctx, r.Client, t, b(jobs[i].ns)) })
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		if j.err != nil {
+			markFailed(t, cond, kv1.ReasonApplyFailed, fmt.Sprintf("applying the %s in namespace %s failed: %v", what, j.ns, j.err))
+			return ctrl.Result{}, fmt.Errorf("apply %s in %s: %w", what, j.ns, j.err)
 		}
 	}
 	markReady(t, cond, fmt.Sprintf("%s in place in %d namespaces", what, len(t.Spec.Namespaces)))
@@ -147,7 +267,11 @@ func (r *Reconciler) namespaceBlocked(ctx context.Context, t *kv1.Tenant, ns str
 // lists. The schema refuses such a removal while spec.preventDeletion is true.
 func (r *Reconciler) releaseNamespaces(ctx context.Context, t *kv1.Tenant) error {
 	var list corev1.NamespaceList
-	if err := r.Client.List(ctx, &list, client.MatchingLabels{kv1.TenantLabel: t.Name}); err != nil {
+	var byTenant client.ListOption = client.MatchingLabels{kv1.TenantLabel: t.Name}
+	if r.namespacesIndexed {
+		byTenant = client.MatchingFields{namespaceTenantIndex: t.Name}
+	}
+	if err := r.Client.List(ctx, &list, byTenant); err != nil {
 		return fmt.Errorf("list namespaces of tenant %s: %w", t.Name, err)
 	}
 	for i := range list.Items {
@@ -168,14 +292,9 @@ func (r *Reconciler) releaseNamespaces(ctx context.Context, t *kv1.Tenant) error
 
 func (r *Reconciler) reconcileQuota(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
-	if res, err := r.applyEach(ctx, s, kv1.TenantQuotaReady, "resource quota", func(ns string) runtime.ApplyConfiguration {
-		return desiredQuota(t, ns)
-	}); err != nil || !res.IsZero() {
-		return res, err
-	}
-	return r.applyEach(ctx, s, kv1.TenantQuotaReady, "resource quota and limit range", func(ns string) runtime.ApplyConfiguration {
-		return desiredLimitRange(t, ns)
-	})
+	return r.applyEach(ctx, s, kv1.TenantQuotaReady, "resource quota and limit range",
+		func(ns string) runtime.ApplyConfiguration { return desiredQuota(t, ns) },
+		func(ns string) runtime.ApplyConfiguration { return desiredLimitRange(t, ns) })
 }
 
 func (r *Reconciler) reconcileNetworkPolicy(ctx context.Context, s *scope) (ctrl.Result, error) {
@@ -197,9 +316,9 @@ func (r *Reconciler) reconcileRBAC(ctx context.Context, s *scope) (ctrl.Result, 
 	})
 }
 
-// reconcileDatabase upserts the tenant's registry row and records the id and
-// prefixes the database holds in spec.isolation, where they become immutable.
-func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) (ctrl.Result, error) {
+// ensureRow upserts the tenant's registry row and keeps it in the scope for
+// recordIsolation.
+func (r *Reconciler) ensureRow(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
 	iso := t.Spec.Isolation
 	name := t.Spec.DisplayName
@@ -216,14 +335,23 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) (ctrl.Resu
 		return stop, nil
 	case err != nil:
 		markFailed(t, kv1.TenantDatabaseReady, kv1.ReasonDatabaseError, "the platform database is unreachable or failed: "+err.Error())
-		return ctrl.Result{}, err
+		return ctrl.Result{}, wrapPhase(kv1.TenantDatabaseReady, err)
 	}
+	s.row = &rec
+	return ctrl.Result{}, nil
+}
+
+// recordIsolation records the id and prefixes the database row holds in
+// spec.isolation, where they become immutable.
+func (r *Reconciler) recordIsolation(ctx context.Context, s *scope) (ctrl.Result, error) {
+	t, rec := s.tenant, s.row
+	iso := t.Spec.Isolation
 	if iso.TenantID != rec.ID || iso.TopicPrefix != rec.TopicPrefix || iso.IndexPrefix != rec.IndexPrefix || iso.RedisPrefix != rec.RedisPrefix {
 		status := t.Status
 		patch := client.MergeFrom(t.DeepCopy())
 		t.Spec.Isolation = kv1.TenantIsolation{TenantID: rec.ID, TopicPrefix: rec.TopicPrefix, IndexPrefix: rec.IndexPrefix, RedisPrefix: rec.RedisPrefix}
 		if err := r.Client.Patch(ctx, t, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("record isolation settings in spec: %w", err)
+			return ctrl.Result{}, wrapPhase(kv1.TenantDatabaseReady, fmt.Errorf("record isolation settings in spec: %w", err))
 		}
 		// The patch returns the stored object: the status write of this pass starts
 		// from its resourceVersion and stored status, keeps this pass's status, and

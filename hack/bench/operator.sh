@@ -4,9 +4,12 @@
 # directly, without informers or a work queue), and the operator's memory.
 #
 #   hack/bench/operator.sh              # 20 one at a time, then a burst of 200
-#   hack/bench/operator.sh -n 1000      # the DESIGN budget's size
+#   hack/bench/operator.sh -n 1000      # the DESIGN budget's size (issue 18's target)
+#   BENCH_SHORT=1 hack/bench/operator.sh   # a burst of at most 200 (~2.5 minutes)
+#   hack/bench/operator.sh -cpuprofile op.pprof -apiserver-profile api   # profiles
 #
-# Extra flags go to hack/bench/operatorbench (see -help there).
+# It prints the latencies, the API requests and CPU per Tenant of each burst, and a
+# BENCHSUMMARY line. Extra flags go to hack/bench/operatorbench (see -help there).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 eval "$(hack/services.sh env postgres envtest)"

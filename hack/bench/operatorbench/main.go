@@ -10,7 +10,10 @@
 //
 // All are timed the same way: from the create call returning to a watch on Tenants
 // seeing Ready=True. Each runs one tenant at a time (-seq) and then a burst of -n
-// tenants created back to back. The operator's memory is read from /proc.
+// tenants created back to back. Around each burst it counts the kube-apiserver's
+// requests (apiserver_request_total) and the CPU of kube-apiserver, etcd and the
+// operator, and the operator's reconcile passes; the operator's memory is read from
+// /proc. The last line is a BENCHSUMMARY for hack/bench/all.sh.
 //
 //	go run ./hack/bench/operatorbench -kommerce bin/kommerce -n 200
 package main
@@ -72,6 +75,9 @@ type options struct {
 	concurrency int
 	qps         int
 	dbURL       string
+	profile     string
+	apiProfile  string
+	short       bool
 }
 
 func main() {
@@ -81,8 +87,14 @@ func main() {
 	flag.IntVar(&o.seq, "seq", 20, "tenants applied one at a time")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "reconciles in parallel (operator --max-concurrent-reconciles and baseline workers)")
 	flag.IntVar(&o.qps, "qps", 200, "client-side API rate limit of both (requests per second)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the operator process during its burst to this file")
+	flag.StringVar(&o.apiProfile, "apiserver-profile", "", "write CPU profiles of kube-apiserver during the bare and the operator burst to <this>-bare.pprof and <this>-operator.pprof")
+	flag.BoolVar(&o.short, "short", os.Getenv("BENCH_SHORT") == "1", "short mode (also BENCH_SHORT=1): a burst of at most 200")
 	flag.StringVar(&o.dbURL, "database-url", envOr("KOMMERCE_TEST_DATABASE_URL", "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"), "PostgreSQL server to create the benchmark database on")
 	flag.Parse()
+	if o.short {
+		o.n, o.seq = min(o.n, 200), min(o.seq, 20)
+	}
 	log.SetLogger(logr.Discard())
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintf(os.Stderr, "operatorbench: %v\n", err)
@@ -141,8 +153,20 @@ func run(ctx context.Context, o options) error {
 	if bareRes.seq, err = sequential(ctx, c, w, "bare-s", o.seq, bare.write); err != nil {
 		return fmt.Errorf("bare sequential: %w", err)
 	}
+	before, err := apiRequests(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var apiProf *profiler
+	if o.apiProfile != "" {
+		// A seq run of the same size takes about this long; the profile is a sample.
+		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-bare.pprof", time.Duration(o.n)*25*time.Millisecond)
+	}
 	if bareRes.burst, bareRes.total, err = burst(ctx, c, w, "bare-b", o.n, o.concurrency, bare.write); err != nil {
 		return fmt.Errorf("bare burst: %w", err)
+	}
+	if bareRes.api, err = requestsSince(ctx, cfg, before); err != nil {
+		return err
 	}
 	// Baseline 2: the operator's reconcile code driven directly.
 	say("baseline (direct reconcile): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
@@ -154,8 +178,14 @@ func run(ctx context.Context, o options) error {
 	if directRes.seq, err = sequential(ctx, c, w, "base-s", o.seq, direct.reconcile); err != nil {
 		return fmt.Errorf("direct sequential: %w", err)
 	}
+	if before, err = apiRequests(ctx, cfg); err != nil {
+		return err
+	}
 	if directRes.burst, directRes.total, err = burst(ctx, c, w, "base-b", o.n, o.concurrency, direct.reconcile); err != nil {
 		return fmt.Errorf("direct burst: %w", err)
+	}
+	if directRes.api, err = requestsSince(ctx, cfg, before); err != nil {
+		return err
 	}
 	if err := forget(ctx, c, "base-", "bare-"); err != nil {
 		return err
@@ -173,11 +203,47 @@ func run(ctx context.Context, o options) error {
 	if opRes.seq, err = sequential(ctx, c, w, "op-s", o.seq, nil); err != nil {
 		return fmt.Errorf("operator sequential: %w\n%s", err, op.logTail())
 	}
+	if before, err = apiRequests(ctx, cfg); err != nil {
+		return err
+	}
+	opBefore, err := operatorMetrics(ctx, op.metricsAddr)
+	if err != nil {
+		return err
+	}
 	peak := op.samplePeak()
+	var prof *profiler
+	if o.profile != "" {
+		// The operator's burst lasts about as long as the direct reconcile's.
+		prof = op.cpuProfile(ctx, o.profile, directRes.total)
+	}
+	if o.apiProfile != "" {
+		if err := apiProf.wait(); err != nil {
+			say("kube-apiserver profile: %v", err)
+		}
+		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-operator.pprof", time.Duration(o.n)*25*time.Millisecond)
+	}
 	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, nil)
 	peak.stop()
 	if err != nil {
 		return fmt.Errorf("operator burst: %w\n%s", err, op.logTail())
+	}
+	if opRes.api, err = requestsSince(ctx, cfg, before); err != nil {
+		return err
+	}
+	opAfter, err := operatorMetrics(ctx, op.metricsAddr)
+	if err != nil {
+		return err
+	}
+	opRes.op = opAfter.sub(opBefore)
+	if prof != nil {
+		if err := prof.wait(); err != nil {
+			say("cpu profile: %v", err)
+		}
+	}
+	if apiProf != nil {
+		if err := apiProf.wait(); err != nil {
+			say("kube-apiserver profile: %v", err)
+		}
 	}
 	after := op.rss()
 	hwm := op.hwm()
@@ -434,9 +500,51 @@ func forget(ctx context.Context, c client.Client, prefixes ...string) error {
 }
 
 type operatorProc struct {
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan error
+	cmd                    *exec.Cmd
+	log                    *os.File
+	done                   chan error
+	metricsAddr, pprofAddr string
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// profiler is a CPU profile of the operator being taken.
+type profiler struct{ done chan error }
+
+func (p *profiler) wait() error { return <-p.done }
+
+// cpuProfile records the operator's CPU for about d (at least 5s) into path.
+func (p *operatorProc) cpuProfile(ctx context.Context, path string, d time.Duration) *profiler {
+	pr := &profiler{done: make(chan error, 1)}
+	secs := max(5, int(d.Seconds()+0.5))
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprofAddr, secs), nil)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		pr.done <- errors.Join(err, f.Close())
+	}()
+	return pr
 }
 
 func startOperator(ctx context.Context, env *envtest.Environment, o options, dbURL string) (*operatorProc, error) {
@@ -462,11 +570,21 @@ func startOperator(ctx context.Context, env *envtest.Environment, o options, dbU
 	}
 	probe := l.Addr().String()
 	l.Close()
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr := "0"
+	if o.profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
 	logf, err := os.Create(filepath.Join(dir, "operator.log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, o.kommerce, "operator", "--metrics-addr", "0", "--probe-addr", probe,
+	cmd := exec.CommandContext(ctx, o.kommerce, "operator", "--metrics-addr", metricsAddr, "--probe-addr", probe, "--pprof-addr", pprofAddr,
 		"--max-concurrent-reconciles", strconv.Itoa(o.concurrency),
 		"--kube-api-qps", strconv.Itoa(o.qps), "--kube-api-burst", strconv.Itoa(2*o.qps), "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "KOMMERCE_DATABASE_URL="+dbURL)
@@ -474,7 +592,7 @@ func startOperator(ctx context.Context, env *envtest.Environment, o options, dbU
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &operatorProc{cmd: cmd, log: logf, done: make(chan error, 1)}
+	p := &operatorProc{cmd: cmd, log: logf, done: make(chan error, 1), metricsAddr: metricsAddr, pprofAddr: pprofAddr}
 	go func() { p.done <- cmd.Wait() }()
 	for range 300 {
 		resp, err := http.Get("http://" + probe + "/readyz")
@@ -584,6 +702,26 @@ func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/
 type result struct {
 	seq, burst []time.Duration
 	total      time.Duration
+	api, op    counters // API requests during the burst; the operator's own metrics
+}
+
+// settle is how long the work a burst triggers after its last Ready (passes
+// caused by the contender's own writes) is given to land in the counts.
+const settle = 3 * time.Second
+
+// requestsSince waits for the trailing work to settle and returns the API requests
+// made since before.
+func requestsSince(ctx context.Context, cfg *rest.Config, before counters) (counters, error) {
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	after, err := apiRequests(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return after.sub(before), nil
 }
 
 func row(r result, burst bool) (p50, p99 time.Duration) {
@@ -612,6 +750,25 @@ func report(o options, bare, direct, op result, idle, peak, hwm float64) {
 		len(op.burst), ms(bare.total), ms(direct.total), ms(op.total), ratio(op.total, bare.total))
 	fmt.Printf("Operator memory: RSS %.0f MiB idle, %.0f MiB peak during the burst, high-water mark %.0f MiB (%d Tenants, %d namespaces, %d owned objects).\n",
 		idle, peak, hwm, len(op.seq)+len(op.burst), len(op.seq)+len(op.burst), 6*(len(op.seq)+len(op.burst)))
+	n := len(op.burst)
+	fmt.Printf("\nPer Tenant of the burst (kube-apiserver apiserver_request_total, every client, watches left out; includes the benchmark's own Tenant create):\n")
+	fmt.Printf("bare writes:\n%s", perTenant(bare.api, n))
+	fmt.Printf("direct reconcile:\n%s", perTenant(direct.api, n))
+	fmt.Printf("operator:\n%s", perTenant(op.api, n))
+	fmt.Printf("operator's own metrics:\n%s", perTenant(op.op, n))
+
+	_, b99 := row(bare, true)
+	_, o99 := row(op, true)
+	target := "operator: 1,000 Tenants apply -> Ready p99 vs bare writes"
+	if n != 1000 {
+		target = fmt.Sprintf("operator: %d Tenants (target at 1,000) apply -> Ready p99 vs bare writes", n)
+	}
+	x := float64(o99) / float64(b99)
+	met := "not met"
+	if x <= 1.5 {
+		met = "met"
+	}
+	fmt.Printf("\nBENCHSUMMARY\t%s\t<= 1.5x\t%.2fx (%s vs %s)\t%s\n", target, x, ms(o99), ms(b99), met)
 }
 
 // bareWriter is the floor: the objects a Tenant ends up with, created with plain

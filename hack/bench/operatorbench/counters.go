@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// counters are Prometheus counter values keyed by a label summary, read twice to
+// count what happened in between.
+type counters map[string]float64
+
+// sub is c - before, without the keys that did not move.
+func (c counters) sub(before counters) counters {
+	out := counters{}
+	for k, v := range c {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// apiRequests reads the kube-apiserver's apiserver_request_total, keyed by
+// "VERB resource[/subresource]" (watches left out: they are long-lived, not round
+// trips). Every client of the benchmark's envtest is counted, so a phase's delta is
+// what that contender (plus the benchmark's own Tenant creates) cost the server.
+func apiRequests(ctx context.Context, cfg *rest.Config) (counters, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read kube-apiserver metrics: %w", err)
+	}
+	out := counters{}
+	err = eachSample(strings.NewReader(string(raw)), "apiserver_request_total", func(l map[string]string, v float64) {
+		if l["verb"] == "WATCH" || l["resource"] == "" {
+			return
+		}
+		k := l["verb"] + " " + l["resource"]
+		if l["subresource"] != "" {
+			k += "/" + l["subresource"]
+		}
+		out[k] += v
+	})
+	for k, v := range serverCPU() {
+		out[k] = v
+	}
+	return out, err
+}
+
+// operatorMetrics reads the operator's tenant controller reconcile counts (by
+// result) and its client's requests (by method and code) from its /metrics.
+func operatorMetrics(ctx context.Context, addr string) (counters, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read operator metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	out := counters{}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := eachSample(strings.NewReader(string(b)), "controller_runtime_reconcile_total", func(l map[string]string, v float64) {
+		if l["controller"] == "tenant" {
+			out["reconcile passes ("+l["result"]+")"] += v
+		}
+	}); err != nil {
+		return nil, err
+	}
+	err = eachSample(strings.NewReader(string(b)), "rest_client_requests_total", func(l map[string]string, v float64) {
+		out["client "+l["method"]+" → "+l["code"]] += v
+	})
+	return out, err
+}
+
+// eachSample calls fn for every sample of the metric name in a Prometheus text
+// exposition.
+func eachSample(r io.Reader, name string, fn func(labels map[string]string, v float64)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		labels := map[string]string{}
+		rest := strings.TrimPrefix(line, name)
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndex(rest, "}")
+			if end < 0 {
+				continue
+			}
+			for _, kv := range splitLabels(rest[1:end]) {
+				k, v, ok := strings.Cut(kv, "=")
+				if ok {
+					labels[k] = strings.Trim(v, `"`)
+				}
+			}
+			rest = rest[end+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		fn(labels, v)
+	}
+	return sc.Err()
+}
+
+// splitLabels splits `a="x",b="y,z"` at the commas outside quotes.
+func splitLabels(s string) []string {
+	var out []string
+	inQuote, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			inQuote = !inQuote
+		case ',':
+			if !inQuote {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// perTenant formats c divided by n, one "key: value" per line, sorted by key.
+func perTenant(c counters, n int) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	total := 0.0
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "reconcile") && !strings.HasPrefix(k, "client") && !strings.HasPrefix(k, "cpu") {
+			total += c[k]
+		}
+		fmt.Fprintf(&b, "  %-42s %6.2f\n", k, c[k]/float64(n))
+	}
+	if total > 0 {
+		fmt.Fprintf(&b, "  %-42s %6.2f\n", "all API requests (not watches)", total/float64(n))
+	}
+	return b.String()
+}
+
+// serverCPU is the CPU time (user + system) the kube-apiserver, etcd and operator
+// (kommerce) this benchmark started (its child processes) have used so far, by
+// process name.
+func serverCPU() counters {
+	out := counters{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime are fields 14 and 15.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < 0 {
+			continue
+		}
+		comm := s[open+1 : end]
+		f := strings.Fields(s[end+1:])
+		if len(f) < 13 || (comm != "kube-apiserver" && comm != "etcd" && comm != "kommerce") {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != self {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out["cpu ms "+comm] += (ut + st) * 1000 / clockTicks
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100
+
+// apiserverProfile records kube-apiserver's CPU for d (at least 3s) into path,
+// from its /debug/pprof (on by default, behind the same authentication).
+func apiserverProfile(ctx context.Context, cfg *rest.Config, path string, d time.Duration) *profiler {
+	pr := &profiler{done: make(chan error, 1)}
+	secs := max(3, int(d.Seconds()+0.5))
+	go func() {
+		c := rest.CopyConfig(cfg)
+		c.Timeout = 0
+		cs, err := kubernetes.NewForConfig(c)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		raw, err := cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(secs)).DoRaw(ctx)
+		if err != nil {
+			pr.done <- err
+			return
+		}
+		pr.done <- os.WriteFile(path, raw, 0o600)
+	}()
+	return pr
+}
