@@ -19,8 +19,8 @@ import (
 // BenchmarkRelay publishes b.N outbox rows (one product snapshot each, every row
 // its own product) in batches of 500 to the real broker, with one worker and with
 // the default four: go test -bench Relay ./ingest/postgres. rows/s is the figure
-// to read; the whole backlog is written before the clock starts, so the claim's
-// cost with many rows waiting is part of it.
+// to read; the whole backlog is written before the clock starts (after a warm-up
+// row), so the claim's cost with many rows waiting is part of it.
 func BenchmarkRelay(b *testing.B) {
 	for _, workers := range []int{1, 4} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchmarkRelay(b, workers) })
@@ -32,8 +32,24 @@ func benchmarkRelay(b *testing.B, workers int) {
 	brokers := testenv.KafkaBrokers(b)
 	tenant := ingesttest.NewTenant(b, db.Pool, brokers, "bench")
 	ctx := context.Background()
+	pub, err := ikafka.NewIdempotentProducer(brokers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	relay := postgres.NewRelay(db.Pool, pub, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: 500, Workers: workers})
+	// Warm up: the tenant's topics, their metadata and the connections exist before
+	// the clock starts (creating them takes seconds, nothing the steady state pays).
+	ingesttest.Outbox(b, db.Pool, tenant.ID, events.ProductUpdated, "warm", ingesttest.Product("warm", 1, "Warm"))
+	for done := 0; done < 1; {
+		n, err := relay.Once(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
 	payload, _ := json.Marshal(ingesttest.Product("p", 1, "Bench Product"))
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", tenant.ID); err != nil {
 			return err
 		}
@@ -44,12 +60,6 @@ func benchmarkRelay(b *testing.B, workers int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := ikafka.NewIdempotentProducer(brokers)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pub.Close()
-	relay := postgres.NewRelay(db.Pool, pub, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: 500, Workers: workers})
 	start := time.Now()
 	b.ResetTimer()
 	for done := 0; done < b.N; {

@@ -11,14 +11,21 @@ SELECT set_config('kommerce.platform', 'on', true);
 -- while the connection lives.
 SELECT pg_try_advisory_lock(hashtextextended('kommerce.outbox-relay', 0));
 
--- name: RelayPlan :exec
--- Makes the claim walk the outbox_unpublished index in id order. The planner cannot
--- see through the row-level security qual (tenant = current tenant OR platform
--- scope): it guesses that 0.5 % of the rows are visible, so it believes the whole
--- backlog is a few hundred rows and chooses a sequential scan that sorts every
--- unpublished row, for every batch: 0.58 s a batch with 50,000 rows waiting, 9 ms
--- with the index (docs/benchmarks.md, "Ingest and search"). Transaction-local.
-SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
+-- name: RelaySettings :exec
+-- Transaction-local settings of a relay batch.
+-- enable_seqscan and enable_bitmapscan off make the claim walk the
+-- outbox_unpublished index in id order. The planner cannot see through the
+-- row-level security qual (tenant = current tenant OR platform scope): it guesses
+-- that 0.5 % of the rows are visible, believes the backlog is a few hundred rows and
+-- chooses a sequential scan that sorts every unpublished row, for every batch: 0.58 s
+-- a batch with 50,000 rows waiting, 9 ms with the index (docs/benchmarks.md,
+-- "Ingest and search").
+-- synchronous_commit off: the commit does not wait for its WAL to reach the disk.
+-- What a database crash can then lose is the mark of batches the broker already
+-- acknowledged, and those rows are published again: a duplicate, which at-least-once
+-- allows, never a lost event (the rows themselves were committed by their writers).
+SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+       set_config('synchronous_commit', 'off', true);
 
 -- name: ClaimOutbox :many
 -- The oldest unpublished rows of one relay worker with their tenant's topic prefix,

@@ -201,7 +201,7 @@ func (r *Relay) batch(ctx context.Context, w int) (n int, err error) {
 	if err := q.PlatformScope(ctx); err != nil {
 		return 0, err
 	}
-	if err := q.RelayPlan(ctx); err != nil {
+	if err := q.RelaySettings(ctx); err != nil {
 		return 0, err
 	}
 	rows, err := q.ClaimOutbox(ctx, ingestdb.ClaimOutboxParams{

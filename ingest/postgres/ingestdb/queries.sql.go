@@ -193,18 +193,25 @@ func (q *Queries) PlatformScope(ctx context.Context) error {
 	return err
 }
 
-const relayPlan = `-- name: RelayPlan :exec
-SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)
+const relaySettings = `-- name: RelaySettings :exec
+SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+       set_config('synchronous_commit', 'off', true)
 `
 
-// Makes the claim walk the outbox_unpublished index in id order. The planner cannot
-// see through the row-level security qual (tenant = current tenant OR platform
-// scope): it guesses that 0.5 % of the rows are visible, so it believes the whole
-// backlog is a few hundred rows and chooses a sequential scan that sorts every
-// unpublished row, for every batch: 0.58 s a batch with 50,000 rows waiting, 9 ms
-// with the index (docs/benchmarks.md, "Ingest and search"). Transaction-local.
-func (q *Queries) RelayPlan(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, relayPlan)
+// Transaction-local settings of a relay batch.
+// enable_seqscan and enable_bitmapscan off make the claim walk the
+// outbox_unpublished index in id order. The planner cannot see through the
+// row-level security qual (tenant = current tenant OR platform scope): it guesses
+// that 0.5 % of the rows are visible, believes the backlog is a few hundred rows and
+// chooses a sequential scan that sorts every unpublished row, for every batch: 0.58 s
+// a batch with 50,000 rows waiting, 9 ms with the index (docs/benchmarks.md,
+// "Ingest and search").
+// synchronous_commit off: the commit does not wait for its WAL to reach the disk.
+// What a database crash can then lose is the mark of batches the broker already
+// acknowledged, and those rows are published again: a duplicate, which at-least-once
+// allows, never a lost event (the rows themselves were committed by their writers).
+func (q *Queries) RelaySettings(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, relaySettings)
 	return err
 }
 
