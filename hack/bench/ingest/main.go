@@ -14,7 +14,10 @@
 //     returns the new version (no forced refresh: Elasticsearch's refresh interval
 //     is part of what a shopper waits for).
 //
-// It prints throughput ratios against the direct load and the latency percentiles.
+// It prints throughput ratios against the direct load and the latency percentiles,
+// and a BENCHSUMMARY line per engine and target (tab-separated: target, goal,
+// figure, met or not met):
+// kafka -> searchable and outbox -> searchable, each >= 0.7x the direct load.
 // Settings come from KOMMERCE_DATABASE_URL (a migrated, otherwise unused database),
 // KOMMERCE_KAFKA_BROKERS and KOMMERCE_ELASTICSEARCH_URL; hack/bench/ingest.sh sets
 // them up.
@@ -77,7 +80,7 @@ func main() {
 	e := &env{pool: pool, brokers: strings.Split(os.Getenv("KOMMERCE_KAFKA_BROKERS"), ","), esURL: os.Getenv("KOMMERCE_ELASTICSEARCH_URL"), tmp: tmp, run: fmt.Sprint(time.Now().Unix() % 100000)}
 
 	fmt.Printf("\n| engine | path | products | seconds | docs/s | throughput vs direct |\n|---|---|---|---|---|---|\n")
-	var lat []string
+	var lat, summaries []string
 	for _, engine := range strings.Split(*engines, ",") {
 		best := map[string]time.Duration{}
 		for r := 0; r < *rounds; r++ {
@@ -92,12 +95,48 @@ func main() {
 			d := best[path]
 			fmt.Printf("| %s | %s | %d | %.2f | %.0f | %.2f× |\n", engine, path, *n, d.Seconds(), float64(*n)/d.Seconds(), best["direct"].Seconds()/d.Seconds())
 		}
+		for _, path := range []string{"outbox", "kafka"} {
+			summaries = append(summaries, summary(engine, path, best[path], best["direct"]))
+		}
 		lat = append(lat, e.latency(ctx, engine))
 	}
 	fmt.Printf("\n| engine | write-to-searchable samples | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
 	for _, l := range lat {
 		fmt.Println(l)
 	}
+	fmt.Println()
+	for _, s := range summaries {
+		fmt.Println(s)
+	}
+}
+
+// goal is the throughput ratio against the direct load that both pipelines must
+// reach (issue 18, target 4).
+const goal = 0.7
+
+// summary is the BENCHSUMMARY line of one pipeline against the direct load, both
+// measured in this run: target, goal, figure, met or not met, tab-separated.
+func summary(engine, path string, d, direct time.Duration) string {
+	target := path + " -> searchable vs direct bulk"
+	if engine != "elasticsearch" {
+		target += " (" + engine + ")"
+	}
+	ratio := direct.Seconds() / d.Seconds()
+	verdict := "not met"
+	if ratio >= goal {
+		verdict = "met"
+	}
+	return fmt.Sprintf("BENCHSUMMARY\t%s\t>= %.1fx\t%.2fx (%s vs %s docs/s, %s products)\t%s",
+		target, goal, ratio, thousands(float64(*n)/d.Seconds()), thousands(float64(*n)/direct.Seconds()), thousands(float64(*n)), verdict)
+}
+
+// thousands formats v rounded, with commas between groups of three digits.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func must(err error) {
