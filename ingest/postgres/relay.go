@@ -101,8 +101,13 @@ func NewRelay(pool *pgxpool.Pool, pub ingest.Publisher, topics ingest.TopicCreat
 // the others retry the lock every few seconds.
 func (r *Relay) Run(ctx context.Context) error {
 	go r.housekeeping(ctx)
+	conns, err := r.ownPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer conns.Close()
 	for ctx.Err() == nil {
-		if err := r.lead(ctx); err != nil && ctx.Err() == nil {
+		if err := r.lead(ctx, conns); err != nil && ctx.Err() == nil {
 			r.log.Warn("relay leadership", "err", err)
 		}
 		sleep(ctx, 2*time.Second)
@@ -110,11 +115,28 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// lead takes the relay lock on a dedicated connection and publishes while it holds
-// it. Closing that connection is what releases the lock, so the workers are stopped
-// (their transactions ended) before it is closed.
-func (r *Relay) lead(ctx context.Context) error {
-	conn, err := r.pool.Acquire(ctx)
+// ownPool returns the connections Run leads and publishes with: a pool of Workers+1
+// built from the shared pool's settings. A worker keeps its transaction open until
+// the broker acknowledged its batch, so through a broker outage every worker holds
+// a connection for as long as the outage lasts; taken from the shared pool (four
+// connections by default on two cores) that starved the rest of the process — the
+// indexer's tenant directory, the housekeeping, and in ingest/faulttest the writers.
+func (r *Relay) ownPool(ctx context.Context) (*pgxpool.Pool, error) {
+	cfg := r.pool.Config()
+	cfg.MaxConns = int32(r.cfg.Workers + 1) //nolint:gosec // at most 65
+	cfg.MinConns = 0
+	conns, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay connections: %w", err)
+	}
+	return conns, nil
+}
+
+// lead takes the relay lock on a dedicated connection of conns and publishes while
+// it holds it. Closing that connection is what releases the lock, so the workers
+// are stopped (their transactions ended) before it is closed.
+func (r *Relay) lead(ctx context.Context, conns *pgxpool.Pool) error {
+	conn, err := conns.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -132,7 +154,7 @@ func (r *Relay) lead(ctx context.Context) error {
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for w := range r.cfg.Workers {
-		wg.Go(func() { r.work(wctx, w) })
+		wg.Go(func() { r.work(wctx, conns, w) })
 	}
 	defer wg.Wait()
 	defer stop()
@@ -152,10 +174,10 @@ func (r *Relay) lead(ctx context.Context) error {
 
 // work publishes worker w's batches until ctx ends: at once while it finds full
 // batches, after Idle when it found fewer, with a growing backoff after a failure.
-func (r *Relay) work(ctx context.Context, w int) {
+func (r *Relay) work(ctx context.Context, conns *pgxpool.Pool, w int) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		n, err := r.batch(ctx, w)
+		n, err := r.batch(ctx, conns, w)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			r.m.failures.Inc()
@@ -171,15 +193,15 @@ func (r *Relay) work(ctx context.Context, w int) {
 	}
 }
 
-// Once publishes one batch of every worker, concurrently, and returns how many rows
-// they published together; the error joins the failed workers' errors (the others'
-// rows stay published).
+// Once publishes one batch of every worker, concurrently, on the shared pool, and
+// returns how many rows they published together; the error joins the failed
+// workers' errors (the others' rows stay published).
 func (r *Relay) Once(ctx context.Context) (int, error) {
 	ns := make([]int, r.cfg.Workers)
 	errs := make([]error, r.cfg.Workers)
 	var wg sync.WaitGroup
 	for w := range r.cfg.Workers {
-		wg.Go(func() { ns[w], errs[w] = r.batch(ctx, w) })
+		wg.Go(func() { ns[w], errs[w] = r.batch(ctx, r.pool, w) })
 	}
 	wg.Wait()
 	total := 0
@@ -191,8 +213,8 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 
 // batch publishes one batch of worker w's rows, oldest first, in one transaction,
 // and returns how many rows it published.
-func (r *Relay) batch(ctx context.Context, w int) (n int, err error) {
-	tx, err := r.pool.Begin(ctx)
+func (r *Relay) batch(ctx context.Context, conns *pgxpool.Pool, w int) (n int, err error) {
+	tx, err := conns.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
