@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,8 +22,14 @@ import (
 
 // RelayConfig tunes the relay; zero values get the defaults in brackets.
 type RelayConfig struct {
-	BatchSize int           // rows per transaction [500]
-	Idle      time.Duration // poll interval when the outbox is empty [50ms]
+	BatchSize int // rows per transaction of one worker [500]
+	// Workers publish concurrently [4], each its own batches in its own transaction.
+	// A worker owns the message keys (tenant, aggregate) that hash to it, so an
+	// entity's events are published by one worker, batch after batch, in outbox
+	// order; what runs in parallel is other entities' events. The relay is bound by
+	// round trips (claim, produce, mark, commit), not CPU: workers overlap them.
+	Workers int
+	Idle    time.Duration // poll interval when the outbox is empty [50ms]
 	// MaxValueBytes is the largest envelope published [900 KiB]; a bigger one goes
 	// to the dead-letter topic as a stub naming the outbox row, since the broker
 	// would refuse it and block every row behind it.
@@ -36,7 +44,8 @@ type RelayConfig struct {
 // events.Envelope, to Topic(tenant's prefix, StreamOf(type)) with Key(tenant,
 // aggregate), and sets published_at in the same transaction only after the broker
 // acknowledged the batch. A failure rolls the transaction back and the rows are
-// published again later: at least once, in order per key.
+// published again later: at least once, in order per key. Several workers publish
+// at once, each owning a hash range of the keys (RelayConfig.Workers).
 type Relay struct {
 	pool   *pgxpool.Pool
 	pub    ingest.Publisher
@@ -57,6 +66,10 @@ func NewRelay(pool *pgxpool.Pool, pub ingest.Publisher, topics ingest.TopicCreat
 		cfg.BatchSize = 500
 	}
 	cfg.BatchSize = min(cfg.BatchSize, 100_000)
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	cfg.Workers = min(cfg.Workers, 64)
 	if cfg.Idle <= 0 {
 		cfg.Idle = 50 * time.Millisecond
 	}
@@ -88,8 +101,13 @@ func NewRelay(pool *pgxpool.Pool, pub ingest.Publisher, topics ingest.TopicCreat
 // the others retry the lock every few seconds.
 func (r *Relay) Run(ctx context.Context) error {
 	go r.housekeeping(ctx)
+	conns, err := r.ownPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer conns.Close()
 	for ctx.Err() == nil {
-		if err := r.lead(ctx); err != nil && ctx.Err() == nil {
+		if err := r.lead(ctx, conns); err != nil && ctx.Err() == nil {
 			r.log.Warn("relay leadership", "err", err)
 		}
 		sleep(ctx, 2*time.Second)
@@ -97,10 +115,28 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// lead takes the relay lock on a dedicated connection and publishes while it holds
-// it. Closing that connection is what releases the lock.
-func (r *Relay) lead(ctx context.Context) error {
-	conn, err := r.pool.Acquire(ctx)
+// ownPool returns the connections Run leads and publishes with: a pool of Workers+1
+// built from the shared pool's settings. A worker keeps its transaction open until
+// the broker acknowledged its batch, so through a broker outage every worker holds
+// a connection for as long as the outage lasts; taken from the shared pool (four
+// connections by default on two cores) that starved the rest of the process — the
+// indexer's tenant directory, the housekeeping, and in ingest/faulttest the writers.
+func (r *Relay) ownPool(ctx context.Context) (*pgxpool.Pool, error) {
+	cfg := r.pool.Config()
+	cfg.MaxConns = int32(r.cfg.Workers + 1) //nolint:gosec // at most 65
+	cfg.MinConns = 0
+	conns, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay connections: %w", err)
+	}
+	return conns, nil
+}
+
+// lead takes the relay lock on a dedicated connection of conns and publishes while
+// it holds it. Closing that connection is what releases the lock, so the workers
+// are stopped (their transactions ended) before it is closed.
+func (r *Relay) lead(ctx context.Context, conns *pgxpool.Pool) error {
+	conn, err := conns.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -113,22 +149,39 @@ func (r *Relay) lead(ctx context.Context) error {
 	if err != nil || !got {
 		return err
 	}
-	r.log.Info("publishing the outbox (relay lock held)")
+	r.log.Info("publishing the outbox (relay lock held)", "workers", r.cfg.Workers)
 	r.m.leader.Set(1)
-	backoff := 100 * time.Millisecond
-	lastPing := time.Now()
-	for ctx.Err() == nil {
-		if time.Since(lastPing) > 5*time.Second {
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := range r.cfg.Workers {
+		wg.Go(func() { r.work(wctx, conns, w) })
+	}
+	defer wg.Wait()
+	defer stop()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
 			if err := conn.Ping(ctx); err != nil {
 				return fmt.Errorf("relay lock connection: %w", err)
 			}
-			lastPing = time.Now()
 		}
-		n, err := r.Once(ctx)
+	}
+}
+
+// work publishes worker w's batches until ctx ends: at once while it finds full
+// batches, after Idle when it found fewer, with a growing backoff after a failure.
+func (r *Relay) work(ctx context.Context, conns *pgxpool.Pool, w int) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		n, err := r.batch(ctx, conns, w)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			r.m.failures.Inc()
-			r.log.Warn("relay batch rolled back", "err", err, "retry_in", backoff.String())
+			r.log.Warn("relay batch rolled back", "worker", w, "err", err, "retry_in", backoff.String())
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, 5*time.Second)
 		case n < r.cfg.BatchSize:
@@ -138,12 +191,30 @@ func (r *Relay) lead(ctx context.Context) error {
 			backoff = 100 * time.Millisecond
 		}
 	}
-	return nil
 }
 
-// Once publishes one batch and returns how many rows it published.
-func (r *Relay) Once(ctx context.Context) (n int, err error) {
-	tx, err := r.pool.Begin(ctx)
+// Once publishes one batch of every worker, concurrently, on the shared pool, and
+// returns how many rows they published together; the error joins the failed
+// workers' errors (the others' rows stay published).
+func (r *Relay) Once(ctx context.Context) (int, error) {
+	ns := make([]int, r.cfg.Workers)
+	errs := make([]error, r.cfg.Workers)
+	var wg sync.WaitGroup
+	for w := range r.cfg.Workers {
+		wg.Go(func() { ns[w], errs[w] = r.batch(ctx, r.pool, w) })
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range ns {
+		total += n
+	}
+	return total, errors.Join(errs...)
+}
+
+// batch publishes one batch of worker w's rows, oldest first, in one transaction,
+// and returns how many rows it published.
+func (r *Relay) batch(ctx context.Context, conns *pgxpool.Pool, w int) (n int, err error) {
+	tx, err := conns.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
@@ -152,7 +223,13 @@ func (r *Relay) Once(ctx context.Context) (n int, err error) {
 	if err := q.PlatformScope(ctx); err != nil {
 		return 0, err
 	}
-	rows, err := q.ClaimOutbox(ctx, int32(min(r.cfg.BatchSize, 100_000))) //nolint:gosec // bounded just above
+	if err := q.RelaySettings(ctx); err != nil {
+		return 0, err
+	}
+	rows, err := q.ClaimOutbox(ctx, ingestdb.ClaimOutboxParams{
+		Workers: int64(r.cfg.Workers), Worker: int64(w),
+		MaxRows: int32(min(r.cfg.BatchSize, 100_000)), //nolint:gosec // bounded just above
+	})
 	if err != nil {
 		return 0, fmt.Errorf("claim outbox rows: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,20 +181,21 @@ func TestOnlyOneRelayLeads(t *testing.T) {
 	cancel()
 	<-done
 	<-done
-	if (counting.n == 0) == (other.n == 0) {
-		t.Fatalf("relays published %d and %d messages; exactly one must lead", counting.n, other.n)
+	if (counting.n.Load() == 0) == (other.n.Load() == 0) {
+		t.Fatalf("relays published %d and %d messages; exactly one must lead", counting.n.Load(), other.n.Load())
 	}
 }
 
+// countingPublisher counts what a relay's workers (concurrently) published.
 type countingPublisher struct {
 	next ingest.Publisher
-	n    int
+	n    atomic.Int64
 }
 
 func (c *countingPublisher) Publish(ctx context.Context, msgs []ingest.OutboundMessage) error {
 	if err := c.next.Publish(ctx, msgs); err != nil {
 		return err
 	}
-	c.n += len(msgs)
+	c.n.Add(int64(len(msgs)))
 	return nil
 }
