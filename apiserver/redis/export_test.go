@@ -11,13 +11,7 @@ func NearReady(s *Store) bool {
 }
 
 // NearHas reports whether s holds a near copy of key.
-func NearHas(s *Store, key string) bool {
-	n := s.nearCache()
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	_, ok := n.m[key]
-	return ok
-}
+func NearHas(s *Store, key string) bool { return s.Holds(key) }
 
 // DropSubscription closes s's subscription connection, as a network failure would,
 // and reports whether there was one.

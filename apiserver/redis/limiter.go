@@ -63,7 +63,7 @@ type lease struct {
 	tokens      int           // requests leased and not yet admitted
 	size        int           // requests to lease next time
 	leasedAt    time.Time     // when the last lease was granted
-	pending     chan struct{} // closed when the lease in flight comes back
+	pending     *renewal      // the lease in flight, if any
 	deniedUntil time.Time     // Redis refused until then
 	limit       int           // the key's burst, for the headers
 	remaining   int           // requests Redis had left after the last lease
@@ -78,6 +78,14 @@ func LeaseCap(maxLease int, lim apiserver.RateLimit) int {
 		maxLease = DefaultMaxLease
 	}
 	return max(1, min(maxLease, max(lim.Burst, 1)/8))
+}
+
+// renewal is a lease request in flight; the requests waiting for it share its
+// error, so that while Redis is unreachable each request waits for one failed round
+// trip at most, not for one per request queued before it.
+type renewal struct {
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 // next returns the size of the lease to ask for now.
@@ -133,7 +141,7 @@ func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (api
 			l.mu.Unlock()
 			return res, nil
 		}
-		var wait chan struct{}
+		var wait *renewal
 		var need []int
 		for i, st := range ls {
 			switch {
@@ -147,9 +155,12 @@ func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (api
 		if wait != nil {
 			l.mu.Unlock()
 			select {
-			case <-wait:
+			case <-wait.done:
 			case <-ctx.Done():
 				return apiserver.RateLimitResult{}, ctx.Err()
+			}
+			if wait.err != nil {
+				return apiserver.RateLimitResult{}, wait.err
 			}
 			l.mu.Lock()
 			continue
@@ -188,11 +199,11 @@ func deniedLocally(ls []*lease, now time.Time) (apiserver.RateLimitResult, bool)
 // l.mu held, and releases it meanwhile. done is true when the request is decided
 // (denied).
 func (l *Limiter) renew(ctx context.Context, keys []apiserver.RateLimitKey, ls []*lease, need []int, now time.Time) (res apiserver.RateLimitResult, done bool, err error) {
-	ch := make(chan struct{})
+	r := &renewal{done: make(chan struct{})}
 	c := &check{keys: make([]string, 0, len(need)), args: make([]any, 0, 3*len(need)), done: make(chan struct{})}
 	for _, i := range need {
 		st := ls[i]
-		st.pending = ch
+		st.pending = r
 		st.limit = max(keys[i].Limit.Burst, 1)
 		c.keys = append(c.keys, keys[i].Key)
 		c.args = append(c.args, float64(keys[i].Limit.Interval())/float64(time.Microsecond), st.limit, st.next(now, LeaseCap(l.MaxLease, keys[i].Limit)))
@@ -203,7 +214,8 @@ func (l *Limiter) renew(ctx context.Context, keys []apiserver.RateLimitKey, ls [
 	for _, i := range need {
 		ls[i].pending = nil
 	}
-	close(ch)
+	r.err = err
+	close(r.done)
 	if err != nil {
 		return apiserver.RateLimitResult{}, true, err
 	}

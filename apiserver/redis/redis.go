@@ -110,6 +110,17 @@ func (s *Store) getWithTTL(ctx context.Context, key string) ([]byte, time.Durati
 	return b, ttl.Val(), err
 }
 
+// Holds reports whether a read of key would be served from the near cache, without
+// a round trip.
+func (s *Store) Holds(key string) bool {
+	n := s.nearCache()
+	if n == nil {
+		return false
+	}
+	_, hit, _ := n.lookup(key, time.Now())
+	return hit
+}
+
 func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 	b, err := s.Client.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {

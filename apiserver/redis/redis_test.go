@@ -141,11 +141,17 @@ func TestLimiterRedisDown(t *testing.T) {
 	t.Cleanup(func() { _ = dead.Close() })
 	l := &redis.Limiter{Client: dead}
 	k := []apiserver.RateLimitKey{{Key: "down", Limit: apiserver.RateLimit{Rate: 1000, Burst: 2000}}}
-	for range 3 {
-		if res, err := l.Allow(context.Background(), k); err == nil {
-			t.Fatalf("Allow with Redis down = %+v, want an error", res)
-		}
+	// Concurrent requests share the failed lease request instead of queueing one
+	// behind the other; every one of them gets the error.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if res, err := l.Allow(context.Background(), k); err == nil {
+				t.Errorf("Allow with Redis down = %+v, want an error", res)
+			}
+		})
 	}
+	wg.Wait()
 	s := &redis.Store{Client: dead}
 	if v, err := s.Get(context.Background(), "down"); err == nil {
 		t.Fatalf("Get with Redis down = %q, want an error", v)
