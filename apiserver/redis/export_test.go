@@ -26,3 +26,14 @@ func DropSubscription(s *Store) bool {
 // SetGate makes s take a value from gate before each (re)subscription; call it
 // before s is first used.
 func SetGate(s *Store, gate chan struct{}) { s.gate = gate }
+
+// Pongs is the number of health pings s's subscription has answered.
+func Pongs(s *Store) uint64 { return s.nearCache().pongs.Load() }
+
+// Subscription identifies s's live subscription (nil between subscriptions).
+func Subscription(s *Store) any {
+	n := s.nearCache()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sub
+}

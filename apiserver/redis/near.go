@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,7 @@ type near struct {
 	flights map[string]*flight // reads from Redis in progress, per key
 	sub     *redis.PubSub      // the live subscription, nil between subscriptions
 	self    string             // this Store's id, which starts its announcements
+	pongs   atomic.Uint64      // health pings answered, for tests
 
 	// gate, when set (tests only), is received from before each new subscription, so
 	// a test can hold the subscriber down while it writes.
@@ -203,6 +205,7 @@ func (s *Store) listen(ctx context.Context, n *near) error {
 				n.invalidate(key)
 			}
 		case *redis.Pong:
+			n.pongs.Add(1)
 		}
 	}
 }

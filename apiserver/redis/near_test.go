@@ -167,3 +167,23 @@ func TestNearCacheFlushedWhileUnsubscribed(t *testing.T) {
 		return got == "v3", got
 	})
 }
+
+// TestNearCacheSurvivesIdleHealthChecks: an idle subscription is pinged, answers, and
+// stays up — the near cache is not flushed for want of traffic.
+func TestNearCacheSurvivesIdleHealthChecks(t *testing.T) {
+	rd := testenv.NewRedis(t)
+	s := replicas(t, rd, 1, nil)[0]
+	key := rd.Prefix + "idle"
+	if err := s.Set(context.Background(), key, []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	holdNear(t, s, key, "v")
+	sub, before := redis.Subscription(s), redis.Pongs(s)
+	testenv.Eventually(t, 10*time.Second, "two health pings answered", func() (bool, string) {
+		return redis.Pongs(s) >= before+2, "waiting"
+	})
+	if redis.Subscription(s) != sub || !redis.NearReady(s) || !redis.NearHas(s, key) {
+		t.Fatalf("after idle pings: same subscription %v, ready %v, held %v; want the near cache untouched",
+			redis.Subscription(s) == sub, redis.NearReady(s), redis.NearHas(s, key))
+	}
+}
