@@ -29,7 +29,8 @@ const DefaultMaxLease = 64
 // only once the last is spent). LeaseCap is min(MaxLease, Burst/8), at least 1: a
 // limit whose burst is below 16 is checked in Redis at every request, exactly as
 // before. Lease sizes start at one and double while a replica spends each lease
-// within 50 ms, so a key used slowly is checked in Redis at (nearly) every request.
+// within 50 ms, so a key used slowly is checked in Redis at (nearly) every request;
+// a lease of more than one is renewed in the background once half spent.
 //
 // A denial is remembered until its Retry-After — GCRA never admits sooner, whatever
 // the other replicas do — so a client that keeps knocking costs no round trips. The
@@ -68,6 +69,7 @@ type lease struct {
 	limit       int           // the key's burst, for the headers
 	remaining   int           // requests Redis had left after the last lease
 	resetAt     time.Time     // when the key is full again, as of the last lease
+	quietUntil  time.Time     // no renewal ahead of need until then (Redis had none)
 }
 
 // LeaseCap is the most requests a Limiter with the given MaxLease leases at once for
@@ -167,9 +169,10 @@ func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (api
 		}
 		if len(need) == 0 {
 			res := apiserver.RateLimitResult{Allowed: true, Remaining: -1}
-			for _, st := range ls {
+			for i, st := range ls {
 				st.tokens--
 				res.Fold(apiserver.RateLimitResult{Allowed: true, Limit: st.limit, Remaining: st.remaining + st.tokens, ResetAfter: max(st.resetAt.Sub(now), 0)})
+				l.renewAhead(keys[i], st, now)
 			}
 			l.mu.Unlock()
 			return res, nil
@@ -182,6 +185,49 @@ func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (api
 		// Leased: the next pass admits from the lease (unless a concurrent request
 		// took it first, in which case it leases again).
 	}
+}
+
+// renewAhead starts, in the background, the renewal of a lease of more than one
+// request once half of it is spent, so that busy keys rarely make a request wait. It
+// asks for what tops the lease up to its size: when the grant arrives the replica
+// holds at most that size, so the over-admission bound is unchanged. Leases of one
+// (small bursts, slow keys) are never renewed ahead: they stay exact. Called with
+// l.mu held.
+func (l *Limiter) renewAhead(k apiserver.RateLimitKey, st *lease, now time.Time) {
+	if st.pending != nil || st.size < 2 || st.tokens > st.size/2 || now.Before(st.quietUntil) {
+		return
+	}
+	size := st.next(now, LeaseCap(l.MaxLease, k.Limit))
+	want := size - st.tokens
+	if want < 1 {
+		return
+	}
+	r := &renewal{done: make(chan struct{})}
+	st.pending = r
+	c := &check{keys: []string{k.Key}, args: []any{float64(k.Limit.Interval()) / float64(time.Microsecond), st.limit, want}, done: make(chan struct{})}
+	go func() {
+		err := l.do(context.Background(), c)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		st.pending = nil
+		r.err = err
+		close(r.done)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		g := c.grants[0]
+		if !c.allowed {
+			// Nothing left in Redis: what this replica holds is still good, and
+			// the request that finds it spent asks again (and is denied).
+			st.quietUntil = now.Add(g.retry)
+			return
+		}
+		st.tokens += g.granted
+		st.remaining = g.remaining
+		st.leasedAt = now
+		st.resetAt = now.Add(g.reset)
+	}()
 }
 
 // deniedLocally answers for keys Redis refused recently, until their Retry-After.
