@@ -45,6 +45,7 @@ type near struct {
 	sub     *redis.PubSub      // the live subscription, nil between subscriptions
 	self    string             // this Store's id, which starts its announcements
 	pongs   atomic.Uint64      // health pings answered, for tests
+	lost    atomic.Uint64      // subscriptions lost (each flushed the near cache)
 
 	// gate, when set (tests only), is received from before each new subscription, so
 	// a test can hold the subscriber down while it writes.
@@ -144,6 +145,9 @@ func (n *near) invalidate(key string) {
 func (n *near) reset(ready bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.ready && !ready {
+		n.lost.Add(1)
+	}
 	n.epoch++
 	n.ready = ready
 	clear(n.m)

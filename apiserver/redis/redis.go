@@ -121,6 +121,15 @@ func (s *Store) Holds(key string) bool {
 	return hit
 }
 
+// SubscriptionsLost counts the times the invalidation subscription broke, each of
+// which emptied the near cache (0 when it is off).
+func (s *Store) SubscriptionsLost() uint64 {
+	if n := s.nearCache(); n != nil {
+		return n.lost.Load()
+	}
+	return 0
+}
+
 func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 	b, err := s.Client.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {

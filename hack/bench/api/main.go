@@ -37,6 +37,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/cache"
 	"github.com/kommerce/kommerce/apiserver/demo"
 	"github.com/kommerce/kommerce/apiserver/redis"
 	"github.com/kommerce/kommerce/apiserver/stack"
@@ -272,6 +273,10 @@ func run() error {
 	}
 	fmt.Println()
 	pprof.StopCPUProfile() // the profile is of the scenarios alone
+	if cc, ok := cached.Catalog.(*cache.Catalog); ok {
+		rs, _ := cc.Store.(*redis.Store)
+		fmt.Printf("near cache of the Redis scenarios: subscription lost %d times during the run (each empties it)\n", rs.SubscriptionsLost())
+	}
 	if err := invalidationLatency(ctx, rdb, tenant.RedisPrefix); err != nil {
 		return err
 	}
