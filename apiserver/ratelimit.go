@@ -39,6 +39,23 @@ type RateLimitResult struct {
 	ResetAfter time.Duration // how long until it is full again
 }
 
+// Fold merges one limit's verdict into the combined result r of several (start from
+// RateLimitResult{Allowed: true, Remaining: -1}): denied if any denies, reporting the
+// most constraining limit — the longest Retry-After when denied, the fewest requests
+// left when allowed.
+func (r *RateLimitResult) Fold(o RateLimitResult) {
+	if !o.Allowed {
+		if r.Allowed || o.RetryAfter > r.RetryAfter {
+			r.Limit, r.RetryAfter, r.ResetAfter = o.Limit, o.RetryAfter, o.ResetAfter
+		}
+		r.Allowed, r.Remaining = false, 0
+		return
+	}
+	if r.Allowed && (r.Remaining < 0 || o.Remaining < r.Remaining) {
+		r.Limit, r.Remaining, r.ResetAfter = o.Limit, o.Remaining, o.ResetAfter
+	}
+}
+
 // RateLimiter checks several limits at once with GCRA: a request is allowed only if
 // every limit allows it, and only an allowed request consumes from them.
 type RateLimiter interface {

@@ -135,7 +135,7 @@ func (l *Limiter) Allow(_ context.Context, keys []apiserver.RateLimitKey) (apise
 	for i, k := range keys {
 		r := GCRA(now, l.tat[k.Key], k.Limit)
 		newTats[i] = r.newTAT
-		Merge(&res, r.RateLimitResult)
+		res.Fold(r.RateLimitResult)
 	}
 	if res.Allowed {
 		for i, k := range keys {
@@ -173,19 +173,4 @@ func GCRA(now, tat time.Time, lim apiserver.RateLimit) GCRAResult {
 	r.Remaining = int(now.Sub(allowAt) / interval)
 	r.ResetAfter = newTAT.Sub(now)
 	return r
-}
-
-// Merge folds one key's verdict into the combined result: denied if any denies,
-// reporting the most constraining limit.
-func Merge(res *apiserver.RateLimitResult, r apiserver.RateLimitResult) {
-	if !r.Allowed {
-		if res.Allowed || r.RetryAfter > res.RetryAfter {
-			res.Limit, res.RetryAfter, res.ResetAfter = r.Limit, r.RetryAfter, r.ResetAfter
-		}
-		res.Allowed, res.Remaining = false, 0
-		return
-	}
-	if res.Allowed && (res.Remaining < 0 || r.Remaining < res.Remaining) {
-		res.Limit, res.Remaining, res.ResetAfter = r.Limit, r.Remaining, r.ResetAfter
-	}
 }

@@ -5,24 +5,132 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/kommerce/kommerce/apiserver"
 	"github.com/kommerce/kommerce/apiserver/cache"
 )
 
-// Store implements cache.Store.
-type Store struct{ Client redis.UniversalClient }
+// Store implements cache.Store. Reads are served from a near cache in process
+// memory, without a round trip, while the Store is subscribed to the invalidation
+// channel; every write publishes its key there in the same atomic step as the write
+// (a Lua script or MULTI), so the other replicas drop their copies, and drops its own
+// copy before it returns, so a read after a write on the same replica never sees the
+// old value. Reads on another replica see a write once its invalidation has arrived
+// (Pub/Sub delivery, normally well under a millisecond); when the subscription breaks
+// the near cache is emptied and bypassed until it is back, and a connection that
+// dies silently is noticed by a ping within two health intervals (1 s).
+//
+// Only writes made through a Store are announced: keys under its prefixes must not
+// be written in any other way while replicas run.
+type Store struct {
+	Client redis.UniversalClient
+	// Channel is the invalidation channel; DefaultInvalidationChannel when empty.
+	// Replicas sharing a Redis must use the same one.
+	Channel string
+	// NearBytes bounds the near cache; 0 means DefaultNearBytes, a negative value
+	// turns it off (every read is a round trip).
+	NearBytes int
+
+	once sync.Once
+	near *near
+	gate chan struct{} // see near.gate
+}
 
 var _ cache.Store = (*Store)(nil)
 
+func (s *Store) channel() string {
+	if s.Channel == "" {
+		return DefaultInvalidationChannel
+	}
+	return s.Channel
+}
+
+// nearCache starts the subscriber on first use; nil when the near cache is off.
+func (s *Store) nearCache() *near {
+	s.once.Do(func() {
+		if s.NearBytes < 0 {
+			return
+		}
+		var id [8]byte
+		_, _ = rand.Read(id[:])
+		s.near = &near{m: map[string]nearEntry{}, flights: map[string]*flight{}, max: s.NearBytes, self: hex.EncodeToString(id[:])}
+		if s.near.max == 0 {
+			s.near.max = DefaultNearBytes
+		}
+		s.near.gate = s.gate
+		go s.subscribe(s.near)
+	})
+	return s.near
+}
+
 // Get implements cache.Store.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	n := s.nearCache()
+	if n == nil {
+		return s.get(ctx, key)
+	}
+	now := time.Now()
+	v, hit, ready := n.lookup(key, now)
+	if hit {
+		return v, nil
+	}
+	if !ready {
+		return s.get(ctx, key)
+	}
+	t := n.begin(key)
+	v, ttl, err := s.getWithTTL(ctx, key)
+	// Kept with the remaining time to live, so the near copy expires when the
+	// entry in Redis does; an absent key is kept too (a write announces it).
+	keep := err == nil && (ttl > 0 || ttl == -1 || v == nil)
+	n.done(key, t, keep, v, max(ttl, 0), now)
+	return v, err
+}
+
+// getWithTTL reads the value of key (nil when absent) and its remaining time to live
+// (-1 without one) in one round trip.
+func (s *Store) getWithTTL(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	if _, err := s.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, err
+	}
+	b, err := get.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ttl.Val(), nil
+	}
+	return b, ttl.Val(), err
+}
+
+// Holds reports whether a read of key would be served from the near cache, without
+// a round trip.
+func (s *Store) Holds(key string) bool {
+	n := s.nearCache()
+	if n == nil {
+		return false
+	}
+	_, hit, _ := n.lookup(key, time.Now())
+	return hit
+}
+
+// SubscriptionsLost counts the times the invalidation subscription broke, each of
+// which emptied the near cache (0 when it is off).
+func (s *Store) SubscriptionsLost() uint64 {
+	if n := s.nearCache(); n != nil {
+		return n.lost.Load()
+	}
+	return 0
+}
+
+func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 	b, err := s.Client.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -30,217 +138,60 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
+// announce is the message that tells the other replicas key was written.
+func (s *Store) announce(key string) string {
+	if n := s.nearCache(); n != nil {
+		return n.self + " " + key
+	}
+	return "- " + key
+}
+
+// written drops the near copy of key after a write (or a failed one, which may have
+// been applied): the next read on this replica goes to Redis.
+func (s *Store) written(key string) {
+	if n := s.nearCache(); n != nil {
+		n.invalidate(key)
+	}
+}
+
 // setIfNewer compares the zero-padded version at the start of the stored value, so a
-// slow reader cannot overwrite a newer entry a writer stored meanwhile.
+// slow reader cannot overwrite a newer entry a writer stored meanwhile; a value it
+// stores is announced on the invalidation channel (ARGV[4]) with ARGV[5].
 var setIfNewer = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur and tonumber(string.sub(cur, 1, 20)) and tonumber(string.sub(cur, 1, 20)) >= tonumber(ARGV[1]) then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 `)
 
 // SetIfNewer implements cache.Store.
 func (s *Store) SetIfNewer(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) error {
-	return setIfNewer.Run(ctx, s.Client, []string{key}, version, value, ttl.Milliseconds()).Err()
+	defer s.written(key)
+	return setIfNewer.Run(ctx, s.Client, []string{key}, version, value, ttl.Milliseconds(), s.channel(), s.announce(key)).Err()
 }
 
 // Set implements cache.Store.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return s.Client.Set(ctx, key, value, ttl).Err()
+	defer s.written(key)
+	_, err := s.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, value, ttl)
+		p.Publish(ctx, s.channel(), s.announce(key))
+		return nil
+	})
+	return err
 }
+
+var incr = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return n
+`)
 
 // Incr implements cache.Store.
 func (s *Store) Incr(ctx context.Context, key string) (int64, error) {
-	return s.Client.Incr(ctx, key).Result()
-}
-
-// Limiter implements apiserver.RateLimiter with GCRA in one Lua script, so that the
-// per-user and per-tenant limits of a request cost one round trip and are checked
-// and consumed atomically. Times are the Redis server's clock in microseconds.
-type Limiter struct {
-	Client redis.UniversalClient
-
-	start sync.Once
-	queue chan *check
-}
-
-var _ apiserver.RateLimiter = (*Limiter)(nil)
-
-// gcra: KEYS = limit keys; ARGV = emission interval (microseconds), burst pairs. Returns allowed (0/1), the burst
-// of the reported limit, remaining, retry-after and reset-after in microseconds.
-var gcra = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local allowed = 1
-local limit, remaining, retry, reset = 0, -1, 0, 0
-local tats = {}
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2*i-1])
-  local burst = tonumber(ARGV[2*i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-  if tat < now then tat = now end
-  local newtat = tat + interval
-  local allow_at = newtat - burst * interval
-  if now < allow_at then
-    if allowed == 1 or allow_at - now > retry then
-      limit, retry, reset = burst, allow_at - now, tat - now
-    end
-    allowed, remaining = 0, 0
-  elseif allowed == 1 then
-    local rem = math.floor((now - allow_at) / interval)
-    if remaining < 0 or rem < remaining then
-      limit, remaining, reset = burst, rem, newtat - now
-    end
-  end
-  tats[i] = newtat
-end
-if allowed == 1 then
-  for i = 1, #KEYS do
-    redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', math.max(1, math.ceil((tats[i] - now) / 1000)))
-  end
-end
-return {allowed, limit, remaining, math.ceil(retry), math.ceil(reset)}
-`)
-
-// Allow implements apiserver.RateLimiter.
-func (l *Limiter) Allow(ctx context.Context, keys []apiserver.RateLimitKey) (apiserver.RateLimitResult, error) {
-	r, _, err := l.AllowAndGet(ctx, keys, nil)
-	return r, err
-}
-
-var _ apiserver.Prefetcher = (*Limiter)(nil)
-
-// AllowAndGet implements apiserver.Prefetcher: the script and the GETs go out as one
-// pipeline — one round trip — while the (possibly large) cached values stay out of
-// the Lua interpreter. Values read for a refused request are dropped.
-//
-// Checks of concurrent requests are sent together: a few workers each take whatever
-// checks are waiting and send them as one pipeline, so under load one write and one
-// read system call (on both sides) serve many requests. An idle server sends each
-// check at once, alone.
-func (l *Limiter) AllowAndGet(ctx context.Context, keys []apiserver.RateLimitKey, get []string) (apiserver.RateLimitResult, [][]byte, error) {
-	l.start.Do(l.startWorkers)
-	c := &check{keys: make([]string, len(keys)), args: make([]any, 0, 2*len(keys)), get: get, done: make(chan struct{})}
-	for i, k := range keys {
-		c.keys[i] = k.Key
-		c.args = append(c.args, float64(k.Limit.Interval())/float64(time.Microsecond), max(k.Limit.Burst, 1))
-	}
-	select {
-	case l.queue <- c:
-	case <-ctx.Done():
-		return apiserver.RateLimitResult{}, nil, ctx.Err()
-	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return apiserver.RateLimitResult{}, nil, ctx.Err()
-	}
-	return c.res, c.values, c.err
-}
-
-// check is one request's limit check waiting for a worker.
-type check struct {
-	keys   []string
-	args   []any
-	get    []string
-	res    apiserver.RateLimitResult
-	values [][]byte
-	err    error
-	done   chan struct{}
-
-	script *redis.Cmd
-	gets   []*redis.StringCmd
-}
-
-const (
-	batchWorkers = 4
-	maxBatch     = 64
-	batchTimeout = 2 * time.Second
-)
-
-func (l *Limiter) startWorkers() {
-	l.queue = make(chan *check, 4*maxBatch)
-	for range batchWorkers {
-		go l.work()
-	}
-}
-
-func (l *Limiter) work() {
-	batch := make([]*check, 0, maxBatch)
-	for c := range l.queue {
-		batch = append(batch[:0], c)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case c := <-l.queue:
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
-		l.send(batch)
-		for _, c := range batch {
-			close(c.done)
-		}
-	}
-}
-
-// send runs a batch as one pipeline and fills in every check's result.
-func (l *Limiter) send(batch []*check) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	run := func() error {
-		_, err := l.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, c := range batch {
-				c.script = gcra.EvalSha(ctx, p, c.keys, c.args...)
-				c.gets = c.gets[:0]
-				for _, k := range c.get {
-					c.gets = append(c.gets, p.Get(ctx, k))
-				}
-			}
-			return nil
-		})
-		return err
-	}
-	// Errors, of the connection or of one command, are on each command; result reads them.
-	if err := run(); err != nil && redis.HasErrorPrefix(batch[0].script.Err(), "NOSCRIPT") {
-		// First use on this Redis (or after a restart): load the script and retry.
-		if gcra.Load(ctx, l.Client).Err() == nil {
-			_ = run()
-		}
-	}
-	for _, c := range batch {
-		c.res, c.values, c.err = c.result()
-	}
-}
-
-func (c *check) result() (apiserver.RateLimitResult, [][]byte, error) {
-	v, err := c.script.Int64Slice()
-	if err != nil {
-		return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: %w", err)
-	}
-	if len(v) != 5 {
-		return apiserver.RateLimitResult{}, nil, fmt.Errorf("rate limit: script returned %d values", len(v))
-	}
-	res := apiserver.RateLimitResult{
-		Allowed: v[0] == 1, Limit: int(v[1]), Remaining: int(v[2]),
-		RetryAfter: time.Duration(v[3]) * time.Microsecond, ResetAfter: time.Duration(v[4]) * time.Microsecond,
-	}
-	if !res.Allowed {
-		return res, nil, nil
-	}
-	values := make([][]byte, len(c.get))
-	for i, g := range c.gets {
-		b, err := g.Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return apiserver.RateLimitResult{}, nil, fmt.Errorf("prefetch %s: %w", c.get[i], err)
-		default:
-			values[i] = b
-		}
-	}
-	return res, values, nil
+	defer s.written(key)
+	return incr.Run(ctx, s.Client, []string{key}, s.channel(), s.announce(key)).Int64()
 }

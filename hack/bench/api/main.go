@@ -6,7 +6,9 @@
 //   - bare product / bare list: net/http handlers writing pre-rendered bodies;
 //   - product (cache hit) and list (cache hit): the full API stack — server skeleton,
 //     gin, request id, security headers, tenant resolution, rate limits in Redis,
-//     OpenAPI validation — reading from the Redis cache;
+//     OpenAPI validation — reading from the Redis cache (its near copies, kept
+//     while the invalidation channel is subscribed, and leased rate limits);
+//   - the same with the in-process cache and limiter (no Redis, one replica);
 //   - product (cache miss) and list (cache miss): the same stack with the cache off,
 //     so every read goes to PostgreSQL.
 package main
@@ -20,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"math"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -34,7 +37,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/cache"
 	"github.com/kommerce/kommerce/apiserver/demo"
+	"github.com/kommerce/kommerce/apiserver/redis"
 	"github.com/kommerce/kommerce/apiserver/stack"
 	"github.com/kommerce/kommerce/internal/server"
 )
@@ -186,11 +191,11 @@ func run() error {
 	}
 	scenarios := []scenario{
 		{"bare net/http, product bytes", "", productPaths(bareURL, "/p/")},
-		{"GET product, cache hit", "bare net/http, product bytes", productPaths(apiURL, "/api/v1/products/")},
+		{"GET product, cache hit (Redis)", "bare net/http, product bytes", productPaths(apiURL, "/api/v1/products/")},
 		{"GET product, cache miss", "bare net/http, product bytes", productPaths(missURL, "/api/v1/products/")},
 		{"GET product, cache hit, no Redis (in-process cache and limiter)", "bare net/http, product bytes", productPaths(localURL, "/api/v1/products/")},
 		{"bare net/http, list bytes", "", []string{bareURL + "/list"}},
-		{"list 20 products, cache hit", "bare net/http, list bytes", []string{apiURL + listQuery}},
+		{"list 20 products, cache hit (Redis)", "bare net/http, list bytes", []string{apiURL + listQuery}},
 		{"list 20 products, cache miss", "bare net/http, list bytes", []string{missURL + listQuery}},
 	}
 	results := map[string]result{}
@@ -206,7 +211,7 @@ func run() error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
+		defer pprof.StopCPUProfile() // also stopped below, after the scenarios
 	}
 	// Every server must send the very bytes of the baseline, or the comparison is void.
 	for _, s := range scenarios {
@@ -266,6 +271,108 @@ func run() error {
 		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(len(r.lat)) }
 		fmt.Printf("| %s | %.0f | %s | %s | %s | %.0f + %.0f µs |\n", s.name, r.rps, ms(r.p50), ms(r.p99), ratio, per(r.cpu.self), per(r.cpu.redis))
 	}
+	fmt.Println()
+	pprof.StopCPUProfile() // the profile is of the scenarios alone
+	if cc, ok := cached.Catalog.(*cache.Catalog); ok {
+		rs, _ := cc.Store.(*redis.Store)
+		fmt.Printf("near cache of the Redis scenarios: subscription lost %d times during the run (each empties it)\n", rs.SubscriptionsLost())
+	}
+	if err := invalidationLatency(ctx, rdb, tenant.RedisPrefix); err != nil {
+		return err
+	}
+	// One line per target, for hack/bench/all.sh.
+	ratioTarget := func(target, scenario string) {
+		r, ok := results[scenario]
+		if !ok {
+			return
+		}
+		var b result
+		for _, s := range scenarios {
+			if s.name == scenario {
+				b = results[s.baseline]
+			}
+		}
+		x := r.rps / b.rps
+		summary(target, ">= 0.5x bare", fmt.Sprintf("%.2fx (%s vs %s req/s)", x, thousands(r.rps), thousands(b.rps)), x >= 0.5)
+	}
+	ratioTarget("product read, cache hit (Redis)", "GET product, cache hit (Redis)")
+	ratioTarget("list of 20, cache hit (Redis)", "list 20 products, cache hit (Redis)")
+	if r, ok := results["list 20 products, cache miss"]; ok {
+		us := float64(r.cpu.self.Microseconds()) / float64(len(r.lat))
+		summary("list of 20, cache miss, CPU per request", "<= 300 µs",
+			fmt.Sprintf("%s µs (Go process: API and load clients; PostgreSQL not counted)", thousands(us)), us <= 300)
+	}
+	return nil
+}
+
+// summary prints a BENCHSUMMARY line: target, goal, measured figure, met or not.
+func summary(target, goal, measured string, met bool) {
+	verdict := "not met"
+	if met {
+		verdict = "met"
+	}
+	fmt.Printf("BENCHSUMMARY\t%s\t%s\t%s\t%s\n", target, goal, measured, verdict)
+}
+
+// thousands formats x rounded to an integer with thousands separators.
+func thousands(x float64) string {
+	s := strconv.FormatInt(int64(math.Round(x)), 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// invalidationLatency measures the cross-replica staleness of the near cache: two
+// Stores (two replicas) on the bench's Redis; one writes a key the other holds near,
+// and the other reads until it sees the new value.
+func invalidationLatency(ctx context.Context, rdb goredis.UniversalClient, prefix string) error {
+	ch := prefix + "invalidate"
+	a, b := &redis.Store{Client: rdb, Channel: ch}, &redis.Store{Client: rdb, Channel: ch}
+	key := prefix + "latency"
+	// Reads before the subscriptions are up go to Redis; wait for a near hit.
+	if err := a.Set(ctx, key, []byte("0"), time.Minute); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.Holds(key) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("invalidation latency: replica B never held the key near")
+		}
+		if _, err := b.Get(ctx, key); err != nil {
+			return err
+		}
+	}
+	const n = 500
+	lat := make([]time.Duration, 0, n)
+	for i := 1; i <= n; i++ {
+		want := strconv.Itoa(i)
+		if err := a.Set(ctx, key, []byte(want), time.Minute); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		for {
+			v, err := b.Get(ctx, key)
+			if err != nil {
+				return err
+			}
+			if string(v) == want {
+				break
+			}
+			if time.Since(t0) > 5*time.Second {
+				return fmt.Errorf("invalidation latency: replica B still reads %q after 5s", v)
+			}
+		}
+		lat = append(lat, time.Since(t0))
+		for !b.Holds(key) { // held near again before the next write
+			if _, err := b.Get(ctx, key); err != nil {
+				return err
+			}
+		}
+	}
+	slices.Sort(lat)
+	fmt.Printf("cross-replica staleness: after a write on replica A returns, replica B reads the new value within p50 %v, p99 %v, max %v (%d writes; includes B's round trip to Redis)\n\n",
+		lat[n/2].Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond), lat[n-1].Round(time.Microsecond), n)
 	return nil
 }
 
