@@ -5,7 +5,8 @@
 # ratio, met or not, and the command that measured it. One command re-measures all:
 #
 #   hack/bench/all.sh                    every benchmark, then the table
-#   hack/bench/all.sh --only api,ingest  some of them (the table then lists only those)
+#   hack/bench/all.sh --only api,ingest  some of them (their rows are replaced, the
+#                                        others kept)
 #   hack/bench/all.sh --skip storefront  all but some (storefront needs root: it runs
 #                                        the real cluster of hack/cluster.sh)
 #   hack/bench/all.sh --no-write         measure, print the table, leave the doc alone
@@ -99,16 +100,19 @@ for b in "${selected[@]}"; do
 	fi
 done
 
-header="Last \`hack/bench/all.sh\` run: $started, commit $commit, $(nproc) cores, load average
-$load_before before it. Every benchmark ran in its short mode (\`BENCH_SHORT=1\`), so these
-figures are noisier than the full runs in the sections below; each ratio is against a
-baseline measured in the same run."
+header="Every target of the benchmarks below, as \`hack/bench/all.sh\` last measured it in its
+short mode (\`BENCH_SHORT=1\`): noisier than the full runs in the sections that follow,
+each ratio against a baseline measured in the same run, on this project's 2-core
+machines shared with other work. A run of some benchmarks (\`--only\`) replaces their
+rows and keeps the others; the last column says when and on which commit each row was
+measured."
+when="$started, $commit, load $load_before"
 doc=docs/benchmarks.md
 if [[ -n $write ]]; then
-	go run ./hack/bench/summarize -doc "$doc" -header "$header" "$manifest"
+	go run ./hack/bench/summarize -doc "$doc" -header "$header" -when "$when" "$manifest"
 else
 	cp "$doc" "$out/benchmarks.md"
-	go run ./hack/bench/summarize -doc "$out/benchmarks.md" -header "$header" "$manifest"
+	go run ./hack/bench/summarize -doc "$out/benchmarks.md" -header "$header" -when "$when" "$manifest"
 	sed -n '/<!-- benchsummary:begin/,/<!-- benchsummary:end -->/p' "$out/benchmarks.md"
 fi
 if ((${#failed[@]})); then

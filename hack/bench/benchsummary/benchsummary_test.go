@@ -56,10 +56,10 @@ func TestTable(t *testing.T) {
 		{Name: "search", Command: "hack/bench/search.sh"},
 		{Name: "jobs", Command: "hack/bench/jobs.sh", Err: errors.New("line 3: bad")},
 	}
-	got := Table("Last run: now.", runs)
+	got := Table("Last run: now.", Rows(runs, "today, abc123"))
 	for _, w := range []string{
 		"Last run: now.\n\n| Target | Goal |",
-		"| product read | >= 0.5x | 0.61x | **met** | `BENCH_SHORT=1 hack/bench/api.sh` |",
+		"| product read | >= 0.5x | 0.61x | **met** | `BENCH_SHORT=1 hack/bench/api.sh` | today, abc123 |",
 		`| list \| 20 | >= 0.5x | 0.42x | not met |`,
 		"| import rows/s | — (a figure, no target) | 2,681 rows/s | — |",
 		"| ingest | — | **the benchmark failed** (exit 2 after 31 s)",
@@ -69,6 +69,34 @@ func TestTable(t *testing.T) {
 		if !strings.Contains(got, w) {
 			t.Errorf("table lacks %q:\n%s", w, got)
 		}
+	}
+}
+
+// TestMerge: a partial run (all.sh --only) replaces the rows of the benchmarks it ran,
+// in place, keeps the others, and appends benchmarks new to the table.
+func TestMerge(t *testing.T) {
+	first := []Run{
+		{Command: "a.sh", Results: []Result{{Target: "a1", Measured: "1"}, {Target: "a2 | x", Measured: "2"}}},
+		{Command: "b.sh", Results: []Result{{Target: "b1", Measured: "1"}}},
+		{Command: "c.sh", Results: []Result{{Target: "c1", Measured: "1"}}},
+	}
+	old := Table("h", Rows(first, "monday"))
+	second := []Run{
+		{Command: "a.sh", Results: []Result{{Target: "a1", Measured: "10"}}},
+		{Command: "d.sh", Results: []Result{{Target: "d1", Measured: "4"}}},
+	}
+	got := Merge(old, second, Rows(second, "tuesday"))
+	var targets []string
+	for _, r := range got {
+		f := strings.Fields(r) // "|", target, ..., when, "|"
+		targets = append(targets, f[1]+"@"+f[len(f)-2])
+	}
+	want := []string{"a1@tuesday", "b1@monday", "c1@monday", "d1@tuesday"}
+	if strings.Join(targets, " ") != strings.Join(want, " ") {
+		t.Errorf("merged rows %v, want %v:\n%s", targets, want, strings.Join(got, "\n"))
+	}
+	if all := Merge("", first, Rows(first, "x")); len(all) != 4 {
+		t.Errorf("merge into an empty table: %d rows, want 4", len(all))
 	}
 }
 

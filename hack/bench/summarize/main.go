@@ -21,11 +21,13 @@ import (
 
 func main() {
 	doc := flag.String("doc", "docs/benchmarks.md", "the document whose summary table is rewritten")
-	header := flag.String("header", "", "the paragraph above the table (when, where, which commit)")
+	header := flag.String("header", "", "the paragraph above the table")
+	when := flag.String("when", "", "when and on which commit this run measured, shown on each of its rows")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: summarize [-doc FILE] [-header TEXT] MANIFEST\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: summarize [-doc FILE] [-header TEXT] [-when TEXT] MANIFEST\n\n"+
 			"Rewrites the summary table of FILE from the benchmark runs listed in MANIFEST\n"+
-			"(name, command, exit code, seconds, log file; tab-separated).\n\n")
+			"(name, command, exit code, seconds, log file; tab-separated). Rows of benchmarks\n"+
+			"not in MANIFEST are kept as they are.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -33,13 +35,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*doc, *header, flag.Arg(0)); err != nil {
+	if err := run(*doc, *header, *when, flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "summarize:", err)
 		os.Exit(1)
 	}
 }
 
-func run(docFile, header, manifest string) error {
+func run(docFile, header, when, manifest string) error {
 	runs, err := readManifest(manifest)
 	if err != nil {
 		return err
@@ -48,7 +50,8 @@ func run(docFile, header, manifest string) error {
 	if err != nil {
 		return err
 	}
-	out, err := benchsummary.Splice(string(doc), benchsummary.Table(header, runs))
+	rows := benchsummary.Merge(benchsummary.Block(string(doc)), runs, benchsummary.Rows(runs, when))
+	out, err := benchsummary.Splice(string(doc), benchsummary.Table(header, rows))
 	if err != nil {
 		return fmt.Errorf("%s: %w", docFile, err)
 	}

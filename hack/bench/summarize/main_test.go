@@ -25,7 +25,7 @@ func TestRun(t *testing.T) {
 		"",
 	}, "\n"))
 	doc := write("benchmarks.md", "# Benchmarks\n\nIntro.\n\n## API\n")
-	if err := run(doc, "Run of today.", manifest); err != nil {
+	if err := run(doc, "Run of today.", "today", manifest); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(doc)
@@ -36,7 +36,7 @@ func TestRun(t *testing.T) {
 	for _, w := range []string{
 		"Intro.\n\n<!-- benchsummary:begin",
 		"Run of today.",
-		"| product read | >= 0.5x | 0.61x | **met** | `BENCH_SHORT=1 hack/bench/api.sh` |",
+		"| product read | >= 0.5x | 0.61x | **met** | `BENCH_SHORT=1 hack/bench/api.sh` | today |",
 		"| ingest | — | **the benchmark failed** (exit 1 after 12 s)",
 		"| bad | — | **unreadable summary**: line 1:",
 		"<!-- benchsummary:end -->\n\n## API\n",
