@@ -419,12 +419,13 @@ func decodeCursor(s string, f apiserver.ProductFilter) (*cursor, error) {
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// ListProducts implements apiserver.CatalogService.
+// ListProducts implements apiserver.CatalogService: one statement (ListProductPage)
+// in one round trip (ReadInTenant).
 func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFilter) (*apiserver.ProductPage, error) {
 	if err := f.Normalize(); err != nil {
 		return nil, err
 	}
-	params := dbq.ListProductsParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
+	params := dbq.ListProductPageParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, f)
 		if err != nil {
@@ -438,37 +439,80 @@ func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFi
 	if f.Query != "" {
 		params.NameLike = new("%" + likeEscaper.Replace(f.Query) + "%")
 	}
-	page := &apiserver.ProductPage{Items: []*apiserver.Product{}}
-	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+	if f.CategoryID != "" {
+		params.CategoryID = &f.CategoryID
+	}
+	var rows []dbq.ListProductPageRow
+	err := s.DB.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
 		params.TenantID = tid
-		if f.CategoryID != "" {
-			ids, err := q.CategorySubtree(ctx, dbq.CategorySubtreeParams{TenantID: tid, ID: f.CategoryID})
-			if err != nil {
-				return err
-			}
-			params.CategoryIds = append([]string{}, ids...)
-		}
-		rows, err := q.ListProducts(ctx, params)
-		if err != nil {
-			return err
-		}
-		more := len(rows) > f.Limit
-		if more {
-			rows = rows[:f.Limit]
-		}
-		if page.Items, err = loadProducts(ctx, q, tid, rows); err != nil {
-			return err
-		}
-		if more {
-			last := rows[len(rows)-1]
-			page.NextCursor = cursor{Sort: f.Sort, Created: last.CreatedAt, Name: last.Name, ID: last.ID, Filter: filterHash(f)}.encode()
-		}
-		return nil
+		var err error
+		rows, err = q.ListProductPage(ctx, params)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list products: %w", err)
 	}
+	page := &apiserver.ProductPage{}
+	if len(rows) > f.Limit {
+		rows = rows[:f.Limit]
+		last := rows[len(rows)-1]
+		page.NextCursor = cursor{Sort: f.Sort, Created: last.CreatedAt, Name: last.Name, ID: last.ID, Filter: filterHash(f)}.encode()
+	}
+	if page.Items, err = pageProducts(rows); err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
 	return page, nil
+}
+
+// pageProducts builds the products of ListProductPage rows. The structs of a page are
+// allocated in a few blocks rather than one by one: a page is built on every list
+// cache miss.
+func pageProducts(rows []dbq.ListProductPageRow) ([]*apiserver.Product, error) {
+	nv := 0
+	for i := range rows {
+		nv += len(rows[i].Skus)
+	}
+	items := make([]*apiserver.Product, len(rows))
+	products := make([]apiserver.Product, len(rows))
+	variants := make([]apiserver.Variant, nv)
+	for i := range rows {
+		r := &rows[i]
+		if len(r.AttrKeys) != len(r.AttrValues) || len(r.AttrCounts) != len(r.Skus) || len(r.PriceCounts) != len(r.Skus) ||
+			len(r.VariantAttrKeys) != len(r.VariantAttrValues) || len(r.PriceCurrencies) != len(r.PriceAmounts) {
+			return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
+		}
+		p := &products[i]
+		*p = apiserver.Product{ID: r.ID, Name: r.Name, Description: r.Description, Status: apiserver.ProductStatus(r.Status),
+			CategoryIDs: r.CategoryIds, Attributes: make(map[string]string, len(r.AttrKeys)), Images: nonNilSlice(r.Images),
+			Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		if p.CategoryIDs == nil {
+			p.CategoryIDs = []string{}
+		}
+		for j, k := range r.AttrKeys {
+			p.Attributes[k] = r.AttrValues[j]
+		}
+		p.Variants, variants = variants[:len(r.Skus):len(r.Skus)], variants[len(r.Skus):]
+		prices := make([]apiserver.Price, len(r.PriceCurrencies))
+		for j := range prices {
+			prices[j] = apiserver.Price{Currency: r.PriceCurrencies[j], Amount: r.PriceAmounts[j]}
+		}
+		ka, kp := 0, 0
+		for j, sku := range r.Skus {
+			na, np := int(r.AttrCounts[j]), int(r.PriceCounts[j])
+			if na < 0 || np < 0 || ka+na > len(r.VariantAttrKeys) || kp+np > len(prices) {
+				return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
+			}
+			v := apiserver.Variant{SKU: sku, Attributes: make(map[string]string, na), Prices: prices[kp : kp+np : kp+np]}
+			for ; na > 0; na-- {
+				v.Attributes[r.VariantAttrKeys[ka]] = r.VariantAttrValues[ka]
+				ka++
+			}
+			kp += np
+			p.Variants[j] = v
+		}
+		items[i] = p
+	}
+	return items, nil
 }
 
 func categoryOf(c dbq.Category) *apiserver.Category {

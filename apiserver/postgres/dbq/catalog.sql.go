@@ -411,6 +411,167 @@ func (q *Queries) ListCategories(ctx context.Context, tenantID string) ([]ListCa
 	return items, nil
 }
 
+const listProductPage = `-- name: ListProductPage :many
+WITH RECURSIVE sub AS (
+    SELECT c.id FROM categories c WHERE c.tenant_id = $2 AND c.id = $3::uuid
+    UNION
+    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = $2
+), page AS (
+    SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR CASE $1::text
+            WHEN 'created_at' THEN (p.created_at, p.id) > ($7::timestamptz, $6::uuid)
+            WHEN '-created_at' THEN (p.created_at, p.id) < ($7::timestamptz, $6::uuid)
+            WHEN 'name' THEN (p.name, p.id) > ($8::text, $6::uuid)
+            ELSE (p.name, p.id) < ($8::text, $6::uuid)
+          END)
+    ORDER BY
+      CASE WHEN $1::text = 'created_at' THEN p.created_at END ASC,
+      CASE WHEN $1::text = '-created_at' THEN p.created_at END DESC,
+      CASE WHEN $1::text = 'name' THEN p.name END ASC,
+      CASE WHEN $1::text = '-name' THEN p.name END DESC,
+      CASE WHEN $1::text IN ('created_at', 'name') THEN p.id END ASC,
+      p.id DESC
+    LIMIT $9
+)
+SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
+    coalesce(a.keys, '{}')::text[] AS attr_keys,
+    coalesce(a.vals, '{}')::text[] AS attr_values,
+    coalesce(c.ids, '{}')::text[] AS category_ids,
+    coalesce(v.skus, '{}')::text[] AS skus,
+    coalesce(v.attr_counts, '{}')::int4[] AS attr_counts,
+    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
+    coalesce(va.keys, '{}')::text[] AS variant_attr_keys,
+    coalesce(va.vals, '{}')::text[] AS variant_attr_values,
+    coalesce(vp.currencies, '{}')::text[] AS price_currencies,
+    coalesce(vp.amounts, '{}')::int8[] AS price_amounts
+FROM page pg
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key) AS keys, array_agg(e.value) AS vals FROM jsonb_each_text(pg.attributes) e
+) a ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
+    WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
+) c ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(v.sku ORDER BY v.position) AS skus,
+        array_agg((SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4 ORDER BY v.position) AS attr_counts,
+        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
+    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) v ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY v.position, e.key) AS keys, array_agg(e.value ORDER BY v.position, e.key) AS vals
+    FROM variants v CROSS JOIN LATERAL jsonb_each_text(v.attributes) e
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) va ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(pr.currency ORDER BY v.position, pr.currency) AS currencies, array_agg(pr.amount ORDER BY v.position, pr.currency) AS amounts
+    FROM variants v JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) vp ON true
+ORDER BY
+  CASE WHEN $1::text = 'created_at' THEN pg.created_at END ASC,
+  CASE WHEN $1::text = '-created_at' THEN pg.created_at END DESC,
+  CASE WHEN $1::text = 'name' THEN pg.name END ASC,
+  CASE WHEN $1::text = '-name' THEN pg.name END DESC,
+  CASE WHEN $1::text IN ('created_at', 'name') THEN pg.id END ASC,
+  pg.id DESC
+`
+
+type ListProductPageParams struct {
+	Sort         string
+	TenantID     string
+	CategoryID   *string
+	Status       *string
+	NameLike     *string
+	AfterID      *string
+	AfterCreated *time.Time
+	AfterName    *string
+	Lim          int32
+}
+
+type ListProductPageRow struct {
+	ID                string
+	Name              string
+	Description       string
+	Status            string
+	Images            []string
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	AttrKeys          []string
+	AttrValues        []string
+	CategoryIds       []string
+	Skus              []string
+	AttrCounts        []int32
+	PriceCounts       []int32
+	VariantAttrKeys   []string
+	VariantAttrValues []string
+	PriceCurrencies   []string
+	PriceAmounts      []int64
+}
+
+// ListProductPage is ListProducts with everything a page shows, in one statement:
+// the category filter's subtree, the keyset page, and per product its categories,
+// attributes, variants, variant attributes and prices as flat arrays (cheaper to
+// decode than JSON). A variant's attributes and prices are the next attr_counts[i]
+// and price_counts[i] entries of the variant_attr_* and price_* arrays, in variant
+// position order. Rows come in the page's order.
+func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams) ([]ListProductPageRow, error) {
+	rows, err := q.db.Query(ctx, listProductPage,
+		arg.Sort,
+		arg.TenantID,
+		arg.CategoryID,
+		arg.Status,
+		arg.NameLike,
+		arg.AfterID,
+		arg.AfterCreated,
+		arg.AfterName,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListProductPageRow{}
+	for rows.Next() {
+		var i ListProductPageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Description,
+			&i.Status,
+			&i.Images,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.AttrKeys,
+			&i.AttrValues,
+			&i.CategoryIds,
+			&i.Skus,
+			&i.AttrCounts,
+			&i.PriceCounts,
+			&i.VariantAttrKeys,
+			&i.VariantAttrValues,
+			&i.PriceCurrencies,
+			&i.PriceAmounts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listProducts = `-- name: ListProducts :many
 SELECT tenant_id, id, name, description, status, attributes, images, version, created_at, updated_at, deleted_at FROM products p
 WHERE p.tenant_id = $1 AND p.deleted_at IS NULL

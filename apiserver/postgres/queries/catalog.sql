@@ -62,40 +62,6 @@ JOIN variants v ON v.tenant_id = p.tenant_id AND v.sku = p.sku
 WHERE p.tenant_id = @tenant_id AND v.product_id = ANY (@product_ids::uuid[])
 ORDER BY p.sku, p.currency;
 
--- ListProducts is keyset-paginated: the page after (after_*, after_id) in the given
--- sort, ties broken by id. Browsing large catalogs by relevance goes through search.
--- name: ListProducts :many
-SELECT * FROM products p
-WHERE p.tenant_id = @tenant_id AND p.deleted_at IS NULL
-  AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
-  AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
-  AND (sqlc.narg(category_ids)::uuid[] IS NULL OR EXISTS (
-        SELECT 1 FROM product_categories pc
-        WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
-          AND pc.category_id = ANY (sqlc.narg(category_ids)::uuid[])))
-  AND (sqlc.narg(after_id)::uuid IS NULL OR CASE @sort::text
-        WHEN 'created_at' THEN (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
-        WHEN '-created_at' THEN (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
-        WHEN 'name' THEN (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
-        ELSE (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
-      END)
-ORDER BY
-  CASE WHEN @sort::text = 'created_at' THEN p.created_at END ASC,
-  CASE WHEN @sort::text = '-created_at' THEN p.created_at END DESC,
-  CASE WHEN @sort::text = 'name' THEN p.name END ASC,
-  CASE WHEN @sort::text = '-name' THEN p.name END DESC,
-  CASE WHEN @sort::text IN ('created_at', 'name') THEN p.id END ASC,
-  p.id DESC
-LIMIT @lim;
-
--- name: CategorySubtree :many
-WITH RECURSIVE sub AS (
-    SELECT c.id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = @id
-    UNION
-    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = @tenant_id
-)
-SELECT id FROM sub;
-
 -- name: CategoryAncestors :many
 WITH RECURSIVE up AS (
     SELECT c.id, c.parent_id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = @id
@@ -156,3 +122,83 @@ SELECT p.id, p.name, p.description, p.status, p.attributes, p.images, p.version,
               FROM variants v WHERE v.tenant_id = p.tenant_id AND v.product_id = p.id), '[]'::jsonb)::jsonb AS variants
 FROM products p
 WHERE p.tenant_id = @tenant_id AND p.id = @id AND p.deleted_at IS NULL;
+
+-- ListProductPage is a keyset-paginated page (the page after (after_*, after_id) in
+-- the given sort, ties broken by id; browsing large catalogs by relevance goes through
+-- search) with everything it shows, in one statement:
+-- the category filter's subtree, the keyset page, and per product its categories,
+-- attributes, variants, variant attributes and prices as flat arrays (cheaper to
+-- decode than JSON). A variant's attributes and prices are the next attr_counts[i]
+-- and price_counts[i] entries of the variant_attr_* and price_* arrays, in variant
+-- position order. Rows come in the page's order.
+-- name: ListProductPage :many
+WITH RECURSIVE sub AS (
+    SELECT c.id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = sqlc.narg(category_id)::uuid
+    UNION
+    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = @tenant_id
+), page AS (
+    SELECT p.* FROM products p
+    WHERE p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR CASE @sort::text
+            WHEN 'created_at' THEN (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
+            WHEN '-created_at' THEN (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
+            WHEN 'name' THEN (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
+            ELSE (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
+          END)
+    ORDER BY
+      CASE WHEN @sort::text = 'created_at' THEN p.created_at END ASC,
+      CASE WHEN @sort::text = '-created_at' THEN p.created_at END DESC,
+      CASE WHEN @sort::text = 'name' THEN p.name END ASC,
+      CASE WHEN @sort::text = '-name' THEN p.name END DESC,
+      CASE WHEN @sort::text IN ('created_at', 'name') THEN p.id END ASC,
+      p.id DESC
+    LIMIT @lim
+)
+SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
+    coalesce(a.keys, '{}')::text[] AS attr_keys,
+    coalesce(a.vals, '{}')::text[] AS attr_values,
+    coalesce(c.ids, '{}')::text[] AS category_ids,
+    coalesce(v.skus, '{}')::text[] AS skus,
+    coalesce(v.attr_counts, '{}')::int4[] AS attr_counts,
+    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
+    coalesce(va.keys, '{}')::text[] AS variant_attr_keys,
+    coalesce(va.vals, '{}')::text[] AS variant_attr_values,
+    coalesce(vp.currencies, '{}')::text[] AS price_currencies,
+    coalesce(vp.amounts, '{}')::int8[] AS price_amounts
+FROM page pg
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key) AS keys, array_agg(e.value) AS vals FROM jsonb_each_text(pg.attributes) e
+) a ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
+    WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
+) c ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(v.sku ORDER BY v.position) AS skus,
+        array_agg((SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4 ORDER BY v.position) AS attr_counts,
+        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
+    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) v ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY v.position, e.key) AS keys, array_agg(e.value ORDER BY v.position, e.key) AS vals
+    FROM variants v CROSS JOIN LATERAL jsonb_each_text(v.attributes) e
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) va ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(pr.currency ORDER BY v.position, pr.currency) AS currencies, array_agg(pr.amount ORDER BY v.position, pr.currency) AS amounts
+    FROM variants v JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) vp ON true
+ORDER BY
+  CASE WHEN @sort::text = 'created_at' THEN pg.created_at END ASC,
+  CASE WHEN @sort::text = '-created_at' THEN pg.created_at END DESC,
+  CASE WHEN @sort::text = 'name' THEN pg.name END ASC,
+  CASE WHEN @sort::text = '-name' THEN pg.name END DESC,
+  CASE WHEN @sort::text IN ('created_at', 'name') THEN pg.id END ASC,
+  pg.id DESC;
