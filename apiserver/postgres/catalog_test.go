@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/demo"
+	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+func newTenant(t *testing.T, db *DB, slug string) context.Context {
+	t.Helper()
+	tn, err := (&TenantService{DB: db}).CreateTenant(context.Background(), apiserver.TenantCreate{Slug: slug, RedisPrefix: slug + ":"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiserver.NewContextWithTenant(context.Background(), tn)
+}
+
+// TestListProductsMatchesGetProduct checks the one-statement list page against the
+// single-product read (GetProductFull, which aggregates JSON instead of arrays): for
+// every sort and filter, paging through with a small limit must give every matching
+// product exactly once, in order, each item byte for byte as GetProduct encodes it.
+// Edge cases ride along: a product without attributes, categories, images or prices,
+// one with several categories in a given order, a deleted one, and another tenant's.
+func TestListProductsMatchesGetProduct(t *testing.T) {
+	db := NewDB(testenv.NewDatabase(t).Pool)
+	cat := &CatalogService{DB: db}
+	ctx := newTenant(t, db, "shop")
+	other := newTenant(t, db, "other")
+	if _, err := demo.Seed(ctx, cat, 30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demo.Seed(other, cat, 5); err != nil {
+		t.Fatal(err)
+	}
+	cats, err := cat.ListCategories(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root, leaf string // a root with children, and a leaf
+	for _, c := range cats {
+		if c.ParentID == nil && root == "" && slices.ContainsFunc(cats, func(d *apiserver.Category) bool { return d.ParentID != nil && *d.ParentID == c.ID }) {
+			root = c.ID
+		}
+		if c.ParentID != nil {
+			leaf = c.ID
+		}
+	}
+	published := apiserver.StatusPublished
+	bare := apiserver.ProductInput{Name: new("Bare <thing> & \"more\""), Status: &published,
+		Variants: &[]apiserver.Variant{{SKU: "BARE-1"}, {SKU: "BARE-2", Attributes: map[string]string{"z": "1", "a": "ü"}}}}
+	if _, err := cat.CreateProduct(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	multi := apiserver.ProductInput{Name: new("Multi"), Status: &published, CategoryIDs: &[]string{leaf, root},
+		Attributes: &map[string]string{"b": "2", "a": "1"},
+		Variants: &[]apiserver.Variant{{SKU: "MULTI-2", Prices: []apiserver.Price{{Currency: "USD", Amount: 2}, {Currency: "EUR", Amount: 1}}},
+			{SKU: "MULTI-1", Prices: []apiserver.Price{{Currency: "CHF", Amount: 3}}}}}
+	if _, err := cat.CreateProduct(ctx, multi); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := cat.CreateProduct(ctx, apiserver.ProductInput{Name: new("Gone"), Status: &published, Variants: &[]apiserver.Variant{{SKU: "GONE-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.DeleteProduct(ctx, gone.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, f := range []apiserver.ProductFilter{
+		{},
+		{Sort: apiserver.SortCreatedAsc},
+		{Sort: apiserver.SortNameAsc, Status: apiserver.StatusPublished},
+		{Sort: apiserver.SortNameDesc, Status: apiserver.StatusDraft},
+		{CategoryID: root},
+		{CategoryID: leaf, Sort: apiserver.SortNameAsc},
+		{Query: "BARE"},
+		{Query: "%"},
+		{CategoryID: "00000000-0000-4000-8000-000000000000"},
+	} {
+		name, _ := json.Marshal(f)
+		t.Run(string(name), func(t *testing.T) {
+			all, err := cat.ListProducts(ctx, apiserver.ProductFilter{CategoryID: f.CategoryID, Status: f.Status, Query: f.Query, Sort: f.Sort, Limit: apiserver.MaxPageSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all.NextCursor != "" {
+				t.Fatalf("%d products need more than one page of %d", len(all.Items), apiserver.MaxPageSize)
+			}
+			var paged []*apiserver.Product
+			f.Limit = 7
+			for pages := 0; ; pages++ {
+				if pages > 20 {
+					t.Fatal("paging does not end")
+				}
+				page, err := cat.ListProducts(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Items) > f.Limit || (page.NextCursor != "" && len(page.Items) != f.Limit) {
+					t.Fatalf("page of %d items for limit %d (next cursor %q)", len(page.Items), f.Limit, page.NextCursor)
+				}
+				paged = append(paged, page.Items...)
+				if page.NextCursor == "" {
+					break
+				}
+				f.Cursor = page.NextCursor
+			}
+			if len(paged) != len(all.Items) {
+				t.Fatalf("paging gave %d products, one page %d", len(paged), len(all.Items))
+			}
+			for i, p := range paged {
+				if p.ID != all.Items[i].ID {
+					t.Fatalf("item %d: paging gave %s, one page %s", i, p.ID, all.Items[i].ID)
+				}
+				if p.ID == gone.ID {
+					t.Fatal("a deleted product is listed")
+				}
+				if f.Status != "" && p.Status != f.Status {
+					t.Fatalf("%s is %s", p.ID, p.Status)
+				}
+				if f.Query != "" && !strings.Contains(strings.ToLower(p.Name), strings.ToLower(f.Query)) {
+					t.Fatalf("%q does not match %q", p.Name, f.Query)
+				}
+				want, err := cat.GetProduct(ctx, p.ID) // another tenant's product is not found
+				if err != nil {
+					t.Fatalf("item %d (%s): %v", i, p.ID, err)
+				}
+				got, _ := json.Marshal(p)
+				wantJSON, _ := json.Marshal(want)
+				if string(got) != string(wantJSON) {
+					t.Fatalf("item %d differs from GetProduct:\n got %s\nwant %s", i, got, wantJSON)
+				}
+			}
+			switch {
+			case f.Query == "BARE" && len(paged) != 1, f.Query == "%" && len(paged) != 0,
+				f.CategoryID == root && !slices.ContainsFunc(paged, func(p *apiserver.Product) bool { return p.Name == "Multi" }),
+				f.CategoryID == root && !slices.ContainsFunc(paged, func(p *apiserver.Product) bool { return !slices.Contains(p.CategoryIDs, root) }),
+				f.CategoryID == "" && f.Query == "" && f.Status == "" && len(paged) != 32:
+				t.Fatalf("%d products listed", len(paged))
+			}
+		})
+	}
+}
+
+// TestReadInTenant: the pipelined read is read-only, sees only its tenant, reports
+// a failed statement, and leaves its connection fit for the next request.
+func TestReadInTenant(t *testing.T) {
+	tdb := testenv.NewDatabase(t)
+	db := NewDB(tdb.Pool)
+	ctx := newTenant(t, db, "shop")
+	other := newTenant(t, db, "other")
+	c, err := (&CatalogService{DB: db}).CreateCategory(ctx, apiserver.CategoryInput{Slug: new("shoes"), Name: new("Shoes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * int(tdb.Pool.Config().MaxConns) { // every connection of the pool, and again
+		err := db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+			return q.InsertOutbox(ctx, dbq.InsertOutboxParams{TenantID: tid, AggregateType: "x", AggregateID: "x", EventType: "x", Payload: []byte("{}")})
+		})
+		if code, _ := pgCode(err); code != "25006" { // read_only_sql_transaction
+			t.Fatalf("write in a read: %v", err)
+		}
+		err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+			_, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: tid, ID: "not-a-uuid"})
+			return err
+		})
+		if code, _ := pgCode(err); code != pgInvalidText {
+			t.Fatalf("bad uuid: %v", err)
+		}
+		err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+			got, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: tid, ID: c.ID})
+			if err == nil && got.Slug != "shoes" {
+				t.Errorf("read %+v", got)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The other tenant does not see it even when asking with this tenant's id:
+		// the row-level security policy follows the transaction's tenant setting.
+		err = db.ReadInTenant(other, func(q *dbq.Queries, _ string) error {
+			_, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: apiserver.TenantFromContext(ctx).ID, ID: c.ID})
+			return err
+		})
+		if apiserver.ErrorCode(notFound(err, "category")) != apiserver.ErrNotFound {
+			t.Fatalf("another tenant read the category: %v", err)
+		}
+	}
+	err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+		if _, err := q.ListCategories(ctx, tid); err != nil {
+			return err
+		}
+		_, err := q.ListCategories(ctx, tid)
+		return err
+	})
+	if !errors.Is(err, errSecondStatement) {
+		t.Fatalf("two statements: %v", err)
+	}
+	if _, err := (&CatalogService{DB: db}).ListCategories(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
