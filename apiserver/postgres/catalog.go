@@ -477,35 +477,31 @@ func pageProducts(rows []dbq.ListProductPageRow) ([]*apiserver.Product, error) {
 	variants := make([]apiserver.Variant, nv)
 	for i := range rows {
 		r := &rows[i]
-		if len(r.AttrKeys) != len(r.AttrValues) || len(r.AttrCounts) != len(r.Skus) || len(r.PriceCounts) != len(r.Skus) ||
-			len(r.VariantAttrKeys) != len(r.VariantAttrValues) || len(r.PriceCurrencies) != len(r.PriceAmounts) {
+		if len(r.Attrs)%2 != 0 || len(r.Counts) != 2*len(r.Skus) || len(r.VariantAttrs)%2 != 0 || len(r.PriceCurrencies) != len(r.PriceAmounts) {
 			return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
 		}
 		p := &products[i]
 		*p = apiserver.Product{ID: r.ID, Name: r.Name, Description: r.Description, Status: apiserver.ProductStatus(r.Status),
-			CategoryIDs: r.CategoryIds, Attributes: make(map[string]string, len(r.AttrKeys)), Images: nonNilSlice(r.Images),
+			CategoryIDs: nonNilSlice(r.CategoryIds), Attributes: make(map[string]string, len(r.Attrs)/2), Images: nonNilSlice(r.Images),
 			Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-		if p.CategoryIDs == nil {
-			p.CategoryIDs = []string{}
-		}
-		for j, k := range r.AttrKeys {
-			p.Attributes[k] = r.AttrValues[j]
+		for j := 0; j < len(r.Attrs); j += 2 {
+			p.Attributes[r.Attrs[j]] = r.Attrs[j+1]
 		}
 		p.Variants, variants = variants[:len(r.Skus):len(r.Skus)], variants[len(r.Skus):]
 		prices := make([]apiserver.Price, len(r.PriceCurrencies))
 		for j := range prices {
 			prices[j] = apiserver.Price{Currency: r.PriceCurrencies[j], Amount: r.PriceAmounts[j]}
 		}
-		ka, kp := 0, 0
+		ka, kp := 0, 0 // next entry of VariantAttrs and of prices
 		for j, sku := range r.Skus {
-			na, np := int(r.AttrCounts[j]), int(r.PriceCounts[j])
-			if na < 0 || np < 0 || ka+na > len(r.VariantAttrKeys) || kp+np > len(prices) {
+			na, np := 2*int(r.Counts[2*j]), int(r.Counts[2*j+1])
+			if na < 0 || np < 0 || ka+na > len(r.VariantAttrs) || kp+np > len(prices) {
 				return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
 			}
-			v := apiserver.Variant{SKU: sku, Attributes: make(map[string]string, na), Prices: prices[kp : kp+np : kp+np]}
-			for ; na > 0; na-- {
-				v.Attributes[r.VariantAttrKeys[ka]] = r.VariantAttrValues[ka]
-				ka++
+			v := apiserver.Variant{SKU: sku, Attributes: make(map[string]string, na/2), Prices: prices[kp : kp+np : kp+np]}
+			for ; na > 0; na -= 2 {
+				v.Attributes[r.VariantAttrs[ka]] = r.VariantAttrs[ka+1]
+				ka += 2
 			}
 			kp += np
 			p.Variants[j] = v

@@ -44,40 +44,6 @@ func (q *Queries) CategoryAncestors(ctx context.Context, arg CategoryAncestorsPa
 	return items, nil
 }
 
-const categorySubtree = `-- name: CategorySubtree :many
-WITH RECURSIVE sub AS (
-    SELECT c.id FROM categories c WHERE c.tenant_id = $1 AND c.id = $2
-    UNION
-    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = $1
-)
-SELECT id FROM sub
-`
-
-type CategorySubtreeParams struct {
-	TenantID string
-	ID       string
-}
-
-func (q *Queries) CategorySubtree(ctx context.Context, arg CategorySubtreeParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, categorySubtree, arg.TenantID, arg.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const deletePrices = `-- name: DeletePrices :exec
 DELETE FROM prices WHERE tenant_id = $1 AND sku = ANY ($2::text[])
 `
@@ -441,33 +407,32 @@ WITH RECURSIVE sub AS (
     LIMIT $9
 )
 SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
-    coalesce(a.keys, '{}')::text[] AS attr_keys,
-    coalesce(a.vals, '{}')::text[] AS attr_values,
+    coalesce(a.kv, '{}')::text[] AS attrs,
     coalesce(c.ids, '{}')::text[] AS category_ids,
     coalesce(v.skus, '{}')::text[] AS skus,
-    coalesce(v.attr_counts, '{}')::int4[] AS attr_counts,
-    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
-    coalesce(va.keys, '{}')::text[] AS variant_attr_keys,
-    coalesce(va.vals, '{}')::text[] AS variant_attr_values,
+    coalesce(v.counts, '{}')::int4[] AS counts,
+    coalesce(va.kv, '{}')::text[] AS variant_attrs,
     coalesce(vp.currencies, '{}')::text[] AS price_currencies,
     coalesce(vp.amounts, '{}')::int8[] AS price_amounts
 FROM page pg
 LEFT JOIN LATERAL (
-    SELECT array_agg(e.key) AS keys, array_agg(e.value) AS vals FROM jsonb_each_text(pg.attributes) e
+    SELECT array_agg(u.x ORDER BY e.key, u.i) AS kv
+    FROM jsonb_each_text(pg.attributes) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY AS u (x, i)
 ) a ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
     WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
 ) c ON true
 LEFT JOIN LATERAL (
-    SELECT array_agg(v.sku ORDER BY v.position) AS skus,
-        array_agg((SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4 ORDER BY v.position) AS attr_counts,
-        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
-    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+    SELECT array_agg(v.sku ORDER BY v.position) FILTER (WHERE u.i = 1) AS skus,
+        array_agg(u.n ORDER BY v.position, u.i) AS counts
+    FROM variants v, unnest(ARRAY[(SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4,
+        (SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4]) WITH ORDINALITY AS u (n, i)
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
 ) v ON true
 LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY v.position, e.key) AS keys, array_agg(e.value ORDER BY v.position, e.key) AS vals
-    FROM variants v CROSS JOIN LATERAL jsonb_each_text(v.attributes) e
+    SELECT array_agg(u.x ORDER BY v.position, e.key, u.i) AS kv
+    FROM variants v, jsonb_each_text(v.attributes) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY AS u (x, i)
     WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
 ) va ON true
 LEFT JOIN LATERAL (
@@ -497,32 +462,32 @@ type ListProductPageParams struct {
 }
 
 type ListProductPageRow struct {
-	ID                string
-	Name              string
-	Description       string
-	Status            string
-	Images            []string
-	Version           int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-	AttrKeys          []string
-	AttrValues        []string
-	CategoryIds       []string
-	Skus              []string
-	AttrCounts        []int32
-	PriceCounts       []int32
-	VariantAttrKeys   []string
-	VariantAttrValues []string
-	PriceCurrencies   []string
-	PriceAmounts      []int64
+	ID              string
+	Name            string
+	Description     string
+	Status          string
+	Images          []string
+	Version         int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Attrs           []string
+	CategoryIds     []string
+	Skus            []string
+	Counts          []int32
+	VariantAttrs    []string
+	PriceCurrencies []string
+	PriceAmounts    []int64
 }
 
-// ListProductPage is ListProducts with everything a page shows, in one statement:
-// the category filter's subtree, the keyset page, and per product its categories,
-// attributes, variants, variant attributes and prices as flat arrays (cheaper to
-// decode than JSON). A variant's attributes and prices are the next attr_counts[i]
-// and price_counts[i] entries of the variant_attr_* and price_* arrays, in variant
-// position order. Rows come in the page's order.
+// ListProductPage is a keyset-paginated page (the page after (after_*, after_id) in
+// the given sort, ties broken by id; browsing large catalogs by relevance goes through
+// search) with everything it shows, in one statement: the category filter's subtree,
+// the page, and per product its categories, attributes, variants, variant attributes
+// and prices as flat arrays, which cost less to decode than JSON. attrs holds key,
+// value, key, value...; counts holds, per variant in position order, the number of
+// its attributes and of its prices, which are the next entries of variant_attrs
+// (again key, value...) and of price_currencies and price_amounts. Rows come in the
+// page's order.
 func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams) ([]ListProductPageRow, error) {
 	rows, err := q.db.Query(ctx, listProductPage,
 		arg.Sort,
@@ -551,97 +516,13 @@ func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
-			&i.AttrKeys,
-			&i.AttrValues,
+			&i.Attrs,
 			&i.CategoryIds,
 			&i.Skus,
-			&i.AttrCounts,
-			&i.PriceCounts,
-			&i.VariantAttrKeys,
-			&i.VariantAttrValues,
+			&i.Counts,
+			&i.VariantAttrs,
 			&i.PriceCurrencies,
 			&i.PriceAmounts,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const listProducts = `-- name: ListProducts :many
-SELECT tenant_id, id, name, description, status, attributes, images, version, created_at, updated_at, deleted_at FROM products p
-WHERE p.tenant_id = $1 AND p.deleted_at IS NULL
-  AND ($2::text IS NULL OR p.status = $2::text)
-  AND ($3::text IS NULL OR p.name ILIKE $3::text)
-  AND ($4::uuid[] IS NULL OR EXISTS (
-        SELECT 1 FROM product_categories pc
-        WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
-          AND pc.category_id = ANY ($4::uuid[])))
-  AND ($5::uuid IS NULL OR CASE $6::text
-        WHEN 'created_at' THEN (p.created_at, p.id) > ($7::timestamptz, $5::uuid)
-        WHEN '-created_at' THEN (p.created_at, p.id) < ($7::timestamptz, $5::uuid)
-        WHEN 'name' THEN (p.name, p.id) > ($8::text, $5::uuid)
-        ELSE (p.name, p.id) < ($8::text, $5::uuid)
-      END)
-ORDER BY
-  CASE WHEN $6::text = 'created_at' THEN p.created_at END ASC,
-  CASE WHEN $6::text = '-created_at' THEN p.created_at END DESC,
-  CASE WHEN $6::text = 'name' THEN p.name END ASC,
-  CASE WHEN $6::text = '-name' THEN p.name END DESC,
-  CASE WHEN $6::text IN ('created_at', 'name') THEN p.id END ASC,
-  p.id DESC
-LIMIT $9
-`
-
-type ListProductsParams struct {
-	TenantID     string
-	Status       *string
-	NameLike     *string
-	CategoryIds  []string
-	AfterID      *string
-	Sort         string
-	AfterCreated *time.Time
-	AfterName    *string
-	Lim          int32
-}
-
-// ListProducts is keyset-paginated: the page after (after_*, after_id) in the given
-// sort, ties broken by id. Browsing large catalogs by relevance goes through search.
-func (q *Queries) ListProducts(ctx context.Context, arg ListProductsParams) ([]Product, error) {
-	rows, err := q.db.Query(ctx, listProducts,
-		arg.TenantID,
-		arg.Status,
-		arg.NameLike,
-		arg.CategoryIds,
-		arg.AfterID,
-		arg.Sort,
-		arg.AfterCreated,
-		arg.AfterName,
-		arg.Lim,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Product{}
-	for rows.Next() {
-		var i Product
-		if err := rows.Scan(
-			&i.TenantID,
-			&i.ID,
-			&i.Name,
-			&i.Description,
-			&i.Status,
-			&i.Attributes,
-			&i.Images,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.DeletedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -125,12 +125,13 @@ WHERE p.tenant_id = @tenant_id AND p.id = @id AND p.deleted_at IS NULL;
 
 -- ListProductPage is a keyset-paginated page (the page after (after_*, after_id) in
 -- the given sort, ties broken by id; browsing large catalogs by relevance goes through
--- search) with everything it shows, in one statement:
--- the category filter's subtree, the keyset page, and per product its categories,
--- attributes, variants, variant attributes and prices as flat arrays (cheaper to
--- decode than JSON). A variant's attributes and prices are the next attr_counts[i]
--- and price_counts[i] entries of the variant_attr_* and price_* arrays, in variant
--- position order. Rows come in the page's order.
+-- search) with everything it shows, in one statement: the category filter's subtree,
+-- the page, and per product its categories, attributes, variants, variant attributes
+-- and prices as flat arrays, which cost less to decode than JSON. attrs holds key,
+-- value, key, value...; counts holds, per variant in position order, the number of
+-- its attributes and of its prices, which are the next entries of variant_attrs
+-- (again key, value...) and of price_currencies and price_amounts. Rows come in the
+-- page's order.
 -- name: ListProductPage :many
 WITH RECURSIVE sub AS (
     SELECT c.id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = sqlc.narg(category_id)::uuid
@@ -161,33 +162,32 @@ WITH RECURSIVE sub AS (
     LIMIT @lim
 )
 SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
-    coalesce(a.keys, '{}')::text[] AS attr_keys,
-    coalesce(a.vals, '{}')::text[] AS attr_values,
+    coalesce(a.kv, '{}')::text[] AS attrs,
     coalesce(c.ids, '{}')::text[] AS category_ids,
     coalesce(v.skus, '{}')::text[] AS skus,
-    coalesce(v.attr_counts, '{}')::int4[] AS attr_counts,
-    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
-    coalesce(va.keys, '{}')::text[] AS variant_attr_keys,
-    coalesce(va.vals, '{}')::text[] AS variant_attr_values,
+    coalesce(v.counts, '{}')::int4[] AS counts,
+    coalesce(va.kv, '{}')::text[] AS variant_attrs,
     coalesce(vp.currencies, '{}')::text[] AS price_currencies,
     coalesce(vp.amounts, '{}')::int8[] AS price_amounts
 FROM page pg
 LEFT JOIN LATERAL (
-    SELECT array_agg(e.key) AS keys, array_agg(e.value) AS vals FROM jsonb_each_text(pg.attributes) e
+    SELECT array_agg(u.x ORDER BY e.key, u.i) AS kv
+    FROM jsonb_each_text(pg.attributes) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY AS u (x, i)
 ) a ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
     WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
 ) c ON true
 LEFT JOIN LATERAL (
-    SELECT array_agg(v.sku ORDER BY v.position) AS skus,
-        array_agg((SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4 ORDER BY v.position) AS attr_counts,
-        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
-    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+    SELECT array_agg(v.sku ORDER BY v.position) FILTER (WHERE u.i = 1) AS skus,
+        array_agg(u.n ORDER BY v.position, u.i) AS counts
+    FROM variants v, unnest(ARRAY[(SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4,
+        (SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4]) WITH ORDINALITY AS u (n, i)
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
 ) v ON true
 LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY v.position, e.key) AS keys, array_agg(e.value ORDER BY v.position, e.key) AS vals
-    FROM variants v CROSS JOIN LATERAL jsonb_each_text(v.attributes) e
+    SELECT array_agg(u.x ORDER BY v.position, e.key, u.i) AS kv
+    FROM variants v, jsonb_each_text(v.attributes) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY AS u (x, i)
     WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
 ) va ON true
 LEFT JOIN LATERAL (
