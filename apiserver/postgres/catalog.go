@@ -477,38 +477,99 @@ func pageProducts(rows []dbq.ListProductPageRow) ([]*apiserver.Product, error) {
 	variants := make([]apiserver.Variant, nv)
 	for i := range rows {
 		r := &rows[i]
-		if len(r.Attrs)%2 != 0 || len(r.Counts) != 2*len(r.Skus) || len(r.VariantAttrs)%2 != 0 || len(r.PriceCurrencies) != len(r.PriceAmounts) {
+		if len(r.VariantAttributes) != len(r.Skus) || len(r.PriceCounts) != len(r.Skus) || len(r.PriceCurrencies) != len(r.PriceAmounts) {
 			return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
 		}
 		p := &products[i]
 		*p = apiserver.Product{ID: r.ID, Name: r.Name, Description: r.Description, Status: apiserver.ProductStatus(r.Status),
-			CategoryIDs: nonNilSlice(r.CategoryIds), Attributes: make(map[string]string, len(r.Attrs)/2), Images: nonNilSlice(r.Images),
-			Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-		for j := 0; j < len(r.Attrs); j += 2 {
-			p.Attributes[r.Attrs[j]] = r.Attrs[j+1]
+			CategoryIDs: nonNilSlice(r.CategoryIds), Images: nonNilSlice(r.Images), Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		var err error
+		if p.Attributes, err = stringMap(r.Attributes); err != nil {
+			return nil, fmt.Errorf("product %s attributes: %w", r.ID, err)
 		}
 		p.Variants, variants = variants[:len(r.Skus):len(r.Skus)], variants[len(r.Skus):]
 		prices := make([]apiserver.Price, len(r.PriceCurrencies))
 		for j := range prices {
 			prices[j] = apiserver.Price{Currency: r.PriceCurrencies[j], Amount: r.PriceAmounts[j]}
 		}
-		ka, kp := 0, 0 // next entry of VariantAttrs and of prices
+		k := 0 // the next entry of prices
 		for j, sku := range r.Skus {
-			na, np := 2*int(r.Counts[2*j]), int(r.Counts[2*j+1])
-			if na < 0 || np < 0 || ka+na > len(r.VariantAttrs) || kp+np > len(prices) {
+			n := int(r.PriceCounts[j])
+			if n < 0 || k+n > len(prices) {
 				return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
 			}
-			v := apiserver.Variant{SKU: sku, Attributes: make(map[string]string, na/2), Prices: prices[kp : kp+np : kp+np]}
-			for ; na > 0; na -= 2 {
-				v.Attributes[r.VariantAttrs[ka]] = r.VariantAttrs[ka+1]
-				ka += 2
+			v := &p.Variants[j]
+			v.SKU, v.Prices = sku, prices[k:k+n:k+n]
+			if v.Attributes, err = stringMap(r.VariantAttributes[j]); err != nil {
+				return nil, fmt.Errorf("variant %s attributes: %w", sku, err)
 			}
-			kp += np
-			p.Variants[j] = v
+			k += n
 		}
 		items[i] = p
 	}
 	return items, nil
+}
+
+// stringMap decodes a JSON object of strings as PostgreSQL prints jsonb. Most are
+// read without encoding/json, keys and values sharing the memory of s: jsonb's text
+// form is regular ({"k": "v", "k2": "v2"}), and a page holds a hundred such objects.
+// Anything else — an escape in a string, another layout — goes to json.Unmarshal.
+func stringMap(s string) (map[string]string, error) {
+	if m, ok := plainStringMap(s); ok {
+		return m, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return nonNil(m), nil
+}
+
+// plainStringMap is the fast path of stringMap: ok is false unless s is exactly
+// jsonb's layout of an object whose keys and values are strings without escapes.
+func plainStringMap(s string) (map[string]string, bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	body := s[1 : len(s)-1]
+	if body == "" {
+		return map[string]string{}, true
+	}
+	m := make(map[string]string, strings.Count(body, `", "`)+1)
+	for {
+		k, rest, ok := plainString(body)
+		if !ok || !strings.HasPrefix(rest, ": ") {
+			return nil, false
+		}
+		v, rest, ok := plainString(rest[2:])
+		if !ok {
+			return nil, false
+		}
+		m[k] = v
+		if rest == "" {
+			return m, true
+		}
+		if !strings.HasPrefix(rest, ", ") {
+			return nil, false
+		}
+		body = rest[2:]
+	}
+}
+
+// plainString reads a JSON string without escapes at the start of s.
+func plainString(s string) (str, rest string, ok bool) {
+	if s == "" || s[0] != '"' {
+		return "", "", false
+	}
+	end := strings.IndexByte(s[1:], '"')
+	if end < 0 {
+		return "", "", false
+	}
+	str = s[1 : 1+end]
+	if strings.IndexByte(str, '\\') >= 0 {
+		return "", "", false
+	}
+	return str, s[2+end:], true
 }
 
 func categoryOf(c dbq.Category) *apiserver.Category {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -63,7 +64,7 @@ func TestListProductsMatchesGetProduct(t *testing.T) {
 	}
 	published := apiserver.StatusPublished
 	bare := apiserver.ProductInput{Name: new("Bare <thing> & \"more\""), Status: &published,
-		Variants: &[]apiserver.Variant{{SKU: "BARE-1"}, {SKU: "BARE-2", Attributes: map[string]string{"z": "1", "a": "ü"}}}}
+		Variants: &[]apiserver.Variant{{SKU: "BARE-1"}, {SKU: "BARE-2", Attributes: map[string]string{"z": "1", "a": "ü", "q": "say \"hi\"\\ \n\u2028 <b>", "e": ""}}}}
 	if _, err := cat.CreateProduct(ctx, bare); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +154,45 @@ func TestListProductsMatchesGetProduct(t *testing.T) {
 				f.CategoryID == root && !slices.ContainsFunc(paged, func(p *apiserver.Product) bool { return !slices.Contains(p.CategoryIDs, root) }),
 				f.CategoryID == "" && f.Query == "" && f.Status == "" && len(paged) != 32:
 				t.Fatalf("%d products listed", len(paged))
+			}
+		})
+	}
+}
+
+// TestStringMap: jsonb's text form is read by the fast path, everything else as
+// encoding/json reads it.
+func TestStringMap(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		fast     bool
+	}{
+		{"empty", `{}`, true},
+		{"one", `{"color": "red"}`, true},
+		{"two", `{"size": "M", "color": "dark blue"}`, true},
+		{"empty strings", `{"": ""}`, true},
+		{"unicode", `{"a": "ü€😀"}`, true},
+		{"comma and colon inside", `{"a": "x\", \"b\": y", "c": "d"}`, false},
+		{"escapes", `{"q": "say \"hi\"\\ \n \u00e9"}`, false},
+		{"compact layout", `{"a":"b"}`, false},
+		{"number", `{"a": 1}`, false},
+		{"null", `null`, false},
+		{"array", `["a"]`, false},
+		{"truncated", `{"a": "b"`, false},
+		{"trailing comma", `{"a": "b", }`, false},
+		{"garbage", `{x}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, fast := plainStringMap(tc.in); fast != tc.fast {
+				t.Errorf("fast path %v, want %v", fast, tc.fast)
+			}
+			got, err := stringMap(tc.in)
+			var want map[string]string
+			werr := json.Unmarshal([]byte(tc.in), &want)
+			if (err != nil) != (werr != nil) {
+				t.Fatalf("error %v, encoding/json says %v", err, werr)
+			}
+			if err == nil && (got == nil || !maps.Equal(got, want)) {
+				t.Fatalf("got %q, encoding/json gives %q", got, want)
 			}
 		})
 	}

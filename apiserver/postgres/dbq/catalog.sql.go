@@ -407,34 +407,23 @@ WITH RECURSIVE sub AS (
     LIMIT $9
 )
 SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
-    coalesce(a.kv, '{}')::text[] AS attrs,
+    pg.attributes::text AS attributes,
     coalesce(c.ids, '{}')::text[] AS category_ids,
     coalesce(v.skus, '{}')::text[] AS skus,
-    coalesce(v.counts, '{}')::int4[] AS counts,
-    coalesce(va.kv, '{}')::text[] AS variant_attrs,
+    coalesce(v.attrs, '{}')::text[] AS variant_attributes,
+    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
     coalesce(vp.currencies, '{}')::text[] AS price_currencies,
     coalesce(vp.amounts, '{}')::int8[] AS price_amounts
 FROM page pg
-LEFT JOIN LATERAL (
-    SELECT array_agg(u.x ORDER BY e.key, u.i) AS kv
-    FROM jsonb_each_text(pg.attributes) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY AS u (x, i)
-) a ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
     WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
 ) c ON true
 LEFT JOIN LATERAL (
-    SELECT array_agg(v.sku ORDER BY v.position) FILTER (WHERE u.i = 1) AS skus,
-        array_agg(u.n ORDER BY v.position, u.i) AS counts
-    FROM variants v, unnest(ARRAY[(SELECT count(*) FROM jsonb_object_keys(v.attributes))::int4,
-        (SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4]) WITH ORDINALITY AS u (n, i)
-    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+    SELECT array_agg(v.sku ORDER BY v.position) AS skus, array_agg(v.attributes::text ORDER BY v.position) AS attrs,
+        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
+    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
 ) v ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(u.x ORDER BY v.position, e.key, u.i) AS kv
-    FROM variants v, jsonb_each_text(v.attributes) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY AS u (x, i)
-    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
-) va ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(pr.currency ORDER BY v.position, pr.currency) AS currencies, array_agg(pr.amount ORDER BY v.position, pr.currency) AS amounts
     FROM variants v JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
@@ -462,32 +451,31 @@ type ListProductPageParams struct {
 }
 
 type ListProductPageRow struct {
-	ID              string
-	Name            string
-	Description     string
-	Status          string
-	Images          []string
-	Version         int64
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	Attrs           []string
-	CategoryIds     []string
-	Skus            []string
-	Counts          []int32
-	VariantAttrs    []string
-	PriceCurrencies []string
-	PriceAmounts    []int64
+	ID                string
+	Name              string
+	Description       string
+	Status            string
+	Images            []string
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	Attributes        string
+	CategoryIds       []string
+	Skus              []string
+	VariantAttributes []string
+	PriceCounts       []int32
+	PriceCurrencies   []string
+	PriceAmounts      []int64
 }
 
 // ListProductPage is a keyset-paginated page (the page after (after_*, after_id) in
 // the given sort, ties broken by id; browsing large catalogs by relevance goes through
 // search) with everything it shows, in one statement: the category filter's subtree,
-// the page, and per product its categories, attributes, variants, variant attributes
-// and prices as flat arrays, which cost less to decode than JSON. attrs holds key,
-// value, key, value...; counts holds, per variant in position order, the number of
-// its attributes and of its prices, which are the next entries of variant_attrs
-// (again key, value...) and of price_currencies and price_amounts. Rows come in the
-// page's order.
+// the page, and per product its categories, its variants (SKU and attributes in
+// position order) and their prices as arrays. price_counts[i] is the number of the
+// next entries of price_currencies and price_amounts that belong to variant i.
+// Attributes come as jsonb text, which the caller parses. Rows come in the page's
+// order.
 func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams) ([]ListProductPageRow, error) {
 	rows, err := q.db.Query(ctx, listProductPage,
 		arg.Sort,
@@ -516,11 +504,11 @@ func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
-			&i.Attrs,
+			&i.Attributes,
 			&i.CategoryIds,
 			&i.Skus,
-			&i.Counts,
-			&i.VariantAttrs,
+			&i.VariantAttributes,
+			&i.PriceCounts,
 			&i.PriceCurrencies,
 			&i.PriceAmounts,
 		); err != nil {
