@@ -383,28 +383,56 @@ WITH RECURSIVE sub AS (
     UNION
     SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = $2
 ), page AS (
-    SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
-    WHERE p.tenant_id = $2 AND p.deleted_at IS NULL
+    -- One branch per sort, each in the order of an index; only the branch of @sort
+    -- runs, so one generic plan serves every sort and the statement need not be
+    -- planned again on each execution.
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = 'created_at' AND p.tenant_id = $2 AND p.deleted_at IS NULL
       AND ($4::text IS NULL OR p.status = $4::text)
       AND ($5::text IS NULL OR p.name ILIKE $5::text)
       AND ($3::uuid IS NULL OR EXISTS (
             SELECT 1 FROM product_categories pc
             WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
               AND pc.category_id IN (SELECT sub.id FROM sub)))
-      AND ($6::uuid IS NULL OR CASE $1::text
-            WHEN 'created_at' THEN (p.created_at, p.id) > ($7::timestamptz, $6::uuid)
-            WHEN '-created_at' THEN (p.created_at, p.id) < ($7::timestamptz, $6::uuid)
-            WHEN 'name' THEN (p.name, p.id) > ($8::text, $6::uuid)
-            ELSE (p.name, p.id) < ($8::text, $6::uuid)
-          END)
-    ORDER BY
-      CASE WHEN $1::text = 'created_at' THEN p.created_at END ASC,
-      CASE WHEN $1::text = '-created_at' THEN p.created_at END DESC,
-      CASE WHEN $1::text = 'name' THEN p.name END ASC,
-      CASE WHEN $1::text = '-name' THEN p.name END DESC,
-      CASE WHEN $1::text IN ('created_at', 'name') THEN p.id END ASC,
-      p.id DESC
-    LIMIT $9
+      AND ($6::uuid IS NULL OR (p.created_at, p.id) > ($7::timestamptz, $6::uuid))
+    ORDER BY p.created_at, p.id
+    LIMIT $8)
+    UNION ALL
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = '-created_at' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.created_at, p.id) < ($7::timestamptz, $6::uuid))
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT $8)
+    UNION ALL
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = 'name' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.name, p.id) > ($9::text, $6::uuid))
+    ORDER BY p.name, p.id
+    LIMIT $8)
+    UNION ALL
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = '-name' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.name, p.id) < ($9::text, $6::uuid))
+    ORDER BY p.name DESC, p.id DESC
+    LIMIT $8)
 )
 SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
     pg.attributes::text AS attributes,
@@ -446,8 +474,8 @@ type ListProductPageParams struct {
 	NameLike     *string
 	AfterID      *string
 	AfterCreated *time.Time
-	AfterName    *string
 	Lim          int32
+	AfterName    *string
 }
 
 type ListProductPageRow struct {
@@ -485,8 +513,8 @@ func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams
 		arg.NameLike,
 		arg.AfterID,
 		arg.AfterCreated,
-		arg.AfterName,
 		arg.Lim,
+		arg.AfterName,
 	)
 	if err != nil {
 		return nil, err

@@ -137,28 +137,56 @@ WITH RECURSIVE sub AS (
     UNION
     SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = @tenant_id
 ), page AS (
-    SELECT p.* FROM products p
-    WHERE p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+    -- One branch per sort, each in the order of an index; only the branch of @sort
+    -- runs, so one generic plan serves every sort and the statement need not be
+    -- planned again on each execution.
+    (SELECT p.* FROM products p
+    WHERE @sort::text = 'created_at' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
       AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
       AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
       AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
             SELECT 1 FROM product_categories pc
             WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
               AND pc.category_id IN (SELECT sub.id FROM sub)))
-      AND (sqlc.narg(after_id)::uuid IS NULL OR CASE @sort::text
-            WHEN 'created_at' THEN (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
-            WHEN '-created_at' THEN (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
-            WHEN 'name' THEN (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
-            ELSE (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
-          END)
-    ORDER BY
-      CASE WHEN @sort::text = 'created_at' THEN p.created_at END ASC,
-      CASE WHEN @sort::text = '-created_at' THEN p.created_at END DESC,
-      CASE WHEN @sort::text = 'name' THEN p.name END ASC,
-      CASE WHEN @sort::text = '-name' THEN p.name END DESC,
-      CASE WHEN @sort::text IN ('created_at', 'name') THEN p.id END ASC,
-      p.id DESC
-    LIMIT @lim
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+    ORDER BY p.created_at, p.id
+    LIMIT @lim)
+    UNION ALL
+    (SELECT p.* FROM products p
+    WHERE @sort::text = '-created_at' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT @lim)
+    UNION ALL
+    (SELECT p.* FROM products p
+    WHERE @sort::text = 'name' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
+    ORDER BY p.name, p.id
+    LIMIT @lim)
+    UNION ALL
+    (SELECT p.* FROM products p
+    WHERE @sort::text = '-name' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
+    ORDER BY p.name DESC, p.id DESC
+    LIMIT @lim)
 )
 SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
     pg.attributes::text AS attributes,
