@@ -254,13 +254,13 @@ func nonNilSlice(s []string) []string {
 	return s
 }
 
-// GetProduct implements apiserver.CatalogService, in one query.
+// GetProduct implements apiserver.CatalogService, in one query and one round trip.
 func (s *CatalogService) GetProduct(ctx context.Context, id string) (*apiserver.Product, error) {
 	if !apiserver.ValidID(id) {
 		return nil, apiserver.Errorf(apiserver.ErrNotFound, "No product with that id.")
 	}
 	var row dbq.GetProductFullRow
-	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+	err := s.DB.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
 		var err error
 		row, err = q.GetProductFull(ctx, dbq.GetProductFullParams{TenantID: tid, ID: id})
 		return err
