@@ -32,7 +32,7 @@ func TestProductPageAppendJSON(t *testing.T) {
 		trickyPage.Items = append(trickyPage.Items, &apiserver.Product{ID: s, Name: s, Description: s, Status: apiserver.ProductStatus(s),
 			CategoryIDs: []string{s}, Attributes: map[string]string{s: s, "a" + s: ""}, Images: []string{s, s},
 			Variants: []apiserver.Variant{{SKU: s, Attributes: map[string]string{s: s}, Prices: []apiserver.Price{{Currency: s, Amount: int64(-i)}}}},
-			Version: -1, CreatedAt: at.In(time.FixedZone("", -(3*3600 + 30*60))), UpdatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)})
+			Version:  -1, CreatedAt: at.In(time.FixedZone("", -(3*3600 + 30*60))), UpdatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)})
 	}
 	trickyPage.NextCursor = tricky[4]
 	r := rand.New(rand.NewPCG(1, 2))
