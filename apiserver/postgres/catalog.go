@@ -254,13 +254,13 @@ func nonNilSlice(s []string) []string {
 	return s
 }
 
-// GetProduct implements apiserver.CatalogService, in one query.
+// GetProduct implements apiserver.CatalogService, in one query and one round trip.
 func (s *CatalogService) GetProduct(ctx context.Context, id string) (*apiserver.Product, error) {
 	if !apiserver.ValidID(id) {
 		return nil, apiserver.Errorf(apiserver.ErrNotFound, "No product with that id.")
 	}
 	var row dbq.GetProductFullRow
-	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+	err := s.DB.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
 		var err error
 		row, err = q.GetProductFull(ctx, dbq.GetProductFullParams{TenantID: tid, ID: id})
 		return err
@@ -419,12 +419,13 @@ func decodeCursor(s string, f apiserver.ProductFilter) (*cursor, error) {
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// ListProducts implements apiserver.CatalogService.
+// ListProducts implements apiserver.CatalogService: one statement (ListProductPage)
+// in one round trip (ReadInTenant).
 func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFilter) (*apiserver.ProductPage, error) {
 	if err := f.Normalize(); err != nil {
 		return nil, err
 	}
-	params := dbq.ListProductsParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
+	params := dbq.ListProductPageParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, f)
 		if err != nil {
@@ -438,37 +439,137 @@ func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFi
 	if f.Query != "" {
 		params.NameLike = new("%" + likeEscaper.Replace(f.Query) + "%")
 	}
-	page := &apiserver.ProductPage{Items: []*apiserver.Product{}}
-	err := s.DB.InTenant(ctx, true, func(_ pgx.Tx, q *dbq.Queries, tid string) error {
+	if f.CategoryID != "" {
+		params.CategoryID = &f.CategoryID
+	}
+	var rows []dbq.ListProductPageRow
+	err := s.DB.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
 		params.TenantID = tid
-		if f.CategoryID != "" {
-			ids, err := q.CategorySubtree(ctx, dbq.CategorySubtreeParams{TenantID: tid, ID: f.CategoryID})
-			if err != nil {
-				return err
-			}
-			params.CategoryIds = append([]string{}, ids...)
-		}
-		rows, err := q.ListProducts(ctx, params)
-		if err != nil {
-			return err
-		}
-		more := len(rows) > f.Limit
-		if more {
-			rows = rows[:f.Limit]
-		}
-		if page.Items, err = loadProducts(ctx, q, tid, rows); err != nil {
-			return err
-		}
-		if more {
-			last := rows[len(rows)-1]
-			page.NextCursor = cursor{Sort: f.Sort, Created: last.CreatedAt, Name: last.Name, ID: last.ID, Filter: filterHash(f)}.encode()
-		}
-		return nil
+		var err error
+		rows, err = q.ListProductPage(ctx, params)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list products: %w", err)
 	}
+	page := &apiserver.ProductPage{}
+	if len(rows) > f.Limit {
+		rows = rows[:f.Limit]
+		last := rows[len(rows)-1]
+		page.NextCursor = cursor{Sort: f.Sort, Created: last.CreatedAt, Name: last.Name, ID: last.ID, Filter: filterHash(f)}.encode()
+	}
+	if page.Items, err = pageProducts(rows); err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
 	return page, nil
+}
+
+// pageProducts builds the products of ListProductPage rows. The structs of a page are
+// allocated in a few blocks rather than one by one: a page is built on every list
+// cache miss.
+func pageProducts(rows []dbq.ListProductPageRow) ([]*apiserver.Product, error) {
+	nv := 0
+	for i := range rows {
+		nv += len(rows[i].Skus)
+	}
+	items := make([]*apiserver.Product, len(rows))
+	products := make([]apiserver.Product, len(rows))
+	variants := make([]apiserver.Variant, nv)
+	for i := range rows {
+		r := &rows[i]
+		if len(r.VariantAttributes) != len(r.Skus) || len(r.PriceCounts) != len(r.Skus) || len(r.PriceCurrencies) != len(r.PriceAmounts) {
+			return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
+		}
+		p := &products[i]
+		*p = apiserver.Product{ID: r.ID, Name: r.Name, Description: r.Description, Status: apiserver.ProductStatus(r.Status),
+			CategoryIDs: nonNilSlice(r.CategoryIds), Images: nonNilSlice(r.Images), Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		var err error
+		if p.Attributes, err = stringMap(r.Attributes); err != nil {
+			return nil, fmt.Errorf("product %s attributes: %w", r.ID, err)
+		}
+		p.Variants, variants = variants[:len(r.Skus):len(r.Skus)], variants[len(r.Skus):]
+		prices := make([]apiserver.Price, len(r.PriceCurrencies))
+		for j := range prices {
+			prices[j] = apiserver.Price{Currency: r.PriceCurrencies[j], Amount: r.PriceAmounts[j]}
+		}
+		k := 0 // the next entry of prices
+		for j, sku := range r.Skus {
+			n := int(r.PriceCounts[j])
+			if n < 0 || k+n > len(prices) {
+				return nil, fmt.Errorf("product %s: inconsistent page row", r.ID)
+			}
+			v := &p.Variants[j]
+			v.SKU, v.Prices = sku, prices[k:k+n:k+n]
+			if v.Attributes, err = stringMap(r.VariantAttributes[j]); err != nil {
+				return nil, fmt.Errorf("variant %s attributes: %w", sku, err)
+			}
+			k += n
+		}
+		items[i] = p
+	}
+	return items, nil
+}
+
+// stringMap decodes a JSON object of strings as PostgreSQL prints jsonb. Most are
+// read without encoding/json, keys and values sharing the memory of s: jsonb's text
+// form is regular ({"k": "v", "k2": "v2"}), and a page holds a hundred such objects.
+// Anything else — an escape in a string, another layout — goes to json.Unmarshal.
+func stringMap(s string) (map[string]string, error) {
+	if m, ok := plainStringMap(s); ok {
+		return m, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return nonNil(m), nil
+}
+
+// plainStringMap is the fast path of stringMap: ok is false unless s is exactly
+// jsonb's layout of an object whose keys and values are strings without escapes.
+func plainStringMap(s string) (map[string]string, bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	body := s[1 : len(s)-1]
+	if body == "" {
+		return map[string]string{}, true
+	}
+	m := make(map[string]string, strings.Count(body, `", "`)+1)
+	for {
+		k, rest, ok := plainString(body)
+		if !ok || !strings.HasPrefix(rest, ": ") {
+			return nil, false
+		}
+		v, rest, ok := plainString(rest[2:])
+		if !ok {
+			return nil, false
+		}
+		m[k] = v
+		if rest == "" {
+			return m, true
+		}
+		if !strings.HasPrefix(rest, ", ") {
+			return nil, false
+		}
+		body = rest[2:]
+	}
+}
+
+// plainString reads a JSON string without escapes at the start of s.
+func plainString(s string) (str, rest string, ok bool) {
+	if s == "" || s[0] != '"' {
+		return "", "", false
+	}
+	end := strings.IndexByte(s[1:], '"')
+	if end < 0 {
+		return "", "", false
+	}
+	str = s[1 : 1+end]
+	if strings.IndexByte(str, '\\') >= 0 {
+		return "", "", false
+	}
+	return str, s[2+end:], true
 }
 
 func categoryOf(c dbq.Category) *apiserver.Category {

@@ -42,16 +42,113 @@ func (db *DB) InTenant(ctx context.Context, readOnly bool, fn func(tx pgx.Tx, q 
 		opts.AccessMode = pgx.ReadOnly
 	}
 	err = pgx.BeginTxFunc(ctx, db.Pool, opts, func(tx pgx.Tx) error {
-		// A traced request also leaves its traceparent for the transaction: every
-		// outbox row it writes takes it as its trace_context (migration 00015), so
-		// the relay and the consumers continue this request's trace.
-		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true), set_config('kommerce.traceparent', $2, true)", t.ID, tracing.Traceparent(ctx)); err != nil {
+		if _, err := tx.Exec(ctx, setTenantSQL, t.ID, tracing.Traceparent(ctx)); err != nil {
 			return fmt.Errorf("bind transaction to tenant: %w", err)
 		}
 		return fn(tx, dbq.New(tx), t.ID)
 	})
 	return concurrencyConflict(err)
 }
+
+// setTenantSQL binds a transaction to a tenant (and, for a traced request, its
+// traceparent: every outbox row it writes takes it as its trace_context, migration
+// 00015, so the relay and the consumers continue this request's trace).
+const setTenantSQL = "SELECT set_config('kommerce.tenant_id', $1, true), set_config('kommerce.traceparent', $2, true)"
+
+// ReadInTenant runs fn, which must send exactly one statement through q, in a
+// read-only transaction bound to the tenant in ctx, like InTenant — but in one round
+// trip instead of four: begin, the tenant setting, the statement and commit go to
+// PostgreSQL as one pipeline (a pgx batch). It is for the hot reads behind cache
+// misses, where each round trip costs more CPU (two system calls and a wake-up on
+// each side) than the statement itself.
+func (db *DB) ReadInTenant(ctx context.Context, fn func(q *dbq.Queries, tenantID string) error) error {
+	t, err := apiserver.RequireTenant(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	// Release closes a connection left inside a transaction rather than reuse it.
+	defer c.Release()
+	p := &pipelinedRead{conn: c.Conn(), tenantID: t.ID, traceparent: tracing.Traceparent(ctx)}
+	err = fn(dbq.New(p), t.ID)
+	if p.results != nil {
+		// Reads what is left (the commit); the first error of the pipeline wins.
+		if cerr := p.results.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if c.Conn().PgConn().TxStatus() != 'I' {
+		// The statement failed, so PostgreSQL skipped the commit: the transaction
+		// is aborted but still open.
+		if _, rerr := c.Conn().Exec(ctx, "ROLLBACK"); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return concurrencyConflict(err)
+}
+
+// pipelinedRead is the dbq.DBTX of ReadInTenant: its one statement is sent in a
+// batch between the begin and tenant setting before it and the commit after it.
+type pipelinedRead struct {
+	conn                  *pgx.Conn
+	tenantID, traceparent string
+	results               pgx.BatchResults
+}
+
+var errSecondStatement = errors.New("ReadInTenant sends one statement")
+
+// send queues the statement, sends the pipeline and reads the results that come
+// before the statement's own.
+func (p *pipelinedRead) send(ctx context.Context, sql string, args []any) error {
+	if p.results != nil {
+		return errSecondStatement
+	}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 4)}
+	b.Queue("BEGIN READ ONLY")
+	b.Queue(setTenantSQL, p.tenantID, p.traceparent)
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	p.results = p.conn.SendBatch(ctx, b)
+	if _, err := p.results.Exec(); err != nil {
+		return err
+	}
+	if _, err := p.results.Exec(); err != nil {
+		return fmt.Errorf("bind transaction to tenant: %w", err)
+	}
+	return nil
+}
+
+// Exec implements dbq.DBTX.
+func (p *pipelinedRead) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := p.send(ctx, sql, args); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return p.results.Exec()
+}
+
+// Query implements dbq.DBTX.
+func (p *pipelinedRead) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := p.send(ctx, sql, args); err != nil {
+		return nil, err
+	}
+	return p.results.Query()
+}
+
+// QueryRow implements dbq.DBTX.
+func (p *pipelinedRead) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := p.send(ctx, sql, args); err != nil {
+		return errRow{err}
+	}
+	return p.results.QueryRow()
+}
+
+// errRow is a pgx.Row whose Scan reports an error that came before the row.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // concurrencyConflict turns a deadlock or a serialization failure into a conflict the
 // client may retry (409) rather than an internal error: the transaction was rolled

@@ -44,40 +44,6 @@ func (q *Queries) CategoryAncestors(ctx context.Context, arg CategoryAncestorsPa
 	return items, nil
 }
 
-const categorySubtree = `-- name: CategorySubtree :many
-WITH RECURSIVE sub AS (
-    SELECT c.id FROM categories c WHERE c.tenant_id = $1 AND c.id = $2
-    UNION
-    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = $1
-)
-SELECT id FROM sub
-`
-
-type CategorySubtreeParams struct {
-	TenantID string
-	ID       string
-}
-
-func (q *Queries) CategorySubtree(ctx context.Context, arg CategorySubtreeParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, categorySubtree, arg.TenantID, arg.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const deletePrices = `-- name: DeletePrices :exec
 DELETE FROM prices WHERE tenant_id = $1 AND sku = ANY ($2::text[])
 `
@@ -411,76 +377,168 @@ func (q *Queries) ListCategories(ctx context.Context, tenantID string) ([]ListCa
 	return items, nil
 }
 
-const listProducts = `-- name: ListProducts :many
-SELECT tenant_id, id, name, description, status, attributes, images, version, created_at, updated_at, deleted_at FROM products p
-WHERE p.tenant_id = $1 AND p.deleted_at IS NULL
-  AND ($2::text IS NULL OR p.status = $2::text)
-  AND ($3::text IS NULL OR p.name ILIKE $3::text)
-  AND ($4::uuid[] IS NULL OR EXISTS (
-        SELECT 1 FROM product_categories pc
-        WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
-          AND pc.category_id = ANY ($4::uuid[])))
-  AND ($5::uuid IS NULL OR CASE $6::text
-        WHEN 'created_at' THEN (p.created_at, p.id) > ($7::timestamptz, $5::uuid)
-        WHEN '-created_at' THEN (p.created_at, p.id) < ($7::timestamptz, $5::uuid)
-        WHEN 'name' THEN (p.name, p.id) > ($8::text, $5::uuid)
-        ELSE (p.name, p.id) < ($8::text, $5::uuid)
-      END)
+const listProductPage = `-- name: ListProductPage :many
+WITH RECURSIVE sub AS (
+    SELECT c.id FROM categories c WHERE c.tenant_id = $2 AND c.id = $3::uuid
+    UNION
+    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = $2
+), page AS (
+    -- One branch per sort, each in the order of an index; only the branch of @sort
+    -- runs, so one generic plan serves every sort and the statement need not be
+    -- planned again on each execution.
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = 'created_at' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.created_at, p.id) > ($7::timestamptz, $6::uuid))
+    ORDER BY p.created_at, p.id
+    LIMIT $8)
+    UNION ALL
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = '-created_at' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.created_at, p.id) < ($7::timestamptz, $6::uuid))
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT $8)
+    UNION ALL
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = 'name' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.name, p.id) > ($9::text, $6::uuid))
+    ORDER BY p.name, p.id
+    LIMIT $8)
+    UNION ALL
+    (SELECT p.tenant_id, p.id, p.name, p.description, p.status, p.attributes, p.images, p.version, p.created_at, p.updated_at, p.deleted_at FROM products p
+    WHERE $1::text = '-name' AND p.tenant_id = $2 AND p.deleted_at IS NULL
+      AND ($4::text IS NULL OR p.status = $4::text)
+      AND ($5::text IS NULL OR p.name ILIKE $5::text)
+      AND ($3::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND ($6::uuid IS NULL OR (p.name, p.id) < ($9::text, $6::uuid))
+    ORDER BY p.name DESC, p.id DESC
+    LIMIT $8)
+)
+SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
+    pg.attributes::text AS attributes,
+    coalesce(c.ids, '{}')::text[] AS category_ids,
+    coalesce(v.skus, '{}')::text[] AS skus,
+    coalesce(v.attrs, '{}')::text[] AS variant_attributes,
+    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
+    coalesce(vp.currencies, '{}')::text[] AS price_currencies,
+    coalesce(vp.amounts, '{}')::int8[] AS price_amounts
+FROM page pg
+LEFT JOIN LATERAL (
+    SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
+    WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
+) c ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(v.sku ORDER BY v.position) AS skus, array_agg(v.attributes::text ORDER BY v.position) AS attrs,
+        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
+    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) v ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(pr.currency ORDER BY v.position, pr.currency) AS currencies, array_agg(pr.amount ORDER BY v.position, pr.currency) AS amounts
+    FROM variants v JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) vp ON true
 ORDER BY
-  CASE WHEN $6::text = 'created_at' THEN p.created_at END ASC,
-  CASE WHEN $6::text = '-created_at' THEN p.created_at END DESC,
-  CASE WHEN $6::text = 'name' THEN p.name END ASC,
-  CASE WHEN $6::text = '-name' THEN p.name END DESC,
-  CASE WHEN $6::text IN ('created_at', 'name') THEN p.id END ASC,
-  p.id DESC
-LIMIT $9
+  CASE WHEN $1::text = 'created_at' THEN pg.created_at END ASC,
+  CASE WHEN $1::text = '-created_at' THEN pg.created_at END DESC,
+  CASE WHEN $1::text = 'name' THEN pg.name END ASC,
+  CASE WHEN $1::text = '-name' THEN pg.name END DESC,
+  CASE WHEN $1::text IN ('created_at', 'name') THEN pg.id END ASC,
+  pg.id DESC
 `
 
-type ListProductsParams struct {
+type ListProductPageParams struct {
+	Sort         string
 	TenantID     string
+	CategoryID   *string
 	Status       *string
 	NameLike     *string
-	CategoryIds  []string
 	AfterID      *string
-	Sort         string
 	AfterCreated *time.Time
-	AfterName    *string
 	Lim          int32
+	AfterName    *string
 }
 
-// ListProducts is keyset-paginated: the page after (after_*, after_id) in the given
-// sort, ties broken by id. Browsing large catalogs by relevance goes through search.
-func (q *Queries) ListProducts(ctx context.Context, arg ListProductsParams) ([]Product, error) {
-	rows, err := q.db.Query(ctx, listProducts,
+type ListProductPageRow struct {
+	ID                string
+	Name              string
+	Description       string
+	Status            string
+	Images            []string
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	Attributes        string
+	CategoryIds       []string
+	Skus              []string
+	VariantAttributes []string
+	PriceCounts       []int32
+	PriceCurrencies   []string
+	PriceAmounts      []int64
+}
+
+// ListProductPage is a keyset-paginated page (the page after (after_*, after_id) in
+// the given sort, ties broken by id; browsing large catalogs by relevance goes through
+// search) with everything it shows, in one statement: the category filter's subtree,
+// the page, and per product its categories, its variants (SKU and attributes in
+// position order) and their prices as arrays. price_counts[i] is the number of the
+// next entries of price_currencies and price_amounts that belong to variant i.
+// Attributes come as jsonb text, which the caller parses. Rows come in the page's
+// order.
+func (q *Queries) ListProductPage(ctx context.Context, arg ListProductPageParams) ([]ListProductPageRow, error) {
+	rows, err := q.db.Query(ctx, listProductPage,
+		arg.Sort,
 		arg.TenantID,
+		arg.CategoryID,
 		arg.Status,
 		arg.NameLike,
-		arg.CategoryIds,
 		arg.AfterID,
-		arg.Sort,
 		arg.AfterCreated,
-		arg.AfterName,
 		arg.Lim,
+		arg.AfterName,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Product{}
+	items := []ListProductPageRow{}
 	for rows.Next() {
-		var i Product
+		var i ListProductPageRow
 		if err := rows.Scan(
-			&i.TenantID,
 			&i.ID,
 			&i.Name,
 			&i.Description,
 			&i.Status,
-			&i.Attributes,
 			&i.Images,
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
-			&i.DeletedAt,
+			&i.Attributes,
+			&i.CategoryIds,
+			&i.Skus,
+			&i.VariantAttributes,
+			&i.PriceCounts,
+			&i.PriceCurrencies,
+			&i.PriceAmounts,
 		); err != nil {
 			return nil, err
 		}

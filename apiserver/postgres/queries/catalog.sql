@@ -62,40 +62,6 @@ JOIN variants v ON v.tenant_id = p.tenant_id AND v.sku = p.sku
 WHERE p.tenant_id = @tenant_id AND v.product_id = ANY (@product_ids::uuid[])
 ORDER BY p.sku, p.currency;
 
--- ListProducts is keyset-paginated: the page after (after_*, after_id) in the given
--- sort, ties broken by id. Browsing large catalogs by relevance goes through search.
--- name: ListProducts :many
-SELECT * FROM products p
-WHERE p.tenant_id = @tenant_id AND p.deleted_at IS NULL
-  AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
-  AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
-  AND (sqlc.narg(category_ids)::uuid[] IS NULL OR EXISTS (
-        SELECT 1 FROM product_categories pc
-        WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
-          AND pc.category_id = ANY (sqlc.narg(category_ids)::uuid[])))
-  AND (sqlc.narg(after_id)::uuid IS NULL OR CASE @sort::text
-        WHEN 'created_at' THEN (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
-        WHEN '-created_at' THEN (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid)
-        WHEN 'name' THEN (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
-        ELSE (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid)
-      END)
-ORDER BY
-  CASE WHEN @sort::text = 'created_at' THEN p.created_at END ASC,
-  CASE WHEN @sort::text = '-created_at' THEN p.created_at END DESC,
-  CASE WHEN @sort::text = 'name' THEN p.name END ASC,
-  CASE WHEN @sort::text = '-name' THEN p.name END DESC,
-  CASE WHEN @sort::text IN ('created_at', 'name') THEN p.id END ASC,
-  p.id DESC
-LIMIT @lim;
-
--- name: CategorySubtree :many
-WITH RECURSIVE sub AS (
-    SELECT c.id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = @id
-    UNION
-    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = @tenant_id
-)
-SELECT id FROM sub;
-
 -- name: CategoryAncestors :many
 WITH RECURSIVE up AS (
     SELECT c.id, c.parent_id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = @id
@@ -156,3 +122,99 @@ SELECT p.id, p.name, p.description, p.status, p.attributes, p.images, p.version,
               FROM variants v WHERE v.tenant_id = p.tenant_id AND v.product_id = p.id), '[]'::jsonb)::jsonb AS variants
 FROM products p
 WHERE p.tenant_id = @tenant_id AND p.id = @id AND p.deleted_at IS NULL;
+
+-- ListProductPage is a keyset-paginated page (the page after (after_*, after_id) in
+-- the given sort, ties broken by id; browsing large catalogs by relevance goes through
+-- search) with everything it shows, in one statement: the category filter's subtree,
+-- the page, and per product its categories, its variants (SKU and attributes in
+-- position order) and their prices as arrays. price_counts[i] is the number of the
+-- next entries of price_currencies and price_amounts that belong to variant i.
+-- Attributes come as jsonb text, which the caller parses. Rows come in the page's
+-- order.
+-- name: ListProductPage :many
+WITH RECURSIVE sub AS (
+    SELECT c.id FROM categories c WHERE c.tenant_id = @tenant_id AND c.id = sqlc.narg(category_id)::uuid
+    UNION
+    SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id WHERE c.tenant_id = @tenant_id
+), page AS (
+    -- One branch per sort, each in the order of an index; only the branch of @sort
+    -- runs, so one generic plan serves every sort and the statement need not be
+    -- planned again on each execution.
+    (SELECT p.* FROM products p
+    WHERE @sort::text = 'created_at' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.created_at, p.id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+    ORDER BY p.created_at, p.id
+    LIMIT @lim)
+    UNION ALL
+    (SELECT p.* FROM products p
+    WHERE @sort::text = '-created_at' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.created_at, p.id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT @lim)
+    UNION ALL
+    (SELECT p.* FROM products p
+    WHERE @sort::text = 'name' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.name, p.id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
+    ORDER BY p.name, p.id
+    LIMIT @lim)
+    UNION ALL
+    (SELECT p.* FROM products p
+    WHERE @sort::text = '-name' AND p.tenant_id = @tenant_id AND p.deleted_at IS NULL
+      AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status)::text)
+      AND (sqlc.narg(name_like)::text IS NULL OR p.name ILIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(category_id)::uuid IS NULL OR EXISTS (
+            SELECT 1 FROM product_categories pc
+            WHERE pc.tenant_id = p.tenant_id AND pc.product_id = p.id
+              AND pc.category_id IN (SELECT sub.id FROM sub)))
+      AND (sqlc.narg(after_id)::uuid IS NULL OR (p.name, p.id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
+    ORDER BY p.name DESC, p.id DESC
+    LIMIT @lim)
+)
+SELECT pg.id, pg.name, pg.description, pg.status, pg.images, pg.version, pg.created_at, pg.updated_at,
+    pg.attributes::text AS attributes,
+    coalesce(c.ids, '{}')::text[] AS category_ids,
+    coalesce(v.skus, '{}')::text[] AS skus,
+    coalesce(v.attrs, '{}')::text[] AS variant_attributes,
+    coalesce(v.price_counts, '{}')::int4[] AS price_counts,
+    coalesce(vp.currencies, '{}')::text[] AS price_currencies,
+    coalesce(vp.amounts, '{}')::int8[] AS price_amounts
+FROM page pg
+LEFT JOIN LATERAL (
+    SELECT array_agg(pc.category_id::text ORDER BY pc.position) AS ids FROM product_categories pc
+    WHERE pc.tenant_id = pg.tenant_id AND pc.product_id = pg.id
+) c ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(v.sku ORDER BY v.position) AS skus, array_agg(v.attributes::text ORDER BY v.position) AS attrs,
+        array_agg((SELECT count(*) FROM prices pr WHERE pr.tenant_id = v.tenant_id AND pr.sku = v.sku)::int4 ORDER BY v.position) AS price_counts
+    FROM variants v WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) v ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(pr.currency ORDER BY v.position, pr.currency) AS currencies, array_agg(pr.amount ORDER BY v.position, pr.currency) AS amounts
+    FROM variants v JOIN prices pr ON pr.tenant_id = v.tenant_id AND pr.sku = v.sku
+    WHERE v.tenant_id = pg.tenant_id AND v.product_id = pg.id
+) vp ON true
+ORDER BY
+  CASE WHEN @sort::text = 'created_at' THEN pg.created_at END ASC,
+  CASE WHEN @sort::text = '-created_at' THEN pg.created_at END DESC,
+  CASE WHEN @sort::text = 'name' THEN pg.name END ASC,
+  CASE WHEN @sort::text = '-name' THEN pg.name END DESC,
+  CASE WHEN @sort::text IN ('created_at', 'name') THEN pg.id END ASC,
+  pg.id DESC;

@@ -1,0 +1,321 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kommerce/kommerce/apiserver"
+	"github.com/kommerce/kommerce/apiserver/demo"
+	"github.com/kommerce/kommerce/apiserver/postgres/dbq"
+	"github.com/kommerce/kommerce/internal/testenv"
+)
+
+func newTenant(t testing.TB, db *DB, slug string) context.Context {
+	t.Helper()
+	tn, err := (&TenantService{DB: db}).CreateTenant(context.Background(), apiserver.TenantCreate{Slug: slug, RedisPrefix: slug + ":"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiserver.NewContextWithTenant(context.Background(), tn)
+}
+
+// TestListProductsMatchesGetProduct checks the one-statement list page against the
+// single-product read (GetProductFull, which aggregates JSON instead of arrays): for
+// every sort and filter, paging through with a small limit must give every matching
+// product exactly once, in order, each item byte for byte as GetProduct encodes it.
+// Edge cases ride along: a product without attributes, categories, images or prices,
+// one with several categories in a given order, a deleted one, and another tenant's.
+func TestListProductsMatchesGetProduct(t *testing.T) {
+	db := NewDB(testenv.NewDatabase(t).Pool)
+	cat := &CatalogService{DB: db}
+	ctx := newTenant(t, db, "shop")
+	other := newTenant(t, db, "other")
+	if _, err := demo.Seed(ctx, cat, 30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demo.Seed(other, cat, 5); err != nil {
+		t.Fatal(err)
+	}
+	cats, err := cat.ListCategories(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root, leaf string // a root with children, and a leaf
+	for _, c := range cats {
+		if c.ParentID == nil && root == "" && slices.ContainsFunc(cats, func(d *apiserver.Category) bool { return d.ParentID != nil && *d.ParentID == c.ID }) {
+			root = c.ID
+		}
+		if c.ParentID != nil {
+			leaf = c.ID
+		}
+	}
+	published := apiserver.StatusPublished
+	bare := apiserver.ProductInput{Name: new("Bare <thing> & \"more\""), Status: &published,
+		Variants: &[]apiserver.Variant{{SKU: "BARE-1"}, {SKU: "BARE-2", Attributes: map[string]string{"z": "1", "a": "ü", "q": "say \"hi\"\\ \n\u2028 <b>", "e": ""}}}}
+	if _, err := cat.CreateProduct(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	multi := apiserver.ProductInput{Name: new("Multi"), Status: &published, CategoryIDs: &[]string{leaf, root},
+		Attributes: &map[string]string{"b": "2", "a": "1"},
+		Variants: &[]apiserver.Variant{{SKU: "MULTI-2", Prices: []apiserver.Price{{Currency: "USD", Amount: 2}, {Currency: "EUR", Amount: 1}}},
+			{SKU: "MULTI-1", Prices: []apiserver.Price{{Currency: "CHF", Amount: 3}}}}}
+	if _, err := cat.CreateProduct(ctx, multi); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := cat.CreateProduct(ctx, apiserver.ProductInput{Name: new("Gone"), Status: &published, Variants: &[]apiserver.Variant{{SKU: "GONE-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.DeleteProduct(ctx, gone.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, f := range []apiserver.ProductFilter{
+		{},
+		{Sort: apiserver.SortCreatedAsc},
+		{Sort: apiserver.SortNameAsc, Status: apiserver.StatusPublished},
+		{Sort: apiserver.SortNameDesc, Status: apiserver.StatusDraft},
+		{CategoryID: root},
+		{CategoryID: leaf, Sort: apiserver.SortNameAsc},
+		{Query: "BARE"},
+		{Query: "%"},
+		{CategoryID: "00000000-0000-4000-8000-000000000000"},
+	} {
+		name, _ := json.Marshal(f)
+		t.Run(string(name), func(t *testing.T) {
+			all, err := cat.ListProducts(ctx, apiserver.ProductFilter{CategoryID: f.CategoryID, Status: f.Status, Query: f.Query, Sort: f.Sort, Limit: apiserver.MaxPageSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all.NextCursor != "" {
+				t.Fatalf("%d products need more than one page of %d", len(all.Items), apiserver.MaxPageSize)
+			}
+			var paged []*apiserver.Product
+			f.Limit = 7
+			for pages := 0; ; pages++ {
+				if pages > 20 {
+					t.Fatal("paging does not end")
+				}
+				page, err := cat.ListProducts(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Items) > f.Limit || (page.NextCursor != "" && len(page.Items) != f.Limit) {
+					t.Fatalf("page of %d items for limit %d (next cursor %q)", len(page.Items), f.Limit, page.NextCursor)
+				}
+				paged = append(paged, page.Items...)
+				if page.NextCursor == "" {
+					break
+				}
+				f.Cursor = page.NextCursor
+			}
+			if len(paged) != len(all.Items) {
+				t.Fatalf("paging gave %d products, one page %d", len(paged), len(all.Items))
+			}
+			for i, p := range paged {
+				if p.ID != all.Items[i].ID {
+					t.Fatalf("item %d: paging gave %s, one page %s", i, p.ID, all.Items[i].ID)
+				}
+				if p.ID == gone.ID {
+					t.Fatal("a deleted product is listed")
+				}
+				if f.Status != "" && p.Status != f.Status {
+					t.Fatalf("%s is %s", p.ID, p.Status)
+				}
+				if f.Query != "" && !strings.Contains(strings.ToLower(p.Name), strings.ToLower(f.Query)) {
+					t.Fatalf("%q does not match %q", p.Name, f.Query)
+				}
+				want, err := cat.GetProduct(ctx, p.ID) // another tenant's product is not found
+				if err != nil {
+					t.Fatalf("item %d (%s): %v", i, p.ID, err)
+				}
+				got, _ := json.Marshal(p)
+				wantJSON, _ := json.Marshal(want)
+				if string(got) != string(wantJSON) {
+					t.Fatalf("item %d differs from GetProduct:\n got %s\nwant %s", i, got, wantJSON)
+				}
+			}
+			switch {
+			case f.Query == "BARE" && len(paged) != 1, f.Query == "%" && len(paged) != 0,
+				f.CategoryID == root && !slices.ContainsFunc(paged, func(p *apiserver.Product) bool { return p.Name == "Multi" }),
+				f.CategoryID == root && !slices.ContainsFunc(paged, func(p *apiserver.Product) bool { return !slices.Contains(p.CategoryIDs, root) }),
+				f.CategoryID == "" && f.Query == "" && f.Status == "" && len(paged) != 32:
+				t.Fatalf("%d products listed", len(paged))
+			}
+		})
+	}
+}
+
+// TestStringMap: jsonb's text form is read by the fast path, everything else as
+// encoding/json reads it.
+func TestStringMap(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		fast     bool
+	}{
+		{"empty", `{}`, true},
+		{"one", `{"color": "red"}`, true},
+		{"two", `{"size": "M", "color": "dark blue"}`, true},
+		{"empty strings", `{"": ""}`, true},
+		{"unicode", `{"a": "ü€😀"}`, true},
+		{"comma and colon inside", `{"a": "x\", \"b\": y", "c": "d"}`, false},
+		{"escapes", `{"q": "say \"hi\"\\ \n \u00e9"}`, false},
+		{"compact layout", `{"a":"b"}`, false},
+		{"number", `{"a": 1}`, false},
+		{"null", `null`, false},
+		{"array", `["a"]`, false},
+		{"truncated", `{"a": "b"`, false},
+		{"trailing comma", `{"a": "b", }`, false},
+		{"garbage", `{x}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, fast := plainStringMap(tc.in); fast != tc.fast {
+				t.Errorf("fast path %v, want %v", fast, tc.fast)
+			}
+			got, err := stringMap(tc.in)
+			var want map[string]string
+			werr := json.Unmarshal([]byte(tc.in), &want)
+			if (err != nil) != (werr != nil) {
+				t.Fatalf("error %v, encoding/json says %v", err, werr)
+			}
+			if err == nil && (got == nil || !maps.Equal(got, want)) {
+				t.Fatalf("got %q, encoding/json gives %q", got, want)
+			}
+		})
+	}
+}
+
+// TestReadInTenant: the pipelined read is read-only, sees only its tenant, reports
+// a failed statement, and leaves its connection fit for the next request.
+func TestReadInTenant(t *testing.T) {
+	tdb := testenv.NewDatabase(t)
+	db := NewDB(tdb.Pool)
+	ctx := newTenant(t, db, "shop")
+	other := newTenant(t, db, "other")
+	c, err := (&CatalogService{DB: db}).CreateCategory(ctx, apiserver.CategoryInput{Slug: new("shoes"), Name: new("Shoes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * int(tdb.Pool.Config().MaxConns) { // every connection of the pool, and again
+		err := db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+			return q.InsertOutbox(ctx, dbq.InsertOutboxParams{TenantID: tid, AggregateType: "x", AggregateID: "x", EventType: "x", Payload: []byte("{}")})
+		})
+		if code, _ := pgCode(err); code != "25006" { // read_only_sql_transaction
+			t.Fatalf("write in a read: %v", err)
+		}
+		err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+			_, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: tid, ID: "not-a-uuid"})
+			return err
+		})
+		if code, _ := pgCode(err); code != pgInvalidText {
+			t.Fatalf("bad uuid: %v", err)
+		}
+		err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+			got, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: tid, ID: c.ID})
+			if err == nil && got.Slug != "shoes" {
+				t.Errorf("read %+v", got)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The other tenant does not see it even when asking with this tenant's id:
+		// the row-level security policy follows the transaction's tenant setting.
+		err = db.ReadInTenant(other, func(q *dbq.Queries, _ string) error {
+			_, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: apiserver.TenantFromContext(ctx).ID, ID: c.ID})
+			return err
+		})
+		if apiserver.ErrorCode(notFound(err, "category")) != apiserver.ErrNotFound {
+			t.Fatalf("another tenant read the category: %v", err)
+		}
+	}
+	err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+		if _, err := q.ListCategories(ctx, tid); err != nil {
+			return err
+		}
+		_, err := q.ListCategories(ctx, tid)
+		return err
+	})
+	if !errors.Is(err, errSecondStatement) {
+		t.Fatalf("two statements: %v", err)
+	}
+	if _, err := (&CatalogService{DB: db}).ListCategories(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkListProducts is the list cache miss without HTTP: a page of 20 published
+// products of the demo catalog, read and encoded as the cache encodes it, over one
+// connection. Besides wall time it reports the CPU time per page of this process
+// (cpu-µs/op, what the API benchmark counts) and of the PostgreSQL backend serving
+// the connection (pg-cpu-µs/op, from /proc; 0 where that is not readable).
+func BenchmarkListProducts(b *testing.B) {
+	tdb := testenv.NewDatabase(b)
+	seed := NewDB(tdb.Pool)
+	ctx := newTenant(b, seed, "shop")
+	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, 100); err != nil {
+		b.Fatal(err)
+	}
+	cfg := tdb.Pool.Config().Copy()
+	cfg.MinConns, cfg.MaxConns = 1, 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	var pid int
+	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		b.Fatal(err)
+	}
+	cat := &CatalogService{DB: NewDB(pool)}
+	f := apiserver.ProductFilter{Status: apiserver.StatusPublished, Limit: 20}
+	b.ReportAllocs()
+	cpu0, pg0 := processCPU(), backendCPU(pid)
+	for b.Loop() {
+		page, err := cat.ListProducts(ctx, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(page); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((backendCPU(pid)-pg0).Microseconds())/float64(b.N), "pg-cpu-µs/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendCPU is the user and system time of process pid, from /proc/<pid>/stat
+// (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func backendCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])) // the name may hold spaces
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
