@@ -251,7 +251,7 @@ func (c *Catalog) ProductListDocument(ctx context.Context, f apiserver.ProductFi
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(page)
+	body, err := page.AppendJSON(make([]byte, 0, 32<<10)) // encoding/json's bytes, at a fraction of its cost (apiserver/catalog_json_test.go)
 	if err != nil {
 		return nil, err
 	}
