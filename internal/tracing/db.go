@@ -30,6 +30,11 @@ func NewPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // they are customer data.
 type QueryTracer struct{}
 
+var (
+	_ pgx.QueryTracer = QueryTracer{}
+	_ pgx.BatchTracer = QueryTracer{}
+)
+
 // TraceQueryStart implements pgx.QueryTracer.
 func (QueryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if !trace.SpanFromContext(ctx).SpanContext().IsValid() {
@@ -51,6 +56,61 @@ func (QueryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 		// The message may quote a value (a unique violation names the key), so only
 		// the fact is recorded.
 		span.SetStatus(codes.Error, "query failed")
+	}
+	span.End()
+}
+
+// TraceBatchStart implements pgx.BatchTracer: a batch (the one-round-trip reads of
+// apiserver/postgres send begin, the tenant setting, a statement and commit as one)
+// is one client span, named after its first sqlc query, with an event per query.
+func (QueryTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanFromContext(ctx).SpanContext().IsValid() {
+		return ctx
+	}
+	name := "batch"
+	if data.Batch != nil {
+		for _, q := range data.Batch.QueuedQueries {
+			if strings.HasPrefix(strings.TrimSpace(q.SQL), "-- name: ") {
+				name = QueryName(q.SQL)
+				break
+			}
+		}
+	}
+	ctx, _ = Tracer().Start(ctx, "postgres "+name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", "postgresql"), attribute.String("db.query.summary", name),
+			attribute.Int("db.operation.batch.size", batchLen(data.Batch))))
+	return ctx
+}
+
+func batchLen(b *pgx.Batch) int {
+	if b == nil {
+		return 0
+	}
+	return b.Len()
+}
+
+// TraceBatchQuery implements pgx.BatchTracer: an event naming the query (never its
+// arguments), marked when it failed.
+func (QueryTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	attrs := []attribute.KeyValue{attribute.String("db.query.summary", QueryName(data.SQL))}
+	if data.Err != nil {
+		attrs = append(attrs, attribute.Bool("error", true))
+	}
+	span.AddEvent("query", trace.WithAttributes(attrs...))
+}
+
+// TraceBatchEnd implements pgx.BatchTracer.
+func (QueryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	if data.Err != nil {
+		span.SetStatus(codes.Error, "batch failed")
 	}
 	span.End()
 }
