@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # BENCH_SHORT=1 (what hack/bench/all.sh sets): a smaller run, done in a few minutes;
 # flags given on the command line still win.
 short=()
-[[ -z ${BENCH_SHORT:-} ]] || short=(-checkouts 300 -rounds 1)
+[[ -z ${BENCH_SHORT:-} ]] || short=(-checkouts 250 -rounds 2) # two rounds: each strategy goes first once
 hack/services.sh up postgres >/dev/null
 eval "$(hack/services.sh env postgres)"
 db=kommerce_bench_checkout_$$
