@@ -3,9 +3,11 @@ package discovery
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/maphash"
 	"math"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -127,12 +129,20 @@ func (c *ResultCache) get(ctx context.Context, kind string, sf search.Storefront
 		return v, nil
 	}
 	ran := false
-	ch := c.group.DoChan(key, func() (any, error) {
+	ch := c.group.DoChan(key, func() (v any, err error) {
 		ran = true
+		// singleflight re-panics a panic of DoChan's call in a goroutine of its own,
+		// which would end the process; the HTTP layer's recovery cannot see it, so
+		// it becomes this call's error (a logged 500) here.
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
 		start := c.now()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxFill)
 		defer cancel()
-		v, err := fill(fctx)
+		v, err = fill(fctx)
 		if err == nil {
 			c.store(key, v, start.Add(c.ttl))
 		}

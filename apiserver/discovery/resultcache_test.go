@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,16 +27,20 @@ type countingBackend struct {
 	search.Backend
 	calls atomic.Int64
 
-	mu   sync.Mutex
-	gate chan struct{}
-	down search.Backend // when set, queries go there instead (an engine that is not up)
+	mu    sync.Mutex
+	gate  chan struct{}
+	down  search.Backend // when set, queries go there instead (an engine that is not up)
+	panic bool           // when set, a query panics (a bug below the cache)
 }
 
 func (b *countingBackend) Search(ctx context.Context, index string, req search.Request) (search.Response, error) {
 	b.calls.Add(1)
 	b.mu.Lock()
-	gate, down := b.gate, b.down
+	gate, down, panics := b.gate, b.down, b.panic
 	b.mu.Unlock()
+	if panics {
+		panic("engine bug")
+	}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -388,5 +393,25 @@ func TestSearchCacheBound(t *testing.T) {
 	get("e")
 	if c.len() != 1 {
 		t.Fatalf("%d entries after expiry, want 1", c.len())
+	}
+}
+
+// TestSearchCachePanic: a panic below the cache (which runs the engine call in a
+// goroutine of singleflight's, out of reach of the HTTP layer's recovery) is the
+// request's error, not the end of the process, and is not kept.
+func TestSearchCachePanic(t *testing.T) {
+	e := newCacheEnv(t, time.Minute)
+	e.engine.mu.Lock()
+	e.engine.panic = true
+	e.engine.mu.Unlock()
+	_, err := e.search.Search(e.acme, "shop.test", url.Values{"q": {"merino"}})
+	if err == nil || apiserver.ErrorCode(err) != apiserver.ErrInternal || !strings.Contains(err.Error(), "engine bug") {
+		t.Fatalf("a panicking engine call: %v, want an internal error naming the panic", err)
+	}
+	e.engine.mu.Lock()
+	e.engine.panic = false
+	e.engine.mu.Unlock()
+	if got := e.find(e.acme, "q=merino"); len(got) != 2 {
+		t.Fatalf("after the panic: %v", got)
 	}
 }
