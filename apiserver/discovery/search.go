@@ -16,6 +16,9 @@ type Search struct {
 	Searcher    *search.Searcher // nil: search is not configured (503)
 	Storefronts *Storefronts
 	Settings    SettingsSource // nil: default settings
+	// Cache answers repeated queries of a storefront for a short while
+	// (NewResultCache); nil asks the engine every time.
+	Cache *ResultCache
 }
 
 var _ apiserver.SearchService = (*Search)(nil)
@@ -35,7 +38,8 @@ func (s *Search) storefront(ctx context.Context, host string) (search.Storefront
 	return sf, nil
 }
 
-// Search implements apiserver.SearchService.
+// Search implements apiserver.SearchService. The answer may be shared with other
+// requests (Cache): callers only encode it.
 func (s *Search) Search(ctx context.Context, host string, params url.Values) (*search.Result, error) {
 	if s.Searcher == nil {
 		return nil, errNoSearch
@@ -48,14 +52,17 @@ func (s *Search) Search(ctx context.Context, host string, params url.Values) (*s
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Searcher.Search(ctx, sf, q)
+	res, err := s.Cache.get(ctx, kindSearch, sf, params, func(ctx context.Context) (any, error) {
+		return s.Searcher.Search(ctx, sf, q)
+	})
 	if err != nil {
 		return nil, searchError(err)
 	}
-	return res, nil
+	return res.(*search.Result), nil
 }
 
-// Suggest implements apiserver.SearchService.
+// Suggest implements apiserver.SearchService; the answer may be shared, as for
+// Search.
 func (s *Search) Suggest(ctx context.Context, host string, params url.Values) ([]search.Suggestion, error) {
 	if s.Searcher == nil {
 		return nil, errNoSearch
@@ -68,11 +75,13 @@ func (s *Search) Suggest(ctx context.Context, host string, params url.Values) ([
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Searcher.Suggest(ctx, sf, q)
+	res, err := s.Cache.get(ctx, kindSuggest, sf, params, func(ctx context.Context) (any, error) {
+		return s.Searcher.Suggest(ctx, sf, q)
+	})
 	if err != nil {
 		return nil, searchError(err)
 	}
-	return res, nil
+	return res.([]search.Suggestion), nil
 }
 
 var errNoSearch = apiserver.Errorf(apiserver.ErrUnavailable, "Search is not configured on this server.")

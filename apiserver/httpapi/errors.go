@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -74,12 +76,30 @@ type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
+// StatusClientClosedRequest is the status of a request whose client went away
+// before it was answered (nginx's 499): nobody reads it, but the access log and the
+// request metrics keep it apart from the server's own failures.
+const StatusClientClosedRequest = 499
+
+// codeClientClosed is the log budget's key for client-closed lines.
+const codeClientClosed = "client_closed"
+
 // writeError is the one writer of error responses. Server errors are logged here,
 // once, with the request id, within the code's log budget (errorlog.go), and counted;
 // their details never reach the client.
+//
+// A server error of a request whose client has gone (its context canceled, as
+// net/http does when the connection closes) is the client's doing, not a failure of
+// the server: whatever the service made of the cancellation (a canceled query is
+// "internal" to it), it is answered 499 and logged at info, not counted as a 5xx.
 func (h *handler) writeError(c *gin.Context, err error) {
 	code := apiserver.ErrorCode(err)
 	status := StatusOf(code)
+	if status >= 500 && errors.Is(c.Request.Context().Err(), context.Canceled) {
+		h.logClientClosed(c, err)
+		c.AbortWithStatus(StatusClientClosedRequest)
+		return
+	}
 	if status >= 500 {
 		h.logServerError(c, code, err)
 	}
@@ -97,6 +117,20 @@ func routeOf(c *gin.Context) string {
 		return r
 	}
 	return "unmatched"
+}
+
+// logClientClosed writes the line of a request its client gave up on, within a log
+// budget of its own: a stalled database makes many clients give up at once.
+func (h *handler) logClientClosed(c *gin.Context, err error) {
+	ok, suppressed := h.errorLogs.take(codeClientClosed)
+	if !ok {
+		return
+	}
+	attrs := []any{"method", c.Request.Method, "route", routeOf(c), "path", c.Request.URL.Path, "status", StatusClientClosedRequest, "error", err.Error()}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	h.log.InfoContext(c.Request.Context(), "client closed request", attrs...)
 }
 
 // logServerError writes the line of a 5xx answer. A shop without payment keys is its

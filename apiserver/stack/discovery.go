@@ -24,6 +24,11 @@ type DiscoveryOptions struct {
 	Search search.Backend
 	// Settings are the storefronts' search settings; nil uses the defaults.
 	Settings disc.SettingsSource
+	// SearchCacheTTL keeps search and autocomplete answers in this replica for
+	// that long (disc.ResultCache; `kommerce api` defaults to 1s, Elasticsearch's
+	// refresh interval); 0 caches nothing. It adds at most that much to the time a
+	// write takes to become searchable.
+	SearchCacheTTL time.Duration
 	// Kafka publishes behaviour events and recommendation exposures
 	// (apiserver/kafka.New); nil answers POST /api/v1/events with 503 and logs no
 	// exposures.
@@ -52,6 +57,7 @@ func discovery(o Options, db *postgres.DB, sf *documentSource) httpapi.Discovery
 	}
 	if d.Search != nil {
 		s.Searcher = search.NewSearcher(d.Search)
+		s.Cache = disc.NewResultCache(d.SearchCacheTTL, 0, o.Registry)
 	}
 	b := &disc.Behaviour{}
 	r := &disc.Recommendations{Store: store, Storefronts: sfs, InferenceURL: d.InferenceURL, Model: d.RecsModel,

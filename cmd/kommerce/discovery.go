@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/kommerce/kommerce/apiserver/discovery"
 	apikafka "github.com/kommerce/kommerce/apiserver/kafka"
@@ -24,6 +25,7 @@ type discoveryConfig struct {
 	partitions     int
 	replication    int
 	searchSettings string
+	searchCacheTTL time.Duration
 	inferenceURL   string
 	recsModel      string
 	recsControl    int
@@ -36,6 +38,7 @@ func (c *discoveryConfig) register(set *config.Set, brokersUsage string) {
 	set.Int(&c.partitions, "kafka-partitions", "KOMMERCE_KAFKA_PARTITIONS", 6, "partitions of each topic created for a tenant (same as kommerce ingest)", config.Check(config.Positive))
 	set.Int(&c.replication, "kafka-replication", "KOMMERCE_KAFKA_REPLICATION", 1, "replication factor of each topic created for a tenant (3 in production)", config.Check(config.Positive))
 	set.String(&c.searchSettings, "search-settings", "KOMMERCE_SEARCH_SETTINGS", "", "YAML or JSON file of storefronts' search settings (synonyms, boosts, autocomplete, currency; the Storefront spec.search shape), re-read within about a second of a change; the development path of several storefronts (a pod of one storefront uses --storefront-settings instead); unset means defaults")
+	set.Duration(&c.searchCacheTTL, "search-cache-ttl", "KOMMERCE_SEARCH_CACHE_TTL", time.Second, "how long each API replica keeps a search or autocomplete answer for identical queries (same storefront, settings and parameters); a write becomes searchable up to this much later than the engine's own refresh (1s); 0 turns the cache off", config.Check(nonNegativeDuration))
 	set.String(&c.inferenceURL, "inference-url", "KOMMERCE_INFERENCE_URL", "", "base URL of the inference service (kommerce inference); unset means recommendations by popularity only", config.Check(config.URL(true, "http", "https")))
 	set.String(&c.recsModel, "recs-model", "KOMMERCE_RECS_MODEL", "recs", "name of the recommendation model on the inference service")
 	set.Int(&c.recsControl, "recs-control-percent", "KOMMERCE_RECS_CONTROL_PERCENT", 0, "share of shoppers (by a stable hash) served by popularity as the experiment's control arm, 0-100", config.Check(percent))
@@ -61,7 +64,7 @@ type discoveryParts struct {
 // configured; close releases the Kafka producers. The settings file is watched
 // until ctx ends.
 func (c *discoveryConfig) options(ctx context.Context, log *slog.Logger, p discoveryParts, defaults discovery.SettingsSource) (stack.DiscoveryOptions, []server.Check, func(), error) {
-	o := stack.DiscoveryOptions{Search: p.backend, Settings: defaults, InferenceURL: c.inferenceURL,
+	o := stack.DiscoveryOptions{Search: p.backend, Settings: defaults, SearchCacheTTL: c.searchCacheTTL, InferenceURL: c.inferenceURL,
 		RecsModel: c.recsModel, RecsControlPercent: c.recsControl}
 	var checks []server.Check
 	if p.backend != nil {

@@ -226,6 +226,7 @@ func run(ctx context.Context) error {
 	stalls := d.stallRun(ctx, tox, stallRate, c.stall, c.stallGap, c.timeout)
 	printStalls(stalls, c)
 	fmt.Printf("API rate-limit checks let through because the limiter failed (failed open), whole run: %s\n", failedOpen(ctx, st.base))
+	fmt.Printf("API search and autocomplete cache, whole run: %s\n", searchCache(ctx, st.base))
 
 	// Give the relay a moment to publish the last events, then check.
 	var loss lossReport
@@ -541,6 +542,44 @@ func startPerf(ctx context.Context, out string, pid int, step time.Duration) *ex
 		return nil
 	}
 	return cmd
+}
+
+// searchCache reads the API's search answer cache lookups by result (hit, miss,
+// shared) from its /metrics, summed over search and autocomplete.
+func searchCache(ctx context.Context, base string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	n := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "kommerce_api_search_cache_lookups_total{") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(line[strings.LastIndexByte(line, ' '):]), &v); err != nil {
+			continue
+		}
+		for _, r := range []string{"hit", "miss", "shared"} {
+			if strings.Contains(line, `result="`+r+`"`) {
+				n[r] += v
+			}
+		}
+	}
+	total := n["hit"] + n["miss"] + n["shared"]
+	if total == 0 {
+		return "no lookups (cache off?)"
+	}
+	return fmt.Sprintf("%.0f lookups: %.0f hit (%.0f %%), %.0f shared, %.0f miss (engine calls)", total, n["hit"], 100*n["hit"]/total, n["shared"], n["miss"])
 }
 
 // failedOpen reads the API's count of rate-limit checks that failed and let the
