@@ -16,7 +16,7 @@
 # shopper's X-Forwarded-For address is its client address: the per-address limit
 # (20/s, the default) stays in force, per shopper, as behind an ingress.
 #
-# Short mode (BENCH_SHORT=1 or -short): rates 100,200,400 for 10 s each. Flags go to
+# Short mode (BENCH_SHORT=1 or -short): rates 200,400,700,1000 for 10 s each. Flags go to
 # the Go program: -rates, -step, -warmup, -stall, -stall-rate, -timeout, -scenario.
 # LOAD_PROFILE=<rate> records the API's CPU with perf during the step at that rate
 # (the API has no pprof endpoint) and prints the top of it.
