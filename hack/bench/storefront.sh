@@ -97,7 +97,7 @@ shoppers "$tmp/kommerce" "$tenant" 4
 
 storefronts() { # storefronts <version>: N Storefronts in one document
 	local i
-	for i in $(seq -w 1 "$count"); do
+	for i in $(seq -f %02g 1 "$count"); do # shop01, shop02, … whatever the count
 		cat <<EOF
 ---
 apiVersion: kommerce.io/v1alpha1
@@ -161,7 +161,7 @@ sf2_secs=$(secs "$start" "$(now)")
 say "$count Storefronts Available in ${sf2_secs}s"
 
 say "3. $promotions promotions of shop01 ($replicas API replicas) under $rate req/s"
-for i in $(seq -w 2 "$count"); do echo "sf/shop$i"; done | xargs -r "$kubectl" --kubeconfig "$KUBECONFIG" -n "$sfns" delete --wait=true --timeout=180s >/dev/null
+for i in $(seq -f %02g 2 "$count"); do echo "sf/shop$i"; done | xargs -r "$kubectl" --kubeconfig "$KUBECONFIG" -n "$sfns" delete --wait=true --timeout=180s >/dev/null
 # Two API replicas, as a shop would run: with one, the preview is Available the moment
 # its only pod is ready, and the checks (run at once) find no endpoint yet.
 k -n "$sfns" patch sf shop01 --type merge -p "{\"spec\":{\"api\":{\"replicas\":$replicas}}}" >/dev/null
