@@ -61,25 +61,3 @@ func (r *RateLimitResult) Fold(o RateLimitResult) {
 type RateLimiter interface {
 	Allow(ctx context.Context, keys []RateLimitKey) (RateLimitResult, error)
 }
-
-// Prefetcher is a RateLimiter that can also read cache entries in the same round trip
-// as the limit check, so a cached read costs one trip to Redis instead of two. The
-// entries are read only when the request is allowed.
-type Prefetcher interface {
-	AllowAndGet(ctx context.Context, keys []RateLimitKey, get []string) (RateLimitResult, [][]byte, error)
-}
-
-type prefetchKey struct{}
-
-// NewContextWithPrefetched returns ctx carrying entries read ahead for the request
-// (a nil value means the key was read and is absent).
-func NewContextWithPrefetched(ctx context.Context, entries map[string][]byte) context.Context {
-	return context.WithValue(ctx, prefetchKey{}, entries)
-}
-
-// Prefetched returns the entry read ahead for key, and whether key was read at all.
-func Prefetched(ctx context.Context, key string) ([]byte, bool) {
-	m, _ := ctx.Value(prefetchKey{}).(map[string][]byte)
-	v, ok := m[key]
-	return v, ok
-}

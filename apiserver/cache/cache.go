@@ -68,17 +68,6 @@ func productKey(t *apiserver.Tenant, id string) string {
 }
 func genKey(t *apiserver.Tenant) string { return t.RedisPrefix + "catalog:gen" }
 
-// ProductCacheKey returns the key a product's entry is cached under, so the HTTP
-// layer can have it read in the same Redis round trip as the rate limit check; ""
-// when caching is off.
-func (c *Catalog) ProductCacheKey(ctx context.Context, id string) string {
-	t := apiserver.TenantFromContext(ctx)
-	if c.Store == nil || t == nil || !apiserver.ValidID(id) {
-		return ""
-	}
-	return productKey(t, id)
-}
-
 // ProductETag is the entity tag of a product version.
 func ProductETag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
 
@@ -193,24 +182,10 @@ func listKey(t *apiserver.Tenant, f apiserver.ProductFilter) string {
 	return t.RedisPrefix + "catalog:list:" + hex.EncodeToString(h[:12])
 }
 
-// ProductListCacheKeys returns the keys a list read needs (the generation and the
-// page), for reading them in the rate limit's round trip; nil when caching is off or
-// the filter is invalid.
-func (c *Catalog) ProductListCacheKeys(ctx context.Context, f apiserver.ProductFilter) []string {
-	t := apiserver.TenantFromContext(ctx)
-	if c.Store == nil || t == nil || f.Normalize() != nil {
-		return nil
-	}
-	return []string{genKey(t), listKey(t, f)}
-}
-
 // listETagLen is the length of `"l` + 16 hex digits + `"`.
 const listETagLen = 19
 
 func (c *Catalog) get(ctx context.Context, key string) ([]byte, error) {
-	if v, ok := apiserver.Prefetched(ctx, key); ok {
-		return v, nil
-	}
 	return c.Store.Get(ctx, key)
 }
 

@@ -271,27 +271,7 @@ func (h *handler) rateLimit(c *gin.Context) {
 		{Key: t.RedisPrefix + "rl:" + subject, Limit: h.UserLimit},
 		{Key: t.RedisPrefix + "rl:tenant", Limit: h.TenantLimit},
 	}
-	// A catalog read fetches its cache entries in the same round trip as the check.
-	var res apiserver.RateLimitResult
-	var err error
-	pf, canPrefetch := h.Limiter.(apiserver.Prefetcher)
-	var get []string
-	if canPrefetch && c.Request.Method == http.MethodGet {
-		get = h.prefetchKeys(c)
-	}
-	if len(get) > 0 {
-		var values [][]byte
-		res, values, err = pf.AllowAndGet(ctx, keys, get)
-		if err == nil && res.Allowed {
-			m := make(map[string][]byte, len(get))
-			for i, k := range get {
-				m[k] = values[i]
-			}
-			c.Request = c.Request.WithContext(apiserver.NewContextWithPrefetched(ctx, m))
-		}
-	} else {
-		res, err = h.Limiter.Allow(ctx, keys)
-	}
+	res, err := h.Limiter.Allow(ctx, keys)
 	if err != nil {
 		h.Metrics.RateLimit(metrics.FailedOpen)
 		h.warnLimiterFailed(ctx, "rate limiter failed; request let through", err)
@@ -310,31 +290,6 @@ func (h *handler) rateLimit(c *gin.Context) {
 	}
 	h.Metrics.RateLimit(metrics.Allowed)
 	c.Next()
-}
-
-// cacheKeyer is a CatalogReader whose cache entries can be read ahead.
-type cacheKeyer interface {
-	ProductCacheKey(ctx context.Context, id string) string
-	ProductListCacheKeys(ctx context.Context, f apiserver.ProductFilter) []string
-}
-
-// prefetchKeys returns the cache keys the request's handler will read, if known.
-func (h *handler) prefetchKeys(c *gin.Context) []string {
-	kr, ok := h.Reader.(cacheKeyer)
-	if !ok {
-		return nil
-	}
-	switch c.FullPath() {
-	case "/api/v1/products/:id":
-		if k := kr.ProductCacheKey(c.Request.Context(), c.Param("id")); k != "" {
-			return []string{k}
-		}
-	case "/api/v1/products":
-		if f, err := productFilter(c); err == nil {
-			return kr.ProductListCacheKeys(c.Request.Context(), f)
-		}
-	}
-	return nil
 }
 
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }

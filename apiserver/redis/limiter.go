@@ -61,15 +61,15 @@ const (
 
 // lease is one key's state on this replica.
 type lease struct {
-	tokens      int           // requests leased and not yet admitted
-	size        int           // requests to lease next time
-	leasedAt    time.Time     // when the last lease was granted
-	pending     *renewal      // the lease in flight, if any
-	deniedUntil time.Time     // Redis refused until then
-	limit       int           // the key's burst, for the headers
-	remaining   int           // requests Redis had left after the last lease
-	resetAt     time.Time     // when the key is full again, as of the last lease
-	quietUntil  time.Time     // no renewal ahead of need until then (Redis had none)
+	tokens      int       // requests leased and not yet admitted
+	size        int       // requests to lease next time
+	leasedAt    time.Time // when the last lease was granted
+	pending     *renewal  // the lease in flight, if any
+	deniedUntil time.Time // Redis refused until then
+	limit       int       // the key's burst, for the headers
+	remaining   int       // requests Redis had left after the last lease
+	resetAt     time.Time // when the key is full again, as of the last lease
+	quietUntil  time.Time // no renewal ahead of need until then (Redis had none)
 }
 
 // LeaseCap is the most requests a Limiter with the given MaxLease leases at once for
