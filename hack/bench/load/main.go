@@ -544,24 +544,33 @@ func startPerf(ctx context.Context, out string, pid int, step time.Duration) *ex
 	return cmd
 }
 
-// searchCache reads the API's search answer cache lookups by result (hit, miss,
-// shared) from its /metrics, summed over search and autocomplete.
-func searchCache(ctx context.Context, base string) string {
+// metricLines fetches the API's /metrics and returns its lines.
+func metricLines(ctx context.Context, base string) ([]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(b), "\n"), nil
+}
+
+// searchCache reads the API's search answer cache lookups by result (hit, miss,
+// shared) from its /metrics, summed over search and autocomplete.
+func searchCache(ctx context.Context, base string) string {
+	lines, err := metricLines(ctx, base)
+	if err != nil {
 		return err.Error()
 	}
 	n := map[string]float64{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range lines {
 		if !strings.HasPrefix(line, "kommerce_api_search_cache_lookups_total{") {
 			continue
 		}
@@ -585,20 +594,11 @@ func searchCache(ctx context.Context, base string) string {
 // failedOpen reads the API's count of rate-limit checks that failed and let the
 // request through, from its /metrics.
 func failedOpen(ctx context.Context, base string) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	lines, err := metricLines(ctx, base)
 	if err != nil {
 		return err.Error()
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err.Error()
-	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range lines {
 		if strings.HasPrefix(line, "kommerce_api_rate_limit_checks_total") && strings.Contains(line, `"failed_open"`) {
 			return strings.TrimSpace(line[strings.LastIndexByte(line, ' '):])
 		}
