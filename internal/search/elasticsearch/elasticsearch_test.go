@@ -2,6 +2,9 @@ package elasticsearch_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +75,78 @@ func TestUnreachableClusterIsUnavailable(t *testing.T) {
 	_, err = search.NewSearcher(b).Search(ctx, search.Storefront{TenantID: "t", Index: "x"}, search.Query{Text: "lamp"})
 	if search.ErrorCode(err) != search.CodeUnavailable {
 		t.Fatalf("search on a dead cluster = %v; want unavailable", err)
+	}
+}
+
+// TestRepeatedSearchUsesRequestCache: the same search twice is answered the second
+// time from the shards' request cache (its hit count rises), and a write made
+// searchable by a refresh is seen at once — the cache never serves older data.
+func TestRepeatedSearchUsesRequestCache(t *testing.T) {
+	b, index := newBackend(t)
+	ctx := context.Background()
+	doc := func(id, name string, version int64) search.Document {
+		d := search.Document{TenantID: "t", ProductID: id}
+		d.ApplyProduct(events.Product{ID: id, Version: version, Name: name, Status: "published"})
+		return d
+	}
+	if _, err := search.Upsert(ctx, b, index, []search.Document{doc("a", "Brass Lamp", 1), doc("b", "Oak Table", 1)}, search.UpsertOptions{CreateFirst: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Refresh(ctx, index); err != nil {
+		t.Fatal(err)
+	}
+	s := search.NewSearcher(b)
+	sf := search.Storefront{TenantID: "t", Index: index}
+	find := func(text string) int64 {
+		t.Helper()
+		q, err := search.ParseQuery(url.Values{"q": {text}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Search(ctx, sf, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Total
+	}
+	hits := func() int64 {
+		t.Helper()
+		resp, err := http.Get(testenv.ElasticsearchURL(t) + "/" + index + "/_stats/request_cache")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			All struct {
+				Total struct {
+					RequestCache struct {
+						HitCount int64 `json:"hit_count"`
+					} `json:"request_cache"`
+				} `json:"total"`
+			} `json:"_all"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st.All.Total.RequestCache.HitCount
+	}
+	if n := find("lamp"); n != 1 {
+		t.Fatalf("first search: %d hits, want 1", n)
+	}
+	before := hits()
+	if n := find("lamp"); n != 1 {
+		t.Fatalf("second search: %d hits, want 1", n)
+	}
+	if after := hits(); after <= before {
+		t.Errorf("request cache hit count %d → %d: the repeated search was not served from it", before, after)
+	}
+	if _, err := search.Upsert(ctx, b, index, []search.Document{doc("c", "Copper Lamp", 1)}, search.UpsertOptions{CreateFirst: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Refresh(ctx, index); err != nil {
+		t.Fatal(err)
+	}
+	if n := find("lamp"); n != 2 {
+		t.Errorf("after a write and a refresh: %d hits, want 2 (the cache must not keep the old answer)", n)
 	}
 }

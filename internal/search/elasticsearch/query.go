@@ -15,6 +15,8 @@ import (
 
 type obj = map[string]any
 
+var requestCache = true
+
 // Search implements search.Backend.
 func (b *Backend) Search(ctx context.Context, alias string, req search.Request) (search.Response, error) {
 	if err := search.ValidIndex(alias); err != nil {
@@ -24,7 +26,12 @@ func (b *Backend) Search(ctx context.Context, alias string, req search.Request) 
 	if err != nil {
 		return search.Response{}, search.Internal("encode query", err)
 	}
-	status, raw, err := b.do(ctx, esapi.SearchRequest{Index: []string{alias}, Body: bytes.NewReader(body)})
+	// request_cache: each shard keeps its query-phase result (the top hits and the
+	// facet aggregations, the costly part) for an identical body until its next refresh
+	// that changes data, so a repeated query costs the fetch phase alone and never sees
+	// older data than a fresh one would. Elasticsearch caches only size-0 requests
+	// unless asked; no query here uses "now", which would make it uncacheable.
+	status, raw, err := b.do(ctx, esapi.SearchRequest{Index: []string{alias}, Body: bytes.NewReader(body), RequestCache: &requestCache})
 	if err != nil {
 		return search.Response{}, err
 	}
