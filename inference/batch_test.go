@@ -97,6 +97,30 @@ func (f *fakeTimer) fire() {
 	fn()
 }
 
+// await returns ch's result. While it waits it fires the most recently armed timer
+// now and then, as the real timer would once the wait passed: the batcher arms the
+// timer of a new head on its own goroutine, possibly after the test fired the
+// previous head's (which it then ignores), so one fire is not enough. Fails after
+// 30 s instead of hanging.
+func (f *batchFixture) await(t *testing.T, ch <-chan result) result {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case r := <-ch:
+			return r
+		case <-tick.C:
+			if f.timer.count() > 0 {
+				f.timer.fire()
+			}
+		case <-deadline:
+			t.Fatalf("no answer after 30 s; runtime calls %v, %d timers armed", f.rt.rows(), f.timer.count())
+		}
+	}
+}
+
 func (f *fakeTimer) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -173,7 +197,7 @@ func TestBatchMaxRows(t *testing.T) {
 	})
 	f.timer.fire()
 	for i, ch := range chans {
-		r := <-ch
+		r := f.await(t, ch)
 		if r.err != nil {
 			t.Fatalf("request %d: %v", i, r.err)
 		}
@@ -207,7 +231,7 @@ func TestBatchCountsRequestRows(t *testing.T) {
 	})
 	f.timer.fire()
 	for _, ch := range []<-chan result{a, b} {
-		if r := <-ch; r.err != nil {
+		if r := f.await(t, ch); r.err != nil {
 			t.Fatal(r.err)
 		}
 	}
@@ -241,7 +265,7 @@ func TestBatchMaxWait(t *testing.T) {
 		t.Fatalf("%d runtime calls before the wait passed, want 0", n)
 	}
 	f.timer.fire()
-	if r := <-ch; r.err != nil {
+	if r := f.await(t, ch); r.err != nil {
 		t.Fatal(r.err)
 	}
 	if got := f.rt.rows(); !slices.Equal(got, []int64{1}) {
@@ -304,7 +328,7 @@ func TestBatchCancelledRequestLeavesQueue(t *testing.T) {
 		return f.timer.count() == 2, fmt.Sprint(f.timer.count())
 	})
 	f.timer.fire()
-	if r := <-ch; r.err != nil {
+	if r := f.await(t, ch); r.err != nil {
 		t.Fatal(r.err)
 	}
 	if got := f.rt.rows(); !slices.Equal(got, []int64{2}) {
