@@ -239,7 +239,10 @@ probe() { kubectl -n "$1" exec "$2" -- /probe "${@:3}"; }
 check "DNS: kubernetes.default resolves to 10.96.0.1" bash -c "$(declare -f probe); probe $NS_A client lookup kubernetes.default.svc.cluster.local | grep -q 10.96.0.1"
 check "DNS: names outside the cluster are not resolved (CoreDNS forwards nothing)" bash -c "$(declare -f probe); ! probe $NS_A client lookup example.com"
 check "pod reaches the API server through the kubernetes Service" probe "$NS_B" client tcp kubernetes.default.svc.cluster.local:443
-check "before any policy: pod in $NS_B reaches the server in $NS_A" probe "$NS_B" client get "http://$svc/"
+# A pod just Ready may not be behind its Service yet (kube-proxy programs the endpoints
+# asynchronously): reachability is awaited, bounded, like the policies below.
+check "before any policy: pod in $NS_B reaches the server in $NS_A" bash -c "$(declare -f probe)
+	for _ in \$(seq 1 20); do probe $NS_B client get http://$svc/ && exit 0; sleep 1; done; exit 1"
 
 kubectl apply -f - >/dev/null <<-EOF
 	apiVersion: networking.k8s.io/v1
