@@ -146,6 +146,25 @@ ensure_state() {
 	fi
 	mkdir -p "$STATE" "$CACHE"
 	if [[ $EUID -eq 0 ]]; then chown "$SVC_USER:" "$STATE"; fi
+	reserve_ports
+}
+
+# reserve_ports keeps the kernel from handing the services' ports out as source ports
+# of outgoing connections. Most of them lie in Linux's ephemeral range (32768-60999),
+# so on a busy machine a client's connection could hold, say, 54318 for a moment and
+# a service (re)started right then failed with "address already in use" (seen with
+# Jaeger). Listening on a reserved port still works. Only as root, and only adding to
+# what is reserved already; elsewhere it is skipped.
+reserve_ports() {
+	local f=/proc/sys/net/ipv4/ip_local_reserved_ports
+	[[ $EUID -eq 0 && -w $f ]] || return 0
+	local ports=("$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT-$KAFKA_CLUSTER_PORT" "$ES_PORT" "$ES_TRANSPORT_PORT"
+		"$S3_PORT-$((S3_PORT + 9))" "$MAILPIT_SMTP_PORT" "$MAILPIT_HTTP_PORT"
+		"$JAEGER_OTLP_GRPC_PORT-$JAEGER_OTLP_HTTP_PORT" "$JAEGER_QUERY_GRPC_PORT-$JAEGER_QUERY_PORT" "$JAEGER_HEALTH_PORT")
+	local have want
+	have=$(<"$f")
+	want=$(IFS=,; echo "${have:+$have,}${ports[*]}")
+	echo "$want" >"$f" 2>/dev/null || say "could not reserve the services' ports (continuing)"
 }
 
 # ---------------------------------------------------------------- postgres

@@ -117,6 +117,11 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	}
 	log := c.logger(e.stderr)
 	opts := c.options("api", log)
+	stopProfiling, err := c.startProfiling(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiling()
 	sf, err := c.openStorefront(log, opts.Registry)
 	if err != nil {
 		return err

@@ -43,6 +43,7 @@ type serverConfig struct {
 	addr            string
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
+	pprofAddr       string
 }
 
 func (c *serverConfig) register(set *config.Set, defaultAddr string) {
@@ -50,6 +51,12 @@ func (c *serverConfig) register(set *config.Set, defaultAddr string) {
 	set.String(&c.addr, "http-addr", "KOMMERCE_HTTP_ADDR", defaultAddr, "listen address of the HTTP server", config.Check(config.HostPort))
 	set.Duration(&c.drainDelay, "drain-delay", "KOMMERCE_DRAIN_DELAY", 0, "time /readyz reports draining before the listener closes (set ~5s in clusters)")
 	set.Duration(&c.shutdownTimeout, "shutdown-timeout", "KOMMERCE_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish after SIGTERM")
+	set.String(&c.pprofAddr, "pprof-addr", "KOMMERCE_PPROF_ADDR", "0", "listen address of Go's /debug/pprof endpoints, on a listener of their own (0 turns them off; keep them off public addresses)", config.Check(listenAddrOrOff))
+}
+
+// startProfiling opens --pprof-addr (see startProfiling); call the result at exit.
+func (c *serverConfig) startProfiling(log *slog.Logger) (func(), error) {
+	return startProfiling(c.pprofAddr, log)
 }
 
 func (c *serverConfig) options(name string, log *slog.Logger) server.Options {

@@ -172,6 +172,11 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	}
 	commerce.Payments = c.payments.options()
 	opts := c.options("dev", log)
+	stopProfiling, err := c.startProfiling(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiling()
 	if err := c.tracing.Register(opts.Registry); err != nil {
 		return err
 	}

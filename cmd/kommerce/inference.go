@@ -175,6 +175,11 @@ after writing the reason to --termination-log.`, e.getenv)
 	var srv *server.Server
 	h := &oip.Handler{Registry: reg, Draining: func() bool { return srv.Draining() }, MaxBodyBytes: int64(c.maxRequest), Version: version.Version, Logger: log}
 	opts := c.options("inference", log)
+	stopProfiling, err := c.startProfiling(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiling()
 	opts.Handler, opts.Registry = h.Routes(), prom
 	opts.Checks = append(opts.Checks, server.Check{Name: "models", Fn: func(context.Context) error { return reg.Ready() }})
 	srv = server.New(opts)

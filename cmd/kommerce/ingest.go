@@ -154,6 +154,11 @@ go to <topic>.dlq with the error in a header.
 	defer backend.Close()
 
 	opts := c.options("ingest", log)
+	stopProfiling, err := c.startProfiling(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiling()
 	opts.Registry = reg
 	bl := splitBrokers(brokers)
 	opts.Checks = append(opts.Checks,

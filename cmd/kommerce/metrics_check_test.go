@@ -53,7 +53,10 @@ func TestDashboardsAndAlertsNameExportedMetrics(t *testing.T) {
 	driveAPI(t, api)
 	testenv.Eventually(t, 90*time.Second, "ingest reports consumed messages", func() (bool, string) {
 		names := scrapeNames(t, ingest+"/metrics")
-		return names["kommerce_ingest_messages_total"] && names["kommerce_ingest_consumer_lag"], "not yet"
+		// The batch histogram is observed after a batch is handled, later than the
+		// message counter: wait for both, or a scrape between them misses it.
+		return names["kommerce_ingest_messages_total"] && names["kommerce_ingest_consumer_lag"] &&
+			names["kommerce_ingest_batch_duration_seconds_bucket"], "not yet"
 	})
 	scrape(api + "/metrics")
 	scrape(ingest + "/metrics")
@@ -331,6 +334,11 @@ func driveAPI(t *testing.T, base string) {
 		t.Fatalf("checkout: %d %v", code, m)
 	}
 	call("GET", "/api/v1/recommendations?limit=3", nil)
+	for range 2 { // a miss, then a hit of the search result cache
+		if code, m := call("GET", "/api/v1/search?q=mug", nil); code != 200 {
+			t.Fatalf("search: %d %v", code, m)
+		}
+	}
 	if code, _ := call("POST", "/api/v1/payments/stripe/webhook", map[string]any{"id": "evt_1"}, "Stripe-Signature", "t=1,v1=00"); code < 400 {
 		t.Fatalf("webhook of a shop without keys answered %d", code)
 	}
