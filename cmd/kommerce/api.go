@@ -23,31 +23,27 @@ import (
 // apiConfig is the settings of `kommerce api`.
 type apiConfig struct {
 	serverConfig
-	databaseURL    string
-	redisURL       string
-	issuer         string
-	audience       string
-	accessTTL      time.Duration
-	refreshTTL     time.Duration
-	keysDir        string
-	tenant         string
-	maxBody        int
-	userRate       int
-	userBurst      int
-	tenantRate     int
-	tenantBurst    int
-	webhookRate    int
-	webhookBurst   int
-	registerRate   int
-	registerEmail  int
-	loginFree      int
-	loginDelay     time.Duration
-	loginMaxDelay  time.Duration
-	loginForget    time.Duration
-	cacheTTL       time.Duration
-	trustedProxies string
-	secretsKey     string
-	storefront     string
+	limits        limitsConfig
+	databaseURL   string
+	redisURL      string
+	issuer        string
+	audience      string
+	accessTTL     time.Duration
+	refreshTTL    time.Duration
+	keysDir       string
+	tenant        string
+	maxBody       int
+	webhookRate   int
+	webhookBurst  int
+	registerRate  int
+	registerEmail int
+	loginFree     int
+	loginDelay    time.Duration
+	loginMaxDelay time.Duration
+	loginForget   time.Duration
+	cacheTTL      time.Duration
+	secretsKey    string
+	storefront    string
 }
 
 func positive(v string) error {
@@ -75,10 +71,7 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	set.String(&c.keysDir, "tenant-keys-dir", "KOMMERCE_TENANT_KEYS_DIR", "", "directory with one folder per tenant holding its kommerce-identity Secret (tenant-id, jwt-key-id, jwt-signing-key); keys not found there come from the database")
 	set.String(&c.tenant, "tenant", "KOMMERCE_TENANT", "", "serve only this tenant slug (a pod of one storefront); unset serves every tenant")
 	set.Int(&c.maxBody, "max-body-bytes", "KOMMERCE_MAX_BODY_BYTES", apiserver.DefaultMaxBodyBytes, "largest request body accepted (413 above)", config.Check(positive))
-	set.Int(&c.userRate, "user-rate", "KOMMERCE_USER_RATE", apiserver.DefaultUserLimit.Rate, "requests per second allowed per user (per client address when anonymous)", config.Check(positive))
-	set.Int(&c.userBurst, "user-burst", "KOMMERCE_USER_BURST", apiserver.DefaultUserLimit.Burst, "burst allowed per user", config.Check(positive))
-	set.Int(&c.tenantRate, "tenant-rate", "KOMMERCE_TENANT_RATE", apiserver.DefaultTenantLimit.Rate, "requests per second allowed per tenant", config.Check(positive))
-	set.Int(&c.tenantBurst, "tenant-burst", "KOMMERCE_TENANT_BURST", apiserver.DefaultTenantLimit.Burst, "burst allowed per tenant", config.Check(positive))
+	c.limits.register(set)
 	set.Int(&c.webhookRate, "webhook-rate", "KOMMERCE_WEBHOOK_RATE", apiserver.DefaultWebhookLimit.Rate, "Stripe webhook deliveries per second allowed per client address when they are addressed to no tenant (no storefront host, no X-Kommerce-Tenant), in each process (429 above; Stripe retries later)", config.Check(positive))
 	set.Int(&c.webhookBurst, "webhook-burst", "KOMMERCE_WEBHOOK_BURST", apiserver.DefaultWebhookLimit.Burst, "burst of unaddressed Stripe webhook deliveries allowed per client address", config.Check(positive))
 	set.Int(&c.registerRate, "register-rate", "KOMMERCE_REGISTER_RATE", apiserver.DefaultRegisterAddressLimit.Rate, "registrations per hour allowed per client address (also the burst; 429 above)", config.Check(positive))
@@ -88,7 +81,6 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	set.Duration(&c.loginMaxDelay, "login-max-delay", "KOMMERCE_LOGIN_MAX_DELAY", apiserver.DefaultLoginPolicy.Max, "longest wait between sign-in attempts for one e-mail address")
 	set.Duration(&c.loginForget, "login-forget", "KOMMERCE_LOGIN_FORGET", apiserver.DefaultLoginPolicy.Forget, "an e-mail address's attempts are forgotten this long after its last wait ends (a successful sign-in forgets them at once)")
 	set.Duration(&c.cacheTTL, "cache-ttl", "KOMMERCE_CACHE_TTL", apiserver.DefaultCacheTTL, "how long product reads stay cached (writes refresh them at once)")
-	set.String(&c.trustedProxies, "trusted-proxies", "KOMMERCE_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is trusted for the client address")
 	secretsKeyFlag(set, &c.secretsKey, "unset stores them in plaintext, and the API refuses to start if the database holds sealed ones")
 	var whLoopback, whPrivate bool // the webhook registration's SSRF guard (backoffice.go)
 	webhookGuardFlags(set, &whLoopback, &whPrivate)
@@ -176,8 +168,6 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 	so := stack.Options{
 		Pool: pool, Logger: log, Registry: opts.Registry, Issuer: c.issuer, Audience: c.audience, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL,
 		KeysDir: c.keysDir, Secrets: box, Tenant: c.tenant, MaxBodyBytes: int64(c.maxBody),
-		UserLimit:            apiserver.RateLimit{Rate: c.userRate, Burst: c.userBurst},
-		TenantLimit:          apiserver.RateLimit{Rate: c.tenantRate, Burst: c.tenantBurst},
 		WebhookLimit:         apiserver.RateLimit{Rate: c.webhookRate, Burst: c.webhookBurst},
 		RegisterAddressLimit: apiserver.RateLimit{Rate: c.registerRate, Burst: c.registerRate, Period: time.Hour},
 		RegisterEmailLimit:   apiserver.RateLimit{Rate: c.registerEmail, Burst: c.registerEmail, Period: time.Hour},
@@ -193,11 +183,7 @@ configured) answer, and, with --storefront-settings, once a valid settings docum
 		opts.Checks = append(opts.Checks, server.Check{Name: "storefront-settings", Fn: sf.Check})
 		go sf.Watch(ctx, sfsettings.PollInterval)
 	}
-	if c.trustedProxies != "" {
-		for _, p := range strings.Split(c.trustedProxies, ",") {
-			so.TrustedProxies = append(so.TrustedProxies, strings.TrimSpace(p))
-		}
-	}
+	c.limits.apply(&so)
 	parts := discoveryParts{brokers: splitBrokers(dc.brokers)}
 	if parts.backend, err = dc.search.open(); err != nil {
 		return err

@@ -34,6 +34,7 @@ import (
 // devConfig is the settings of `kommerce dev`.
 type devConfig struct {
 	serverConfig
+	limits        limitsConfig
 	discovery     discoveryConfig
 	commerce      commerceConfig
 	payments      paymentConfig
@@ -68,6 +69,7 @@ the model is loaded (a model that fails to train is logged and popularity answer
 	databaseURLFlag(set, &c.databaseURL)
 	set.String(&c.redisURL, "redis-url", "KOMMERCE_REDIS_URL", "", "Redis URL; unset means in-process cache and limiter",
 		config.Secret(), config.Check(config.URL(true, "redis", "rediss")))
+	c.limits.register(set)
 	c.discovery.register(set, "comma-separated Kafka brokers; unset means the in-process cluster (state in <data-dir>/kafka)")
 	c.commerce.register(set)
 	c.payments.register(set) // Stripe only when configured: --stripe-api-url (stripe-mock) and keys
@@ -181,6 +183,7 @@ func (c *devConfig) run(ctx context.Context, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	so := stack.Options{Pool: pool, Logger: log, Registry: opts.Registry, Discovery: disc, Commerce: commerce, Secrets: box, WebhookGuard: c.backoffice.guard()}
+	c.limits.apply(&so)
 	jm, where, err := c.jobsMedia.options(ctx, filepath.Join(c.discovery.search.dataDir, "media"))
 	if err != nil {
 		return err

@@ -20,8 +20,23 @@
 # the Go program: -rates, -step, -warmup, -stall, -stall-rate, -timeout, -scenario.
 # LOAD_PROFILE=<rate> records the API's CPU with perf during the step at that rate
 # (the API has no pprof endpoint) and prints the top of it.
+#
+# Against a running API instead (`make run`'s, or any other), nothing started or
+# stalled: `hack/bench/load.sh -target http://127.0.0.1:8080 [-tenant demo] [flags]`.
+# It tops up the stock of the demo catalog in make run's database (the local
+# PostgreSQL of hack/services.sh; -database-url to change, -database-url= to skip) and
+# signs Stripe deliveries with make run's demo secret. Start make run so that each
+# simulated shopper counts as its own client and the tenant limit is above the rates:
+#   KOMMERCE_TRUSTED_PROXIES=127.0.0.1 KOMMERCE_TENANT_RATE=100000 KOMMERCE_TENANT_BURST=200000 make run
+# (and `hack/services.sh up stripe-mock` first, or the checkouts' payments fail).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+if [[ " $* " == *" -target "* || " $* " == *" --target "* || " $* " == *" -target="* || " $* " == *" --target="* ]]; then
+	eval "$(hack/services.sh env postgres)"
+	go build -o bin/bench-load ./hack/bench/load
+	exec bin/bench-load -database-url "${KOMMERCE_DATABASE_URL:-$KOMMERCE_TEST_DATABASE_URL}" \
+		-stripe-webhook-secret "${KOMMERCE_STRIPE_WEBHOOK_SECRET:-whsec_kommerce_demo}" "$@"
+fi
 services="postgres redis kafka elasticsearch stripe-mock"
 while pgrep -f 'services.sh up' >/dev/null; do sleep 2; done # another up is running: wait, never race it
 hack/services.sh up $services >/dev/null

@@ -126,6 +126,7 @@ type stepResult struct {
 	Mix      map[string]float64   `json:"mix"`
 	CPU      map[string]float64   `json:"cpu_cores"`
 	Errors   []string             `json:"first_errors,omitempty"`
+	Limited  int                  `json:"answered_429"` // refused by the API's rate limiter (also counted in errors)
 }
 
 // passed: no error, p95 under 200 ms, and the rate really sent (a starved load
@@ -146,6 +147,9 @@ func summarize(rate int, du time.Duration, ss []sample) stepResult {
 	for _, s := range ss {
 		by[s.act.class()] = append(by[s.act.class()], s)
 		r.Mix[mixClass(s.act)] += 1 / float64(len(ss))
+		if s.code == http.StatusTooManyRequests {
+			r.Limited++
+		}
 		if !s.ok && len(r.Errors) < 5 {
 			r.Errors = append(r.Errors, fmt.Sprintf("%s: %d %s", s.act, s.code, s.err))
 		}

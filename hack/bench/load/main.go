@@ -67,6 +67,8 @@ type config struct {
 	outDir                                                                        string
 	perfOut                                                                       string
 	profileRate                                                                   int
+	target                                                                        string // an API already running (e.g. make run's); nothing is started
+	apiPID                                                                        int
 }
 
 func parseFlags() (*config, error) {
@@ -92,6 +94,8 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&c.outDir, "out", "", "directory for results.json (and where load.sh puts the profile)")
 	flag.StringVar(&c.perfOut, "perf-out", "", "record the API's CPU with perf into this file during the step at -profile-rate (the API has no pprof endpoint)")
 	flag.IntVar(&c.profileRate, "profile-rate", 400, "the step whose API CPU -perf-out records")
+	flag.StringVar(&c.target, "target", "", "base URL of an API that is already running (e.g. make run's http://127.0.0.1:8080): start nothing, stall nothing, only step the load against it; -database-url, when set, tops up stock and checks the orders")
+	flag.IntVar(&c.apiPID, "api-pid", 0, "with -target: the process whose CPU is reported as the API's (0: the one listening on the target's port, when it can be found)")
 	shortFlag := flag.Bool("short", short, "short mode: fewer, shorter steps (also BENCH_SHORT=1)")
 	flag.Parse()
 	if *shortFlag {
@@ -115,6 +119,12 @@ func parseFlags() (*config, error) {
 		}
 		c.rates = append(c.rates, n)
 	}
+	if c.target != "" {
+		if c.tenant == "" {
+			c.tenant = "demo" // make run's demo tenant
+		}
+		return c, nil
+	}
 	if c.dbURL == "" || c.tenant == "" || c.redisURL == "" || c.esURL == "" || c.brokers == "" {
 		return nil, errors.New("need -database-url, -tenant, -redis-url, -elasticsearch-url and -kafka-brokers (hack/bench/load.sh sets them)")
 	}
@@ -135,6 +145,9 @@ func run(ctx context.Context) error {
 	sc, err := loadScenario(c.scenario)
 	if err != nil {
 		return err
+	}
+	if c.target != "" {
+		return runTarget(ctx, c, sc)
 	}
 	pool, err := pgxpool.New(ctx, c.dbURL)
 	if err != nil {
@@ -177,44 +190,10 @@ func run(ctx context.Context) error {
 	procs := newProcSet(st.api.Process.Pid, st.ingest.Process.Pid)
 	d := &driver{shop: sh, timeout: c.timeout}
 
-	// What the processes burn with no load from this run: shared services also
-	// serve other work on the machine, and this is the floor under every step.
-	idle := procs.sample()
-	select {
-	case <-time.After(5 * time.Second):
-	case <-ctx.Done():
-		return ctx.Err()
+	steps, best, err := stepRates(ctx, c, d, procs, sc)
+	if err != nil {
+		return err
 	}
-	steps := []stepResult{{Rate: 0, CPU: procs.since(idle)}}
-	fmt.Printf("idle (5 s, no load): CPU cores %s\n", cpuLine(steps[0].CPU))
-	d.attack(ctx, c.rates[0], c.warmup, "warmup")
-	best := 0
-	for _, rate := range c.rates {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		before := procs.sample()
-		var prof *exec.Cmd
-		if c.perfOut != "" && rate == c.profileRate {
-			prof = startPerf(ctx, c.perfOut, st.api.Process.Pid, c.step)
-		}
-		rs := d.attack(ctx, rate, c.step, fmt.Sprintf("step-%d", rate))
-		if prof != nil {
-			_ = prof.Wait()
-		}
-		s := summarize(rate, c.step, rs)
-		s.CPU = procs.since(before)
-		steps = append(steps, s)
-		printStep(s)
-		if s.passed() && rate > best {
-			best = rate
-		}
-		if s.overloaded() {
-			break // the rates above an overloaded step only queue more; spare the machine
-		}
-	}
-	printSteps(steps, sc)
-	steps = steps[1:]
 
 	stallRate := c.stallRate
 	if stallRate == 0 { // a rate that passed, with room to spare
@@ -248,6 +227,50 @@ func run(ctx context.Context) error {
 	}
 	printSummaries(steps, best, stalls, loss, c)
 	return nil
+}
+
+// stepRates measures the idle floor, warms up at the first rate, then steps through
+// c.rates (stopping after an overloaded step) and prints the table. It returns the
+// steps (without the idle one) and the highest rate that passed.
+func stepRates(ctx context.Context, c *config, d *driver, procs *procSet, sc *Scenario) ([]stepResult, int, error) {
+	// What the processes burn with no load from this run: shared services also
+	// serve other work on the machine, and this is the floor under every step.
+	idle := procs.sample()
+	select {
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	steps := []stepResult{{Rate: 0, CPU: procs.since(idle)}}
+	fmt.Printf("idle (5 s, no load): CPU cores %s\n", cpuLine(steps[0].CPU))
+	d.attack(ctx, c.rates[0], c.warmup, "warmup")
+	best := 0
+	for _, rate := range c.rates {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		before := procs.sample()
+		var prof *exec.Cmd
+		if c.perfOut != "" && rate == c.profileRate && procs.api > 0 {
+			prof = startPerf(ctx, c.perfOut, procs.api, c.step)
+		}
+		rs := d.attack(ctx, rate, c.step, fmt.Sprintf("step-%d", rate))
+		if prof != nil {
+			_ = prof.Wait()
+		}
+		s := summarize(rate, c.step, rs)
+		s.CPU = procs.since(before)
+		steps = append(steps, s)
+		printStep(s)
+		if s.passed() && rate > best {
+			best = rate
+		}
+		if s.overloaded() {
+			break // the rates above an overloaded step only queue more; spare the machine
+		}
+	}
+	printSteps(steps, sc)
+	return steps[1:], best, nil
 }
 
 // seedCommerce stocks every SKU of the demo catalog deep enough that the run never
