@@ -19,7 +19,8 @@
 # Short mode (BENCH_SHORT=1 or -short): rates 200,400,700,1000 for 10 s each. Flags go to
 # the Go program: -rates, -step, -warmup, -stall, -stall-rate, -timeout, -scenario.
 # LOAD_PROFILE=<rate> records the API's CPU with perf during the step at that rate
-# (the API has no pprof endpoint) and prints the top of it.
+# (native frames included) and prints the top of it; `kommerce api --pprof-addr` is the
+# Go-level alternative.
 #
 # Against a running API instead (`make run`'s, or any other), nothing started or
 # stalled: `hack/bench/load.sh -target http://127.0.0.1:8080 [-tenant demo] [flags]`.

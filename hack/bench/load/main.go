@@ -92,7 +92,7 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Second, "the client's deadline per request")
 	flag.IntVar(&c.tenantRate, "tenant-rate", 100000, "KOMMERCE_TENANT_RATE given to the API (the default 1000/s would cap the shop below the target)")
 	flag.StringVar(&c.outDir, "out", "", "directory for results.json (and where load.sh puts the profile)")
-	flag.StringVar(&c.perfOut, "perf-out", "", "record the API's CPU with perf into this file during the step at -profile-rate (the API has no pprof endpoint)")
+	flag.StringVar(&c.perfOut, "perf-out", "", "record the API's CPU with perf into this file during the step at -profile-rate (native frames too: PostgreSQL driver, syscalls)")
 	flag.IntVar(&c.profileRate, "profile-rate", 400, "the step whose API CPU -perf-out records")
 	flag.StringVar(&c.target, "target", "", "base URL of an API that is already running (e.g. make run's http://127.0.0.1:8080): start nothing, stall nothing, only step the load against it; -database-url, when set, tops up stock and checks the orders")
 	flag.IntVar(&c.apiPID, "api-pid", 0, "with -target: the process whose CPU is reported as the API's (0: the one listening on the target's port, when it can be found)")
