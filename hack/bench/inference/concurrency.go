@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -125,23 +126,27 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 	rng := rand.New(rand.NewPCG(3, 3))
 	const width, pool = 5, 512
 	recsCtx := make([][]int64, pool)
-	recsBodies := make([][]byte, pool)
+	recsBodies, recsBins := make([][]byte, pool), make([]binReq, pool)
 	for i := range recsCtx {
 		recsCtx[i] = make([]int64, width)
 		for j := range recsCtx[i] {
 			recsCtx[i][j] = rng.Int64N(int64(len(recs.Items)))
 		}
-		recsBodies[i] = body([]inference.Tensor{{Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{1, width}, Int64: recsCtx[i]}})
+		in := []inference.Tensor{{Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{1, width}, Int64: recsCtx[i]}}
+		recsBodies[i] = body(in)
+		recsBins[i] = newBinReq(in)
 	}
 	nf := len(fraud.W)
 	fraudRows := make([][]float32, pool)
-	fraudBodies := make([][]byte, pool)
+	fraudBodies, fraudBins := make([][]byte, pool), make([]binReq, pool)
 	for i := range fraudRows {
 		fraudRows[i] = make([]float32, nf)
 		for j := range fraudRows[i] {
 			fraudRows[i][j] = float32(rng.NormFloat64())
 		}
-		fraudBodies[i] = body([]inference.Tensor{{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{1, int64(nf)}, Float32: fraudRows[i]}})
+		in := []inference.Tensor{{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{1, int64(nf)}, Float32: fraudRows[i]}}
+		fraudBodies[i] = body(in)
+		fraudBins[i] = newBinReq(in)
 	}
 	k := min(100, len(recs.Items))
 	var sink float64
@@ -149,11 +154,12 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 	type model struct {
 		name, path string
 		bodies     [][]byte
+		bins       []binReq
 		goForward  func(i int)
 	}
 	models := []model{
-		{"recs-als", "/v2/models/recs/infer", recsBodies, func(i int) { topK(recs.Scores(recsCtx[i%pool]), k) }},
-		{"fraud-logreg", "/v2/models/fraud/infer", fraudBodies, func(i int) {
+		{"recs-als", "/v2/models/recs/infer", recsBodies, recsBins, func(i int) { topK(recs.Scores(recsCtx[i%pool]), k) }},
+		{"fraud-logreg", "/v2/models/fraud/infer", fraudBodies, fraudBins, func(i int) {
 			s := fraud.Score(fraudRows[i%pool])
 			if s < 0 {
 				sinkMu.Lock()
@@ -164,7 +170,7 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 	}
 	for _, m := range models {
 		for _, clients := range []int{1, 16, 64} {
-			var goF, none measured
+			var goF, none, bin measured
 			batch := make([]measured, len(batched))
 			serverCall := func(base string) func(c, i int) error {
 				return func(c, i int) error { return post(httpc, base+m.path, m.bodies[(c*7919+i)%pool]) }
@@ -185,6 +191,13 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 			for i, b := range batched {
 				runs = append(runs, func() error { return wrap(b.name, drive(clients, d, serverCall(b.base), &batch[i])) })
 			}
+			// The batching server again, with the binary tensor data extension.
+			runs = append(runs, func() error {
+				return wrap("binary", drive(clients, d, func(c, i int) error {
+					r := m.bins[(c*7919+i)%pool]
+					return postBinary(httpc, batched[0].base+m.path, r.body, r.header)
+				}, &bin))
+			})
 			for r := range rounds {
 				for j := range runs {
 					if err := runs[(r+j)%len(runs)](); err != nil {
@@ -193,10 +206,18 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 				}
 			}
 			for i, b := range batched {
+				if i == 0 {
+					continue // shared with the binary mode: see below
+				}
 				rows1, calls1 := rowsPerCall(b.prom, name)
 				if calls1 > calls0[i] {
 					batch[i].rowsCall = (rows1 - rows0[i]) / (calls1 - calls0[i])
 				}
+			}
+			if rows1, calls1 := rowsPerCall(batched[0].prom, name); calls1 > calls0[0] {
+				// Both modes on this server: their mean rows per call.
+				batch[0].rowsCall = (rows1 - rows0[0]) / (calls1 - calls0[0])
+				bin.rowsCall = batch[0].rowsCall
 			}
 			none.rowsCall = 1
 			type row struct {
@@ -207,6 +228,7 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 			for i, b := range batched {
 				rows = append(rows, row{"server, " + b.name, &batch[i]})
 			}
+			rows = append(rows, row{"server, batching, binary tensors", &bin})
 			for _, r := range rows {
 				rc := "—"
 				if r.m.rowsCall > 0 {
@@ -215,7 +237,7 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 				fmt.Printf("| %s | %d | %s | %.0f | %s | %s | %s | %.2f× |\n", m.name, clients, r.name, r.m.rate(), r.m.pct(50), r.m.pct(99), rc, r.m.rate()/goF.rate())
 			}
 			if m.name == "recs-als" && clients == 64 {
-				sum.clients64 = [3]float64{goF.rate(), none.rate(), batch[0].rate()}
+				sum.clients64 = [4]float64{goF.rate(), none.rate(), batch[0].rate(), bin.rate()}
 			}
 		}
 	}
@@ -231,10 +253,22 @@ func wrap(what string, err error) error {
 	return nil
 }
 
+// binReq is a request with the binary tensor data extension.
+type binReq struct {
+	body   []byte
+	header string // Inference-Header-Content-Length
+}
+
+func newBinReq(in []inference.Tensor) binReq {
+	b, n := binaryBody(in)
+	return binReq{b, strconv.Itoa(n)}
+}
+
 // summary holds the figures of the BENCHSUMMARY lines.
 type summary struct {
-	batch1    ratio      // recs-als server p50 ÷ go-forward p50, batch 1, one client
-	clients64 [3]float64 // recs-als req/s at 64 clients: go-forward, no batching, batching
+	batch1       ratio      // recs-als server p50 ÷ go-forward p50, batch 1, one client (JSON)
+	batch1Binary ratio      // the same with binary tensor data
+	clients64    [4]float64 // recs-als req/s at 64 clients: go-forward, no batching, batching, batching with binary tensors
 }
 
 func (s summary) print() {
@@ -244,10 +278,13 @@ func (s summary) print() {
 		}
 		return "not met"
 	}
-	goF, none, batch := s.clients64[0], s.clients64[1], s.clients64[2]
+	goF, none, batch, bin := s.clients64[0], s.clients64[1], s.clients64[2], s.clients64[3]
 	gain := batch / none
 	fmt.Printf("BENCHSUMMARY\tinference: 64 clients, batching vs none (recs-als)\t>= 1.0x\t%.2fx (%.0f vs %.0f req/s)\t%s\n", gain, batch, none, verdict(gain >= 1))
 	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, batch 1 (recs-als, p50 ÷ p50)\t<= 3x\t%.1fx (%s vs %s)\t%s\n", s.batch1.x, s.batch1.p50, s.batch1.base, verdict(s.batch1.x <= 3))
 	over := goF / batch
 	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, 64 clients (recs-als, go req/s ÷ server req/s)\t<= 3x\t%.1fx (%.0f vs %.0f req/s)\t%s\n", over, goF, batch, verdict(over <= 3))
+	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, batch 1, binary tensor data (recs-als, p50 ÷ p50)\t<= 3x\t%.1fx (%s vs %s)\t%s\n", s.batch1Binary.x, s.batch1Binary.p50, s.batch1Binary.base, verdict(s.batch1Binary.x <= 3))
+	overBin := goF / bin
+	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, 64 clients, binary tensor data (recs-als, go req/s ÷ server req/s)\t<= 3x\t%.1fx (%.0f vs %.0f req/s)\t%s\n", overBin, goF, bin, verdict(overBin <= 3))
 }
