@@ -132,7 +132,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"data after object", in(`,"data":[1]`) + ` {}`, "data after the JSON object"},
 		{"garbage value", `{"id":nope}`, "must be a string"},
 		{"deep nesting", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, "nested more than 64 deep"},
-		{"deep data", in(`,"data":`+strings.Repeat("[", 100)+"1"+strings.Repeat("]", 100)), "nested more than 64 deep"},
+		{"deep data", in(`,"data":` + strings.Repeat("[", 100) + "1" + strings.Repeat("]", 100)), "nested more than 64 deep"},
 		{"inputs not an array", `{"inputs":{}}`, "inputs must be an array"},
 		{"no inputs", `{"inputs":[]}`, "has no inputs"},
 		{"no name", `{"inputs":[{"shape":[1],"datatype":"FP32","data":[1]}]}`, "inputs[0] has no name"},
