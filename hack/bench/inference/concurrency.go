@@ -118,7 +118,7 @@ type batchingServer struct {
 // concurrencyTables measures 1, 16 and 64 clients of one-row requests: the Go
 // forward pass on as many goroutines, the server without batching and with it, in
 // interleaved rounds so that other load on the machine hits every mode alike.
-func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, plain string, batched []batchingServer, d time.Duration, rounds int, sum *summary) error {
+func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, plain, goHTTP string, batched []batchingServer, d time.Duration, rounds int, sum *summary) error {
 	fmt.Printf("### Concurrent clients, one row per request (%d rounds of %s per mode, interleaved)\n\n", rounds, d)
 	fmt.Println("| model | clients | mode | req/s | p50 | p99 | rows per runtime call | req/s / go-forward |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
@@ -155,11 +155,12 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 		name, path string
 		bodies     [][]byte
 		bins       []binReq
+		goHTTP     string // the Go forward pass behind net/http, if any
 		goForward  func(i int)
 	}
 	models := []model{
-		{"recs-als", "/v2/models/recs/infer", recsBodies, recsBins, func(i int) { topK(recs.Scores(recsCtx[i%pool]), k) }},
-		{"fraud-logreg", "/v2/models/fraud/infer", fraudBodies, fraudBins, func(i int) {
+		{"recs-als", "/v2/models/recs/infer", recsBodies, recsBins, goHTTP, func(i int) { topK(recs.Scores(recsCtx[i%pool]), k) }},
+		{"fraud-logreg", "/v2/models/fraud/infer", fraudBodies, fraudBins, "", func(i int) {
 			s := fraud.Score(fraudRows[i%pool])
 			if s < 0 {
 				sinkMu.Lock()
@@ -170,7 +171,7 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 	}
 	for _, m := range models {
 		for _, clients := range []int{1, 16, 64} {
-			var goF, none, bin measured
+			var goF, goH, none, bin measured
 			batch := make([]measured, len(batched))
 			serverCall := func(base string) func(c, i int) error {
 				return func(c, i int) error { return post(httpc, base+m.path, m.bodies[(c*7919+i)%pool]) }
@@ -190,6 +191,13 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 			}
 			for i, b := range batched {
 				runs = append(runs, func() error { return wrap(b.name, drive(clients, d, serverCall(b.base), &batch[i])) })
+			}
+			if m.goHTTP != "" {
+				runs = append(runs, func() error {
+					return wrap("go-forward behind net/http", drive(clients, d, func(c, i int) error {
+						return post(httpc, m.goHTTP+"/", m.bodies[(c*7919+i)%pool])
+					}, &goH))
+				})
 			}
 			// The batching server again, with the binary tensor data extension.
 			runs = append(runs, func() error {
@@ -224,7 +232,11 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 				name string
 				m    *measured
 			}
-			rows := []row{{"go-forward", &goF}, {"server, no batching", &none}}
+			rows := []row{{"go-forward", &goF}}
+			if m.goHTTP != "" {
+				rows = append(rows, row{"go-forward behind net/http", &goH})
+			}
+			rows = append(rows, row{"server, no batching", &none})
 			for i, b := range batched {
 				rows = append(rows, row{"server, " + b.name, &batch[i]})
 			}
@@ -237,7 +249,7 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 				fmt.Printf("| %s | %d | %s | %.0f | %s | %s | %s | %.2f× |\n", m.name, clients, r.name, r.m.rate(), r.m.pct(50), r.m.pct(99), rc, r.m.rate()/goF.rate())
 			}
 			if m.name == "recs-als" && clients == 64 {
-				sum.clients64 = [4]float64{goF.rate(), none.rate(), batch[0].rate(), bin.rate()}
+				sum.clients64 = [5]float64{goF.rate(), none.rate(), batch[0].rate(), bin.rate(), goH.rate()}
 			}
 		}
 	}
@@ -268,7 +280,8 @@ func newBinReq(in []inference.Tensor) binReq {
 type summary struct {
 	batch1       ratio      // recs-als server p50 ÷ go-forward p50, batch 1, one client (JSON)
 	batch1Binary ratio      // the same with binary tensor data
-	clients64    [4]float64 // recs-als req/s at 64 clients: go-forward, no batching, batching, batching with binary tensors
+	batch1GoHTTP ratio      // the Go forward pass behind net/http
+	clients64    [5]float64 // recs-als req/s at 64 clients: go-forward, no batching, batching, batching with binary tensors, go-forward behind net/http
 }
 
 func (s summary) print() {
@@ -278,13 +291,17 @@ func (s summary) print() {
 		}
 		return "not met"
 	}
-	goF, none, batch, bin := s.clients64[0], s.clients64[1], s.clients64[2], s.clients64[3]
+	goF, none, batch, bin, goH := s.clients64[0], s.clients64[1], s.clients64[2], s.clients64[3], s.clients64[4]
 	gain := batch / none
 	fmt.Printf("BENCHSUMMARY\tinference: 64 clients, batching vs none (recs-als)\t>= 1.0x\t%.2fx (%.0f vs %.0f req/s)\t%s\n", gain, batch, none, verdict(gain >= 1))
 	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, batch 1 (recs-als, p50 ÷ p50)\t<= 3x\t%.1fx (%s vs %s)\t%s\n", s.batch1.x, s.batch1.p50, s.batch1.base, verdict(s.batch1.x <= 3))
 	over := goF / batch
 	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, 64 clients (recs-als, go req/s ÷ server req/s)\t<= 3x\t%.1fx (%.0f vs %.0f req/s)\t%s\n", over, goF, batch, verdict(over <= 3))
 	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, batch 1, binary tensor data (recs-als, p50 ÷ p50)\t<= 3x\t%.1fx (%s vs %s)\t%s\n", s.batch1Binary.x, s.batch1Binary.p50, s.batch1Binary.base, verdict(s.batch1Binary.x <= 3))
+	overH := float64(s.batch1.p50) / float64(s.batch1GoHTTP.p50)
+	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass behind the same net/http, batch 1 (recs-als, JSON, p50 ÷ p50)\t<= 3x\t%.1fx (%s vs %s)\t%s\n", overH, s.batch1.p50, s.batch1GoHTTP.p50, verdict(overH <= 3))
+	overH64 := goH / batch
+	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass behind the same net/http, 64 clients (recs-als, JSON, req/s ÷ req/s)\t<= 3x\t%.1fx (%.0f vs %.0f req/s)\t%s\n", overH64, goH, batch, verdict(overH64 <= 3))
 	overBin := goF / bin
 	fmt.Printf("BENCHSUMMARY\tinference server overhead over Go forward pass, 64 clients, binary tensor data (recs-als, go req/s ÷ server req/s)\t<= 3x\t%.1fx (%.0f vs %.0f req/s)\t%s\n", overBin, goF, bin, verdict(overBin <= 3))
 }

@@ -7,12 +7,18 @@
 //     features.FraudModel.Score), the baseline;
 //   - onnxruntime / go-runtime: one in-process Session.Run of the runtime;
 //   - server: a full OIP request over loopback HTTP (JSON encode, validation,
-//     onnxruntime, JSON decode), as a client sees it.
+//     onnxruntime, JSON decode), as a client sees it, in JSON and with the binary
+//     tensor data extension (raw little-endian tensors after a JSON header);
+//   - go-forward behind net/http (recs, one row): the Go forward pass served by a
+//     bare net/http handler with the same JSON request and answer, a second
+//     baseline that pays the HTTP round trip every served model pays.
 //
 // Then, under concurrency, 1, 16 and 64 clients (goroutines of this process, each
 // sending one-row requests back to back over loopback HTTP) against a server that
-// batches (the defaults of `kommerce inference`) and one that does not, in
-// interleaved rounds, next to the Go forward pass run by as many goroutines. The
+// batches (the defaults of `kommerce inference`; in JSON and with binary tensors),
+// one that waits 500 µs for a batch, one that does not batch, and the Go forward
+// pass behind net/http, in interleaved rounds, next to the Go forward pass run in
+// process by as many goroutines. The
 // server's overhead at N clients is the Go forward pass's throughput at N goroutines
 // divided by the batching server's throughput at N clients.
 //
@@ -154,6 +160,12 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 		return err
 	}
 
+	goBase, stopGo, err := startGoServer(recs, min(100, len(recs.Items)))
+	if err != nil {
+		return err
+	}
+	defer stopGo()
+
 	fmt.Printf("### Latency per call (%d products × %d factors, top %d; fraud: %d features)\n\n", len(recs.Items), recs.D, 100, len(fraud.W))
 	fmt.Println("| model | batch | mode | p50 | p99 | p50 / go-forward |")
 	fmt.Println("|---|---|---|---|---|---|")
@@ -179,7 +191,7 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 				topK(recs.Scores(idx[r*width:(r+1)*width]), k)
 			}
 		}
-		ratios, err := table("recs-als", batch, n, []mode{
+		modes := []mode{
 			{"go-forward", func() error { goRecs(); return nil }},
 			{"onnxruntime", func() error { _, err := ortRecs.Run(ctx, recsIn); return err }},
 			{"go-runtime", func() error { _, err := gortRecs.Run(ctx, recsIn); return err }},
@@ -187,12 +199,17 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 			{"server (HTTP+binary tensors, onnxruntime)", func() error {
 				return postBinary(httpc, base+"/v2/models/recs/infer", recsBin, strconv.Itoa(recsHeader))
 			}},
-		})
+		}
+		if batch == 1 {
+			// The second baseline: the Go forward pass behind net/http (one row only).
+			modes = append(modes, mode{"go-forward behind net/http (HTTP+JSON)", func() error { return post(httpc, goBase+"/", recsBody) }})
+		}
+		ratios, err := table("recs-als", batch, n, modes)
 		if err != nil {
 			return err
 		}
 		if batch == 1 {
-			sum.batch1, sum.batch1Binary = ratios[3], ratios[4]
+			sum.batch1, sum.batch1Binary, sum.batch1GoHTTP = ratios[3], ratios[4], ratios[5]
 		}
 		f := len(fraud.W)
 		feats := make([]float32, batch*f)
@@ -233,7 +250,7 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := concurrencyTables(recs, fraud, base, []batchingServer{{batchedBase, batchedProm, "batching"}, {waitBase, waitProm, fmt.Sprintf("batching, max wait %s", batchWait)}}, dur, rounds, &sum); err != nil {
+	if err := concurrencyTables(recs, fraud, base, goBase, []batchingServer{{batchedBase, batchedProm, "batching"}, {waitBase, waitProm, fmt.Sprintf("batching, max wait %s", batchWait)}}, dur, rounds, &sum); err != nil {
 		return err
 	}
 	sum.print()
