@@ -79,29 +79,29 @@ func decodeRequest(body, bin []byte) (*request, error) {
 	err := d.object(0, func(key []byte) error {
 		switch {
 		case bytes.EqualFold(key, []byte("id")):
-			s, err := d.nullableString("id")
+			s, err := d.nullableString(top("id"))
 			req.id = s
 			return err
 		case bytes.EqualFold(key, []byte("inputs")):
 			inputs = inputs[:0]
-			return d.nullableArray(1, "inputs", func(i int) error {
+			return d.nullableArray(1, top("inputs"), func(i int) error {
 				in, err := d.input(i)
 				inputs = append(inputs, in)
 				return err
 			})
 		case bytes.EqualFold(key, []byte("outputs")):
 			req.outputs = req.outputs[:0]
-			return d.nullableArray(1, "outputs", func(i int) error {
+			return d.nullableArray(1, top("outputs"), func(i int) error {
 				o, err := d.output(i)
 				req.outputs = append(req.outputs, o)
 				return err
 			})
 		case bytes.EqualFold(key, []byte("parameters")):
-			return d.parameters(1, "parameters", func(key []byte) (bool, error) {
+			return d.parameters(1, top("parameters"), func(key []byte) (bool, error) {
 				if !bytes.EqualFold(key, []byte(paramBinaryOutput)) {
 					return false, nil
 				}
-				v, err := d.boolean("parameters." + paramBinaryOutput)
+				v, err := d.boolean(top("parameters." + paramBinaryOutput))
 				req.binaryOutput = v
 				return true, err
 			})
@@ -145,7 +145,7 @@ type inputSpan struct {
 
 func (d *decoder) input(i int) (*inputSpan, error) {
 	in := &inputSpan{binarySize: -1}
-	where := func(field string) string { return fmt.Sprintf("inputs[%d].%s", i, field) }
+	where := func(field string) path { return path{"inputs", i, field, -1} }
 	err := d.object(2, func(key []byte) error {
 		var err error
 		switch {
@@ -257,7 +257,7 @@ func binaryData(t *inference.Tensor, size int64, bin *[]byte) error {
 
 func (d *decoder) output(i int) (outputRequest, error) {
 	var o outputRequest
-	where := func(field string) string { return fmt.Sprintf("outputs[%d].%s", i, field) }
+	where := func(field string) path { return path{"outputs", i, field, -1} }
 	err := d.object(2, func(key []byte) error {
 		var err error
 		switch {
@@ -279,6 +279,28 @@ func (d *decoder) output(i int) (outputRequest, error) {
 	})
 	return o, err
 }
+
+// path names a value of the request in an error, e.g. inputs[0].shape[1]. It is
+// formatted only when an error is.
+type path struct {
+	list  string // "inputs", "outputs" or "" for a top-level key
+	i     int    // index in list
+	field string // e.g. "shape", "parameters.binary_data_size"
+	elem  int    // index in an array field, -1 for none
+}
+
+func (p path) String() string {
+	s := p.field
+	if p.list != "" {
+		s = fmt.Sprintf("%s[%d].%s", p.list, p.i, p.field)
+	}
+	if p.elem >= 0 {
+		s += fmt.Sprintf("[%d]", p.elem)
+	}
+	return s
+}
+
+func top(field string) path { return path{field: field, elem: -1} }
 
 // decoder reads JSON from b at i.
 type decoder struct {
@@ -408,7 +430,7 @@ func (d *decoder) array(depth int, elem func(i int) error) error {
 }
 
 // nullableArray is array, or nothing for null.
-func (d *decoder) nullableArray(depth int, what string, elem func(i int) error) error {
+func (d *decoder) nullableArray(depth int, what path, elem func(i int) error) error {
 	if d.literal("null") {
 		return nil
 	}
@@ -420,7 +442,7 @@ func (d *decoder) nullableArray(depth int, what string, elem func(i int) error) 
 
 // parameters reads a parameters object: param handles the keys it knows (and
 // consumes their values), the others are skipped.
-func (d *decoder) parameters(depth int, what string, param func(key []byte) (bool, error)) error {
+func (d *decoder) parameters(depth int, what path, param func(key []byte) (bool, error)) error {
 	if d.literal("null") {
 		return nil
 	}
@@ -473,7 +495,7 @@ func (d *decoder) stringBytes() ([]byte, error) {
 }
 
 // nullableString reads a string, or "" for null.
-func (d *decoder) nullableString(what string) (string, error) {
+func (d *decoder) nullableString(what path) (string, error) {
 	if d.literal("null") {
 		return "", nil
 	}
@@ -484,7 +506,7 @@ func (d *decoder) nullableString(what string) (string, error) {
 	return string(b), err
 }
 
-func (d *decoder) boolean(what string) (bool, error) {
+func (d *decoder) boolean(what path) (bool, error) {
 	switch {
 	case d.literal("true"):
 		return true, nil
@@ -539,7 +561,7 @@ func (d *decoder) number() ([]byte, bool) {
 }
 
 // integer reads an integer (null is 0).
-func (d *decoder) integer(what string) (int64, error) {
+func (d *decoder) integer(what path) (int64, error) {
 	if d.literal("null") {
 		return 0, nil
 	}
@@ -557,7 +579,7 @@ func (d *decoder) integer(what string) (int64, error) {
 }
 
 // shape reads an array of integers; null leaves it absent.
-func (d *decoder) shape(what string) ([]int64, error) {
+func (d *decoder) shape(what path) ([]int64, error) {
 	if d.literal("null") {
 		return nil, nil
 	}
@@ -566,7 +588,9 @@ func (d *decoder) shape(what string) ([]int64, error) {
 	}
 	shape := make([]int64, 0, 4)
 	err := d.array(3, func(i int) error {
-		v, err := d.integer(fmt.Sprintf("%s[%d]", what, i))
+		elem := what
+		elem.elem = i
+		v, err := d.integer(elem)
 		shape = append(shape, v)
 		return err
 	})
