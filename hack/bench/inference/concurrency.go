@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,11 +49,24 @@ func startServer(ctx context.Context, rt *ort.Runtime, models inference.Config, 
 type measured struct {
 	calls    int
 	elapsed  time.Duration
+	cpu      time.Duration // process CPU time (user + system, every thread) during the rounds
 	lat      []time.Duration
 	rowsCall float64 // rows per runtime call (batching server only)
 }
 
 func (m *measured) rate() float64 { return float64(m.calls) / m.elapsed.Seconds() }
+
+// cpuPerCall is the process's CPU time per call: clients, server and runtime
+// together. Unlike req/s it hardly depends on how much of the machine other work
+// takes.
+func (m *measured) cpuPerCall() time.Duration { return m.cpu / time.Duration(max(m.calls, 1)) }
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func (m *measured) pct(p int) time.Duration {
 	slices.Sort(m.lat)
@@ -64,6 +78,7 @@ func drive(clients int, d time.Duration, call func(client, i int) error, into *m
 	var wg sync.WaitGroup
 	lats := make([][]time.Duration, clients)
 	errs := make([]error, clients)
+	cpu0 := cpuTime()
 	start := time.Now()
 	deadline := start.Add(d)
 	for c := range clients {
@@ -80,6 +95,7 @@ func drive(clients int, d time.Duration, call func(client, i int) error, into *m
 	}
 	wg.Wait()
 	into.elapsed += time.Since(start)
+	into.cpu += cpuTime() - cpu0
 	for c := range clients {
 		if errs[c] != nil {
 			return errs[c]
@@ -120,8 +136,8 @@ type batchingServer struct {
 // interleaved rounds so that other load on the machine hits every mode alike.
 func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, plain, goHTTP string, batched []batchingServer, d time.Duration, rounds int, sum *summary) error {
 	fmt.Printf("### Concurrent clients, one row per request (%d rounds of %s per mode, interleaved)\n\n", rounds, d)
-	fmt.Println("| model | clients | mode | req/s | p50 | p99 | rows per runtime call | req/s / go-forward |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| model | clients | mode | req/s | p50 | p99 | rows per runtime call | req/s / go-forward | CPU per request | CPU / go-forward |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
 	rng := rand.New(rand.NewPCG(3, 3))
 	const width, pool = 5, 512
@@ -246,7 +262,8 @@ func concurrencyTables(recs *training.RecsModel, fraud *features.FraudModel, pla
 				if r.m.rowsCall > 0 {
 					rc = fmt.Sprintf("%.1f", r.m.rowsCall)
 				}
-				fmt.Printf("| %s | %d | %s | %.0f | %s | %s | %s | %.2f× |\n", m.name, clients, r.name, r.m.rate(), r.m.pct(50), r.m.pct(99), rc, r.m.rate()/goF.rate())
+				fmt.Printf("| %s | %d | %s | %.0f | %s | %s | %s | %.2f× | %.1f µs | %.1f× |\n", m.name, clients, r.name, r.m.rate(), r.m.pct(50), r.m.pct(99), rc, r.m.rate()/goF.rate(),
+					float64(r.m.cpuPerCall())/1e3, float64(r.m.cpuPerCall())/float64(goF.cpuPerCall()))
 			}
 			if m.name == "recs-als" && clients == 64 {
 				sum.clients64 = [5]float64{goF.rate(), none.rate(), batch[0].rate(), bin.rate(), goH.rate()}
