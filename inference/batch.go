@@ -53,10 +53,9 @@ func batchable(sig Signature) bool {
 // wait passed), and the max-wait timer is a time.AfterFunc, so a retired model
 // leaves nothing behind.
 type batcher struct {
-	model, version string
-	session        Session
-	cfg            Batching
-	metrics        *Metrics
+	session Session
+	cfg     Batching
+	metrics *versionMetrics
 
 	mu      sync.Mutex
 	queue   []*call // arrival order
@@ -83,14 +82,14 @@ type call struct {
 	done    chan struct{}
 }
 
-func newBatcher(model, version string, s Session, cfg Batching, m *Metrics) *batcher {
+func newBatcher(s Session, cfg Batching, m *versionMetrics) *batcher {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = runtime.GOMAXPROCS(0)
 	}
 	if cfg.afterFunc == nil {
 		cfg.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	}
-	return &batcher{model: model, version: version, session: s, cfg: cfg, metrics: m}
+	return &batcher{session: s, cfg: cfg, metrics: m}
 }
 
 // do queues inputs and returns their outputs once a runtime call has served them. A
@@ -256,7 +255,7 @@ func (b *batcher) arm() {
 func (b *batcher) execute(batch []*call) {
 	start := time.Now()
 	for _, c := range batch {
-		b.metrics.queueWait(b.model, b.version, start.Sub(c.arrived).Seconds())
+		b.metrics.queueWait(start.Sub(c.arrived).Seconds())
 	}
 	b.serve(batch)
 	for _, c := range batch {
@@ -296,7 +295,7 @@ func (b *batcher) serve(batch []*call) {
 }
 
 func (b *batcher) run(ctx context.Context, inputs []Tensor, rows int64, requests int) ([]Tensor, error) {
-	b.metrics.batch(b.model, b.version, rows, requests)
+	b.metrics.batch(rows, requests)
 	return b.session.Run(ctx, inputs)
 }
 

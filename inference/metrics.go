@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kommerce_inference_requests_total", Help: "Inference requests, by model, version and result code (ok or an error code).",
 		}, []string{"model", "version", "code"}),
 		predictions: prometheus.NewSummaryVec(prometheus.SummaryOpts{
-			Name: "kommerce_inference_prediction", Help: "Distribution of the first float output's values (up to 64 a request), for drift checks.",
+			Name: "kommerce_inference_prediction", Help: "Distribution of the first float output's values (up to 16 a request), for drift checks.",
 			Objectives: map[float64]float64{0.05: 0.01, 0.25: 0.01, 0.5: 0.01, 0.75: 0.01, 0.95: 0.01},
 		}, []string{"model", "version", "output"}),
 		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -54,40 +54,88 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(model, version string, seconds float64, code string, outputs []Tensor) {
+// maxPredictions bounds the values of one request observed in the prediction
+// summary: each observation takes the summary's lock and a clock reading, and the
+// first values of a request (its best scores, its first rows) are enough to see a
+// drift.
+const maxPredictions = 16
+
+// versionMetrics are the series of one model version, resolved once at load: a
+// label lookup hashes every label value, several times a request otherwise.
+type versionMetrics struct {
+	latency   prometheus.Observer
+	ok        prometheus.Counter
+	predName  string // the first FP32 output of the signature
+	pred      prometheus.Observer
+	batchRows prometheus.Observer
+	batchReqs prometheus.Observer
+	queue     prometheus.Observer
+}
+
+// version resolves the series of a model version (nil when m is nil).
+func (m *Metrics) version(model, version string, sig Signature) *versionMetrics {
+	if m == nil {
+		return nil
+	}
+	vm := &versionMetrics{
+		latency:   m.latency.WithLabelValues(model, version),
+		ok:        m.requests.WithLabelValues(model, version, "ok"),
+		batchRows: m.batchRows.WithLabelValues(model, version),
+		batchReqs: m.batchReqs.WithLabelValues(model, version),
+		queue:     m.queue.WithLabelValues(model, version),
+	}
+	for _, o := range sig.Outputs {
+		if o.DataType == FP32 {
+			vm.predName, vm.pred = o.Name, m.predictions.WithLabelValues(model, version, o.Name)
+			break
+		}
+	}
+	return vm
+}
+
+// observe records a request to a model version that could be looked up.
+func (m *Metrics) observe(vm *versionMetrics, model, version string, seconds float64, code string, outputs []Tensor) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(model, version, code).Inc()
 	if code != "ok" {
+		m.requests.WithLabelValues(model, version, code).Inc()
 		return
 	}
-	m.latency.WithLabelValues(model, version).Observe(seconds)
+	vm.ok.Inc()
+	vm.latency.Observe(seconds)
 	for _, o := range outputs {
 		if o.DataType != FP32 {
 			continue
 		}
-		obs := m.predictions.WithLabelValues(model, version, o.Name)
-		for i, v := range o.Float32 {
-			if i == 64 {
-				break
-			}
+		obs := vm.pred
+		if o.Name != vm.predName {
+			obs = m.predictions.WithLabelValues(model, version, o.Name)
+		}
+		for _, v := range o.Float32[:min(len(o.Float32), maxPredictions)] {
 			obs.Observe(float64(v))
 		}
 		return
 	}
 }
 
-func (m *Metrics) batch(model, version string, rows int64, requests int) {
+// failed records a request that named no served model version.
+func (m *Metrics) failed(model, version, code string) {
 	if m != nil {
-		m.batchRows.WithLabelValues(model, version).Observe(float64(rows))
-		m.batchReqs.WithLabelValues(model, version).Observe(float64(requests))
+		m.requests.WithLabelValues(model, version, code).Inc()
 	}
 }
 
-func (m *Metrics) queueWait(model, version string, seconds float64) {
-	if m != nil {
-		m.queue.WithLabelValues(model, version).Observe(seconds)
+func (vm *versionMetrics) batch(rows int64, requests int) {
+	if vm != nil {
+		vm.batchRows.Observe(float64(rows))
+		vm.batchReqs.Observe(float64(requests))
+	}
+}
+
+func (vm *versionMetrics) queueWait(seconds float64) {
+	if vm != nil {
+		vm.queue.Observe(seconds)
 	}
 }
 

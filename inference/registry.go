@@ -63,7 +63,8 @@ type loaded struct {
 	sig      Signature
 	meta     map[string]string
 	session  Session
-	batch    *batcher // nil when requests run one by one
+	metrics  *versionMetrics // nil without metrics
+	batch    *batcher        // nil when requests run one by one
 	loadedAt time.Time
 	mu       sync.RWMutex
 	retired  bool
@@ -175,8 +176,9 @@ func (r *Registry) load(ctx context.Context, mc ModelConfig) (*loaded, error) {
 		return nil, err
 	}
 	l := &loaded{cfg: withoutDefault(mc), sig: s.Signature(), meta: onnx.Metadata(m), session: s, loadedAt: time.Now()}
+	l.metrics = r.opts.Metrics.version(mc.Name, mc.Version, l.sig)
 	if r.opts.Batching.enabled() && batchable(l.sig) {
-		l.batch = newBatcher(mc.Name, mc.Version, s, r.opts.Batching, r.opts.Metrics)
+		l.batch = newBatcher(s, r.opts.Batching, l.metrics)
 	}
 	return l, nil
 }
@@ -285,7 +287,7 @@ func (r *Registry) Infer(ctx context.Context, name, version string, inputs []Ten
 	for {
 		l, err := r.cur.Load().lookup(name, version)
 		if err != nil {
-			r.opts.Metrics.observe(name, orUnknown(version), 0, string(ErrorCode(err)), nil)
+			r.opts.Metrics.failed(name, orUnknown(version), string(ErrorCode(err)))
 			return nil, "", err
 		}
 		out, retired, err := r.run(ctx, l, inputs)
@@ -296,7 +298,7 @@ func (r *Registry) Infer(ctx context.Context, name, version string, inputs []Ten
 		if err != nil {
 			code = string(ErrorCode(err))
 		}
-		r.opts.Metrics.observe(name, l.cfg.Version, time.Since(start).Seconds(), code, out)
+		r.opts.Metrics.observe(l.metrics, name, l.cfg.Version, time.Since(start).Seconds(), code, out)
 		return out, l.cfg.Version, err
 	}
 }

@@ -64,6 +64,15 @@ type Limits struct {
 // naming the input and what is wrong, so that a runtime only ever sees well-formed
 // tensors.
 func (s Signature) Validate(inputs []Tensor, lim Limits) ([]Tensor, error) {
+	if inOrder(s.Inputs, inputs) {
+		// The usual request: the inputs, each once, in signature order.
+		for i := range inputs {
+			if err := s.Inputs[i].check(&inputs[i], lim); err != nil {
+				return nil, err
+			}
+		}
+		return inputs, nil
+	}
 	byName := make(map[string]int, len(inputs))
 	for i, in := range inputs {
 		if _, dup := byName[in.Name]; dup {
@@ -92,6 +101,19 @@ func (s Signature) Validate(inputs []Tensor, lim Limits) ([]Tensor, error) {
 		return nil, Errorf(CodeInvalid, "unexpected input %q; the model takes %s", name, s.inputNames())
 	}
 	return ordered, nil
+}
+
+// inOrder reports whether inputs name exactly the specs, in their order.
+func inOrder(specs []TensorSpec, inputs []Tensor) bool {
+	if len(inputs) != len(specs) {
+		return false
+	}
+	for i := range specs {
+		if inputs[i].Name != specs[i].Name {
+			return false
+		}
+	}
+	return true
 }
 
 func (spec TensorSpec) check(t *Tensor, lim Limits) error {

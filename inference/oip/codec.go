@@ -1,199 +1,70 @@
 package oip
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+	"encoding/binary"
 	"math"
-	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/kommerce/kommerce/inference"
 )
 
-type requestTensor struct {
-	Name     string          `json:"name"`
-	Shape    []int64         `json:"shape"`
-	Datatype string          `json:"datatype"`
-	Data     json.RawMessage `json:"data"`
-}
-
-type requestOutput struct {
-	Name string `json:"name"`
-}
-
-type requestBody struct {
-	ID      string          `json:"id"`
-	Inputs  []requestTensor `json:"inputs"`
-	Outputs []requestOutput `json:"outputs"`
-}
-
-type request struct {
-	id      string
-	tensors []inference.Tensor
-	outputs []string
-}
-
-func invalid(format string, args ...any) error {
-	return inference.Errorf(inference.CodeInvalid, format, args...)
-}
-
-// decodeRequest parses an inference request. Data may be flat or nested row-major
-// arrays; its element count is checked against the shape by the registry.
-func decodeRequest(r io.Reader) (*request, error) {
-	var body requestBody
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, err // the handler reports the limit
-		case errors.Is(err, io.EOF):
-			return nil, invalid("the request body is empty; send {\"inputs\": [...]}")
-		default:
-			return nil, invalid("the request body is not a valid inference request: %v", err)
-		}
-	}
-	if dec.More() {
-		return nil, invalid("the request body has data after the JSON object")
-	}
-	if len(body.Inputs) == 0 {
-		return nil, invalid("the request has no inputs")
-	}
-	req := &request{id: body.ID}
-	for i, in := range body.Inputs {
-		if in.Name == "" {
-			return nil, invalid("inputs[%d] has no name", i)
-		}
-		if in.Shape == nil {
-			return nil, invalid("input %q has no shape", in.Name)
-		}
-		t := inference.Tensor{Name: in.Name, DataType: inference.DataType(in.Datatype), Shape: in.Shape}
-		var err error
-		switch t.DataType {
-		case inference.FP32:
-			t.Float32, err = parseFloats(in.Data)
-		case inference.INT64:
-			t.Int64, err = parseInts(in.Data)
-		case "":
-			return nil, invalid("input %q has no datatype", in.Name)
-		default:
-			return nil, invalid("input %q has datatype %q; this server accepts FP32 and INT64", in.Name, in.Datatype)
-		}
-		if err != nil {
-			return nil, invalid("input %q: %v", in.Name, err)
-		}
-		req.tensors = append(req.tensors, t)
-	}
-	for _, o := range body.Outputs {
-		req.outputs = append(req.outputs, o.Name)
-	}
-	return req, nil
-}
-
-// scan walks the numbers of a (possibly nested) JSON array.
-func scan(data json.RawMessage, each func(tok []byte) error) error {
-	if len(data) == 0 {
-		return fmt.Errorf("data is missing")
-	}
-	depth, started := 0, false
-	for i := 0; i < len(data); {
-		switch c := data[i]; c {
-		case ' ', '\t', '\n', '\r', ',':
-			i++
-		case '[':
-			depth++
-			started = true
-			i++
-		case ']':
-			depth--
-			if depth < 0 {
-				return fmt.Errorf("data has unbalanced brackets")
-			}
-			i++
-		default:
-			if !started {
-				return fmt.Errorf("data must be an array")
-			}
-			j := i
-			for j < len(data) && data[j] != ',' && data[j] != ']' && data[j] != ' ' && data[j] != '\n' && data[j] != '\t' && data[j] != '\r' {
-				j++
-			}
-			if err := each(data[i:j]); err != nil {
-				return err
-			}
-			i = j
-		}
-	}
-	if depth != 0 {
-		return fmt.Errorf("data has unbalanced brackets")
-	}
-	return nil
-}
-
-func parseFloats(data json.RawMessage) ([]float32, error) {
-	out := make([]float32, 0, len(data)/4)
-	err := scan(data, func(tok []byte) error {
-		if tok[0] == '"' || tok[0] == 't' || tok[0] == 'f' || tok[0] == 'n' {
-			return fmt.Errorf("element %d is %s, not a number", len(out), tok)
-		}
-		v, err := strconv.ParseFloat(string(tok), 64)
-		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) || math.Abs(v) > math.MaxFloat32 {
-			return fmt.Errorf("element %d (%s) is not a finite FP32 number", len(out), tok)
-		}
-		out = append(out, float32(v))
-		return nil
-	})
-	return out, err
-}
-
-func parseInts(data json.RawMessage) ([]int64, error) {
-	out := make([]int64, 0, len(data)/2)
-	err := scan(data, func(tok []byte) error {
-		v, err := strconv.ParseInt(string(tok), 10, 64)
-		if err != nil {
-			return fmt.Errorf("element %d (%s) is not an INT64 integer", len(out), tok)
-		}
-		out = append(out, v)
-		return nil
-	})
-	return out, err
-}
-
-func selectOutputs(out []inference.Tensor, names []string) ([]inference.Tensor, error) {
-	if len(names) == 0 {
+// selectOutputs returns the outputs the request names, in its order (all of them
+// when it names none).
+func selectOutputs(out []inference.Tensor, want []outputRequest) ([]inference.Tensor, error) {
+	if len(want) == 0 {
 		return out, nil
 	}
-	sel := make([]inference.Tensor, 0, len(names))
-	for _, n := range names {
+	sel := make([]inference.Tensor, 0, len(want))
+	for _, o := range want {
 		found := false
 		for _, t := range out {
-			if t.Name == n {
+			if t.Name == o.name {
 				sel, found = append(sel, t), true
 				break
 			}
 		}
 		if !found {
-			return nil, invalid("requested output %q does not exist", n)
+			return nil, invalid("requested output %q does not exist", o.name)
 		}
 	}
 	return sel, nil
 }
 
-// encodeResponse writes the inference response by hand: the numbers dominate its
-// size and strconv is several times faster than encoding/json for them.
-func encodeResponse(model, version, id string, out []inference.Tensor) []byte {
-	b := make([]byte, 0, 256)
+// bufPool holds the buffers of request bodies and responses, so that a request
+// allocates neither once the server is warm.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooled bounds the buffers kept: one huge request must not pin its memory.
+const maxPooled = 1 << 20
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) > maxPooled {
+		return
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}
+
+// appendResponse appends the inference response to b by hand: the numbers dominate
+// its size and strconv is several times faster than encoding/json for them. Outputs
+// req asks for as binary data are announced in the JSON with their
+// binary_data_size and appended after it, little-endian, in output order; header is
+// then the JSON's length (the Inference-Header-Content-Length), otherwise -1.
+func appendResponse(b []byte, model, version string, req *request, out []inference.Tensor) (res []byte, header int) {
+	start := len(b)
 	b = append(b, `{"model_name":`...)
 	b = strconv.AppendQuote(b, model)
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendQuote(b, version)
-	if id != "" {
+	if req.id != "" {
 		b = append(b, `,"id":`...)
-		b = strconv.AppendQuote(b, id)
+		b = strconv.AppendQuote(b, req.id)
 	}
 	b = append(b, `,"outputs":[`...)
+	anyBinary := false
 	for i, t := range out {
 		if i > 0 {
 			b = append(b, ',')
@@ -208,6 +79,13 @@ func encodeResponse(model, version, id string, out []inference.Tensor) []byte {
 				b = append(b, ',')
 			}
 			b = strconv.AppendInt(b, d, 10)
+		}
+		if req.outputBinary(t.Name) {
+			anyBinary = true
+			b = append(b, `],"parameters":{"binary_data_size":`...)
+			b = strconv.AppendInt(b, int64(binarySize(&t)), 10)
+			b = append(b, "}}"...)
+			continue
 		}
 		b = append(b, `],"data":[`...)
 		if t.DataType == inference.INT64 {
@@ -232,5 +110,36 @@ func encodeResponse(model, version, id string, out []inference.Tensor) []byte {
 		}
 		b = append(b, "]}"...)
 	}
-	return append(b, "]}\n"...)
+	if !anyBinary {
+		return append(b, "]}\n"...), -1
+	}
+	b = append(b, "]}"...)
+	header = len(b) - start
+	for i := range out {
+		if req.outputBinary(out[i].Name) {
+			b = appendBinary(b, &out[i])
+		}
+	}
+	return b, header
+}
+
+func binarySize(t *inference.Tensor) int {
+	if t.DataType == inference.INT64 {
+		return 8 * len(t.Int64)
+	}
+	return 4 * len(t.Float32)
+}
+
+// appendBinary appends t's elements little-endian, row-major, without padding.
+func appendBinary(b []byte, t *inference.Tensor) []byte {
+	if t.DataType == inference.INT64 {
+		for _, v := range t.Int64 {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+		return b
+	}
+	for _, v := range t.Float32 {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -47,7 +48,7 @@ func writeJSON(w http.ResponseWriter, st int, v any) {
 }
 
 func (h *Handler) serverMetadata(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"name": "kommerce-inference", "version": h.Version, "extensions": []string{}})
+	writeJSON(w, http.StatusOK, map[string]any{"name": "kommerce-inference", "version": h.Version, "extensions": []string{"binary_tensor_data"}})
 }
 
 // live is true while the process serves HTTP at all.
@@ -122,13 +123,10 @@ func (h *Handler) modelReady(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) infer(w http.ResponseWriter, r *http.Request) {
 	name, version := r.PathValue("name"), r.PathValue("version")
-	body := http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
-	req, err := decodeRequest(body)
+	buf := getBuf()
+	defer putBuf(buf)
+	req, err := h.readRequest(w, r, buf)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = inference.Errorf(inference.CodeTooLarge, "the request body is larger than %d bytes", h.MaxBodyBytes)
-		}
 		h.fail(w, r, err)
 		return
 	}
@@ -153,11 +151,65 @@ func (h *Handler) infer(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	b := encodeResponse(name, served, req.id, out)
+	// The request is decoded: its buffer now holds the answer.
+	b, header := appendResponse((*buf)[:0], name, served, req, out)
+	*buf = b
+	hdr := w.Header()
 	// A known length spares the chunked encoding net/http uses otherwise for a body
 	// larger than its buffer, one write with its framing per chunk.
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	if header >= 0 {
+		hdr["Content-Type"] = []string{"application/octet-stream"}
+		hdr[headerContentLength] = []string{strconv.Itoa(header)}
+	} else {
+		hdr["Content-Type"] = jsonContentType
+	}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+var jsonContentType = []string{"application/json"}
+
+// readRequest reads the body into *buf (bounded by MaxBodyBytes) and decodes it,
+// splitting off the binary data when Inference-Header-Content-Length is given.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, buf *[]byte) (*request, error) {
+	tooLarge := func() error {
+		return inference.Errorf(inference.CodeTooLarge, "the request body is larger than %d bytes", h.MaxBodyBytes)
+	}
+	if r.ContentLength > h.MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	b := *buf
+	if r.ContentLength > 0 && int64(cap(b)) <= r.ContentLength {
+		b = make([]byte, 0, r.ContentLength+1) // +1: the read that sees EOF needs room
+	}
+	body := http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge()
+			}
+			return nil, invalid("reading the request body: %v", err)
+		}
+	}
+	*buf = b
+	var bin []byte
+	if v := r.Header.Get(headerContentLength); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > len(b) {
+			return nil, invalid("the %s header is %q; want the length of the JSON at the start of the body, at most its %d bytes", headerContentLength, v, len(b))
+		}
+		b, bin = b[:n], b[n:] // non-nil even when empty: the header was given
+	}
+	return decodeRequest(b, bin)
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -95,7 +96,7 @@ func (r *Runtime) Load(ctx context.Context, model []byte) (inference.Session, er
 	if err != nil {
 		return nil, &inference.Error{Code: inference.CodeLoadFailed, Message: "onnxruntime refused the model", Err: err}
 	}
-	s := &session{sig: sig, sess: sess}
+	s := &session{sig: sig, sess: sess, perRow: rowSizes(sig)}
 	if _, err := s.Run(ctx, inference.WarmUpInputs(sig)); err != nil {
 		_ = sess.Destroy()
 		return nil, &inference.Error{Code: inference.CodeLoadFailed, Message: "the model failed its warm-up run", Err: err}
@@ -106,6 +107,39 @@ func (r *Runtime) Load(ctx context.Context, model []byte) (inference.Session, er
 type session struct {
 	sig  inference.Signature
 	sess *ort.DynamicAdvancedSession
+	// perRow is the element count of one row of each output when every output is
+	// [batch, fixed dimensions...] (nil otherwise). The outputs are then allocated in
+	// Go before the run, with as many rows as the inputs, and onnxruntime writes into
+	// them: the answer needs no copy and no shape queries through cgo (about ten
+	// calls per output otherwise). dynamic is set if a graph computes other shapes:
+	// the session then lets onnxruntime allocate, as it does for other signatures.
+	perRow  []int64
+	dynamic atomic.Bool
+}
+
+// rowSizes returns the elements of one row of each output, or nil if an output's
+// shape is not [batch, fixed dimensions...] or the inputs have no batch dimension.
+func rowSizes(sig inference.Signature) []int64 {
+	for _, in := range sig.Inputs {
+		if len(in.Shape) == 0 || in.Shape[0] >= 0 {
+			return nil
+		}
+	}
+	per := make([]int64, len(sig.Outputs))
+	for i, o := range sig.Outputs {
+		if len(o.Shape) == 0 || o.Shape[0] >= 0 {
+			return nil
+		}
+		n := int64(1)
+		for _, d := range o.Shape[1:] {
+			if d <= 0 {
+				return nil
+			}
+			n *= d
+		}
+		per[i] = n
+	}
+	return per
 }
 
 func (s *session) Signature() inference.Signature { return s.sig }
@@ -114,6 +148,58 @@ func (s *session) Close() error { return s.sess.Destroy() }
 
 // Run implements inference.Session.
 func (s *session) Run(_ context.Context, inputs []inference.Tensor) ([]inference.Tensor, error) {
+	if s.perRow != nil && !s.dynamic.Load() && len(inputs) > 0 && len(inputs[0].Shape) > 0 {
+		res, err := s.runInto(inputs, inputs[0].Shape[0])
+		if err == nil {
+			return res, nil
+		}
+		// A refused input fails the same way below; an output shape other than
+		// [rows, ...] succeeds there, and the session stops allocating ahead.
+		res, err2 := s.runDynamic(inputs)
+		if err2 == nil {
+			s.dynamic.Store(true)
+		}
+		return res, err2
+	}
+	return s.runDynamic(inputs)
+}
+
+// runInto runs with outputs of rows rows allocated in Go.
+func (s *session) runInto(inputs []inference.Tensor, rows int64) ([]inference.Tensor, error) {
+	in := make([]ort.Value, len(inputs))
+	defer destroy(in)
+	for i, t := range inputs {
+		v, err := toValue(t)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = v
+	}
+	out := make([]ort.Value, len(s.sig.Outputs))
+	defer destroy(out)
+	res := make([]inference.Tensor, len(out))
+	for i, spec := range s.sig.Outputs {
+		shape := append([]int64{rows}, spec.Shape[1:]...)
+		t := inference.Tensor{Name: spec.Name, DataType: spec.DataType, Shape: shape}
+		if spec.DataType == inference.INT64 {
+			t.Int64 = make([]int64, rows*s.perRow[i])
+		} else {
+			t.Float32 = make([]float32, rows*s.perRow[i])
+		}
+		v, err := toValue(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i], res[i] = v, t
+	}
+	if err := s.sess.Run(in, out); err != nil {
+		return nil, &inference.Error{Code: inference.CodeInvalid, Message: "onnxruntime refused the input: " + err.Error()}
+	}
+	return res, nil
+}
+
+// runDynamic runs with outputs onnxruntime allocates, and copies them.
+func (s *session) runDynamic(inputs []inference.Tensor) ([]inference.Tensor, error) {
 	in := make([]ort.Value, len(inputs))
 	defer destroy(in)
 	for i, t := range inputs {

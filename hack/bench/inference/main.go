@@ -7,12 +7,18 @@
 //     features.FraudModel.Score), the baseline;
 //   - onnxruntime / go-runtime: one in-process Session.Run of the runtime;
 //   - server: a full OIP request over loopback HTTP (JSON encode, validation,
-//     onnxruntime, JSON decode), as a client sees it.
+//     onnxruntime, JSON decode), as a client sees it, in JSON and with the binary
+//     tensor data extension (raw little-endian tensors after a JSON header);
+//   - go-forward behind net/http (recs, one row): the Go forward pass served by a
+//     bare net/http handler with the same JSON request and answer, a second
+//     baseline that pays the HTTP round trip every served model pays.
 //
 // Then, under concurrency, 1, 16 and 64 clients (goroutines of this process, each
 // sending one-row requests back to back over loopback HTTP) against a server that
-// batches (the defaults of `kommerce inference`) and one that does not, in
-// interleaved rounds, next to the Go forward pass run by as many goroutines. The
+// batches (the defaults of `kommerce inference`; in JSON and with binary tensors),
+// one that waits 500 µs for a batch, one that does not batch, and the Go forward
+// pass behind net/http, in interleaved rounds, next to the Go forward pass run in
+// process by as many goroutines. The
 // server's overhead at N clients is the Go forward pass's throughput at N goroutines
 // divided by the batching server's throughput at N clients.
 //
@@ -24,15 +30,18 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/kommerce/kommerce/inference"
@@ -151,6 +160,12 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 		return err
 	}
 
+	goBase, stopGo, err := startGoServer(recs, min(100, len(recs.Items)))
+	if err != nil {
+		return err
+	}
+	defer stopGo()
+
 	fmt.Printf("### Latency per call (%d products × %d factors, top %d; fraud: %d features)\n\n", len(recs.Items), recs.D, 100, len(fraud.W))
 	fmt.Println("| model | batch | mode | p50 | p99 | p50 / go-forward |")
 	fmt.Println("|---|---|---|---|---|---|")
@@ -169,23 +184,32 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 		}
 		recsIn := []inference.Tensor{{Name: features.RecsInput, DataType: inference.INT64, Shape: []int64{int64(batch), width}, Int64: idx}}
 		recsBody := body(recsIn)
+		recsBin, recsHeader := binaryBody(recsIn)
 		k := min(100, len(recs.Items))
 		goRecs := func() {
 			for r := range batch {
 				topK(recs.Scores(idx[r*width:(r+1)*width]), k)
 			}
 		}
-		ratios, err := table("recs-als", batch, n, []mode{
+		modes := []mode{
 			{"go-forward", func() error { goRecs(); return nil }},
 			{"onnxruntime", func() error { _, err := ortRecs.Run(ctx, recsIn); return err }},
 			{"go-runtime", func() error { _, err := gortRecs.Run(ctx, recsIn); return err }},
 			{"server (HTTP+JSON, onnxruntime)", func() error { return post(httpc, base+"/v2/models/recs/infer", recsBody) }},
-		})
+			{"server (HTTP+binary tensors, onnxruntime)", func() error {
+				return postBinary(httpc, base+"/v2/models/recs/infer", recsBin, strconv.Itoa(recsHeader))
+			}},
+		}
+		if batch == 1 {
+			// The second baseline: the Go forward pass behind net/http (one row only).
+			modes = append(modes, mode{"go-forward behind net/http (HTTP+JSON)", func() error { return post(httpc, goBase+"/", recsBody) }})
+		}
+		ratios, err := table("recs-als", batch, n, modes)
 		if err != nil {
 			return err
 		}
 		if batch == 1 {
-			sum.batch1 = ratios[3]
+			sum.batch1, sum.batch1Binary, sum.batch1GoHTTP = ratios[3], ratios[4], ratios[5]
 		}
 		f := len(fraud.W)
 		feats := make([]float32, batch*f)
@@ -194,6 +218,7 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 		}
 		fraudIn := []inference.Tensor{{Name: features.FraudInput, DataType: inference.FP32, Shape: []int64{int64(batch), int64(f)}, Float32: feats}}
 		fraudBody := body(fraudIn)
+		fraudBin, fraudHeader := binaryBody(fraudIn)
 		sink := 0.0
 		if _, err := table("fraud-logreg", batch, n, []mode{
 			{"go-forward", func() error {
@@ -205,6 +230,9 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 			{"onnxruntime", func() error { _, err := ortFraud.Run(ctx, fraudIn); return err }},
 			{"go-runtime", func() error { _, err := gortFraud.Run(ctx, fraudIn); return err }},
 			{"server (HTTP+JSON, onnxruntime)", func() error { return post(httpc, base+"/v2/models/fraud/infer", fraudBody) }},
+			{"server (HTTP+binary tensors, onnxruntime)", func() error {
+				return postBinary(httpc, base+"/v2/models/fraud/infer", fraudBin, strconv.Itoa(fraudHeader))
+			}},
 		}); err != nil {
 			return err
 		}
@@ -222,7 +250,7 @@ func run(iters, seeds int, dur time.Duration, rounds int, cpuprofile string) err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := concurrencyTables(recs, fraud, base, []batchingServer{{batchedBase, batchedProm, "batching"}, {waitBase, waitProm, fmt.Sprintf("batching, max wait %s", batchWait)}}, dur, rounds, &sum); err != nil {
+	if err := concurrencyTables(recs, fraud, base, goBase, []batchingServer{{batchedBase, batchedProm, "batching"}, {waitBase, waitProm, fmt.Sprintf("batching, max wait %s", batchWait)}}, dur, rounds, &sum); err != nil {
 		return err
 	}
 	sum.print()
@@ -289,6 +317,91 @@ func body(in []inference.Tensor) []byte {
 	}
 	b, _ := json.Marshal(req)
 	return b
+}
+
+// binaryBody is the request of in with the binary tensor data extension: a JSON
+// header naming each input's binary_data_size and asking for binary outputs, then
+// the raw little-endian tensors. It returns the body and the header's length.
+func binaryBody(in []inference.Tensor) ([]byte, int) {
+	type wire struct {
+		Name       string           `json:"name"`
+		Shape      []int64          `json:"shape"`
+		Datatype   string           `json:"datatype"`
+		Parameters map[string]int64 `json:"parameters"`
+	}
+	var req struct {
+		Inputs     []wire          `json:"inputs"`
+		Parameters map[string]bool `json:"parameters"`
+	}
+	req.Parameters = map[string]bool{"binary_data_output": true}
+	var raw []byte
+	for _, t := range in {
+		n := len(raw)
+		if t.DataType == inference.INT64 {
+			for _, v := range t.Int64 {
+				raw = binary.LittleEndian.AppendUint64(raw, uint64(v))
+			}
+		} else {
+			for _, v := range t.Float32 {
+				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+			}
+		}
+		req.Inputs = append(req.Inputs, wire{t.Name, t.Shape, string(t.DataType), map[string]int64{"binary_data_size": int64(len(raw) - n)}})
+	}
+	b, _ := json.Marshal(req)
+	return append(b, raw...), len(b)
+}
+
+// postBinary sends a binary_data request and reads the answer's JSON header and
+// every output's raw data, as a client of the extension would.
+func postBinary(c *http.Client, url string, b []byte, header string) error {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Inference-Header-Content-Length", header)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	n, err := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length"))
+	if resp.StatusCode != 200 || err != nil || n > len(raw) {
+		return fmt.Errorf("server answered %d: %s", resp.StatusCode, raw)
+	}
+	var out struct {
+		Outputs []struct {
+			Datatype   string `json:"datatype"`
+			Parameters struct {
+				Size int `json:"binary_data_size"`
+			} `json:"parameters"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(raw[:n], &out); err != nil {
+		return err
+	}
+	rest := raw[n:]
+	for _, o := range out.Outputs {
+		if o.Parameters.Size > len(rest) {
+			return fmt.Errorf("answer has %d bytes of binary data, its header says more", len(raw)-n)
+		}
+		data := rest[:o.Parameters.Size]
+		rest = rest[o.Parameters.Size:]
+		if o.Datatype == "INT64" {
+			v := make([]int64, len(data)/8)
+			for i := range v {
+				v[i] = int64(binary.LittleEndian.Uint64(data[8*i:]))
+			}
+		} else {
+			v := make([]float32, len(data)/4)
+			for i := range v {
+				v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+			}
+		}
+	}
+	return nil
 }
 
 func post(c *http.Client, url string, b []byte) error {
