@@ -665,3 +665,54 @@ func TestUnwatchedNamespaceIsReported(t *testing.T) {
 		t.Errorf("message %q", c.Message)
 	}
 }
+
+// fieldManagers lists an object's field managers as manager/operation.
+func fieldManagers(o metav1.Object) []string {
+	var out []string
+	for _, m := range o.GetManagedFields() {
+		out = append(out, m.Manager+"/"+string(m.Operation))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A new Tenant's objects are created with plain creates (an Update entry of the
+// operator's field manager); a field an older operator set and this one no longer
+// desires is still removed when the object is next applied, and a field someone
+// else set is kept.
+func TestCreatedObjectsStillLoseFieldsNoLongerDesired(t *testing.T) {
+	op := startOperator(t)
+	ctx := context.Background()
+	tn := newTenant("hooli")
+	op.create(t, tn)
+	op.waitReady(t, tn.Name)
+	ns := string(tn.Spec.Namespaces[0])
+	var q corev1.ResourceQuota
+	op.obj(t, ns, tenant.QuotaName, &q)
+	if m := fieldManagers(&q); !slices.Equal(m, []string{"kommerce-operator/Update"}) {
+		t.Fatalf("quota field managers %v, want the create's kommerce-operator/Update", m)
+	}
+	// What an older operator with another desired state would have left: a hard
+	// limit this one does not set, under its own field manager, and another hash.
+	q.Spec.Hard[corev1.ResourceName("count/configmaps")] = resource.MustParse("7")
+	q.Annotations["kommerce.io/desired-hash"] = "0123456789abcdef0123456789abcdef"
+	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kommerce-operator")); err != nil {
+		t.Fatal(err)
+	}
+	// And someone else's label.
+	q.Labels["team"] = "payments"
+	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, reconcileWait, "the limit no longer desired removed", func() (bool, string) {
+		var got corev1.ResourceQuota
+		if err := op.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: tenant.QuotaName}, &got); err != nil {
+			return false, err.Error()
+		}
+		_, stale := got.Spec.Hard[corev1.ResourceName("count/configmaps")]
+		m := fieldManagers(&got)
+		return !stale && got.Labels["team"] == "payments" && !slices.Contains(m, "kommerce-operator/Update"),
+			fmt.Sprintf("hard %v, labels %v, managers %v", got.Spec.Hard, got.Labels, m)
+	})
+	op.waitReady(t, tn.Name)
+}

@@ -191,7 +191,7 @@ func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string,
 	var wg sync.WaitGroup
 	for i := range jobs {
 		b := build[i%len(build)]
-		wg.Go(func() { jobs[i].err = k8s.Apply(ctx, r.Client, t, b(jobs[i].ns)) })
+		wg.Go(func() { jobs[i].err = r.apply(ctx, t, b(jobs[i].ns)) })
 	}
 	wg.Wait()
 	for _, j := range jobs {
@@ -202,6 +202,18 @@ func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string,
 	}
 	markReady(t, cond, fmt.Sprintf("%s in place in %d namespaces", what, len(t.Spec.Namespaces)))
 	return ctrl.Result{}, nil
+}
+
+// apply writes one object the Tenant owns: created when the cache does not hold
+// it (a create costs the API server less than an apply, and a burst of new
+// Tenants is bound by the API server's CPU), applied when it drifted or the
+// desired state changed, nothing otherwise (k8s.CreateOrApply).
+func (r *Reconciler) apply(ctx context.Context, t *kv1.Tenant, desired runtime.ApplyConfiguration) error {
+	live := r.Live
+	if live == nil {
+		live = r.Client
+	}
+	return k8s.CreateOrApply(ctx, r.Client, live, t, desired)
 }
 
 // reconcileNamespaces creates or adopts each namespace, refuses one that belongs to
@@ -221,7 +233,7 @@ func (r *Reconciler) reconcileNamespaces(ctx context.Context, s *scope) (ctrl.Re
 			markFailed(t, kv1.TenantNamespacesReady, reason, msg)
 			return stop, nil
 		}
-		if err := k8s.Apply(ctx, r.Client, t, desiredNamespace(t, ns)); err != nil {
+		if err := r.apply(ctx, t, desiredNamespace(t, ns)); err != nil {
 			markFailed(t, kv1.TenantNamespacesReady, kv1.ReasonApplyFailed, fmt.Sprintf("applying namespace %s failed: %v", ns, err))
 			return ctrl.Result{}, fmt.Errorf("apply namespace %s: %w", ns, err)
 		}
