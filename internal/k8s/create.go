@@ -2,11 +2,13 @@ package k8s
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/util/csaupgrade"
@@ -48,8 +50,11 @@ func CreateOrApply(ctx context.Context, c client.Client, live client.Reader, own
 		return fmt.Errorf("read %s: %w", what, err)
 	}
 	if current == nil {
-		u := &unstructured.Unstructured{Object: deepCopyJSON(want)}
-		err := c.Create(ctx, u, client.FieldOwner(FieldManager))
+		obj, err := newObject(c.Scheme(), gvk, want)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", what, err)
+		}
+		err = c.Create(ctx, obj, client.FieldOwner(FieldManager))
 		if err == nil {
 			return nil
 		}
@@ -96,8 +101,21 @@ func adoptCreatedFields(ctx context.Context, c client.Writer, live client.Reader
 	return nil
 }
 
-// deepCopyJSON copies a JSON object, so a create (which fills in the object it is
-// given from the response) leaves want as it was.
-func deepCopyJSON(m map[string]any) map[string]any {
-	return runtime.DeepCopyJSON(m)
+// newObject is want as the typed object of c's scheme when it knows the kind (a
+// typed create goes out as protobuf, which the API server decodes and encodes at
+// a fraction of JSON's cost), else as a copy in an Unstructured.
+func newObject(scheme *runtime.Scheme, gvk schema.GroupVersionKind, want map[string]any) (client.Object, error) {
+	if ro, err := scheme.New(gvk); err == nil {
+		if obj, ok := ro.(client.Object); ok {
+			raw, err := json.Marshal(want)
+			if err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(raw, obj); err != nil {
+				return nil, err
+			}
+			return obj, nil
+		}
+	}
+	return &unstructured.Unstructured{Object: runtime.DeepCopyJSON(want)}, nil
 }
