@@ -37,11 +37,11 @@ type Reconciler struct {
 	Client   client.Client
 	Recorder recorder.EventRecorder
 	Store    tenantstore.Store
-	// Live reads from the API server itself: SetupWithManager sets the manager's
-	// APIReader when nil; Client is used when still nil (right only when Client
-	// reads from the API server, not from a cache). Children are created with plain creates, and before one is applied again
-	// its managedFields, which the cache does not hold, are read here (see
-	// k8s.CreateOrApply).
+	// Live reads from the API server itself. Children are created with plain
+	// creates, and before one is applied again its managedFields, which the cache
+	// does not hold, are read here (see k8s.CreateOrApply). SetupWithManager sets
+	// the manager's APIReader when nil; Client is used when still nil, which is
+	// right only when Client reads from the API server, not from a cache.
 	Live client.Reader
 	// Watched reports whether the manager's cache sees a namespace (all namespaces
 	// when nil); objects in other namespaces could be written but never read back.
