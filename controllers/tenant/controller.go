@@ -37,6 +37,12 @@ type Reconciler struct {
 	Client   client.Client
 	Recorder recorder.EventRecorder
 	Store    tenantstore.Store
+	// Live reads from the API server itself. Children are created with plain
+	// creates, and before one is applied again its managedFields, which the cache
+	// does not hold, are read here (see k8s.CreateOrApply). SetupWithManager sets
+	// the manager's APIReader when nil; Client is used when still nil, which is
+	// right only when Client reads from the API server, not from a cache.
+	Live client.Reader
 	// Watched reports whether the manager's cache sees a namespace (all namespaces
 	// when nil); objects in other namespaces could be written but never read back.
 	Watched func(namespace string) bool
@@ -195,6 +201,9 @@ var specOrLifecycleChanged = predicate.Funcs{
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Rand == nil {
 		r.Rand = rand.Reader
+	}
+	if r.Live == nil {
+		r.Live = mgr.GetAPIReader()
 	}
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Namespace{}, namespaceTenantIndex, func(o client.Object) []string {
 		if v := o.GetLabels()[kv1.TenantLabel]; v != "" {

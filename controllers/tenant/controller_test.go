@@ -622,6 +622,9 @@ func (s *switchStore) pick() tenantstore.Store {
 func (s *switchStore) Ensure(ctx context.Context, d tenantstore.Desired) (tenantstore.Record, error) {
 	return s.pick().Ensure(ctx, d)
 }
+func (s *switchStore) Plan(ctx context.Context, d tenantstore.Desired) (tenantstore.Record, error) {
+	return s.pick().Plan(ctx, d)
+}
 func (s *switchStore) Delete(ctx context.Context, slug, id string) error {
 	return s.pick().Delete(ctx, slug, id)
 }
@@ -663,5 +666,123 @@ func TestUnwatchedNamespaceIsReported(t *testing.T) {
 	c := meta.FindStatusCondition(got.Status.Conditions, kv1.TenantNamespacesReady)
 	if !strings.Contains(c.Message, tn.Name+"-ml is outside the namespaces this operator watches") {
 		t.Errorf("message %q", c.Message)
+	}
+}
+
+// fieldManagers lists an object's field managers as manager/operation.
+func fieldManagers(o metav1.Object) []string {
+	var out []string
+	for _, m := range o.GetManagedFields() {
+		out = append(out, m.Manager+"/"+string(m.Operation))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A new Tenant's objects are created with plain creates (an Update entry of the
+// operator's field manager); a field an older operator set and this one no longer
+// desires is still removed when the object is next applied, and a field someone
+// else set is kept.
+func TestCreatedObjectsStillLoseFieldsNoLongerDesired(t *testing.T) {
+	op := startOperator(t)
+	ctx := context.Background()
+	tn := newTenant("hooli")
+	op.create(t, tn)
+	op.waitReady(t, tn.Name)
+	ns := string(tn.Spec.Namespaces[0])
+	var q corev1.ResourceQuota
+	op.obj(t, ns, tenant.QuotaName, &q)
+	if m := fieldManagers(&q); !slices.Equal(m, []string{"kommerce-operator/Update"}) {
+		t.Fatalf("quota field managers %v, want the create's kommerce-operator/Update", m)
+	}
+	// What an older operator with another desired state would have left: a hard
+	// limit this one does not set, under its own field manager, and another hash.
+	q.Spec.Hard[corev1.ResourceName("count/configmaps")] = resource.MustParse("7")
+	q.Annotations["kommerce.io/desired-hash"] = "0123456789abcdef0123456789abcdef"
+	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kommerce-operator")); err != nil {
+		t.Fatal(err)
+	}
+	// And someone else's label.
+	q.Labels["team"] = "payments"
+	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, reconcileWait, "the limit no longer desired removed", func() (bool, string) {
+		var got corev1.ResourceQuota
+		if err := op.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: tenant.QuotaName}, &got); err != nil {
+			return false, err.Error()
+		}
+		_, stale := got.Spec.Hard[corev1.ResourceName("count/configmaps")]
+		m := fieldManagers(&got)
+		return !stale && got.Labels["team"] == "payments" && !slices.Contains(m, "kommerce-operator/Update"),
+			fmt.Sprintf("hard %v, labels %v, managers %v", got.Spec.Hard, got.Labels, m)
+	})
+	op.waitReady(t, tn.Name)
+}
+
+// A new Tenant's finalizer and spec.isolation are written by one patch, before its
+// row exists: no version of the Tenant carries the finalizer without the isolation
+// values, and the row then created is the one the spec names.
+func TestFinalizerAndIsolationAreOneWrite(t *testing.T) {
+	op := startOperator(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := newTenant("umbrella")
+	w, err := wc.Watch(ctx, &kv1.TenantList{}, client.MatchingFields{"metadata.name": tn.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	op.create(t, tn)
+	var versions []kv1.Tenant
+	for ev := range w.ResultChan() {
+		got, ok := ev.Object.(*kv1.Tenant)
+		if !ok {
+			t.Fatalf("watch event %s: %T", ev.Type, ev.Object)
+		}
+		versions = append(versions, *got)
+		if meta.IsStatusConditionTrue(got.Status.Conditions, kv1.ConditionReady) {
+			break
+		}
+	}
+	specWrites := 0
+	for i, v := range versions {
+		hasFinalizer := slices.Contains(v.Finalizers, kv1.TenantFinalizer)
+		if hasFinalizer && (v.Spec.Isolation.TenantID == "" || v.Spec.Isolation.TopicPrefix == "") {
+			t.Errorf("version %d has the finalizer without isolation values: %+v", i, v.Spec.Isolation)
+		}
+		if i > 0 && (hasFinalizer != slices.Contains(versions[i-1].Finalizers, kv1.TenantFinalizer) || v.Generation != versions[i-1].Generation) {
+			specWrites++
+		}
+	}
+	if specWrites != 1 {
+		t.Errorf("%d writes of the finalizer or spec, want 1 (versions seen: %d)", specWrites, len(versions))
+	}
+	ready := versions[len(versions)-1]
+	row, ok := op.row(t, tn.Name)
+	if !ok || row.ID != ready.Spec.Isolation.TenantID || row.TopicPrefix != ready.Spec.Isolation.TopicPrefix ||
+		row.IndexPrefix != ready.Spec.Isolation.IndexPrefix || row.RedisPrefix != ready.Spec.Isolation.RedisPrefix {
+		t.Errorf("row %+v (found %v), spec.isolation %+v", row, ok, ready.Spec.Isolation)
+	}
+}
+
+// A Tenant created again for a slug whose row survived (a restore) records the
+// stored row's values, not new ones.
+func TestRecreatedTenantRecordsTheStoredRow(t *testing.T) {
+	op := startOperator(t)
+	tn := newTenant("restored")
+	stored, err := op.store.Ensure(context.Background(), tenantstore.Desired{Slug: tn.Name, Name: "Restored", TopicPrefix: "restored-topics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.create(t, tn)
+	got := op.waitReady(t, tn.Name)
+	want := kv1.TenantIsolation{TenantID: stored.ID, TopicPrefix: "restored-topics", IndexPrefix: stored.IndexPrefix, RedisPrefix: stored.RedisPrefix}
+	if got.Spec.Isolation != want {
+		t.Errorf("spec.isolation %+v, want the stored row's %+v", got.Spec.Isolation, want)
 	}
 }

@@ -68,10 +68,11 @@ var phases = []phase{
 // API round trips of latency rather than one per object:
 //
 //  1. namespaces (everything else lives in them), alongside the finalizer (which
-//     must be in place before the database row exists);
+//     must be in place before the database row exists) and, in the same patch,
+//     the row's planned values in spec.isolation;
 //  2. the database row, alongside quota and limit range, network policy and RBAC;
-//  3. the row's values recorded in spec.isolation, alongside the identity Secret
-//     (which needs the row's id).
+//  3. the row's values recorded in spec.isolation if step 1 could not, alongside
+//     the identity Secret (which needs the row's id).
 //
 // A phase that runs beside others works on its own copy of the Tenant and hands
 // back only the condition (and status fields) it owns; the steps that write the
@@ -104,19 +105,57 @@ type part struct {
 }
 
 // addFinalizer adds the finalizer that removes the database row, before the row
-// is created (the namespaces, owned by the Tenant, need none).
+// is created (the namespaces, owned by the Tenant, need none). For a new Tenant the
+// same patch records the row's values in spec.isolation: they are planned first
+// (tenantstore Plan: the stored row, or the id and prefixes an insert would give,
+// checked against every other tenant's), so the row created next is exactly what
+// the spec names and recordIsolation has nothing left to write — one Tenant write
+// instead of two. When the plan fails the finalizer is added alone, and the row
+// step reports the failure as it would have.
 func (r *Reconciler) addFinalizer(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
 	if controllerutil.ContainsFinalizer(t, kv1.TenantFinalizer) {
 		return ctrl.Result{}, nil
 	}
+	iso := t.Spec.Isolation
+	if !isolationComplete(iso) {
+		if rec, err := r.Store.Plan(ctx, desiredRow(t)); err == nil {
+			iso = isolationOf(rec)
+		} else {
+			s.log.V(1).Info("planning the database row failed; the finalizer is added alone", "tenant", t.Name, "error", err.Error())
+		}
+	}
 	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.AddFinalizer(t, kv1.TenantFinalizer)
+	t.Spec.Isolation = iso
 	if err := r.Client.Patch(ctx, t, patch); err != nil {
 		return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 	}
 	s.before = t.DeepCopy()
 	return ctrl.Result{}, nil
+}
+
+// isolationComplete reports whether every isolation value is recorded.
+func isolationComplete(iso kv1.TenantIsolation) bool {
+	return iso.TenantID != "" && iso.TopicPrefix != "" && iso.IndexPrefix != "" && iso.RedisPrefix != ""
+}
+
+// isolationOf is the spec.isolation that records rec.
+func isolationOf(rec tenantstore.Record) kv1.TenantIsolation {
+	return kv1.TenantIsolation{TenantID: rec.ID, TopicPrefix: rec.TopicPrefix, IndexPrefix: rec.IndexPrefix, RedisPrefix: rec.RedisPrefix}
+}
+
+// desiredRow is the registry row t asks for.
+func desiredRow(t *kv1.Tenant) tenantstore.Desired {
+	iso := t.Spec.Isolation
+	name := t.Spec.DisplayName
+	if name == "" {
+		name = t.Name
+	}
+	return tenantstore.Desired{
+		Slug: t.Name, Name: name, Suspended: t.Spec.Suspend,
+		ID: iso.TenantID, TopicPrefix: iso.TopicPrefix, IndexPrefix: iso.IndexPrefix, RedisPrefix: iso.RedisPrefix,
+	}
 }
 
 func wrapPhase(condition string, err error) error {
@@ -191,7 +230,7 @@ func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string,
 	var wg sync.WaitGroup
 	for i := range jobs {
 		b := build[i%len(build)]
-		wg.Go(func() { jobs[i].err = k8s.Apply(ctx, r.Client, t, b(jobs[i].ns)) })
+		wg.Go(func() { jobs[i].err = r.apply(ctx, t, b(jobs[i].ns)) })
 	}
 	wg.Wait()
 	for _, j := range jobs {
@@ -202,6 +241,18 @@ func (r *Reconciler) applyEach(ctx context.Context, s *scope, cond, what string,
 	}
 	markReady(t, cond, fmt.Sprintf("%s in place in %d namespaces", what, len(t.Spec.Namespaces)))
 	return ctrl.Result{}, nil
+}
+
+// apply writes one object the Tenant owns: created when the cache does not hold
+// it (a create costs the API server less than an apply, and a burst of new
+// Tenants is bound by the API server's CPU), applied when it drifted or the
+// desired state changed, nothing otherwise (k8s.CreateOrApply).
+func (r *Reconciler) apply(ctx context.Context, t *kv1.Tenant, desired runtime.ApplyConfiguration) error {
+	live := r.Live
+	if live == nil {
+		live = r.Client
+	}
+	return k8s.CreateOrApply(ctx, r.Client, live, t, desired)
 }
 
 // reconcileNamespaces creates or adopts each namespace, refuses one that belongs to
@@ -221,7 +272,7 @@ func (r *Reconciler) reconcileNamespaces(ctx context.Context, s *scope) (ctrl.Re
 			markFailed(t, kv1.TenantNamespacesReady, reason, msg)
 			return stop, nil
 		}
-		if err := k8s.Apply(ctx, r.Client, t, desiredNamespace(t, ns)); err != nil {
+		if err := r.apply(ctx, t, desiredNamespace(t, ns)); err != nil {
 			markFailed(t, kv1.TenantNamespacesReady, kv1.ReasonApplyFailed, fmt.Sprintf("applying namespace %s failed: %v", ns, err))
 			return ctrl.Result{}, fmt.Errorf("apply namespace %s: %w", ns, err)
 		}
@@ -320,15 +371,7 @@ func (r *Reconciler) reconcileRBAC(ctx context.Context, s *scope) (ctrl.Result, 
 // recordIsolation.
 func (r *Reconciler) ensureRow(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
-	iso := t.Spec.Isolation
-	name := t.Spec.DisplayName
-	if name == "" {
-		name = t.Name
-	}
-	rec, err := r.Store.Ensure(ctx, tenantstore.Desired{
-		Slug: t.Name, Name: name, Suspended: t.Spec.Suspend,
-		ID: iso.TenantID, TopicPrefix: iso.TopicPrefix, IndexPrefix: iso.IndexPrefix, RedisPrefix: iso.RedisPrefix,
-	})
+	rec, err := r.Store.Ensure(ctx, desiredRow(t))
 	switch {
 	case errors.Is(err, tenantstore.ErrConflict), errors.Is(err, tenantstore.ErrInvalid):
 		markFailed(t, kv1.TenantDatabaseReady, kv1.ReasonIsolationConflict, err.Error())
@@ -342,14 +385,16 @@ func (r *Reconciler) ensureRow(ctx context.Context, s *scope) (ctrl.Result, erro
 }
 
 // recordIsolation records the id and prefixes the database row holds in
-// spec.isolation, where they become immutable.
+// spec.isolation, where they become immutable. A new Tenant's were recorded with
+// its finalizer (addFinalizer), so this writes only when that plan failed or the
+// Tenant had its finalizer before its row.
 func (r *Reconciler) recordIsolation(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t, rec := s.tenant, s.row
 	iso := t.Spec.Isolation
-	if iso.TenantID != rec.ID || iso.TopicPrefix != rec.TopicPrefix || iso.IndexPrefix != rec.IndexPrefix || iso.RedisPrefix != rec.RedisPrefix {
+	if iso != isolationOf(*rec) {
 		status := t.Status
 		patch := client.MergeFrom(t.DeepCopy())
-		t.Spec.Isolation = kv1.TenantIsolation{TenantID: rec.ID, TopicPrefix: rec.TopicPrefix, IndexPrefix: rec.IndexPrefix, RedisPrefix: rec.RedisPrefix}
+		t.Spec.Isolation = isolationOf(*rec)
 		if err := r.Client.Patch(ctx, t, patch); err != nil {
 			return ctrl.Result{}, wrapPhase(kv1.TenantDatabaseReady, fmt.Errorf("record isolation settings in spec: %w", err))
 		}

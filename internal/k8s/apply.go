@@ -8,6 +8,9 @@
 // resource lets the garbage collector remove it and Owns() maps its events back;
 // and an apply that would change nothing is not sent, so the passes triggered by
 // the operator's own writes cost one cache read per child instead of one API call.
+// CreateOrApply is the variant for a controller that makes many children at once:
+// it creates an absent child with a plain create and keeps the apply semantics for
+// every later write.
 // Keeping this in one package means a fix to any of the three reaches every
 // controller at once.
 package k8s

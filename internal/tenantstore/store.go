@@ -63,6 +63,13 @@ type Store interface {
 	// ErrInvalid when the slug breaks tenancy.ValidSlug or the database refuses a
 	// value, otherwise a connection error.
 	Ensure(ctx context.Context, d Desired) (Record, error)
+	// Plan returns the row Ensure(d) would leave, and writes nothing: the stored
+	// row when the slug has one, otherwise the row an insert would create now (its
+	// id drawn, its prefixes checked against every other tenant's). Ensure given
+	// that id and those prefixes then creates exactly that row, unless another
+	// writer took the slug or a prefix in between (ErrConflict then). Errors as
+	// Ensure's.
+	Plan(ctx context.Context, d Desired) (Record, error)
 	// Delete removes the tenant's row (and, by cascade, all its data). id may be
 	// empty when it was never learnt; a row with another id is left alone. Deleting
 	// a row that is already gone succeeds.
@@ -126,43 +133,77 @@ func (p *Postgres) inPlatformScope(ctx context.Context, fn func(*tenantdb.Querie
 // Ensure implements Store.
 func (p *Postgres) Ensure(ctx context.Context, d Desired) (Record, error) {
 	if !tenancy.ValidSlug(d.Slug) {
-		return Record{}, fmt.Errorf("%w: tenant slug %q is not a DNS label of at most %d characters", ErrInvalid, d.Slug, tenancy.MaxSlugLength)
+		return Record{}, invalidSlug(d.Slug)
 	}
 	var rec Record
 	err := p.inPlatformScope(ctx, func(q *tenantdb.Queries) error {
-		if err := q.LockTenantSlug(ctx, d.Slug); err != nil {
-			return fmt.Errorf("lock tenant %s: %w", d.Slug, err)
-		}
-		row, err := q.GetTenantBySlug(ctx, d.Slug)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			row, err = q.InsertTenant(ctx, insertParams(d))
-			if err != nil {
-				return classify(fmt.Errorf("insert tenant %s: %w", d.Slug, err))
-			}
-		case err != nil:
-			return fmt.Errorf("read tenant %s: %w", d.Slug, err)
-		default:
-			if movedByMigration(d, row) {
-				row, err = q.SetTenantRedisPrefix(ctx, tenantdb.SetTenantRedisPrefixParams{ID: row.ID, RedisPrefix: d.RedisPrefix})
-				if err != nil {
-					return classify(fmt.Errorf("restore redis prefix of tenant %s: %w", d.Slug, err))
-				}
-			}
-			if err := contradiction(d, row); err != nil {
-				return err
-			}
-			if row.Name != d.Name || row.Status != status(d) {
-				row, err = q.UpdateTenantProfile(ctx, tenantdb.UpdateTenantProfileParams{ID: row.ID, Name: d.Name, Status: status(d)})
-				if err != nil {
-					return classify(fmt.Errorf("update tenant %s: %w", d.Slug, err))
-				}
-			}
-		}
-		rec = record(row)
-		return nil
+		var err error
+		rec, err = ensure(ctx, q, d)
+		return err
 	})
 	return rec, err
+}
+
+// errPlanned ends Plan's transaction: returning an error rolls it back.
+var errPlanned = errors.New("planned")
+
+// Plan implements Store: Ensure's own transaction, rolled back. The insert it
+// rolls back is what checks the prefixes against the unique indexes and the
+// CHECK constraints, exactly as Ensure's will.
+func (p *Postgres) Plan(ctx context.Context, d Desired) (Record, error) {
+	if !tenancy.ValidSlug(d.Slug) {
+		return Record{}, invalidSlug(d.Slug)
+	}
+	var rec Record
+	err := p.inPlatformScope(ctx, func(q *tenantdb.Queries) error {
+		var err error
+		if rec, err = ensure(ctx, q, d); err != nil {
+			return err
+		}
+		return errPlanned
+	})
+	if !errors.Is(err, errPlanned) {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+func invalidSlug(slug string) error {
+	return fmt.Errorf("%w: tenant slug %q is not a DNS label of at most %d characters", ErrInvalid, slug, tenancy.MaxSlugLength)
+}
+
+// ensure is Ensure inside a transaction in platform scope.
+func ensure(ctx context.Context, q *tenantdb.Queries, d Desired) (Record, error) {
+	if err := q.LockTenantSlug(ctx, d.Slug); err != nil {
+		return Record{}, fmt.Errorf("lock tenant %s: %w", d.Slug, err)
+	}
+	row, err := q.GetTenantBySlug(ctx, d.Slug)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		row, err = q.InsertTenant(ctx, insertParams(d))
+		if err != nil {
+			return Record{}, classify(fmt.Errorf("insert tenant %s: %w", d.Slug, err))
+		}
+	case err != nil:
+		return Record{}, fmt.Errorf("read tenant %s: %w", d.Slug, err)
+	default:
+		if movedByMigration(d, row) {
+			row, err = q.SetTenantRedisPrefix(ctx, tenantdb.SetTenantRedisPrefixParams{ID: row.ID, RedisPrefix: d.RedisPrefix})
+			if err != nil {
+				return Record{}, classify(fmt.Errorf("restore redis prefix of tenant %s: %w", d.Slug, err))
+			}
+		}
+		if err := contradiction(d, row); err != nil {
+			return Record{}, err
+		}
+		if row.Name != d.Name || row.Status != status(d) {
+			row, err = q.UpdateTenantProfile(ctx, tenantdb.UpdateTenantProfileParams{ID: row.ID, Name: d.Name, Status: status(d)})
+			if err != nil {
+				return Record{}, classify(fmt.Errorf("update tenant %s: %w", d.Slug, err))
+			}
+		}
+	}
+	return record(row), nil
 }
 
 // Delete implements Store.

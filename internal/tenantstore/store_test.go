@@ -297,3 +297,69 @@ func TestSetStorefrontHosts(t *testing.T) {
 		t.Fatalf("%d hosts of other/web stored by the refused call", n)
 	}
 }
+
+func TestPlanWritesNothingAndEnsureCreatesThePlannedRow(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	plan, err := s.Plan(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME", IndexPrefix: "acme-search"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.ID) != 36 || plan.TopicPrefix != "kommerce.acme" || plan.IndexPrefix != "acme-search" || plan.RedisPrefix != "k:acme:" {
+		t.Fatalf("planned %+v", plan)
+	}
+	if n := countRows(t, db, "acme"); n != 0 {
+		t.Fatalf("Plan left %d rows", n)
+	}
+	// Two plans draw two ids: nothing is reserved.
+	if again, err := s.Plan(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"}); err != nil || again.ID == plan.ID {
+		t.Errorf("second plan %+v (%v): want another id", again, err)
+	}
+	rec, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME",
+		ID: plan.ID, TopicPrefix: plan.TopicPrefix, IndexPrefix: plan.IndexPrefix, RedisPrefix: plan.RedisPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != plan.ID || rec.TopicPrefix != plan.TopicPrefix || rec.IndexPrefix != plan.IndexPrefix || rec.RedisPrefix != plan.RedisPrefix {
+		t.Errorf("created %+v, planned %+v", rec, plan)
+	}
+	// A stored row is planned as it is; a new name is not written.
+	stored, err := s.Plan(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME Corp"})
+	if err != nil || stored.ID != rec.ID || stored.Name != "ACME Corp" {
+		t.Errorf("plan of the stored row %+v (%v)", stored, err)
+	}
+	if got, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME", ID: rec.ID}); err != nil || got != rec {
+		t.Errorf("row after the plan %+v (%v), want %+v unchanged", got, err, rec)
+	}
+}
+
+func TestPlanReportsWhatEnsureWouldRefuse(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	acme, err := s.Ensure(ctx, tenantstore.Desired{Slug: "acme", Name: "ACME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		d    tenantstore.Desired
+		want error
+	}{
+		{"other id for the same slug", tenantstore.Desired{Slug: "acme", ID: "00000000-0000-4000-8000-000000000001"}, tenantstore.ErrConflict},
+		{"another tenant's id", tenantstore.Desired{Slug: "initech", ID: acme.ID}, tenantstore.ErrConflict},
+		{"another tenant's default topic prefix", tenantstore.Desired{Slug: "initech", TopicPrefix: "kommerce.acme"}, tenantstore.ErrConflict},
+		{"a slug that is no DNS label", tenantstore.Desired{Slug: "Not_A_Label"}, tenantstore.ErrInvalid},
+		{"a prefix the schema refuses", tenantstore.Desired{Slug: "initech", RedisPrefix: "has space"}, tenantstore.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.d.Name = "x"
+			if _, err := s.Plan(ctx, tt.d); !errors.Is(err, tt.want) {
+				t.Errorf("Plan = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if n := countRows(t, db, "initech"); n != 0 {
+		t.Errorf("a refused Plan left %d rows", n)
+	}
+}
