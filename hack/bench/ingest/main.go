@@ -57,6 +57,7 @@ var (
 	samples     = flag.Int("latency-samples", 300, "write-to-searchable samples")
 	concurrency = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
 	rounds      = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each kept)")
+	inFlight    = flag.Int("in-flight", 0, "batches the indexer handles at once (0: the pipeline's default)")
 )
 
 const seed = 7
@@ -209,6 +210,7 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 	switch path {
 	case "direct":
 		defer e.cleanup(b, index, id, "")
+		tl := e.startTimeline(ctx, engine, "", "", index, false)
 		start := time.Now()
 		for i := 0; i < *n; i += *batch {
 			docs := make([]search.Document, 0, *batch)
@@ -225,30 +227,35 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		}
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
+		fmt.Fprintf(os.Stderr, "%s round %d direct: %s\n", engine, round, tl.end(d))
 	case "kafka":
 		defer e.cleanup(b, index, id, topicPrefix)
 		topics := ikafka.NewTopics(e.brokers, *partitions, 1)
 		must(topics.EnsurePrefix(ctx, topicPrefix))
 		e.produce(ctx, id, topicPrefix)
 		group := "bench-" + name + "-" + e.run
+		topic := events.Topic(topicPrefix, events.StreamCatalog)
+		tl := e.startTimeline(ctx, engine, group, topic, index, false)
 		start := time.Now()
 		stop := e.pipeline(b, group, true)
-		e.committed(ctx, group, events.Topic(topicPrefix, events.StreamCatalog), int64(*n))
+		e.committed(ctx, group, topic, int64(*n))
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
 		stop()
+		fmt.Fprintf(os.Stderr, "%s round %d kafka: %s\n", engine, round, tl.end(d))
 	case "outbox":
 		defer e.cleanup(b, index, id, topicPrefix)
 		e.fillOutbox(ctx, id)
 		group := "bench-" + name + "-" + e.run
+		topic := events.Topic(topicPrefix, events.StreamCatalog)
+		tl := e.startTimeline(ctx, engine, group, topic, index, true)
 		start := time.Now()
 		stop := e.pipeline(b, group, false)
-		drained := e.drained(start)
-		e.committed(ctx, group, events.Topic(topicPrefix, events.StreamCatalog), int64(*n))
+		e.committed(ctx, group, topic, int64(*n))
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
 		stop()
-		fmt.Fprintf(os.Stderr, "%s round %d: outbox relayed in %.2fs, searchable in %.2fs\n", engine, round, (<-drained).Seconds(), d.Seconds())
+		fmt.Fprintf(os.Stderr, "%s round %d outbox: %s\n", engine, round, tl.end(d))
 	}
 	return d
 }
@@ -323,36 +330,12 @@ func (e *env) pipeline(b search.Backend, group string, noRelay bool) (stop func(
 	done := make(chan error, 1)
 	go func() {
 		done <- pipeline.Run(ctx, pipeline.Config{Pool: e.pool, Brokers: e.brokers, Search: b, Partitions: *partitions,
-			GroupID: group, BatchSize: *batch, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
+			GroupID: group, BatchSize: *batch, InFlight: *inFlight, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
 	}()
 	return func() {
 		cancel()
 		must(<-done)
 	}
-}
-
-// drained reports how long after start the outbox had no unpublished row left: the
-// relay's share of the outbox path.
-func (e *env) drained(start time.Time) <-chan time.Duration {
-	out := make(chan time.Duration, 1)
-	go func() {
-		ctx := context.Background()
-		for {
-			var left int
-			err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
-					return err
-				}
-				return tx.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NULL").Scan(&left)
-			})
-			if err == nil && left == 0 {
-				out <- time.Since(start)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	return out
 }
 
 // committed waits until the group has committed want offsets of topic.
