@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -56,7 +57,8 @@ var (
 	partitions  = flag.Int("partitions", 6, "partitions of the tenant topics")
 	samples     = flag.Int("latency-samples", 300, "write-to-searchable samples")
 	concurrency = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
-	rounds      = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each kept)")
+	rounds      = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each path kept; every round's own ratios are printed too)")
+	cpuprofile  = flag.String("cpuprofile", "", "write this process's CPU profile (relay, indexer, direct loader) to this file")
 	inFlight    = flag.Int("in-flight", 0, "batches the indexer handles at once (0: the pipeline's default)")
 )
 
@@ -73,6 +75,12 @@ type env struct {
 func main() {
 	flag.Parse()
 	ctx := context.Background()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	pool, err := pgxpool.New(ctx, os.Getenv("KOMMERCE_DATABASE_URL"))
 	must(err)
 	defer pool.Close()
@@ -85,18 +93,24 @@ func main() {
 	var lat, summaries []string
 	for _, engine := range strings.Split(*engines, ",") {
 		best := map[string]time.Duration{}
+		var each []string // every round's ratios: rounds are interleaved, so each is a same-run pair
 		for r := 0; r < *rounds; r++ {
+			got := map[string]time.Duration{}
 			for _, path := range []string{"direct", "kafka", "outbox"} {
 				d := e.throughput(ctx, engine, path, r)
+				got[path] = d
 				if old, ok := best[path]; !ok || d < old {
 					best[path] = d
 				}
 			}
+			each = append(each, fmt.Sprintf("round %d: kafka %.2f×, outbox %.2f× (direct %.2fs)", r+1,
+				got["direct"].Seconds()/got["kafka"].Seconds(), got["direct"].Seconds()/got["outbox"].Seconds(), got["direct"].Seconds()))
 		}
 		for _, path := range []string{"direct", "kafka", "outbox"} {
 			d := best[path]
 			fmt.Printf("| %s | %s | %d | %.2f | %.0f | %.2f× |\n", engine, path, *n, d.Seconds(), float64(*n)/d.Seconds(), best["direct"].Seconds()/d.Seconds())
 		}
+		fmt.Printf("\n%s, each round alone: %s\n\n", engine, strings.Join(each, "; "))
 		for _, path := range []string{"outbox", "kafka"} {
 			summaries = append(summaries, summary(engine, path, best[path], best["direct"]))
 		}
