@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type Config struct {
 	GroupID string
 	// BatchSize of relay transactions and consumer batches [500].
 	BatchSize int
+	// RelayBatchSize and RelayWorkers override the relay's batch size [BatchSize]
+	// and its number of workers [postgres.RelayConfig's default].
+	RelayBatchSize, RelayWorkers int
 	// InFlight is how many batches the indexer handles at once [3]: each is one bulk
 	// request per index, so the engine has the next bulk while it answers one, and
 	// fetching and offset commits overlap the bulks (ikafka.ConsumerConfig.InFlight;
@@ -91,7 +95,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer producer.Close()
 		relay := postgres.NewRelay(cfg.Pool, producer, topics, postgres.RelayConfig{
-			BatchSize: cfg.BatchSize, Log: log, Registry: cfg.Registry,
+			BatchSize: cmp.Or(cfg.RelayBatchSize, cfg.BatchSize), Workers: cfg.RelayWorkers, Log: log, Registry: cfg.Registry,
 		})
 		g.Go(func() error { return relay.Run(ctx) })
 	}

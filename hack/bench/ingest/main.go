@@ -51,15 +51,17 @@ import (
 )
 
 var (
-	engines     = flag.String("engine", "elasticsearch,bleve", "engines to measure")
-	n           = flag.Int("n", 50000, "products per throughput run")
-	batch       = flag.Int("batch", 500, "bulk size of the direct load, relay and consumer batches")
-	partitions  = flag.Int("partitions", 6, "partitions of the tenant topics")
-	samples     = flag.Int("latency-samples", 300, "write-to-searchable samples")
-	concurrency = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
-	rounds      = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each path kept; every round's own ratios are printed too)")
-	cpuprofile  = flag.String("cpuprofile", "", "write this process's CPU profile (relay, indexer, direct loader) to this file")
-	inFlight    = flag.Int("in-flight", 0, "batches the indexer handles at once (0: the pipeline's default)")
+	engines      = flag.String("engine", "elasticsearch,bleve", "engines to measure")
+	n            = flag.Int("n", 50000, "products per throughput run")
+	batch        = flag.Int("batch", 500, "bulk size of the direct load, relay and consumer batches")
+	partitions   = flag.Int("partitions", 6, "partitions of the tenant topics")
+	samples      = flag.Int("latency-samples", 300, "write-to-searchable samples")
+	concurrency  = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
+	rounds       = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each path kept; every round's own ratios are printed too)")
+	cpuprofile   = flag.String("cpuprofile", "", "write this process's CPU profile (relay, indexer, direct loader) to this file")
+	relayBatch   = flag.Int("relay-batch", 0, "rows per relay transaction (0: -batch)")
+	relayWorkers = flag.Int("relay-workers", 0, "relay workers (0: the relay's default)")
+	inFlight     = flag.Int("in-flight", 0, "batches the indexer handles at once (0: the pipeline's default)")
 )
 
 const seed = 7
@@ -344,7 +346,7 @@ func (e *env) pipeline(b search.Backend, group string, noRelay bool) (stop func(
 	done := make(chan error, 1)
 	go func() {
 		done <- pipeline.Run(ctx, pipeline.Config{Pool: e.pool, Brokers: e.brokers, Search: b, Partitions: *partitions,
-			GroupID: group, BatchSize: *batch, InFlight: *inFlight, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
+			GroupID: group, BatchSize: *batch, InFlight: *inFlight, RelayBatchSize: *relayBatch, RelayWorkers: *relayWorkers, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
 	}()
 	return func() {
 		cancel()
