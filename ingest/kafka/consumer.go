@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
@@ -44,6 +45,17 @@ type ConsumerConfig struct {
 	// most BatchWait for more once the first arrived.
 	BatchSize int
 	BatchWait time.Duration
+	// InFlight is how many batches are handled at once [1]. With more than one, the
+	// next batch is fetched and handed to the handler while earlier ones are still
+	// being handled (for the search indexer: several bulk requests in flight instead
+	// of one, and the fetch and the offset commit overlapping them). Order per
+	// message key is what it is with one: a batch holding a key that an earlier,
+	// unfinished batch holds waits for that batch to finish. Offsets are committed
+	// only for each partition's prefix of finished messages, in order, whichever
+	// batch finishes first; and a batch starts only while it is fewer than InFlight
+	// batches after the oldest unfinished one, so a stuck batch stops the fetching
+	// instead of piling up finished, uncommittable work behind it.
+	InFlight int
 	// MaxAttempts is how often a message failing with an ordinary error is tried
 	// before it is dead-lettered; Unavailable errors are retried without limit.
 	MaxAttempts  int
@@ -67,6 +79,10 @@ func (c *ConsumerConfig) defaults() {
 	if c.BatchWait <= 0 {
 		c.BatchWait = 20 * time.Millisecond
 	}
+	if c.InFlight <= 0 {
+		c.InFlight = 1
+	}
+	c.InFlight = min(c.InFlight, 64)
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 5
 	}
@@ -123,11 +139,31 @@ type consumer struct {
 	cfg    ConsumerConfig
 	log    *slog.Logger
 	topics []string
-	lag    map[partitionKey]int64
+	lag    map[partitionKey]int64 // the fetch loop's only
+
+	// mu guards the tracker of every fetched, uncommitted message (of all batches
+	// in flight), the message keys of the batches in flight, and the window.
+	mu      sync.Mutex
+	tracker *tracker
+	keys    map[string]int
+	// next numbers batches in the order they start; open holds the numbers of the
+	// batches not finished yet. A batch starts only within InFlight of the oldest
+	// open one (see ConsumerConfig.InFlight).
+	next int
+	open map[int]bool
+	// finished is closed (and replaced) whenever a batch in flight finishes.
+	finished chan struct{}
+	// commitMu makes commits one at a time, each taking the tracker's committable
+	// prefix just before it is sent, so committed offsets only ever move forward.
+	commitMu sync.Mutex
 }
 
 // run consumes until ctx ends, an error forces a reconnect (nil is returned to
-// re-join with a changed topic list).
+// re-join with a changed topic list). One loop fetches batches and starts a
+// goroutine per batch, at most InFlight at once; every batch commits what is
+// finished when it is done. The first failing batch stops the fetching, and run
+// returns its error once every batch in flight has ended and the finished prefix is
+// committed.
 func (c *consumer) run(ctx context.Context) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:                c.cfg.Brokers,
@@ -136,6 +172,7 @@ func (c *consumer) run(ctx context.Context) error {
 		MinBytes:               1,
 		MaxBytes:               10 << 20,
 		MaxWait:                250 * time.Millisecond,
+		QueueCapacity:          max(100, c.cfg.BatchSize),
 		StartOffset:            kafka.FirstOffset,
 		CommitInterval:         0, // synchronous commits, only of finished work
 		HeartbeatInterval:      3 * time.Second,
@@ -152,34 +189,132 @@ func (c *consumer) run(ctx context.Context) error {
 		}),
 	})
 	defer r.Close()
-	c.log.Info("consuming", "topics", len(c.topics))
+	c.tracker, c.keys, c.open, c.finished = newTracker(), map[string]int{}, map[int]bool{}, make(chan struct{})
+	c.log.Info("consuming", "topics", len(c.topics), "in_flight", c.cfg.InFlight)
 	refresh := time.NewTicker(c.cfg.TopicRefresh)
 	defer refresh.Stop()
+
+	work, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var wg sync.WaitGroup
+	// end waits for the batches in flight and returns the first failure.
+	end := func(err error) error {
+		wg.Wait()
+		if cause := context.Cause(work); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+		return err
+	}
 	for {
-		batch, err := c.fetch(ctx, r)
+		batch, err := c.fetch(work, r)
 		if err != nil {
-			return err
+			stop(nil)
+			return end(err)
 		}
 		if len(batch) > 0 {
-			if err := c.process(ctx, r, batch); err != nil {
-				return err
+			keys := c.admit(batch)
+			seq, ok := c.wait(work, keys)
+			if !ok {
+				stop(nil)
+				return end(nil)
 			}
+			wg.Go(func() {
+				defer c.release(seq, keys)
+				if err := c.process(work, r, batch); err != nil {
+					stop(err)
+				}
+			})
 		}
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-work.Done():
+			return end(nil)
 		case <-refresh.C:
 			topics, err := c.cfg.Topics(ctx)
 			if err == nil && len(topics) > 0 {
 				slices.Sort(topics)
 				if !slices.Equal(topics, c.topics) {
 					c.log.Info("topics changed, re-joining the group", "topics", len(topics))
-					return nil
+					stop(nil)
+					return end(nil)
 				}
 			}
 		default:
 		}
 	}
+}
+
+// admit records a fetched batch in the tracker, in fetch order (so that no later
+// offset of a partition can be committed past it), and returns its distinct keys.
+func (c *consumer) admit(batch []kafka.Message) []string {
+	keys := make([]string, 0, len(batch))
+	seen := make(map[string]bool, len(batch))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range batch {
+		c.tracker.fetched(m)
+		k := m.Topic + "\x00" + string(m.Key)
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+		c.lag[partitionKey{m.Topic, m.Partition}] = max(m.HighWaterMark-m.Offset-1, 0)
+	}
+	c.reportLag()
+	return keys
+}
+
+// wait starts a batch once no batch in flight holds one of its keys and it is
+// within InFlight of the oldest unfinished batch; it marks the keys as in flight
+// and returns the batch's number. It reports false when ctx ended first.
+func (c *consumer) wait(ctx context.Context, keys []string) (int, bool) {
+	for {
+		c.mu.Lock()
+		if c.startable(keys) {
+			seq := c.next
+			c.next++
+			c.open[seq] = true
+			for _, k := range keys {
+				c.keys[k]++
+			}
+			c.mu.Unlock()
+			return seq, true
+		}
+		finished := c.finished
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return 0, false
+		case <-finished:
+		}
+	}
+}
+
+// startable reports whether a batch with keys may start now (c.mu held).
+func (c *consumer) startable(keys []string) bool {
+	for _, k := range keys {
+		if c.keys[k] > 0 {
+			return false
+		}
+	}
+	oldest := c.next
+	for seq := range c.open {
+		oldest = min(oldest, seq)
+	}
+	return c.next-oldest < c.cfg.InFlight
+}
+
+// release forgets a finished batch and its keys and wakes a waiting batch.
+func (c *consumer) release(seq int, keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.open, seq)
+	for _, k := range keys {
+		if c.keys[k]--; c.keys[k] <= 0 {
+			delete(c.keys, k)
+		}
+	}
+	close(c.finished)
+	c.finished = make(chan struct{})
 }
 
 // fetch returns up to BatchSize messages: it waits up to a second for the first
@@ -210,18 +345,20 @@ func (c *consumer) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message,
 	return batch, nil
 }
 
-// process handles one batch to the end (done or dead-lettered), then commits.
+// process handles one batch to the end (done or dead-lettered), then commits what
+// is finished: this batch's messages and any later batch's that finished first,
+// up to the first unfinished message of each partition.
 func (c *consumer) process(ctx context.Context, r *kafka.Reader, batch []kafka.Message) error {
 	start := time.Now()
-	t := newTracker()
 	msgs := make([]ingest.Message, len(batch))
 	for i, m := range batch {
-		t.fetched(m)
 		msgs[i] = toMessage(m)
-		k := partitionKey{m.Topic, m.Partition}
-		c.lag[k] = max(m.HighWaterMark-m.Offset-1, 0)
 	}
-	c.reportLag()
+	done := func(m kafka.Message) {
+		c.mu.Lock()
+		c.tracker.markDone(m)
+		c.mu.Unlock()
+	}
 
 	attempts := make([]int, len(batch))
 	lastErr := make([]error, len(batch))
@@ -246,7 +383,7 @@ func (c *consumer) process(ctx context.Context, r *kafka.Reader, batch []kafka.M
 			err := errs[j]
 			switch {
 			case err == nil:
-				t.markDone(batch[i])
+				done(batch[i])
 				c.cfg.Metrics.messages.WithLabelValues(c.cfg.Name, "processed").Inc()
 			case ingest.IsPermanent(err):
 				attempts[i]++
@@ -280,16 +417,16 @@ func (c *consumer) process(ctx context.Context, r *kafka.Reader, batch []kafka.M
 	}
 	if len(dead) > 0 {
 		if err := c.deadLetter(ctx, batch, dead, attempts, lastErr); err != nil {
-			return c.commit(r, t, err)
+			return c.commit(r, err)
 		}
 		for _, i := range dead {
-			t.markDone(batch[i])
+			done(batch[i])
 		}
 	}
 	if c.cfg.AfterProcess != nil {
 		c.cfg.AfterProcess()
 	}
-	err := c.commit(r, t, nil)
+	err := c.commit(r, nil)
 	c.cfg.Metrics.batch.WithLabelValues(c.cfg.Name).Observe(time.Since(start).Seconds())
 	if err == nil && ctx.Err() != nil {
 		return nil
@@ -297,11 +434,16 @@ func (c *consumer) process(ctx context.Context, r *kafka.Reader, batch []kafka.M
 	return err
 }
 
-// commit commits the finished prefix; it runs even when ctx has ended so that work
-// done before a shutdown is not repeated. cause is returned unchanged (after the
-// commit) when the batch did not finish.
-func (c *consumer) commit(r *kafka.Reader, t *tracker, cause error) error {
-	msgs := t.committable()
+// commit commits the finished prefix of every partition; it runs even when ctx
+// has ended so that work done before a shutdown is not repeated. cause is returned
+// unchanged (after the commit) when the batch did not finish. A batch cut short by
+// a shutdown leaves its unfinished messages uncommitted: they are delivered again.
+func (c *consumer) commit(r *kafka.Reader, cause error) error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	c.mu.Lock()
+	msgs := c.tracker.committable()
+	c.mu.Unlock()
 	if len(msgs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -309,10 +451,6 @@ func (c *consumer) commit(r *kafka.Reader, t *tracker, cause error) error {
 			c.cfg.Metrics.commits.WithLabelValues(c.cfg.Name).Inc()
 			return fmt.Errorf("commit: %w", err)
 		}
-	}
-	if cause == nil && t.pending() > 0 {
-		// The batch was cut short (shutdown): the rest is delivered again later.
-		return nil
 	}
 	return cause
 }

@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,15 @@ type Config struct {
 	GroupID string
 	// BatchSize of relay transactions and consumer batches [500].
 	BatchSize int
+	// RelayBatchSize and RelayWorkers override the relay's batch size [BatchSize]
+	// and its number of workers [postgres.RelayConfig's default].
+	RelayBatchSize, RelayWorkers int
+	// InFlight is how many batches the indexer handles at once [3]: each is one bulk
+	// request per index, so the engine has the next bulk while it answers one, and
+	// fetching and offset commits overlap the bulks (ikafka.ConsumerConfig.InFlight;
+	// the indexer's versioned merge does not need order, and the consumer keeps it
+	// per key anyway).
+	InFlight int
 	// TopicRefresh is how often new tenants are picked up [30s].
 	TopicRefresh time.Duration
 	// NoRelay and NoIndexer turn one half off (to scale them separately).
@@ -61,6 +71,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.TopicRefresh <= 0 {
 		cfg.TopicRefresh = 30 * time.Second
 	}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = 3
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -82,7 +95,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer producer.Close()
 		relay := postgres.NewRelay(cfg.Pool, producer, topics, postgres.RelayConfig{
-			BatchSize: cfg.BatchSize, Log: log, Registry: cfg.Registry,
+			BatchSize: cmp.Or(cfg.RelayBatchSize, cfg.BatchSize), Workers: cfg.RelayWorkers, Log: log, Registry: cfg.Registry,
 		})
 		g.Go(func() error { return relay.Run(ctx) })
 	}
@@ -97,6 +110,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				TopicRefresh: cfg.TopicRefresh,
 				Handler:      idx,
 				BatchSize:    cfg.BatchSize,
+				InFlight:     cfg.InFlight,
 				DeadLetters:  writer,
 				Metrics:      cfg.Metrics,
 				Log:          log,

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -50,13 +51,17 @@ import (
 )
 
 var (
-	engines     = flag.String("engine", "elasticsearch,bleve", "engines to measure")
-	n           = flag.Int("n", 50000, "products per throughput run")
-	batch       = flag.Int("batch", 500, "bulk size of the direct load, relay and consumer batches")
-	partitions  = flag.Int("partitions", 6, "partitions of the tenant topics")
-	samples     = flag.Int("latency-samples", 300, "write-to-searchable samples")
-	concurrency = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
-	rounds      = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each kept)")
+	engines      = flag.String("engine", "elasticsearch,bleve", "engines to measure")
+	n            = flag.Int("n", 50000, "products per throughput run")
+	batch        = flag.Int("batch", 500, "bulk size of the direct load, relay and consumer batches")
+	partitions   = flag.Int("partitions", 6, "partitions of the tenant topics")
+	samples      = flag.Int("latency-samples", 300, "write-to-searchable samples")
+	concurrency  = flag.Int("concurrency", 8, "write-to-searchable samples in flight")
+	rounds       = flag.Int("rounds", 2, "throughput rounds per engine (interleaved, best of each path kept; every round's own ratios are printed too)")
+	cpuprofile   = flag.String("cpuprofile", "", "write this process's CPU profile (relay, indexer, direct loader) to this file")
+	relayBatch   = flag.Int("relay-batch", 0, "rows per relay transaction (0: -batch)")
+	relayWorkers = flag.Int("relay-workers", 0, "relay workers (0: the relay's default)")
+	inFlight     = flag.Int("in-flight", 0, "batches the indexer handles at once (0: the pipeline's default)")
 )
 
 const seed = 7
@@ -72,6 +77,12 @@ type env struct {
 func main() {
 	flag.Parse()
 	ctx := context.Background()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	pool, err := pgxpool.New(ctx, os.Getenv("KOMMERCE_DATABASE_URL"))
 	must(err)
 	defer pool.Close()
@@ -84,18 +95,24 @@ func main() {
 	var lat, summaries []string
 	for _, engine := range strings.Split(*engines, ",") {
 		best := map[string]time.Duration{}
+		var each []string // every round's ratios: rounds are interleaved, so each is a same-run pair
 		for r := 0; r < *rounds; r++ {
+			got := map[string]time.Duration{}
 			for _, path := range []string{"direct", "kafka", "outbox"} {
 				d := e.throughput(ctx, engine, path, r)
+				got[path] = d
 				if old, ok := best[path]; !ok || d < old {
 					best[path] = d
 				}
 			}
+			each = append(each, fmt.Sprintf("round %d: kafka %.2f×, outbox %.2f× (direct %.2fs)", r+1,
+				got["direct"].Seconds()/got["kafka"].Seconds(), got["direct"].Seconds()/got["outbox"].Seconds(), got["direct"].Seconds()))
 		}
 		for _, path := range []string{"direct", "kafka", "outbox"} {
 			d := best[path]
 			fmt.Printf("| %s | %s | %d | %.2f | %.0f | %.2f× |\n", engine, path, *n, d.Seconds(), float64(*n)/d.Seconds(), best["direct"].Seconds()/d.Seconds())
 		}
+		fmt.Printf("\n%s, each round alone: %s\n\n", engine, strings.Join(each, "; "))
 		for _, path := range []string{"outbox", "kafka"} {
 			summaries = append(summaries, summary(engine, path, best[path], best["direct"]))
 		}
@@ -209,6 +226,7 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 	switch path {
 	case "direct":
 		defer e.cleanup(b, index, id, "")
+		tl := e.startTimeline(ctx, engine, "", "", index, false)
 		start := time.Now()
 		for i := 0; i < *n; i += *batch {
 			docs := make([]search.Document, 0, *batch)
@@ -225,30 +243,35 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		}
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
+		fmt.Fprintf(os.Stderr, "%s round %d direct: %s\n", engine, round, tl.end(d))
 	case "kafka":
 		defer e.cleanup(b, index, id, topicPrefix)
 		topics := ikafka.NewTopics(e.brokers, *partitions, 1)
 		must(topics.EnsurePrefix(ctx, topicPrefix))
 		e.produce(ctx, id, topicPrefix)
 		group := "bench-" + name + "-" + e.run
+		topic := events.Topic(topicPrefix, events.StreamCatalog)
+		tl := e.startTimeline(ctx, engine, group, topic, index, false)
 		start := time.Now()
 		stop := e.pipeline(b, group, true)
-		e.committed(ctx, group, events.Topic(topicPrefix, events.StreamCatalog), int64(*n))
+		e.committed(ctx, group, topic, int64(*n))
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
 		stop()
+		fmt.Fprintf(os.Stderr, "%s round %d kafka: %s\n", engine, round, tl.end(d))
 	case "outbox":
 		defer e.cleanup(b, index, id, topicPrefix)
 		e.fillOutbox(ctx, id)
 		group := "bench-" + name + "-" + e.run
+		topic := events.Topic(topicPrefix, events.StreamCatalog)
+		tl := e.startTimeline(ctx, engine, group, topic, index, true)
 		start := time.Now()
 		stop := e.pipeline(b, group, false)
-		drained := e.drained(start)
-		e.committed(ctx, group, events.Topic(topicPrefix, events.StreamCatalog), int64(*n))
+		e.committed(ctx, group, topic, int64(*n))
 		e.searchable(ctx, b, id, index)
 		d = time.Since(start)
 		stop()
-		fmt.Fprintf(os.Stderr, "%s round %d: outbox relayed in %.2fs, searchable in %.2fs\n", engine, round, (<-drained).Seconds(), d.Seconds())
+		fmt.Fprintf(os.Stderr, "%s round %d outbox: %s\n", engine, round, tl.end(d))
 	}
 	return d
 }
@@ -323,36 +346,12 @@ func (e *env) pipeline(b search.Backend, group string, noRelay bool) (stop func(
 	done := make(chan error, 1)
 	go func() {
 		done <- pipeline.Run(ctx, pipeline.Config{Pool: e.pool, Brokers: e.brokers, Search: b, Partitions: *partitions,
-			GroupID: group, BatchSize: *batch, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
+			GroupID: group, BatchSize: *batch, InFlight: *inFlight, RelayBatchSize: *relayBatch, RelayWorkers: *relayWorkers, NoRelay: noRelay, TopicRefresh: time.Second}, nil)
 	}()
 	return func() {
 		cancel()
 		must(<-done)
 	}
-}
-
-// drained reports how long after start the outbox had no unpublished row left: the
-// relay's share of the outbox path.
-func (e *env) drained(start time.Time) <-chan time.Duration {
-	out := make(chan time.Duration, 1)
-	go func() {
-		ctx := context.Background()
-		for {
-			var left int
-			err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
-					return err
-				}
-				return tx.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NULL").Scan(&left)
-			})
-			if err == nil && left == 0 {
-				out <- time.Since(start)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	return out
 }
 
 // committed waits until the group has committed want offsets of topic.
