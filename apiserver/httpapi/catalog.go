@@ -44,6 +44,9 @@ var (
 // writeDocument sends a pre-encoded representation with its ETag. Catalog reads may
 // be stored by browsers but must be revalidated, so a write shows up at once.
 func writeDocument(c *gin.Context, doc *apiserver.Document) {
+	if doc.Release != nil {
+		defer doc.Release() // c.Data has written Body out (or copied it) when it returns
+	}
 	hd := c.Writer.Header()
 	hd["Cache-Control"] = hvRevalidate
 	hd["Vary"] = hvVary

@@ -36,6 +36,9 @@ type validator struct {
 	// maxBody bounds the body of operations without x-kommerce-max-body-bytes
 	// (New sets it to Config.MaxBodyBytes).
 	maxBody int64
+	// fast checks the parameters of the bodiless operations it can model before
+	// kin-openapi is asked (fastcheck.go).
+	fast map[*openapi3.Operation]*fastCheck
 }
 
 var specParam = regexp.MustCompile(`\{([A-Za-z_]+)\}`)
@@ -99,7 +102,7 @@ func newValidator(spec []byte) (*validator, error) {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
 	v := &validator{doc: doc, router: router, ops: map[*openapi3.Operation]opPolicy{}, byGin: map[string]*routers.Route{},
-		maxBody: apiserver.DefaultMaxBodyBytes}
+		maxBody: apiserver.DefaultMaxBodyBytes, fast: map[*openapi3.Operation]*fastCheck{}}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			v.byGin[method+" "+specParam.ReplaceAllString(path, ":$1")] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
@@ -131,6 +134,9 @@ func newValidator(spec []byte) (*validator, error) {
 			}
 			p.streamed, _ = op.Extensions["x-kommerce-streamed-body"].(bool)
 			v.ops[op] = p
+			if fc := compileFastCheck(item, op); fc != nil && !p.streamed {
+				v.fast[op] = fc
+			}
 		}
 	}
 	v.opts = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
@@ -208,6 +214,9 @@ func (v *validator) check(r *http.Request, route *routers.Route, params map[stri
 		if err := readBody(r, limit); err != nil {
 			return err
 		}
+	}
+	if fc := v.fast[route.Operation]; fc != nil && fc.accept(r, params) {
+		return nil
 	}
 	err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 		Request: r, PathParams: params, Route: route, Options: v.opts,

@@ -422,28 +422,12 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // ListProducts implements apiserver.CatalogService: one statement (ListProductPage)
 // in one round trip (ReadInTenant).
 func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFilter) (*apiserver.ProductPage, error) {
-	if err := f.Normalize(); err != nil {
+	params, err := listPageParams(&f)
+	if err != nil {
 		return nil, err
 	}
-	params := dbq.ListProductPageParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
-	if f.Cursor != "" {
-		c, err := decodeCursor(f.Cursor, f)
-		if err != nil {
-			return nil, err
-		}
-		params.AfterID, params.AfterCreated, params.AfterName = &c.ID, &c.Created, &c.Name
-	}
-	if f.Status != "" {
-		params.Status = new(string(f.Status))
-	}
-	if f.Query != "" {
-		params.NameLike = new("%" + likeEscaper.Replace(f.Query) + "%")
-	}
-	if f.CategoryID != "" {
-		params.CategoryID = &f.CategoryID
-	}
 	var rows []dbq.ListProductPageRow
-	err := s.DB.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+	err = s.DB.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
 		params.TenantID = tid
 		var err error
 		rows, err = q.ListProductPage(ctx, params)
@@ -462,6 +446,33 @@ func (s *CatalogService) ListProducts(ctx context.Context, f apiserver.ProductFi
 		return nil, fmt.Errorf("list products: %w", err)
 	}
 	return page, nil
+}
+
+// listPageParams normalizes f and turns it into the parameters of ListProductPage
+// (all but the tenant), which fetches one row more than the page to tell whether a
+// next page exists.
+func listPageParams(f *apiserver.ProductFilter) (dbq.ListProductPageParams, error) {
+	if err := f.Normalize(); err != nil {
+		return dbq.ListProductPageParams{}, err
+	}
+	params := dbq.ListProductPageParams{Sort: string(f.Sort), Lim: int32(f.Limit + 1)} //nolint:gosec // Normalize bounds Limit to MaxPageSize
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor, *f)
+		if err != nil {
+			return dbq.ListProductPageParams{}, err
+		}
+		params.AfterID, params.AfterCreated, params.AfterName = &c.ID, &c.Created, &c.Name
+	}
+	if f.Status != "" {
+		params.Status = new(string(f.Status))
+	}
+	if f.Query != "" {
+		params.NameLike = new("%" + likeEscaper.Replace(f.Query) + "%")
+	}
+	if f.CategoryID != "" {
+		params.CategoryID = &f.CategoryID
+	}
+	return params, nil
 }
 
 // pageProducts builds the products of ListProductPage rows. The structs of a page are

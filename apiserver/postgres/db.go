@@ -62,6 +62,12 @@ const setTenantSQL = "SELECT set_config('kommerce.tenant_id', $1, true), set_con
 // misses, where each round trip costs more CPU (two system calls and a wake-up on
 // each side) than the statement itself.
 func (db *DB) ReadInTenant(ctx context.Context, fn func(q *dbq.Queries, tenantID string) error) error {
+	return db.readInTenant(ctx, func(p *pipelinedRead) error { return fn(dbq.New(p), p.tenantID) })
+}
+
+// readInTenant is ReadInTenant for callers that read the statement's rows
+// themselves (pipelinedRead.Query), as AppendProductPageJSON does.
+func (db *DB) readInTenant(ctx context.Context, fn func(p *pipelinedRead) error) error {
 	t, err := apiserver.RequireTenant(ctx)
 	if err != nil {
 		return err
@@ -73,7 +79,7 @@ func (db *DB) ReadInTenant(ctx context.Context, fn func(q *dbq.Queries, tenantID
 	// Release closes a connection left inside a transaction rather than reuse it.
 	defer c.Release()
 	p := &pipelinedRead{conn: c.Conn(), tenantID: t.ID, traceparent: tracing.Traceparent(ctx)}
-	err = fn(dbq.New(p), t.ID)
+	err = fn(p)
 	if p.results != nil {
 		// Reads what is left (the commit); the first error of the pipeline wins.
 		if cerr := p.results.Close(); err == nil {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kommerce/kommerce/apiserver"
@@ -278,5 +282,61 @@ func TestCategoryETags(t *testing.T) {
 				t.Fatal("ETag did not change with the category")
 			}
 		})
+	}
+}
+
+// TestUncachedListsConcurrently: list pages encoded on a cache miss share pooled
+// buffers (handed back once written) — concurrent misses of different pages must each
+// get their own bytes, under a stable ETag that changes with the catalog.
+func TestUncachedListsConcurrently(t *testing.T) {
+	e := startAPI(t, func(o *stack.Options) { o.NoCache = true })
+	shop := e.tenant("shop")
+	admin := e.user(shop, "admin@shop.test", apiserver.RoleAdmin)
+	var first string
+	for i := range 12 {
+		id := e.do("POST", "/api/v1/products", "shop", admin, product(fmt.Sprintf("Thing <%d> & co", i), fmt.Sprintf("T-%d", i), "published",
+			map[string]any{"attributes": map[string]string{"size": strings.Repeat("L", i), "colour": "red"}})).want(201, "").str("id")
+		if i == 0 {
+			first = id
+		}
+	}
+	paths := []string{"/api/v1/products?limit=5", "/api/v1/products?limit=20", "/api/v1/products?sort=name&limit=3", "/api/v1/products?sort=-name"}
+	type page struct{ body, etag string }
+	want := map[string]page{}
+	for _, p := range paths {
+		r := e.do("GET", p, "shop", "", nil).want(200, "")
+		want[p] = page{string(r.raw), r.header.Get("ETag")}
+	}
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				p := paths[(g+i)%len(paths)]
+				req, _ := http.NewRequest("GET", e.base+p, nil)
+				req.Header.Set("X-Kommerce-Tenant", "shop")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				b, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err != nil || res.StatusCode != 200 || string(b) != want[p].body || res.Header.Get("ETag") != want[p].etag {
+					errs <- fmt.Errorf("GET %s: %d %v, ETag %s (want %s), body %.200s", p, res.StatusCode, err, res.Header.Get("ETag"), want[p].etag, b)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	e.do("GET", paths[1], "shop", "", nil, "If-None-Match", want[paths[1]].etag).want(304, "")
+	e.do("PATCH", "/api/v1/products/"+first, "shop", admin, map[string]string{"name": "Renamed"}).want(200, "")
+	if r := e.do("GET", paths[1], "shop", "", nil, "If-None-Match", want[paths[1]].etag).want(200, ""); r.header.Get("ETag") == want[paths[1]].etag || !strings.Contains(string(r.raw), "Renamed") {
+		t.Fatalf("after a write: ETag %s, body %.200s", r.header.Get("ETag"), r.raw)
 	}
 }

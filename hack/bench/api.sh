@@ -3,7 +3,7 @@
 # list page) next to bare net/http serving the same bytes, in the same run, against a
 # fresh database on the PostgreSQL and Redis of hack/services.sh. Flags go to the Go
 # program (hack/bench/api): -duration, -rounds, -concurrency, -products, -only,
-# -cpuprofile. BENCH_SHORT=1 runs a short pass (-duration 3s -rounds 2, about a
+# -cpuprofile, -scenario-cpuprofile. BENCH_SHORT=1 runs a short pass (-duration 3s -rounds 2, about a
 # minute; flags given still win). Ends with BENCHSUMMARY lines for hack/bench/all.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

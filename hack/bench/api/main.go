@@ -61,6 +61,7 @@ func run() error {
 	nProducts := flag.Int("products", 200, "demo products to seed and read")
 	only := flag.String("only", "", "run only the scenarios whose name contains this (and their baselines)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured scenarios to this file")
+	scenarioProfile := flag.String("scenario-cpuprofile", "", "with -cpuprofile: profile only the measured periods of the scenarios whose name contains this, one file per round (<file>.<round>; `go tool pprof` merges them), so the runtime's own work (GC, scheduler) is that scenario's alone")
 	redisPID := flag.Int("redis-pid", 0, "pid of redis-server, to count its CPU time per request")
 	flag.Parse()
 	ctx := context.Background()
@@ -123,17 +124,28 @@ func run() error {
 		ids = append(ids, p.ID)
 	}
 
-	apiURL, stopAPI, err := serve(cached.Handler, true)
+	// With -cpuprofile, requests are labelled by server ("api", "miss", "local",
+	// "bare") and the load clients by scenario, so `go tool pprof -tagfocus` can take
+	// one scenario apart (GC and the runtime's own goroutines carry no label).
+	label := func(name string, h http.Handler) http.Handler {
+		if *cpuProfile == "" {
+			return h
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pprof.Do(r.Context(), pprof.Labels("server", name), func(context.Context) { h.ServeHTTP(w, r) })
+		})
+	}
+	apiURL, stopAPI, err := serve(label("api", cached.Handler), true)
 	if err != nil {
 		return err
 	}
 	defer stopAPI()
-	missURL, stopMiss, err := serve(uncached.Handler, true)
+	missURL, stopMiss, err := serve(label("miss", uncached.Handler), true)
 	if err != nil {
 		return err
 	}
 	defer stopMiss()
-	localURL, stopLocal, err := serve(local.Handler, true)
+	localURL, stopLocal, err := serve(label("local", local.Handler), true)
 	if err != nil {
 		return err
 	}
@@ -172,7 +184,7 @@ func run() error {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write(b)
 	})
-	bareURL, stopBare, err := serve(bare, false)
+	bareURL, stopBare, err := serve(label("bare", bare), false)
 	if err != nil {
 		return err
 	}
@@ -202,7 +214,7 @@ func run() error {
 	fmt.Printf("%d products of %d bytes on average, %d clients, %s per scenario in %d interleaved rounds\n\n", len(ids), avg(bodies, "/p/"), *conc, *duration, *rounds)
 	fmt.Println("| scenario | requests/s | p50 | p99 | vs bare | CPU per request: Go process + redis-server |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|")
-	if *cpuProfile != "" {
+	if *cpuProfile != "" && *scenarioProfile == "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
@@ -241,11 +253,28 @@ func run() error {
 		load(s.urls, slug, *conc, *warmup)
 	}
 	acc := map[string]*result{}
-	for range max(*rounds, 1) {
+	for round := range max(*rounds, 1) {
 		for _, s := range active {
+			profiled := *cpuProfile != "" && *scenarioProfile != "" && strings.Contains(s.name, *scenarioProfile)
+			if profiled {
+				f, err := os.Create(fmt.Sprintf("%s.%d", *cpuProfile, round))
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+			}
 			c0 := cpuTime(*redisPID)
-			r := load(s.urls, slug, *conc, *duration/time.Duration(max(*rounds, 1)))
+			var r result
+			pprof.Do(ctx, pprof.Labels("scenario", s.name), func(context.Context) {
+				r = load(s.urls, slug, *conc, *duration/time.Duration(max(*rounds, 1)))
+			})
 			c1 := cpuTime(*redisPID)
+			if profiled {
+				pprof.StopCPUProfile()
+			}
 			if r.errors > 0 {
 				return fmt.Errorf("%s: %d failed requests of %d", s.name, r.errors, len(r.lat))
 			}
