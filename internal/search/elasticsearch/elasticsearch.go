@@ -405,32 +405,23 @@ func (b *Backend) Write(ctx context.Context, alias string, writes []search.Write
 // writeTo sends writes as one bulk request; creates go to target (an alias or, during
 // a reindex, the new physical index), updates to the index their revision names.
 func (b *Backend) writeTo(ctx context.Context, target string, targetIsAlias bool, writes []search.Write) ([]search.WriteResult, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := getBulkBuf()
+	body := buf.AvailableBuffer()
 	for _, w := range writes {
-		var meta map[string]any
-		if w.Rev.Exists() {
-			meta = map[string]any{"index": map[string]any{"_index": w.Rev.Index, "_id": w.Doc.ProductID, "if_seq_no": w.Rev.SeqNo, "if_primary_term": w.Rev.PrimaryTerm}}
-		} else {
-			create := map[string]any{"_index": target, "_id": w.Doc.ProductID}
-			if targetIsAlias {
-				// Never let Elasticsearch auto-create a concrete index named like
-				// the alias (with dynamic mappings) if the alias has vanished.
-				create["require_alias"] = true
-			}
-			meta = map[string]any{"create": create}
-		}
-		if err := enc.Encode(meta); err != nil {
-			return nil, search.Internal("encode bulk", err)
-		}
-		if err := enc.Encode(source(w.Doc)); err != nil {
+		body = appendMeta(body, w, target, targetIsAlias)
+		var err error
+		if body, err = appendSource(body, w.Doc); err != nil {
 			return nil, search.Internal("encode bulk", err)
 		}
 	}
-	raw, err := b.ok(ctx, "bulk", esapi.BulkRequest{Body: &buf})
+	buf.Write(body)
+	raw, err := b.ok(ctx, "bulk", esapi.BulkRequest{Body: buf})
 	if err != nil {
+		// The HTTP transport may still be reading a body it failed to send:
+		// leave this buffer to the garbage collector.
 		return nil, err
 	}
+	putBulkBuf(buf)
 	var res struct {
 		Items []map[string]struct {
 			ID     string `json:"_id"`
