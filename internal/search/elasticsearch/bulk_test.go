@@ -202,3 +202,17 @@ func TestBulkBodyStoresSameSource(t *testing.T) {
 		t.Fatalf("stored sources differ:\n%v\nwant\n%v", cur, old)
 	}
 }
+
+// TestBulkFilterKeepsTheRequestError: the answer of writeTo's bulk is filtered to the
+// fields it reads; a refused request must still say why.
+func TestBulkFilterKeepsTheRequestError(t *testing.T) {
+	es := testenv.NewElasticsearchIndex(t)
+	b, err := New(es.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.ok(context.Background(), "bulk", esapi.BulkRequest{Body: strings.NewReader("{not json\n"), FilterPath: bulkFilter})
+	if err == nil || !strings.Contains(err.Error(), "status 400") || !strings.Contains(err.Error(), "_exception: ") {
+		t.Fatalf("got %v; want the engine's error type and reason", err)
+	}
+}
