@@ -13,6 +13,8 @@ import (
 	"github.com/kommerce/kommerce/ingest/ingesttest"
 	"github.com/kommerce/kommerce/ingest/postgres"
 	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/search/searchtest"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 
@@ -140,5 +142,32 @@ func TestSingleDataKey(t *testing.T) {
 		if got := singleDataKey([]byte(c.in)); got != c.want {
 			t.Errorf("singleDataKey(%s) = %v; want %v", c.in, got, c.want)
 		}
+	}
+}
+
+// BenchmarkDecode compares the one-pass read with the two-pass one on the synthetic
+// catalog of hack/bench/ingest (go test -bench Decode -benchmem ./ingest/indexer).
+func BenchmarkDecode(b *testing.B) {
+	db := testenv.NewDatabase(b)
+	tenant := ingesttest.NewTenant(b, db.Pool, nil, testenv.Name(b, "idx", "-"))
+	x := New(nil, postgres.NewDirectory(db.Pool, time.Minute), nil)
+	var msgs []ingest.Message
+	for i := range 100 {
+		p := searchtest.SyntheticProduct(1, i, 1)
+		msgs = append(msgs, ingest.Message{Topic: events.Topic(tenant.TopicPrefix, events.StreamCatalog), Key: events.Key(tenant.ID, p.ID),
+			Value: ingesttest.Envelope(tenant.ID, events.ProductCreated, p.ID, p)})
+	}
+	ctx := context.Background()
+	for name, decode := range map[string]func(context.Context, ingest.Message) (*search.Document, ingest.Tenant, events.Type, error){
+		"one-pass": x.decode, "two-pass": x.decodeTwoPass,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, _, _, err := decode(ctx, msgs[i%len(msgs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

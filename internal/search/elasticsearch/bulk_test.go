@@ -14,6 +14,7 @@ import (
 
 	"github.com/kommerce/kommerce/internal/events"
 	"github.com/kommerce/kommerce/internal/search"
+	"github.com/kommerce/kommerce/internal/search/searchtest"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 
@@ -47,7 +48,7 @@ func bulkDocs() []search.Document {
 
 // mapBody is the bulk body as it was written before appendMeta and appendSource:
 // encoding/json of a map per line.
-func mapBody(t *testing.T, writes []search.Write, target string, targetIsAlias bool) []byte {
+func mapBody(t testing.TB, writes []search.Write, target string, targetIsAlias bool) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, w := range writes {
@@ -71,7 +72,7 @@ func mapBody(t *testing.T, writes []search.Write, target string, targetIsAlias b
 	return buf.Bytes()
 }
 
-func appendBody(t *testing.T, writes []search.Write, target string, targetIsAlias bool) []byte {
+func appendBody(t testing.TB, writes []search.Write, target string, targetIsAlias bool) []byte {
 	var b []byte
 	for _, w := range writes {
 		b = appendMeta(b, w, target, targetIsAlias)
@@ -215,4 +216,30 @@ func TestBulkFilterKeepsTheRequestError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "status 400") || !strings.Contains(err.Error(), "_exception: ") {
 		t.Fatalf("got %v; want the engine's error type and reason", err)
 	}
+}
+
+// BenchmarkBulkBody compares appendMeta/appendSource with the former encoding/json of
+// a map per document, on the synthetic catalog of hack/bench/ingest.
+func BenchmarkBulkBody(b *testing.B) {
+	var writes []search.Write
+	for i := range 500 {
+		p := searchtest.SyntheticProduct(1, i, 1)
+		d := search.Document{TenantID: "t1", ProductID: p.ID}
+		d.ApplyProduct(p)
+		writes = append(writes, search.Write{Doc: d})
+	}
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 1<<20)
+		for b.Loop() {
+			buf = appendBody(b, writes, "shop", true)[:0]
+		}
+		_ = buf
+	})
+	b.Run("map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mapBody(b, writes, "shop", true)
+		}
+	})
 }
