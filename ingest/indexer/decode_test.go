@@ -125,23 +125,26 @@ func TestOnePassDecodeMatchesTwoPass(t *testing.T) {
 
 func TestSingleDataKey(t *testing.T) {
 	for _, c := range []struct {
+		name string
 		in   string
 		want bool
 	}{
-		{`{"data":{}}`, true},
-		{`{"id":"x"}`, true},
-		{`{"data":{},"data":1}`, false},
-		{`{"data":{},"DATA":1}`, false},
-		{`{"data":{"a":"data"}}`, false}, // a value may look like a key: the safe answer
-		{`{"data":{"a":"\"data\""}}`, true},
-		{`{"d\u0061ta":1}`, false},
-		{`{"data":"\u0041"}`, false},
-		{`{"data":"\u00e9 \u003c"}`, true},
-		{`"data`, true},
+		{"one data key", `{"data":{}}`, true},
+		{"no data key", `{"id":"x"}`, true},
+		{"twice", `{"data":{},"data":1}`, false},
+		{"twice, other case", `{"data":{},"DATA":1}`, false},
+		{"a value that looks like the key", `{"data":{"a":"data"}}`, false}, // the safe answer
+		{"an escaped quote before data", `{"data":{"a":"\"data\""}}`, true},
+		{"an escaped letter in a key", `{"d\u0061ta":1}`, false},
+		{"an escaped letter in a value", `{"data":"\u0041"}`, false},
+		{"other escapes", `{"data":"\u00e9 \u003c"}`, true},
+		{"cut short", `"data`, true},
 	} {
-		if got := singleDataKey([]byte(c.in)); got != c.want {
-			t.Errorf("singleDataKey(%s) = %v; want %v", c.in, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if got := singleDataKey([]byte(c.in)); got != c.want {
+				t.Errorf("singleDataKey(%s) = %v; want %v", c.in, got, c.want)
+			}
+		})
 	}
 }
 

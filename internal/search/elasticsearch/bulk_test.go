@@ -125,11 +125,16 @@ func TestBulkBodyMatchesMapEncoding(t *testing.T) {
 }
 
 func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", "\x00\x07\x1f\x7f", "<script>&amp;", `"\`, "\xff", "a\xe2\x80", "\u2028\u2029\u2027", "日本語 😀", strings.Repeat("é", 100)} {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Errorf("appendString(%q) = %s; encoding/json writes %s", s, got, want)
-		}
+	for name, s := range map[string]string{
+		"empty": "", "plain": "plain", "control": "\x00\x07\x1f\x7f", "html": "<script>&amp;", "quote and backslash": `"\`,
+		"invalid byte": "\xff", "cut rune": "a\xe2\x80", "line separators": "\u2028\u2029\u2027", "multibyte": "日本語 😀", "long": strings.Repeat("é", 100),
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, _ := json.Marshal(s)
+			if got := appendString(nil, s); string(got) != string(want) {
+				t.Errorf("appendString(%q) = %s; encoding/json writes %s", s, got, want)
+			}
+		})
 	}
 }
 
