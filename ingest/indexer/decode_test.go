@@ -139,6 +139,8 @@ func TestSingleDataKey(t *testing.T) {
 		{"an escaped letter in a value", `{"data":"\u0041"}`, false},
 		{"other escapes", `{"data":"\u00e9 \u003c"}`, true},
 		{"cut short", `"data`, true},
+		{"twice, mixed case", `{"dATa":1,"data":2}`, false},
+		{"longer keys ending in data", `{"xdata":1,"datax":2,"data":3,"Xta":4}`, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := singleDataKey([]byte(c.in)); got != c.want {

@@ -262,22 +262,29 @@ type wireData struct {
 // false (e.g. "data" as a nested key or a value), which only costs the two-pass read.
 // No other rune folds to d, a or t in encoding/json's case-insensitive matching.
 func singleDataKey(b []byte) bool {
+	// Find each "data" by the end of it (four byte searches, whatever the number of
+	// strings in b), then look at the rest.
 	n := 0
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			break
-		}
-		i += j + 1
-		if len(b)-i >= 5 && b[i+4] == '"' && bytes.EqualFold(b[i:i+4], []byte("data")) {
-			if n++; n > 1 {
-				return false
+	for _, tail := range [][]byte{[]byte(`ta"`), []byte(`tA"`), []byte(`Ta"`), []byte(`TA"`)} {
+		for i := 0; ; {
+			j := bytes.Index(b[i:], tail)
+			if j < 0 {
+				break
 			}
+			j += i
+			if j >= 3 && b[j-3] == '"' && b[j-2]|0x20 == 'd' && b[j-1]|0x20 == 'a' {
+				if n++; n > 1 {
+					return false
+				}
+			}
+			i = j + 1
 		}
 	}
-	for _, esc := range dataEscapes {
-		if bytes.Contains(b, esc) {
-			return false
+	if bytes.Contains(b, []byte(`\u00`)) {
+		for _, esc := range dataEscapes {
+			if bytes.Contains(b, esc) {
+				return false
+			}
 		}
 	}
 	return true
