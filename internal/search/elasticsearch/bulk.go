@@ -251,6 +251,14 @@ func sortedKeys[V any](m map[string]V) []string {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII says which ASCII bytes a JSON string holds as they are.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string the way encoding/json writes it: HTML
 // characters, control characters, U+2028 and U+2029 escaped, and each byte of
 // invalid UTF-8 replaced by U+FFFD.
@@ -259,7 +267,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
