@@ -170,6 +170,25 @@ func permanent(format string, args ...any) error {
 	return ingest.Permanent(fmt.Errorf(format, args...))
 }
 
+// route checks that m came on the topic and under the key of its envelope's tenant,
+// aggregate and type, and returns the tenant.
+func (x *Indexer) route(ctx context.Context, m ingest.Message, tenantID, aggregateID string, typ events.Type) (ingest.Tenant, error) {
+	tenant, ok, err := x.dir.Tenant(ctx, tenantID)
+	if err != nil {
+		return tenant, ingest.Unavailable(fmt.Errorf("look up tenant: %w", err))
+	}
+	if !ok {
+		return tenant, permanent("event of unknown tenant %q", tenantID)
+	}
+	if want := events.Topic(tenant.TopicPrefix, events.StreamOf(typ)); m.Topic != want {
+		return tenant, permanent("event of tenant %s arrived on topic %s, not on its own topic %s", tenantID, m.Topic, want)
+	}
+	if want := events.Key(tenantID, aggregateID); !bytes.Equal(m.Key, want) {
+		return tenant, permanent("event key %q does not match tenant and aggregate (%q)", m.Key, want)
+	}
+	return tenant, nil
+}
+
 // decode validates one message and returns the document part it carries, or nil
 // for an event type the index does not use.
 //
@@ -195,18 +214,9 @@ func (x *Indexer) decode(ctx context.Context, m ingest.Message) (*search.Documen
 	if env.ID == "" || env.Type == "" || env.TenantID == "" || env.AggregateID == "" || env.Data == nil {
 		return nil, none, "", permanent("event envelope lacks id, type, tenant_id, aggregate_id or data")
 	}
-	tenant, ok, err := x.dir.Tenant(ctx, env.TenantID)
+	tenant, err := x.route(ctx, m, env.TenantID, env.AggregateID, env.Type)
 	if err != nil {
-		return nil, none, "", ingest.Unavailable(fmt.Errorf("look up tenant: %w", err))
-	}
-	if !ok {
-		return nil, none, "", permanent("event of unknown tenant %q", env.TenantID)
-	}
-	if want := events.Topic(tenant.TopicPrefix, events.StreamOf(env.Type)); m.Topic != want {
-		return nil, none, "", permanent("event of tenant %s arrived on topic %s, not on its own topic %s", env.TenantID, m.Topic, want)
-	}
-	if want := events.Key(env.TenantID, env.AggregateID); !bytes.Equal(m.Key, want) {
-		return nil, none, "", permanent("event key %q does not match tenant and aggregate (%q)", m.Key, want)
+		return nil, none, "", err
 	}
 	doc := &search.Document{TenantID: env.TenantID}
 	switch env.Type {
@@ -222,8 +232,8 @@ func (x *Indexer) decode(ctx context.Context, m ingest.Message) (*search.Documen
 		doc.ApplyProduct(p)
 	case events.StockChanged:
 		s := events.Stock{SKU: env.Data.SKU, ProductID: env.Data.ProductID, Available: env.Data.Available, Version: env.Data.Version}
-		if s.SKU == "" || s.ProductID == "" || s.Version < 1 || len(s.SKU) > MaxNameBytes || len(s.ProductID) > MaxNameBytes {
-			return nil, none, "", permanent("stock event needs sku, product_id and a version of at least 1")
+		if err := validStock(s); err != nil {
+			return nil, none, "", err
 		}
 		doc.ProductID = s.ProductID
 		doc.ApplyStock(s)
@@ -309,18 +319,9 @@ func (x *Indexer) decodeTwoPass(ctx context.Context, m ingest.Message) (*search.
 	if env.ID == "" || env.Type == "" || env.TenantID == "" || env.AggregateID == "" || len(env.Data) == 0 || bytes.Equal(env.Data, []byte("null")) {
 		return nil, none, "", permanent("event envelope lacks id, type, tenant_id, aggregate_id or data")
 	}
-	tenant, ok, err := x.dir.Tenant(ctx, env.TenantID)
+	tenant, err := x.route(ctx, m, env.TenantID, env.AggregateID, env.Type)
 	if err != nil {
-		return nil, none, "", ingest.Unavailable(fmt.Errorf("look up tenant: %w", err))
-	}
-	if !ok {
-		return nil, none, "", permanent("event of unknown tenant %q", env.TenantID)
-	}
-	if want := events.Topic(tenant.TopicPrefix, events.StreamOf(env.Type)); m.Topic != want {
-		return nil, none, "", permanent("event of tenant %s arrived on topic %s, not on its own topic %s", env.TenantID, m.Topic, want)
-	}
-	if want := events.Key(env.TenantID, env.AggregateID); !bytes.Equal(m.Key, want) {
-		return nil, none, "", permanent("event key %q does not match tenant and aggregate (%q)", m.Key, want)
+		return nil, none, "", err
 	}
 	doc := &search.Document{TenantID: env.TenantID}
 	switch env.Type {
@@ -342,8 +343,8 @@ func (x *Indexer) decodeTwoPass(ctx context.Context, m ingest.Message) (*search.
 		if err := json.Unmarshal(env.Data, &s); err != nil {
 			return nil, none, "", permanent("malformed stock event: %v", err)
 		}
-		if s.SKU == "" || s.ProductID == "" || s.Version < 1 || len(s.SKU) > MaxNameBytes || len(s.ProductID) > MaxNameBytes {
-			return nil, none, "", permanent("stock event needs sku, product_id and a version of at least 1")
+		if err := validStock(s); err != nil {
+			return nil, none, "", err
 		}
 		doc.ProductID = s.ProductID
 		doc.ApplyStock(s)
@@ -353,6 +354,13 @@ func (x *Indexer) decodeTwoPass(ctx context.Context, m ingest.Message) (*search.
 		return nil, none, "", permanent("event type %q is not one the search indexer knows", env.Type)
 	}
 	return doc, tenant, env.Type, nil
+}
+
+func validStock(s events.Stock) error {
+	if s.SKU == "" || s.ProductID == "" || s.Version < 1 || len(s.SKU) > MaxNameBytes || len(s.ProductID) > MaxNameBytes {
+		return permanent("stock event needs sku, product_id and a version of at least 1")
+	}
+	return nil
 }
 
 func validProduct(p events.Product, aggregateID string) error {

@@ -72,19 +72,11 @@ type applyConfiguration interface {
 // Errors from the API server are wrapped, so apierrors.IsConflict and the like see
 // them; Result turns a conflict into a requeue.
 func Apply(ctx context.Context, c client.Client, owner client.Object, desired runtime.ApplyConfiguration) error {
-	ac, ok := desired.(applyConfiguration)
-	if !ok {
-		return fmt.Errorf("apply %T: not a generated apply configuration", desired)
-	}
-	want, gvk, key, err := withController(c.Scheme(), owner, ac)
+	want, gvk, key, current, err := prepare(ctx, c, owner, desired)
 	if err != nil {
 		return err
 	}
 	what := describe(gvk, key)
-	current, err := read(ctx, c, gvk, key)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", what, err)
-	}
 	if current != nil {
 		if same, err := holds(current, want); err != nil {
 			return fmt.Errorf("compare %s: %w", what, err)
@@ -178,6 +170,26 @@ func controllerRef(scheme *runtime.Scheme, owner client.Object, namespace string
 		"name": owner.GetName(), "uid": string(owner.GetUID()),
 		"controller": true, "blockOwnerDeletion": true,
 	}, nil
+}
+
+// prepare is what Apply and CreateOrApply do first: the desired object with the owner
+// as its controller, its kind and key, and the object as c sees it now (nil if absent).
+func prepare(ctx context.Context, c client.Client, owner client.Object, desired runtime.ApplyConfiguration) (map[string]any, schema.GroupVersionKind, types.NamespacedName, client.Object, error) {
+	var gvk schema.GroupVersionKind
+	var key types.NamespacedName
+	ac, ok := desired.(applyConfiguration)
+	if !ok {
+		return nil, gvk, key, nil, fmt.Errorf("apply %T: not a generated apply configuration", desired)
+	}
+	want, gvk, key, err := withController(c.Scheme(), owner, ac)
+	if err != nil {
+		return nil, gvk, key, nil, err
+	}
+	current, err := read(ctx, c, gvk, key)
+	if err != nil {
+		return nil, gvk, key, nil, fmt.Errorf("read %s: %w", describe(gvk, key), err)
+	}
+	return want, gvk, key, current, nil
 }
 
 // read returns the object's current state through c, or nil when it does not

@@ -36,19 +36,11 @@ import (
 // A create that finds the object already there (the cache had not seen it yet)
 // falls back to that same convert-then-apply path.
 func CreateOrApply(ctx context.Context, c client.Client, live client.Reader, owner client.Object, desired runtime.ApplyConfiguration) error {
-	ac, ok := desired.(applyConfiguration)
-	if !ok {
-		return fmt.Errorf("apply %T: not a generated apply configuration", desired)
-	}
-	want, gvk, key, err := withController(c.Scheme(), owner, ac)
+	want, gvk, key, current, err := prepare(ctx, c, owner, desired)
 	if err != nil {
 		return err
 	}
 	what := describe(gvk, key)
-	current, err := read(ctx, c, gvk, key)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", what, err)
-	}
 	if current == nil {
 		obj, err := newObject(c.Scheme(), gvk, want)
 		if err != nil {
