@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
@@ -194,6 +195,24 @@ func (o *operator) markAvailable(t *testing.T, ns, name, image string) {
 		}
 		return true, ""
 	})
+}
+
+// setContainerStatuses writes a pod's container statuses the way kubelet would.
+// The operator may annotate a new API pod (the settings hash) at any moment, so
+// the write is retried on a fresh read when it conflicts.
+func (o *operator) setContainerStatuses(t *testing.T, pod *corev1.Pod, statuses ...corev1.ContainerStatus) {
+	t.Helper()
+	ctx := context.Background()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := o.k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		pod.Status.ContainerStatuses = statuses
+		return o.k8s.Status().Update(ctx, pod)
+	})
+	if err != nil {
+		t.Fatalf("write status of pod %s: %v", pod.Name, err)
+	}
 }
 
 // routePreview writes the preview Service's EndpointSlice with one ready endpoint,
@@ -616,11 +635,8 @@ func TestStorefrontRolloutRefused(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "kommerce:9.9.9-missing"}}},
 		}
 		o.create(t, pod)
-		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "api", Image: "kommerce:9.9.9-missing",
-			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "kommerce:9.9.9-missing"`}}}}
-		if err := o.k8s.Status().Update(context.Background(), pod); err != nil {
-			t.Fatal(err)
-		}
+		o.setContainerStatuses(t, pod, corev1.ContainerStatus{Name: "api", Image: "kommerce:9.9.9-missing",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "kommerce:9.9.9-missing"`}}})
 		o.clock.advance(11 * time.Minute)
 		o.annotate(t, sf, "example.com/nudge") // a pass now rather than at the deadline's requeue
 		cur := o.waitPhase(t, sf, kv1.StorefrontAborted)
@@ -782,15 +798,15 @@ func TestStorefrontActivePodsFailing(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "kommerce:1.0.0"}}},
 	}
 	o.create(t, pod)
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "api", Image: "kommerce:1.0.0", RestartCount: 4,
-		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 1m20s"}}}}
-	if err := o.k8s.Status().Update(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
+	o.setContainerStatuses(t, pod, corev1.ContainerStatus{Name: "api", Image: "kommerce:1.0.0", RestartCount: 4,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 1m20s"}}})
 	var blue appsv1.Deployment
-	o.get(t, ns, "web-api-blue", &blue)
-	blue.Status.ReadyReplicas, blue.Status.AvailableReplicas = 1, 1
-	if err := o.k8s.Status().Update(ctx, &blue); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		o.get(t, ns, "web-api-blue", &blue)
+		blue.Status.ReadyReplicas, blue.Status.AvailableReplicas = 1, 1
+		return o.k8s.Status().Update(ctx, &blue)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	cur := o.waitStorefront(t, sf, "Degraded PodsFailing", func(cur *kv1.Storefront) (bool, string) {

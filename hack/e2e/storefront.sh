@@ -294,6 +294,7 @@ roll() {
 			if ((SECONDS - start >= limit)); then
 				say "$what ($v): not after ${limit}s; last output:"
 				cat "$tmp/last" >&2
+				cp "$tmp/last" "$tmp/failed-last"
 				fail "$what ($v)"
 			fi
 			sleep 1

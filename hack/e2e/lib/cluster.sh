@@ -31,8 +31,12 @@ h() { "$helm" --kubeconfig "$KUBECONFIG" "$@"; }
 declare -F diagnose >/dev/null || diagnose() { :; }
 declare -F cleanup_more >/dev/null || cleanup_more() { :; }
 
+# failed_because is the reason fail was given, repeated on the script's last line:
+# a CI log that keeps only the end of a long output still shows why.
+failed_because=
 fail() {
 	say "FAIL: $*"
+	failed_because=$*
 	set +e
 	[[ -n ${KUBECONFIG:-} ]] && diagnose
 	exit 1
@@ -47,6 +51,7 @@ until_ok() {
 		if ((SECONDS - start >= limit)); then
 			say "$what: not after ${limit}s; last output:"
 			cat "$tmp/last" >&2
+			cp "$tmp/last" "$tmp/failed-last"
 			fail "$what"
 		fi
 		sleep 1
@@ -95,8 +100,12 @@ cluster_cleanup() {
 	for db in "${dbs[@]}"; do
 		psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
 	done
+	if [[ -n $failed_because && -s $tmp/failed-last ]]; then
+		say "the failed step's last output:"
+		tail -8 "$tmp/failed-last" >&2
+	fi
 	rm -rf "$tmp"
-	say "took $((SECONDS - t0))s, exit $code"
+	say "took $((SECONDS - t0))s, exit $code${failed_because:+, failed: $failed_because}"
 	exit $code
 }
 trap cluster_cleanup EXIT
