@@ -355,6 +355,12 @@ func (r *Reconciler) decide(ctx context.Context, s *scope) (rolloutPlan, error) 
 		retry = checkRetry{Attempts: r.CheckAttempts, Delay: r.CheckRetryDelay}
 	}
 	results := runChecks(ctx, r.Checker, retry, sf, s.tenant.Name, r.now)
+	if err := ctx.Err(); err != nil {
+		// The operator is stopping (a leader handing over): an answer cut short is
+		// not the preview's, so nothing is decided and the next leader checks again.
+		s.stale = true
+		return plan, fmt.Errorf("pre-promotion checks interrupted: %w", err)
+	}
 	in.Status = plan.Status
 	in.Status.Checks = results
 	next := decide(in)

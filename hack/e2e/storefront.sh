@@ -434,7 +434,12 @@ load_stop
 promotions=$(k -n "$ns" get events --field-selector "involvedObject.name=$sf,reason=Promoted" -o json |
 	jq --arg v "version $v " '[.items[] | select(.message | startswith($v)) | (.count // .series.count // 1)] | add // 0')
 say "Promoted events for $v: $promotions"
-((promotions == 1)) || { k -n "$ns" get events --field-selector "involvedObject.name=$sf" >&2; fail "$v was promoted $promotions times, want once"; }
+# Twice would be a promotion announced by both leaders. None can happen without a
+# fault: Events are written in the background after the status, and a leader that
+# stops just after promoting drops the ones still in flight (the status, written
+# first, holds the promotion; it is checked above).
+((promotions <= 1)) || { k -n "$ns" get events --field-selector "involvedObject.name=$sf" >&2; fail "$v was promoted $promotions times, want once"; }
+((promotions == 1)) || say "the Promoted Event was lost with the old leader (Events are best-effort); the status says $(sfj '{.status.activeVersion}') was promoted at $(sfj '{.status.promotedAt}')"
 record "promoted once across the operator restart"
 
 say "settings: spec.search changed, live in the API pods without a restart"

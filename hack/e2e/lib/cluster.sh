@@ -131,7 +131,8 @@ services_up() {
 		sleep 5
 		waited=$((waited + 5))
 	done
-	hack/services.sh up postgres redis kafka elasticsearch >"$tmp/services.log" 2>&1 ||
+	# 8>&-: the services outlive this script and must not keep its lock held.
+	hack/services.sh up postgres redis kafka elasticsearch >"$tmp/services.log" 2>&1 8>&- ||
 		{ cat "$tmp/services.log" >&2; fail "hack/services.sh up"; }
 	eval "$(hack/services.sh env postgres redis kafka elasticsearch)"
 	admin_url=$KOMMERCE_TEST_DATABASE_URL
