@@ -71,9 +71,9 @@ func (s *CatalogService) AppendProductPageJSON(ctx context.Context, dst []byte, 
 // the shop's plain listing, the most common page. PostgreSQL's default
 // (plan_cache_mode auto) re-plans the statement with its arguments on many
 // executions, and planning this statement (four sort branches, the category CTE,
-// three laterals) costs PostgreSQL about as much again as running it (~0.6 ms per
-// page on the demo catalog); which way auto mode goes even changed from one fresh
-// database to the next. The generic plan of such a page walks the sort's index
+// three laterals) costs PostgreSQL about as much again as running it (0.6–0.9 ms
+// per page on the demo catalog, docs/benchmarks.md); which way auto mode goes even
+// changed from one fresh database to the next. The generic plan of such a page walks the sort's index
 // under the limit, as a custom one does. Pages after a cursor keep custom plans:
 // only they turn the keyset condition into an index bound (the generic plan would
 // filter from the first row on, slower with every page), and so do the selective

@@ -64,10 +64,12 @@ const setTenantSQL = "SELECT set_config('kommerce.tenant_id', $1, true), set_con
 //
 // The pipeline needs no BEGIN or COMMIT: in the extended query protocol, the
 // statements a client sends before a Sync run in one implicit transaction, which the
-// Sync commits (or, after an error, rolls back). The settings are transaction-local
-// (set_config(..., true)), so they end with it and never reach the next user of the
-// pooled connection; transaction_read_only is one of them, so the statement cannot
-// write (TestReadInTenant checks all three).
+// Sync commits (or, after an error, rolls back); a pool in simple-protocol mode sends
+// the batch as one multi-statement query, which is one implicit transaction too. The
+// settings are transaction-local (set_config(..., true)), so they end with it and
+// never reach the next user of the pooled connection; transaction_read_only is one of
+// them, so the statement cannot write (TestReadInTenant and
+// TestReadInTenantLeavesNothingBehind check both).
 func (db *DB) ReadInTenant(ctx context.Context, fn func(q *dbq.Queries, tenantID string) error) error {
 	return db.readInTenant(ctx, func(p *pipelinedRead) error { return fn(dbq.New(p), p.tenantID) })
 }
