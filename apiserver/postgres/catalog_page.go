@@ -36,6 +36,7 @@ func (s *CatalogService) AppendProductPageJSON(ctx context.Context, dst []byte, 
 	out := dst
 	err = s.DB.readInTenant(ctx, func(p *pipelinedRead) error {
 		params.TenantID = p.tenantID
+		p.genericPlan = genericPlanFits(f)
 		var st recorded // the statement and arguments as sqlc generated them
 		if _, err := dbq.New(&st).ListProductPage(ctx, params); !errors.Is(err, errRecorded) {
 			return fmt.Errorf("record statement: %w", err)
@@ -63,6 +64,22 @@ func (s *CatalogService) AppendProductPageJSON(ctx context.Context, dst []byte, 
 		return nil, fmt.Errorf("list products: %w", err)
 	}
 	return out, nil
+}
+
+// genericPlanFits reports whether the page of f may run on the generic plan of
+// ListProductPage: a first page (no cursor) without the category or name filter —
+// the shop's plain listing, the most common page. PostgreSQL's default
+// (plan_cache_mode auto) re-plans the statement with its arguments on many
+// executions, and planning this statement (four sort branches, the category CTE,
+// three laterals) costs PostgreSQL about as much again as running it (0.6–0.9 ms
+// per page on the demo catalog, docs/benchmarks.md); which way auto mode goes even
+// changed from one fresh database to the next. The generic plan of such a page walks the sort's index
+// under the limit, as a custom one does. Pages after a cursor keep custom plans:
+// only they turn the keyset condition into an index bound (the generic plan would
+// filter from the first row on, slower with every page), and so do the selective
+// filters, whose best plan depends on the value.
+func genericPlanFits(f apiserver.ProductFilter) bool {
+	return f.Cursor == "" && f.CategoryID == "" && f.Query == ""
 }
 
 // recorded is a dbq.DBTX that sends nothing: it keeps the statement a generated

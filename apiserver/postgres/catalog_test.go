@@ -275,6 +275,163 @@ func TestReadInTenant(t *testing.T) {
 	}
 }
 
+// TestReadInTenantLeavesNothingBehind: the read runs without BEGIN and COMMIT, in
+// the implicit transaction of its pipeline, so its settings (tenant, read-only,
+// plan_cache_mode) must end with that transaction whether the statement succeeded
+// or failed: the next user of the pooled connection sees no tenant — row-level
+// security shows it no row — may write, and plans as configured. One connection,
+// so every step is on the same one.
+func TestReadInTenantLeavesNothingBehind(t *testing.T) {
+	tdb := testenv.NewDatabase(t)
+	seed := NewDB(tdb.Pool)
+	ctx := newTenant(t, seed, "shop")
+	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, 30); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tdb.Pool.Config().Copy()
+	cfg.MinConns, cfg.MaxConns = 1, 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	db := NewDB(pool)
+	cat := &CatalogService{DB: db}
+	bg := context.Background()
+	var pid0 int
+	if err := pool.QueryRow(bg, "SELECT pg_backend_pid()").Scan(&pid0); err != nil {
+		t.Fatal(err)
+	}
+	check := func(after string) {
+		t.Helper()
+		var pid int
+		var tenant, traceparent, readOnly, planMode string
+		var visible int
+		err := pool.QueryRow(bg, `SELECT pg_backend_pid(), coalesce(current_setting('kommerce.tenant_id', true), ''), coalesce(current_setting('kommerce.traceparent', true), ''),
+			current_setting('transaction_read_only'), current_setting('plan_cache_mode'), (SELECT count(*) FROM products)`).
+			Scan(&pid, &tenant, &traceparent, &readOnly, &planMode, &visible)
+		if err != nil {
+			t.Fatalf("after %s: %v", after, err)
+		}
+		if pid != pid0 {
+			t.Fatalf("after %s: another connection (%d, not %d): the check proves nothing", after, pid, pid0)
+		}
+		if tenant != "" || traceparent != "" || readOnly != "off" || planMode != "auto" || visible != 0 {
+			t.Fatalf("after %s the connection keeps tenant %q, traceparent %q, read only %s, plan_cache_mode %s, sees %d products",
+				after, tenant, traceparent, readOnly, planMode, visible)
+		}
+		// It may write again (as the platform: the write needs no tenant).
+		if _, err := pool.Exec(bg, "CREATE TEMP TABLE IF NOT EXISTS w (x int); INSERT INTO w VALUES (1)"); err != nil {
+			t.Fatalf("after %s the connection cannot write: %v", after, err)
+		}
+	}
+	check("nothing")
+	first := apiserver.ProductFilter{Status: apiserver.StatusPublished, Limit: 5}
+	page, err := cat.AppendProductPageJSON(ctx, nil, first) // a generic-plan page
+	if err != nil || !bytes.Contains(page, []byte(`"next_cursor"`)) {
+		t.Fatalf("first page: %v %.100s", err, page)
+	}
+	check("a first page")
+	var p apiserver.ProductPage
+	if err := json.Unmarshal(page, &p); err != nil {
+		t.Fatal(err)
+	}
+	second := first
+	second.Cursor = p.NextCursor
+	if _, err := cat.AppendProductPageJSON(ctx, nil, second); err != nil {
+		t.Fatal(err)
+	}
+	check("a page after a cursor")
+	err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+		return q.InsertOutbox(ctx, dbq.InsertOutboxParams{TenantID: tid, AggregateType: "x", AggregateID: "x", EventType: "x", Payload: []byte("{}")})
+	})
+	if code, _ := pgCode(err); code != "25006" { // read_only_sql_transaction
+		t.Fatalf("write in a read: %v", err)
+	}
+	check("a refused write")
+	err = db.ReadInTenant(ctx, func(q *dbq.Queries, tid string) error {
+		_, err := q.GetCategory(ctx, dbq.GetCategoryParams{TenantID: tid, ID: "not-a-uuid"})
+		return err
+	})
+	if code, _ := pgCode(err); code != pgInvalidText {
+		t.Fatalf("bad uuid: %v", err)
+	}
+	check("a failed statement")
+}
+
+// TestGenericPlanOnlyForPlainFirstPages: the plain first page runs on the generic
+// plan of ListProductPage; a page after a cursor, or with the category or name
+// filter, is planned for its arguments (PostgreSQL's own counts on the connection).
+func TestGenericPlanOnlyForPlainFirstPages(t *testing.T) {
+	for _, c := range []struct {
+		f       apiserver.ProductFilter
+		generic bool
+	}{
+		{apiserver.ProductFilter{}, true},
+		{apiserver.ProductFilter{Status: apiserver.StatusPublished, Sort: apiserver.SortNameAsc, Limit: 7}, true},
+		{apiserver.ProductFilter{Cursor: "x"}, false},
+		{apiserver.ProductFilter{CategoryID: "x"}, false},
+		{apiserver.ProductFilter{Query: "x"}, false},
+	} {
+		if got := genericPlanFits(c.f); got != c.generic {
+			t.Errorf("genericPlanFits(%+v) = %v", c.f, got)
+		}
+	}
+
+	tdb := testenv.NewDatabase(t)
+	seed := NewDB(tdb.Pool)
+	ctx := newTenant(t, seed, "shop")
+	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, 30); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tdb.Pool.Config().Copy()
+	cfg.MinConns, cfg.MaxConns = 1, 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	cat := &CatalogService{DB: NewDB(pool)}
+	plans := func() (generic, custom int64) {
+		t.Helper()
+		err := pool.QueryRow(context.Background(), "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '-- name: ListProductPage %'").Scan(&generic, &custom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return generic, custom
+	}
+	f := apiserver.ProductFilter{Status: apiserver.StatusPublished, Limit: 5}
+	var cursor string
+	for range 3 {
+		page, err := cat.AppendProductPageJSON(ctx, nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p apiserver.ProductPage
+		if err := json.Unmarshal(page, &p); err != nil {
+			t.Fatal(err)
+		}
+		cursor = p.NextCursor
+	}
+	if g, c := plans(); g != 3 || c != 0 {
+		t.Fatalf("3 first pages: %d generic and %d custom plans, want 3 and 0", g, c)
+	}
+	// PostgreSQL's auto mode plans the first five executions of a statement for
+	// their arguments, whatever it does later: these must not be generic.
+	next := f
+	next.Cursor = cursor
+	filtered := f
+	filtered.Query = "a"
+	for _, g := range []apiserver.ProductFilter{next, filtered} {
+		if _, err := cat.AppendProductPageJSON(ctx, nil, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g, c := plans(); g != 3 || c != 2 {
+		t.Fatalf("then a page after a cursor and a name filter: %d generic and %d custom plans, want 3 and 2", g, c)
+	}
+}
+
 // BenchmarkListProducts is the list cache miss without HTTP: a page of 20 published
 // products of the demo catalog, read and encoded as the cache encodes it, over one
 // connection. Besides wall time it reports the CPU time per page of this process

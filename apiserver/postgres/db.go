@@ -57,10 +57,19 @@ const setTenantSQL = "SELECT set_config('kommerce.tenant_id', $1, true), set_con
 
 // ReadInTenant runs fn, which must send exactly one statement through q, in a
 // read-only transaction bound to the tenant in ctx, like InTenant — but in one round
-// trip instead of four: begin, the tenant setting, the statement and commit go to
-// PostgreSQL as one pipeline (a pgx batch). It is for the hot reads behind cache
+// trip instead of four: the tenant setting and the statement go to PostgreSQL as one
+// pipeline (a pgx batch) ended by one Sync. It is for the hot reads behind cache
 // misses, where each round trip costs more CPU (two system calls and a wake-up on
 // each side) than the statement itself.
+//
+// The pipeline needs no BEGIN or COMMIT: in the extended query protocol, the
+// statements a client sends before a Sync run in one implicit transaction, which the
+// Sync commits (or, after an error, rolls back); a pool in simple-protocol mode sends
+// the batch as one multi-statement query, which is one implicit transaction too. The
+// settings are transaction-local (set_config(..., true)), so they end with it and
+// never reach the next user of the pooled connection; transaction_read_only is one of
+// them, so the statement cannot write (TestReadInTenant and
+// TestReadInTenantLeavesNothingBehind check both).
 func (db *DB) ReadInTenant(ctx context.Context, fn func(q *dbq.Queries, tenantID string) error) error {
 	return db.readInTenant(ctx, func(p *pipelinedRead) error { return fn(dbq.New(p), p.tenantID) })
 }
@@ -81,14 +90,16 @@ func (db *DB) readInTenant(ctx context.Context, fn func(p *pipelinedRead) error)
 	p := &pipelinedRead{conn: c.Conn(), tenantID: t.ID, traceparent: tracing.Traceparent(ctx)}
 	err = fn(p)
 	if p.results != nil {
-		// Reads what is left (the commit); the first error of the pipeline wins.
+		// Reads what is left (up to the Sync's ReadyForQuery); the first error of the
+		// pipeline wins.
 		if cerr := p.results.Close(); err == nil {
 			err = cerr
 		}
 	}
 	if c.Conn().PgConn().TxStatus() != 'I' {
-		// The statement failed, so PostgreSQL skipped the commit: the transaction
-		// is aborted but still open.
+		// Not reached when the pipeline was read to its end (the Sync ends the
+		// implicit transaction, committed or rolled back); a connection left in a
+		// transaction otherwise is rolled back before it goes back to the pool.
 		if _, rerr := c.Conn().Exec(ctx, "ROLLBACK"); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -96,11 +107,21 @@ func (db *DB) readInTenant(ctx context.Context, fn func(p *pipelinedRead) error)
 	return concurrencyConflict(err)
 }
 
+// setReadTenantSQL is setTenantSQL for the implicit transaction of ReadInTenant,
+// which it also makes read-only (allowed at any point of a transaction: only the
+// way back to read-write is refused once a statement has run).
+const setReadTenantSQL = "SELECT set_config('kommerce.tenant_id', $1, true), set_config('kommerce.traceparent', $2, true), set_config('transaction_read_only', 'on', true)"
+
+// setReadTenantGenericSQL is setReadTenantSQL that also has the statement run on its
+// generic plan (pipelinedRead.genericPlan), as transaction-local as the rest.
+const setReadTenantGenericSQL = "SELECT set_config('kommerce.tenant_id', $1, true), set_config('kommerce.traceparent', $2, true), set_config('transaction_read_only', 'on', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
+
 // pipelinedRead is the dbq.DBTX of ReadInTenant: its one statement is sent in a
-// batch between the begin and tenant setting before it and the commit after it.
+// batch after the tenant setting, both before the batch's one Sync.
 type pipelinedRead struct {
 	conn                  *pgx.Conn
 	tenantID, traceparent string
+	genericPlan           bool // run the statement on its generic plan (plan_cache_mode)
 	results               pgx.BatchResults
 }
 
@@ -112,15 +133,14 @@ func (p *pipelinedRead) send(ctx context.Context, sql string, args []any) error 
 	if p.results != nil {
 		return errSecondStatement
 	}
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 4)}
-	b.Queue("BEGIN READ ONLY")
-	b.Queue(setTenantSQL, p.tenantID, p.traceparent)
-	b.Queue(sql, args...)
-	b.Queue("COMMIT")
-	p.results = p.conn.SendBatch(ctx, b)
-	if _, err := p.results.Exec(); err != nil {
-		return err
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
+	if p.genericPlan {
+		b.Queue(setReadTenantGenericSQL, p.tenantID, p.traceparent)
+	} else {
+		b.Queue(setReadTenantSQL, p.tenantID, p.traceparent)
 	}
+	b.Queue(sql, args...)
+	p.results = p.conn.SendBatch(ctx, b)
 	if _, err := p.results.Exec(); err != nil {
 		return fmt.Errorf("bind transaction to tenant: %w", err)
 	}
