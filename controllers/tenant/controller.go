@@ -147,9 +147,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 // It is an update of the status subresource, not a patch: with the resourceVersion
 // precondition both store exactly this status, and the API server, which takes
 // nothing but the status from the request, skips the patch machinery (encoding the
-// stored Tenant to JSON and merging the patch into it), a third of what a status
-// write of a new Tenant cost it. The Tenant read from the cache has no
-// managedFields; an update without them keeps the stored ones.
+// stored Tenant to JSON and merging the patch into it): 0.7 of the 2.7 ms of
+// kube-apiserver CPU a new Tenant's status write cost in hack/bench/operator.sh.
+// The Tenant read from the cache has no managedFields; an update without them
+// keeps the stored ones.
 func (r *Reconciler) writeStatus(ctx context.Context, s *scope) error {
 	t := s.tenant
 	if equality.Semantic.DeepEqual(s.before.Status, t.Status) {
