@@ -696,16 +696,19 @@ func TestCreatedObjectsStillLoseFieldsNoLongerDesired(t *testing.T) {
 	if m := fieldManagers(&q); !slices.Equal(m, []string{"kommerce-operator/Update"}) {
 		t.Fatalf("quota field managers %v, want the create's kommerce-operator/Update", m)
 	}
-	// What an older operator with another desired state would have left: a hard
-	// limit this one does not set, under its own field manager, and another hash.
+	// Someone else's label: not drift (the operator leaves labels it does not set
+	// alone), so no pass writes the quota after it...
+	q.Labels["team"] = "payments"
+	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	// ...and what an older operator with another desired state would have left: a
+	// hard limit this one does not set, under its own field manager, and another
+	// hash. (In the other order the operator may repair the quota between the two
+	// updates, and the second fails with a conflict.)
 	q.Spec.Hard[corev1.ResourceName("count/configmaps")] = resource.MustParse("7")
 	q.Annotations["kommerce.io/desired-hash"] = "0123456789abcdef0123456789abcdef"
 	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kommerce-operator")); err != nil {
-		t.Fatal(err)
-	}
-	// And someone else's label.
-	q.Labels["team"] = "payments"
-	if err := op.k8s.Update(ctx, &q, client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, reconcileWait, "the limit no longer desired removed", func() (bool, string) {
