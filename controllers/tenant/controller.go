@@ -55,6 +55,10 @@ type Reconciler struct {
 	// namespaces by tenant, so a pass finds a tenant's namespaces without scanning
 	// every namespace of the cluster.
 	namespacesIndexed bool
+	// own holds the versions this reconciler's creates and patches produced, whose
+	// watch events start no pass (see ownWrites). SetupWithManager sets it and wraps
+	// Client to record them.
+	own *ownWrites
 }
 
 // namespaceTenantIndex indexes cached namespaces by their kommerce.io/tenant label.
@@ -134,17 +138,26 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	return ctrl.Result{}, nil
 }
 
-// writeStatus patches the status subresource when it changed, and emits an Event
-// per condition transition. The patch carries the resourceVersion the pass started
-// from: a pass that read a stale cached Tenant (its previous status write not yet
-// seen) gets a conflict and is retried, instead of writing and announcing the same
-// transitions twice.
+// writeStatus writes the status subresource when it changed, and emits an Event
+// per condition transition. The write carries the resourceVersion the pass started
+// from (or last wrote): a pass that read a stale cached Tenant (its previous status
+// write not yet seen) gets a conflict and is retried, instead of writing and
+// announcing the same transitions twice.
+//
+// It is an update of the status subresource, not a patch: with the resourceVersion
+// precondition both store exactly this status, and the API server, which takes
+// nothing but the status from the request, skips the patch machinery (encoding the
+// stored Tenant to JSON and merging the patch into it): 0.7 of the 2.7 ms of
+// kube-apiserver CPU a new Tenant's status write cost in hack/bench/operator.sh.
+// The Tenant read from the cache has no managedFields; an update without them
+// keeps the stored ones.
 func (r *Reconciler) writeStatus(ctx context.Context, s *scope) error {
 	t := s.tenant
 	if equality.Semantic.DeepEqual(s.before.Status, t.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Patch(ctx, t, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
+	t.ResourceVersion = s.before.ResourceVersion
+	if err := r.Client.Status().Update(ctx, t); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("write status: %w", err))
 	}
 	for _, e := range transitions(s.before.Status.Conditions, t.Status.Conditions) {
@@ -197,7 +210,9 @@ var specOrLifecycleChanged = predicate.Funcs{
 }
 
 // SetupWithManager registers the controller: Tenants, the namespaces and objects
-// they own (so drift is repaired as soon as it happens).
+// they own (so drift is repaired as soon as it happens). The events of the
+// reconciler's own creates and patches start no pass (ownWrites): Client is wrapped
+// to record them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Rand == nil {
 		r.Rand = rand.Reader
@@ -215,13 +230,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("index namespaces by tenant: %w", err)
 	}
 	r.namespacesIndexed = true
+	r.own = newOwnWrites()
+	r.Client = recordingClient{Client: r.Client, own: r.own}
+	own := builder.WithPredicates(r.own.predicate())
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("tenant").
-		For(&kv1.Tenant{}, builder.WithPredicates(specOrLifecycleChanged)).
-		Owns(&corev1.Namespace{}).
+		For(&kv1.Tenant{}, builder.WithPredicates(r.own.predicate(), specOrLifecycleChanged)).
+		Owns(&corev1.Namespace{}, own).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
 	for _, o := range ownedTypes() {
-		b = b.Owns(o)
+		b = b.Owns(o, own)
 	}
 	return b.Complete(r)
 }

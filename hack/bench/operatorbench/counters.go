@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -58,7 +60,48 @@ func apiRequests(ctx context.Context, cfg *rest.Config) (counters, error) {
 	for k, v := range serverCPU() {
 		out[k] = v
 	}
+	if benchDB != nil {
+		if ms, perr := postgresCPU(ctx, benchDB); perr == nil {
+			out["cpu ms postgres (bench database)"] = ms
+		}
+	}
 	return out, err
+}
+
+// benchDB is the benchmark's pool on its own database, set by run; postgresCPU reads
+// the PostgreSQL backends serving that database through it.
+var benchDB *pgxpool.Pool
+
+// postgresCPU is the CPU time (user + system) of the PostgreSQL backends connected
+// to the benchmark's database now: the bare writes' and the operator's connections
+// (both pools keep theirs open, so a burst's delta is their work in it; a backend
+// that closed in between is missed). It reads /proc, so PostgreSQL must run on this
+// machine, as hack/services.sh runs it.
+func postgresCPU(ctx context.Context, pool *pgxpool.Pool) (float64, error) {
+	rows, err := pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+	if err != nil {
+		return 0, err
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, err // not this machine's PostgreSQL, or the backend just left
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) * 1000 / clockTicks
+	}
+	return total, nil
 }
 
 // operatorMetrics reads the operator's tenant controller reconcile counts (by
@@ -175,7 +218,9 @@ func perTenant(c counters, n int) string {
 
 // serverCPU is the CPU time (user + system) the kube-apiserver, etcd and operator
 // (kommerce) this benchmark started (its child processes) have used so far, by
-// process name.
+// process name, and the benchmark's own: in the bare writes' burst that is their
+// client (encoding the creates, the row's transaction), which the operator's burst
+// counts under kommerce; in both it is the Tenant creates and the Ready watch.
 func serverCPU() counters {
 	out := counters{}
 	entries, err := os.ReadDir("/proc")
@@ -200,10 +245,13 @@ func serverCPU() counters {
 		}
 		comm := s[open+1 : end]
 		f := strings.Fields(s[end+1:])
-		if len(f) < 13 || (comm != "kube-apiserver" && comm != "etcd" && comm != "kommerce") {
+		if len(f) < 13 || (comm != "kube-apiserver" && comm != "etcd" && comm != "kommerce" && pid != self) {
 			continue
 		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid != self {
+		if pid == self {
+			comm = "operatorbench (this process)"
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != self && pid != self {
 			continue
 		}
 		ut, _ := strconv.ParseFloat(f[11], 64)

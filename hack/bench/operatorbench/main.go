@@ -134,6 +134,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer pool.Close()
+	benchDB = pool
 
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
