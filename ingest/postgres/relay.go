@@ -28,8 +28,9 @@ type RelayConfig struct {
 	// Workers publish concurrently [4], each its own batches in its own transaction.
 	// A worker owns the message keys (tenant, aggregate) that hash to it, so an
 	// entity's events are published by one worker, batch after batch, in outbox
-	// order; what runs in parallel is other entities' events. The relay is bound by
-	// round trips (claim, produce, mark, commit), not CPU: workers overlap them.
+	// order; what runs in parallel is other entities' events. Workers overlap one
+	// another's round trips (claim, produce, commit), and each worker its own
+	// database work with the broker's.
 	Workers int
 	Idle    time.Duration // poll interval when the outbox is empty [50ms]
 	// MaxValueBytes is the largest envelope published [900 KiB]; a bigger one goes
@@ -44,10 +45,13 @@ type RelayConfig struct {
 
 // Relay publishes outbox rows to Kafka: oldest first, each wrapped in an
 // events.Envelope, to Topic(tenant's prefix, StreamOf(type)) with Key(tenant,
-// aggregate), and sets published_at in the same transaction only after the broker
-// acknowledged the batch. A failure rolls the transaction back and the rows are
-// published again later: at least once, in order per key. Several workers publish
-// at once, each owning a hash range of the keys (RelayConfig.Workers).
+// aggregate). A batch's rows are claimed and marked published in one statement of a
+// transaction that is committed only after the broker acknowledged the whole batch,
+// so no other transaction sees a row published before its ack. A failure rolls the
+// transaction back and the rows are published again later: at least once, in order
+// per key. Several workers publish at once, each owning a hash range of the keys
+// (RelayConfig.Workers), and each overlaps its database work with the broker's
+// (see work).
 type Relay struct {
 	pool   *pgxpool.Pool
 	pub    ingest.Publisher
@@ -117,8 +121,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// ownPool returns the connections Run leads and publishes with: a pool of Workers+1
-// built from the shared pool's settings. A worker keeps its transaction open until
+// ownPool returns the connections Run leads and publishes with: a pool of
+// 2×Workers+1 (the lock, and each worker's batch with the broker and the next one
+// claimed) built from the shared pool's settings. A worker keeps its transaction open until
 // the broker acknowledged its batch, so through a broker outage every worker holds
 // a connection for as long as the outage lasts; taken from the shared pool (four
 // connections by default on two cores) that starved the rest of the process — the
