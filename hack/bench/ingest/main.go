@@ -313,8 +313,11 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		e.committed(ctx, group, topic, int64(*n))
 		e.searchable(ctx, b, id, index, *n)
 		d = time.Since(start)
+		// The CPU is read before the pipeline stops: its database connections
+		// close with it, and an exited backend's CPU would count as other.
+		line := tl.end(d)
 		stop()
-		fmt.Fprintf(os.Stderr, "%s round %d kafka: %s\n", engine, round, tl.end(d))
+		fmt.Fprintf(os.Stderr, "%s round %d kafka: %s\n", engine, round, line)
 	case "outbox":
 		// Cold start, the measurement of every run before 2026-12-05 17:00Z: the
 		// relay and the indexer start inside the timed span, and so do the tenant's
@@ -330,8 +333,11 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		e.committed(ctx, group, topic, int64(*n))
 		e.searchable(ctx, b, id, index, *n)
 		d = time.Since(start)
+		// The CPU is read before the pipeline stops: its database connections
+		// close with it, and an exited backend's CPU would count as other.
+		line := tl.end(d)
 		stop()
-		fmt.Fprintf(os.Stderr, "%s round %d outbox: %s\n", engine, round, tl.end(d))
+		fmt.Fprintf(os.Stderr, "%s round %d outbox: %s\n", engine, round, line)
 	case "running":
 		// The relay and the indexer already running, as in production: the tenant's
 		// topics exist (as for the kafka path), and warm rows went through first, so
@@ -355,8 +361,11 @@ func (e *env) throughput(ctx context.Context, engine, path string, round int) ti
 		e.committed(ctx, group, topic, int64(*n+warmRows))
 		e.searchable(ctx, b, id, index, *n+warmRows)
 		d = time.Since(start)
+		// The CPU is read before the pipeline stops: its database connections
+		// close with it, and an exited backend's CPU would count as other.
+		line := tl.end(d)
 		stop()
-		fmt.Fprintf(os.Stderr, "%s round %d running: %s\n", engine, round, tl.end(d))
+		fmt.Fprintf(os.Stderr, "%s round %d running: %s\n", engine, round, line)
 	}
 	return d
 }
