@@ -62,7 +62,11 @@ type claimAheadProbe struct {
 func (p *claimAheadProbe) Publish(ctx context.Context, msgs []ingest.OutboundMessage) error {
 	n := p.busy.Add(1)
 	defer p.busy.Add(-1)
-	for m := p.maxBusy.Load(); n > m && !p.maxBusy.CompareAndSwap(m, n); m = p.maxBusy.Load() {
+	for {
+		m := p.maxBusy.Load()
+		if n <= m || p.maxBusy.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	if p.calls.Add(1) == 1 {
 		tick := time.NewTicker(10 * time.Millisecond)
