@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,8 +28,9 @@ type RelayConfig struct {
 	// Workers publish concurrently [4], each its own batches in its own transaction.
 	// A worker owns the message keys (tenant, aggregate) that hash to it, so an
 	// entity's events are published by one worker, batch after batch, in outbox
-	// order; what runs in parallel is other entities' events. The relay is bound by
-	// round trips (claim, produce, mark, commit), not CPU: workers overlap them.
+	// order; what runs in parallel is other entities' events. Workers overlap one
+	// another's round trips (claim, produce, commit), and each worker its own
+	// database work with the broker's.
 	Workers int
 	Idle    time.Duration // poll interval when the outbox is empty [50ms]
 	// MaxValueBytes is the largest envelope published [900 KiB]; a bigger one goes
@@ -42,10 +45,13 @@ type RelayConfig struct {
 
 // Relay publishes outbox rows to Kafka: oldest first, each wrapped in an
 // events.Envelope, to Topic(tenant's prefix, StreamOf(type)) with Key(tenant,
-// aggregate), and sets published_at in the same transaction only after the broker
-// acknowledged the batch. A failure rolls the transaction back and the rows are
-// published again later: at least once, in order per key. Several workers publish
-// at once, each owning a hash range of the keys (RelayConfig.Workers).
+// aggregate). A batch's rows are claimed and marked published in one statement of a
+// transaction that is committed only after the broker acknowledged the whole batch,
+// so no other transaction sees a row published before its ack. A failure rolls the
+// transaction back and the rows are published again later: at least once, in order
+// per key. Several workers publish at once, each owning a hash range of the keys
+// (RelayConfig.Workers), and each overlaps its database work with the broker's
+// (see work).
 type Relay struct {
 	pool   *pgxpool.Pool
 	pub    ingest.Publisher
@@ -115,15 +121,16 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// ownPool returns the connections Run leads and publishes with: a pool of Workers+1
-// built from the shared pool's settings. A worker keeps its transaction open until
+// ownPool returns the connections Run leads and publishes with: a pool of
+// 2×Workers+1 (the lock, and each worker's batch with the broker and the next one
+// claimed) built from the shared pool's settings. A worker keeps its transaction open until
 // the broker acknowledged its batch, so through a broker outage every worker holds
 // a connection for as long as the outage lasts; taken from the shared pool (four
 // connections by default on two cores) that starved the rest of the process — the
 // indexer's tenant directory, the housekeeping, and in ingest/faulttest the writers.
 func (r *Relay) ownPool(ctx context.Context) (*pgxpool.Pool, error) {
 	cfg := r.pool.Config()
-	cfg.MaxConns = int32(r.cfg.Workers + 1) //nolint:gosec // at most 65
+	cfg.MaxConns = int32(2*r.cfg.Workers + 1) //nolint:gosec // at most 129
 	cfg.MinConns = 0
 	conns, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -174,21 +181,74 @@ func (r *Relay) lead(ctx context.Context, conns *pgxpool.Pool) error {
 
 // work publishes worker w's batches until ctx ends: at once while it finds full
 // batches, after Idle when it found fewer, with a growing backoff after a failure.
+//
+// Two batches of the worker overlap, in a fixed way: batch N+1 is claimed (and
+// its envelopes built) while batch N is with the broker, and batch N is committed
+// while batch N+1 is with the broker. What never overlaps is two publishes of the
+// worker: N+1 is handed to the producer only after the broker acknowledged all of
+// N, so if N fails — even after part of it reached the broker — nothing of N+1 has
+// been sent, and both are rolled back and claimed again from N's first row. A
+// failed commit of an acknowledged batch leaves its rows unpublished: they are
+// published again after N+1, a re-delivery of older events, never the first copy
+// of a newer event before an older one.
 func (r *Relay) work(ctx context.Context, conns *pgxpool.Pool, w int) {
 	backoff := 100 * time.Millisecond
+	failed := func(err error) {
+		r.m.failures.Inc()
+		r.log.Warn("relay batch rolled back", "worker", w, "err", err, "retry_in", backoff.String())
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	var flying *outboxBatch // handed to the producer, not yet committed
+	defer func() {
+		if flying != nil {
+			_ = r.finish(ctx, flying)
+		}
+	}()
 	for ctx.Err() == nil {
-		n, err := r.batch(ctx, conns, w)
+		next, err := r.claim(ctx, conns, w)
+		if flying != nil {
+			if perr := flying.wait(); perr != nil {
+				flying.abort(perr)
+				next.abort(errors.New("batch before it failed"))
+				flying = nil
+				if ctx.Err() == nil {
+					failed(perr)
+				}
+				continue
+			}
+			// N is acknowledged: N+1 may go to the broker while N commits.
+			next.publish(ctx, r.pub)
+			if cerr := r.commit(ctx, flying); cerr != nil && ctx.Err() == nil {
+				r.m.failures.Inc()
+				r.log.Warn("relay commit failed; the acknowledged rows will be published again", "worker", w, "rows", flying.n, "err", cerr)
+			}
+			flying = nil
+		} else {
+			next.publish(ctx, r.pub)
+		}
 		switch {
-		case err != nil && ctx.Err() == nil:
-			r.m.failures.Inc()
-			r.log.Warn("relay batch rolled back", "worker", w, "err", err, "retry_in", backoff.String())
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
-		case n < r.cfg.BatchSize:
+		case err != nil:
+			if ctx.Err() == nil {
+				failed(err)
+			}
+		case next == nil:
 			backoff = 100 * time.Millisecond
+			sleep(ctx, r.cfg.Idle)
+		case next.n < r.cfg.BatchSize:
+			// The backlog is drained: finish this batch now rather than after the
+			// next claim, so its rows are marked before the worker idles.
+			backoff = 100 * time.Millisecond
+			if err := r.finish(ctx, next); err != nil {
+				if ctx.Err() == nil {
+					failed(err)
+				}
+				continue
+			}
 			sleep(ctx, r.cfg.Idle)
 		default:
 			backoff = 100 * time.Millisecond
+			flying = next
 		}
 	}
 }
@@ -201,7 +261,17 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 	errs := make([]error, r.cfg.Workers)
 	var wg sync.WaitGroup
 	for w := range r.cfg.Workers {
-		wg.Go(func() { ns[w], errs[w] = r.batch(ctx, r.pool, w) })
+		wg.Go(func() {
+			b, err := r.claim(ctx, r.pool, w)
+			if err != nil || b == nil {
+				errs[w] = err
+				return
+			}
+			b.publish(ctx, r.pub)
+			if errs[w] = r.finish(ctx, b); errs[w] == nil {
+				ns[w] = b.n
+			}
+		})
 	}
 	wg.Wait()
 	total := 0
@@ -211,73 +281,146 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// batch publishes one batch of worker w's rows, oldest first, in one transaction,
-// and returns how many rows it published.
-func (r *Relay) batch(ctx context.Context, conns *pgxpool.Pool, w int) (n int, err error) {
+// outboxBatch is one claimed batch: its rows marked published in tx, which is
+// committed only once the broker acknowledged msgs.
+type outboxBatch struct {
+	tx    pgx.Tx
+	n     int // rows, stubs among them
+	stubs int
+	msgs  []ingest.OutboundMessage
+	spans []trace.Span
+	acked chan error // the publish's result, once publish was called
+	done  bool       // the result was received: err
+	err   error
+}
+
+// claim begins a transaction and claims worker w's next batch in it (rows marked
+// published, not committed), with its messages built; nil when there is nothing to
+// publish (the transaction is then ended).
+func (r *Relay) claim(ctx context.Context, conns *pgxpool.Pool, w int) (_ *outboxBatch, err error) {
 	tx, err := conns.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.Background()) }()
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.Background())
+		}
+	}()
 	q := ingestdb.New(tx)
-	if err := q.PlatformScope(ctx); err != nil {
-		return 0, err
-	}
 	if err := q.RelaySettings(ctx); err != nil {
-		return 0, err
+		return nil, fmt.Errorf("relay settings: %w", err)
 	}
 	rows, err := q.ClaimOutbox(ctx, ingestdb.ClaimOutboxParams{
 		Workers: int64(r.cfg.Workers), Worker: int64(w),
 		MaxRows: int32(min(r.cfg.BatchSize, 100_000)), //nolint:gosec // bounded just above
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim outbox rows: %w", err)
+		return nil, fmt.Errorf("claim outbox rows: %w", err)
 	}
 	if len(rows) == 0 {
-		return 0, nil
+		_ = tx.Rollback(context.Background())
+		return nil, nil
 	}
-	prefixes := map[string]bool{}
-	msgs := make([]ingest.OutboundMessage, 0, len(rows))
-	tenantIDs := make([]string, len(rows))
-	ids := make([]int64, len(rows))
-	stubs := 0
-	var spans []trace.Span
+	// Outbox order: an UPDATE returns its rows in no defined order.
+	slices.SortFunc(rows, func(a, b ingestdb.ClaimOutboxRow) int { return cmp.Compare(a.ID, b.ID) })
+	b := &outboxBatch{tx: tx, n: len(rows), msgs: make([]ingest.OutboundMessage, 0, len(rows))}
 	defer func() {
-		for _, sp := range spans {
-			tracing.EndWithError(sp, err, "publish failed")
+		if err != nil {
+			b.endSpans(err)
 		}
 	}()
-	for i, row := range rows {
-		tenantIDs[i], ids[i] = row.TenantID, row.ID
+	prefixes := map[string]bool{}
+	for _, row := range rows {
 		if !prefixes[row.TopicPrefix] {
 			prefixes[row.TopicPrefix] = true
 			if err := r.topics.EnsurePrefix(ctx, row.TopicPrefix); err != nil {
-				return 0, fmt.Errorf("topics of %s: %w", row.TopicPrefix, err)
+				return nil, fmt.Errorf("topics of %s: %w", row.TopicPrefix, err)
 			}
 		}
 		m, stub := r.message(row)
 		if stub {
-			stubs++
+			b.stubs++
 		}
 		// A row written by a traced request continues its trace: the publish span is
 		// the request's child and the consumers' parent (its traceparent header).
 		if sp := tracing.StartPublish(ctx, row.TraceContext, m.Topic, row.TenantID, m.Headers); sp.IsRecording() {
-			spans = append(spans, sp)
+			b.spans = append(b.spans, sp)
 		}
-		msgs = append(msgs, m)
+		b.msgs = append(b.msgs, m)
 	}
-	if err := r.pub.Publish(ctx, msgs); err != nil {
-		return 0, fmt.Errorf("publish %d events: %w", len(msgs), err)
+	return b, nil
+}
+
+// publish hands the batch to the producer; wait returns the broker's answer. A nil
+// batch is left alone.
+func (b *outboxBatch) publish(ctx context.Context, pub ingest.Publisher) {
+	if b == nil {
+		return
 	}
-	if _, err := q.MarkPublished(ctx, ingestdb.MarkPublishedParams{TenantIds: tenantIDs, Ids: ids}); err != nil {
-		return 0, fmt.Errorf("mark published: %w", err)
+	b.acked = make(chan error, 1)
+	go func() {
+		err := pub.Publish(ctx, b.msgs)
+		if err != nil {
+			b.acked <- fmt.Errorf("publish %d events: %w", len(b.msgs), err)
+			return
+		}
+		b.acked <- nil
+	}()
+}
+
+// wait returns the publish's result (waiting for it the first time).
+func (b *outboxBatch) wait() error {
+	if !b.done {
+		b.err, b.done = <-b.acked, true
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+	return b.err
+}
+
+// finish waits for the batch's ack and commits it, or rolls it back.
+func (r *Relay) finish(ctx context.Context, b *outboxBatch) error {
+	if err := b.wait(); err != nil {
+		b.abort(err)
+		return err
 	}
-	r.m.published.Add(float64(len(rows) - stubs))
-	r.m.deadLettered.Add(float64(stubs))
-	return len(rows), nil
+	return r.commit(ctx, b)
+}
+
+// commit makes an acknowledged batch's marks durable. It runs even when ctx has
+// just ended (a shutdown), with a deadline of its own: the broker has the rows, and
+// a rollback now would only publish them again.
+func (r *Relay) commit(ctx context.Context, b *outboxBatch) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := b.tx.Commit(cctx)
+	b.endSpans(err)
+	if err != nil {
+		_ = b.tx.Rollback(context.Background())
+		return fmt.Errorf("commit: %w", err)
+	}
+	r.m.published.Add(float64(b.n - b.stubs))
+	r.m.deadLettered.Add(float64(b.stubs))
+	return nil
+}
+
+// abort rolls back a batch that was not (or not wholly) acknowledged: its rows are
+// claimed again later. A nil batch is left alone.
+func (b *outboxBatch) abort(err error) {
+	if b == nil {
+		return
+	}
+	if b.acked != nil {
+		_ = b.wait() // its publish must be over before its rows can be claimed again
+	}
+	_ = b.tx.Rollback(context.Background())
+	b.endSpans(err)
+}
+
+func (b *outboxBatch) endSpans(err error) {
+	for _, sp := range b.spans {
+		tracing.EndWithError(sp, err, "publish failed")
+	}
+	b.spans = nil
 }
 
 // message builds the record of an outbox row, or a dead-letter stub when the
