@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/postgres"
@@ -28,20 +30,45 @@ func BenchmarkRelay(b *testing.B) {
 	}
 }
 
-func benchmarkRelay(b *testing.B, workers int) {
+// relayBench is what both relay benchmarks start from: a database, the broker, a
+// tenant and a producer (closed when the benchmark ends).
+type relayBench struct {
+	pool    *pgxpool.Pool
+	brokers []string
+	tenant  ingest.Tenant
+	pub     *ikafka.IdempotentProducer
+}
+
+func newRelayBench(b *testing.B) relayBench {
 	db := testenv.NewDatabase(b)
 	brokers := testenv.KafkaBrokers(b)
 	tenant := ingesttest.NewTenant(b, db.Pool, brokers, "bench")
-	ctx := context.Background()
 	pub, err := ikafka.NewIdempotentProducer(brokers)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pub.Close()
-	relay := postgres.NewRelay(db.Pool, pub, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: 500, Workers: workers})
+	b.Cleanup(func() { pub.Close() })
+	return relayBench{pool: db.Pool, brokers: brokers, tenant: tenant, pub: pub}
+}
+
+// writeBacklog inserts n outbox rows (one product each) in tx, bound to the tenant.
+func (r relayBench) writeBacklog(ctx context.Context, tx pgx.Tx, n int) error {
+	payload, _ := json.Marshal(ingesttest.Product("p", 1, "Bench Product"))
+	if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", r.tenant.ID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+		SELECT $1, 'product', 'p' || g, $2, $3 FROM generate_series(1, $4::int) g`, r.tenant.ID, string(events.ProductUpdated), payload, n)
+	return err
+}
+
+func benchmarkRelay(b *testing.B, workers int) {
+	rb := newRelayBench(b)
+	ctx := context.Background()
+	relay := postgres.NewRelay(rb.pool, rb.pub, ikafka.NewTopics(rb.brokers, 6, 1), postgres.RelayConfig{BatchSize: 500, Workers: workers})
 	// Warm up: the tenant's topics, their metadata and the connections exist before
 	// the clock starts (creating them takes seconds, nothing the steady state pays).
-	ingesttest.Outbox(b, db.Pool, tenant.ID, events.ProductUpdated, "warm", ingesttest.Product("warm", 1, "Warm"))
+	ingesttest.Outbox(b, rb.pool, rb.tenant.ID, events.ProductUpdated, "warm", ingesttest.Product("warm", 1, "Warm"))
 	for done := 0; done < 1; {
 		n, err := relay.Once(ctx)
 		if err != nil {
@@ -49,16 +76,7 @@ func benchmarkRelay(b *testing.B, workers int) {
 		}
 		done += n
 	}
-	payload, _ := json.Marshal(ingesttest.Product("p", 1, "Bench Product"))
-	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", tenant.ID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-			SELECT $1, 'product', 'p' || g, $2, $3 FROM generate_series(1, $4::int) g`, tenant.ID, string(events.ProductUpdated), payload, b.N)
-		return err
-	})
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, rb.pool, func(tx pgx.Tx) error { return rb.writeBacklog(ctx, tx, b.N) }); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
@@ -85,17 +103,10 @@ func BenchmarkRelayRun(b *testing.B) {
 }
 
 func benchmarkRelayRun(b *testing.B, workers, batch int) {
-	db := testenv.NewDatabase(b)
-	brokers := testenv.KafkaBrokers(b)
-	tenant := ingesttest.NewTenant(b, db.Pool, brokers, "bench")
+	rb := newRelayBench(b)
 	ctx := context.Background()
-	pub, err := ikafka.NewIdempotentProducer(brokers)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pub.Close()
 	reg := prometheus.NewRegistry()
-	relay := postgres.NewRelay(db.Pool, pub, ikafka.NewTopics(brokers, 6, 1), postgres.RelayConfig{BatchSize: batch, Workers: workers, Registry: reg})
+	relay := postgres.NewRelay(rb.pool, rb.pub, ikafka.NewTopics(rb.brokers, 6, 1), postgres.RelayConfig{BatchSize: batch, Workers: workers, Registry: reg})
 	published := func() int {
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -118,20 +129,15 @@ func benchmarkRelayRun(b *testing.B, workers, batch int) {
 		}
 	}()
 	// Warm up as BenchmarkRelay does, through the running relay.
-	ingesttest.Outbox(b, db.Pool, tenant.ID, events.ProductUpdated, "warm", ingesttest.Product("warm", 1, "Warm"))
+	ingesttest.Outbox(b, rb.pool, rb.tenant.ID, events.ProductUpdated, "warm", ingesttest.Product("warm", 1, "Warm"))
 	for published() < 1 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	payload, _ := json.Marshal(ingesttest.Product("p", 1, "Bench Product"))
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := rb.pool.Begin(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", tenant.ID); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-		SELECT $1, 'product', 'p' || g, $2, $3 FROM generate_series(1, $4::int) g`, tenant.ID, string(events.ProductUpdated), payload, b.N); err != nil {
+	if err := rb.writeBacklog(ctx, tx, b.N); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

@@ -46,10 +46,10 @@ func TestRelayKeepsEachAggregatesOrderWithParallelWorkers(t *testing.T) {
 	if problems := outboxOrder(t, db.Pool, msgs); len(problems) > 0 {
 		t.Fatalf("%d records for %d outbox rows; order per product broken:\n%s", len(msgs), rows, strings.Join(problems, "\n"))
 	}
-	if probe.max.Load() < 2 {
-		t.Fatalf("at most %d publish in flight at once: the workers did not publish in parallel", probe.max.Load())
+	if probe.inFlight.max.Load() < 2 {
+		t.Fatalf("at most %d publish in flight at once: the workers did not publish in parallel", probe.inFlight.max.Load())
 	}
-	t.Logf("%d rows, %d records, up to %d publishes in flight", rows, len(msgs), probe.max.Load())
+	t.Logf("%d rows, %d records, up to %d publishes in flight", rows, len(msgs), probe.inFlight.max.Load())
 }
 
 // TestOutboxOrderCatchesUnorderedSends is the order check's own test: the same
@@ -235,22 +235,26 @@ func outboxOrder(t *testing.T, pool *pgxpool.Pool, msgs []kafka.Message) []strin
 // parallel is seen doing it however the goroutines are scheduled, and a serial one
 // is seen not doing it.
 type overlapProbe struct {
-	next        ingest.Publisher
-	second      chan struct{}
-	calls, busy atomic.Int64
-	max         atomic.Int64
-	once        sync.Once
+	next     ingest.Publisher
+	second   chan struct{}
+	calls    atomic.Int64
+	inFlight flights
+	once     sync.Once
+}
+
+// flights counts publishes in flight and keeps the most seen at once.
+type flights struct{ now, max atomic.Int64 }
+
+// enter counts one more publish in flight; the returned func counts it done.
+func (f *flights) enter() (leave func()) {
+	n := f.now.Add(1)
+	for m := f.max.Load(); n > m && !f.max.CompareAndSwap(m, n); m = f.max.Load() {
+	}
+	return func() { f.now.Add(-1) }
 }
 
 func (p *overlapProbe) Publish(ctx context.Context, msgs []ingest.OutboundMessage) error {
-	n := p.busy.Add(1)
-	defer p.busy.Add(-1)
-	for {
-		m := p.max.Load()
-		if n <= m || p.max.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	defer p.inFlight.enter()()
 	switch p.calls.Add(1) {
 	case 1:
 		select {

@@ -38,8 +38,8 @@ func TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker(t *testing.T) {
 	if !probe.sawAhead.Load() {
 		t.Fatalf("while the first batch was with the broker the relay had %d transactions with claimed rows, want 2 (the next batch claimed meanwhile)", probe.maxOpen.Load())
 	}
-	if probe.maxBusy.Load() != 1 {
-		t.Fatalf("%d publishes of the one worker in flight at once, want 1: a batch went to the broker before the one before it was acknowledged", probe.maxBusy.Load())
+	if probe.inFlight.max.Load() != 1 {
+		t.Fatalf("%d publishes of the one worker in flight at once, want 1: a batch went to the broker before the one before it was acknowledged", probe.inFlight.max.Load())
 	}
 	rows := aggregates * versions
 	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), rows)
@@ -52,22 +52,16 @@ func TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker(t *testing.T) {
 // transactions that have written (the batch being published and the next one,
 // claimed meanwhile), for up to 20 s, and counts publishes in flight.
 type claimAheadProbe struct {
-	next             ingest.Publisher
-	pool             *pgxpool.Pool
-	calls, busy      atomic.Int64
-	maxBusy, maxOpen atomic.Int64
-	sawAhead         atomic.Bool
+	next     ingest.Publisher
+	pool     *pgxpool.Pool
+	calls    atomic.Int64
+	inFlight flights
+	maxOpen  atomic.Int64
+	sawAhead atomic.Bool
 }
 
 func (p *claimAheadProbe) Publish(ctx context.Context, msgs []ingest.OutboundMessage) error {
-	n := p.busy.Add(1)
-	defer p.busy.Add(-1)
-	for {
-		m := p.maxBusy.Load()
-		if n <= m || p.maxBusy.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	defer p.inFlight.enter()()
 	if p.calls.Add(1) == 1 {
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
@@ -92,13 +86,17 @@ func (p *claimAheadProbe) Publish(ctx context.Context, msgs []ingest.OutboundMes
 	return p.next.Publish(ctx, msgs)
 }
 
+// writingSessions selects, from pg_stat_activity, the other sessions of this
+// database inside a transaction that has written something (it has a transaction
+// id): the relay's batches claimed and not yet committed.
+const writingSessions = `datname = current_database() AND pid <> pg_backend_pid()
+	AND state LIKE 'idle in transaction%' AND backend_xid IS NOT NULL`
+
 // writingTransactions counts the other sessions of this database inside a
 // transaction that has written something (it has a transaction id).
 func writingTransactions(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	var n int64
-	err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()
-		  AND state LIKE 'idle in transaction%' AND backend_xid IS NOT NULL`).Scan(&n)
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE `+writingSessions).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count open transactions: %w", err)
 	}
@@ -151,9 +149,7 @@ func (p *commitKiller) Publish(ctx context.Context, msgs []ingest.OutboundMessag
 		return nil
 	}
 	var n int64
-	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()
-		  AND state LIKE 'idle in transaction%' AND backend_xid IS NOT NULL) AS x`).Scan(&n)
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE `+writingSessions+`) AS x`).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("end the relay's sessions: %w", err)
 	}
