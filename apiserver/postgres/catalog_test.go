@@ -282,19 +282,7 @@ func TestReadInTenant(t *testing.T) {
 // security shows it no row — may write, and plans as configured. One connection,
 // so every step is on the same one.
 func TestReadInTenantLeavesNothingBehind(t *testing.T) {
-	tdb := testenv.NewDatabase(t)
-	seed := NewDB(tdb.Pool)
-	ctx := newTenant(t, seed, "shop")
-	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, 30); err != nil {
-		t.Fatal(err)
-	}
-	cfg := tdb.Pool.Config().Copy()
-	cfg.MinConns, cfg.MaxConns = 1, 1
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	ctx, pool := seededOneConnPool(t, 30)
 	db := NewDB(pool)
 	cat := &CatalogService{DB: db}
 	bg := context.Background()
@@ -378,19 +366,7 @@ func TestGenericPlanOnlyForPlainFirstPages(t *testing.T) {
 		}
 	}
 
-	tdb := testenv.NewDatabase(t)
-	seed := NewDB(tdb.Pool)
-	ctx := newTenant(t, seed, "shop")
-	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, 30); err != nil {
-		t.Fatal(err)
-	}
-	cfg := tdb.Pool.Config().Copy()
-	cfg.MinConns, cfg.MaxConns = 1, 1
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	ctx, pool := seededOneConnPool(t, 30)
 	cat := &CatalogService{DB: NewDB(pool)}
 	plans := func() (generic, custom int64) {
 		t.Helper()
@@ -432,11 +408,6 @@ func TestGenericPlanOnlyForPlainFirstPages(t *testing.T) {
 	}
 }
 
-// BenchmarkListProducts is the list cache miss without HTTP: a page of 20 published
-// products of the demo catalog, read and encoded as the cache encodes it, over one
-// connection. Besides wall time it reports the CPU time per page of this process
-// (cpu-µs/op, what the API benchmark counts) and of the PostgreSQL backend serving
-// the connection (pg-cpu-µs/op, from /proc; 0 where that is not readable).
 // simpleProtocolPool is a pool on the database of p whose queries use the simple
 // protocol, so every result comes in text format.
 func simpleProtocolPool(t *testing.T, p *pgxpool.Pool) *pgxpool.Pool {
@@ -451,20 +422,34 @@ func simpleProtocolPool(t *testing.T, p *pgxpool.Pool) *pgxpool.Pool {
 	return pool
 }
 
-func BenchmarkListProducts(b *testing.B) {
-	tdb := testenv.NewDatabase(b)
+// seededOneConnPool seeds a new database's tenant "shop" with n demo products and
+// returns the tenant's context and a pool of exactly one connection, so every
+// statement of a test runs on the same one.
+func seededOneConnPool(tb testing.TB, n int) (context.Context, *pgxpool.Pool) {
+	tb.Helper()
+	tdb := testenv.NewDatabase(tb)
 	seed := NewDB(tdb.Pool)
-	ctx := newTenant(b, seed, "shop")
-	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, 100); err != nil {
-		b.Fatal(err)
+	ctx := newTenant(tb, seed, "shop")
+	if _, err := demo.Seed(ctx, &CatalogService{DB: seed}, n); err != nil {
+		tb.Fatal(err)
 	}
 	cfg := tdb.Pool.Config().Copy()
 	cfg.MinConns, cfg.MaxConns = 1, 1
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(pool.Close)
+	tb.Cleanup(pool.Close)
+	return ctx, pool
+}
+
+// BenchmarkListProducts is the list cache miss without HTTP: a page of 20 published
+// products of the demo catalog, read and encoded as the cache encodes it, over one
+// connection. Besides wall time it reports the CPU time per page of this process
+// (cpu-µs/op, what the API benchmark counts) and of the PostgreSQL backend serving
+// the connection (pg-cpu-µs/op, from /proc; 0 where that is not readable).
+func BenchmarkListProducts(b *testing.B) {
+	ctx, pool := seededOneConnPool(b, 100)
 	var pid int
 	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		b.Fatal(err)
