@@ -31,19 +31,12 @@ import (
 // events are in one partition in outbox order. It also checks that the workers did
 // publish at the same time: the first publish waits for a second one to begin.
 func TestRelayKeepsEachAggregatesOrderWithParallelWorkers(t *testing.T) {
-	db := testenv.NewDatabase(t)
-	brokers := testenv.KafkaBrokers(t)
-	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
 	const aggregates, versions = 12, 100
-	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
-
-	probe := &overlapProbe{next: producer(t, brokers), second: make(chan struct{})}
-	relay := postgres.NewRelay(db.Pool, probe, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 25, Workers: 4, Idle: 10 * time.Millisecond})
-	runUntilPublished(t, relay, db.Pool)
-
+	probe := &overlapProbe{second: make(chan struct{})}
+	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 25, Workers: 4},
+		func(next ingest.Publisher, _ *pgxpool.Pool) ingest.Publisher { probe.next = next; return probe })
 	rows := aggregates * versions
-	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), rows)
-	if problems := outboxOrder(t, db.Pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
 		t.Fatalf("%d records for %d outbox rows; order per product broken:\n%s", len(msgs), rows, strings.Join(problems, "\n"))
 	}
 	if probe.inFlight.max.Load() < 2 {
@@ -84,23 +77,16 @@ func TestOutboxOrderCatchesUnorderedSends(t *testing.T) {
 // copy of each event comes in outbox order: a consumer sees re-deliveries, never
 // a newer event before an older one.
 func TestRelayPublishFailureMidwayLosesAndReordersNothing(t *testing.T) {
-	db := testenv.NewDatabase(t)
-	brokers := testenv.KafkaBrokers(t)
-	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
 	const aggregates, versions = 12, 60
-	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
-
-	flaky := &midwayFailure{next: producer(t, brokers), every: 3}
-	relay := postgres.NewRelay(db.Pool, flaky, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 40, Workers: 4, Idle: 10 * time.Millisecond})
-	runUntilPublished(t, relay, db.Pool)
-
+	flaky := &midwayFailure{every: 3}
+	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 40, Workers: 4},
+		func(next ingest.Publisher, _ *pgxpool.Pool) ingest.Publisher { flaky.next = next; return flaky })
 	rows := aggregates * versions
-	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), rows)
 	t.Logf("%d rows, %d records, %d publishes failed midway", rows, len(msgs), flaky.failed.Load())
 	if flaky.failed.Load() == 0 || len(msgs) <= rows {
 		t.Fatalf("%d failures injected, %d records for %d rows: no partial publish happened", flaky.failed.Load(), len(msgs), rows)
 	}
-	if problems := outboxOrder(t, db.Pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
 		t.Fatalf("after failures midway:\n%s", strings.Join(problems, "\n"))
 	}
 }
@@ -142,6 +128,22 @@ func runUntilPublished(t *testing.T, relay *postgres.Relay, pool *pgxpool.Pool) 
 		n := ingesttest.Unpublished(t, pool)
 		return n == 0, fmt.Sprintf("%d unpublished", n)
 	})
+}
+
+// relayInterleaved writes aggregates×versions interleaved product events for a new
+// tenant, relays them with cfg (Idle 10 ms) through the publisher wrap makes of the
+// real producer until every row is published, and returns the records of the
+// tenant's catalog topic, with the database for outboxOrder.
+func relayInterleaved(t *testing.T, aggregates, versions int, cfg postgres.RelayConfig, wrap func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher) ([]kafka.Message, *pgxpool.Pool) {
+	t.Helper()
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
+	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
+	cfg.Idle = 10 * time.Millisecond
+	relay := postgres.NewRelay(db.Pool, wrap(producer(t, brokers), db.Pool), ikafka.NewTopics(brokers, 3, 1), cfg)
+	runUntilPublished(t, relay, db.Pool)
+	return ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), aggregates*versions), db.Pool
 }
 
 // outboxOrder checks msgs against the outbox: every row's event is there, each

@@ -11,11 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kommerce/kommerce/ingest"
-	"github.com/kommerce/kommerce/ingest/ingesttest"
-	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/postgres"
-	"github.com/kommerce/kommerce/internal/events"
-	"github.com/kommerce/kommerce/internal/testenv"
 )
 
 // TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker runs one worker in small
@@ -25,15 +21,13 @@ import (
 // the worker never has two publishes at once (batch N+1 goes to the broker only
 // after N's ack) and that every product's events arrive in outbox order.
 func TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker(t *testing.T) {
-	db := testenv.NewDatabase(t)
-	brokers := testenv.KafkaBrokers(t)
-	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
 	const aggregates, versions = 6, 20
-	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
-
-	probe := &claimAheadProbe{next: producer(t, brokers), pool: db.Pool}
-	relay := postgres.NewRelay(db.Pool, probe, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 10, Workers: 1, Idle: 10 * time.Millisecond})
-	runUntilPublished(t, relay, db.Pool)
+	probe := &claimAheadProbe{}
+	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 10, Workers: 1},
+		func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher {
+			probe.next, probe.pool = next, pool
+			return probe
+		})
 
 	if !probe.sawAhead.Load() {
 		t.Fatalf("while the first batch was with the broker the relay had %d transactions with claimed rows, want 2 (the next batch claimed meanwhile)", probe.maxOpen.Load())
@@ -41,10 +35,8 @@ func TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker(t *testing.T) {
 	if probe.inFlight.max.Load() != 1 {
 		t.Fatalf("%d publishes of the one worker in flight at once, want 1: a batch went to the broker before the one before it was acknowledged", probe.inFlight.max.Load())
 	}
-	rows := aggregates * versions
-	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), rows)
-	if problems := outboxOrder(t, db.Pool, msgs); len(problems) > 0 {
-		t.Fatalf("%d records for %d outbox rows; order per product broken:\n%s", len(msgs), rows, strings.Join(problems, "\n"))
+	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
+		t.Fatalf("%d records for %d outbox rows; order per product broken:\n%s", len(msgs), aggregates*versions, strings.Join(problems, "\n"))
 	}
 }
 
@@ -111,23 +103,19 @@ func writingTransactions(ctx context.Context, pool *pgxpool.Pool) (int64, error)
 // first copy of every event must come in outbox order; the re-sent copies are the
 // at-least-once duplicates consumers de-duplicate.
 func TestRelayCommitLostAfterAckRepublishesInOrder(t *testing.T) {
-	db := testenv.NewDatabase(t)
-	brokers := testenv.KafkaBrokers(t)
-	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
 	const aggregates, versions = 8, 40
-	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
-
-	killer := &commitKiller{next: producer(t, brokers), pool: db.Pool, every: 4}
-	relay := postgres.NewRelay(db.Pool, killer, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 20, Workers: 2, Idle: 10 * time.Millisecond})
-	runUntilPublished(t, relay, db.Pool)
-
+	killer := &commitKiller{every: 4}
+	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 20, Workers: 2},
+		func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher {
+			killer.next, killer.pool = next, pool
+			return killer
+		})
 	rows := aggregates * versions
-	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), rows)
 	t.Logf("%d rows, %d records, %d sessions ended after an ack", rows, len(msgs), killer.killed.Load())
 	if killer.killed.Load() == 0 || len(msgs) <= rows {
 		t.Fatalf("%d sessions ended, %d records for %d rows: no commit was lost", killer.killed.Load(), len(msgs), rows)
 	}
-	if problems := outboxOrder(t, db.Pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
 		t.Fatalf("after commits lost:\n%s", strings.Join(problems, "\n"))
 	}
 }
