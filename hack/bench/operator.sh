@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # operator.sh measures Tenant apply → Ready on envtest + PostgreSQL for the operator
-# against a baseline measured in the same run (the same reconcile code called
-# directly, without informers or a work queue), and the operator's memory.
+# against baselines measured in the same run (the bare writes of the objects the
+# operator gives a Tenant, the smaller bare writes of earlier rounds, the same
+# reconcile code called directly), and the operator's memory.
 #
 #   hack/bench/operator.sh              # 20 one at a time, then a burst of 200
 #   hack/bench/operator.sh -n 1000      # the DESIGN budget's size (issue 18's target)
-#   BENCH_SHORT=1 hack/bench/operator.sh   # a burst of at most 200 (~2.5 minutes)
+#   BENCH_SHORT=1 hack/bench/operator.sh   # a burst of at most 200 (about a minute)
+#   hack/bench/operator.sh -n 1000 -rate 40   # the creates paced at 40 a second (a figure)
 #   hack/bench/operator.sh -cpuprofile op.pprof -apiserver-profile api   # profiles
 #
 # It prints the latencies, the API requests and CPU per Tenant of each burst, and a

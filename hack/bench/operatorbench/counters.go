@@ -131,7 +131,25 @@ func operatorMetrics(ctx context.Context, addr string) (counters, error) {
 	err = eachSample(strings.NewReader(string(b)), "rest_client_requests_total", func(l map[string]string, v float64) {
 		out["client "+l["method"]+" → "+l["code"]] += v
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// Where a slow Tenant's time went: in its pass, or waiting in the work queue
+	// (per Tenant, these read as the share of passes within the bound).
+	for _, h := range []struct{ metric, label, what string }{
+		{"controller_runtime_reconcile_time_seconds_bucket", "controller", "pass took"},
+		{"workqueue_queue_duration_seconds_bucket", "name", "queue wait"},
+	} {
+		err = eachSample(strings.NewReader(string(b)), h.metric, func(l map[string]string, v float64) {
+			if l[h.label] == "tenant" && slices.Contains([]string{"0.01", "0.05", "0.1", "0.2", "1"}, l["le"]) {
+				out[fmt.Sprintf("%s <= %s s", h.what, l["le"])] += v
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // eachSample calls fn for every sample of the metric name in a Prometheus text

@@ -79,6 +79,7 @@ type options struct {
 	n, seq      int
 	concurrency int
 	qps         int
+	rate        float64
 	dbURL       string
 	profile     string
 	apiProfile  string
@@ -92,6 +93,7 @@ func main() {
 	flag.IntVar(&o.seq, "seq", 20, "tenants applied one at a time")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "reconciles in parallel (operator --max-concurrent-reconciles and baseline workers)")
 	flag.IntVar(&o.qps, "qps", 200, "client-side API rate limit of both (requests per second)")
+	flag.Float64Var(&o.rate, "rate", 0, "creates per second in the burst (0: back to back, the target's burst); a paced burst that leaves CPU to spare times each Tenant's own latency rather than catch-up")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the operator process during its burst to this file")
 	flag.StringVar(&o.apiProfile, "apiserver-profile", "", "write CPU profiles of kube-apiserver during the bare and the operator burst to <this>-bare.pprof and <this>-operator.pprof")
 	flag.BoolVar(&o.short, "short", os.Getenv("BENCH_SHORT") == "1", "short mode (also BENCH_SHORT=1): a burst of at most 200")
@@ -236,7 +238,7 @@ func run(ctx context.Context, o options) error {
 		}
 		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-operator.pprof", time.Duration(o.n)*25*time.Millisecond)
 	}
-	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, nil)
+	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, o.rate, nil)
 	peak.stop()
 	if err != nil {
 		return fmt.Errorf("operator burst: %w\n%s", err, op.logTail())
@@ -409,9 +411,9 @@ func sequential(ctx context.Context, c client.Client, w *readyWatch, prefix stri
 	return out, nil
 }
 
-// burst creates n tenants back to back and waits for all. With reconcile set, workers
+// burst creates n tenants back to back (or rate a second) and waits for all. With reconcile set, workers
 // goroutines reconcile each tenant as soon as it is created.
-func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n, workers int, reconcile writeFunc) ([]time.Duration, time.Duration, error) {
+func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n, workers int, rate float64, reconcile writeFunc) ([]time.Duration, time.Duration, error) {
 	id := runID()
 	names := make([]string, n)
 	created := map[string]time.Time{}
@@ -431,6 +433,9 @@ func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n
 	}
 	start := time.Now()
 	for i := range n {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
+		}
 		names[i] = fmt.Sprintf("%s-%s-%03d", prefix, id, i)
 		t := benchTenant(names[i])
 		if err := c.Create(ctx, t); err != nil {
@@ -478,7 +483,7 @@ func measure(ctx context.Context, cfg *rest.Config, c client.Client, w *readyWat
 	if beforeBurst != nil {
 		beforeBurst()
 	}
-	if res.burst, res.total, err = burst(ctx, c, w, prefix+"-b", o.n, o.concurrency, write); err != nil {
+	if res.burst, res.total, err = burst(ctx, c, w, prefix+"-b", o.n, o.concurrency, o.rate, write); err != nil {
 		return res, fmt.Errorf("burst: %w", err)
 	}
 	if res.api, err = requestsSince(ctx, cfg, before); err != nil {
@@ -780,7 +785,11 @@ func row(r result, burst bool) (p50, p99 time.Duration) {
 }
 
 func report(o options, bare, minimal, direct, op result, idle, peak, hwm float64) {
-	fmt.Printf("\nTenant applied → Ready (seen by a watch), envtest + PostgreSQL, concurrency %d, client QPS %d\n", o.concurrency, o.qps)
+	paced := "created back to back"
+	if o.rate > 0 {
+		paced = fmt.Sprintf("created %g a second", o.rate)
+	}
+	fmt.Printf("\nTenant applied → Ready (seen by a watch), envtest + PostgreSQL, concurrency %d, client QPS %d, burst %s\n", o.concurrency, o.qps, paced)
 	fmt.Printf("bare writes: the operator's objects, copied; minimal: the smaller objects and fewer writes of earlier rounds\n\n")
 	fmt.Println("| run | tenants | bare writes p50 / p99 | minimal bare p50 / p99 | direct reconcile p50 / p99 | operator p50 / p99 | operator p99 ÷ bare p99 | ÷ minimal p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
@@ -814,13 +823,19 @@ func report(o options, bare, minimal, direct, op result, idle, peak, hwm float64
 	if n != 1000 {
 		size = fmt.Sprintf("%d Tenants (target at 1,000)", n)
 	}
+	goal := "<= 1.5x"
+	if o.rate > 0 {
+		// The target is the burst created back to back; a paced one is a figure.
+		size = fmt.Sprintf("%d Tenants created %g a second (the target's burst is back to back)", n, o.rate)
+		goal = ""
+	}
 	x := float64(o99) / float64(b99)
 	fmt.Println()
 	benchsummary.Print(os.Stdout, benchsummary.Result{
 		Target:   fmt.Sprintf("operator: %s apply -> Ready p99 vs bare writes of the same objects", size),
-		Goal:     "<= 1.5x",
+		Goal:     goal,
 		Measured: fmt.Sprintf("%.2fx (%s vs %s)", x, ms(o99), ms(b99)),
-		Met:      x <= 1.5,
+		Met:      goal != "" && x <= 1.5,
 	})
 	// The earlier rounds' floor, a figure beside the target (no goal): what the
 	// operator's objects and writes cost over the least a Tenant could be given.
