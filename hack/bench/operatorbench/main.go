@@ -95,7 +95,7 @@ func main() {
 	flag.IntVar(&o.qps, "qps", 200, "client-side API rate limit of both (requests per second)")
 	flag.Float64Var(&o.rate, "rate", 0, "creates per second in the burst (0: back to back, the target's burst); a paced burst that leaves CPU to spare times each Tenant's own latency rather than catch-up")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the operator process during its burst to this file")
-	flag.StringVar(&o.apiProfile, "apiserver-profile", "", "write CPU profiles of kube-apiserver during the bare and the operator burst to <this>-bare.pprof and <this>-operator.pprof")
+	flag.StringVar(&o.apiProfile, "apiserver-profile", "", "write CPU profiles of kube-apiserver over the first n×8 ms of the bare and of the operator burst to <this>-bare.pprof and <this>-operator.pprof")
 	flag.BoolVar(&o.short, "short", os.Getenv("BENCH_SHORT") == "1", "short mode (also BENCH_SHORT=1): a burst of at most 200")
 	flag.StringVar(&o.dbURL, "database-url", envOr("KOMMERCE_TEST_DATABASE_URL", "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"), "PostgreSQL server to create the benchmark database on")
 	flag.Parse()
@@ -178,8 +178,7 @@ func run(ctx context.Context, o options) error {
 	say("baseline (bare writes of the same objects): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
 	bareRes, err := measure(ctx, cfg, c, w, "bare", o, same.write, func() {
 		if o.apiProfile != "" {
-			// A seq run of the same size takes about this long; the profile is a sample.
-			apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-bare.pprof", time.Duration(o.n)*25*time.Millisecond)
+			apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-bare.pprof", apiProfileWindow(o.n))
 		}
 	})
 	if err == nil {
@@ -236,7 +235,7 @@ func run(ctx context.Context, o options) error {
 		if err := apiProf.wait(); err != nil {
 			say("kube-apiserver profile: %v", err)
 		}
-		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-operator.pprof", time.Duration(o.n)*25*time.Millisecond)
+		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-operator.pprof", apiProfileWindow(o.n))
 	}
 	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, o.rate, nil)
 	peak.stop()
@@ -466,6 +465,12 @@ func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n
 	}
 	return out, last.Sub(start), nil
 }
+
+// apiProfileWindow is how long each kube-apiserver profile runs from the start of a
+// burst: the same for both, and shorter than either burst of n back to back
+// (at least 10 ms per Tenant here), so that each covers its own burst and nothing
+// after it, and the two profiles' shares can be set against each other.
+func apiProfileWindow(n int) time.Duration { return time.Duration(n) * 8 * time.Millisecond }
 
 // measure runs one contender: o.seq tenants one at a time, then a burst of o.n with
 // o.concurrency workers, counting the API requests of the burst. beforeBurst, if set,
