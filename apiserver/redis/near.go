@@ -162,10 +162,14 @@ func (s *Store) subscribe(n *near) {
 		if n.gate != nil {
 			<-n.gate
 		}
-		err := s.listen(ctx, n)
+		_ = s.listen(ctx, n) // why it ended does not matter: the loop subscribes again
 		n.reset(false)
-		if errors.Is(err, redis.ErrClosed) || errors.Is(s.Client.Ping(ctx).Err(), redis.ErrClosed) {
-			return // the application closed the client: nothing to keep up any more
+		// Only the client's own Ping tells that the application closed the client. The
+		// subscription's error cannot: a PubSub closed under it (by a test standing in
+		// for a network failure) also answers ErrClosed, and stopping then would leave
+		// the near cache off for good.
+		if errors.Is(s.Client.Ping(ctx).Err(), redis.ErrClosed) {
+			return // nothing to keep up any more
 		}
 		time.Sleep(resubscribeBackoff)
 	}
