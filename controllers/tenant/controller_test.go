@@ -577,6 +577,12 @@ func TestIsolationConflictIsReported(t *testing.T) {
 	if !meta.IsStatusConditionTrue(got.Status.Conditions, kv1.TenantNetworkPolicyReady) {
 		t.Errorf("network policy not provisioned: %+v", got.Status.Conditions)
 	}
+	// The identity Secret waits for a row: a tenant whose row is refused gets none.
+	var sec corev1.Secret
+	err := op.k8s.Get(context.Background(), types.NamespacedName{Namespace: string(copycat.Spec.Namespaces[0]), Name: tenant.IdentitySecretName}, &sec)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("identity Secret of a tenant without a row: %v (tenant id %q)", err, sec.Data[tenant.KeyTenantID])
+	}
 	testenv.Eventually(t, reconcileWait, "IsolationConflict event", func() (bool, string) {
 		evs := op.events(t, copycat.Name)
 		return count(evs, "Warning/IsolationConflict") == 1, fmt.Sprintf("events %v", evs)

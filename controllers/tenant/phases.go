@@ -36,6 +36,9 @@ type scope struct {
 	before *kv1.Tenant // as read (or last written), to diff the status against
 	log    logr.Logger
 	row    *tenantstore.Record // the tenant's database row, once ensured this pass
+	// planned is set when this pass planned the row (tenantstore Plan) and recorded
+	// the plan in spec.isolation: the id there is known to be this tenant's.
+	planned bool
 }
 
 // phase is one ordered step and the part condition it owns. A phase that cannot
@@ -70,9 +73,16 @@ var phases = []phase{
 //  1. namespaces (everything else lives in them), alongside the finalizer (which
 //     must be in place before the database row exists) and, in the same patch,
 //     the row's planned values in spec.isolation;
-//  2. the database row, alongside quota and limit range, network policy and RBAC;
+//  2. the database row, alongside quota and limit range, network policy, RBAC and,
+//     when this pass planned the row, the identity Secret;
 //  3. the row's values recorded in spec.isolation if step 1 could not, alongside
-//     the identity Secret (which needs the row's id).
+//     the identity Secret when it waited for the row.
+//
+// The identity Secret carries the tenant id, so it is written only once the id is
+// known to be this tenant's: planned this pass (Plan read the slug's own row, or
+// drew an id no other row has), or confirmed by the row itself. An id the spec
+// names and no plan checked — one a user wrote, or one recorded earlier — waits
+// for the row, so a Tenant naming another tenant's id never gets a Secret for it.
 //
 // A phase that runs beside others works on its own copy of the Tenant and hands
 // back only the condition (and status fields) it owns; the steps that write the
@@ -84,17 +94,25 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) (ctrl.Result, erro
 	}); err != nil || !res.IsZero() {
 		return res, err
 	}
-	if res, err := r.alongside(ctx, s, (*Reconciler).ensureRow,
-		part{phase: phase{kv1.TenantQuotaReady, (*Reconciler).reconcileQuota}},
-		part{phase: phase{kv1.TenantNetworkPolicyReady, (*Reconciler).reconcileNetworkPolicy}},
-		part{phase: phase{kv1.TenantRBACReady, (*Reconciler).reconcileRBAC}},
-	); err != nil || !res.IsZero() {
-		return res, err
-	}
-	return r.alongside(ctx, s, (*Reconciler).recordIsolation, part{
+	identity := part{
 		phase: phase{kv1.TenantIdentityReady, (*Reconciler).reconcileIdentity},
 		keep:  func(dst, src *kv1.TenantStatus) { dst.IdentitySecret = src.IdentitySecret },
-	})
+	}
+	second := []part{
+		{phase: phase{kv1.TenantQuotaReady, (*Reconciler).reconcileQuota}},
+		{phase: phase{kv1.TenantNetworkPolicyReady, (*Reconciler).reconcileNetworkPolicy}},
+		{phase: phase{kv1.TenantRBACReady, (*Reconciler).reconcileRBAC}},
+	}
+	var third []part
+	if s.planned {
+		second = append(second, identity)
+	} else {
+		third = append(third, identity)
+	}
+	if res, err := r.alongside(ctx, s, (*Reconciler).ensureRow, second...); err != nil || !res.IsZero() {
+		return res, err
+	}
+	return r.alongside(ctx, s, (*Reconciler).recordIsolation, third...)
 }
 
 // part is a phase run beside another step on a copy of the Tenant; keep copies
@@ -118,9 +136,10 @@ func (r *Reconciler) addFinalizer(ctx context.Context, s *scope) (ctrl.Result, e
 		return ctrl.Result{}, nil
 	}
 	iso := t.Spec.Isolation
+	planned := false
 	if !isolationComplete(iso) {
 		if rec, err := r.Store.Plan(ctx, desiredRow(t)); err == nil {
-			iso = isolationOf(rec)
+			iso, planned = isolationOf(rec), true
 		} else {
 			s.log.V(1).Info("planning the database row failed; the finalizer is added alone", "tenant", t.Name, "error", err.Error())
 		}
@@ -132,6 +151,7 @@ func (r *Reconciler) addFinalizer(ctx context.Context, s *scope) (ctrl.Result, e
 		return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 	}
 	s.before = t.DeepCopy()
+	s.planned = planned
 	return ctrl.Result{}, nil
 }
 
@@ -355,16 +375,15 @@ func (r *Reconciler) reconcileNetworkPolicy(ctx context.Context, s *scope) (ctrl
 	})
 }
 
+// reconcileRBAC applies the owners' Role and its RoleBinding at once. The API
+// server refuses to bind a Role that does not exist yet unless the binder may
+// "bind" it; the operator holds bind on this Role's name alone (the rbac marker on
+// Reconcile), so the binding need not wait for the Role.
 func (r *Reconciler) reconcileRBAC(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
-	if res, err := r.applyEach(ctx, s, kv1.TenantRBACReady, "owners' role", func(ns string) runtime.ApplyConfiguration {
-		return desiredRole(t, ns)
-	}); err != nil || !res.IsZero() {
-		return res, err
-	}
-	return r.applyEach(ctx, s, kv1.TenantRBACReady, "owners' role and role binding", func(ns string) runtime.ApplyConfiguration {
-		return desiredRoleBinding(t, ns)
-	})
+	return r.applyEach(ctx, s, kv1.TenantRBACReady, "owners' role and role binding",
+		func(ns string) runtime.ApplyConfiguration { return desiredRole(t, ns) },
+		func(ns string) runtime.ApplyConfiguration { return desiredRoleBinding(t, ns) })
 }
 
 // ensureRow upserts the tenant's registry row and keeps it in the scope for

@@ -64,9 +64,16 @@ type option func(*tenant.Reconciler)
 func startOperator(t *testing.T, opts ...option) *operator {
 	t.Helper()
 	kubetest.Unavailable(t, startErr)
+	return startOperatorAs(t, cfg, opts...)
+}
+
+// startOperatorAs runs the Tenant controller with the API credentials of as; the
+// test's own client (operator.k8s) stays the suite's administrator.
+func startOperatorAs(t *testing.T, as *rest.Config, opts ...option) *operator {
+	t.Helper()
 	db := testenv.NewDatabase(t)
 	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(as, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

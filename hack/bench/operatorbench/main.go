@@ -12,6 +12,8 @@
 //     same concurrency;
 //   - operator: `kommerce operator` as a separate process reacting to the creates.
 //
+// Each contender runs on a kube-apiserver, etcd and database of its own, started
+// fresh for it (bed), so none pays for the objects an earlier one left behind.
 // All are timed the same way: from the create call returning to a watch on Tenants
 // seeing Ready=True. Each runs one tenant at a time (-seq) and then a burst of -n
 // tenants created back to back. Around each burst it counts the kube-apiserver's
@@ -123,15 +125,170 @@ func run(ctx context.Context, o options) error {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = kv1.AddToScheme(scheme)
 
-	say("starting kube-apiserver and etcd")
+	// Baseline 1, the floor of the target: the same objects the operator's reconcile
+	// gives a Tenant, copied from one it provisioned, with plain writes.
+	var bareRes result
+	err := onBed(ctx, o, scheme, func(b *bed) error {
+		say("capturing what the operator's reconcile gives a Tenant")
+		tmpl, err := capture(ctx, b.c, b.w, b.direct.reconcile)
+		if err != nil {
+			return fmt.Errorf("capture: %w", err)
+		}
+		say("baseline (bare writes of the same objects): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
+		same := &sameWriter{c: b.wc, store: b.store, tmpl: tmpl}
+		var apiProf *profiler
+		bareRes, err = measure(ctx, b, "bare", o, same.write, func() {
+			if o.apiProfile != "" {
+				apiProf = apiserverProfile(ctx, b.cfg, o.apiProfile+"-bare.pprof", apiProfileWindow(o.n))
+			}
+		})
+		if err == nil {
+			err = same.wait()
+		}
+		if apiProf != nil {
+			if perr := apiProf.wait(); perr != nil {
+				say("kube-apiserver profile: %v", perr)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bare writes: %w", err)
+	}
+	// Baseline 2: the floor of earlier rounds, smaller objects and fewer writes (no
+	// finalizer, isolation or Event; one condition), kept for comparison.
+	var minRes result
+	err = onBed(ctx, o, scheme, func(b *bed) error {
+		say("baseline (bare writes, minimal objects): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
+		var err error
+		minRes, err = measure(ctx, b, "mini", o, (&bareWriter{c: b.wc, store: b.store}).write, nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("minimal bare writes: %w", err)
+	}
+	// Baseline 3: the operator's reconcile code driven directly.
+	var directRes result
+	err = onBed(ctx, o, scheme, func(b *bed) error {
+		say("baseline (direct reconcile): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
+		var err error
+		directRes, err = measure(ctx, b, "base", o, b.direct.reconcile, nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("direct reconcile: %w", err)
+	}
+
+	// Operator: a separate process reacting to the API.
+	var opRes result
+	var mem memory
+	err = onBed(ctx, o, scheme, func(b *bed) error {
+		var err error
+		opRes, mem, err = measureOperator(ctx, b, o, directRes.total)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	report(o, bareRes, minRes, directRes, opRes, mem.idle, mem.peak, mem.hwm)
+	return nil
+}
+
+// memory is the operator's resident memory: idle before its burst, the peak sampled
+// during it, and the kernel's high-water mark.
+type memory struct{ idle, peak, hwm float64 }
+
+// measureOperator starts `kommerce operator` on b and runs its sequential and burst
+// Tenants; directTotal is how long the direct reconcile's burst took, the length
+// of the operator's CPU profile.
+func measureOperator(ctx context.Context, b *bed, o options, directTotal time.Duration) (result, memory, error) {
+	var res result
+	var mem memory
+	op, err := startOperator(ctx, b.env, o, b.dbURL)
+	if err != nil {
+		return res, mem, err
+	}
+	defer op.stop()
+	mem.idle = op.rss()
+	say("operator: %d sequential, then a burst of %d, --max-concurrent-reconciles %d", o.seq, o.n, o.concurrency)
+	if res.seq, err = sequential(ctx, b.c, b.w, "op-s", o.seq, nil); err != nil {
+		return res, mem, fmt.Errorf("operator sequential: %w\n%s", err, op.logTail())
+	}
+	before, err := apiRequests(ctx, b.cfg)
+	if err != nil {
+		return res, mem, err
+	}
+	opBefore, err := operatorMetrics(ctx, op.metricsAddr)
+	if err != nil {
+		return res, mem, err
+	}
+	peak := op.samplePeak()
+	var prof, apiProf *profiler
+	if o.profile != "" {
+		// The operator's burst lasts about as long as the direct reconcile's.
+		prof = op.cpuProfile(ctx, o.profile, directTotal)
+	}
+	if o.apiProfile != "" {
+		apiProf = apiserverProfile(ctx, b.cfg, o.apiProfile+"-operator.pprof", apiProfileWindow(o.n))
+	}
+	res.burst, res.total, err = burst(ctx, b.c, b.w, "op-b", o.n, 0, o.rate, nil)
+	peak.stop()
+	if err != nil {
+		return res, mem, fmt.Errorf("operator burst: %w\n%s", err, op.logTail())
+	}
+	if res.api, err = requestsSince(ctx, b.cfg, before); err != nil {
+		return res, mem, err
+	}
+	opAfter, err := operatorMetrics(ctx, op.metricsAddr)
+	if err != nil {
+		return res, mem, err
+	}
+	res.op = opAfter.sub(opBefore)
+	for _, p := range []*profiler{prof, apiProf} {
+		if p != nil {
+			if err := p.wait(); err != nil {
+				say("profile: %v", err)
+			}
+		}
+	}
+	mem.peak = max(peak.max(), op.rss())
+	mem.hwm = op.hwm()
+	return res, mem, nil
+}
+
+// bed is one contender's own kube-apiserver, etcd and database. Every contender
+// starts on an empty cluster and registry: the envtest runs no garbage collector
+// or namespace controller, so the namespaces and children of an earlier
+// contender's Tenants would stay, and a later contender would pay for them — the
+// API server's and etcd's larger heaps and stores, and for the operator an
+// informer cache listing them all at its start.
+type bed struct {
+	env   *envtest.Environment
+	cfg   *rest.Config
+	c     client.WithWatch // the benchmark's: the stream of creates and the Ready watch
+	wc    client.Client    // the contender's own (see onBed)
+	w     *readyWatch
+	dbURL string
+	store tenantstore.Store
+	// direct is the reconciler without a manager, on wc: the direct contender, and
+	// what capture provisions the floor's template Tenant with.
+	direct *direct
+}
+
+// beds counts the beds made, so each gets a database of its own.
+var beds int
+
+// onBed starts a fresh bed, runs fn on it and tears it down.
+func onBed(ctx context.Context, o options, scheme *runtime.Scheme, fn func(*bed) error) error {
+	say("starting kube-apiserver, etcd and a database")
 	env, cfg, err := kubetest.Start(filepath.Join(kubetest.RepoRoot(), "config", "crd", "bases"))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
 	cfg.QPS, cfg.Burst = float32(o.qps), 2*o.qps
-
-	dbURL, dropDB, err := createDatabase(ctx, o.dbURL)
+	beds++
+	dbURL, dropDB, err := createDatabase(ctx, o.dbURL, beds)
 	if err != nil {
 		return err
 	}
@@ -142,6 +299,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer pool.Close()
 	benchDB = pool
+	defer func() { benchDB = nil }()
 
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -152,7 +310,6 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer w.stop()
-
 	// The contenders other than the operator write with a client of their own, as
 	// the operator does: controller-runtime gives each client its own rate limiter
 	// per resource type, and a contender sharing the benchmark's Tenant limiter would
@@ -162,114 +319,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	store := tenantstore.NewPostgres(pool)
-	direct, err := newDirect(cfg, wc, scheme, store)
+	d, err := newDirect(cfg, wc, scheme, store)
 	if err != nil {
 		return err
 	}
-	// Baseline 1, the floor of the target: the same objects the operator's reconcile
-	// gives a Tenant, copied from one it provisioned, with plain writes.
-	say("capturing what the operator's reconcile gives a Tenant")
-	tmpl, err := capture(ctx, c, w, direct.reconcile)
-	if err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	same := &sameWriter{c: wc, store: store, tmpl: tmpl}
-	var apiProf *profiler
-	say("baseline (bare writes of the same objects): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
-	bareRes, err := measure(ctx, cfg, c, w, "bare", o, same.write, func() {
-		if o.apiProfile != "" {
-			apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-bare.pprof", apiProfileWindow(o.n))
-		}
-	})
-	if err == nil {
-		err = same.wait()
-	}
-	if err != nil {
-		return fmt.Errorf("bare writes: %w", err)
-	}
-	// Baseline 2: the floor of earlier rounds, smaller objects and fewer writes (no
-	// finalizer, isolation or Event; one condition), kept for comparison.
-	say("baseline (bare writes, minimal objects): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
-	minimal := &bareWriter{c: wc, store: store}
-	minRes, err := measure(ctx, cfg, c, w, "mini", o, minimal.write, nil)
-	if err != nil {
-		return fmt.Errorf("minimal bare writes: %w", err)
-	}
-	// Baseline 3: the operator's reconcile code driven directly.
-	say("baseline (direct reconcile): %d sequential, then a burst of %d, %d workers", o.seq, o.n, o.concurrency)
-	directRes, err := measure(ctx, cfg, c, w, "base", o, direct.reconcile, nil)
-	if err != nil {
-		return fmt.Errorf("direct reconcile: %w", err)
-	}
-	if err := forget(ctx, c, "base-", "bare-", "mini-", "tmpl-"); err != nil {
-		return err
-	}
-
-	// Operator: a separate process reacting to the API.
-	op, err := startOperator(ctx, env, o, dbURL)
-	if err != nil {
-		return err
-	}
-	defer op.stop()
-	idle := op.rss()
-	say("operator: %d sequential, then a burst of %d, --max-concurrent-reconciles %d", o.seq, o.n, o.concurrency)
-	var opRes result
-	if opRes.seq, err = sequential(ctx, c, w, "op-s", o.seq, nil); err != nil {
-		return fmt.Errorf("operator sequential: %w\n%s", err, op.logTail())
-	}
-	before, err := apiRequests(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	opBefore, err := operatorMetrics(ctx, op.metricsAddr)
-	if err != nil {
-		return err
-	}
-	peak := op.samplePeak()
-	var prof *profiler
-	if o.profile != "" {
-		// The operator's burst lasts about as long as the direct reconcile's.
-		prof = op.cpuProfile(ctx, o.profile, directRes.total)
-	}
-	if o.apiProfile != "" {
-		if err := apiProf.wait(); err != nil {
-			say("kube-apiserver profile: %v", err)
-		}
-		apiProf = apiserverProfile(ctx, cfg, o.apiProfile+"-operator.pprof", apiProfileWindow(o.n))
-	}
-	opRes.burst, opRes.total, err = burst(ctx, c, w, "op-b", o.n, 0, o.rate, nil)
-	peak.stop()
-	if err != nil {
-		return fmt.Errorf("operator burst: %w\n%s", err, op.logTail())
-	}
-	if opRes.api, err = requestsSince(ctx, cfg, before); err != nil {
-		return err
-	}
-	opAfter, err := operatorMetrics(ctx, op.metricsAddr)
-	if err != nil {
-		return err
-	}
-	opRes.op = opAfter.sub(opBefore)
-	if prof != nil {
-		if err := prof.wait(); err != nil {
-			say("cpu profile: %v", err)
-		}
-	}
-	if apiProf != nil {
-		if err := apiProf.wait(); err != nil {
-			say("kube-apiserver profile: %v", err)
-		}
-	}
-	after := op.rss()
-	hwm := op.hwm()
-
-	report(o, bareRes, minRes, directRes, opRes, idle, max(peak.max(), after), hwm)
-	return nil
+	return fn(&bed{env: env, cfg: cfg, c: c, wc: wc, w: w, dbURL: dbURL, store: store, direct: d})
 }
 
 // createDatabase makes a fresh migrated database and returns its URL and a cleanup.
-func createDatabase(ctx context.Context, base string) (string, func(), error) {
-	name := "kommerce_bench_operator_" + strconv.Itoa(os.Getpid())
+func createDatabase(ctx context.Context, base string, seq int) (string, func(), error) {
+	name := "kommerce_bench_operator_" + strconv.Itoa(os.Getpid()) + "_" + strconv.Itoa(seq)
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return "", nil, fmt.Errorf("connect to PostgreSQL (hack/services.sh up postgres): %w", err)
@@ -475,23 +534,23 @@ func apiProfileWindow(n int) time.Duration { return time.Duration(n) * 8 * time.
 // measure runs one contender: o.seq tenants one at a time, then a burst of o.n with
 // o.concurrency workers, counting the API requests of the burst. beforeBurst, if set,
 // runs just before the burst starts.
-func measure(ctx context.Context, cfg *rest.Config, c client.Client, w *readyWatch, prefix string, o options, write writeFunc, beforeBurst func()) (result, error) {
+func measure(ctx context.Context, b *bed, prefix string, o options, write writeFunc, beforeBurst func()) (result, error) {
 	var res result
 	var err error
-	if res.seq, err = sequential(ctx, c, w, prefix+"-s", o.seq, write); err != nil {
+	if res.seq, err = sequential(ctx, b.c, b.w, prefix+"-s", o.seq, write); err != nil {
 		return res, fmt.Errorf("sequential: %w", err)
 	}
-	before, err := apiRequests(ctx, cfg)
+	before, err := apiRequests(ctx, b.cfg)
 	if err != nil {
 		return res, err
 	}
 	if beforeBurst != nil {
 		beforeBurst()
 	}
-	if res.burst, res.total, err = burst(ctx, c, w, prefix+"-b", o.n, o.concurrency, o.rate, write); err != nil {
+	if res.burst, res.total, err = burst(ctx, b.c, b.w, prefix+"-b", o.n, o.concurrency, o.rate, write); err != nil {
 		return res, fmt.Errorf("burst: %w", err)
 	}
-	if res.api, err = requestsSince(ctx, cfg, before); err != nil {
+	if res.api, err = requestsSince(ctx, b.cfg, before); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -530,30 +589,6 @@ func (d *direct) reconcile(ctx context.Context, t *kv1.Tenant) error {
 		time.Sleep(res.RequeueAfter)
 	}
 	return fmt.Errorf("tenant %s still requeued after 10 passes", name)
-}
-
-// forget removes the baseline's Tenants (without their finalizer: the baseline has no
-// controller left to run it) so the operator starts from a clean list.
-func forget(ctx context.Context, c client.Client, prefixes ...string) error {
-	var list kv1.TenantList
-	if err := c.List(ctx, &list); err != nil {
-		return err
-	}
-	for i := range list.Items {
-		t := &list.Items[i]
-		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(t.Name, p) }) {
-			continue
-		}
-		patch := client.MergeFrom(t.DeepCopy())
-		t.Finalizers = nil
-		if err := c.Patch(ctx, t, patch); err != nil {
-			return err
-		}
-		if err := client.IgnoreNotFound(c.Delete(ctx, t)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 type operatorProc struct {
