@@ -238,7 +238,8 @@ func perTenant(c counters, n int) string {
 // (kommerce) this benchmark started (its child processes) have used so far, by
 // process name, and the benchmark's own: in the bare writes' burst that is their
 // client (encoding the creates, the row's transaction), which the operator's burst
-// counts under kommerce; in both it is the Tenant creates and the Ready watch.
+// counts under kommerce; in both it is the Ready watch. The stream of creates, a
+// process that has exited by the time the counts are read, is added by burst.
 func serverCPU() counters {
 	out := counters{}
 	entries, err := os.ReadDir("/proc")

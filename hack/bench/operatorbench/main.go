@@ -13,7 +13,9 @@
 //   - operator: `kommerce operator` as a separate process reacting to the creates.
 //
 // Each contender runs on a kube-apiserver, etcd and database of its own, started
-// fresh for it (bed), so none pays for the objects an earlier one left behind.
+// fresh for it (bed), so none pays for the objects an earlier one left behind, and
+// the burst's creates come from a process of their own (stream.go), as kubectl's
+// would, so none shares a process with the stream it is timed against.
 // All are timed the same way: from the create call returning to a watch on Tenants
 // seeing Ready=True. Each runs one tenant at a time (-seq) and then a burst of -n
 // tenants created back to back. Around each burst it counts the kube-apiserver's
@@ -100,7 +102,17 @@ func main() {
 	flag.StringVar(&o.apiProfile, "apiserver-profile", "", "write CPU profiles of kube-apiserver over the first n×8 ms of the bare and of the operator burst to <this>-bare.pprof and <this>-operator.pprof")
 	flag.BoolVar(&o.short, "short", os.Getenv("BENCH_SHORT") == "1", "short mode (also BENCH_SHORT=1): a burst of at most 200")
 	flag.StringVar(&o.dbURL, "database-url", envOr("KOMMERCE_TEST_DATABASE_URL", "postgres://kommerce:kommerce@127.0.0.1:55432/kommerce?sslmode=disable"), "PostgreSQL server to create the benchmark database on")
+	asStream := flag.Bool("stream", false, "internal: be the stream of creates of a burst (-n, -rate, -qps, -stream-kubeconfig, -stream-prefix)")
+	kubeconfig := flag.String("stream-kubeconfig", "", "internal: the stream's credentials")
+	prefix := flag.String("stream-prefix", "", "internal: the stream's Tenant name prefix")
 	flag.Parse()
+	if *asStream {
+		if err := runStream(context.Background(), *kubeconfig, *prefix, o.n, o.rate, o.qps); err != nil {
+			fmt.Fprintf(os.Stderr, "operatorbench -stream: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.short {
 		o.n, o.seq = min(o.n, 200), min(o.seq, 20)
 	}
@@ -231,7 +243,7 @@ func measureOperator(ctx context.Context, b *bed, o options, directTotal time.Du
 	if o.apiProfile != "" {
 		apiProf = apiserverProfile(ctx, b.cfg, o.apiProfile+"-operator.pprof", apiProfileWindow(o.n))
 	}
-	res.burst, res.total, err = burst(ctx, b.c, b.w, "op-b", o.n, 0, o.rate, nil)
+	br, err := burst(ctx, b, "op-b", o.n, 0, o.rate, o.qps, nil)
 	peak.stop()
 	if err != nil {
 		return res, mem, fmt.Errorf("operator burst: %w\n%s", err, op.logTail())
@@ -239,6 +251,7 @@ func measureOperator(ctx context.Context, b *bed, o options, directTotal time.Du
 	if res.api, err = requestsSince(ctx, b.cfg, before); err != nil {
 		return res, mem, err
 	}
+	res.add(br)
 	opAfter, err := operatorMetrics(ctx, op.metricsAddr)
 	if err != nil {
 		return res, mem, err
@@ -269,6 +282,8 @@ type bed struct {
 	wc    client.Client    // the contender's own (see onBed)
 	w     *readyWatch
 	dbURL string
+	// kubeconfig is the stream process's credentials (a user of its own).
+	kubeconfig string
 	store tenantstore.Store
 	// direct is the reconciler without a manager, on wc: the direct contender, and
 	// what capture provisions the floor's template Tenant with.
@@ -323,7 +338,16 @@ func onBed(ctx context.Context, o options, scheme *runtime.Scheme, fn func(*bed)
 	if err != nil {
 		return err
 	}
-	return fn(&bed{env: env, cfg: cfg, c: c, wc: wc, w: w, dbURL: dbURL, store: store, direct: d})
+	dir, err := os.MkdirTemp("", "operatorbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	kubeconfig, err := streamUser(env, dir)
+	if err != nil {
+		return err
+	}
+	return fn(&bed{env: env, cfg: cfg, c: c, wc: wc, w: w, dbURL: dbURL, kubeconfig: kubeconfig, store: store, direct: d})
 }
 
 // createDatabase makes a fresh migrated database and returns its URL and a cleanup.
@@ -469,11 +493,18 @@ func sequential(ctx context.Context, c client.Client, w *readyWatch, prefix stri
 	return out, nil
 }
 
-// burst creates n tenants back to back (or rate a second) and waits for all. With reconcile set, workers
-// goroutines reconcile each tenant as soon as it is created.
-func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n, workers int, rate float64, reconcile writeFunc) ([]time.Duration, time.Duration, error) {
-	id := runID()
+// burst has a stream process create n tenants back to back (or rate a second) and
+// waits for all. With reconcile set, workers goroutines reconcile each tenant as soon
+// as the stream reports it created. It returns each Tenant's latency, the time from
+// the first create to the last Ready, how long the stream took to create them all,
+// and the stream's CPU.
+func burst(ctx context.Context, b *bed, prefix string, n, workers int, rate float64, qps int, reconcile writeFunc) (burstResult, error) {
+	var res burstResult
+	prefix += "-" + runID()
 	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%03d", prefix, i)
+	}
 	created := map[string]time.Time{}
 	queue := make(chan *kv1.Tenant, n)
 	var wg sync.WaitGroup
@@ -489,40 +520,69 @@ func burst(ctx context.Context, c client.Client, w *readyWatch, prefix string, n
 			})
 		}
 	}
-	start := time.Now()
-	for i := range n {
-		if rate > 0 {
-			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
+	s, err := startStream(ctx, b.kubeconfig, prefix, n, rate, qps)
+	if err != nil {
+		close(queue)
+		return res, err
+	}
+	var start, lastCreate time.Time
+	for {
+		l, ok, err := s.next()
+		if err != nil || !ok {
+			close(queue)
+			if err != nil {
+				_, _ = s.wait()
+				wg.Wait()
+				return res, err
+			}
+			break
 		}
-		names[i] = fmt.Sprintf("%s-%s-%03d", prefix, id, i)
-		t := benchTenant(names[i])
-		if err := c.Create(ctx, t); err != nil {
-			return nil, 0, err
+		if l.Start != 0 {
+			start = time.Unix(0, l.Start)
+			continue
 		}
-		created[names[i]] = time.Now()
+		lastCreate = time.Unix(0, l.At)
+		created[l.Name] = lastCreate
 		if reconcile != nil {
+			t := benchTenant(l.Name)
+			t.UID, t.ResourceVersion, t.Generation = l.UID, l.ResourceVersion, l.Generation
 			queue <- t
 		}
 	}
-	close(queue)
-	ready, err := w.wait(ctx, names, 10*time.Minute)
+	if res.streamCPU, err = s.wait(); err != nil {
+		wg.Wait()
+		return res, err
+	}
+	if len(created) != n {
+		wg.Wait()
+		return res, fmt.Errorf("the stream reported %d of %d creates", len(created), n)
+	}
+	ready, err := b.w.wait(ctx, names, 10*time.Minute)
 	wg.Wait()
 	close(errs)
 	if e := <-errs; e != nil {
-		return nil, 0, e
+		return res, e
 	}
 	if err != nil {
-		return nil, 0, err
+		return res, err
 	}
 	var last time.Time
-	out := make([]time.Duration, 0, n)
+	res.latencies = make([]time.Duration, 0, n)
 	for _, name := range names {
-		out = append(out, ready[name].Sub(created[name]))
+		res.latencies = append(res.latencies, ready[name].Sub(created[name]))
 		if ready[name].After(last) {
 			last = ready[name]
 		}
 	}
-	return out, last.Sub(start), nil
+	res.total, res.stream = last.Sub(start), lastCreate.Sub(start)
+	return res, nil
+}
+
+// burstResult is what burst measured.
+type burstResult struct {
+	latencies     []time.Duration
+	total, stream time.Duration // first create to last Ready; to the last create
+	streamCPU     time.Duration
 }
 
 // apiProfileWindow is how long each kube-apiserver profile runs from the start of a
@@ -547,12 +607,14 @@ func measure(ctx context.Context, b *bed, prefix string, o options, write writeF
 	if beforeBurst != nil {
 		beforeBurst()
 	}
-	if res.burst, res.total, err = burst(ctx, b.c, b.w, prefix+"-b", o.n, o.concurrency, o.rate, write); err != nil {
+	br, err := burst(ctx, b, prefix+"-b", o.n, o.concurrency, o.rate, o.qps, write)
+	if err != nil {
 		return res, fmt.Errorf("burst: %w", err)
 	}
 	if res.api, err = requestsSince(ctx, b.cfg, before); err != nil {
 		return res, err
 	}
+	res.add(br)
 	return res, nil
 }
 
@@ -792,9 +854,18 @@ func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/
 
 // result is one contender's latencies.
 type result struct {
-	seq, burst []time.Duration
-	total      time.Duration
-	api, op    counters // API requests during the burst; the operator's own metrics
+	seq, burst    []time.Duration
+	total, stream time.Duration // the burst's first create to last Ready; to its last create
+	api, op       counters      // API requests during the burst; the operator's own metrics
+}
+
+// add records the burst's figures; the stream process's CPU joins the others in api.
+func (r *result) add(b burstResult) {
+	r.burst, r.total, r.stream = b.latencies, b.total, b.stream
+	if r.api == nil {
+		r.api = counters{}
+	}
+	r.api["cpu ms stream of creates (its own process)"] += float64(b.streamCPU) / float64(time.Millisecond)
 }
 
 // settle is how long the work a burst triggers after its last Ready (passes
@@ -846,6 +917,8 @@ func report(o options, bare, minimal, direct, op result, idle, peak, hwm float64
 	}
 	fmt.Printf("\nBurst of %d, first create to last Ready: bare %s, minimal %s, direct %s, operator %s (%s of bare, %s of minimal).\n",
 		len(op.burst), ms(bare.total), ms(minimal.total), ms(direct.total), ms(op.total), ratio(op.total, bare.total), ratio(op.total, minimal.total))
+	fmt.Printf("The stream of creates (a process of its own), first to last create: bare %s, minimal %s, direct %s, operator %s.\n",
+		ms(bare.stream), ms(minimal.stream), ms(direct.stream), ms(op.stream))
 	fmt.Printf("Operator memory: RSS %.0f MiB idle, %.0f MiB peak during the burst, high-water mark %.0f MiB (%d Tenants, %d namespaces, %d owned objects).\n",
 		idle, peak, hwm, len(op.seq)+len(op.burst), len(op.seq)+len(op.burst), 6*(len(op.seq)+len(op.burst)))
 	n := len(op.burst)
