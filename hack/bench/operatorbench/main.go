@@ -284,7 +284,7 @@ type bed struct {
 	dbURL string
 	// kubeconfig is the stream process's credentials (a user of its own).
 	kubeconfig string
-	store tenantstore.Store
+	store      tenantstore.Store
 	// direct is the reconciler without a manager, on wc: the direct contender, and
 	// what capture provisions the floor's template Tenant with.
 	direct *direct
