@@ -37,3 +37,6 @@ func Subscription(s *Store) any {
 	defer n.mu.RUnlock()
 	return n.sub
 }
+
+// SubscriberStopped is closed once s's subscriber has ended for good.
+func SubscriberStopped(s *Store) <-chan struct{} { return s.nearCache().stopped }

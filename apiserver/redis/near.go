@@ -50,6 +50,8 @@ type near struct {
 	// gate, when set (tests only), is received from before each new subscription, so
 	// a test can hold the subscriber down while it writes.
 	gate chan struct{}
+	// stopped is closed when the subscriber has ended, once the client is closed.
+	stopped chan struct{}
 }
 
 // flight counts the reads of one key in progress and the invalidations of the key
@@ -157,6 +159,7 @@ func (n *near) reset(ready bool) {
 // subscribe keeps the subscription to the invalidation channel up for as long as
 // the client is open, flushing the near cache whenever it is not known to be up.
 func (s *Store) subscribe(n *near) {
+	defer close(n.stopped)
 	ctx := context.Background()
 	for {
 		if n.gate != nil {

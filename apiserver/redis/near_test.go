@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/kommerce/kommerce/apiserver/redis"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
@@ -185,5 +187,44 @@ func TestNearCacheSurvivesIdleHealthChecks(t *testing.T) {
 	if redis.Subscription(s) != sub || !redis.NearReady(s) || !redis.NearHas(s, key) {
 		t.Fatalf("after idle pings: same subscription %v, ready %v, held %v; want the near cache untouched",
 			redis.Subscription(s) == sub, redis.NearReady(s), redis.NearHas(s, key))
+	}
+}
+
+// TestNearCacheSubscriberEndsWithItsClient: the subscriber keeps resubscribing after
+// anything but the application closing the Redis client, and then it ends, so a
+// closed Store leaves no goroutine behind.
+func TestNearCacheSubscriberEndsWithItsClient(t *testing.T) {
+	rd := testenv.NewRedis(t)
+	opts, err := goredis.ParseURL(rd.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := goredis.NewClient(opts)
+	s := &redis.Store{Client: client, Channel: rd.Prefix + "invalidate"}
+	testenv.Eventually(t, 10*time.Second, "subscribed", func() (bool, string) {
+		return redis.NearReady(s), "not subscribed"
+	})
+	// A lost subscription is not the end: the subscriber comes back.
+	if !redis.DropSubscription(s) {
+		t.Fatal("no subscription to drop")
+	}
+	testenv.Eventually(t, 10*time.Second, "subscribed again", func() (bool, string) {
+		return redis.NearReady(s) && redis.Subscription(s) != nil, "not subscribed again"
+	})
+	select {
+	case <-redis.SubscriberStopped(s):
+		t.Fatal("the subscriber ended though the client is open")
+	default:
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-redis.SubscriberStopped(s):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber still runs 10s after its client was closed")
+	}
+	if redis.NearReady(s) {
+		t.Error("near cache still on after the client was closed")
 	}
 }

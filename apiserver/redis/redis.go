@@ -59,7 +59,7 @@ func (s *Store) nearCache() *near {
 		}
 		var id [8]byte
 		_, _ = rand.Read(id[:])
-		s.near = &near{m: map[string]nearEntry{}, flights: map[string]*flight{}, max: s.NearBytes, self: hex.EncodeToString(id[:])}
+		s.near = &near{m: map[string]nearEntry{}, flights: map[string]*flight{}, max: s.NearBytes, self: hex.EncodeToString(id[:]), stopped: make(chan struct{})}
 		if s.near.max == 0 {
 			s.near.max = DefaultNearBytes
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -183,7 +184,9 @@ func (s *sameWriter) write(ctx context.Context, t *kv1.Tenant) error {
 		}
 		return nil
 	}
-	err = together(func() error { return create(objs[0]) }, func() error {
+	var first errgroup.Group
+	first.Go(func() error { return create(objs[0]) })
+	first.Go(func() error {
 		patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		t.Finalizers = slices.Clone(s.tmpl.finalizers)
 		t.Spec.Isolation = iso
@@ -192,14 +195,14 @@ func (s *sameWriter) write(ctx context.Context, t *kv1.Tenant) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if err := first.Wait(); err != nil {
 		return err
 	}
-	rest := make([]func() error, 0, len(objs)-1)
+	var rest errgroup.Group
 	for _, o := range objs[1:] {
-		rest = append(rest, func() error { return create(o) })
+		rest.Go(func() error { return create(o) })
 	}
-	if err := together(rest...); err != nil {
+	if err := rest.Wait(); err != nil {
 		return err
 	}
 	if err := json.Unmarshal([]byte(swap.Replace(s.tmpl.status)), &t.Status); err != nil {
@@ -240,15 +243,4 @@ func (s *sameWriter) wait() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.eventErr
-}
-
-// together runs fns at the same time and returns their errors.
-func together(fns ...func() error) error {
-	errs := make([]error, len(fns))
-	var wg sync.WaitGroup
-	for i, fn := range fns {
-		wg.Go(func() { errs[i] = fn() })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
