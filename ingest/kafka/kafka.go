@@ -83,7 +83,9 @@ func (t *Topics) EnsurePrefix(ctx context.Context, prefix string) error {
 	return t.Ensure(ctx, PrefixTopics(prefix)...)
 }
 
-// Ensure creates the topics that are missing; existing ones are left as they are.
+// Ensure creates the topics that are missing, and returns once the brokers'
+// metadata lists them with a leader for every partition, so a producer can write to
+// them at once; existing ones are left as they are.
 func (t *Topics) Ensure(ctx context.Context, topics ...string) error {
 	t.mu.Lock()
 	var missing []kafka.TopicConfig
@@ -109,11 +111,71 @@ func (t *Topics) Ensure(ctx context.Context, topics ...string) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = m.Topic
+	}
+	wctx, cancel := context.WithTimeout(ctx, topicReadyWait)
+	defer cancel()
+	if err := WaitForTopics(wctx, t.client, 0, names...); err != nil {
+		return err
+	}
 	t.mu.Lock()
 	for _, m := range missing {
 		t.known[m.Topic] = true
 	}
 	t.mu.Unlock()
+	return nil
+}
+
+// topicReadyWait bounds how long Ensure waits for new topics to reach the brokers'
+// metadata; a broker normally has them within milliseconds of the controller.
+const topicReadyWait = 30 * time.Second
+
+// WaitForTopics polls the brokers' metadata through client until every topic is
+// listed, each partition with a leader, and with partitions partitions when
+// partitions > 0, or ctx ends. The controller answers a create before the brokers'
+// metadata caches have the topic; a producer that asks in between gets Unknown
+// Topic Or Partition, which kafka-go does not retry on its first metadata request.
+func WaitForTopics(ctx context.Context, client *kafka.Client, partitions int, topics ...string) error {
+	for {
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		if err == nil {
+			err = topicsReady(md, partitions, topics)
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics not ready in the brokers' metadata: %w (%w)", err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// topicsReady reports the first topic of topics the metadata does not show ready.
+func topicsReady(md *kafka.MetadataResponse, partitions int, topics []string) error {
+	byName := make(map[string]kafka.Topic, len(md.Topics))
+	for _, t := range md.Topics {
+		byName[t.Name] = t
+	}
+	for _, name := range topics {
+		t, ok := byName[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("topic %s: not listed", name)
+		case t.Error != nil:
+			return fmt.Errorf("topic %s: %w", name, t.Error)
+		case len(t.Partitions) == 0 || partitions > 0 && len(t.Partitions) != partitions:
+			return fmt.Errorf("topic %s: %d partitions listed", name, len(t.Partitions))
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Errorf("topic %s partition %d: no leader yet (%v)", name, p.ID, p.Error)
+			}
+		}
+	}
 	return nil
 }
 

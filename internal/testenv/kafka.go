@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 )
 
 // Kafka is one test's topic on the test broker.
@@ -73,54 +75,10 @@ func CreateTopics(brokers []string, partitions int, topics ...string) error {
 	if err := conn.CreateTopics(cfgs...); err != nil {
 		return err
 	}
-	return waitForTopics(brokers, partitions, topics, 30*time.Second)
-}
-
-// waitForTopics polls the metadata until each topic has partitions partitions,
-// each with a leader, or the deadline passes.
-func waitForTopics(brokers []string, partitions int, topics []string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second}
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-		cancel()
-		if err == nil {
-			err = topicsReady(md, partitions, topics)
-		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("topics not in the metadata after %s: %w", within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// topicsReady reports the first topic of topics the metadata does not show ready.
-func topicsReady(md *kafka.MetadataResponse, partitions int, topics []string) error {
-	byName := make(map[string]kafka.Topic, len(md.Topics))
-	for _, t := range md.Topics {
-		byName[t.Name] = t
-	}
-	for _, name := range topics {
-		t, ok := byName[name]
-		switch {
-		case !ok:
-			return fmt.Errorf("topic %s: not listed", name)
-		case t.Error != nil:
-			return fmt.Errorf("topic %s: %w", name, t.Error)
-		case len(t.Partitions) != partitions:
-			return fmt.Errorf("topic %s: %d of %d partitions", name, len(t.Partitions), partitions)
-		}
-		for _, p := range t.Partitions {
-			if p.Error != nil || p.Leader.Host == "" {
-				return fmt.Errorf("topic %s partition %d: no leader yet (%v)", name, p.ID, p.Error)
-			}
-		}
-	}
-	return nil
+	return ikafka.WaitForTopics(ctx, client, partitions, topics...)
 }
 
 // DeleteTopics deletes topics through the controller.
