@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kommerce/kommerce/controllers/tenant"
+	"github.com/kommerce/kommerce/internal/testenv"
 	"github.com/kommerce/kommerce/internal/testenv/kubetest"
 )
 
@@ -120,7 +122,14 @@ func TestTenantProvisionsUnderTheOperatorRole(t *testing.T) {
 		var role rbacv1.Role
 		op.obj(t, string(ns), tenant.RoleName, &role)
 	}
-	for _, e := range op.events(t, tn.Name) {
+	// Events are sent after the status write that announces them; once the Ready
+	// one is in, a refused pass before it would have left its Warning too.
+	var evs []string
+	testenv.Eventually(t, reconcileWait, "Ready event", func() (bool, string) {
+		evs = op.events(t, tn.Name)
+		return count(evs, "Normal/Ready") == 1, fmt.Sprintf("events %v", evs)
+	})
+	for _, e := range evs {
 		if strings.HasPrefix(e, corev1.EventTypeWarning+"/") {
 			t.Errorf("event %s under the operator's role", e)
 		}
