@@ -529,6 +529,10 @@ chromium_status() {
 # process), built from its Go module; only the S3 gateway is used. Data under
 # $STATE/seaweedfs; the S3 user comes from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY at
 # start. Telemetry, WebDAV, the admin UI and the Iceberg/Lance endpoints are off.
+# The volume size and count are fixed: left to itself, mini sizes them from the free
+# disk space, and with a few GiB free it allowed three 1-GiB volumes, fewer than the
+# tests' buckets need at once ("No writable volumes and no free volumes left").
+# Volumes are sparse files, so 200 of 64 MiB take only what is written.
 
 seaweedfs_bin() { echo "$CACHE/bin/weed-${SEAWEEDFS_VERSION##*-}"; }
 
@@ -554,7 +558,7 @@ seaweedfs_up() {
 		-s3.port="$p" -s3.port.grpc=$((p + 7)) -s3.port.iceberg=0 -s3.port.lance=0 \
 		-master.port=$((p + 1)) -master.port.grpc=$((p + 2)) -volume.port=$((p + 3)) -volume.port.grpc=$((p + 4)) \
 		-filer.port=$((p + 5)) -filer.port.grpc=$((p + 6)) -admin.port=$((p + 8)) -admin.port.grpc=$((p + 9)) -admin.port.legacy=0 \
-		-s3.allowDeleteBucketNotEmpty=true \
+		-s3.allowDeleteBucketNotEmpty=true -master.volumeSizeLimitMB=64 -volume.max=200 \
 		>"$dir/weed.log" 2>&1 &
 		echo $! >"$dir/weed.pid")
 	wait_for seaweedfs 120 "$dir/weed.log" seaweedfs_ready || { seaweedfs_down; exit 1; }
