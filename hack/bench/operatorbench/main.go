@@ -278,7 +278,7 @@ func measureOperator(ctx context.Context, b *bed, o options, directTotal time.Du
 type bed struct {
 	env   *envtest.Environment
 	cfg   *rest.Config
-	c     client.WithWatch // the benchmark's: the stream of creates and the Ready watch
+	c     client.WithWatch // the benchmark's: the one-at-a-time creates and the Ready watch
 	wc    client.Client    // the contender's own (see onBed)
 	w     *readyWatch
 	dbURL string
@@ -531,7 +531,7 @@ func burst(ctx context.Context, b *bed, prefix string, n, workers int, rate floa
 		if err != nil || !ok {
 			close(queue)
 			if err != nil {
-				_, _ = s.wait()
+				s.kill() // it may be blocked writing lines nobody reads now
 				wg.Wait()
 				return res, err
 			}

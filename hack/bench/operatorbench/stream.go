@@ -138,3 +138,9 @@ func (s *stream) wait() (time.Duration, error) {
 	}
 	return s.cmd.ProcessState.UserTime() + s.cmd.ProcessState.SystemTime(), nil
 }
+
+// kill stops the stream where it is and waits for it to exit.
+func (s *stream) kill() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
