@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,16 +100,83 @@ func benchmarkRelay(b *testing.B, workers int) {
 // timed from the first claim until the relay counted every row published.
 // go test -bench RelayRun -benchtime 20000x ./ingest/postgres
 func BenchmarkRelayRun(b *testing.B) {
-	for _, c := range []struct{ workers, batch int }{{1, 500}, {2, 500}, {4, 500}, {2, 1000}, {4, 1000}} {
-		b.Run(fmt.Sprintf("workers=%d/batch=%d", c.workers, c.batch), func(b *testing.B) { benchmarkRelayRun(b, c.workers, c.batch) })
+	for _, c := range []relayRun{{workers: 1, batch: 500}, {workers: 2, batch: 500}, {workers: 4, batch: 500}, {workers: 2, batch: 1000}, {workers: 4, batch: 1000}} {
+		b.Run(fmt.Sprintf("workers=%d/batch=%d", c.workers, c.batch), func(b *testing.B) { benchmarkRelayRun(b, c) })
 	}
 }
 
-func benchmarkRelayRun(b *testing.B, workers, batch int) {
+// BenchmarkRelayRunSlowBroker is BenchmarkRelayRun (4 workers, batches of 500) with
+// each batch's acknowledgement held back by ack, and with hold, a transaction on the
+// same database holding one snapshot for the whole run. A claim's transaction stays
+// open while its batch is with the broker, and a held snapshot keeps the claimed
+// rows' old versions from being pruned: if the claims had to step over them, the
+// PostgreSQL CPU per row would grow with either.
+// go test -run XXX -bench RelayRunSlowBroker -benchtime 20000x ./ingest/postgres
+func BenchmarkRelayRunSlowBroker(b *testing.B) {
+	for _, c := range []relayRun{{ack: 0}, {ack: 50 * time.Millisecond}, {ack: 300 * time.Millisecond}, {hold: true}, {ack: 50 * time.Millisecond, hold: true}} {
+		c.workers, c.batch = 4, 500
+		b.Run(fmt.Sprintf("ack=%s/hold=%v", c.ack, c.hold), func(b *testing.B) { benchmarkRelayRun(b, c) })
+	}
+}
+
+// relayRun is one case of the Run benchmarks.
+type relayRun struct {
+	workers, batch int
+	ack            time.Duration // added before each batch is handed to the broker
+	hold           bool          // a snapshot held open on the database through the run
+}
+
+// delayedPublisher hands a batch to next after delay.
+type delayedPublisher struct {
+	next  ingest.Publisher
+	delay time.Duration
+}
+
+func (p delayedPublisher) Publish(ctx context.Context, msgs []ingest.OutboundMessage) error {
+	select {
+	case <-time.After(p.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.next.Publish(ctx, msgs)
+}
+
+// postgresCPU is the CPU time (user + system) every postgres process on this machine
+// has used, in seconds: the test server's backends and its background workers,
+// other databases' included (nothing else should be busy while a benchmark runs).
+func postgresCPU() float64 {
+	entries, _ := os.ReadDir("/proc")
+	total := 0.0
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < 0 || s[open+1:end] != "postgres" {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 13 {
+			continue
+		}
+		user, _ := strconv.ParseFloat(f[11], 64)
+		sys, _ := strconv.ParseFloat(f[12], 64)
+		total += (user + sys) / 100 // USER_HZ
+	}
+	return total
+}
+
+func benchmarkRelayRun(b *testing.B, c relayRun) {
 	rb := newRelayBench(b)
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	relay := postgres.NewRelay(rb.pool, rb.pub, ikafka.NewTopics(rb.brokers, 6, 1), postgres.RelayConfig{BatchSize: batch, Workers: workers, Registry: reg})
+	var pub ingest.Publisher = rb.pub
+	if c.ack > 0 {
+		pub = delayedPublisher{next: rb.pub, delay: c.ack}
+	}
+	relay := postgres.NewRelay(rb.pool, pub, ikafka.NewTopics(rb.brokers, 6, 1), postgres.RelayConfig{BatchSize: c.batch, Workers: c.workers, Registry: reg})
 	published := func() int {
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -140,7 +210,18 @@ func benchmarkRelayRun(b *testing.B, workers, batch int) {
 	if err := rb.writeBacklog(ctx, tx, b.N); err != nil {
 		b.Fatal(err)
 	}
+	if c.hold {
+		held, err := rb.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = held.Rollback(context.Background()) }()
+		if _, err := held.Exec(ctx, "SELECT count(*) FROM pg_class"); err != nil { // takes the snapshot
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
+	cpu := postgresCPU()
 	start := time.Now()
 	if err := tx.Commit(ctx); err != nil {
 		b.Fatal(err)
@@ -149,4 +230,5 @@ func benchmarkRelayRun(b *testing.B, workers, batch int) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+	b.ReportMetric((postgresCPU()-cpu)*1e6/float64(b.N), "pg-cpu-µs/row")
 }
