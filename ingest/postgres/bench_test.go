@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	ikafka "github.com/kommerce/kommerce/ingest/kafka"
 	"github.com/kommerce/kommerce/ingest/postgres"
 	"github.com/kommerce/kommerce/internal/events"
+	"github.com/kommerce/kommerce/internal/procstat"
 	"github.com/kommerce/kommerce/internal/testenv"
 )
 
@@ -141,31 +139,17 @@ func (p delayedPublisher) Publish(ctx context.Context, msgs []ingest.OutboundMes
 	return p.next.Publish(ctx, msgs)
 }
 
-// postgresCPU is the CPU time (user + system) every postgres process on this machine
-// has used, in seconds: the test server's backends and its background workers,
-// other databases' included (nothing else should be busy while a benchmark runs).
+// postgresCPU is the CPU time every postgres process on this machine has used, in
+// seconds: the test server's backends and its background workers, other databases'
+// included (nothing else should be busy while a benchmark runs).
 func postgresCPU() float64 {
-	entries, _ := os.ReadDir("/proc")
-	total := 0.0
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
+	var total time.Duration
+	for _, p := range procstat.All() {
+		if p.Comm == "postgres" {
+			total += p.CPU
 		}
-		s := string(stat)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < 0 || s[open+1:end] != "postgres" {
-			continue
-		}
-		f := strings.Fields(s[end+1:])
-		if len(f) < 13 {
-			continue
-		}
-		user, _ := strconv.ParseFloat(f[11], 64)
-		sys, _ := strconv.ParseFloat(f[12], 64)
-		total += (user + sys) / 100 // USER_HZ
 	}
-	return total
+	return total.Seconds()
 }
 
 func benchmarkRelayRun(b *testing.B, c relayRun) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	kafka "github.com/segmentio/kafka-go"
+
+	"github.com/kommerce/kommerce/internal/procstat"
 )
 
 // timeline samples, every 100 ms while a path runs, how far each stage has got:
@@ -179,34 +180,15 @@ func (e *env) indexed(ctx context.Context, alias string) (int64, error) {
 func cpuByProcess() map[string]float64 {
 	out := map[string]float64{}
 	self := os.Getpid()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		stat, err := os.ReadFile(d + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+2:])
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		sec := (ut + st) / 100 // USER_HZ
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		comm := s[strings.IndexByte(s, '(')+1 : i]
+	for _, p := range procstat.All() {
 		group := "other"
 		switch {
-		case pid == self:
+		case p.PID == self:
 			group = "bench"
-		case comm == "postgres":
+		case p.Comm == "postgres":
 			group = "postgres"
-		case comm == "java":
-			cmd, _ := os.ReadFile(d + "/cmdline")
+		case p.Comm == "java":
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 			switch {
 			case strings.Contains(string(cmd), "elasticsearch"):
 				group = "elasticsearch"
@@ -214,7 +196,7 @@ func cpuByProcess() map[string]float64 {
 				group = "kafka"
 			}
 		}
-		out[group] += sec
+		out[group] += p.CPU.Seconds()
 	}
 	// "other" is the machine's busy time less the groups above (processes that
 	// exited during the span are counted there, not lost).

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kommerce/kommerce/internal/procstat"
 )
 
 // counters are Prometheus counter values keyed by a label summary, read twice to
@@ -86,22 +88,15 @@ func postgresCPU(ctx context.Context, pool *pgxpool.Pool) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	total := 0.0
+	var total time.Duration
 	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		p, err := procstat.Read(int(pid))
 		if err != nil {
 			return 0, err // not this machine's PostgreSQL, or the backend just left
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		total += (ut + st) * 1000 / clockTicks
+		total += p.CPU
 	}
-	return total, nil
+	return float64(total) / float64(time.Millisecond), nil
 }
 
 // operatorMetrics reads the operator's tenant controller reconcile counts (by
@@ -242,46 +237,19 @@ func perTenant(c counters, n int) string {
 // process that has exited by the time the counts are read, is added by burst.
 func serverCPU() counters {
 	out := counters{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return out
-	}
 	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, p := range procstat.All() {
+		name := p.Comm
+		switch {
+		case p.PID == self:
+			name = "operatorbench (this process)"
+		case p.PPID != self || name != "kube-apiserver" && name != "etcd" && name != "kommerce":
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ... utime stime are fields 14 and 15.
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < 0 {
-			continue
-		}
-		comm := s[open+1 : end]
-		f := strings.Fields(s[end+1:])
-		if len(f) < 13 || (comm != "kube-apiserver" && comm != "etcd" && comm != "kommerce" && pid != self) {
-			continue
-		}
-		if pid == self {
-			comm = "operatorbench (this process)"
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid != self && pid != self {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		out["cpu ms "+comm] += (ut + st) * 1000 / clockTicks
+		out["cpu ms "+name] += float64(p.CPU) / float64(time.Millisecond)
 	}
 	return out
 }
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
-const clockTicks = 100
 
 // apiserverProfile records kube-apiserver's CPU for d (at least 3s) into path,
 // from its /debug/pprof (on by default, behind the same authentication).
