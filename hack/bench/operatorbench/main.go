@@ -133,9 +133,7 @@ func envOr(k, def string) string {
 func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "operatorbench: "+format+"\n", args...) }
 
 func run(ctx context.Context, o options) error {
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = kv1.AddToScheme(scheme)
+	scheme := newScheme()
 
 	// Baseline 1, the floor of the target: the same objects the operator's reconcile
 	// gives a Tenant, copied from one it provisioned, with plain writes.
@@ -334,7 +332,9 @@ func onBed(ctx context.Context, o options, scheme *runtime.Scheme, fn func(*bed)
 		return err
 	}
 	store := tenantstore.NewPostgres(pool)
-	d, err := newDirect(cfg, wc, scheme, store)
+	stop := make(chan struct{})
+	defer close(stop) // the direct reconciler's Event recorder ends with its bed
+	d, err := newDirect(cfg, wc, scheme, store, stop)
 	if err != nil {
 		return err
 	}
@@ -343,7 +343,7 @@ func onBed(ctx context.Context, o options, scheme *runtime.Scheme, fn func(*bed)
 		return err
 	}
 	defer os.RemoveAll(dir)
-	kubeconfig, err := streamUser(env, dir)
+	kubeconfig, err := userKubeconfig(env, "stream", dir)
 	if err != nil {
 		return err
 	}
@@ -623,13 +623,14 @@ type direct struct {
 	r *tenant.Reconciler
 }
 
-func newDirect(cfg *rest.Config, c client.Client, scheme *runtime.Scheme, store tenantstore.Store) (*direct, error) {
+// newDirect returns the reconciler on c; its Event recorder stops when stop closes.
+func newDirect(cfg *rest.Config, c client.Client, scheme *runtime.Scheme, store tenantstore.Store, stop <-chan struct{}) (*direct, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
-	b.StartRecordingToSink(make(chan struct{}))
+	b.StartRecordingToSink(stop)
 	rec, ok := b.NewRecorder(scheme, "kommerce-bench").(recorder.EventRecorder)
 	if !ok {
 		return nil, errors.New("event recorder lacks AnnotatedEventf")
@@ -658,6 +659,30 @@ type operatorProc struct {
 	log                    *os.File
 	done                   chan error
 	metricsAddr, pprofAddr string
+}
+
+// newScheme knows the built-in kinds and kommerce's.
+func newScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = kv1.AddToScheme(scheme)
+	return scheme
+}
+
+// userKubeconfig adds a cluster administrator named name to env and writes its
+// kubeconfig into dir, for a process of the benchmark's own (the operator, the
+// stream of creates) to connect as itself.
+func userKubeconfig(env *envtest.Environment, name, dir string) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name+".kubeconfig")
+	return path, os.WriteFile(path, kc, 0o600)
 }
 
 func freeAddr() (string, error) {
@@ -702,28 +727,18 @@ func (p *operatorProc) cpuProfile(ctx context.Context, path string, d time.Durat
 }
 
 func startOperator(ctx context.Context, env *envtest.Environment, o options, dbURL string) (*operatorProc, error) {
-	user, err := env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return nil, err
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "operatorbench")
 	if err != nil {
 		return nil, err
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	kubeconfig, err := userKubeconfig(env, "operator", dir)
 	if err != nil {
 		return nil, err
 	}
-	probe := l.Addr().String()
-	l.Close()
+	probe, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	metricsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err

@@ -8,18 +8,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	kv1 "github.com/kommerce/kommerce/api/v1alpha1"
 )
 
 // The burst's stream of creates runs in a process of its own: this binary started
@@ -50,10 +44,7 @@ func runStream(ctx context.Context, kubeconfig, prefix string, n int, rate float
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(qps), 2*qps
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = kv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
 	if err != nil {
 		return err
 	}
@@ -76,20 +67,6 @@ func runStream(ctx context.Context, kubeconfig, prefix string, n int, rate float
 		}
 	}
 	return nil
-}
-
-// streamUser writes a kubeconfig for the stream's own user on env into dir.
-func streamUser(env *envtest.Environment, dir string) (string, error) {
-	user, err := env.AddUser(envtest.User{Name: "stream", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "stream.kubeconfig")
-	return path, os.WriteFile(path, kc, 0o600)
 }
 
 // stream is a running stream process.
