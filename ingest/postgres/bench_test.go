@@ -141,7 +141,8 @@ func (p delayedPublisher) Publish(ctx context.Context, msgs []ingest.OutboundMes
 
 // postgresCPU is the CPU time every postgres process on this machine has used, in
 // seconds: the test server's backends and its background workers, other databases'
-// included (nothing else should be busy while a benchmark runs).
+// included. A backend that exits takes its CPU out of the sum, so the figure reads
+// low while other clients come and go: run the benchmark with the server otherwise idle.
 func postgresCPU() float64 {
 	var total time.Duration
 	for _, p := range procstat.All() {
