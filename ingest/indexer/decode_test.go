@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
 	"github.com/kommerce/kommerce/ingest/postgres"
@@ -175,4 +177,29 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzWireEvent: whatever the single pass's decoder reads without an error,
+// encoding/json reads without an error too, into the same values (decode relies on
+// it; go test -fuzz FuzzWireEvent ./ingest/indexer).
+func FuzzWireEvent(f *testing.F) {
+	p, _ := json.Marshal(searchtest.SyntheticProduct(1, 3, 2))
+	for _, data := range []string{string(p), `{"sku":"s","product_id":"p1","available":3,"version":2}`, `{"ID":"p1","Version":2,"NAME":"Lamp","name":"Desk"}`,
+		`{"attributes":{"a":"1"},"Attributes":{"b":"2"}}`, `{"variants":[{"sku":"a"}],"variants":[]}`, `{"name":"\ud800 \xff"}`, `{"version":1e3}`, `{"version":-0}`, `[1]`, `null`} {
+		f.Add(`{"id":"e1","type":"product.created","tenant_id":"t1","aggregate_type":"product","aggregate_id":"p1","occurred_at":"2026-01-01T00:00:00Z","data":` + data + `}`)
+	}
+	f.Add(`{"occurred_at":"2026-01-01T00:00:00.123+01:00","data":{},"data":{"id":"x"}}`)
+	f.Fuzz(func(t *testing.T, value string) {
+		var fast wireEvent
+		if err := jsonv1.Unmarshal([]byte(value), &fast); err != nil {
+			return // decode falls back to the two-pass read
+		}
+		var std wireEvent
+		if err := json.Unmarshal([]byte(value), &std); err != nil {
+			t.Fatalf("encoding/json refuses what the single pass read: %v", err)
+		}
+		if !reflect.DeepEqual(fast, std) || !fast.OccurredAt.Equal(std.OccurredAt) {
+			t.Fatalf("single pass %+v\nencoding/json %+v", fast, std)
+		}
+	})
 }

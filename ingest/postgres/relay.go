@@ -424,7 +424,7 @@ func (b *outboxBatch) endSpans(err error) {
 }
 
 // message builds the record of an outbox row, or a dead-letter stub when the
-// envelope is too large to publish.
+// envelope is too large to publish (or cannot be encoded).
 func (r *Relay) message(row ingestdb.ClaimOutboxRow) (ingest.OutboundMessage, bool) {
 	typ := events.Type(row.EventType)
 	topic := events.Topic(row.TopicPrefix, events.StreamOf(typ))
@@ -432,16 +432,23 @@ func (r *Relay) message(row ingestdb.ClaimOutboxRow) (ingest.OutboundMessage, bo
 		ID: row.EventID, Type: typ, TenantID: row.TenantID, AggregateType: row.AggregateType,
 		AggregateID: row.AggregateID, OccurredAt: row.CreatedAt.UTC(), Data: json.RawMessage(row.Payload),
 	}
-	value, _ := json.Marshal(env) // payload is jsonb: always valid JSON
+	// The payload is jsonb, so valid JSON, as AppendJSON requires.
+	value, err := env.AppendJSON(make([]byte, 0, len(row.Payload)+320))
 	headers := map[string]string{"kommerce-event-type": row.EventType, "kommerce-event-id": row.EventID}
 	key := events.Key(row.TenantID, row.AggregateID)
-	if len(value) <= r.cfg.MaxValueBytes {
+	if err == nil && len(value) <= r.cfg.MaxValueBytes {
 		return ingest.OutboundMessage{Topic: topic, Key: key, Value: value, Headers: headers}, false
 	}
-	r.log.Error("outbox event too large to publish; dead-lettered as a stub", "tenant_id", row.TenantID, "outbox_id", row.ID, "bytes", len(value))
+	reason := fmt.Sprintf("envelope of %d bytes exceeds the %d-byte limit", len(value), r.cfg.MaxValueBytes)
+	if err != nil {
+		// Only a created_at JSON cannot hold (a year past 9999) gets here.
+		reason = fmt.Sprintf("envelope cannot be encoded (%v)", err)
+		env.OccurredAt = time.Time{}
+	}
+	r.log.Error("outbox event cannot be published; dead-lettered as a stub", "tenant_id", row.TenantID, "outbox_id", row.ID, "reason", reason)
 	env.Data = json.RawMessage(`null`)
-	stub, _ := json.Marshal(env)
-	headers["kommerce-error"] = fmt.Sprintf("envelope of %d bytes exceeds the %d-byte limit; the payload stays in outbox row %d of tenant %s", len(value), r.cfg.MaxValueBytes, row.ID, row.TenantID)
+	stub, _ := env.AppendJSON(nil)
+	headers["kommerce-error"] = fmt.Sprintf("%s; the payload stays in outbox row %d of tenant %s", reason, row.ID, row.TenantID)
 	headers["kommerce-original-topic"] = topic
 	return ingest.OutboundMessage{Topic: events.DeadLetter(topic), Key: key, Value: stub, Headers: headers}, true
 }
