@@ -37,7 +37,9 @@ type RelayConfig struct {
 	// to the dead-letter topic as a stub naming the outbox row, since the broker
 	// would refuse it and block every row behind it.
 	MaxValueBytes int
-	// Retention keeps published rows this long before deleting them [168h].
+	// Retention keeps rows dead-lettered as too large this long, so that their
+	// payloads can be read, before deleting them [168h]. Every other row is deleted
+	// as it is published.
 	Retention time.Duration
 	Log       *slog.Logger
 	Registry  prometheus.Registerer
@@ -45,11 +47,12 @@ type RelayConfig struct {
 
 // Relay publishes outbox rows to Kafka: oldest first, each wrapped in an
 // events.Envelope, to Topic(tenant's prefix, StreamOf(type)) with Key(tenant,
-// aggregate). A batch's rows are claimed and marked published in one statement of a
+// aggregate). A batch's rows are claimed and deleted in one statement of a
 // transaction that is committed only after the broker acknowledged the whole batch,
-// so no other transaction sees a row published before its ack. A failure rolls the
+// so no other transaction sees a row gone before its ack. A failure rolls the
 // transaction back and the rows are published again later: at least once, in order
-// per key. Several workers publish at once, each owning a hash range of the keys
+// per key. A row too large to publish is dead-lettered as a stub and kept, marked
+// published, for Retention. Several workers publish at once, each owning a hash range of the keys
 // (RelayConfig.Workers), and each overlaps its database work with the broker's
 // (see work).
 type Relay struct {
@@ -237,7 +240,7 @@ func (r *Relay) work(ctx context.Context, conns *pgxpool.Pool, w int) {
 			sleep(ctx, r.cfg.Idle)
 		case next.n < r.cfg.BatchSize:
 			// The backlog is drained: finish this batch now rather than after the
-			// next claim, so its rows are marked before the worker idles.
+			// next claim, so its rows are gone before the worker idles.
 			backoff = 100 * time.Millisecond
 			if err := r.finish(ctx, next); err != nil {
 				if ctx.Err() == nil {
@@ -281,8 +284,8 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// outboxBatch is one claimed batch: its rows marked published in tx, which is
-// committed only once the broker acknowledged msgs.
+// outboxBatch is one claimed batch: its rows deleted in tx, which is committed
+// only once the broker acknowledged msgs.
 type outboxBatch struct {
 	tx    pgx.Tx
 	n     int // rows, stubs among them
@@ -294,9 +297,10 @@ type outboxBatch struct {
 	err   error
 }
 
-// claim begins a transaction and claims worker w's next batch in it (rows marked
-// published, not committed), with its messages built; nil when there is nothing to
-// publish (the transaction is then ended).
+// claim begins a transaction and claims worker w's next batch in it (rows deleted,
+// not committed; a row dead-lettered put back, marked published), with its
+// messages built; nil when there is nothing to publish (the transaction is then
+// ended).
 func (r *Relay) claim(ctx context.Context, conns *pgxpool.Pool, w int) (_ *outboxBatch, err error) {
 	tx, err := conns.Begin(ctx)
 	if err != nil {
@@ -341,6 +345,12 @@ func (r *Relay) claim(ctx context.Context, conns *pgxpool.Pool, w int) (_ *outbo
 		m, stub := r.message(row)
 		if stub {
 			b.stubs++
+			if err := q.KeepDeadLettered(ctx, ingestdb.KeepDeadLetteredParams{
+				TenantID: row.TenantID, ID: row.ID, EventID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID,
+				EventType: row.EventType, Payload: row.Payload, CreatedAt: row.CreatedAt, TraceContext: row.TraceContext,
+			}); err != nil {
+				return nil, fmt.Errorf("keep dead-lettered outbox row %d: %w", row.ID, err)
+			}
 		}
 		// A row written by a traced request continues its trace: the publish span is
 		// the request's child and the consumers' parent (its traceparent header).
@@ -386,7 +396,7 @@ func (r *Relay) finish(ctx context.Context, b *outboxBatch) error {
 	return r.commit(ctx, b)
 }
 
-// commit makes an acknowledged batch's marks durable. It runs even when ctx has
+// commit makes an acknowledged batch's deletes durable. It runs even when ctx has
 // just ended (a shutdown), with a deadline of its own: the broker has the rows, and
 // a rollback now would only publish them again.
 func (r *Relay) commit(ctx context.Context, b *outboxBatch) error {
@@ -453,7 +463,7 @@ func (r *Relay) message(row ingestdb.ClaimOutboxRow) (ingest.OutboundMessage, bo
 	return ingest.OutboundMessage{Topic: events.DeadLetter(topic), Key: key, Value: stub, Headers: headers}, true
 }
 
-// housekeeping samples the backlog gauges and deletes old published rows.
+// housekeeping samples the backlog gauges and deletes old dead-lettered rows.
 func (r *Relay) housekeeping(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -477,7 +487,7 @@ func (r *Relay) housekeeping(ctx context.Context) {
 					return err
 				}
 				if n > 0 {
-					r.log.Info("deleted published outbox rows", "rows", n)
+					r.log.Info("deleted dead-lettered outbox rows past their retention", "rows", n)
 				}
 			}
 			return nil

@@ -33,10 +33,10 @@ import (
 func TestRelayKeepsEachAggregatesOrderWithParallelWorkers(t *testing.T) {
 	const aggregates, versions = 12, 100
 	probe := &overlapProbe{second: make(chan struct{})}
-	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 25, Workers: 4},
+	msgs, written := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 25, Workers: 4},
 		func(next ingest.Publisher, _ *pgxpool.Pool) ingest.Publisher { probe.next = next; return probe })
 	rows := aggregates * versions
-	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, written, msgs); len(problems) > 0 {
 		t.Fatalf("%d records for %d outbox rows; order per product broken:\n%s", len(msgs), rows, strings.Join(problems, "\n"))
 	}
 	if probe.inFlight.max.Load() < 2 {
@@ -53,7 +53,7 @@ func TestOutboxOrderCatchesUnorderedSends(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
 	const aggregates, versions = 4, 20
-	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
+	written := writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
 	relay := postgres.NewRelay(db.Pool, reversingPublisher{next: producer(t, brokers)}, ikafka.NewTopics(brokers, 3, 1), postgres.RelayConfig{BatchSize: 25, Workers: 2})
 	for {
 		n, err := relay.Once(ctxT(t))
@@ -65,7 +65,7 @@ func TestOutboxOrderCatchesUnorderedSends(t *testing.T) {
 		}
 	}
 	msgs := ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), aggregates*versions)
-	if problems := outboxOrder(t, db.Pool, msgs); len(problems) == 0 {
+	if problems := outboxOrder(t, written, msgs); len(problems) == 0 {
 		t.Fatal("reversed batches passed the order check")
 	}
 }
@@ -79,37 +79,53 @@ func TestOutboxOrderCatchesUnorderedSends(t *testing.T) {
 func TestRelayPublishFailureMidwayLosesAndReordersNothing(t *testing.T) {
 	const aggregates, versions = 12, 60
 	flaky := &midwayFailure{every: 3}
-	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 40, Workers: 4},
+	msgs, written := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 40, Workers: 4},
 		func(next ingest.Publisher, _ *pgxpool.Pool) ingest.Publisher { flaky.next = next; return flaky })
 	rows := aggregates * versions
 	t.Logf("%d rows, %d records, %d publishes failed midway", rows, len(msgs), flaky.failed.Load())
 	if flaky.failed.Load() == 0 || len(msgs) <= rows {
 		t.Fatalf("%d failures injected, %d records for %d rows: no partial publish happened", flaky.failed.Load(), len(msgs), rows)
 	}
-	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, written, msgs); len(problems) > 0 {
 		t.Fatalf("after failures midway:\n%s", strings.Join(problems, "\n"))
 	}
 }
 
 // writeInterleaved writes versions events for each of aggregates products in one
-// statement, version by version across the products, so their ids interleave.
-func writeInterleaved(t *testing.T, pool *pgxpool.Pool, tenantID string, aggregates, versions int) {
+// statement, version by version across the products, so their ids interleave, and
+// returns the rows written (the relay deletes them as it publishes them).
+func writeInterleaved(t *testing.T, pool *pgxpool.Pool, tenantID string, aggregates, versions int) outboxRows {
 	t.Helper()
 	ctx := ctxT(t)
+	written := outboxRows{}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.tenant_id', $1, true)", tenantID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+		rs, err := tx.Query(ctx, `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
 			SELECT $1, 'product', 'p' || a, 'product.updated',
 			       jsonb_build_object('id', 'p' || a, 'version', v, 'name', 'Lamp ' || a, 'status', 'published')
 			FROM generate_series(1, $3::int) v, generate_series(1, $2::int) a
-			ORDER BY v, a`, tenantID, aggregates, versions)
-		return err
+			ORDER BY v, a
+			RETURNING event_id::text, tenant_id::text || '/' || aggregate_id, id`, tenantID, aggregates, versions)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var ev string
+			var r outboxRow
+			if err := rs.Scan(&ev, &r.aggregate, &r.id); err != nil {
+				return err
+			}
+			written[ev] = r
+		}
+		return rs.Err()
 	})
 	if err != nil {
 		t.Fatalf("write outbox rows: %v", err)
 	}
+	return written
 }
 
 // runUntilPublished runs the relay as `kommerce ingest` does until no row is left.
@@ -133,55 +149,38 @@ func runUntilPublished(t *testing.T, relay *postgres.Relay, pool *pgxpool.Pool) 
 // relayInterleaved writes aggregates×versions interleaved product events for a new
 // tenant, relays them with cfg (Idle 10 ms) through the publisher wrap makes of the
 // real producer until every row is published, and returns the records of the
-// tenant's catalog topic, with the database for outboxOrder.
-func relayInterleaved(t *testing.T, aggregates, versions int, cfg postgres.RelayConfig, wrap func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher) ([]kafka.Message, *pgxpool.Pool) {
+// tenant's catalog topic, with the rows written for outboxOrder.
+func relayInterleaved(t *testing.T, aggregates, versions int, cfg postgres.RelayConfig, wrap func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher) ([]kafka.Message, outboxRows) {
 	t.Helper()
 	db := testenv.NewDatabase(t)
 	brokers := testenv.KafkaBrokers(t)
 	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
-	writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
+	written := writeInterleaved(t, db.Pool, tenant.ID, aggregates, versions)
 	cfg.Idle = 10 * time.Millisecond
 	relay := postgres.NewRelay(db.Pool, wrap(producer(t, brokers), db.Pool), ikafka.NewTopics(brokers, 3, 1), cfg)
 	runUntilPublished(t, relay, db.Pool)
-	return ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), aggregates*versions), db.Pool
+	return ingesttest.ReadTopic(t, brokers, events.Topic(tenant.TopicPrefix, events.StreamCatalog), aggregates*versions), written
 }
 
-// outboxOrder checks msgs against the outbox: every row's event is there, each
+// outboxRow is an outbox row as outboxOrder needs it: the message key it is
+// published under and its id; outboxRows maps event ids to them.
+type outboxRow struct {
+	aggregate string
+	id        int64
+}
+
+type outboxRows map[string]outboxRow
+
+// outboxOrder checks msgs against the outbox rows written: every row's event is there, each
 // aggregate's records are in one partition, and the first copy of each event comes
 // after the first copies of the aggregate's earlier rows (by outbox id). Copies
 // after the first are re-deliveries, allowed by at-least-once. It returns what is
 // wrong, at most ten lines.
-func outboxOrder(t *testing.T, pool *pgxpool.Pool, msgs []kafka.Message) []string {
+func outboxOrder(t *testing.T, outbox outboxRows, msgs []kafka.Message) []string {
 	t.Helper()
-	type row struct {
-		aggregate string
-		id        int64
-	}
-	outbox := map[string]row{}
 	perAggregate := map[string]int{}
-	ctx := ctxT(t)
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
-			return err
-		}
-		rs, err := tx.Query(ctx, "SELECT event_id::text, tenant_id::text || '/' || aggregate_id, id FROM outbox")
-		if err != nil {
-			return err
-		}
-		defer rs.Close()
-		for rs.Next() {
-			var ev string
-			var r row
-			if err := rs.Scan(&ev, &r.aggregate, &r.id); err != nil {
-				return err
-			}
-			outbox[ev] = r
-			perAggregate[r.aggregate]++
-		}
-		return rs.Err()
-	})
-	if err != nil {
-		t.Fatalf("read the outbox: %v", err)
+	for _, r := range outbox {
+		perAggregate[r.aggregate]++
 	}
 	var problems []string
 	report := func(format string, args ...any) {

@@ -23,7 +23,7 @@ import (
 func TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker(t *testing.T) {
 	const aggregates, versions = 6, 20
 	probe := &claimAheadProbe{}
-	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 10, Workers: 1},
+	msgs, written := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 10, Workers: 1},
 		func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher {
 			probe.next, probe.pool = next, pool
 			return probe
@@ -35,7 +35,7 @@ func TestRelayClaimsTheNextBatchWhileOneIsWithTheBroker(t *testing.T) {
 	if probe.inFlight.max.Load() != 1 {
 		t.Fatalf("%d publishes of the one worker in flight at once, want 1: a batch went to the broker before the one before it was acknowledged", probe.inFlight.max.Load())
 	}
-	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, written, msgs); len(problems) > 0 {
 		t.Fatalf("%d records for %d outbox rows; order per product broken:\n%s", len(msgs), aggregates*versions, strings.Join(problems, "\n"))
 	}
 }
@@ -105,7 +105,7 @@ func writingTransactions(ctx context.Context, pool *pgxpool.Pool) (int64, error)
 func TestRelayCommitLostAfterAckRepublishesInOrder(t *testing.T) {
 	const aggregates, versions = 8, 40
 	killer := &commitKiller{every: 4}
-	msgs, pool := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 20, Workers: 2},
+	msgs, written := relayInterleaved(t, aggregates, versions, postgres.RelayConfig{BatchSize: 20, Workers: 2},
 		func(next ingest.Publisher, pool *pgxpool.Pool) ingest.Publisher {
 			killer.next, killer.pool = next, pool
 			return killer
@@ -115,7 +115,7 @@ func TestRelayCommitLostAfterAckRepublishesInOrder(t *testing.T) {
 	if killer.killed.Load() == 0 || len(msgs) <= rows {
 		t.Fatalf("%d sessions ended, %d records for %d rows: no commit was lost", killer.killed.Load(), len(msgs), rows)
 	}
-	if problems := outboxOrder(t, pool, msgs); len(problems) > 0 {
+	if problems := outboxOrder(t, written, msgs); len(problems) > 0 {
 		t.Fatalf("after commits lost:\n%s", strings.Join(problems, "\n"))
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kommerce/kommerce/ingest"
 	"github.com/kommerce/kommerce/ingest/ingesttest"
@@ -155,6 +158,26 @@ func TestRelayDeadLettersOversizedRowsAndMovesOn(t *testing.T) {
 	ok := ingesttest.ReadTopic(t, brokers, topic, 1)[0]
 	if !strings.Contains(string(ok.Value), `"small"`) {
 		t.Fatalf("the row behind the oversized one: %s", ok.Value)
+	}
+	// The published row is gone; the dead-lettered one stays, marked published, with
+	// the payload the stub points to, and no claim takes it again.
+	var left []string
+	err := pgx.BeginFunc(ctxT(t), db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctxT(t), "SELECT set_config('kommerce.platform', 'on', true)"); err != nil {
+			return err
+		}
+		rs, err := tx.Query(ctxT(t), "SELECT aggregate_id || ' ' || (published_at IS NOT NULL)::text || ' ' || length(payload->>'description') FROM outbox ORDER BY id")
+		if err != nil {
+			return err
+		}
+		left, err = pgx.CollectRows(rs, pgx.RowTo[string])
+		return err
+	})
+	if err != nil || !slices.Equal(left, []string{"big true 2000"}) {
+		t.Fatalf("outbox after the relay: %q, %v; want only the oversized row, marked published, its payload whole", left, err)
+	}
+	if n, err := relay.Once(ctxT(t)); err != nil || n != 0 {
+		t.Fatalf("once more = %d, %v; the kept row must not be published again", n, err)
 	}
 }
 

@@ -227,6 +227,7 @@ type OrderTransition struct {
 	CreatedAt  time.Time
 }
 
+// Domain events written in the transaction of the change they describe. The relay publishes them in id order and deletes each row when the broker has acknowledged it; the table holds what is still to publish, and rows dead-lettered as too large.
 type Outbox struct {
 	TenantID      string
 	ID            int64
@@ -236,8 +237,9 @@ type Outbox struct {
 	EventType     string
 	Payload       []byte
 	CreatedAt     time.Time
-	PublishedAt   *time.Time
-	TraceContext  *string
+	// NULL until published. Set only on a row kept after it was dead-lettered as too large to publish (its payload stays readable, for the retention); every other row is deleted when published.
+	PublishedAt  *time.Time
+	TraceContext *string
 }
 
 type Payment struct {
