@@ -52,9 +52,9 @@ type RelayConfig struct {
 // so no other transaction sees a row gone before its ack. A failure rolls the
 // transaction back and the rows are published again later: at least once, in order
 // per key. A row too large to publish is dead-lettered as a stub and kept, marked
-// published, for Retention. Several workers publish at once, each owning a hash range of the keys
-// (RelayConfig.Workers), and each overlaps its database work with the broker's
-// (see work).
+// published, for Retention. Several workers publish at once, each owning a hash
+// range of the keys (RelayConfig.Workers), and each overlaps its database work with
+// the broker's (see work).
 type Relay struct {
 	pool   *pgxpool.Pool
 	pub    ingest.Publisher

@@ -181,6 +181,53 @@ func TestRelayDeadLettersOversizedRowsAndMovesOn(t *testing.T) {
 	}
 }
 
+// TestRelayDeadLettersRowsItCannotEncode: a created_at past the year 9999 (which
+// PostgreSQL stores and JSON's RFC 3339 cannot hold) dead-letters that row as a
+// stub saying so, keeps it, and publishes the row behind it.
+func TestRelayDeadLettersRowsItCannotEncode(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	brokers := testenv.KafkaBrokers(t)
+	tenant := ingesttest.NewTenant(t, db.Pool, brokers, "idx")
+	payload, _ := json.Marshal(ingesttest.Product("far", 1, "Far"))
+	err := pgx.BeginFunc(ctxT(t), db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctxT(t), "SELECT set_config('kommerce.tenant_id', $1, true)", tenant.ID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctxT(t), `INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload, created_at)
+			VALUES ($1, 'product', 'far', 'product.created', $2, '12026-01-01T00:00:00Z')`, tenant.ID, payload)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingesttest.Outbox(t, db.Pool, tenant.ID, events.ProductCreated, "near", ingesttest.Product("near", 1, "Near"))
+	relay := postgres.NewRelay(db.Pool, producer(t, brokers), ikafka.NewTopics(brokers, 1, 1), postgres.RelayConfig{})
+	if n, err := relay.Once(ctxT(t)); err != nil || n != 2 {
+		t.Fatalf("once = %d, %v", n, err)
+	}
+	topic := events.Topic(tenant.TopicPrefix, events.StreamCatalog)
+	stub := ingesttest.ReadTopic(t, brokers, events.DeadLetter(topic), 1)[0]
+	var env events.Envelope
+	if err := json.Unmarshal(stub.Value, &env); err != nil || env.AggregateID != "far" || string(env.Data) != "null" {
+		t.Fatalf("stub %s: %v", stub.Value, err)
+	}
+	var reason string
+	for _, h := range stub.Headers {
+		if h.Key == ikafka.HeaderError {
+			reason = string(h.Value)
+		}
+	}
+	if !strings.Contains(reason, "cannot be encoded") || !strings.Contains(reason, "year outside of range") {
+		t.Fatalf("stub reason %q", reason)
+	}
+	if ok := ingesttest.ReadTopic(t, brokers, topic, 1)[0]; !strings.Contains(string(ok.Value), `"near"`) {
+		t.Fatalf("the row behind it: %s", ok.Value)
+	}
+	if n := ingesttest.Unpublished(t, db.Pool); n != 0 {
+		t.Fatalf("%d rows unpublished; the stub's row is kept marked published", n)
+	}
+}
+
 func TestOnlyOneRelayLeads(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	brokers := testenv.KafkaBrokers(t)
