@@ -117,6 +117,8 @@ func (t *Topics) Ensure(ctx context.Context, topics ...string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, topicReadyWait)
 	defer cancel()
+	// Any partition count: a topic that already existed (created elsewhere, with a
+	// count of its own) is left as it is, and waited for as it is.
 	if err := WaitForTopics(wctx, t.client, 0, names...); err != nil {
 		return err
 	}

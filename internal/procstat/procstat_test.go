@@ -24,12 +24,19 @@ func TestParse(t *testing.T) {
 }
 
 func TestReadSelf(t *testing.T) {
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(deadline) { // spend some CPU, so there is some to see
-	}
-	st, err := Read(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
+	// Spend CPU until the kernel has counted some (a tick is 10 ms; on a busy machine
+	// a fixed spin may not get one), so there is some to see.
+	var st Stat
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		var err error
+		if st, err = Read(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+		if st.CPU > 0 {
+			break
+		}
+		for end := time.Now().Add(10 * time.Millisecond); time.Now().Before(end); {
+		}
 	}
 	if st.PID != os.Getpid() || st.PPID != os.Getppid() || st.Comm == "" || st.CPU <= 0 {
 		t.Errorf("read %+v for this process (parent %d)", st, os.Getppid())
